@@ -1,0 +1,87 @@
+//! `kubectl ceph-image demo`: the simulated Rook cluster, for trying the plugin and for
+//! benchmarks. `--serve` runs it until killed and prints `export KUBECONFIG=<file>`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::sim::{Crd, Sim, SimOptions, Topology};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Serve the simulated cluster until killed instead of opening the plugin on it.
+    #[arg(long)]
+    pub serve: bool,
+    /// Number of OSDs.
+    #[arg(long, default_value_t = 12)]
+    pub osds: usize,
+    /// Number of nodes (default: one per 12 OSDs, at least 3).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// `proposed`: the CRD has spec.cephVersion.imageOverrides; `released`: Rook as released.
+    #[arg(long, value_enum, default_value = "proposed")]
+    pub crd: CrdArg,
+    /// Write the kubeconfig here (default: a temporary file).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Milliseconds the simulated operator waits between daemons it restarts.
+    #[arg(long, default_value_t = 50)]
+    pub restart_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CrdArg {
+    Released,
+    Proposed,
+}
+
+impl DemoArgs {
+    pub fn options(&self) -> SimOptions {
+        let mut o = SimOptions {
+            topology: Topology { osds: self.osds, nodes: self.nodes.unwrap_or(0), ..Default::default() },
+            crd: match self.crd {
+                CrdArg::Released => Crd::Released,
+                CrdArg::Proposed => Crd::Proposed,
+            },
+            kubeconfig_out: self.kubeconfig_out.clone(),
+            port: self.port,
+            ..Default::default()
+        };
+        o.operator.daemon_delay = std::time::Duration::from_millis(self.restart_delay_ms);
+        o.operator.ready_delay = std::time::Duration::from_millis(self.restart_delay_ms);
+        o
+    }
+}
+
+/// Run the simulated cluster until SIGINT/SIGTERM.
+pub fn serve(args: &DemoArgs) -> Result<(), String> {
+    let sim = Sim::start(args.options())?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
+    let _ = out.flush();
+    eprintln!(
+        "rook-sim: {} OSDs, {} CRD, serving {} (Ctrl-C to stop)",
+        args.osds,
+        if matches!(args.crd, CrdArg::Proposed) { "proposed" } else { "released" },
+        sim.url
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        Ok::<(), String>(())
+    })?;
+    drop(sim);
+    Ok(())
+}

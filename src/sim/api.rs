@@ -1,0 +1,713 @@
+//! The Kubernetes HTTP API of the simulation: routing, authentication, faults, the verbs
+//! (get, list, watch, create, update, patch, delete) and the apiserver's write rules for
+//! custom resources (pruning, validation, status subresource, dry run).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::SimState;
+use super::discovery;
+use super::faults::FaultKind;
+use super::log::LoggedRequest;
+use super::patch::{self, PatchType};
+use super::resources::{self, CEPHCLUSTERS, Kind, NAMESPACES};
+use super::schema;
+use super::selector::Selector;
+use super::status::ApiError;
+use super::store::Key;
+use super::topology::DNR_LABEL;
+
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub accept: String,
+    pub authorization: Option<String>,
+    pub user_agent: String,
+    pub body: Bytes,
+}
+
+pub enum Reply {
+    Full {
+        status: u16,
+        content_type: String,
+        body: Bytes,
+        warnings: Vec<String>,
+    },
+    /// A watch: newline-delimited JSON events until the sender closes.
+    Watch(mpsc::Receiver<Result<Bytes, String>>),
+    /// Close the connection without an answer (a fault).
+    Drop,
+}
+
+impl Reply {
+    fn json(status: u16, v: &Value) -> Reply {
+        Reply::Full {
+            status,
+            content_type: "application/json".into(),
+            body: Bytes::from(serde_json::to_vec(v).expect("json")),
+            warnings: vec![],
+        }
+    }
+    fn error(e: &ApiError) -> Reply {
+        Reply::json(e.code, &e.to_json())
+    }
+    pub fn status(&self) -> u16 {
+        match self {
+            Reply::Full { status, .. } => *status,
+            Reply::Watch(_) => 200,
+            Reply::Drop => 0,
+        }
+    }
+}
+
+pub fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+enum Route {
+    Version,
+    Aggregated(bool),
+    LegacyApi,
+    LegacyApis,
+    Group(String),
+    ResourceList(String, String),
+    Resource { kind: &'static Kind, ns: Option<String>, name: Option<String>, sub: Option<String> },
+    NotFound,
+}
+
+fn route(path: &str, accept: &str) -> Route {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let agg = discovery::wants_aggregated(accept);
+    let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
+        ["version"] => return Route::Version,
+        ["api"] => return if agg { Route::Aggregated(true) } else { Route::LegacyApi },
+        ["apis"] => return if agg { Route::Aggregated(false) } else { Route::LegacyApis },
+        ["api", v] => return Route::ResourceList(String::new(), v.to_string()),
+        ["apis", g] => return Route::Group(g.to_string()),
+        ["apis", g, v] => return Route::ResourceList(g.to_string(), v.to_string()),
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Route::NotFound,
+    };
+    let found = |plural: &str| resources::find(group, version, plural);
+    let s = |x: &&str| x.to_string();
+    match rest {
+        // namespaces/{name}/status and /finalize are subresources of a namespace
+        ["namespaces", name, sub @ ("status" | "finalize")] if group.is_empty() => {
+            Route::Resource { kind: &NAMESPACES, ns: None, name: Some(name.to_string()), sub: Some(sub.to_string()) }
+        }
+        ["namespaces", ns, plural, tail @ ..] => match (found(plural), tail) {
+            (Some(k), []) if k.namespaced => Route::Resource { kind: k, ns: Some(s(ns)), name: None, sub: None },
+            (Some(k), [name]) if k.namespaced => {
+                Route::Resource { kind: k, ns: Some(s(ns)), name: Some(s(name)), sub: None }
+            }
+            (Some(k), [name, sub]) if k.namespaced => {
+                Route::Resource { kind: k, ns: Some(s(ns)), name: Some(s(name)), sub: Some(s(sub)) }
+            }
+            _ => Route::NotFound,
+        },
+        [plural, tail @ ..] => match (found(plural), tail) {
+            (Some(k), []) => Route::Resource { kind: k, ns: None, name: None, sub: None },
+            (Some(k), [name]) if !k.namespaced => Route::Resource { kind: k, ns: None, name: Some(s(name)), sub: None },
+            (Some(k), [name, sub]) if !k.namespaced => {
+                Route::Resource { kind: k, ns: None, name: Some(s(name)), sub: Some(s(sub)) }
+            }
+            _ => Route::NotFound,
+        },
+        [] => Route::NotFound,
+    }
+}
+
+fn verb_of(method: &str, has_name: bool, watch: bool) -> &'static str {
+    match (method, has_name, watch) {
+        (_, _, true) => "watch",
+        ("GET", true, _) => "get",
+        ("GET", false, _) => "list",
+        ("POST", _, _) => "create",
+        ("PUT", _, _) => "update",
+        ("PATCH", _, _) => "patch",
+        ("DELETE", true, _) => "delete",
+        ("DELETE", false, _) => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
+    let q = parse_query(&req.query);
+    let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let r = route(&req.path, &req.accept);
+    let (verb, resource, name) = match &r {
+        Route::Resource { kind, name, sub, .. } => {
+            let res = match sub {
+                Some(s) => format!("{}/{s}", kind.plural),
+                None => kind.plural.to_string(),
+            };
+            (verb_of(&req.method, name.is_some(), watch), res, name.clone())
+        }
+        _ => ("get", String::new(), None),
+    };
+    let latency = state.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let reply = if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+        Reply::error(&ApiError::unauthorized())
+    } else {
+        match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name.as_deref()) {
+            Some(f) => fault_reply(&f, &r, verb),
+            None => dispatch(state, r, &req, &q, watch),
+        }
+    };
+    let write = super::faults::WRITE_VERBS.contains(&verb);
+    state.log.push(LoggedRequest {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        content_type: req.content_type.clone(),
+        verb: verb.to_string(),
+        resource,
+        name,
+        status: reply.status(),
+        body: write.then(|| String::from_utf8_lossy(&req.body).into_owned()),
+        user_agent: req.user_agent.clone(),
+    });
+    reply
+}
+
+fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
+    let (kind, ns, name) = match r {
+        Route::Resource { kind, ns, name, .. } => (*kind, ns.as_deref(), name.as_deref()),
+        _ => (&NAMESPACES as &Kind, None, None),
+    };
+    match f {
+        FaultKind::Drop => Reply::Drop,
+        FaultKind::Conflict => Reply::error(&ApiError::conflict(kind, name.unwrap_or(""))),
+        FaultKind::Forbidden => Reply::error(&ApiError::forbidden(kind, name, verb, ns)),
+        FaultKind::Status(503) => Reply::error(&ApiError::service_unavailable()),
+        FaultKind::Status(c) => {
+            Reply::error(&ApiError::new(*c, "InternalError", format!("Internal error occurred: injected fault ({c})")))
+        }
+    }
+}
+
+fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<String, String>, watch: bool) -> Reply {
+    let addr = state.addr();
+    let res = match r {
+        Route::Version => Ok(Reply::json(200, &discovery::version())),
+        Route::Aggregated(core) => Ok(Reply::Full {
+            status: 200,
+            content_type: discovery::AGGREGATED_CT.into(),
+            body: Bytes::from(serde_json::to_vec(&discovery::aggregated(core)).expect("json")),
+            warnings: vec![],
+        }),
+        Route::LegacyApi => Ok(Reply::json(200, &discovery::legacy_api(&addr))),
+        Route::LegacyApis => Ok(Reply::json(200, &discovery::legacy_apis())),
+        Route::Group(g) => {
+            discovery::legacy_group(&g).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
+        }
+        Route::ResourceList(g, v) => {
+            discovery::resource_list(&g, &v).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
+        }
+        Route::NotFound => Err(ApiError::path_not_found()),
+        Route::Resource { kind, ns, name, sub } => {
+            let ns_str = ns.clone().unwrap_or_default();
+            let dry_run = match q.get("dryRun").map(String::as_str) {
+                None | Some("") => Ok(false),
+                Some("All") => Ok(true),
+                Some(o) => {
+                    Err(ApiError::bad_request(format!("Invalid dryRun value: {o:?}: supported values: \"All\"")))
+                }
+            };
+            match (req.method.as_str(), name, dry_run) {
+                (_, _, Err(e)) => Err(e),
+                ("GET", None, _) if watch => watch_stream(state, kind, ns.as_deref(), q),
+                ("GET", None, _) => list(state, kind, ns.as_deref(), q),
+                ("GET", Some(n), _) => get(state, kind, &ns_str, &n, sub.as_deref()),
+                ("POST", None, Ok(d)) => create(state, kind, &ns_str, req, q, d),
+                ("PUT", Some(n), Ok(d)) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None),
+                ("PATCH", Some(n), Ok(d)) => match PatchType::from_content_type(&req.content_type) {
+                    None => Err(ApiError::unsupported_media_type()),
+                    Some(PatchType::Strategic) if !kind.builtin => Err(ApiError::unsupported_media_type()),
+                    Some(PatchType::Apply) => Err(ApiError::unsupported_media_type()),
+                    Some(pt) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt)),
+                },
+                ("DELETE", Some(n), Ok(d)) => state.store().delete(kind, &ns_str, &n, d).map(|v| Reply::json(200, &v)),
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+    };
+    res.unwrap_or_else(|e| Reply::error(&e))
+}
+
+fn get(state: &SimState, kind: &'static Kind, ns: &str, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
+    if sub.is_some_and(|s| s != "status") {
+        return Err(ApiError::path_not_found());
+    }
+    let store = state.store();
+    let s = store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+    Ok(Reply::Full { status: 200, content_type: "application/json".into(), body: s.bytes.clone(), warnings: vec![] })
+}
+
+/// Field selectors the simulation supports: metadata.name, metadata.namespace, spec.nodeName.
+struct FieldSel(Vec<(String, String, bool)>);
+
+impl FieldSel {
+    fn parse(s: Option<&String>) -> Result<FieldSel, ApiError> {
+        let mut out = Vec::new();
+        for term in s.map(String::as_str).unwrap_or("").split(',').filter(|t| !t.is_empty()) {
+            let (k, v, eq) = if let Some((k, v)) = term.split_once("!=") {
+                (k, v, false)
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (k, v, true)
+            } else {
+                return Err(ApiError::bad_request(format!("invalid field selector: {term:?}")));
+            };
+            if !matches!(k, "metadata.name" | "metadata.namespace" | "spec.nodeName") {
+                return Err(ApiError::bad_request(format!("field label not supported: {k}")));
+            }
+            out.push((k.to_string(), v.to_string(), eq));
+        }
+        Ok(FieldSel(out))
+    }
+
+    fn matches(&self, key: &Key, node: Option<&String>) -> bool {
+        self.0.iter().all(|(k, v, eq)| {
+            let actual = match k.as_str() {
+                "metadata.name" => Some(&key.1),
+                "metadata.namespace" => Some(&key.0),
+                _ => node,
+            };
+            (actual.map(String::as_str).unwrap_or("") == v) == *eq
+        })
+    }
+}
+
+fn encode_continue(rv: u64, key: &Key) -> String {
+    let raw = serde_json::json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{}/{}", key.0, key.1)});
+    base64::engine::general_purpose::URL_SAFE.encode(raw.to_string())
+}
+
+fn decode_continue(tok: &str) -> Option<(u64, Key)> {
+    let raw = base64::engine::general_purpose::URL_SAFE.decode(tok).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    let rv = v.get("rv")?.as_u64()?;
+    let (ns, name) = v.get("start")?.as_str()?.split_once('/')?;
+    Some((rv, (ns.to_string(), name.to_string())))
+}
+
+fn list(
+    state: &SimState,
+    kind: &'static Kind,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fsel = FieldSel::parse(q.get("fieldSelector"))?;
+    let limit: usize = match q.get("limit").map(String::as_str) {
+        None | Some("") | Some("0") => usize::MAX,
+        Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+    };
+    let store = state.store();
+    let (list_rv, after) = match q.get("continue").filter(|c| !c.is_empty()) {
+        None => (store.resource_version(), None),
+        Some(tok) => {
+            let (rv, key) = decode_continue(tok).ok_or_else(|| {
+                ApiError::bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                )
+            })?;
+            if rv < store.compacted() {
+                return Err(ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ));
+            }
+            (rv, Some(key))
+        }
+    };
+    let mut body = Vec::with_capacity(4096);
+    let mut count = 0usize;
+    let mut next: Option<Key> = None;
+    let mut last: Option<&Key> = None;
+    let mut items = Vec::new();
+    for (key, s) in store.iter(kind, ns, after.as_ref()) {
+        if !sel.matches(&s.labels) || !fsel.matches(key, s.node.as_ref()) {
+            continue;
+        }
+        if count == limit {
+            next = last.cloned();
+            break;
+        }
+        items.push(s.bytes.clone());
+        last = Some(key);
+        count += 1;
+    }
+    let mut meta = serde_json::json!({"resourceVersion": list_rv.to_string()});
+    if let Some(k) = &next {
+        meta["continue"] = encode_continue(list_rv, k).into();
+    }
+    drop(store);
+    body.extend_from_slice(
+        format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+            kind.list_kind(),
+            kind.api_version(),
+            meta
+        )
+        .as_bytes(),
+    );
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(it);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(Reply::Full { status: 200, content_type: "application/json".into(), body: Bytes::from(body), warnings: vec![] })
+}
+
+fn event_line(etype: &str, obj: &[u8]) -> Bytes {
+    let mut b = Vec::with_capacity(obj.len() + 32);
+    b.extend_from_slice(format!("{{\"type\":\"{etype}\",\"object\":").as_bytes());
+    b.extend_from_slice(obj);
+    b.extend_from_slice(b"}\n");
+    Bytes::from(b)
+}
+
+fn watch_stream(
+    state: &Arc<SimState>,
+    kind: &'static Kind,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fsel = FieldSel::parse(q.get("fieldSelector"))?;
+    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(4096);
+    let ns_owned = ns.map(str::to_string);
+    let mut initial = Vec::new();
+    let (mut sub, start_rv) = {
+        let store = state.store();
+        let sub = store.subscribe();
+        let rv = store.resource_version();
+        match q.get("resourceVersion").map(String::as_str) {
+            None | Some("") | Some("0") => {
+                for (key, s) in store.iter(kind, ns, None) {
+                    if sel.matches(&s.labels) && fsel.matches(key, s.node.as_ref()) {
+                        initial.push(event_line("ADDED", &s.bytes));
+                    }
+                }
+            }
+            Some(v) => {
+                let from: u64 =
+                    v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
+                match store.events_since(from) {
+                    Some(evs) => {
+                        for e in evs.iter().filter(|e| e.plural == kind.plural && ns.is_none_or(|n| n == e.namespace)) {
+                            if sel.matches(&e.labels)
+                                && fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref())
+                            {
+                                initial.push(event_line(e.etype, &e.bytes));
+                            }
+                        }
+                    }
+                    None => {
+                        let err = ApiError::gone_watch(from, rv);
+                        initial.push(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")));
+                        let tx2 = tx.clone();
+                        tokio::spawn(async move {
+                            for l in initial {
+                                let _ = tx2.send(Ok(l)).await;
+                            }
+                        });
+                        return Ok(Reply::Watch(rx));
+                    }
+                }
+            }
+        }
+        (sub, rv)
+    };
+    let mut epoch = state.watch_epoch.subscribe();
+    let state2 = state.clone();
+    tokio::spawn(async move {
+        for l in initial {
+            if tx.send(Ok(l)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        tokio::pin!(deadline);
+        let mut last_rv = start_rv;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = epoch.changed() => {
+                    // a dropped-connection fault: abort the stream mid-way
+                    let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
+                    return;
+                }
+                _ = tick.tick(), if bookmarks => {
+                    let rv = state2.store().resource_version();
+                    let bm = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.max(last_rv).to_string()}});
+                    if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() { return; }
+                }
+                ev = sub.recv() => match ev {
+                    Ok(e) => {
+                        if e.rv <= start_rv || e.plural != kind.plural || ns_owned.as_deref().is_some_and(|n| n != e.namespace) {
+                            continue;
+                        }
+                        last_rv = e.rv;
+                        if sel.matches(&e.labels) && fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref())
+                            && tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let err = ApiError::gone_watch(last_rv, state2.store().resource_version());
+                        let _ = tx.send(Ok(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    Ok(Reply::Watch(rx))
+}
+
+fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
+    let ct = req.content_type.split(';').next().unwrap_or("").trim();
+    if ct.contains("yaml") {
+        serde_saphyr::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+    } else {
+        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))
+    }
+}
+
+/// Pruning, validation and field-validation handling of a custom resource about to be
+/// written; returns the warnings to send.
+fn admit_custom(
+    state: &SimState,
+    kind: &'static Kind,
+    name: &str,
+    obj: &mut Value,
+    q: &HashMap<String, String>,
+) -> Result<Vec<String>, ApiError> {
+    if kind.builtin {
+        return Ok(vec![]);
+    }
+    let dropped = schema::prune(obj, &state.schema);
+    let errs = schema::validate(obj, &state.schema);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(kind, name, errs));
+    }
+    match q.get("fieldValidation").map(String::as_str) {
+        Some("Strict") if !dropped.is_empty() => {
+            let list: Vec<String> = dropped.iter().map(|d| format!("unknown field \"{d}\"")).collect();
+            Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))))
+        }
+        Some("Ignore") => Ok(vec![]),
+        _ => Ok(dropped.iter().map(|d| format!("unknown field \"{d}\"")).collect()),
+    }
+}
+
+fn create(
+    state: &SimState,
+    kind: &'static Kind,
+    ns: &str,
+    req: &ApiRequest,
+    q: &HashMap<String, String>,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let mut obj = parse_body(req)?;
+    if kind.namespaced && state.store().get(&NAMESPACES, "", ns).is_none() {
+        return Err(ApiError::not_found(&NAMESPACES, ns));
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let warnings = admit_custom(state, kind, &name, &mut obj, q)?;
+    let created = state.store().create(kind, ns, obj, dry_run)?;
+    if !dry_run && kind == &CEPHCLUSTERS {
+        state.operator.trigger();
+    }
+    Ok(Reply::Full {
+        status: 201,
+        content_type: "application/json".into(),
+        body: Bytes::from(serde_json::to_vec(&created).expect("json")),
+        warnings,
+    })
+}
+
+/// PUT (`patch` None) or PATCH of an object or its status.
+#[allow(clippy::too_many_arguments)]
+fn write(
+    state: &SimState,
+    kind: &'static Kind,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    req: &ApiRequest,
+    q: &HashMap<String, String>,
+    dry_run: bool,
+    patch_type: Option<PatchType>,
+) -> Result<Reply, ApiError> {
+    if sub.is_some_and(|s| s != "status") || (sub.is_some() && !kind.status_subresource) {
+        return Err(ApiError::path_not_found());
+    }
+    let mut store = state.store();
+    let old = store.get_value(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+    let mut new = match patch_type {
+        Some(pt) => {
+            let mut v = old.clone();
+            patch::apply(&mut v, pt, &req.body).map_err(ApiError::bad_request)?;
+            v
+        }
+        None => {
+            let v = parse_body(req)?;
+            if !kind.builtin && v.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty)
+            {
+                return Err(ApiError::invalid(
+                    kind,
+                    name,
+                    vec![(
+                        "metadata.resourceVersion".into(),
+                        "Invalid value: 0x0: must be specified for an update".into(),
+                    )],
+                ));
+            }
+            v
+        }
+    };
+    let warnings = admit_custom(state, kind, name, &mut new, q)?;
+    if kind.status_subresource {
+        match sub {
+            // the main resource ignores status; /status writes only status
+            None => match old.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            },
+            Some(_) => {
+                let status = new.get("status").cloned();
+                let rv = new.pointer("/metadata/resourceVersion").cloned();
+                new = old.clone();
+                match status {
+                    Some(s) => new["status"] = s,
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+                match rv {
+                    Some(rv) => new["metadata"]["resourceVersion"] = rv,
+                    None => {
+                        if let Some(m) = new["metadata"].as_object_mut() {
+                            m.remove("resourceVersion");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let written = store.update(kind, ns, name, new, dry_run)?;
+    drop(store);
+    if !dry_run && kind == &CEPHCLUSTERS {
+        let held = |v: &Value| v.pointer("/metadata/labels").and_then(|l| l.get(DNR_LABEL)).is_some();
+        if written["metadata"]["generation"] != old["metadata"]["generation"] || held(&written) != held(&old) {
+            state.operator.trigger();
+        }
+    }
+    Ok(Reply::Full {
+        status: 200,
+        content_type: "application/json".into(),
+        body: Bytes::from(serde_json::to_vec(&written).expect("json")),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query(
+            "labelSelector=app%20in%20(rook-ceph-osd%2Crook-ceph-mon),rook_cluster%3Drook-ceph&limit=500&x=a+b&bad=%zz",
+        );
+        assert_eq!(q["labelSelector"], "app in (rook-ceph-osd,rook-ceph-mon),rook_cluster=rook-ceph");
+        assert_eq!(q["limit"], "500");
+        assert_eq!(q["x"], "a b");
+        assert_eq!(q["bad"], "%zz");
+    }
+
+    #[test]
+    fn routes() {
+        assert!(
+            matches!(route("/api/v1/namespaces/rook-ceph/pods", ""), Route::Resource { kind, ns: Some(_), name: None, .. } if kind.plural == "pods")
+        );
+        assert!(
+            matches!(route("/api/v1/namespaces/rook-ceph", ""), Route::Resource { kind, name: Some(_), .. } if kind.plural == "namespaces")
+        );
+        assert!(matches!(
+            route("/apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters/rook-ceph/status", ""),
+            Route::Resource { sub: Some(_), .. }
+        ));
+        assert!(matches!(route("/apis/apps/v1/deployments", ""), Route::Resource { ns: None, name: None, .. }));
+        assert!(matches!(
+            route("/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+            Route::Aggregated(false)
+        ));
+        assert!(matches!(route("/apis", "application/json"), Route::LegacyApis));
+        assert!(matches!(route("/apis/apps/v1/namespaces/x/nothings", ""), Route::NotFound));
+        assert!(matches!(route("/api/v1/pods/x", ""), Route::NotFound));
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let t = encode_continue(42, &("rook-ceph".into(), "rook-ceph-osd-7".into()));
+        assert_eq!(decode_continue(&t), Some((42, ("rook-ceph".into(), "rook-ceph-osd-7".into()))));
+        assert_eq!(decode_continue("garbage"), None);
+    }
+}

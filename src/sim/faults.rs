@@ -1,0 +1,124 @@
+//! Faults on demand, for tests of how clients behave when the API misbehaves: latency,
+//! 5xx, dropped connections, 409 storms, 403 for a verb and resource.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Answer with this HTTP status and a matching `Status` body.
+    Status(u16),
+    /// 409 Conflict, as if another writer got there first.
+    Conflict,
+    /// 403 Forbidden, as RBAC would answer.
+    Forbidden,
+    /// Close the connection without an answer.
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`; None: any verb.
+    pub verb: Option<String>,
+    /// Resource plural (`deployments`); None: any.
+    pub resource: Option<String>,
+    /// Object name; None: any.
+    pub name: Option<String>,
+    pub kind: FaultKind,
+    /// How many requests it hits; None: every matching request until cleared.
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    pub fn new(kind: FaultKind) -> Fault {
+        Fault { verb: None, resource: None, name: None, kind, times: None }
+    }
+    pub fn verb(mut self, v: &str) -> Self {
+        self.verb = Some(v.into());
+        self
+    }
+    pub fn resource(mut self, r: &str) -> Self {
+        self.resource = Some(r.into());
+        self
+    }
+    pub fn name(mut self, n: &str) -> Self {
+        self.name = Some(n.into());
+        self
+    }
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+}
+
+pub const WRITE_VERBS: [&str; 4] = ["create", "update", "patch", "delete"];
+
+#[derive(Default)]
+pub struct Faults {
+    latency: Mutex<Duration>,
+    rules: Mutex<Vec<Fault>>,
+}
+
+impl Faults {
+    pub fn set_latency(&self, d: Duration) {
+        *self.latency.lock().expect("lock") = d;
+    }
+
+    pub fn latency(&self) -> Duration {
+        *self.latency.lock().expect("lock")
+    }
+
+    pub fn add(&self, f: Fault) {
+        self.rules.lock().expect("lock").push(f);
+    }
+
+    /// 409 Conflict on the next `n` writes of any kind.
+    pub fn conflict_next_writes(&self, n: u32) {
+        for v in ["update", "patch"] {
+            self.add(Fault::new(FaultKind::Conflict).verb(v).times(n));
+        }
+    }
+
+    pub fn clear(&self) {
+        self.rules.lock().expect("lock").clear();
+        self.set_latency(Duration::ZERO);
+    }
+
+    /// The fault this request meets, if any (consuming one of its `times`).
+    pub fn take(&self, verb: &str, resource: &str, name: Option<&str>) -> Option<FaultKind> {
+        let mut rules = self.rules.lock().expect("lock");
+        let idx = rules.iter().position(|f| {
+            f.verb.as_deref().is_none_or(|v| v == verb)
+                && f.resource.as_deref().is_none_or(|r| r == resource)
+                && f.name.as_deref().is_none_or(|n| Some(n) == name)
+        })?;
+        let kind = rules[idx].kind.clone();
+        if let Some(t) = rules[idx].times.as_mut() {
+            *t -= 1;
+            if *t == 0 {
+                rules.remove(idx);
+            }
+        }
+        // a conflict rule for update also covers patch of the same request; nothing else to do
+        Some(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_and_expire() {
+        let f = Faults::default();
+        f.add(Fault::new(FaultKind::Status(503)).verb("list").times(2));
+        f.add(Fault::new(FaultKind::Forbidden).verb("patch").resource("deployments").name("rook-ceph-osd-3"));
+        assert_eq!(f.take("get", "pods", None), None);
+        assert_eq!(f.take("list", "pods", None), Some(FaultKind::Status(503)));
+        assert_eq!(f.take("list", "pods", None), Some(FaultKind::Status(503)));
+        assert_eq!(f.take("list", "pods", None), None);
+        assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-2")), None);
+        assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-3")), Some(FaultKind::Forbidden));
+        assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-3")), Some(FaultKind::Forbidden));
+    }
+}

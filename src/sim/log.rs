@@ -1,0 +1,58 @@
+//! The request log tests assert on: every request the simulated apiserver answered.
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub verb: String,
+    pub resource: String,
+    pub name: Option<String>,
+    pub status: u16,
+    /// The request body of writes (the exact patch a client sent).
+    pub body: Option<String>,
+    pub user_agent: String,
+}
+
+impl LoggedRequest {
+    /// create, update, patch, delete, not counting `dryRun=All` ones.
+    pub fn is_mutating(&self) -> bool {
+        super::faults::WRITE_VERBS.contains(&self.verb.as_str()) && !self.is_dry_run()
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        self.query.split('&').any(|kv| kv == "dryRun=All")
+    }
+
+    pub fn is_write_attempt(&self) -> bool {
+        super::faults::WRITE_VERBS.contains(&self.verb.as_str())
+    }
+}
+
+#[derive(Default)]
+pub struct RequestLog {
+    entries: Mutex<Vec<LoggedRequest>>,
+}
+
+impl RequestLog {
+    pub fn push(&self, r: LoggedRequest) {
+        self.entries.lock().expect("lock").push(r);
+    }
+
+    pub fn entries(&self) -> Vec<LoggedRequest> {
+        self.entries.lock().expect("lock").clone()
+    }
+
+    pub fn clear(&self) {
+        self.entries.lock().expect("lock").clear();
+    }
+
+    pub fn mutating(&self) -> Vec<LoggedRequest> {
+        self.entries().into_iter().filter(LoggedRequest::is_mutating).collect()
+    }
+}

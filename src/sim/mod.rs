@@ -1,0 +1,336 @@
+//! `rook-sim`: a simulated Rook-Ceph cluster behind the real Kubernetes HTTP API
+//! (DESIGN §6). It serves HTTPS on 127.0.0.1 with a generated CA and a bearer token,
+//! writes a kubeconfig, prunes CephClusters against Rook's real CRD schema, runs a
+//! simulated Rook operator, injects faults on demand and logs every request.
+//! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
+
+pub mod api;
+pub mod discovery;
+pub mod faults;
+pub mod log;
+pub mod operator;
+pub mod patch;
+pub mod resources;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod status;
+pub mod store;
+pub mod tls;
+pub mod topology;
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+pub use faults::{Fault, FaultKind, Faults};
+pub use log::{LoggedRequest, RequestLog};
+pub use operator::OperatorConfig;
+pub use topology::Topology;
+
+use operator::Operator;
+use resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
+use store::Store;
+
+/// The user the simulated RBAC names in Forbidden messages.
+pub const SIM_USER: &str = "system:serviceaccount:rook-ceph:rook-sim-admin";
+
+/// Which CephCluster CRD the cluster has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crd {
+    /// Rook as released: no `imageOverrides`; the apiserver prunes it.
+    Released,
+    /// The proposed Rook (rook/rook#14965): `spec.cephVersion.imageOverrides`.
+    Proposed,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub topology: Topology,
+    pub crd: Crd,
+    pub operator: OperatorConfig,
+    /// Where to write the kubeconfig; default: a fresh folder under the system temp dir.
+    pub kubeconfig_out: Option<PathBuf>,
+    /// 0: any free port.
+    pub port: u16,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            topology: Topology::default(),
+            crd: Crd::Proposed,
+            operator: OperatorConfig::default(),
+            kubeconfig_out: None,
+            port: 0,
+        }
+    }
+}
+
+pub struct SimState {
+    store: Mutex<Store>,
+    /// The CephCluster `openAPIV3Schema` in force.
+    pub schema: Value,
+    pub crd: Crd,
+    pub log: RequestLog,
+    pub faults: Faults,
+    pub token: String,
+    pub operator: Operator,
+    addr: OnceLock<String>,
+    /// Bumped to cut every open watch mid-stream (a dropped-connection fault).
+    pub watch_epoch: tokio::sync::watch::Sender<u64>,
+}
+
+impl SimState {
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn addr(&self) -> String {
+        self.addr.get().cloned().unwrap_or_default()
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    let mut s = String::new();
+    while s.len() < n {
+        // RandomState is seeded from the OS: enough for a loopback test token.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
+        );
+        s.push_str(&format!("{:016x}", h.finish()));
+    }
+    s.truncate(n);
+    s
+}
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// The CephCluster CRD object, released or proposed.
+pub fn crd_object(crd: Crd) -> Value {
+    let mut v: Value =
+        serde_saphyr::from_str(include_str!("../../assets/rook/cephcluster-crd.yaml")).expect("CRD parses");
+    if crd == Crd::Proposed {
+        schema::add_image_overrides(&mut v);
+    }
+    v["status"] = json!({
+        "acceptedNames": v["spec"]["names"].clone(),
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}],
+        "storedVersions": ["v1"],
+    });
+    v
+}
+
+fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
+    let mut store = Store::new();
+    let t = &opts.topology;
+    for ns in ["default", "kube-system", t.namespace.as_str()] {
+        if store.get(&NAMESPACES, "", ns).is_none() {
+            let _ = store.create(&NAMESPACES, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}), false);
+        }
+    }
+    let crd = crd_object(opts.crd);
+    let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
+    store.create(&CRDS, "", crd, false).expect("crd");
+    let mut cluster = topology::ceph_cluster(&t.namespace, &t.ceph_image);
+    strip_nulls(&mut cluster);
+    schema::prune(&mut cluster, &schema);
+    let cluster = store.create(&CEPHCLUSTERS, &t.namespace, cluster, false).expect("cluster");
+    let uid = cluster["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    for d in t.daemons() {
+        let dep = d.deployment(&t.namespace, &t.ceph_image, &t.rook_image, &uid);
+        let dep = store.create(&DEPLOYMENTS, &t.namespace, dep, false).expect("deployment");
+        let seq = operator.next_seq();
+        let pod = topology::pod(&dep, &d.node, seq, true, &Operator::pod_ip(seq));
+        store.create(&PODS, &t.namespace, pod, false).expect("pod");
+        operator.register(&t.namespace, d);
+    }
+    (store, schema)
+}
+
+pub fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str, namespace: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: rook-sim\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n\
+         contexts:\n- name: rook-sim\n  context:\n    cluster: rook-sim\n    user: rook-sim-admin\n    namespace: {namespace}\n\
+         current-context: rook-sim\nusers:\n- name: rook-sim-admin\n  user:\n    token: {token}\n"
+    )
+}
+
+/// A running simulated cluster. Dropping it stops the server.
+pub struct Sim {
+    pub state: Arc<SimState>,
+    rt: Option<tokio::runtime::Runtime>,
+    kubeconfig: PathBuf,
+    owned_dir: Option<PathBuf>,
+    pub url: String,
+    pub ca_pem: String,
+}
+
+impl Sim {
+    pub fn start(opts: SimOptions) -> Result<Sim, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = tls::generate()?;
+        let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
+        let (store, schema) = bootstrap(&opts, &operator);
+        let (epoch, _) = tokio::sync::watch::channel(0);
+        let state = Arc::new(SimState {
+            store: Mutex::new(store),
+            schema,
+            crd: opts.crd,
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            token: random_hex(40),
+            operator,
+            addr: OnceLock::new(),
+            watch_epoch: epoch,
+        });
+        state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rook-sim")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", opts.port)))
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let _ = state.addr.set(addr.to_string());
+        let url = format!("https://{addr}");
+        rt.spawn(server::serve(state.clone(), listener, tls.server_config.clone()));
+        let op_state = state.clone();
+        rt.spawn(async move { op_state.operator.run(&op_state).await });
+
+        let (kubeconfig, owned_dir) = match &opts.kubeconfig_out {
+            Some(p) => (p.clone(), None),
+            None => {
+                let dir = std::env::temp_dir().join(format!("rook-sim-{}-{}", std::process::id(), addr.port()));
+                std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &opts.topology.namespace))?;
+        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem })
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn token(&self) -> &str {
+        &self.state.token
+    }
+
+    pub fn log(&self) -> Vec<LoggedRequest> {
+        self.state.log.entries()
+    }
+
+    pub fn clear_log(&self) {
+        self.state.log.clear()
+    }
+
+    /// Requests that would have changed something (writes, not counting `dryRun=All`).
+    pub fn mutating_requests(&self) -> Vec<LoggedRequest> {
+        self.state.log.mutating()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Block until the simulated operator has finished every reconcile asked for so far.
+    pub fn settle(&self) {
+        let state = self.state.clone();
+        self.rt.as_ref().expect("runtime").block_on(async move { state.operator.settle().await });
+    }
+
+    pub fn get(&self, kind: &Kind, ns: &str, name: &str) -> Option<Value> {
+        self.state.store().get_value(kind, ns, name)
+    }
+
+    /// Objects of a kind in a namespace, in name order.
+    pub fn list(&self, kind: &Kind, ns: &str) -> Vec<Value> {
+        let store = self.state.store();
+        store.iter(kind, Some(ns), None).map(|(_, s)| serde_json::from_slice(&s.bytes).expect("json")).collect()
+    }
+
+    /// Change an object as another client would (no request logged), e.g. a concurrent
+    /// writer between the plugin's read and its patch. Triggers the operator like an
+    /// API write of a CephCluster would.
+    pub fn update(
+        &self,
+        kind: &'static Kind,
+        ns: &str,
+        name: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> Result<Value, String> {
+        let mut store = self.state.store();
+        let mut v = store.get_value(kind, ns, name).ok_or("not found")?;
+        let before = v.clone();
+        f(&mut v);
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let out = store.update(kind, ns, name, v, false).map_err(|e| e.message)?;
+        drop(store);
+        if kind == &CEPHCLUSTERS
+            && (out["metadata"]["generation"] != before["metadata"]["generation"]
+                || out["metadata"]["labels"] != before["metadata"]["labels"])
+        {
+            self.state.operator.trigger();
+        }
+        Ok(out)
+    }
+
+    /// Cut every open watch connection mid-stream.
+    pub fn drop_watches(&self) {
+        self.state.watch_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Expire old continue tokens and watch resourceVersions (410), as etcd compaction.
+    pub fn compact(&self) {
+        self.state.store().compact();
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> Result<(), String> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+        if let Some(d) = &self.owned_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! HTTPS on loopback: TLS with the generated certificate, HTTP/1.1 by hyper, each request
+//! handed to the API layer; watch replies stream as chunked bodies.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::SimState;
+use super::api::{self, ApiRequest, Reply};
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+pub async fn serve(state: Arc<SimState>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, state) = (acceptor.clone(), state.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else { return };
+            let svc = service_fn(move |req| serve_one(state.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+fn header(req: &Request<Incoming>, name: http::header::HeaderName) -> String {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+async fn serve_one(state: Arc<SimState>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let content_type = header(&req, CONTENT_TYPE);
+    let accept = header(&req, ACCEPT);
+    let user_agent = header(&req, USER_AGENT);
+    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let reply =
+        api::handle(&state, ApiRequest { method, path, query, content_type, accept, authorization, user_agent, body })
+            .await;
+    match reply {
+        Reply::Full { status, content_type, body, warnings } => {
+            let mut b =
+                Response::builder().status(status).header(CONTENT_TYPE, content_type).header("Audit-Id", "rook-sim");
+            for w in warnings {
+                b = b.header("Warning", format!("299 - {}", serde_json::Value::String(w)));
+            }
+            Ok(b.body(Full::new(body).map_err(|e: Infallible| match e {}).boxed_unsync()).expect("response"))
+        }
+        Reply::Watch(rx) => {
+            let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+                .map(|item| item.map(Frame::data).map_err(std::io::Error::other));
+            Ok(Response::builder()
+                .status(200)
+                .header(CONTENT_TYPE, "application/json")
+                .header("Cache-Control", "no-cache, private")
+                .body(BodyExt::boxed_unsync(StreamBody::new(stream)))
+                .expect("response"))
+        }
+        Reply::Drop => Err(std::io::Error::other("connection dropped by fault injection")),
+    }
+}
