@@ -1,0 +1,88 @@
+//! Shared by the integration tests: a simulated cluster per test, the built plugin binary
+//! and the real kubectl pointed at it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use kubectl_ceph_image::sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
+
+pub fn sim_with(crd: Crd, osds: usize) -> Sim {
+    let opts = SimOptions {
+        topology: Topology { osds, ..Default::default() },
+        crd,
+        operator: OperatorConfig { daemon_delay: std::time::Duration::ZERO, ..Default::default() },
+        ..Default::default()
+    };
+    Sim::start(opts).expect("simulated cluster starts")
+}
+
+pub fn sim(crd: Crd) -> Sim {
+    sim_with(crd, 12)
+}
+
+/// The real kubectl; a missing kubectl fails the test with that reason, never passes it.
+pub fn kubectl(sim: &Sim, args: &[&str]) -> Output {
+    let which = Command::new("sh").arg("-c").arg("command -v kubectl").output().expect("sh runs");
+    assert!(
+        which.status.success(),
+        "kubectl is not installed on this machine: the interop tests need the real kubectl (.ci/run installs it)"
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn kubectl_ok(sim: &Sim, args: &[&str]) -> String {
+    let o = kubectl(sim, args);
+    assert!(o.status.success(), "kubectl {args:?} failed: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kubectl-ceph-image"))
+}
+
+/// The plugin binary with the simulation's kubeconfig, no colour, no terminal.
+pub fn plugin(sim: &Sim) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(bin());
+    c.env("KUBECONFIG", sim.kubeconfig()).env_remove("NO_COLOR").env("TERM", "dumb");
+    c
+}
+
+/// Names of the pods of an app label, sorted.
+pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
+    use kubectl_ceph_image::sim::resources::PODS;
+    let mut v: Vec<String> = sim
+        .list(&PODS, "rook-ceph")
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == app)
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every pod name, keyed by app label.
+pub fn all_pods(sim: &Sim) -> std::collections::BTreeMap<String, String> {
+    use kubectl_ceph_image::sim::resources::PODS;
+    sim.list(&PODS, "rook-ceph")
+        .into_iter()
+        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p["metadata"]["labels"]["app"].as_str().unwrap().to_string()))
+        .collect()
+}
