@@ -56,7 +56,7 @@ impl DemoArgs {
 }
 
 /// Run the simulated cluster until SIGINT/SIGTERM.
-pub fn serve(args: &DemoArgs) -> Result<(), String> {
+pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     let sim = Sim::start(args.options())?;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
@@ -67,21 +67,41 @@ pub fn serve(args: &DemoArgs) -> Result<(), String> {
         if matches!(args.crd, CrdArg::Proposed) { "proposed" } else { "released" },
         sim.url
     );
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        Ok::<(), String>(())
-    })?;
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
     drop(sim);
     Ok(())
+}
+
+/// `demo` without `--serve`: the plugin on an in-process simulated cluster. Until the
+/// interactive editor lands it shows `status` there and how to try the other commands.
+pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate::error::Result<i32> {
+    let sim = Sim::start(args.options()).map_err(crate::error::Error::Failed)?;
+    let mut settings = ctx.settings.clone();
+    settings.connect.kubeconfig = Some(sim.kubeconfig().to_path_buf());
+    settings.connect.context = None;
+    settings.connect.namespace = None;
+    settings.cluster = None;
+    let mut demo_ctx = crate::commands::Ctx { settings: &settings, confirm: &mut *ctx.confirm };
+    let code = crate::commands::status::run(&mut demo_ctx).await?;
+    crate::output::note(&format!(
+        "\nThis is rook-sim, a simulated Rook cluster ({} OSDs, {} CRD). To try every command on it:\n  \
+         eval \"$(kubectl-ceph-image demo --serve --osds {} &)\"   # or run it in another terminal\n  \
+         kubectl-ceph-image set mgr quay.io/ceph/ceph:v20.2.5 --dry-run\n  \
+         kubectl-ceph-image pause osd.3",
+        args.osds,
+        if matches!(args.crd, CrdArg::Proposed) { "proposed" } else { "released" },
+        args.osds
+    ));
+    drop(sim);
+    Ok(code)
 }

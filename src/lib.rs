@@ -1,5 +1,20 @@
 //! kubectl ceph-image: per-daemon Ceph images and do-not-reconcile holds on Rook
 //! CephClusters, with the restart plan shown before anything is sent.
 
+pub mod app;
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod daemon;
 pub mod demo;
+pub mod error;
+pub mod image;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod prompt;
+pub mod render;
+pub mod selector;
+pub mod settings;
 pub mod sim;
+pub mod status;

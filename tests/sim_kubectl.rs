@@ -64,7 +64,11 @@ fn merge_overrides(sim: &kubectl_ceph_image::sim::Sim) -> Value {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("unknown field \"spec.bogus\""), "the apiserver warns of what it pruned: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown field \"spec.bogus\""),
+        "the apiserver warns of what it pruned: {}",
+        stderr(&out)
+    );
     sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap()
 }
 
@@ -88,8 +92,10 @@ fn merge_patch_keeps_overrides_with_the_proposed_crd() {
     let crd = kubectl_ok(&sim, &["get", "crd", "cephclusters.ceph.rook.io", "-o", "json"]);
     let crd: Value = serde_json::from_str(&crd).unwrap();
     assert!(
-        crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/cephVersion/properties/imageOverrides")
-            .is_some()
+        crd.pointer(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/cephVersion/properties/imageOverrides"
+        )
+        .is_some()
     );
 }
 
@@ -99,9 +105,22 @@ fn strategic_patch_of_a_custom_resource_is_415() {
     let out = kubectl(&sim, &["patch", "cephcluster", "rook-ceph", "-p", r#"{"spec":{"mon":{"count":5}}}"#]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("the body of the request was in an unknown format"), "{}", stderr(&out));
-    assert!(sim.log().iter().any(|r| r.status == 415 && r.content_type.starts_with("application/strategic-merge-patch+json")));
+    assert!(
+        sim.log()
+            .iter()
+            .any(|r| r.status == 415 && r.content_type.starts_with("application/strategic-merge-patch+json"))
+    );
     // a built-in kind takes it
-    kubectl_ok(&sim, &["patch", "deploy", "rook-ceph-mgr-a", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"mgr","image":"x:1"}]}}}}"#]);
+    kubectl_ok(
+        &sim,
+        &[
+            "patch",
+            "deploy",
+            "rook-ceph-mgr-a",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"mgr","image":"x:1"}]}}}}"#,
+        ],
+    );
     let d = sim.get(&DEPLOYMENTS, "rook-ceph", "rook-ceph-mgr-a").unwrap();
     let cs = d["spec"]["template"]["spec"]["containers"].as_array().unwrap();
     assert_eq!(cs.len(), 3, "merged by name, not replaced");
@@ -115,7 +134,18 @@ fn server_dry_run_persists_nothing() {
     let before = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
     let out = kubectl_ok(
         &sim,
-        &["patch", "cephcluster", "rook-ceph", "--type", "merge", "--dry-run=server", "-o", "json", "-p", r#"{"spec":{"mon":{"count":5}}}"#],
+        &[
+            "patch",
+            "cephcluster",
+            "rook-ceph",
+            "--type",
+            "merge",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-p",
+            r#"{"spec":{"mon":{"count":5}}}"#,
+        ],
     );
     let answered: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answered["spec"]["mon"]["count"], 5, "the dry run answers with the would-be object");
@@ -128,7 +158,15 @@ fn stale_resource_version_is_a_conflict() {
     let sim = sim(Crd::Proposed);
     let out = kubectl(
         &sim,
-        &["patch", "cephcluster", "rook-ceph", "--type", "merge", "-p", r#"{"metadata":{"resourceVersion":"2"},"spec":{"mon":{"count":5}}}"#],
+        &[
+            "patch",
+            "cephcluster",
+            "rook-ceph",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"resourceVersion":"2"},"spec":{"mon":{"count":5}}}"#,
+        ],
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("Error from server (Conflict)"), "{}", stderr(&out));

@@ -46,7 +46,9 @@ fn pods(sim: &Sim) -> BTreeMap<String, (String, String)> {
 
 fn pod_of<'a>(pods: &'a BTreeMap<String, (String, String)>, deploy: &str) -> Vec<(&'a String, &'a (String, String))> {
     pods.iter()
-        .filter(|(n, _)| n.strip_prefix(&format!("{deploy}-")).is_some_and(|rest| rest.len() == 16 && rest.as_bytes()[10] == b'-'))
+        .filter(|(n, _)| {
+            n.strip_prefix(&format!("{deploy}-")).is_some_and(|rest| rest.len() == 16 && rest.as_bytes()[10] == b'-')
+        })
         .collect()
 }
 
@@ -89,13 +91,23 @@ fn base_image_change_replaces_every_pod_but_the_held_ones() {
 #[test]
 fn types_that_ignore_the_label_are_rewritten_and_lose_it() {
     let sim = sim(Crd::Released);
-    for d in ["rook-ceph-crashcollector-node-00", "rook-ceph-exporter-node-01", "rook-ceph-mds-myfs-a", "rook-ceph-fs-mirror"] {
+    for d in [
+        "rook-ceph-crashcollector-node-00",
+        "rook-ceph-exporter-node-01",
+        "rook-ceph-mds-myfs-a",
+        "rook-ceph-fs-mirror",
+    ] {
         label(&sim, d);
     }
     let before = pods(&sim);
     set_base(&sim, NEW);
     let after = pods(&sim);
-    for d in ["rook-ceph-crashcollector-node-00", "rook-ceph-exporter-node-01", "rook-ceph-mds-myfs-a", "rook-ceph-fs-mirror"] {
+    for d in [
+        "rook-ceph-crashcollector-node-00",
+        "rook-ceph-exporter-node-01",
+        "rook-ceph-mds-myfs-a",
+        "rook-ceph-fs-mirror",
+    ] {
         assert_ne!(pod_of(&before, d), pod_of(&after, d), "{d} does not honour the label");
         let dep = sim.get(&DEPLOYMENTS, "rook-ceph", d).unwrap();
         assert!(dep["metadata"]["labels"].get(DNR).is_none(), "{d}: Rook's rewrite drops labels it does not set");
@@ -135,7 +147,8 @@ fn image_override_replaces_only_mgr_pods() {
         }
     }
     // the mgr's watch-active sidecar stays on the Rook image
-    let mgr = sim.list(&PODS, "rook-ceph").into_iter().find(|p| p["metadata"]["labels"]["app"] == "rook-ceph-mgr").unwrap();
+    let mgr =
+        sim.list(&PODS, "rook-ceph").into_iter().find(|p| p["metadata"]["labels"]["app"] == "rook-ceph-mgr").unwrap();
     assert_eq!(mgr["spec"]["containers"][1]["name"], "watch-active");
     assert_eq!(mgr["spec"]["containers"][1]["image"], "docker.io/rook/ceph:v1.20.6");
     let env: Vec<&Value> = mgr["spec"]["containers"][0]["env"].as_array().unwrap().iter().collect();
@@ -185,7 +198,8 @@ fn cluster_label_holds_mon_mgr_osd_only_and_toggling_it_reconciles() {
 #[test]
 fn two_thousand_osds_start_and_list_in_pages() {
     let sim = sim_with(Crd::Proposed, 2000);
-    let out = kubectl_ok(&sim, &["get", "deploy,pods", "-l", "rook_cluster=rook-ceph", "--chunk-size", "500", "-o", "name"]);
+    let out =
+        kubectl_ok(&sim, &["get", "deploy,pods", "-l", "rook_cluster=rook-ceph", "--chunk-size", "500", "-o", "name"]);
     let deploys = out.lines().filter(|l| l.starts_with("deployment.apps/")).count();
     let pods = out.lines().filter(|l| l.starts_with("pod/")).count();
     let nodes = 2000usize.div_ceil(12);

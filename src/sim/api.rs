@@ -18,10 +18,10 @@ use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
 use super::resources::{self, CEPHCLUSTERS, Kind, NAMESPACES};
 use super::schema;
-use super::selector::Selector;
 use super::status::ApiError;
 use super::store::Key;
 use super::topology::DNR_LABEL;
+use crate::selector::Selector;
 
 pub struct ApiRequest {
     pub method: String,

@@ -12,7 +12,6 @@ pub mod operator;
 pub mod patch;
 pub mod resources;
 pub mod schema;
-pub mod selector;
 pub mod server;
 pub mod status;
 pub mod store;
@@ -207,10 +206,16 @@ impl Sim {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", opts.port)))
+        // std bind, then hand to the sim's runtime: Sim::start may be called from inside
+        // another runtime (demo), where block_on is not allowed.
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?
+        };
         let _ = state.addr.set(addr.to_string());
         let url = format!("https://{addr}");
         rt.spawn(server::serve(state.clone(), listener, tls.server_config.clone()));

@@ -29,15 +29,14 @@ pub fn kubectl(sim: &Sim, args: &[&str]) -> Output {
         "kubectl is not installed on this machine: the interop tests need the real kubectl (.ci/run installs it)"
     );
     let cache = tempfile::tempdir().expect("tempdir");
-    let out = Command::new("kubectl")
+    Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(sim.kubeconfig())
         .arg("--cache-dir")
         .arg(cache.path())
         .args(args)
         .output()
-        .expect("kubectl runs");
-    out
+        .expect("kubectl runs")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -83,6 +82,11 @@ pub fn all_pods(sim: &Sim) -> std::collections::BTreeMap<String, String> {
     use kubectl_ceph_image::sim::resources::PODS;
     sim.list(&PODS, "rook-ceph")
         .into_iter()
-        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p["metadata"]["labels"]["app"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+                p["metadata"]["labels"]["app"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }

@@ -1,0 +1,149 @@
+//! The command line (DESIGN §2). Every flag goes after the plugin name; kubectl passes
+//! none of its own.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::demo::DemoArgs;
+
+const ABOUT: &str = "Per-daemon Ceph images and do-not-reconcile holds on Rook CephClusters, \
+with the restart plan shown before anything is sent.";
+
+const EXAMPLES: &str = "\
+Examples:
+  kubectl ceph-image status
+  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --dry-run
+  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --yes
+  kubectl ceph-image unset mgr
+  kubectl ceph-image pause osd.12 osd.13
+  kubectl ceph-image pause osd --node worker-7
+  kubectl ceph-image resume osd.12
+  kubectl ceph-image demo
+
+Exit codes: 0 done or nothing to do; 1 the cluster or the API refused or failed;
+2 bad usage or input (nothing was sent); 3 declined at the prompt; 4 with --exit-code,
+the plan restarts pods; 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(name = "kubectl ceph-image", bin_name = "kubectl ceph-image", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Print the plan and the exact patch; send nothing.
+    Client,
+    /// Also send the patch with dryRun=All: the API server validates it, persists nothing.
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// CephCluster namespace [default: the context's namespace, else rook-ceph]
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Which CephCluster; needed only when the namespace has more than one
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Path to the kubeconfig file [default: $KUBECONFIG (several files merge), else ~/.kube/config]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// How long to wait for each API request (e.g. 30s, 1m; 0 for no limit)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
+    pub request_timeout: String,
+    /// Output format: text for people; json and yaml are stable shapes for scripts
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Print the plan and the exact patch without applying (=server: also send it with dryRun=All)
+    #[arg(long, global = true, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    pub dry_run: Option<DryRun>,
+    /// Apply without asking; without a terminal, a change needs this
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// With --dry-run: exit 4 when the plan restarts pods, 0 when it restarts none
+    #[arg(long, global = true)]
+    pub exit_code: bool,
+    /// When to colour the output (NO_COLOR is honoured; never when not a terminal)
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Log each API request (method, path, status, time) to stderr; never a credential
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Desired and running image per daemon type, held daemons, Ceph versions
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image status\n  kubectl ceph-image status -o json | jq '.types[] | select(.drifted > 0)'"
+    )]
+    Status,
+    /// Set a daemon type's image override, or the base image with `base`
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --dry-run\n  kubectl ceph-image set mgr registry.example.com/ceph@sha256:<digest> --yes\n  kubectl ceph-image set base quay.io/ceph/ceph:v19.2.3\n\nTYPE: base, or one of mon, mgr, osd, mds, rgw, nfs, rbdmirror (rbd-mirror), cephfsmirror (cephfs-mirror,\nfs-mirror), crashcollector (crash), exporter (ceph-exporter)."
+    )]
+    Set {
+        /// `base` (spec.cephVersion.image) or a daemon type (spec.cephVersion.imageOverrides.TYPE)
+        #[arg(value_name = "TYPE")]
+        target: String,
+        /// The image, e.g. quay.io/ceph/ceph:v19.2.3 or REPO@sha256:DIGEST
+        image: String,
+    },
+    /// Remove a daemon type's image override: it follows the base image again
+    #[command(after_help = "Examples:\n  kubectl ceph-image unset mgr --dry-run\n  kubectl ceph-image unset mgr --yes")]
+    Unset {
+        #[arg(value_name = "TYPE")]
+        target: String,
+    },
+    /// Add ceph.rook.io/do-not-reconcile to daemons (or `cluster`): Rook leaves them as they are
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image pause osd.12 osd.13\n  kubectl ceph-image pause osd --node worker-7 --yes\n  kubectl ceph-image pause -l topology-location-host=worker-7\n  kubectl ceph-image pause cluster"
+    )]
+    Pause(Targets),
+    /// Remove ceph.rook.io/do-not-reconcile from daemons (or `cluster`)
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image resume osd.12\n  kubectl ceph-image resume osd --node worker-7 --yes\n  kubectl ceph-image resume cluster"
+    )]
+    Resume(Targets),
+    /// Run a simulated Rook cluster (rook-sim) and the plugin on it
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image demo\n  kubectl ceph-image demo --serve --osds 2000 --crd released"
+    )]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Targets {
+    /// Daemon ids as Ceph names them (osd.12, mon.a, mgr.b, rgw.my-store, rbd-mirror.a), a
+    /// type with --node/--selector, or `cluster` for the CephCluster-level label
+    #[arg(value_name = "DAEMON")]
+    pub daemons: Vec<String>,
+    /// Every daemon of the given type on this node
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Daemon Deployments matching this label selector
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+}

@@ -1,0 +1,10 @@
+//! Cluster access: connecting as kubectl does, reading a CephCluster and its daemons in a
+//! handful of paginated requests, and writing only merge patches of what changes.
+
+pub mod api;
+pub mod connect;
+pub mod read;
+pub mod wire;
+pub mod write;
+
+pub use api::Kube;

@@ -1,0 +1,196 @@
+//! Reading a CephCluster and its daemons: the CephCluster list of the namespace and one
+//! paginated LIST each of Deployments and Pods (`limit=500`, `continue`), all three sent
+//! at once. A 2000-OSD cluster costs a handful of requests.
+
+use kube::api::ListParams;
+use kube::core::Request;
+use serde::de::DeserializeOwned;
+
+use super::api::{Kube, What, request_error};
+use super::wire::{self, CephCluster, List};
+use crate::daemon::DaemonType;
+use crate::error::{Error, Result};
+use crate::model::Snapshot;
+
+pub const PAGE: u32 = 500;
+pub const CEPHCLUSTERS: &str = "cephclusters.ceph.rook.io";
+
+pub fn cluster_path(ns: &str) -> String {
+    format!("/apis/ceph.rook.io/v1/namespaces/{ns}/cephclusters")
+}
+pub fn deployments_path(ns: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{ns}/deployments")
+}
+pub fn pods_path(ns: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/pods")
+}
+
+/// `rook_cluster=<ns>,app in (rook-ceph-mon,...)`: the daemons of the cluster, nothing else.
+pub fn daemon_selector(ns: &str) -> String {
+    let apps: Vec<&str> = DaemonType::ALL.iter().map(|t| t.app_label()).collect();
+    format!("rook_cluster={ns},app in ({})", apps.join(","))
+}
+
+/// Every item of a LIST, 500 at a time; a continue token that expired (410) restarts the
+/// list once, as kubectl does.
+pub async fn list_all<T: DeserializeOwned>(kube: &Kube, path: &str, selector: &str, what: &What) -> Result<Vec<T>> {
+    let mut restarted = false;
+    'outer: loop {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().labels(selector).limit(PAGE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let req = Request::new(path).list(&lp).map_err(request_error)?;
+            let page: List<T> = match kube.json(req, what).await {
+                Ok(p) => p,
+                Err(e) if e.api_code() == Some(410) && token.is_some() && !restarted => {
+                    restarted = true;
+                    continue 'outer;
+                }
+                Err(e) => return Err(e),
+            };
+            items.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(c) => token = Some(c),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+/// The CephCluster to work on: `--cluster` when given, else the only one in the namespace.
+pub async fn find_cluster(kube: &Kube, ns: &str, name: Option<&str>) -> Result<CephCluster> {
+    let what = What::new("list", CEPHCLUSTERS, Some(ns));
+    let req = Request::new(cluster_path(ns)).list(&ListParams::default()).map_err(request_error)?;
+    let list: List<CephCluster> = match kube.json(req, &what).await {
+        Ok(l) => l,
+        Err(e) if e.api_code() == Some(404) => {
+            return Err(Error::Refused(format!(
+                "the cluster has no CephCluster resource type ({CEPHCLUSTERS}): is Rook installed? (kubectl get crd {CEPHCLUSTERS})"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut items = list.items;
+    if let Some(n) = name {
+        return match items.iter().position(|c| c.metadata.name == n) {
+            Some(i) => Ok(items.swap_remove(i)),
+            None => {
+                Err(Error::usage(format!("no CephCluster named {n:?} in namespace {ns}; {}", names_hint(&items, ns))))
+            }
+        };
+    }
+    match items.len() {
+        1 => Ok(items.remove(0)),
+        0 => Err(no_cluster(kube, ns).await),
+        _ => Err(Error::usage(format!(
+            "namespace {ns} has {} CephClusters: choose one with --cluster NAME ({})",
+            items.len(),
+            items.iter().map(|c| c.metadata.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn names_hint(items: &[CephCluster], ns: &str) -> String {
+    if items.is_empty() {
+        format!("namespace {ns} has none")
+    } else {
+        format!("it has: {}", items.iter().map(|c| c.metadata.name.as_str()).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// Why a namespace has no CephCluster: it does not exist, or the clusters are elsewhere.
+async fn no_cluster(kube: &Kube, ns: &str) -> Error {
+    let what = What::new("get", format!("namespaces \"{ns}\""), None);
+    let req = match Request::new("/api/v1/namespaces").get(ns, &Default::default()) {
+        Ok(r) => r,
+        Err(e) => return request_error(e),
+    };
+    match kube.send(req, &what).await {
+        Err(e) if e.api_code() == Some(404) => {
+            return Error::usage(format!("namespace {ns:?} does not exist: pass the CephCluster's namespace with -n"));
+        }
+        Err(e) if e.api_code() != Some(403) => return e,
+        _ => {}
+    }
+    // Where are the CephClusters, then? (may be forbidden cluster-wide: then just say so)
+    let what = What::new("list", CEPHCLUSTERS, None);
+    let elsewhere: Vec<String> = match Request::new("/apis/ceph.rook.io/v1/cephclusters").list(&ListParams::default()) {
+        Ok(req) => match kube.json::<List<CephCluster>>(req, &what).await {
+            Ok(l) => l
+                .items
+                .iter()
+                .map(|c| format!("{}/{}", c.metadata.namespace.as_deref().unwrap_or(""), c.metadata.name))
+                .collect(),
+            Err(_) => vec![],
+        },
+        Err(_) => vec![],
+    };
+    if elsewhere.is_empty() {
+        Error::usage(format!("no CephCluster in namespace {ns}: pass the CephCluster's namespace with -n"))
+    } else {
+        Error::usage(format!(
+            "no CephCluster in namespace {ns}; CephClusters exist in: {} (pass -n NAMESPACE)",
+            elsewhere.join(", ")
+        ))
+    }
+}
+
+/// The CephCluster and every daemon Deployment and Pod of it.
+pub async fn snapshot(kube: &Kube, ns: &str, cluster: Option<&str>) -> Result<Snapshot> {
+    let sel = daemon_selector(ns);
+    let (dpath, ppath) = (deployments_path(ns), pods_path(ns));
+    let dwhat = What::new("list", "deployments.apps", Some(ns));
+    let pwhat = What::new("list", "pods", Some(ns));
+    let (c, deployments, pods) = tokio::join!(
+        find_cluster(kube, ns, cluster),
+        list_all::<wire::Deployment>(kube, &dpath, &sel, &dwhat),
+        list_all::<wire::WirePod>(kube, &ppath, &sel, &pwhat),
+    );
+    let cluster = c?.into_model();
+    Ok(Snapshot { cluster, daemons: wire::daemons(deployments?, pods?) })
+}
+
+/// GET the CephCluster (to read back a write).
+pub async fn get_cluster(kube: &Kube, ns: &str, name: &str) -> Result<CephCluster> {
+    let what = What::new("get", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
+    let req = Request::new(cluster_path(ns)).get(name, &Default::default()).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+/// Does this cluster's CRD have `spec.cephVersion.imageOverrides`?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Yes,
+    No,
+    /// Reading the CRD is forbidden: a dry-run write must tell.
+    Unknown,
+}
+
+pub async fn overrides_support(kube: &Kube) -> Result<Support> {
+    let what = What::new("get", format!("customresourcedefinitions.apiextensions.k8s.io \"{CEPHCLUSTERS}\""), None);
+    let req = Request::new("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        .get(CEPHCLUSTERS, &Default::default())
+        .map_err(request_error)?;
+    let crd: serde_json::Value = match kube.json(req, &what).await {
+        Ok(v) => v,
+        Err(e) if e.api_code() == Some(403) => return Ok(Support::Unknown),
+        Err(e) => return Err(e),
+    };
+    Ok(if crd_has_overrides(&crd) { Support::Yes } else { Support::No })
+}
+
+/// Every served version's schema must carry the field, or the API server may prune it.
+pub fn crd_has_overrides(crd: &serde_json::Value) -> bool {
+    let Some(versions) = crd.pointer("/spec/versions").and_then(|v| v.as_array()) else { return false };
+    let served: Vec<&serde_json::Value> =
+        versions.iter().filter(|v| v.get("served").and_then(|s| s.as_bool()).unwrap_or(true)).collect();
+    !served.is_empty()
+        && served.iter().all(|v| {
+            v.pointer("/schema/openAPIV3Schema/properties/spec/properties/cephVersion/properties/imageOverrides")
+                .is_some()
+        })
+}

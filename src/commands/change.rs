@@ -1,0 +1,234 @@
+//! `set`, `unset`, `pause cluster`, `resume cluster`: one merge patch of the CephCluster,
+//! with its resourceVersion as precondition, after the plan is shown and confirmed; read
+//! back and verified; on 409 re-read and re-planned (DESIGN §3).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Ctx, print};
+use crate::cli::DryRun;
+use crate::cluster::read::{self, Support};
+use crate::cluster::wire::CephCluster;
+use crate::cluster::write;
+use crate::error::{Error, Result};
+use crate::model::{DNR_LABEL, Snapshot};
+use crate::output::{clean, note};
+use crate::plan::{self, Change, Plan, Target};
+use crate::render;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub plan: Plan,
+    /// The exact merge patch (sent, or that would be sent).
+    pub patch: Option<Value>,
+    pub dry_run: Option<&'static str>,
+    pub applied: bool,
+    /// After a write: the CephCluster's new generation and resourceVersion.
+    pub generation: Option<i64>,
+    pub resource_version: Option<String>,
+}
+
+const MAX_CONFLICTS: usize = 5;
+
+fn plan_of(snap: &Snapshot, change: &Change) -> Result<Plan> {
+    plan::plan(snap, change).map_err(|e| Error::usage(e.to_string()))
+}
+
+/// The value the change should leave in the object read back.
+fn verify(change: &Change, c: &CephCluster) -> Result<()> {
+    let cv = c.spec.ceph_version.clone().unwrap_or_default();
+    let ok = match change {
+        Change::SetImage { target: Target::Base, image } => cv.image.as_deref() == Some(image),
+        Change::SetImage { target: Target::Type(t), image } => cv.image_overrides.get(t.key()) == Some(image),
+        Change::Unset(t) => !cv.image_overrides.contains_key(t.key()),
+        Change::PauseCluster => c.metadata.labels.contains_key(DNR_LABEL),
+        Change::ResumeCluster => !c.metadata.labels.contains_key(DNR_LABEL),
+        Change::Pause(_) | Change::Resume(_) => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    let what = match change {
+        Change::SetImage { target: Target::Type(t), .. } | Change::Unset(t) => {
+            format!("spec.cephVersion.imageOverrides.{t}")
+        }
+        Change::SetImage { .. } => "spec.cephVersion.image".into(),
+        _ => format!("the {DNR_LABEL} label"),
+    };
+    Err(Error::Failed(format!(
+        "the API server accepted the patch, but reading the CephCluster back shows {what} is not as requested: \
+         the CRD may prune it, or another writer changed it since. Nothing is reported as done."
+    )))
+}
+
+fn unsupported(t: crate::daemon::DaemonType) -> Error {
+    Error::Refused(format!(
+        "cannot set a {t} image override: this cluster's CephCluster CRD has no spec.cephVersion.imageOverrides \
+         (released Rook has none), so the API server would silently drop it and the {t} daemons would keep \
+         their image. Per-daemon image overrides need a Rook whose CRD has the field (rook/rook#14965). \
+         `kubectl ceph-image set base IMAGE` changes the image of every daemon type without an override. \
+         Nothing was sent."
+    ))
+}
+
+/// Establish that the CRD keeps `imageOverrides` before the first write (DESIGN §3.1):
+/// read the CRD's schema; where that is forbidden, a dryRun=All patch must keep the field.
+async fn check_support(
+    ctx: &Ctx<'_>,
+    conn: &crate::cluster::connect::Connection,
+    snap: &Snapshot,
+    change: &Change,
+) -> Result<()> {
+    let Change::SetImage { target: Target::Type(t), image } = change else { return Ok(()) };
+    match read::overrides_support(&conn.kube).await? {
+        Support::Yes => Ok(()),
+        Support::No => Err(unsupported(*t)),
+        Support::Unknown => {
+            if ctx.settings.connect.verbose {
+                note("reading the CRD is forbidden: probing with a dryRun=All patch");
+            }
+            let patch = write::cluster_patch(change, &snap.cluster.resource_version).unwrap_or_default();
+            let answer = write::patch_cluster(&conn.kube, &conn.namespace, &snap.cluster.name, &patch, true).await;
+            match answer {
+                Ok(c) if c.spec.ceph_version.as_ref().and_then(|v| v.image_overrides.get(t.key())) == Some(image) => {
+                    Ok(())
+                }
+                Ok(_) => Err(unsupported(*t)),
+                // Strict field validation names the unknown field.
+                Err(Error::Api(a)) if a.code == 400 && a.message.contains("imageOverrides") => Err(unsupported(*t)),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
+    ctx.require_confirmable()?;
+    let s = ctx.settings;
+    let conn = ctx.connect().await?;
+    let ns = conn.namespace.clone();
+    let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
+    let mut plan = plan_of(&snap, &change)?;
+    if !plan.noop {
+        check_support(ctx, &conn, &snap, &change).await?;
+    }
+    let patch = write::cluster_patch(&change, &snap.cluster.resource_version);
+    let dry = s.dry_run.map(|d| match d {
+        DryRun::Client => "client",
+        DryRun::Server => "server",
+    });
+    if plan.noop || s.dry_run.is_some() {
+        let mut outcome =
+            Outcome { plan, patch, dry_run: dry, applied: false, generation: None, resource_version: None };
+        if s.dry_run == Some(DryRun::Server) && !outcome.plan.noop {
+            let p = outcome.patch.clone().unwrap_or_default();
+            let c = write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &p, true).await?;
+            verify(&change, &c)?;
+        }
+        let restarts = outcome.plan.summary.restart_pods;
+        print(s, &outcome, || {
+            let mut t = render::plan(&outcome.plan, &s.out_styles);
+            if !outcome.plan.noop {
+                let p = serde_json::to_string(outcome.patch.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
+                t.push_str(&format!(
+                    "\nMerge patch of cephclusters.ceph.rook.io/{} (fieldManager={}):\n  {}\n",
+                    clean(&outcome.plan.cluster),
+                    crate::model::FIELD_MANAGER,
+                    clean(&p)
+                ));
+                t.push_str(match s.dry_run {
+                    Some(DryRun::Server) => {
+                        "Dry run (server): the API server accepted the patch; nothing was persisted.\n"
+                    }
+                    _ => "Dry run: nothing was sent.\n",
+                });
+            }
+            t
+        })?;
+        outcome.applied = false;
+        return Ok(if s.exit_code && restarts > 0 { 4 } else { 0 });
+    }
+    // Show, confirm, write; on 409 re-read and re-plan.
+    print_plan_text(ctx, &plan);
+    ctx.confirm(&format!("Apply this change to CephCluster {ns}/{}?", snap.cluster.name))?;
+    let mut conflicts = 0;
+    let written = loop {
+        let patch = write::cluster_patch(&change, &snap.cluster.resource_version).unwrap_or_default();
+        match write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &patch, false).await {
+            Ok(c) => break c,
+            Err(e) if e.api_code() == Some(409) && conflicts < MAX_CONFLICTS => {
+                conflicts += 1;
+                note(&format!(
+                    "the CephCluster changed since it was read (409 Conflict): reading it again and re-planning ({conflicts}/{MAX_CONFLICTS})"
+                ));
+                snap = read::snapshot(&conn.kube, &ns, Some(&snap.cluster.name)).await?;
+                let again = plan_of(&snap, &change)?;
+                if again.noop {
+                    note("the cluster already has this change: nothing to write");
+                    let c = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
+                    break c;
+                }
+                if !again.same_outcome(&plan) {
+                    plan = again;
+                    if s.yes {
+                        if s.output == crate::cli::OutputFormat::Text {
+                            crate::output::emit(&render::plan(&plan, &s.out_styles));
+                        }
+                        return Err(Error::Failed(
+                            "the CephCluster changed while this change was being applied and the plan is now \
+                             different (shown above); with --yes nothing is written. Run the command again to \
+                             review the new plan."
+                                .into(),
+                        ));
+                    }
+                    print_plan_text(ctx, &plan);
+                    ctx.confirm("The plan changed (shown above). Apply the new plan?")?;
+                }
+            }
+            Err(e) if e.api_code() == Some(409) => {
+                return Err(Error::Failed(format!(
+                    "gave up after {MAX_CONFLICTS} conflicts: another writer keeps changing CephCluster {ns}/{}. Nothing was lost; nothing of this change was written.",
+                    snap.cluster.name
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    // Never report a write as done without reading it back (FACTS §1).
+    let back = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
+    verify(&change, &back)?;
+    let _ = written;
+    let outcome = Outcome {
+        plan,
+        patch: write::cluster_patch(&change, &snap.cluster.resource_version),
+        dry_run: None,
+        applied: true,
+        generation: back.metadata.generation,
+        resource_version: back.metadata.resource_version.clone(),
+    };
+    print(s, &outcome, || {
+        format!(
+            "{}: CephCluster {ns}/{} now at generation {}; {}\n",
+            "Applied",
+            clean(&outcome.plan.cluster),
+            outcome.generation.unwrap_or(0),
+            if outcome.plan.summary.restart_pods > 0 {
+                format!("the operator will restart {} pod(s) as planned", outcome.plan.summary.restart_pods)
+            } else {
+                "no pod restarts".to_string()
+            }
+        )
+    })?;
+    Ok(0)
+}
+
+/// Before a prompt, the plan goes to stdout in text mode; in json/yaml mode to stderr, so
+/// the document on stdout stays the one result.
+fn print_plan_text(ctx: &Ctx<'_>, plan: &Plan) {
+    let s = ctx.settings;
+    match s.output {
+        crate::cli::OutputFormat::Text => crate::output::emit(&render::plan(plan, &s.out_styles)),
+        _ => note(&render::plan(plan, &s.err_styles)),
+    }
+}

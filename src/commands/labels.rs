@@ -1,0 +1,289 @@
+//! `pause` / `resume` of daemons: the do-not-reconcile label on their Deployments, patched
+//! concurrently (bounded), each result reported; idempotent, so running it again
+//! completes what a failed run left. `cluster` goes to the CephCluster instead.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Ctx, change, print};
+use crate::cli::{DryRun, Targets};
+use crate::cluster::{read, write};
+use crate::daemon::{DaemonId, DaemonType, HoldScope};
+use crate::error::{Error, Result};
+use crate::model::{DNR_LABEL, Snapshot};
+use crate::output::{clean, note};
+use crate::plan::{self, Change, Plan};
+use crate::render;
+use crate::selector::Selector;
+
+/// What the command line names, checked before anything is read.
+#[derive(Debug, PartialEq)]
+pub struct Spec {
+    pub cluster: bool,
+    pub ids: Vec<DaemonId>,
+    pub types: Vec<DaemonType>,
+    pub node: Option<String>,
+    pub selector: Option<Selector>,
+}
+
+pub fn parse(t: &Targets, pause: bool) -> Result<Spec> {
+    let verb = if pause { "pause" } else { "resume" };
+    let mut spec = Spec { cluster: false, ids: vec![], types: vec![], node: t.node.clone(), selector: None };
+    if let Some(sel) = &t.selector {
+        spec.selector = Some(Selector::parse(sel).map_err(|e| Error::usage(format!("invalid --selector: {e}")))?);
+    }
+    if t.daemons.is_empty() && spec.selector.is_none() {
+        return Err(Error::usage(format!(
+            "name what to {verb}: daemon ids (osd.12 mon.a rgw.my-store), a type with --node (osd --node NODE), \
+             -l SELECTOR, or `cluster`"
+        )));
+    }
+    for d in &t.daemons {
+        if d == "cluster" {
+            spec.cluster = true;
+        } else if d.contains('.') {
+            spec.ids.push(d.parse().map_err(Error::Usage)?);
+        } else {
+            spec.types.push(d.parse().map_err(|e: String| {
+                Error::usage(format!("{e}; or name a daemon as TYPE.ID (osd.12), or `cluster`"))
+            })?);
+        }
+    }
+    if spec.cluster && (t.daemons.len() > 1 || spec.node.is_some() || spec.selector.is_some()) {
+        return Err(Error::usage(format!("`{verb} cluster` takes no other daemons, --node or --selector")));
+    }
+    if !spec.types.is_empty() && spec.node.is_none() && spec.selector.is_none() {
+        let t = spec.types[0];
+        return Err(Error::usage(format!(
+            "`{verb} {t}` alone would {verb} every {t} daemon: name them ({}.ID), or add --node NODE or -l SELECTOR",
+            t.ceph_name()
+        )));
+    }
+    if spec.node.is_some() && spec.types.is_empty() {
+        return Err(Error::usage("--node needs a daemon type, e.g. `pause osd --node NODE`"));
+    }
+    if pause {
+        let named = spec.ids.iter().map(|i| i.dtype).chain(spec.types.iter().copied());
+        for ty in named {
+            if ty.hold_scope() == HoldScope::NotHonoured {
+                return Err(Error::usage(format!(
+                    "cannot pause {ty}: Rook does not honour ceph.rook.io/do-not-reconcile on {ty} Deployments; its \
+                     next reconcile rewrites them and drops the label"
+                )));
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn known_ids(snap: &Snapshot, t: DaemonType) -> String {
+    let ids: Vec<&str> = snap.daemons.iter().filter(|d| d.id.dtype == t).map(|d| d.id.id.as_str()).collect();
+    match ids.len() {
+        0 => format!("the cluster has no {t} daemons"),
+        n if n <= 12 => format!("its {t} daemons: {}", ids.join(", ")),
+        n => format!("{n} {t} daemons, e.g. {} ... {}", ids[..5].join(", "), ids[n - 1]),
+    }
+}
+
+/// The Deployments the spec names, in the snapshot's (Rook's) order.
+pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
+    let c = &snap.cluster;
+    let mut chosen: BTreeSet<&str> = BTreeSet::new();
+    for id in &spec.ids {
+        match snap.daemons.iter().find(|d| d.id == *id) {
+            Some(d) => {
+                chosen.insert(&d.deployment);
+            }
+            None => {
+                return Err(Error::usage(format!(
+                    "no daemon {id} in CephCluster {}/{}; {}",
+                    c.namespace,
+                    c.name,
+                    known_ids(snap, id.dtype)
+                )));
+            }
+        }
+    }
+    if !spec.types.is_empty() || (spec.selector.is_some() && spec.ids.is_empty()) {
+        let matched: Vec<&str> = snap
+            .daemons
+            .iter()
+            .filter(|d| spec.types.is_empty() || spec.types.contains(&d.id.dtype))
+            .filter(|d| spec.node.as_ref().is_none_or(|n| d.node.as_ref() == Some(n)))
+            .filter(|d| spec.selector.as_ref().is_none_or(|s| s.matches(&d.labels)))
+            .map(|d| d.deployment.as_str())
+            .collect();
+        if matched.is_empty() {
+            let what = match (&spec.node, &spec.selector) {
+                (Some(n), _) => format!("on node {n:?}"),
+                _ => "matching the selector".to_string(),
+            };
+            let types: Vec<String> = spec.types.iter().map(|t| t.to_string()).collect();
+            return Err(Error::usage(format!(
+                "no {} daemon {what} in CephCluster {}/{}",
+                if types.is_empty() { "Rook".to_string() } else { types.join("/") },
+                c.namespace,
+                c.name
+            )));
+        }
+        chosen.extend(matched);
+    }
+    Ok(snap.daemons.iter().filter(|d| chosen.contains(d.deployment.as_str())).map(|d| d.deployment.clone()).collect())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelResult {
+    pub deployment: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub plan: Plan,
+    /// The merge patch each Deployment gets.
+    pub patch: Value,
+    /// The Deployments it is (or would be) sent to.
+    pub deployments: Vec<String>,
+    pub dry_run: Option<&'static str>,
+    pub applied: bool,
+    pub results: Vec<LabelResult>,
+}
+
+pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i32> {
+    let spec = parse(targets, pause)?;
+    if spec.cluster {
+        return change::run(ctx, if pause { Change::PauseCluster } else { Change::ResumeCluster }).await;
+    }
+    ctx.require_confirmable()?;
+    let s = ctx.settings;
+    let conn = ctx.connect().await?;
+    let ns = conn.namespace.clone();
+    let snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
+    let named = resolve(&spec, &snap)?;
+    let change = if pause { Change::Pause(named.clone()) } else { Change::Resume(named.clone()) };
+    let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
+    // Only what changes is sent: already-labelled (or unlabelled) ones and OSDs under
+    // replacement are left alone.
+    let to_send: Vec<String> = snap
+        .daemons
+        .iter()
+        .filter(|d| named.contains(&d.deployment))
+        .filter(|d| if pause { !d.labelled } else { d.labelled && !d.under_replacement })
+        .map(|d| d.deployment.clone())
+        .collect();
+    let patch = write::label_patch(pause);
+    let dry = s.dry_run.map(|d| match d {
+        DryRun::Client => "client",
+        DryRun::Server => "server",
+    });
+    let mut outcome =
+        Outcome { plan, patch, deployments: to_send.clone(), dry_run: dry, applied: false, results: vec![] };
+    if outcome.plan.noop || s.dry_run == Some(DryRun::Client) {
+        print(s, &outcome, || text(&outcome, s))?;
+        return Ok(0);
+    }
+    if s.dry_run.is_none() {
+        match s.output {
+            crate::cli::OutputFormat::Text => crate::output::emit(&render::plan(&outcome.plan, &s.out_styles)),
+            _ => note(&render::plan(&outcome.plan, &s.err_styles)),
+        }
+        let verb = if pause { "Label" } else { "Unlabel" };
+        ctx.confirm(&format!("{verb} {} Deployment(s) in {ns}?", to_send.len()))?;
+    }
+    let dry_run = s.dry_run == Some(DryRun::Server);
+    let results = write::label_many(&conn.kube, &ns, &to_send, pause, dry_run).await;
+    let mut failed = 0;
+    for (name, r) in results {
+        let r = r.and_then(|d| {
+            if d.metadata.labels.contains_key(DNR_LABEL) == pause {
+                Ok(())
+            } else {
+                Err(Error::Failed("the answer does not show the label as requested".into()))
+            }
+        });
+        if r.is_err() {
+            failed += 1;
+        }
+        outcome.results.push(LabelResult { deployment: name, ok: r.is_ok(), error: r.err().map(|e| e.to_string()) });
+    }
+    outcome.applied = !dry_run && failed < outcome.results.len();
+    print(s, &outcome, || text(&outcome, s))?;
+    if failed > 0 {
+        return Err(Error::Failed(format!(
+            "{failed} of {} Deployment(s) were not {}: see above; running the same command again completes the rest",
+            outcome.results.len(),
+            if pause { "labelled" } else { "unlabelled" }
+        )));
+    }
+    Ok(0)
+}
+
+fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
+    let mut t = String::new();
+    if o.results.is_empty() {
+        t.push_str(&render::plan(&o.plan, &s.out_styles));
+        if !o.plan.noop {
+            t.push_str(&format!(
+                "\nMerge patch of {} Deployment(s) (fieldManager={}):\n  {}\nDry run: nothing was sent.\n",
+                o.deployments.len(),
+                crate::model::FIELD_MANAGER,
+                o.patch
+            ));
+        }
+        return t;
+    }
+    for r in &o.results {
+        match &r.error {
+            None => t.push_str(&format!(
+                "deployment.apps/{} {}{}\n",
+                clean(&r.deployment),
+                if o.plan.change.action == "pause" { "labelled" } else { "unlabelled" },
+                if o.dry_run.is_some() { " (server dry run)" } else { "" }
+            )),
+            Some(e) => t.push_str(&format!("deployment.apps/{} FAILED: {}\n", clean(&r.deployment), clean(e))),
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(d: &[&str], node: Option<&str>, sel: Option<&str>) -> Targets {
+        Targets {
+            daemons: d.iter().map(|s| s.to_string()).collect(),
+            node: node.map(str::to_string),
+            selector: sel.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn bad_targets_are_usage_errors() {
+        for (d, node, sel, why) in [
+            (&[][..], None, None, "name what to pause"),
+            (&["osd"][..], None, None, "would pause every osd"),
+            (&["osd12"][..], None, None, "unknown daemon type"),
+            (&["osd.x"][..], None, None, "an OSD id is a number"),
+            (&["cluster", "osd.1"][..], None, None, "takes no other"),
+            (&["crash.node-1"][..], None, None, "cannot pause crashcollector"),
+            (&["exporter"][..], Some("n"), None, "cannot pause exporter"),
+            (&["fs-mirror.fs-mirror"][..], None, None, "cannot pause cephfsmirror"),
+            (&["osd.1"][..], Some("n"), None, "--node needs a daemon type"),
+            (&[][..], None, Some("app in (x"), "invalid --selector"),
+        ] {
+            let e = parse(&targets(d, node, sel), true).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{d:?}");
+            assert!(e.to_string().contains(why), "{d:?}: {e}");
+        }
+        // resume of a type Rook ignores is allowed: removing a stray label is harmless
+        assert!(parse(&targets(&["crash.node-1"], None, None), false).is_ok());
+        assert!(parse(&targets(&["osd"], Some("node-1"), None), true).is_ok());
+        assert!(parse(&targets(&["cluster"], None, None), true).unwrap().cluster);
+    }
+}

@@ -1,0 +1,64 @@
+//! The commands: each reads the cluster, plans, shows the plan, confirms, applies, verifies.
+
+pub mod change;
+pub mod labels;
+pub mod status;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::cluster::connect::{Connection, connect};
+use crate::error::{Error, Result};
+use crate::output::emit;
+use crate::prompt::Confirm;
+use crate::settings::Settings;
+
+pub struct Ctx<'a> {
+    pub settings: &'a Settings,
+    pub confirm: &'a mut dyn Confirm,
+}
+
+impl Ctx<'_> {
+    pub async fn connect(&self) -> Result<Connection> {
+        connect(&self.settings.connect).await
+    }
+
+    /// A change without `--yes` needs someone at a terminal to confirm it. Checked before
+    /// anything is read, so a script learns at once.
+    pub fn require_confirmable(&self) -> Result<()> {
+        let s = self.settings;
+        if s.dry_run.is_none() && !s.yes && !s.interactive {
+            return Err(Error::usage(
+                "this command changes the cluster and there is no terminal to confirm on: pass --yes to apply \
+                 without a prompt, or --dry-run to only see the plan",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `--yes`, or a yes at the prompt.
+    pub fn confirm(&mut self, question: &str) -> Result<()> {
+        if self.settings.yes {
+            return Ok(());
+        }
+        if !self.settings.interactive {
+            return Err(Error::usage("no terminal to confirm on: pass --yes"));
+        }
+        if self.confirm.confirm(question)? { Ok(()) } else { Err(Error::Declined) }
+    }
+}
+
+/// A result document: JSON or YAML for scripts, else the text `human` renders.
+pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
+    let text = match s.output {
+        OutputFormat::Text => human(),
+        OutputFormat::Json => {
+            let mut t = serde_json::to_string_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
+            t.push('\n');
+            t
+        }
+        OutputFormat::Yaml => serde_saphyr::to_string(doc).map_err(|e| Error::Failed(e.to_string()))?,
+    };
+    emit(&text);
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! `status`
+
+use super::{Ctx, print};
+use crate::cluster::read;
+use crate::error::Result;
+use crate::{render, status};
+
+pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
+    let conn = ctx.connect().await?;
+    let snap = read::snapshot(&conn.kube, &conn.namespace, ctx.settings.cluster.as_deref()).await?;
+    let view = status::view(&snap);
+    print(ctx.settings, &view, || render::status(&view, &ctx.settings.out_styles))?;
+    Ok(0)
+}

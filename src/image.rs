@@ -1,0 +1,263 @@
+//! Container image references, validated by the OCI distribution reference grammar
+//! (distribution/reference): `[domain[:port]/]path[:tag][@algorithm:hex]`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Exactly as given: a digest is never rewritten.
+    pub original: String,
+    pub domain: Option<String>,
+    pub path: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.original)
+    }
+}
+
+fn is_alnum_lower(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// path-component := alpha-numeric [separator alpha-numeric]*, separator := [_.]|__|[-]+
+fn valid_path_component(s: &str) -> bool {
+    let b: Vec<char> = s.chars().collect();
+    if b.is_empty() || !is_alnum_lower(b[0]) || !is_alnum_lower(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if is_alnum_lower(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !is_alnum_lower(b[i]) {
+            i += 1;
+        }
+        let sep: String = b[start..i].iter().collect();
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.chars().all(|c| c == '-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn valid_domain(d: &str) -> bool {
+    let (host, port) = match d.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || d.starts_with('[') => (h, Some(p)),
+        _ => (d, None),
+    };
+    if let Some(p) = port
+        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return false;
+    }
+    if host.starts_with('[') && host.ends_with(']') {
+        return host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host.split('.').all(|c| {
+            !c.is_empty()
+                && c.chars().all(|x| x.is_ascii_alphanumeric() || x == '-')
+                && !c.starts_with('-')
+                && !c.ends_with('-')
+        })
+}
+
+pub fn parse(s: &str) -> Result<ImageRef, String> {
+    let err = |why: &str| {
+        Err(format!(
+            "invalid image reference {s:?}: {why}; expected [registry[:port]/]repository[:tag][@sha256:<64 hex>], \
+             e.g. quay.io/ceph/ceph:v19.2.3"
+        ))
+    };
+    if s.is_empty() {
+        return err("it is empty");
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return err("it contains white space or control characters");
+    }
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    if let Some(d) = digest {
+        let Some((alg, hex)) = d.split_once(':') else { return err("a digest is algorithm:hex") };
+        let alg_ok = !alg.is_empty()
+            && alg.split(['+', '.', '-', '_']).all(|c| {
+                c.starts_with(|x: char| x.is_ascii_alphabetic()) && c.chars().all(|x| x.is_ascii_alphanumeric())
+            });
+        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return err("the digest is not algorithm:hex with at least 32 hex digits");
+        }
+        if alg == "sha256" && (hex.len() != 64 || hex.chars().any(|c| c.is_ascii_uppercase())) {
+            return err("a sha256 digest has exactly 64 lower-case hex digits");
+        }
+    }
+    // The tag follows the last ':' after the last '/'.
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !ok {
+            return err("the tag must be letters, digits, '_', '.', '-' (at most 128, not starting with '.' or '-')");
+        }
+    }
+    if name.len() > 255 {
+        return err("the repository name is longer than 255 characters");
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let domain = if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        Some(parts.remove(0).to_string())
+    } else {
+        None
+    };
+    if let Some(d) = &domain
+        && !valid_domain(d)
+    {
+        return err("the registry host is not a valid host[:port]");
+    }
+    if let Some(bad) = parts.iter().find(|p| !valid_path_component(p)) {
+        return if bad.chars().any(|c| c.is_ascii_uppercase()) {
+            err("repository names must be lower case")
+        } else {
+            err(&format!("{bad:?} is not a valid repository path component"))
+        };
+    }
+    Ok(ImageRef {
+        original: s.to_string(),
+        domain,
+        path: parts.join("/"),
+        tag: tag.map(str::to_string),
+        digest: digest.map(str::to_string),
+    })
+}
+
+impl ImageRef {
+    /// Neither a tag nor a digest: the runtime pulls `:latest`, whatever that is today.
+    pub fn is_floating(&self) -> bool {
+        self.tag.is_none() && self.digest.is_none()
+    }
+}
+
+/// The Ceph release an image tag names: (`19.2.3`, major 19), from tags such as `v19.2.3`,
+/// `v19.2.3-mgrfix`, `v19.2.3-20250101`; None for `latest`, digests without a tag, etc.
+pub fn ceph_version(image: &str) -> Option<CephVersion> {
+    let without_digest = image.split('@').next()?;
+    let last = without_digest.rsplit('/').next()?;
+    let (_, tag) = last.split_once(':')?;
+    let t = tag.strip_prefix('v').unwrap_or(tag);
+    let mut nums = t.splitn(4, |c: char| !c.is_ascii_digit());
+    let major = nums.next()?.parse().ok()?;
+    let minor = nums.next()?.parse().ok()?;
+    let patch = nums.next()?.parse().ok()?;
+    // `19.2.3` must be the start of the tag, each part separated by a dot
+    if !t.starts_with(&format!("{major}.{minor}.{patch}")) {
+        return None;
+    }
+    Some(CephVersion { major, minor, patch })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CephVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl CephVersion {
+    pub fn release(&self) -> &'static str {
+        match self.major {
+            15 => "octopus",
+            16 => "pacific",
+            17 => "quincy",
+            18 => "reef",
+            19 => "squid",
+            20 => "tentacle",
+            21 => "umbrella",
+            _ => "unknown release",
+        }
+    }
+}
+
+impl fmt::Display for CephVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_references() {
+        let r = parse("quay.io/ceph/ceph:v19.2.3").unwrap();
+        assert_eq!(
+            (r.domain.as_deref(), r.path.as_str(), r.tag.as_deref()),
+            (Some("quay.io"), "ceph/ceph", Some("v19.2.3"))
+        );
+        let d = "registry.example.com:5000/ceph/ceph@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let r = parse(d).unwrap();
+        assert_eq!(r.to_string(), d, "a digest is kept exactly");
+        assert_eq!(r.domain.as_deref(), Some("registry.example.com:5000"));
+        assert!(r.tag.is_none());
+        let r =
+            parse("ceph/ceph:v19.2.3-mgrfix@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+                .unwrap();
+        assert_eq!(r.tag.as_deref(), Some("v19.2.3-mgrfix"));
+        assert!(r.digest.is_some());
+        for ok in
+            ["ceph", "localhost/ceph", "localhost:5000/a/b__c", "ab-c_d/e---f:1", "[::1]:5000/ceph:x", "reg/x:_tag"]
+        {
+            assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok));
+        }
+        assert!(parse("quay.io/ceph/ceph").unwrap().is_floating());
+        assert!(!parse("quay.io/ceph/ceph:v1").unwrap().is_floating());
+    }
+
+    #[test]
+    fn invalid_references() {
+        for (bad, why) in [
+            ("", "empty"),
+            ("quay.io/Ceph/ceph:v1", "lower case"),
+            ("quay.io/ceph/ceph:", "tag"),
+            ("quay.io/ceph/ceph:-v1", "tag"),
+            ("quay.io/ceph/ceph@sha256:abc", "digest"),
+            ("quay.io/ceph/ceph@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", "sha256"),
+            ("quay.io//ceph", "component"),
+            ("quay.io/ceph/ceph:v1 ", "white space"),
+            ("quay.io:port/ceph", "registry host"),
+            ("ceph-/x", "component"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+            assert!(e.contains("expected [registry[:port]/]repository[:tag]"), "{e}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        let v = |s| ceph_version(s).map(|v| v.to_string());
+        assert_eq!(v("quay.io/ceph/ceph:v19.2.3"), Some("19.2.3".into()));
+        assert_eq!(v("r:5000/ceph:v19.2.3-mgrfix"), Some("19.2.3".into()));
+        assert_eq!(v("ceph:20.2.4-20250101"), Some("20.2.4".into()));
+        assert_eq!(v("ceph:latest"), None);
+        assert_eq!(v("registry:5000/ceph"), None);
+        assert_eq!(v("ceph@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), None);
+        assert!(ceph_version("x:v19.2.6").unwrap() < ceph_version("x:v20.2.3").unwrap());
+        assert_eq!(ceph_version("x:v20.1.0").unwrap().release(), "tentacle");
+    }
+}

@@ -1,0 +1,39 @@
+//! Confirmation behind a small trait, so the apply logic is tested with scripted answers
+//! and the real prompt (dialoguer, on the terminal) only in pseudo-terminal tests.
+
+use crate::error::{Error, Result};
+
+pub trait Confirm {
+    /// Ask a yes/no question; `Ok(false)` is a no.
+    fn confirm(&mut self, question: &str) -> Result<bool>;
+}
+
+/// dialoguer on stderr's terminal; Esc, q and "n" are a no; Ctrl-C is an interruption.
+pub struct TerminalConfirm;
+
+impl Confirm for TerminalConfirm {
+    fn confirm(&mut self, question: &str) -> Result<bool> {
+        let term = dialoguer::console::Term::stderr();
+        let r = dialoguer::Confirm::new().with_prompt(question).default(false).interact_on_opt(&term);
+        match r {
+            Ok(answer) => Ok(answer.unwrap_or(false)),
+            Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                let _ = term.show_cursor();
+                Err(Error::Interrupted)
+            }
+            Err(e) => {
+                let _ = term.show_cursor();
+                Err(Error::Failed(format!("cannot read the answer from the terminal: {e}")))
+            }
+        }
+    }
+}
+
+/// Answers from a script, for tests: each call takes the next answer.
+pub struct Scripted(pub Vec<bool>);
+
+impl Confirm for Scripted {
+    fn confirm(&mut self, _: &str) -> Result<bool> {
+        if self.0.is_empty() { Ok(false) } else { Ok(self.0.remove(0)) }
+    }
+}

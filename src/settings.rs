@@ -1,0 +1,128 @@
+//! Parse, then resolve: flags and environment become one settings value, decided once.
+//! Nothing deeper reads the environment or asks whether a stream is a terminal.
+
+use std::io::IsTerminal;
+
+use crate::cli::{ColorChoice, DryRun, GlobalArgs, OutputFormat};
+use crate::cluster::connect::{ConnectOptions, parse_duration};
+use crate::error::{Error, Result};
+use crate::output::Styles;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub output: OutputFormat,
+    pub dry_run: Option<DryRun>,
+    pub yes: bool,
+    pub exit_code: bool,
+    /// stdin and stderr are terminals: a prompt can be answered.
+    pub interactive: bool,
+    pub out_styles: Styles,
+    pub err_styles: Styles,
+    pub connect: ConnectOptions,
+    pub cluster: Option<String>,
+}
+
+/// The environment the settings are resolved against.
+pub struct Env {
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+    pub stdin_tty: bool,
+    pub no_color: bool,
+    pub term_dumb: bool,
+}
+
+impl Env {
+    pub fn detect() -> Env {
+        Env {
+            stdout_tty: std::io::stdout().is_terminal(),
+            stderr_tty: std::io::stderr().is_terminal(),
+            stdin_tty: std::io::stdin().is_terminal(),
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            term_dumb: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        }
+    }
+}
+
+fn colour(choice: ColorChoice, tty: bool, env: &Env) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && !env.no_color && !env.term_dumb,
+    }
+}
+
+pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
+    let timeout = parse_duration(&g.request_timeout).map_err(|e| Error::usage(format!("--request-timeout: {e}")))?;
+    if g.exit_code && g.dry_run.is_none() {
+        return Err(Error::usage("--exit-code goes with --dry-run: it reports whether the plan restarts pods"));
+    }
+    let styles = |on: bool| if on { Styles::colored() } else { Styles::plain() };
+    Ok(Settings {
+        output: g.output,
+        dry_run: g.dry_run,
+        yes: g.yes,
+        exit_code: g.exit_code,
+        interactive: env.stdin_tty && env.stderr_tty,
+        out_styles: styles(g.output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),
+        err_styles: styles(colour(g.color, env.stderr_tty, env)),
+        connect: ConnectOptions {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            namespace: g.namespace.clone(),
+            request_timeout: timeout,
+            verbose: g.verbose,
+        },
+        cluster: g.cluster.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn env(tty: bool, no_color: bool) -> Env {
+        Env { stdout_tty: tty, stderr_tty: tty, stdin_tty: tty, no_color, term_dumb: false }
+    }
+
+    fn settings(args: &[&str], e: &Env) -> Result<Settings> {
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("kubectl-ceph-image").chain(args.iter().copied())).unwrap();
+        resolve(&cli.global, e)
+    }
+
+    #[test]
+    fn colour_only_on_terminals_and_without_no_color() {
+        assert!(settings(&["status"], &env(true, false)).unwrap().out_styles.header != Styles::plain().header);
+        assert_eq!(settings(&["status"], &env(false, false)).unwrap().out_styles.header, Styles::plain().header);
+        assert_eq!(settings(&["status"], &env(true, true)).unwrap().out_styles.header, Styles::plain().header);
+        assert!(
+            settings(&["status", "--color", "always"], &env(false, true)).unwrap().out_styles.header
+                != Styles::plain().header
+        );
+        assert_eq!(
+            settings(&["status", "--color=never"], &env(true, false)).unwrap().err_styles.header,
+            Styles::plain().header
+        );
+    }
+
+    #[test]
+    fn dry_run_forms_and_bad_flags() {
+        assert_eq!(
+            settings(&["set", "mgr", "x:1", "--dry-run"], &env(false, false)).unwrap().dry_run,
+            Some(DryRun::Client)
+        );
+        assert_eq!(
+            settings(&["set", "mgr", "x:1", "--dry-run=server"], &env(false, false)).unwrap().dry_run,
+            Some(DryRun::Server)
+        );
+        assert!(
+            settings(&["status", "--request-timeout", "soon"], &env(false, false))
+                .unwrap_err()
+                .to_string()
+                .contains("--request-timeout")
+        );
+        assert_eq!(settings(&["status", "--exit-code"], &env(false, false)).unwrap_err().exit_code(), 2);
+        assert!(!settings(&["status"], &env(false, false)).unwrap().interactive);
+    }
+}

@@ -1,0 +1,176 @@
+//! The `status` view: per daemon type the desired image (base or override) and what its
+//! pods run, held daemons, the versions Ceph reports, and warnings. Pure: snapshot in,
+//! view out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::daemon::{DaemonType, HoldScope};
+use crate::model::{ImageSource, Snapshot};
+use crate::plan::{Warning, held_now};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageCount {
+    pub image: String,
+    pub pods: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeStatus {
+    #[serde(rename = "type")]
+    pub dtype: DaemonType,
+    pub desired_image: String,
+    pub source: ImageSource,
+    pub daemons: usize,
+    pub pods: usize,
+    pub ready_pods: usize,
+    /// Images the pods run now, most used first.
+    pub running: Vec<ImageCount>,
+    pub held: usize,
+    /// Daemons whose Deployment differs from the desired image (and are not held): they
+    /// restart at the operator's next reconcile.
+    pub drifted: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldDaemon {
+    pub daemon: String,
+    pub deployment: String,
+    pub node: Option<String>,
+    pub image: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub namespace: String,
+    pub cluster: String,
+    pub base_image: String,
+    pub image_overrides: BTreeMap<String, String>,
+    /// The CephCluster carries do-not-reconcile (mon/mgr/osd reconcile skipped).
+    pub cluster_held: bool,
+    /// `status.version` as Rook detected it.
+    pub detected_image: Option<String>,
+    pub detected_version: Option<String>,
+    pub types: Vec<TypeStatus>,
+    pub held: Vec<HeldDaemon>,
+    /// `status.ceph.versions`, as `ceph versions` reports.
+    pub ceph_versions: BTreeMap<String, BTreeMap<String, u64>>,
+    pub warnings: Vec<Warning>,
+}
+
+pub fn view(snap: &Snapshot) -> StatusView {
+    let c = &snap.cluster;
+    let held = held_now(snap);
+    let mut types = Vec::new();
+    let mut held_list = Vec::new();
+    let mut warnings = Vec::new();
+    for t in DaemonType::ALL {
+        let ds: Vec<(usize, &crate::model::Daemon)> =
+            snap.daemons.iter().enumerate().filter(|(_, d)| d.id.dtype == t).collect();
+        if ds.is_empty() {
+            continue;
+        }
+        let (desired, source) = c.desired_image(t);
+        let mut running: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut pods, mut ready, mut nheld, mut drifted) = (0, 0, 0, 0);
+        for (i, d) in &ds {
+            for p in &d.pods {
+                pods += 1;
+                ready += p.ready as usize;
+                *running.entry(p.image.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
+            }
+            if let Some(reason) = &held[*i] {
+                nheld += 1;
+                held_list.push(HeldDaemon {
+                    daemon: d.id.to_string(),
+                    deployment: d.deployment.clone(),
+                    node: d.node.clone(),
+                    image: d.image.clone(),
+                    reason: reason.clone(),
+                });
+            } else if !d.ceph_images.is_empty() && d.differs_from(desired) {
+                drifted += 1;
+            }
+        }
+        let mut running: Vec<ImageCount> =
+            running.into_iter().map(|(image, pods)| ImageCount { image, pods }).collect();
+        running.sort_by(|a, b| b.pods.cmp(&a.pods).then(a.image.cmp(&b.image)));
+        if drifted > 0 {
+            warnings.push(Warning {
+                code: "drift",
+                message: format!(
+                    "{drifted} {t} daemon(s) differ from the desired image {desired}: they restart at the \
+                     operator's next reconcile"
+                ),
+            });
+        }
+        types.push(TypeStatus {
+            dtype: t,
+            desired_image: desired.to_string(),
+            source,
+            daemons: ds.len(),
+            pods,
+            ready_pods: ready,
+            running,
+            held: nheld,
+            drifted,
+        });
+    }
+    for d in &snap.daemons {
+        if d.labelled && d.id.dtype.hold_scope() == HoldScope::NotHonoured {
+            warnings.push(Warning {
+                code: "label-ignored",
+                message: format!("{} is labelled, but Rook ignores the label on {} Deployments", d.id, d.id.dtype),
+            });
+        }
+        if d.labelled && d.id.dtype.hold_scope() == HoldScope::Ineffective {
+            warnings.push(Warning {
+                code: "mds-ineffective",
+                message: format!("{} is labelled, but the mds label does not take effect on current Rook", d.id),
+            });
+        }
+        if d.under_replacement {
+            warnings.push(Warning {
+                code: "osd-replacement",
+                message: format!("{} is being replaced (osd.rook.io/replace*); Rook holds it", d.id),
+            });
+        }
+    }
+    if snap.daemons.iter().any(|d| d.labelled && d.id.dtype == DaemonType::Mon) {
+        warnings.push(Warning {
+            code: "mon-failover",
+            message: "a mon is labelled: Rook's mon health checks and failover are stopped for the whole cluster"
+                .into(),
+        });
+    }
+    if let Some(overall) = c.ceph_versions.get("overall")
+        && overall.len() > 1
+    {
+        warnings.push(Warning {
+            code: "mixed-versions",
+            message: format!(
+                "Ceph reports {} versions running: Rook treats every reconcile as an upgrade while versions are mixed",
+                overall.len()
+            ),
+        });
+    }
+    StatusView {
+        namespace: c.namespace.clone(),
+        cluster: c.name.clone(),
+        base_image: c.base_image.clone(),
+        image_overrides: c.overrides.clone(),
+        cluster_held: c.held,
+        detected_image: c.status_image.clone(),
+        detected_version: c.status_version.clone(),
+        types,
+        held: held_list,
+        ceph_versions: c.ceph_versions.clone(),
+        warnings,
+    }
+}
