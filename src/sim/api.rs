@@ -16,7 +16,7 @@ use super::discovery;
 use super::faults::FaultKind;
 use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
-use super::resources::{self, CEPHCLUSTERS, Kind, NAMESPACES};
+use super::resources::{self, CEPHCLUSTERS, CRDS, Kind, NAMESPACES};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
@@ -189,6 +189,12 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
     let reply = if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
         Reply::error(&ApiError::unauthorized())
     } else {
+        if super::faults::WRITE_VERBS.contains(&verb)
+            && let Some(f) = state.faults.take_interloper()
+        {
+            f(&mut state.store());
+            state.operator.trigger();
+        }
         match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name.as_deref()) {
             Some(f) => fault_reply(&f, &r, verb),
             None => dispatch(state, r, &req, &q, watch),
@@ -245,6 +251,10 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
             discovery::resource_list(&g, &v).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
         }
         Route::NotFound => Err(ApiError::path_not_found()),
+        // Custom resources exist only while their CRD does (Rook not installed: 404).
+        Route::Resource { kind, .. } if !kind.builtin && state.store().get(&CRDS, "", &kind.qualified()).is_none() => {
+            Err(ApiError::path_not_found())
+        }
         Route::Resource { kind, ns, name, sub } => {
             let ns_str = ns.clone().unwrap_or_default();
             let dry_run = match q.get("dryRun").map(String::as_str) {

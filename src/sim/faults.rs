@@ -53,10 +53,15 @@ impl Fault {
 
 pub const WRITE_VERBS: [&str; 4] = ["create", "update", "patch", "delete"];
 
+/// Another client's write, run just before the next write request is handled: the
+/// "concurrent writer between the plugin's read and its patch".
+pub type Interloper = Box<dyn FnOnce(&mut super::store::Store) + Send>;
+
 #[derive(Default)]
 pub struct Faults {
     latency: Mutex<Duration>,
     rules: Mutex<Vec<Fault>>,
+    interloper: Mutex<Option<Interloper>>,
 }
 
 impl Faults {
@@ -77,6 +82,14 @@ impl Faults {
         for v in ["update", "patch"] {
             self.add(Fault::new(FaultKind::Conflict).verb(v).times(n));
         }
+    }
+
+    pub fn before_next_write(&self, f: Interloper) {
+        *self.interloper.lock().expect("lock") = Some(f);
+    }
+
+    pub fn take_interloper(&self) -> Option<Interloper> {
+        self.interloper.lock().expect("lock").take()
     }
 
     pub fn clear(&self) {

@@ -90,3 +90,41 @@ pub fn all_pods(sim: &Sim) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run the built plugin against the simulation (no terminal: stdin is empty).
+pub fn run(sim: &Sim, args: &[&str]) -> Run {
+    let out = plugin(sim).args(args).write_stdin("").output().expect("plugin runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "exit {}:\n{}\n{}", self.code, self.stdout, self.stderr);
+        self
+    }
+}
+
+/// The CephCluster without the fields every write changes.
+pub fn cluster_fields(sim: &Sim) -> serde_json::Value {
+    use kubectl_ceph_image::sim::resources::CEPHCLUSTERS;
+    let mut c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    let m = c["metadata"].as_object_mut().unwrap();
+    m.remove("resourceVersion");
+    m.remove("generation");
+    c.as_object_mut().unwrap().remove("status");
+    c
+}
