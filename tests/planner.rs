@@ -34,11 +34,6 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
     }
 }
 
-fn labelled(mut x: Daemon) -> Daemon {
-    x.labelled = true;
-    x
-}
-
 /// A small cluster of every type, all on `image`.
 fn cluster(image: &str) -> Snapshot {
     let mut ds = vec![
