@@ -27,11 +27,11 @@ fn set_mgr_changes_only_the_override_and_restarts_exactly_the_planned_pods() {
     let sim = sim(Crd::Proposed);
     let before = cluster_fields(&sim);
     let pods_before = all_pods(&sim);
+    let mgr: BTreeSet<String> = pod_names(&sim, "rook-ceph-mgr").into_iter().collect();
     let r = run(&sim, &["set", "mgr", IMG, "--yes", "-o", "json"]).ok();
     let out = r.json();
     assert_eq!(out["applied"], true);
     let planned = restart_pods(&out["plan"]);
-    let mgr: BTreeSet<String> = pod_names(&sim, "rook-ceph-mgr").into_iter().collect();
     assert_eq!(planned, mgr, "the plan names exactly the mgr pods");
 
     // Only imageOverrides.mgr changed; every other field is identical.
@@ -107,7 +107,11 @@ fn a_concurrent_writer_is_never_lost() {
     assert_eq!(c["spec"]["mon"]["count"], 5, "the other writer's change survives");
     assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG, "applied after a re-read");
     let statuses: Vec<u16> = sim.log().iter().filter(|l| l.verb == "patch").map(|l| l.status).collect();
-    assert_eq!(statuses, [409, 200]);
+    // 409 first; then, after re-reads (the simulated operator's status writes may cause
+    // more 409s), one success.
+    assert_eq!(statuses.first(), Some(&409));
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 409), "{statuses:?}");
 }
 
 #[test]
