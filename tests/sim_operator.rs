@@ -197,15 +197,43 @@ fn cluster_label_holds_mon_mgr_osd_only_and_toggling_it_reconciles() {
 
 #[test]
 fn two_thousand_osds_start_and_list_in_pages() {
+    // kubectl needs ~10 s to decode this many objects, so a kube-rs client lists here;
+    // the kubectl interop suite covers paging with --chunk-size.
     let sim = sim_with(Crd::Proposed, 2000);
-    let out =
-        kubectl_ok(&sim, &["get", "deploy,pods", "-l", "rook_cluster=rook-ceph", "--chunk-size", "500", "-o", "name"]);
-    let deploys = out.lines().filter(|l| l.starts_with("deployment.apps/")).count();
-    let pods = out.lines().filter(|l| l.starts_with("pod/")).count();
     let nodes = 2000usize.div_ceil(12);
     let expected = 3 + 2 + 2000 + 2 + 1 + 1 + 1 + 1 + 2 * nodes;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (deploys, pods) = rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(sim.kubeconfig()).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let client = kube::Client::try_from(cfg).unwrap();
+        let deps: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(client.clone(), "rook-ceph");
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "rook-ceph");
+        (count_pages(&deps).await, count_pages(&pods).await)
+    });
     assert_eq!(deploys, expected);
     assert_eq!(pods, expected);
     let lists = sim.log().into_iter().filter(|r| r.verb == "list").count();
     assert_eq!(lists, 2 * expected.div_ceil(500));
+}
+
+/// Every item of a LIST by `rook_cluster`, 500 at a time.
+async fn count_pages<K>(api: &kube::Api<K>) -> usize
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let (mut n, mut token) = (0, None::<String>);
+    loop {
+        let mut p = kube::api::ListParams::default().labels("rook_cluster=rook-ceph").limit(500);
+        if let Some(t) = &token {
+            p = p.continue_token(t);
+        }
+        let page = api.list(&p).await.unwrap();
+        n += page.items.len();
+        token = page.metadata.continue_.filter(|c| !c.is_empty());
+        if token.is_none() {
+            return n;
+        }
+    }
 }
