@@ -19,6 +19,13 @@ fn parse_image(s: &str) -> Result<String> {
     image::parse(s).map(|r| r.original).map_err(Error::Usage)
 }
 
+/// `kubectl_complete-ceph_image WORDS...` (kubectl's plugin completion) or `__complete`.
+pub async fn complete(words: Vec<String>) -> i32 {
+    let (cands, directive) = crate::complete::complete(&words).await;
+    crate::complete::print(&cands, directive);
+    0
+}
+
 pub async fn run(cli: Cli) -> Result<i32> {
     let serving = matches!(&cli.command, Some(Command::Demo(d)) if d.serve);
     if !serving {
@@ -54,6 +61,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,
+        Some(Command::Completion { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "kubectl-ceph_image",
+                &mut out,
+            );
+            crate::output::emit(&String::from_utf8_lossy(&out));
+            Ok(0)
+        }
         Some(Command::Demo(d)) => {
             if d.serve {
                 crate::demo::serve(&d).await.map_err(Error::Failed)?;

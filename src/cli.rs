@@ -127,6 +127,14 @@ pub enum Command {
         after_help = "Examples:\n  kubectl ceph-image resume osd.12\n  kubectl ceph-image resume osd --node worker-7 --yes\n  kubectl ceph-image resume cluster"
     )]
     Resume(Targets),
+    /// Print a shell completion script for the kubectl-ceph_image binary
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image completion bash > /etc/bash_completion.d/kubectl-ceph_image\n  kubectl ceph-image completion zsh > \"${fpath[1]}/_kubectl-ceph_image\"\n\n`kubectl ceph-image <TAB>` completes through kubectl itself once the executable\nkubectl_complete-ceph_image is on PATH (a link to this binary; see the README)."
+    )]
+    Completion {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     /// Run a simulated Rook cluster (rook-sim) and the plugin on it
     #[command(
         after_help = "Examples:\n  kubectl ceph-image demo\n  kubectl ceph-image demo --serve --osds 2000 --crd released"

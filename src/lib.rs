@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod complete;
 pub mod daemon;
 pub mod demo;
 pub mod error;

@@ -2,6 +2,25 @@ use clap::Parser;
 use kubectl_ceph_image::{app, cli::Cli, output::Styles};
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // kubectl's plugin completion runs `kubectl_complete-ceph_image WORD... PARTIAL`.
+    let invoked_as = std::path::Path::new(args.first().map(String::as_str).unwrap_or(""))
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let completion_words = if invoked_as.starts_with(kubectl_ceph_image::complete::EXEC_NAME) {
+        Some(args[1..].to_vec())
+    } else if args.get(1).map(String::as_str) == Some("__complete") {
+        Some(args[2..].to_vec())
+    } else {
+        None
+    };
+    if let Some(words) = completion_words {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let code = rt.block_on(app::complete(words));
+        rt.shutdown_background();
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     let no_colour = matches!(cli.global.color, kubectl_ceph_image::cli::ColorChoice::Never)
         || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());

@@ -50,6 +50,12 @@ pub struct List<T> {
     pub items: Vec<T>,
 }
 
+/// Any object, for its metadata alone (e.g. a namespace).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Named {
+    pub metadata: Meta,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvVar {
     pub name: String,
