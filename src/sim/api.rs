@@ -168,7 +168,24 @@ fn verb_of(method: &str, has_name: bool, watch: bool) -> &'static str {
     }
 }
 
+/// The simulation's own endpoint (not part of the Kubernetes API, never logged): GET the
+/// request log, DELETE to clear it. Benchmarks count every client's requests with it.
+pub const LOG_PATH: &str = "/rook-sim/log";
+
 pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
+    if req.path == LOG_PATH {
+        if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+            return Reply::error(&ApiError::unauthorized());
+        }
+        return match req.method.as_str() {
+            "GET" => Reply::json(200, &serde_json::to_value(state.log.entries()).expect("json")),
+            "DELETE" => {
+                state.log.clear();
+                Reply::json(200, &serde_json::json!({}))
+            }
+            _ => Reply::error(&ApiError::method_not_allowed()),
+        };
+    }
     let q = parse_query(&req.query);
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
     let r = route(&req.path, &req.accept);
