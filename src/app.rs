@@ -1,6 +1,6 @@
 //! From parsed command line to exit code.
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Strategy};
 use crate::commands::{self, Ctx};
 use crate::daemon::DaemonType;
 use crate::error::{Error, Result};
@@ -48,16 +48,38 @@ pub async fn run(cli: Cli) -> Result<i32> {
             "no command given: use one of status, set, unset, pause, resume, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
-        Some(Command::Set { target, image }) => {
-            let target = if target == "base" { Target::Base } else { Target::Type(parse_type(&target)?) };
+        Some(Command::Set { target, image, strategy }) => {
             let image = parse_image(&image)?;
-            commands::change::run(&mut ctx, Change::SetImage { target, image }).await
+            match (strategy, target.as_str()) {
+                (Strategy::Fence, "base") => Err(Error::usage(
+                    "--strategy fence pins one daemon type; the base image is the CephCluster's: `set base IMAGE`",
+                )),
+                (Strategy::Fence, t) => {
+                    let dtype = parse_type(t)?;
+                    crate::plan::check_fenceable(dtype).map_err(|e| Error::usage(e.to_string()))?;
+                    commands::fence::run(&mut ctx, Change::Fence { dtype, image }).await
+                }
+                (Strategy::Overrides, "base") => {
+                    commands::change::run(&mut ctx, Change::SetImage { target: Target::Base, image }).await
+                }
+                (Strategy::Overrides, t) => {
+                    let target = Target::Type(parse_type(t)?);
+                    commands::change::run(&mut ctx, Change::SetImage { target, image }).await
+                }
+            }
         }
-        Some(Command::Unset { target }) => {
+        Some(Command::Unset { target, strategy, reconcile_now }) => {
             if target == "base" {
                 return Err(Error::usage("the base image cannot be unset: use `set base IMAGE` to change it"));
             }
-            commands::change::run(&mut ctx, Change::Unset(parse_type(&target)?)).await
+            let dtype = parse_type(&target)?;
+            match strategy {
+                Strategy::Fence => commands::fence::run(&mut ctx, Change::Unfence { dtype, reconcile_now }).await,
+                Strategy::Overrides if reconcile_now => Err(Error::usage(
+                    "--reconcile-now goes with --strategy fence (an override change reconciles by itself)",
+                )),
+                Strategy::Overrides => commands::change::run(&mut ctx, Change::Unset(dtype)).await,
+            }
         }
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,

@@ -50,6 +50,14 @@ pub enum DryRun {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// A merge patch of spec.cephVersion.imageOverrides (the proposed Rook)
+    Overrides,
+    /// Label the type's Deployments do-not-reconcile and rewrite their images (Rook today)
+    Fence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,
     Always,
@@ -102,7 +110,7 @@ pub enum Command {
     Status,
     /// Set a daemon type's image override, or the base image with `base`
     #[command(
-        after_help = "Examples:\n  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --dry-run\n  kubectl ceph-image set mgr registry.example.com/ceph@sha256:<digest> --yes\n  kubectl ceph-image set base quay.io/ceph/ceph:v19.2.3\n\nTYPE: base, or one of mon, mgr, osd, mds, rgw, nfs, rbdmirror (rbd-mirror), cephfsmirror (cephfs-mirror,\nfs-mirror), crashcollector (crash), exporter (ceph-exporter)."
+        after_help = "Examples:\n  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --dry-run\n  kubectl ceph-image set mgr registry.example.com/ceph@sha256:<digest> --yes\n  kubectl ceph-image set base quay.io/ceph/ceph:v19.2.3\n  kubectl ceph-image set mgr quay.io/ceph/ceph:v19.2.3 --strategy fence   # released Rook\n\nTYPE: base, or one of mon, mgr, osd, mds, rgw, nfs, rbdmirror (rbd-mirror), cephfsmirror (cephfs-mirror,\nfs-mirror), crashcollector (crash), exporter (ceph-exporter)."
     )]
     Set {
         /// `base` (spec.cephVersion.image) or a daemon type (spec.cephVersion.imageOverrides.TYPE)
@@ -110,12 +118,25 @@ pub enum Command {
         target: String,
         /// The image, e.g. quay.io/ceph/ceph:v19.2.3 or REPO@sha256:DIGEST
         image: String,
+        /// `overrides`: spec.cephVersion.imageOverrides (needs a Rook whose CRD has it);
+        /// `fence`: pin the type's Deployments directly (works on released Rook)
+        #[arg(long, value_enum, default_value = "overrides")]
+        strategy: Strategy,
     },
     /// Remove a daemon type's image override: it follows the base image again
-    #[command(after_help = "Examples:\n  kubectl ceph-image unset mgr --dry-run\n  kubectl ceph-image unset mgr --yes")]
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image unset mgr --dry-run\n  kubectl ceph-image unset mgr --yes\n  kubectl ceph-image unset mgr --strategy fence --reconcile-now"
+    )]
     Unset {
         #[arg(value_name = "TYPE")]
         target: String,
+        /// `overrides`: remove the imageOverrides entry; `fence`: remove this plugin's fence
+        #[arg(long, value_enum, default_value = "overrides")]
+        strategy: Strategy,
+        /// With --strategy fence: start an operator reconcile now (adds and removes the
+        /// CephCluster-level label), so the unfenced daemons return to the spec image
+        #[arg(long)]
+        reconcile_now: bool,
     },
     /// Add ceph.rook.io/do-not-reconcile to daemons (or `cluster`): Rook leaves them as they are
     #[command(

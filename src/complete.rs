@@ -333,7 +333,8 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert!(c[0].starts_with("status\t"));
         assert_eq!(d, NO_FILE);
-        let (c, _) = complete(&w(&["set", "--kubeconfig", "/nonexistent", ""])).await;
+        // images come from the cluster: none reachable, no candidates (and no error)
+        let (c, _) = complete(&w(&["set", "--kubeconfig", "/nonexistent", "mgr", ""])).await;
         assert!(c.is_empty(), "{c:?}");
         let (c, _) = complete(&w(&["--kubeconfig", "/nonexistent", "set", ""])).await;
         assert!(c.contains(&"base".to_string()) && c.contains(&"rbdmirror".to_string()));

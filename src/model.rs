@@ -12,6 +12,28 @@ pub const DNR_LABEL: &str = "ceph.rook.io/do-not-reconcile";
 pub const REPLACE_ANNOTATIONS: [&str; 3] =
     ["osd.rook.io/replace-in-progress", "osd.rook.io/replace", "osd.rook.io/replace-ready-for-swap"];
 pub const FIELD_MANAGER: &str = "kubectl-ceph-image";
+/// Annotations recording a fence (DESIGN §3.2): what the plugin pinned, what it replaced, when.
+pub const FENCE_IMAGE: &str = "kubectl-ceph-image/fenced-image";
+pub const FENCE_REPLACED: &str = "kubectl-ceph-image/replaced-image";
+pub const FENCE_AT: &str = "kubectl-ceph-image/fenced-at";
+
+/// A Deployment the plugin pinned to an image with `--strategy fence`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fence {
+    pub image: String,
+    pub replaced: Option<String>,
+    pub at: Option<String>,
+}
+
+/// A container that runs the Ceph image, as the fence rewrites it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CephContainer {
+    pub name: String,
+    pub init: bool,
+    /// Carries `CONTAINER_IMAGE`, which the fence rewrites too.
+    pub has_env: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +102,9 @@ pub struct Daemon {
     pub pods: Vec<Pod>,
     /// The Deployment's labels, for `-l/--selector`.
     pub labels: BTreeMap<String, String>,
+    pub resource_version: String,
+    pub ceph_containers: Vec<CephContainer>,
+    pub fence: Option<Fence>,
 }
 
 impl Daemon {

@@ -32,6 +32,17 @@ pub enum Change {
     Resume(Vec<String>),
     PauseCluster,
     ResumeCluster,
+    /// `set TYPE IMAGE --strategy fence`: label every Deployment of the type and rewrite
+    /// its Ceph containers to the image (DESIGN §3.2).
+    Fence {
+        dtype: DaemonType,
+        image: String,
+    },
+    /// `unset TYPE --strategy fence [--reconcile-now]`: remove the fences of the type.
+    Unfence {
+        dtype: DaemonType,
+        reconcile_now: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,12 +147,14 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
     CannotHold { daemon: String, reason: String },
+    CannotFence { dtype: DaemonType, reason: String },
 }
 
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PlanError::CannotHold { daemon, reason } => write!(f, "cannot hold {daemon}: {reason}"),
+            PlanError::CannotFence { dtype, reason } => write!(f, "cannot fence {dtype}: {reason}"),
         }
     }
 }
@@ -152,6 +165,9 @@ struct After {
     overrides: BTreeMap<String, String>,
     cluster_held: bool,
     labelled: BTreeSet<String>,
+    /// Deployments the change itself rewrites to an image (a fence): Kubernetes rolls
+    /// them at once, whatever the operator does.
+    pins: BTreeMap<String, String>,
 }
 
 impl After {
@@ -186,6 +202,7 @@ pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
         overrides: snap.cluster.overrides.clone(),
         cluster_held: snap.cluster.held,
         labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
+        pins: BTreeMap::new(),
     };
     snap.daemons.iter().map(|d| now.held(d, &snap.daemons)).collect()
 }
@@ -215,6 +232,19 @@ fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
         Change::Resume(ds) => v("resume", "daemons".into(), None, None, ds.clone()),
         Change::PauseCluster => v("pause", "cluster".into(), None, None, vec![]),
         Change::ResumeCluster => v("resume", "cluster".into(), None, None, vec![]),
+        Change::Fence { dtype, image } => {
+            let ds = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).map(|d| d.deployment.clone()).collect();
+            v("fence", dtype.key().into(), None, Some(image.clone()), ds)
+        }
+        Change::Unfence { dtype, .. } => {
+            let ds = snap
+                .daemons
+                .iter()
+                .filter(|d| d.id.dtype == *dtype && d.fence.is_some())
+                .map(|d| d.deployment.clone())
+                .collect();
+            v("unfence", dtype.key().into(), None, None, ds)
+        }
     }
 }
 
@@ -226,6 +256,7 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
         overrides: c.overrides.clone(),
         cluster_held: c.held,
         labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
+        pins: BTreeMap::new(),
     };
     let mut warnings: Vec<Warning> = Vec::new();
     let warn = |w: &mut Vec<Warning>, code, message: String| w.push(Warning { code, message });
@@ -279,6 +310,45 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
             pause_warnings(&newly, &snap.daemons, &mut warnings);
             (newly.is_empty(), false)
         }
+        Change::Fence { dtype, image } => {
+            check_fenceable(*dtype)?;
+            let targets: Vec<&Daemon> = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).collect();
+            for d in &targets {
+                after.pins.insert(d.deployment.clone(), image.clone());
+                after.labelled.insert(d.deployment.clone());
+            }
+            let noop = targets
+                .iter()
+                .all(|d| d.labelled && d.fence.as_ref().is_some_and(|f| f.image == *image) && !d.differs_from(image));
+            if !noop {
+                fence_warnings(*dtype, &targets, &mut warnings);
+            }
+            (noop, false)
+        }
+        Change::Unfence { dtype, reconcile_now } => {
+            let targets: Vec<&Daemon> =
+                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && d.fence.is_some()).collect();
+            for d in &targets {
+                after.labelled.remove(&d.deployment);
+            }
+            let noop = targets.is_empty();
+            if !noop && !reconcile_now {
+                let desired = after.desired(*dtype).to_string();
+                let n = targets.iter().filter(|d| d.differs_from(&desired)).count();
+                if n > 0 {
+                    warn(
+                        &mut warnings,
+                        "unfence-pending",
+                        format!(
+                            "{n} unfenced {dtype} daemon(s) keep their image until the operator's next reconcile, \
+                             when they return to {desired}; removing the label does not start one \
+                             (--reconcile-now does, by adding and removing the CephCluster-level label)"
+                        ),
+                    );
+                }
+            }
+            (noop, !noop && *reconcile_now)
+        }
         Change::Resume(names) => {
             let mut any = false;
             for n in names {
@@ -297,6 +367,19 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
                 if d.labelled {
                     any = true;
                     after.labelled.remove(&d.deployment);
+                    if let Some(f) = &d.fence {
+                        warn(
+                            &mut warnings,
+                            "fence-revert",
+                            format!(
+                                "{} was fenced to {} by this plugin: resuming it drops the fence, and its image \
+                                 reverts to {} at the operator's next reconcile",
+                                d.id,
+                                f.image,
+                                after.desired(d.id.dtype)
+                            ),
+                        );
+                    }
                 }
             }
             (!any, false)
@@ -313,7 +396,20 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
         let held_now_reason = after.held(d, &snap.daemons);
         let managed = !d.ceph_images.is_empty();
         let drifts = managed && d.differs_from(&desired);
-        let (action, note, pods) = if !managed {
+        let pinned = after.pins.get(&d.deployment);
+        let (action, note, pods) = if let (Some(pin), true) = (pinned, managed) {
+            if d.differs_from(pin) {
+                (
+                    Action::Restart,
+                    Some(format!(
+                        "fenced: its Deployment is rewritten to {pin} and rolls at once; the operator then leaves it alone"
+                    )),
+                    pods_of(d),
+                )
+            } else {
+                (Action::Unchanged, Some(format!("fenced: already runs {pin}; labelled and annotated")), vec![])
+            }
+        } else if !managed {
             (Action::NotManaged, Some("no container with CONTAINER_IMAGE: cannot tell which run Ceph".into()), vec![])
         } else if let Some(reason) = &held_now_reason {
             let on_resume = if drifts {
@@ -362,7 +458,7 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
             node: d.node.clone(),
             action,
             image_from: d.image.clone(),
-            image_to: Some(desired).filter(|_| managed),
+            image_to: Some(pinned.cloned().unwrap_or(desired)).filter(|_| managed),
             pods,
             step: this_step,
             note,
@@ -398,7 +494,7 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
             ),
         });
     }
-    if reconcile {
+    if reconcile || !after.pins.is_empty() {
         release_warnings(snap, &daemons, &mut warnings);
     }
     if let Change::SetImage { image, .. } = change
@@ -451,6 +547,59 @@ pub fn check_holdable(d: &Daemon) -> Result<(), PlanError> {
             ),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Types a fence cannot hold: Rook ignores the label there (DESIGN §3.2).
+pub fn check_fenceable(t: DaemonType) -> Result<(), PlanError> {
+    let reason = match t.hold_scope() {
+        HoldScope::NotHonoured => format!(
+            "Rook does not honour ceph.rook.io/do-not-reconcile on {t} Deployments: its next reconcile would \
+             rewrite the image back"
+        ),
+        HoldScope::Ineffective => "Rook's mds check never matches the label on current Rook: the next reconcile \
+                                   would rewrite the image back"
+            .to_string(),
+        _ => return Ok(()),
+    };
+    Err(PlanError::CannotFence { dtype: t, reason })
+}
+
+fn fence_warnings(t: DaemonType, targets: &[&Daemon], w: &mut Vec<Warning>) {
+    w.push(Warning {
+        code: "fence-misses-updates",
+        message: format!(
+            "fenced {t} daemons miss the operator's updates (config, keys, Rook upgrades) until the fence is \
+             removed: `kubectl ceph-image unset {t} --strategy fence`"
+        ),
+    });
+    w.push(Warning {
+        code: "fence-rollout",
+        message: "Kubernetes restarts each fenced Deployment as soon as its patch lands; the plugin patches one \
+                  daemon at a time in Rook's order, but Rook's own checks (mon quorum, ok-to-stop) do not run"
+            .into(),
+    });
+    match t {
+        DaemonType::Mon => w.push(Warning {
+            code: "mon-failover",
+            message: "while any mon is labelled, Rook stops mon health checks and failover for the whole cluster"
+                .into(),
+        }),
+        DaemonType::Rgw => {
+            let stores: BTreeSet<&str> = targets.iter().map(|d| d.id.id.as_str()).collect();
+            w.push(Warning {
+                code: "rgw-scope",
+                message: format!(
+                    "fencing rgw holds every RGW of object store(s) {}: Rook reconciles none of them while one is labelled",
+                    stores.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        DaemonType::Rbdmirror => w.push(Warning {
+            code: "rbd-mirror-scope",
+            message: "fencing rbd-mirror holds all rbd-mirror daemons: any labelled one stops their reconcile".into(),
+        }),
+        _ => {}
     }
 }
 

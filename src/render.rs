@@ -228,6 +228,7 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
             },
             format!("{}/{}", t.ready_pods, t.pods),
             t.held.to_string(),
+            t.fenced.to_string(),
             running.join(", "),
         ]);
     }
@@ -244,6 +245,23 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
                     clean(h.node.as_deref().unwrap_or("-")).into_owned(),
                     clean(h.image.as_deref().unwrap_or("?")).into_owned(),
                     clean(&h.reason).into_owned(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&rows, "  "));
+    }
+    if !v.fenced.is_empty() {
+        let _ = writeln!(out, "\n{} {} daemon(s), pinned by this plugin:", "Fenced:".style(s.restart), v.fenced.len());
+        let rows: Vec<Vec<String>> = v
+            .fenced
+            .iter()
+            .map(|f| {
+                vec![
+                    clean(&f.daemon).into_owned(),
+                    clean(f.node.as_deref().unwrap_or("-")).into_owned(),
+                    clean(&f.image).into_owned(),
+                    format!("(was {})", clean(f.replaced_image.as_deref().unwrap_or("?"))),
+                    format!("for {}", f.age.as_deref().unwrap_or("?")),
                 ]
             })
             .collect();

@@ -30,6 +30,7 @@ pub struct TypeStatus {
     /// Images the pods run now, most used first.
     pub running: Vec<ImageCount>,
     pub held: usize,
+    pub fenced: usize,
     /// Daemons whose Deployment differs from the desired image (and are not held): they
     /// restart at the operator's next reconcile.
     pub drifted: usize,
@@ -43,6 +44,21 @@ pub struct HeldDaemon {
     pub node: Option<String>,
     pub image: Option<String>,
     pub reason: String,
+}
+
+/// A Deployment this plugin pinned with `--strategy fence`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FencedDaemon {
+    pub daemon: String,
+    pub deployment: String,
+    pub node: Option<String>,
+    /// What the fence pinned, and what the Deployment ran before.
+    pub image: String,
+    pub replaced_image: Option<String>,
+    pub fenced_at: Option<String>,
+    /// `3d4h`, `2h10m`, `5m`: since `fencedAt`.
+    pub age: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -59,16 +75,31 @@ pub struct StatusView {
     pub detected_version: Option<String>,
     pub types: Vec<TypeStatus>,
     pub held: Vec<HeldDaemon>,
+    pub fenced: Vec<FencedDaemon>,
     /// `status.ceph.versions`, as `ceph versions` reports.
     pub ceph_versions: BTreeMap<String, BTreeMap<String, u64>>,
     pub warnings: Vec<Warning>,
 }
 
-pub fn view(snap: &Snapshot) -> StatusView {
+fn age(since: Option<&str>, now: jiff::Timestamp) -> Option<String> {
+    let t: jiff::Timestamp = since?.parse().ok()?;
+    let secs = (now.as_second() - t.as_second()).max(0);
+    let (d, h, m) = (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60);
+    Some(if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else {
+        format!("{m}m")
+    })
+}
+
+pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
     let c = &snap.cluster;
     let held = held_now(snap);
     let mut types = Vec::new();
     let mut held_list = Vec::new();
+    let mut fenced_list = Vec::new();
     let mut warnings = Vec::new();
     for t in DaemonType::ALL {
         let ds: Vec<(usize, &crate::model::Daemon)> =
@@ -78,14 +109,25 @@ pub fn view(snap: &Snapshot) -> StatusView {
         }
         let (desired, source) = c.desired_image(t);
         let mut running: BTreeMap<String, usize> = BTreeMap::new();
-        let (mut pods, mut ready, mut nheld, mut drifted) = (0, 0, 0, 0);
+        let (mut pods, mut ready, mut nheld, mut nfenced, mut drifted) = (0, 0, 0, 0, 0);
         for (i, d) in &ds {
             for p in &d.pods {
                 pods += 1;
                 ready += p.ready as usize;
                 *running.entry(p.image.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
             }
-            if let Some(reason) = &held[*i] {
+            if let Some(f) = &d.fence {
+                nfenced += 1;
+                fenced_list.push(FencedDaemon {
+                    daemon: d.id.to_string(),
+                    deployment: d.deployment.clone(),
+                    node: d.node.clone(),
+                    image: f.image.clone(),
+                    replaced_image: f.replaced.clone(),
+                    fenced_at: f.at.clone(),
+                    age: age(f.at.as_deref(), now),
+                });
+            } else if let Some(reason) = &held[*i] {
                 nheld += 1;
                 held_list.push(HeldDaemon {
                     daemon: d.id.to_string(),
@@ -119,6 +161,7 @@ pub fn view(snap: &Snapshot) -> StatusView {
             ready_pods: ready,
             running,
             held: nheld,
+            fenced: nfenced,
             drifted,
         });
     }
@@ -141,6 +184,19 @@ pub fn view(snap: &Snapshot) -> StatusView {
                 message: format!("{} is being replaced (osd.rook.io/replace*); Rook holds it", d.id),
             });
         }
+    }
+    if !fenced_list.is_empty() {
+        let types: std::collections::BTreeSet<String> =
+            snap.daemons.iter().filter(|d| d.fence.is_some()).map(|d| d.id.dtype.to_string()).collect();
+        warnings.push(Warning {
+            code: "fenced",
+            message: format!(
+                "{} daemon(s) are fenced by this plugin and miss the operator's updates until unfenced \
+                 (`kubectl ceph-image unset {} --strategy fence`)",
+                fenced_list.len(),
+                types.into_iter().collect::<Vec<_>>().join("|")
+            ),
+        });
     }
     if snap.daemons.iter().any(|d| d.labelled && d.id.dtype == DaemonType::Mon) {
         warnings.push(Warning {
@@ -170,6 +226,7 @@ pub fn view(snap: &Snapshot) -> StatusView {
         detected_version: c.status_version.clone(),
         types,
         held: held_list,
+        fenced: fenced_list,
         ceph_versions: c.ceph_versions.clone(),
         warnings,
     }

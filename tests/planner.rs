@@ -31,6 +31,9 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
         ceph_images: vec![image.into()],
         image: Some(image.into()),
         labels: BTreeMap::new(),
+        resource_version: "1".into(),
+        ceph_containers: vec![],
+        fence: None,
     }
 }
 

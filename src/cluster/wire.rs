@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use crate::daemon::{DaemonId, DaemonType};
-use crate::model::{Cluster, DNR_LABEL, Daemon, Pod, REPLACE_ANNOTATIONS, daemon_order};
+use crate::model::{
+    CephContainer, Cluster, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, Pod, REPLACE_ANNOTATIONS,
+    daemon_order,
+};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -213,6 +216,32 @@ impl CephCluster {
     }
 }
 
+/// The containers that run Ceph, by the same rule as `ceph_images`.
+pub fn ceph_containers(spec: &PodSpec) -> Vec<CephContainer> {
+    let main_env = spec.containers.iter().find_map(|c| c.container_image_env()).map(str::to_string);
+    let tagged = |c: &Container, init: bool| {
+        let has_env = c.container_image_env().is_some();
+        (has_env || (main_env.is_some() && c.image == main_env)).then(|| CephContainer {
+            name: c.name.clone(),
+            init,
+            has_env,
+        })
+    };
+    spec.init_containers
+        .iter()
+        .filter_map(|c| tagged(c, true))
+        .chain(spec.containers.iter().filter_map(|c| tagged(c, false)))
+        .collect()
+}
+
+fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
+    Some(Fence {
+        image: annotations.get(FENCE_IMAGE)?.clone(),
+        replaced: annotations.get(FENCE_REPLACED).cloned(),
+        at: annotations.get(FENCE_AT).cloned(),
+    })
+}
+
 /// The image of the daemon's main container and every image/`CONTAINER_IMAGE` value the
 /// operator would rewrite. A container runs Ceph when it carries `CONTAINER_IMAGE` or runs
 /// the image that variable names; Rook's helpers (mgr `watch-active`) do neither.
@@ -301,6 +330,9 @@ pub fn daemons(deployments: Vec<Deployment>, pods: Vec<WirePod>) -> Vec<Daemon> 
                 ceph_images,
                 image,
                 pods,
+                resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
+                ceph_containers: ceph_containers(&d.spec.template.spec),
+                fence: fence_of(&d.metadata.annotations),
                 labels: d.metadata.labels,
             })
         })

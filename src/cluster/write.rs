@@ -11,7 +11,7 @@ use super::api::{Kube, What, request_error};
 use super::read::{CEPHCLUSTERS, cluster_path, deployments_path};
 use super::wire::{CephCluster, Deployment};
 use crate::error::Result;
-use crate::model::{DNR_LABEL, FIELD_MANAGER};
+use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, FIELD_MANAGER};
 use crate::plan::{Change, Target};
 
 /// The exact merge patch for a CephCluster change (None: the change is on Deployments).
@@ -24,20 +24,63 @@ pub fn cluster_patch(change: &Change, resource_version: &str) -> Option<Value> {
         Change::Unset(t) => json!({"spec": {"cephVersion": {"imageOverrides": {t.key(): null}}}}),
         Change::PauseCluster => json!({"metadata": {"labels": {DNR_LABEL: "true"}}}),
         Change::ResumeCluster => json!({"metadata": {"labels": {DNR_LABEL: null}}}),
-        Change::Pause(_) | Change::Resume(_) => return None,
+        Change::Pause(_) | Change::Resume(_) | Change::Fence { .. } | Change::Unfence { .. } => return None,
     };
     let mut body = body;
     body["metadata"]["resourceVersion"] = resource_version.into();
     Some(body)
 }
 
-/// The label patch of one Deployment.
-pub fn label_patch(add: bool) -> Value {
+/// The label patch of one Deployment. Removing the label from a fenced Deployment also
+/// removes the fence's annotations, so nothing claims a fence that no longer holds.
+pub fn label_patch(add: bool, fenced: bool) -> Value {
     if add {
         json!({"metadata": {"labels": {DNR_LABEL: "true"}}})
+    } else if fenced {
+        unfence_patch()
     } else {
         json!({"metadata": {"labels": {DNR_LABEL: null}}})
     }
+}
+
+/// The fence of one Deployment (DESIGN §3.2), one strategic merge patch: the label, the
+/// annotations recording the pin, and every container running Ceph (and its
+/// `CONTAINER_IMAGE`) rewritten to `image`, merged by container name so the Rook-image
+/// helpers stay as they are. `metadata.resourceVersion` is the precondition.
+pub fn fence_patch(d: &Daemon, image: &str, now: &str) -> Value {
+    let replaced = d.fence.as_ref().and_then(|f| f.replaced.clone()).or_else(|| d.image.clone()).unwrap_or_default();
+    let container = |c: &crate::model::CephContainer| {
+        if c.has_env {
+            json!({"name": c.name, "image": image, "env": [{"name": "CONTAINER_IMAGE", "value": image}]})
+        } else {
+            json!({"name": c.name, "image": image})
+        }
+    };
+    let inits: Vec<Value> = d.ceph_containers.iter().filter(|c| c.init).map(container).collect();
+    let mains: Vec<Value> = d.ceph_containers.iter().filter(|c| !c.init).map(container).collect();
+    let mut spec = json!({});
+    if !inits.is_empty() {
+        spec["initContainers"] = inits.into();
+    }
+    if !mains.is_empty() {
+        spec["containers"] = mains.into();
+    }
+    json!({
+        "metadata": {
+            "resourceVersion": d.resource_version,
+            "labels": {DNR_LABEL: "true"},
+            "annotations": {FENCE_IMAGE: image, FENCE_REPLACED: replaced, FENCE_AT: now},
+        },
+        "spec": {"template": {"spec": spec}},
+    })
+}
+
+/// Remove a fence: the label and the annotations (a merge patch; nothing else changes).
+pub fn unfence_patch() -> Value {
+    json!({"metadata": {
+        "labels": {DNR_LABEL: null},
+        "annotations": {FENCE_IMAGE: null, FENCE_REPLACED: null, FENCE_AT: null},
+    }})
 }
 
 fn params(dry_run: bool) -> PatchParams {
@@ -65,25 +108,35 @@ pub async fn patch_deployment(kube: &Kube, ns: &str, name: &str, patch: &Value, 
     kube.json(req, &what).await
 }
 
+/// A strategic merge patch (built-in kinds only): lists of containers merge by name.
+pub async fn strategic_patch_deployment(
+    kube: &Kube,
+    ns: &str,
+    name: &str,
+    patch: &Value,
+    dry_run: bool,
+) -> Result<Deployment> {
+    let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
+    let req = Request::new(deployments_path(ns))
+        .patch(name, &params(dry_run), &Patch::Strategic(patch))
+        .map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
 /// How many label patches are in flight at once: enough to finish 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = 16;
 
-/// Label or unlabel many Deployments concurrently (bounded); every result, in input order.
-/// Idempotent, so running it again completes what a failed run left.
-pub async fn label_many(
+/// Merge-patch many Deployments concurrently (bounded); every result, in input order.
+/// Label patches are idempotent, so running them again completes what a failed run left.
+pub async fn patch_many(
     kube: &Kube,
     ns: &str,
-    names: &[String],
-    add: bool,
+    patches: &[(String, Value)],
     dry_run: bool,
 ) -> Vec<(String, Result<Deployment>)> {
-    let patch = label_patch(add);
-    let mut results: Vec<(usize, String, Result<Deployment>)> = futures::stream::iter(names.iter().enumerate())
-        .map(|(i, n)| {
-            let patch = &patch;
-            async move { (i, n.clone(), patch_deployment(kube, ns, n, patch, dry_run).await) }
-        })
+    let mut results: Vec<(usize, String, Result<Deployment>)> = futures::stream::iter(patches.iter().enumerate())
+        .map(|(i, (n, patch))| async move { (i, n.clone(), patch_deployment(kube, ns, n, patch, dry_run).await) })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;

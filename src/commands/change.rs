@@ -44,7 +44,7 @@ fn verify(change: &Change, c: &CephCluster) -> Result<()> {
         Change::Unset(t) => !cv.image_overrides.contains_key(t.key()),
         Change::PauseCluster => c.metadata.labels.contains_key(DNR_LABEL),
         Change::ResumeCluster => !c.metadata.labels.contains_key(DNR_LABEL),
-        Change::Pause(_) | Change::Resume(_) => true,
+        Change::Pause(_) | Change::Resume(_) | Change::Fence { .. } | Change::Unfence { .. } => true,
     };
     if ok {
         return Ok(());
@@ -67,8 +67,9 @@ fn unsupported(t: crate::daemon::DaemonType) -> Error {
         "cannot set a {t} image override: this cluster's CephCluster CRD has no spec.cephVersion.imageOverrides \
          (released Rook has none), so the API server would silently drop it and the {t} daemons would keep \
          their image. Per-daemon image overrides need a Rook whose CRD has the field (rook/rook#14965). \
-         `kubectl ceph-image set base IMAGE` changes the image of every daemon type without an override. \
-         Nothing was sent."
+         On the Rook of today, `--strategy fence` pins the {t} Deployments directly (labels them \
+         do-not-reconcile and rewrites their images; see `set --help`); `set base IMAGE` changes every \
+         type without an override. Nothing was sent."
     ))
 }
 
@@ -110,6 +111,15 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     let ns = conn.namespace.clone();
     let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
     let mut plan = plan_of(&snap, &change)?;
+    if let Change::Unset(t) = &change {
+        let fenced = snap.daemons.iter().filter(|d| d.id.dtype == *t && d.fence.is_some()).count();
+        if plan.noop && fenced > 0 {
+            return Err(Error::usage(format!(
+                "{t} has no image override, but {fenced} {t} Deployment(s) are fenced by this plugin: \
+                 `unset {t} --strategy fence` removes the fence"
+            )));
+        }
+    }
     if !plan.noop {
         check_support(ctx, &conn, &snap, &change).await?;
     }

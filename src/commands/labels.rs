@@ -145,7 +145,7 @@ pub struct LabelResult {
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub plan: Plan,
-    /// The merge patch each Deployment gets.
+    /// The merge patch each Deployment gets (a fenced one's also drops the fence's annotations).
     pub patch: Value,
     /// The Deployments it is (or would be) sent to.
     pub deployments: Vec<String>,
@@ -169,14 +169,15 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     // Only what changes is sent: already-labelled (or unlabelled) ones and OSDs under
     // replacement are left alone.
-    let to_send: Vec<String> = snap
+    let sends: Vec<(String, Value)> = snap
         .daemons
         .iter()
         .filter(|d| named.contains(&d.deployment))
         .filter(|d| if pause { !d.labelled } else { d.labelled && !d.under_replacement })
-        .map(|d| d.deployment.clone())
+        .map(|d| (d.deployment.clone(), write::label_patch(pause, d.fence.is_some())))
         .collect();
-    let patch = write::label_patch(pause);
+    let to_send: Vec<String> = sends.iter().map(|(n, _)| n.clone()).collect();
+    let patch = write::label_patch(pause, false);
     let dry = s.dry_run.map(|d| match d {
         DryRun::Client => "client",
         DryRun::Server => "server",
@@ -196,7 +197,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
         ctx.confirm(&format!("{verb} {} Deployment(s) in {ns}?", to_send.len()))?;
     }
     let dry_run = s.dry_run == Some(DryRun::Server);
-    let results = write::label_many(&conn.kube, &ns, &to_send, pause, dry_run).await;
+    let results = write::patch_many(&conn.kube, &ns, &sends, dry_run).await;
     let mut failed = 0;
     for (name, r) in results {
         let r = r.and_then(|d| {

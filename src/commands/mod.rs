@@ -1,6 +1,7 @@
 //! The commands: each reads the cluster, plans, shows the plan, confirms, applies, verifies.
 
 pub mod change;
+pub mod fence;
 pub mod labels;
 pub mod status;
 

@@ -16,7 +16,7 @@ use super::discovery;
 use super::faults::FaultKind;
 use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
-use super::resources::{self, CEPHCLUSTERS, CRDS, Kind, NAMESPACES};
+use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
@@ -606,7 +606,7 @@ fn create(
 /// PUT (`patch` None) or PATCH of an object or its status.
 #[allow(clippy::too_many_arguments)]
 fn write(
-    state: &SimState,
+    state: &Arc<SimState>,
     kind: &'static Kind,
     ns: &str,
     name: &str,
@@ -680,6 +680,9 @@ fn write(
     }
     let written = store.update(kind, ns, name, new, dry_run)?;
     drop(store);
+    if !dry_run && kind == &DEPLOYMENTS && written["spec"]["template"] != old["spec"]["template"] {
+        deployment_controller(state, ns, name);
+    }
     if !dry_run && kind == &CEPHCLUSTERS {
         let held = |v: &Value| v.pointer("/metadata/labels").and_then(|l| l.get(DNR_LABEL)).is_some();
         if written["metadata"]["generation"] != old["metadata"]["generation"] || held(&written) != held(&old) {
@@ -692,6 +695,19 @@ fn write(
         body: Bytes::from(serde_json::to_vec(&written).expect("json")),
         warnings,
     })
+}
+
+/// Kubernetes rolls a Deployment whose pod template changed: the Deployment controller,
+/// for writes that do not come from the simulated operator.
+fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str) {
+    let Some(d) = state.operator.daemon(ns, name) else { return };
+    let seeds = super::rollout::start(&mut state.store(), &state.operator, ns, &d);
+    let (delay, ns) = (state.operator.ready_delay(), ns.to_string());
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        super::rollout::finish(&mut state.store(), &ns, &d, &seeds);
+    });
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod log;
 pub mod operator;
 pub mod patch;
 pub mod resources;
+pub mod rollout;
 pub mod schema;
 pub mod server;
 pub mod status;

@@ -203,11 +203,6 @@ impl Operator {
         dep["metadata"]["labels"] = generated["metadata"]["labels"].clone();
         dep["metadata"]["annotations"] = generated["metadata"]["annotations"].clone();
         dep["spec"] = generated["spec"].clone();
-        if restart {
-            dep["status"]["readyReplicas"] = 0.into();
-            dep["status"]["availableReplicas"] = 0.into();
-            dep["status"]["updatedReplicas"] = 0.into();
-        }
         if let Some(m) = dep["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
@@ -218,51 +213,21 @@ impl Operator {
         if !restart {
             return None;
         }
-        // Recreate: old pods go, then the new one starts.
-        let old: Vec<String> = store
-            .iter(&PODS, Some(ns), None)
-            .filter(|(_, s)| owned_by(&s.labels, d, ns))
-            .map(|((_, n), _)| n.clone())
-            .collect();
-        for name in old {
-            let _ = store.delete(&PODS, ns, &name, false);
-        }
-        let replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1);
-        let mut seeds = Vec::new();
-        for _ in 0..replicas {
-            let seq = self.next_seq();
-            let p = topology::pod(&dep, &d.node, seq, false, &Self::pod_ip(seq));
-            if store.create(&PODS, ns, p, false).is_ok() {
-                seeds.push(seq);
-            }
-        }
-        Some(seeds)
+        let _ = dep;
+        Some(super::rollout::start(&mut store, self, ns, d))
     }
 
     fn mark_ready(&self, state: &SimState, ns: &str, d: &Daemon, seeds: &[u64]) {
-        let mut store = state.store();
-        let Some(dep) = store.get_value(&DEPLOYMENTS, ns, &d.deployment_name()) else { return };
-        for seq in seeds {
-            let ready = topology::pod(&dep, &d.node, *seq, true, &Self::pod_ip(*seq));
-            let name = ready["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            if let Some(mut cur) = store.get_value(&PODS, ns, &name) {
-                cur["status"] = ready["status"].clone();
-                if let Some(m) = cur["metadata"].as_object_mut() {
-                    m.remove("resourceVersion");
-                }
-                let _ = store.update(&PODS, ns, &name, cur, false);
-            }
-        }
-        let mut dep = dep;
-        let n = seeds.len() as u64;
-        dep["status"]["readyReplicas"] = n.into();
-        dep["status"]["availableReplicas"] = n.into();
-        dep["status"]["updatedReplicas"] = n.into();
-        dep["status"]["observedGeneration"] = dep["metadata"]["generation"].clone();
-        if let Some(m) = dep["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let _ = store.update(&DEPLOYMENTS, ns, &d.deployment_name(), dep, false);
+        super::rollout::finish(&mut state.store(), ns, d, seeds);
+    }
+
+    /// The daemon a Deployment of the cluster runs, if the operator manages it.
+    pub fn daemon(&self, ns: &str, deployment: &str) -> Option<Daemon> {
+        self.daemons.lock().expect("lock").get(&(ns.to_string(), deployment.to_string())).cloned()
+    }
+
+    pub fn ready_delay(&self) -> Duration {
+        self.cfg.ready_delay
     }
 
     /// `status.version` from the spec image, `status.ceph.versions` counted from the
@@ -314,12 +279,6 @@ impl Operator {
         });
         let _ = state.store().create(&EVENTS, ns, ev, false);
     }
-}
-
-fn owned_by(labels: &BTreeMap<String, String>, d: &Daemon, ns: &str) -> bool {
-    labels.get("app").map(String::as_str) == Some(d.t.app)
-        && labels.get("rook_cluster").map(String::as_str) == Some(ns)
-        && labels.get("app.kubernetes.io/instance") == Some(&d.instance)
 }
 
 /// Which Deployments of a type Rook leaves alone (FACTS §2).

@@ -1,0 +1,200 @@
+//! `--strategy fence` on the Rook of today (released CRD): per-daemon images without
+//! imageOverrides.
+
+mod common;
+
+use common::*;
+use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
+use kubectl_ceph_image::sim::{Crd, Sim};
+use serde_json::Value;
+
+const DNR: &str = "ceph.rook.io/do-not-reconcile";
+const IMG: &str = "registry.example.com/ceph/ceph:v20.2.5-mgrfix";
+const BASE2: &str = "quay.io/ceph/ceph:v20.2.6";
+
+fn deployments(sim: &Sim) -> Vec<Value> {
+    sim.list(&DEPLOYMENTS, "rook-ceph")
+}
+
+/// A Deployment without what every write or rollout changes.
+fn essence(d: &Value) -> Value {
+    let mut d = d.clone();
+    let m = d["metadata"].as_object_mut().unwrap();
+    for k in ["resourceVersion", "generation", "managedFields"] {
+        m.remove(k);
+    }
+    d.as_object_mut().unwrap().remove("status");
+    d
+}
+
+fn images(d: &Value) -> Vec<(String, String)> {
+    let spec = &d["spec"]["template"]["spec"];
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().cloned().unwrap_or_default())
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["image"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn mgr_pod_images(sim: &Sim) -> Vec<String> {
+    sim.list(&PODS, "rook-ceph")
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "rook-ceph-mgr")
+        .map(|p| p["spec"]["containers"][0]["image"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn fence_pins_the_mgr_and_the_operator_leaves_it_until_unfenced() {
+    let sim = sim(Crd::Released);
+    let before = deployments(&sim);
+    let out = run(&sim, &["set", "mgr", IMG, "--strategy", "fence", "--yes", "-o", "json"]).ok().json();
+    let planned: Vec<&str> = out["plan"]["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["action"] == "restart")
+        .map(|d| d["daemon"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["mgr.a", "mgr.b"]);
+    // only the mgr Deployments changed: label, annotations, Ceph images and CONTAINER_IMAGE
+    let after = deployments(&sim);
+    for (b, a) in before.iter().zip(&after) {
+        let name = b["metadata"]["name"].as_str().unwrap();
+        if !name.starts_with("rook-ceph-mgr-") {
+            assert_eq!(essence(b), essence(a), "{name} must not change");
+            continue;
+        }
+        assert_eq!(a["metadata"]["labels"][DNR], "true");
+        assert_eq!(a["metadata"]["annotations"]["kubectl-ceph-image/fenced-image"], IMG);
+        assert_eq!(a["metadata"]["annotations"]["kubectl-ceph-image/replaced-image"], "quay.io/ceph/ceph:v20.2.4");
+        for ((bn, bi), (an, ai)) in images(b).iter().zip(images(a)) {
+            assert_eq!(*bn, an);
+            if bi.starts_with("docker.io/rook/") {
+                assert_eq!(*bi, ai, "{an} runs the Rook image and stays");
+            } else {
+                assert_eq!(ai, IMG, "{an}");
+            }
+        }
+        let env = a["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap();
+        assert!(env.iter().any(|e| e["name"] == "CONTAINER_IMAGE" && e["value"] == IMG));
+        assert_eq!(env.len(), b["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().len());
+        // nothing else of it changed
+        let (mut bb, mut aa) = (essence(b), essence(a));
+        for v in [&mut bb, &mut aa] {
+            v["metadata"]["labels"].as_object_mut().unwrap().remove(DNR);
+            v["metadata"]["annotations"].as_object_mut().unwrap().retain(|k, _| !k.starts_with("kubectl-ceph-image/"));
+            v["spec"]["template"] = Value::Null;
+        }
+        assert_eq!(bb, aa, "{name}: only labels, annotations and the template changed");
+    }
+    // the requests: one strategic merge patch per mgr Deployment, with a precondition
+    let writes = sim.mutating_requests();
+    assert_eq!(writes.len(), 2);
+    assert!(writes.iter().all(|w| w.content_type.starts_with("application/strategic-merge-patch+json")));
+    assert!(writes.iter().all(|w| w.body.as_deref().unwrap().contains("\"resourceVersion\"")));
+    sim.settle();
+    assert_eq!(mgr_pod_images(&sim), [IMG, IMG], "Kubernetes rolled the mgr pods");
+
+    // a base image change: the operator reconciles everything else and leaves the mgrs
+    sim.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", |c| c["spec"]["cephVersion"]["image"] = BASE2.into()).unwrap();
+    sim.settle();
+    assert_eq!(mgr_pod_images(&sim), [IMG, IMG]);
+    let others: Vec<String> = sim
+        .list(&PODS, "rook-ceph")
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app"] != "rook-ceph-mgr")
+        .map(|p| p["spec"]["containers"][0]["image"].as_str().unwrap().to_string())
+        .collect();
+    assert!(others.iter().all(|i| i == BASE2), "{others:?}");
+
+    // status shows them apart from paused ones
+    let st = run(&sim, &["status", "-o", "json"]).ok().json();
+    assert_eq!(st["fenced"].as_array().unwrap().len(), 2);
+    assert!(st["held"].as_array().unwrap().is_empty());
+    assert!(st["fenced"][0]["age"].is_string());
+    assert!(st["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "fenced"));
+
+    // unfence with a reconcile: back to the base image
+    let r = run(&sim, &["unset", "mgr", "--strategy", "fence", "--reconcile-now", "--yes"]).ok();
+    assert!(r.stdout.contains("Started an operator reconcile"), "{}", r.stdout);
+    sim.settle();
+    assert_eq!(mgr_pod_images(&sim), [BASE2, BASE2]);
+    for d in deployments(&sim).iter().filter(|d| d["metadata"]["name"].as_str().unwrap().starts_with("rook-ceph-mgr-"))
+    {
+        assert!(d["metadata"]["labels"].get(DNR).is_none());
+        assert!(d["metadata"]["annotations"].get("kubectl-ceph-image/fenced-image").is_none());
+    }
+    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    assert!(c["metadata"]["labels"].get(DNR).is_none(), "the CephCluster label was removed again");
+}
+
+#[test]
+fn unfence_without_reconcile_says_when_the_image_returns() {
+    let sim = sim(Crd::Released);
+    run(&sim, &["set", "mgr", IMG, "--strategy", "fence", "--yes"]).ok();
+    sim.settle();
+    let out = run(&sim, &["unset", "mgr", "--strategy", "fence", "--yes", "-o", "json"]).ok().json();
+    let codes: Vec<&str> =
+        out["plan"]["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"unfence-pending"), "{codes:?}");
+    assert_eq!(out["reconcileStarted"], false);
+    sim.settle();
+    assert_eq!(mgr_pod_images(&sim), [IMG, IMG], "nothing restarts until the next reconcile");
+}
+
+#[test]
+fn refused_types_exit_2_and_send_nothing() {
+    let sim = sim(Crd::Released);
+    for (args, why) in [
+        (&["set", "crash", IMG, "--strategy", "fence", "--yes"][..], "cannot fence crashcollector"),
+        (&["set", "exporter", IMG, "--strategy", "fence", "--yes"][..], "cannot fence exporter"),
+        (&["set", "cephfs-mirror", IMG, "--strategy", "fence", "--yes"][..], "cannot fence cephfsmirror"),
+        (&["set", "mds", IMG, "--strategy", "fence", "--yes"][..], "cannot fence mds"),
+        (&["set", "base", IMG, "--strategy", "fence", "--yes"][..], "pins one daemon type"),
+        (&["unset", "mgr", "--reconcile-now", "--yes"][..], "--reconcile-now goes with --strategy fence"),
+    ] {
+        let r = run(&sim, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+    }
+    assert!(sim.log().iter().all(|l| !l.is_write_attempt()));
+}
+
+#[test]
+fn the_released_crd_refusal_offers_the_fence() {
+    let sim = sim(Crd::Released);
+    let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--strategy fence"), "{}", r.stderr);
+}
+
+#[test]
+fn fence_warnings_dry_run_and_scope() {
+    let sim = sim(Crd::Released);
+    let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--dry-run"]).ok();
+    for w in ["mon-failover", "fence-misses-updates", "fence-rollout"] {
+        assert!(r.stdout.contains(w), "{w}: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("(strategic)"), "the exact patches: {}", r.stdout);
+    let r = run(&sim, &["set", "rgw", IMG, "--strategy", "fence", "--dry-run"]).ok();
+    assert!(r.stdout.contains("rgw-scope"));
+    let r = run(&sim, &["set", "rbd-mirror", IMG, "--strategy", "fence", "--dry-run"]).ok();
+    assert!(r.stdout.contains("rbd-mirror-scope"));
+    assert!(sim.log().iter().all(|l| !l.is_write_attempt()));
+}
+
+#[test]
+fn resume_of_a_fenced_daemon_warns_and_drops_the_fence() {
+    let sim = sim(Crd::Released);
+    run(&sim, &["set", "mgr", IMG, "--strategy", "fence", "--yes"]).ok();
+    let r = run(&sim, &["resume", "mgr.a", "--yes"]).ok();
+    assert!(r.stdout.contains("fence-revert"), "{}", r.stdout);
+    let d = sim.get(&DEPLOYMENTS, "rook-ceph", "rook-ceph-mgr-a").unwrap();
+    assert!(d["metadata"]["labels"].get(DNR).is_none());
+    assert!(d["metadata"]["annotations"].get("kubectl-ceph-image/fenced-image").is_none());
+    // plain unset on a fenced type points at the fence
+    let r = run(&sim, &["unset", "mgr", "--yes"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--strategy fence"), "{}", r.stderr);
+}
