@@ -71,14 +71,38 @@ pub struct Container {
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
-    #[serde(default)]
-    pub env: Vec<EnvVar>,
+    /// Of the env (dozens of variables on an OSD), only `CONTAINER_IMAGE` is kept.
+    #[serde(default, rename = "env", deserialize_with = "container_image_only")]
+    pub container_image: Option<String>,
 }
 
 impl Container {
     pub fn container_image_env(&self) -> Option<&str> {
-        self.env.iter().find(|e| e.name == "CONTAINER_IMAGE").and_then(|e| e.value.as_deref())
+        self.container_image.as_deref()
     }
+}
+
+fn container_image_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct Visit;
+    impl<'de> serde::de::Visitor<'de> for Visit {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of environment variables")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(e) = seq.next_element::<EnvVar>()? {
+                if e.name == "CONTAINER_IMAGE" && found.is_none() {
+                    found = e.value;
+                }
+            }
+            Ok(found)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Visit)
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -130,9 +154,19 @@ pub struct PodStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// A pod's metadata as far as the plan needs it: no labels or annotations kept.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub owner_references: Vec<OwnerRef>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct WirePod {
-    pub metadata: Meta,
+    pub metadata: PodMeta,
     #[serde(default)]
     pub spec: PodSpec,
     #[serde(default)]
