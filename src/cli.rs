@@ -93,6 +93,12 @@ pub struct GlobalArgs {
     /// With --dry-run: exit 4 when the plan restarts pods, 0 when it restarts none
     #[arg(long, global = true)]
     pub exit_code: bool,
+    /// After applying, follow the rollout until the restarted pods are Ready on the new image
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 10m, 90s)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "15m")]
+    pub timeout: String,
     /// When to colour the output (NO_COLOR is honoured; never when not a terminal)
     #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorChoice,

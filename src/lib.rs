@@ -19,3 +19,4 @@ pub mod selector;
 pub mod settings;
 pub mod sim;
 pub mod status;
+pub mod wait;

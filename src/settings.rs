@@ -20,6 +20,10 @@ pub struct Settings {
     pub err_styles: Styles,
     pub connect: ConnectOptions,
     pub cluster: Option<String>,
+    /// `--wait`, and for how long.
+    pub wait: Option<std::time::Duration>,
+    /// stderr is a terminal: progress as a bar, else one line per event.
+    pub progress_bar: bool,
 }
 
 /// The environment the settings are resolved against.
@@ -56,6 +60,7 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
     if g.exit_code && g.dry_run.is_none() {
         return Err(Error::usage("--exit-code goes with --dry-run: it reports whether the plan restarts pods"));
     }
+    let wait_for = parse_duration(&g.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
     let styles = |on: bool| if on { Styles::colored() } else { Styles::plain() };
     Ok(Settings {
         output: g.output,
@@ -73,6 +78,8 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
             verbose: g.verbose,
         },
         cluster: g.cluster.clone(),
+        wait: g.wait.then(|| wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400))),
+        progress_bar: env.stderr_tty && !env.term_dumb,
     })
 }
 

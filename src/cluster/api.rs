@@ -53,7 +53,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-const READ_ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 4;
 
 impl Kube {
     pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
@@ -64,12 +64,13 @@ impl Kube {
         &self.server
     }
 
-    /// Send one request; reads (GET) are retried with backoff on 429/5xx and on
-    /// connection failures, since repeating them changes nothing. Writes are sent once:
-    /// the caller decides what is safe to repeat.
+    /// Send one request, retried with backoff on 429, 5xx and connection failures. Reads
+    /// change nothing; every write this plugin sends is safe to repeat too: a merge patch of
+    /// one label is idempotent, and every other write carries a resourceVersion
+    /// precondition, so a repeat of one that did apply answers 409 and the caller re-reads
+    /// (it is never applied twice). 409 itself is the caller's to handle.
     pub async fn send(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
-        let idempotent = req.method() == http::Method::GET;
-        let attempts = if idempotent { READ_ATTEMPTS } else { 1 };
+        let attempts = ATTEMPTS;
         let mut delay = Duration::from_millis(100);
         let mut last_err = None;
         for attempt in 1..=attempts {
@@ -159,6 +160,44 @@ impl Kube {
     fn log(&self, method: &http::Method, path: &str, status: &str, start: Instant) {
         if self.verbose {
             eprintln!("{method} {path} {status} {}ms", start.elapsed().as_millis());
+        }
+    }
+
+    /// A streaming request (a watch): the answer's body is read by the caller; no overall
+    /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors.
+    pub async fn stream(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<http::Response<kube::client::Body>> {
+        let method = req.method().clone();
+        let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+        let start = Instant::now();
+        match self.client.send(req.map(kube::client::Body::from)).await {
+            Ok(res) if res.status().is_success() => {
+                self.log(&method, &path, res.status().as_str(), start);
+                Ok(res)
+            }
+            Ok(res) => {
+                let code = res.status().as_u16();
+                self.log(&method, &path, res.status().as_str(), start);
+                let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let s: StatusBody = serde_json::from_slice(&body).unwrap_or_default();
+                Err(Error::Api(Box::new(ApiFailure {
+                    verb: what.verb.to_string(),
+                    resource: what.resource.clone(),
+                    namespace: what.namespace.clone(),
+                    code,
+                    reason: s.reason,
+                    message: s.message,
+                })))
+            }
+            Err(e) => {
+                self.log(&method, &path, "error", start);
+                Err(Error::Connection(format!(
+                    "cannot {} {} at {}: {}",
+                    what.verb,
+                    what.resource,
+                    self.server,
+                    error_chain(&e)
+                )))
+            }
         }
     }
 

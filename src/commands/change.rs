@@ -217,7 +217,17 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         generation: back.metadata.generation,
         resource_version: back.metadata.resource_version.clone(),
     };
-    print(s, &outcome, || {
+    if let Some(t) = s.wait {
+        print(s, &outcome, || applied_text(&outcome, &ns))?;
+        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), t, s.progress_bar).await?;
+        return Ok(0);
+    }
+    print(s, &outcome, || applied_text(&outcome, &ns))?;
+    Ok(0)
+}
+
+fn applied_text(outcome: &Outcome, ns: &str) -> String {
+    {
         format!(
             "{}: CephCluster {ns}/{} now at generation {}; {}\n",
             "Applied",
@@ -229,8 +239,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                 "no pod restarts".to_string()
             }
         )
-    })?;
-    Ok(0)
+    }
 }
 
 /// Before a prompt, the plan goes to stdout in text mode; in json/yaml mode to stderr, so

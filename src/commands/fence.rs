@@ -144,6 +144,12 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         outcome.reconcile_started = true;
     }
     print(s, &outcome, || text(&outcome, s))?;
+    if failed == 0
+        && !dry_run
+        && let Some(t) = s.wait
+    {
+        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), t, s.progress_bar).await?;
+    }
     if failed > 0 {
         return Err(Error::Failed(format!(
             "{failed} of {} Deployment(s) were not patched: see above; running the same command again completes the rest",

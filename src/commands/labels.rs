@@ -214,6 +214,10 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     }
     outcome.applied = !dry_run && failed < outcome.results.len();
     print(s, &outcome, || text(&outcome, s))?;
+    if s.wait.is_some() && failed == 0 && !dry_run {
+        // Labels start no reconcile: nothing restarts now, so there is nothing to follow.
+        note("--wait: nothing restarts now (a Deployment label starts no reconcile); nothing to wait for");
+    }
     if failed > 0 {
         return Err(Error::Failed(format!(
             "{failed} of {} Deployment(s) were not {}: see above; running the same command again completes the rest",

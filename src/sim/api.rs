@@ -213,6 +213,10 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
             state.operator.trigger();
         }
         match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name.as_deref()) {
+            Some(FaultKind::DropAfterApply) => {
+                let _ = dispatch(state, r, &req, &q, watch);
+                Reply::Drop
+            }
             Some(f) => fault_reply(&f, &r, verb),
             None => dispatch(state, r, &req, &q, watch),
         }
@@ -239,7 +243,7 @@ fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
         _ => (&NAMESPACES as &Kind, None, None),
     };
     match f {
-        FaultKind::Drop => Reply::Drop,
+        FaultKind::Drop | FaultKind::DropAfterApply => Reply::Drop,
         FaultKind::Conflict => Reply::error(&ApiError::conflict(kind, name.unwrap_or(""))),
         FaultKind::Forbidden => Reply::error(&ApiError::forbidden(kind, name, verb, ns)),
         FaultKind::Status(503) => Reply::error(&ApiError::service_unavailable()),

@@ -14,6 +14,9 @@ pub enum FaultKind {
     Forbidden,
     /// Close the connection without an answer.
     Drop,
+    /// Apply the request, then close the connection without an answer: the client cannot
+    /// know that its write landed.
+    DropAfterApply,
 }
 
 #[derive(Debug, Clone)]

@@ -128,3 +128,18 @@ pub fn cluster_fields(sim: &Sim) -> serde_json::Value {
     c.as_object_mut().unwrap().remove("status");
     c
 }
+
+/// A simulation whose operator takes its time: each daemon waits `ms` to turn Ready.
+pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
+    let opts = SimOptions {
+        topology: Topology { osds: 6, ..Default::default() },
+        crd,
+        operator: OperatorConfig {
+            daemon_delay: std::time::Duration::from_millis(ms),
+            ready_delay: std::time::Duration::from_millis(ms),
+            osd_batch: 2,
+        },
+        ..Default::default()
+    };
+    Sim::start(opts).expect("simulated cluster starts")
+}

@@ -1,0 +1,280 @@
+//! `--wait`: follow the rollout a plan announced until every pod it named has been replaced
+//! by one that is Running and Ready on the new image (held daemons are not waited for).
+//! One LIST, then the watch API from its resourceVersion; a watch that ends or drops is
+//! resumed from the last resourceVersion seen, a 410 Expired starts over with a LIST.
+//! Progress goes to stderr: a bar on a terminal, one line per event otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use kube::api::{ListParams, WatchParams};
+use kube::core::Request;
+use serde::Deserialize;
+
+use crate::cluster::Kube;
+use crate::cluster::api::{What, request_error};
+use crate::cluster::read::{daemon_selector, pods_path};
+use crate::cluster::wire::{self, List, WirePod};
+use crate::error::{Error, Result};
+use crate::plan::{Action, Plan};
+
+/// What has to happen for one restarting daemon.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub daemon: String,
+    pub deployment: String,
+    pub old_pods: BTreeSet<String>,
+    pub image: String,
+}
+
+pub fn targets(plan: &Plan) -> Vec<Target> {
+    plan.daemons
+        .iter()
+        .filter(|d| d.action == Action::Restart)
+        .map(|d| Target {
+            daemon: d.daemon.clone(),
+            deployment: d.deployment.clone(),
+            old_pods: d.pods.iter().map(|p| p.name.clone()).collect(),
+            image: d.image_to.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PodState {
+    deployment: Option<String>,
+    running_ready: bool,
+    image: Option<String>,
+}
+
+fn pod_state(p: &WirePod) -> PodState {
+    let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    PodState {
+        deployment: wire::pod_deployment(p),
+        running_ready: ready && p.status.phase.as_deref() == Some("Running"),
+        image: wire::ceph_images(&p.spec).0,
+    }
+}
+
+/// The rollout as far as it has come: pure, so the rules are tested without a server.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pods: BTreeMap<String, PodState>,
+}
+
+impl Progress {
+    pub fn apply(&mut self, etype: &str, pod: &WirePod) {
+        match etype {
+            "DELETED" => {
+                self.pods.remove(&pod.metadata.name);
+            }
+            _ => {
+                self.pods.insert(pod.metadata.name.clone(), pod_state(pod));
+            }
+        }
+    }
+
+    /// A target is done when a pod of its Deployment that the plan did not name runs
+    /// Ready on the new image.
+    pub fn done(&self, t: &Target) -> bool {
+        self.pods.iter().any(|(name, s)| {
+            s.deployment.as_deref() == Some(&t.deployment)
+                && !t.old_pods.contains(name)
+                && s.running_ready
+                && s.image.as_deref() == Some(&t.image)
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    etype: String,
+    object: serde_json::Value,
+}
+
+enum Report {
+    Bar(indicatif::ProgressBar),
+    Lines,
+}
+
+impl Report {
+    fn new(total: usize, terminal: bool) -> Report {
+        if terminal {
+            let bar =
+                indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} pods  {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            Report::Bar(bar)
+        } else {
+            Report::Lines
+        }
+    }
+
+    fn update(&self, done: usize, total: usize, msg: &str, start: Instant) {
+        match self {
+            Report::Bar(b) => {
+                b.set_position(done as u64);
+                b.set_message(msg.to_string());
+            }
+            Report::Lines => eprintln!("[{:>5.1}s] {done}/{total} restarted: {msg}", start.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Report::Bar(b) = self {
+            b.finish_and_clear();
+        }
+    }
+}
+
+async fn list(kube: &Kube, ns: &str, progress: &mut Progress) -> Result<String> {
+    let what = What::new("list", "pods", Some(ns));
+    let req =
+        Request::new(pods_path(ns)).list(&ListParams::default().labels(&daemon_selector(ns))).map_err(request_error)?;
+    let body = kube.send(req, &what).await?;
+    let l: List<WirePod> =
+        serde_json::from_slice(&body).map_err(|e| Error::Failed(format!("cannot decode pods: {e}")))?;
+    progress.pods.clear();
+    for p in &l.items {
+        progress.apply("ADDED", p);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    Ok(v.pointer("/metadata/resourceVersion").and_then(|r| r.as_str()).unwrap_or("0").to_string())
+}
+
+/// Follow the rollout until every target is done, or the timeout.
+pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, terminal: bool) -> Result<()> {
+    let start = Instant::now();
+    let total = targets.len();
+    if total == 0 {
+        eprintln!("nothing to wait for: no pod restarts in this plan");
+        return Ok(());
+    }
+    let report = Report::new(total, terminal);
+    let mut progress = Progress::default();
+    let mut rv = list(kube, ns, &mut progress).await?;
+    let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
+    let in_progress = |p: &Progress| {
+        targets.iter().find(|t| !p.done(t)).map(|t| format!("waiting for {}", t.daemon)).unwrap_or_default()
+    };
+    report.update(count(&progress), total, &in_progress(&progress), start);
+    let deadline = start + timeout;
+    while count(&progress) < total {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let wp = WatchParams::default().labels(&daemon_selector(ns)).timeout(left.as_secs().clamp(1, 290) as u32);
+        let req = Request::new(pods_path(ns)).watch(&wp, &rv).map_err(request_error)?;
+        let what = What::new("watch", "pods", Some(ns));
+        let res = match tokio::time::timeout(left, kube.stream(req, &what)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if e.api_code() == Some(410) => {
+                rv = list(kube, ns, &mut progress).await?;
+                continue;
+            }
+            Ok(Err(Error::Connection(_))) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break,
+        };
+        let mut body = res.into_body();
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let frame = match tokio::time::timeout(left, body.frame()).await {
+                Err(_) => break,           // the deadline
+                Ok(None) => break,         // the watch ended: resume from rv
+                Ok(Some(Err(_))) => break, // the connection dropped: resume from rv
+                Ok(Some(Ok(f))) => f,
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let Ok(ev) = serde_json::from_slice::<Event>(&line) else { continue };
+                if ev.etype == "ERROR" {
+                    // 410 Expired: history is gone; list again
+                    rv = list(kube, ns, &mut progress).await?;
+                    break;
+                }
+                if let Some(r) = ev.object.pointer("/metadata/resourceVersion").and_then(|r| r.as_str()) {
+                    rv = r.to_string();
+                }
+                if ev.etype == "BOOKMARK" {
+                    continue;
+                }
+                if let Ok(pod) = serde_json::from_value::<WirePod>(ev.object) {
+                    let before = count(&progress);
+                    progress.apply(&ev.etype, &pod);
+                    let now = count(&progress);
+                    if now != before || matches!(report, Report::Bar(_)) {
+                        report.update(now, total, &in_progress(&progress), start);
+                    }
+                }
+            }
+            if count(&progress) == total {
+                break;
+            }
+        }
+    }
+    report.finish();
+    let left: Vec<String> = targets.iter().filter(|t| !progress.done(t)).map(|t| t.daemon.clone()).collect();
+    if left.is_empty() {
+        eprintln!(
+            "rollout done: {total} daemon(s) running Ready on the new image after {:.1}s",
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "timed out after {:?}: {} of {total} daemon(s) not yet Running and Ready on the new image: {}",
+            timeout,
+            left.len(),
+            left.join(", ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, rs: &str, image: &str, ready: bool) -> WirePod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "ownerReferences": [{"kind": "ReplicaSet", "name": rs}]},
+            "spec": {"containers": [{"name": "mgr", "image": image, "env": [{"name": "CONTAINER_IMAGE", "value": image}]}]},
+            "status": {"phase": if ready { "Running" } else { "Pending" }, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn done_means_a_new_pod_ready_on_the_new_image() {
+        let t = Target {
+            daemon: "mgr.a".into(),
+            deployment: "rook-ceph-mgr-a".into(),
+            old_pods: ["rook-ceph-mgr-a-1111111111-aaaaa".to_string()].into(),
+            image: "ceph:2".into(),
+        };
+        let mut p = Progress::default();
+        p.apply("ADDED", &pod("rook-ceph-mgr-a-1111111111-aaaaa", "rook-ceph-mgr-a-1111111111", "ceph:1", true));
+        assert!(!p.done(&t), "the old pod");
+        p.apply("ADDED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", false));
+        assert!(!p.done(&t), "new but Pending");
+        p.apply("MODIFIED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
+        assert!(p.done(&t));
+        p.apply("DELETED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
+        assert!(!p.done(&t));
+        p.apply("ADDED", &pod("rook-ceph-mgr-a-3333333333-ccccc", "rook-ceph-mgr-a-3333333333", "ceph:3", true));
+        assert!(!p.done(&t), "ready on another image");
+    }
+}
