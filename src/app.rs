@@ -44,8 +44,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let confirm: &mut dyn Confirm = &mut prompt;
     let mut ctx = Ctx { settings: &s, confirm };
     match cli.command {
+        None if s.interactive => crate::editor::run(&mut ctx).await,
         None => Err(Error::usage(
-            "no command given: use one of status, set, unset, pause, resume, demo (kubectl ceph-image --help)",
+            "no command given and no terminal for the interactive editor: use one of status, set, unset, pause, \
+             resume, completion, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
         Some(Command::Set { target, image, strategy }) => {
@@ -112,6 +114,8 @@ pub fn report(e: &Error, styles: &crate::output::Styles) {
     match e {
         Error::Api(_) => note(&text),
         Error::Declined => note(&format!("{}", text.style(styles.warn))),
+        // Ctrl-C in a prompt: leave the terminal sane.
+        Error::Interrupted => note("\x1b[?25h\ninterrupted"),
         _ => note(&format!("{} {text}", "error:".style(styles.error))),
     }
 }

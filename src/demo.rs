@@ -82,8 +82,8 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `demo` without `--serve`: the plugin on an in-process simulated cluster. Until the
-/// interactive editor lands it shows `status` there and how to try the other commands.
+/// `demo` without `--serve`: the plugin on an in-process simulated cluster: the
+/// interactive editor on a terminal, else its `status` and how to try the other commands.
 pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate::error::Result<i32> {
     let sim = Sim::start(args.options()).map_err(crate::error::Error::Failed)?;
     let mut settings = ctx.settings.clone();
@@ -92,6 +92,12 @@ pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate:
     settings.connect.namespace = None;
     settings.cluster = None;
     let mut demo_ctx = crate::commands::Ctx { settings: &settings, confirm: &mut *ctx.confirm };
+    if settings.interactive {
+        // The editor on the in-process cluster; it ends when the user quits.
+        let code = crate::editor::run(&mut demo_ctx).await;
+        drop(sim);
+        return code;
+    }
     let code = crate::commands::status::run(&mut demo_ctx).await?;
     crate::output::note(&format!(
         "\nThis is rook-sim, a simulated Rook cluster ({} OSDs, {} CRD). To try every command on it:\n  \

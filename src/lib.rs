@@ -8,6 +8,7 @@ pub mod commands;
 pub mod complete;
 pub mod daemon;
 pub mod demo;
+pub mod editor;
 pub mod error;
 pub mod image;
 pub mod model;

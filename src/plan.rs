@@ -249,6 +249,11 @@ fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
 }
 
 pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
+    plan_many(snap, std::slice::from_ref(change))
+}
+
+/// One plan for several staged changes (the editor submits them together).
+pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError> {
     let c = &snap.cluster;
     let by_name: BTreeMap<&str, &Daemon> = snap.daemons.iter().map(|d| (d.deployment.as_str(), d)).collect();
     let mut after = After {
@@ -259,132 +264,13 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
         pins: BTreeMap::new(),
     };
     let mut warnings: Vec<Warning> = Vec::new();
-    let warn = |w: &mut Vec<Warning>, code, message: String| w.push(Warning { code, message });
     // What the change does to the objects, and whether it starts a reconcile.
-    let (noop, reconcile) = match change {
-        Change::SetImage { target: Target::Base, image } => {
-            let noop = after.base == *image;
-            after.base = image.clone();
-            (noop, !noop)
-        }
-        Change::SetImage { target: Target::Type(t), image } => {
-            let noop = after.overrides.get(t.key()) == Some(image);
-            after.overrides.insert(t.key().into(), image.clone());
-            (noop, !noop)
-        }
-        Change::Unset(t) => {
-            let noop = after.overrides.remove(t.key()).is_none();
-            (noop, !noop)
-        }
-        Change::PauseCluster => {
-            let noop = after.cluster_held;
-            after.cluster_held = true;
-            if !noop {
-                warn(
-                    &mut warnings,
-                    "cluster-label",
-                    "the CephCluster-level label skips mon, mgr and osd reconcile for the whole cluster; the \
-                     filesystem, object store, nfs, crash and exporter controllers ignore it"
-                        .into(),
-                );
-            }
-            (noop, !noop)
-        }
-        Change::ResumeCluster => {
-            let noop = !after.cluster_held;
-            after.cluster_held = false;
-            (noop, !noop)
-        }
-        Change::Pause(names) => {
-            for n in names {
-                let d = by_name.get(n.as_str()).copied();
-                if let Some(d) = d {
-                    check_holdable(d)?;
-                }
-            }
-            let newly: Vec<&Daemon> =
-                names.iter().filter_map(|n| by_name.get(n.as_str()).copied()).filter(|d| !d.labelled).collect();
-            for d in &newly {
-                after.labelled.insert(d.deployment.clone());
-            }
-            pause_warnings(&newly, &snap.daemons, &mut warnings);
-            (newly.is_empty(), false)
-        }
-        Change::Fence { dtype, image } => {
-            check_fenceable(*dtype)?;
-            let targets: Vec<&Daemon> = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).collect();
-            for d in &targets {
-                after.pins.insert(d.deployment.clone(), image.clone());
-                after.labelled.insert(d.deployment.clone());
-            }
-            let noop = targets
-                .iter()
-                .all(|d| d.labelled && d.fence.as_ref().is_some_and(|f| f.image == *image) && !d.differs_from(image));
-            if !noop {
-                fence_warnings(*dtype, &targets, &mut warnings);
-            }
-            (noop, false)
-        }
-        Change::Unfence { dtype, reconcile_now } => {
-            let targets: Vec<&Daemon> =
-                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && d.fence.is_some()).collect();
-            for d in &targets {
-                after.labelled.remove(&d.deployment);
-            }
-            let noop = targets.is_empty();
-            if !noop && !reconcile_now {
-                let desired = after.desired(*dtype).to_string();
-                let n = targets.iter().filter(|d| d.differs_from(&desired)).count();
-                if n > 0 {
-                    warn(
-                        &mut warnings,
-                        "unfence-pending",
-                        format!(
-                            "{n} unfenced {dtype} daemon(s) keep their image until the operator's next reconcile, \
-                             when they return to {desired}; removing the label does not start one \
-                             (--reconcile-now does, by adding and removing the CephCluster-level label)"
-                        ),
-                    );
-                }
-            }
-            (noop, !noop && *reconcile_now)
-        }
-        Change::Resume(names) => {
-            let mut any = false;
-            for n in names {
-                let Some(d) = by_name.get(n.as_str()).copied() else { continue };
-                if d.under_replacement {
-                    warn(
-                        &mut warnings,
-                        "osd-replacement",
-                        format!(
-                            "{} is being replaced (osd.rook.io/replace*): Rook set its label and it keeps it",
-                            d.id
-                        ),
-                    );
-                    continue;
-                }
-                if d.labelled {
-                    any = true;
-                    after.labelled.remove(&d.deployment);
-                    if let Some(f) = &d.fence {
-                        warn(
-                            &mut warnings,
-                            "fence-revert",
-                            format!(
-                                "{} was fenced to {} by this plugin: resuming it drops the fence, and its image \
-                                 reverts to {} at the operator's next reconcile",
-                                d.id,
-                                f.image,
-                                after.desired(d.id.dtype)
-                            ),
-                        );
-                    }
-                }
-            }
-            (!any, false)
-        }
-    };
+    let (mut noop, mut reconcile) = (true, false);
+    for change in changes {
+        let (n, r) = stage(snap, &by_name, &mut after, change, &mut warnings)?;
+        noop &= n;
+        reconcile |= r;
+    }
 
     let mut daemons = Vec::with_capacity(snap.daemons.len());
     let mut step = 0u32;
@@ -465,7 +351,7 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
             labelled: after.labelled.contains(&d.deployment),
         });
     }
-    if let Change::Resume(_) = change {
+    if changes.iter().any(|c| matches!(c, Change::Resume(_))) {
         let pending: Vec<&DaemonPlan> = daemons
             .iter()
             .filter(|p| {
@@ -497,15 +383,17 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
     if reconcile || !after.pins.is_empty() {
         release_warnings(snap, &daemons, &mut warnings);
     }
-    if let Change::SetImage { image, .. } = change
-        && !noop
-        && let Ok(r) = crate::image::parse(image)
-        && r.is_floating()
-    {
-        warnings.push(Warning {
-            code: "floating-image",
-            message: format!("{image} has neither tag nor digest: each node pulls whatever :latest is at the time"),
-        });
+    for change in changes {
+        if let Change::SetImage { image, .. } = change
+            && !noop
+            && let Ok(r) = crate::image::parse(image)
+            && r.is_floating()
+        {
+            warnings.push(Warning {
+                code: "floating-image",
+                message: format!("{image} has neither tag nor digest: each node pulls whatever :latest is at the time"),
+            });
+        }
     }
     let mut summary = Summary::default();
     for d in &daemons {
@@ -522,7 +410,16 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
     Ok(Plan {
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
-        change: change_view(snap, change),
+        change: match changes {
+            [one] => change_view(snap, one),
+            many => ChangeView {
+                action: "batch",
+                target: format!("{} staged changes", many.len()),
+                from: None,
+                to: None,
+                deployments: many.iter().flat_map(|c| change_view(snap, c).deployments).collect(),
+            },
+        },
         noop,
         triggers_reconcile: reconcile,
         summary,
@@ -744,4 +641,140 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>)
             ),
         });
     }
+}
+
+/// Apply one change to the cluster-as-it-would-be; (nothing changes, starts a reconcile).
+fn stage(
+    snap: &Snapshot,
+    by_name: &BTreeMap<&str, &Daemon>,
+    after: &mut After,
+    change: &Change,
+    warnings: &mut Vec<Warning>,
+) -> Result<(bool, bool), PlanError> {
+    let warn = |w: &mut Vec<Warning>, code, message: String| w.push(Warning { code, message });
+    let out = match change {
+        Change::SetImage { target: Target::Base, image } => {
+            let noop = after.base == *image;
+            after.base = image.clone();
+            (noop, !noop)
+        }
+        Change::SetImage { target: Target::Type(t), image } => {
+            let noop = after.overrides.get(t.key()) == Some(image);
+            after.overrides.insert(t.key().into(), image.clone());
+            (noop, !noop)
+        }
+        Change::Unset(t) => {
+            let noop = after.overrides.remove(t.key()).is_none();
+            (noop, !noop)
+        }
+        Change::PauseCluster => {
+            let noop = after.cluster_held;
+            after.cluster_held = true;
+            if !noop {
+                warn(
+                    warnings,
+                    "cluster-label",
+                    "the CephCluster-level label skips mon, mgr and osd reconcile for the whole cluster; the \
+                     filesystem, object store, nfs, crash and exporter controllers ignore it"
+                        .into(),
+                );
+            }
+            (noop, !noop)
+        }
+        Change::ResumeCluster => {
+            let noop = !after.cluster_held;
+            after.cluster_held = false;
+            (noop, !noop)
+        }
+        Change::Pause(names) => {
+            for n in names {
+                let d = by_name.get(n.as_str()).copied();
+                if let Some(d) = d {
+                    check_holdable(d)?;
+                }
+            }
+            let newly: Vec<&Daemon> =
+                names.iter().filter_map(|n| by_name.get(n.as_str()).copied()).filter(|d| !d.labelled).collect();
+            for d in &newly {
+                after.labelled.insert(d.deployment.clone());
+            }
+            pause_warnings(&newly, &snap.daemons, warnings);
+            (newly.is_empty(), false)
+        }
+        Change::Fence { dtype, image } => {
+            check_fenceable(*dtype)?;
+            let targets: Vec<&Daemon> = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).collect();
+            for d in &targets {
+                after.pins.insert(d.deployment.clone(), image.clone());
+                after.labelled.insert(d.deployment.clone());
+            }
+            let noop = targets
+                .iter()
+                .all(|d| d.labelled && d.fence.as_ref().is_some_and(|f| f.image == *image) && !d.differs_from(image));
+            if !noop {
+                fence_warnings(*dtype, &targets, warnings);
+            }
+            (noop, false)
+        }
+        Change::Unfence { dtype, reconcile_now } => {
+            let targets: Vec<&Daemon> =
+                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && d.fence.is_some()).collect();
+            for d in &targets {
+                after.labelled.remove(&d.deployment);
+            }
+            let noop = targets.is_empty();
+            if !noop && !reconcile_now {
+                let desired = after.desired(*dtype).to_string();
+                let n = targets.iter().filter(|d| d.differs_from(&desired)).count();
+                if n > 0 {
+                    warn(
+                        warnings,
+                        "unfence-pending",
+                        format!(
+                            "{n} unfenced {dtype} daemon(s) keep their image until the operator's next reconcile, \
+                             when they return to {desired}; removing the label does not start one \
+                             (--reconcile-now does, by adding and removing the CephCluster-level label)"
+                        ),
+                    );
+                }
+            }
+            (noop, !noop && *reconcile_now)
+        }
+        Change::Resume(names) => {
+            let mut any = false;
+            for n in names {
+                let Some(d) = by_name.get(n.as_str()).copied() else { continue };
+                if d.under_replacement {
+                    warn(
+                        warnings,
+                        "osd-replacement",
+                        format!(
+                            "{} is being replaced (osd.rook.io/replace*): Rook set its label and it keeps it",
+                            d.id
+                        ),
+                    );
+                    continue;
+                }
+                if d.labelled {
+                    any = true;
+                    after.labelled.remove(&d.deployment);
+                    if let Some(f) = &d.fence {
+                        warn(
+                            warnings,
+                            "fence-revert",
+                            format!(
+                                "{} was fenced to {} by this plugin: resuming it drops the fence, and its image \
+                                 reverts to {} at the operator's next reconcile",
+                                d.id,
+                                f.image,
+                                after.desired(d.id.dtype)
+                            ),
+                        );
+                    }
+                }
+            }
+            (!any, false)
+        }
+    };
+    Ok(out)
 }

@@ -36,7 +36,7 @@ fn plan_of(snap: &Snapshot, change: &Change) -> Result<Plan> {
 }
 
 /// The value the change should leave in the object read back.
-fn verify(change: &Change, c: &CephCluster) -> Result<()> {
+pub fn verify(change: &Change, c: &CephCluster) -> Result<()> {
     let cv = c.spec.ceph_version.clone().unwrap_or_default();
     let ok = match change {
         Change::SetImage { target: Target::Base, image } => cv.image.as_deref() == Some(image),

@@ -133,6 +133,17 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
     Ok(snap.daemons.iter().filter(|d| chosen.contains(d.deployment.as_str())).map(|d| d.deployment.clone()).collect())
 }
 
+/// The label patches to send: only what changes. Already-labelled (or unlabelled)
+/// Deployments are left alone, and an OSD under replacement keeps the label Rook set.
+pub fn label_sends(snap: &Snapshot, named: &[String], add: bool) -> Vec<(String, Value)> {
+    snap.daemons
+        .iter()
+        .filter(|d| named.contains(&d.deployment))
+        .filter(|d| if add { !d.labelled } else { d.labelled && !d.under_replacement })
+        .map(|d| (d.deployment.clone(), write::label_patch(add, d.fence.is_some())))
+        .collect()
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelResult {
@@ -169,13 +180,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     // Only what changes is sent: already-labelled (or unlabelled) ones and OSDs under
     // replacement are left alone.
-    let sends: Vec<(String, Value)> = snap
-        .daemons
-        .iter()
-        .filter(|d| named.contains(&d.deployment))
-        .filter(|d| if pause { !d.labelled } else { d.labelled && !d.under_replacement })
-        .map(|d| (d.deployment.clone(), write::label_patch(pause, d.fence.is_some())))
-        .collect();
+    let sends = label_sends(&snap, &named, pause);
     let to_send: Vec<String> = sends.iter().map(|(n, _)| n.clone()).collect();
     let patch = write::label_patch(pause, false);
     let dry = s.dry_run.map(|d| match d {

@@ -143,3 +143,4 @@ pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
     };
     Sim::start(opts).expect("simulated cluster starts")
 }
+pub mod pty;
