@@ -215,16 +215,7 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
         return t;
     }
     let verb = if o.plan.change.action == "fence" { "fenced" } else { "unfenced" };
-    for r in &o.results {
-        match &r.error {
-            None => t.push_str(&format!(
-                "deployment.apps/{} {verb}{}\n",
-                clean(&r.deployment),
-                if o.dry_run.is_some() { " (server dry run)" } else { "" }
-            )),
-            Some(e) => t.push_str(&format!("deployment.apps/{} FAILED: {}\n", clean(&r.deployment), clean(e))),
-        }
-    }
+    t.push_str(&super::labels::results_text(&o.results, verb, o.dry_run.is_some()));
     if o.reconcile_started {
         t.push_str("Started an operator reconcile (added and removed the CephCluster-level do-not-reconcile label).\n");
     }

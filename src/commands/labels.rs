@@ -152,6 +152,22 @@ pub struct LabelResult {
     pub error: Option<String>,
 }
 
+/// One line per Deployment: what was done, or why it failed.
+pub fn results_text(results: &[LabelResult], done: &str, dry_run: bool) -> String {
+    let mut t = String::new();
+    for r in results {
+        match &r.error {
+            None => t.push_str(&format!(
+                "deployment.apps/{} {done}{}\n",
+                clean(&r.deployment),
+                if dry_run { " (server dry run)" } else { "" }
+            )),
+            Some(e) => t.push_str(&format!("deployment.apps/{} FAILED: {}\n", clean(&r.deployment), clean(e))),
+        }
+    }
+    t
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
@@ -247,17 +263,11 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
         }
         return t;
     }
-    for r in &o.results {
-        match &r.error {
-            None => t.push_str(&format!(
-                "deployment.apps/{} {}{}\n",
-                clean(&r.deployment),
-                if o.plan.change.action == "pause" { "labelled" } else { "unlabelled" },
-                if o.dry_run.is_some() { " (server dry run)" } else { "" }
-            )),
-            Some(e) => t.push_str(&format!("deployment.apps/{} FAILED: {}\n", clean(&r.deployment), clean(e))),
-        }
-    }
+    t.push_str(&results_text(
+        &o.results,
+        if o.plan.change.action == "pause" { "labelled" } else { "unlabelled" },
+        o.dry_run.is_some(),
+    ));
     t
 }
 

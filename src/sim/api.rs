@@ -362,15 +362,20 @@ fn decode_continue(tok: &str) -> Option<(u64, Key)> {
     Some((rv, (ns.to_string(), name.to_string())))
 }
 
+/// The `labelSelector` and `fieldSelector` of a list or watch.
+fn selectors(q: &HashMap<String, String>) -> Result<(Selector, FieldSel), ApiError> {
+    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    Ok((sel, FieldSel::parse(q.get("fieldSelector"))?))
+}
+
 fn list(
     state: &SimState,
     kind: &'static Kind,
     ns: Option<&str>,
     q: &HashMap<String, String>,
 ) -> Result<Reply, ApiError> {
-    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fsel = FieldSel::parse(q.get("fieldSelector"))?;
+    let (sel, fsel) = selectors(q)?;
     let limit: usize = match q.get("limit").map(String::as_str) {
         None | Some("") | Some("0") => usize::MAX,
         Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
@@ -447,9 +452,7 @@ fn watch_stream(
     ns: Option<&str>,
     q: &HashMap<String, String>,
 ) -> Result<Reply, ApiError> {
-    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fsel = FieldSel::parse(q.get("fieldSelector"))?;
+    let (sel, fsel) = selectors(q)?;
     let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(4096);
