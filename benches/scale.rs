@@ -83,8 +83,16 @@ impl Sim {
 }
 
 /// Run to completion; wall time and peak resident memory (KiB) of the child.
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its peak RSS
 fn measured(cmd: &mut Command) -> (Duration, u64) {
+    match try_measured(cmd) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// As `measured`, but a failure (kubectl killed for memory at 20000 OSDs) is reported.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its peak RSS
+fn try_measured(cmd: &mut Command) -> Result<(Duration, u64), String> {
     let start = Instant::now();
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -94,8 +102,18 @@ fn measured(cmd: &mut Command) -> (Duration, u64) {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
     assert_eq!(r, pid, "wait4");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed ({status})");
-    (wall, usage.ru_maxrss as u64)
+    if libc::WIFSIGNALED(status) {
+        return Err(format!(
+            "killed by signal {} after {:.0} s at {:.0} MiB",
+            libc::WTERMSIG(status),
+            wall.as_secs_f64(),
+            usage.ru_maxrss as f64 / 1024.0
+        ));
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("{cmd:?} failed ({status})"));
+    }
+    Ok((wall, usage.ru_maxrss as u64))
 }
 
 #[derive(Default, Clone)]
@@ -103,6 +121,8 @@ struct Stat {
     wall: Vec<Duration>,
     rss_kib: u64,
     requests: usize,
+    /// Why it could not be measured (kubectl killed for memory, ...).
+    failed: Option<String>,
 }
 
 impl Stat {
@@ -123,8 +143,13 @@ fn bench(sim: &Sim, runs: usize, mut make: impl FnMut() -> Vec<Command>, mut res
         let start = Instant::now();
         let mut rss = 0;
         for mut c in make() {
-            let (_, r) = measured(&mut c);
-            rss = rss.max(r);
+            match try_measured(&mut c) {
+                Ok((_, r)) => rss = rss.max(r),
+                Err(e) => {
+                    st.failed = Some(e);
+                    return st;
+                }
+            }
         }
         let wall = start.elapsed();
         if i == 0 {
@@ -292,18 +317,29 @@ fn main() {
             ("`kubectl label deploy -l ...`".into(), &klabel, klabel.median_ms() / pause.median_ms()),
         ];
         for (name, st, ratio) in rows {
-            report.push_str(&format!(
-                "| {osds} | {objects} | {name} | {:.0} | {:.2}x | {:.1} | {} |\n",
-                st.median_ms(),
-                ratio,
-                st.rss_kib as f64 / 1024.0,
-                st.requests
-            ));
+            match &st.failed {
+                Some(why) => report.push_str(&format!("| {osds} | {objects} | {name} | failed: {why} | | | |\n")),
+                None => report.push_str(&format!(
+                    "| {osds} | {objects} | {name} | {:.0} | {:.2}x | {:.1} | {} |\n",
+                    st.median_ms(),
+                    ratio,
+                    st.rss_kib as f64 / 1024.0,
+                    st.requests
+                )),
+            }
         }
+        // Written after each scale: a long run that dies late keeps what it measured.
+        if let Some(dir) = Path::new(&out_path).parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&out_path, &report);
+        let kget_ratio = match &kget.failed {
+            Some(why) => format!("kubectl get {why}"),
+            None => format!("kubectl get / plugin status = **{:.1}x**", kget.median_ms() / base),
+        };
         summary.push(format!(
-            "- {osds} OSDs ({objects} objects): kubectl get / plugin status = **{:.1}x**; plugin status / curl floor = **{:.2}x**; \
+            "- {osds} OSDs ({objects} objects): {kget_ratio}; plugin status / curl floor = **{:.2}x**; \
              plugin requests {} = ceil({objects_per_kind}/500)x2 + 1 = {}; peak RSS {:.1} MiB; kubectl label / plugin pause = **{:.1}x**",
-            kget.median_ms() / base,
             base / floor.median_ms(),
             status.requests,
             2 * objects_per_kind.div_ceil(500) + 1,
