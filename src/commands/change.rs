@@ -129,8 +129,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         DryRun::Server => "server",
     });
     if plan.noop || s.dry_run.is_some() {
-        let mut outcome =
-            Outcome { plan, patch, dry_run: dry, applied: false, generation: None, resource_version: None };
+        let outcome = Outcome { plan, patch, dry_run: dry, applied: false, generation: None, resource_version: None };
         if s.dry_run == Some(DryRun::Server) && !outcome.plan.noop {
             let p = outcome.patch.clone().unwrap_or_default();
             let c = write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &p, true).await?;
@@ -156,17 +155,16 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             }
             t
         })?;
-        outcome.applied = false;
         return Ok(if s.exit_code && restarts > 0 { 4 } else { 0 });
     }
     // Show, confirm, write; on 409 re-read and re-plan.
     print_plan_text(ctx, &plan);
     ctx.confirm(&format!("Apply this change to CephCluster {ns}/{}?", snap.cluster.name))?;
     let mut conflicts = 0;
-    let written = loop {
+    loop {
         let patch = write::cluster_patch(&change, &snap.cluster.resource_version).unwrap_or_default();
         match write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &patch, false).await {
-            Ok(c) => break c,
+            Ok(_) => break,
             Err(e) if e.api_code() == Some(409) && conflicts < MAX_CONFLICTS => {
                 conflicts += 1;
                 note(&format!(
@@ -176,8 +174,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                 let again = plan_of(&snap, &change)?;
                 if again.noop {
                     note("the cluster already has this change: nothing to write");
-                    let c = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
-                    break c;
+                    break;
                 }
                 if !again.same_outcome(&plan) {
                     plan = again;
@@ -204,11 +201,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             }
             Err(e) => return Err(e),
         }
-    };
+    }
     // Never report a write as done without reading it back (FACTS §1).
     let back = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
     verify(&change, &back)?;
-    let _ = written;
     let outcome = Outcome {
         plan,
         patch: write::cluster_patch(&change, &snap.cluster.resource_version),

@@ -206,14 +206,10 @@ impl Operator {
         if let Some(m) = dep["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
-        let dep = match store.update(&DEPLOYMENTS, ns, &d.deployment_name(), dep, false) {
-            Ok(v) => v,
-            Err(_) => return None,
-        };
+        store.update(&DEPLOYMENTS, ns, &d.deployment_name(), dep, false).ok()?;
         if !restart {
             return None;
         }
-        let _ = dep;
         Some(super::rollout::start(&mut store, self, ns, d))
     }
 
