@@ -472,8 +472,9 @@ fn fence_warnings(t: DaemonType, targets: &[&Daemon], w: &mut Vec<Warning>) {
     });
     w.push(Warning {
         code: "fence-rollout",
-        message: "Kubernetes restarts each fenced Deployment as soon as its patch lands; the plugin patches one \
-                  daemon at a time in Rook's order, but Rook's own checks (mon quorum, ok-to-stop) do not run"
+        message: "Kubernetes restarts each fenced Deployment as soon as its patch lands: the plugin sends the \
+                  patches step by step in Rook's order and waits for each step's pods to be Running and Ready \
+                  (up to --timeout) before the next, but Rook's own checks (mon quorum, ok-to-stop) do not run"
             .into(),
     });
     match t {

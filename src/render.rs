@@ -100,6 +100,8 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
         "{}",
         if p.triggers_reconcile {
             "This change starts an operator reconcile."
+        } else if p.summary.restart > 0 {
+            "No operator reconcile: the pods below restart because their Deployments are rewritten directly."
         } else {
             "Changing Deployment labels starts no reconcile: nothing restarts now."
         }

@@ -22,6 +22,8 @@ pub struct Settings {
     pub cluster: Option<String>,
     /// `--wait`, and for how long.
     pub wait: Option<std::time::Duration>,
+    /// `--timeout`: how long any wait for pods may take (a fence waits step by step).
+    pub timeout: std::time::Duration,
     /// stderr is a terminal: progress as a bar, else one line per event.
     pub progress_bar: bool,
 }
@@ -79,6 +81,7 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
         },
         cluster: g.cluster.clone(),
         wait: g.wait.then(|| wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400))),
+        timeout: wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400)),
         progress_bar: env.stderr_tty && !env.term_dumb,
     })
 }

@@ -198,3 +198,32 @@ fn resume_of_a_fenced_daemon_warns_and_drops_the_fence() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--strategy fence"), "{}", r.stderr);
 }
+
+#[test]
+fn fencing_mons_waits_for_each_before_the_next() {
+    let sim = slow_sim(Crd::Released, 100);
+    let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes"]).ok();
+    assert_eq!(r.stdout.matches(" fenced\n").count(), 3, "{}", r.stdout);
+    assert!(r.stdout.contains("rewritten directly"), "{}", r.stdout);
+    let log = sim.log();
+    let patch_at: Vec<usize> = log.iter().enumerate().filter(|(_, l)| l.verb == "patch").map(|(i, _)| i).collect();
+    assert_eq!(patch_at.len(), 3);
+    for w in patch_at.windows(2) {
+        assert!(
+            log[w[0]..w[1]].iter().any(|l| l.verb == "watch" && l.resource == "pods"),
+            "the pods were watched between two mon patches"
+        );
+    }
+    let names: Vec<String> = patch_at.iter().map(|i| log[*i].name.clone().unwrap()).collect();
+    assert_eq!(names, ["rook-ceph-mon-a", "rook-ceph-mon-b", "rook-ceph-mon-c"], "Rook's order");
+}
+
+#[test]
+fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
+    let sim = slow_sim(Crd::Released, 5000);
+    let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("stopped before fencing the next daemons") && r.stderr.contains("mon.a"), "{}", r.stderr);
+    let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
+    assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
+}

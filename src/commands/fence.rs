@@ -120,32 +120,16 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         ctx.confirm(&format!("{what} {} Deployment(s) in {ns}?", outcome.patches.len()))?;
     }
     let dry_run = s.dry_run == Some(DryRun::Server);
-    let mut failed = 0;
-    // One at a time, in Rook's order: Kubernetes rolls each as its patch lands.
-    for p in &outcome.patches {
-        let r = if p.patch_type == "strategic" {
-            write::strategic_patch_deployment(&conn.kube, &ns, &p.deployment, &p.patch, dry_run).await
-        } else {
-            write::patch_deployment(&conn.kube, &ns, &p.deployment, &p.patch, dry_run).await
-        };
-        let r = r.and_then(|d| check(&d, &change));
-        if r.is_err() {
-            failed += 1;
-        }
-        outcome.results.push(LabelResult {
-            deployment: p.deployment.clone(),
-            ok: r.is_ok(),
-            error: r.err().map(|e| e.to_string()),
-        });
-    }
+    let failed = apply_in_steps(&conn.kube, &ns, &change, &mut outcome, dry_run, s).await?;
     outcome.applied = !dry_run && failed < outcome.results.len();
     if reconcile_now && !dry_run && failed == 0 {
         start_reconcile(&conn.kube, &ns, &snap.cluster.name).await?;
         outcome.reconcile_started = true;
     }
     print(s, &outcome, || text(&outcome, s))?;
-    if failed == 0
-        && !dry_run
+    // A fence already waited step by step; an unfence restarts pods only through the
+    // reconcile it started.
+    if outcome.reconcile_started
         && let Some(t) = s.wait
     {
         crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), t, s.progress_bar).await?;
@@ -157,6 +141,65 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         )));
     }
     Ok(0)
+}
+
+/// Send the patches step by step in the plan's order (mons and mgrs one at a time, OSDs in
+/// batches of osdMaxUpdatesInParallel): Kubernetes restarts a fenced Deployment as soon as
+/// its patch lands and Rook's own quorum checks do not run, so each step's new pods must be
+/// Running and Ready on the image before the next step is sent. A failure or a step that
+/// does not come up within --timeout stops there; running the command again continues.
+/// Returns how many patches failed.
+async fn apply_in_steps(
+    kube: &crate::cluster::Kube,
+    ns: &str,
+    change: &Change,
+    outcome: &mut Outcome,
+    dry_run: bool,
+    s: &crate::settings::Settings,
+) -> Result<usize> {
+    let step_of =
+        |dep: &str| outcome.plan.daemons.iter().find(|d| d.deployment == dep).and_then(|d| d.step).unwrap_or(0);
+    let mut steps: std::collections::BTreeMap<u32, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, p) in outcome.patches.iter().enumerate() {
+        steps.entry(step_of(&p.deployment)).or_default().push(i);
+    }
+    let mut failed = 0;
+    for (step, idx) in steps {
+        for i in &idx {
+            let p = &outcome.patches[*i];
+            let r = if p.patch_type == "strategic" {
+                write::strategic_patch_deployment(kube, ns, &p.deployment, &p.patch, dry_run).await
+            } else {
+                write::patch_deployment(kube, ns, &p.deployment, &p.patch, dry_run).await
+            };
+            let r = r.and_then(|d| check(&d, change));
+            if r.is_err() {
+                failed += 1;
+            }
+            outcome.results.push(LabelResult {
+                deployment: p.deployment.clone(),
+                ok: r.is_ok(),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
+        if failed > 0 {
+            break;
+        }
+        // Step 0 restarts nothing (labels and annotations only); unfencing restarts nothing.
+        if dry_run || step == 0 || !matches!(change, Change::Fence { .. }) {
+            continue;
+        }
+        let deps: Vec<&str> = idx.iter().map(|i| outcome.patches[*i].deployment.as_str()).collect();
+        let targets: Vec<crate::wait::Target> =
+            crate::wait::targets(&outcome.plan).into_iter().filter(|t| deps.contains(&t.deployment.as_str())).collect();
+        crate::wait::wait(kube, ns, &targets, s.timeout, s.progress_bar).await.map_err(|e| {
+            Error::Failed(format!(
+                "{e}; stopped before fencing the next daemons (those fenced so far keep their fence): run the same \
+                 command again to continue"
+            ))
+        })?;
+    }
+    Ok(failed)
 }
 
 /// Removing a label starts no reconcile; adding and removing the CephCluster-level one
