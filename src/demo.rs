@@ -100,8 +100,10 @@ pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate:
     }
     let code = crate::commands::status::run(&mut demo_ctx).await?;
     crate::output::note(&format!(
-        "\nThis is rook-sim, a simulated Rook cluster ({} OSDs, {} CRD). To try every command on it:\n  \
-         eval \"$(kubectl-ceph-image demo --serve --osds {} &)\"   # or run it in another terminal\n  \
+        "\nThis is rook-sim, a simulated Rook cluster ({} OSDs, {} CRD); run on a terminal, demo opens the \
+         interactive editor. To try every command (and kubectl) on it:\n  \
+         kubectl-ceph-image demo --serve --osds {} > /tmp/rook-sim.env &   # or in another terminal\n  \
+         sleep 2; . /tmp/rook-sim.env                                     # export KUBECONFIG=...\n  \
          kubectl-ceph-image set mgr quay.io/ceph/ceph:v20.2.5 --dry-run\n  \
          kubectl-ceph-image pause osd.3",
         args.osds,
