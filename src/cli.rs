@@ -57,6 +57,16 @@ pub enum Strategy {
     Fence,
 }
 
+impl DryRun {
+    /// As it appears in the JSON output (`"dryRun": "client"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DryRun::Client => "client",
+            DryRun::Server => "server",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,

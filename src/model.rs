@@ -112,6 +112,12 @@ impl Daemon {
     pub fn differs_from(&self, desired: &str) -> bool {
         self.ceph_images.iter().any(|i| i != desired)
     }
+
+    /// Labelled, annotated as fenced to `image`, and running it: a fence to `image` has
+    /// nothing left to do here.
+    pub fn fenced_to(&self, image: &str) -> bool {
+        self.labelled && self.fence.as_ref().is_some_and(|f| f.image == image) && !self.differs_from(image)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

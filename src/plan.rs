@@ -171,6 +171,18 @@ struct After {
 }
 
 impl After {
+    /// The cluster as it is, before any change is staged.
+    fn now(snap: &Snapshot) -> After {
+        let c = &snap.cluster;
+        After {
+            base: c.base_image.clone(),
+            overrides: c.overrides.clone(),
+            cluster_held: c.held,
+            labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
+            pins: BTreeMap::new(),
+        }
+    }
+
     fn desired(&self, t: DaemonType) -> &str {
         self.overrides.get(t.key()).unwrap_or(&self.base)
     }
@@ -197,13 +209,7 @@ impl After {
 
 /// For each daemon of the snapshot, why it is held now (None: not held).
 pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
-    let now = After {
-        base: snap.cluster.base_image.clone(),
-        overrides: snap.cluster.overrides.clone(),
-        cluster_held: snap.cluster.held,
-        labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
-        pins: BTreeMap::new(),
-    };
+    let now = After::now(snap);
     snap.daemons.iter().map(|d| now.held(d, &snap.daemons)).collect()
 }
 
@@ -256,13 +262,7 @@ pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
 pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError> {
     let c = &snap.cluster;
     let by_name: BTreeMap<&str, &Daemon> = snap.daemons.iter().map(|d| (d.deployment.as_str(), d)).collect();
-    let mut after = After {
-        base: c.base_image.clone(),
-        overrides: c.overrides.clone(),
-        cluster_held: c.held,
-        labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
-        pins: BTreeMap::new(),
-    };
+    let mut after = After::now(snap);
     let mut warnings: Vec<Warning> = Vec::new();
     // What the change does to the objects, and whether it starts a reconcile.
     let (mut noop, mut reconcile) = (true, false);
@@ -709,9 +709,7 @@ fn stage(
                 after.pins.insert(d.deployment.clone(), image.clone());
                 after.labelled.insert(d.deployment.clone());
             }
-            let noop = targets
-                .iter()
-                .all(|d| d.labelled && d.fence.as_ref().is_some_and(|f| f.image == *image) && !d.differs_from(image));
+            let noop = targets.iter().all(|d| d.fenced_to(image));
             if !noop {
                 fence_warnings(*dtype, &targets, warnings);
             }

@@ -20,9 +20,9 @@ pub struct Settings {
     pub err_styles: Styles,
     pub connect: ConnectOptions,
     pub cluster: Option<String>,
-    /// `--wait`, and for how long.
-    pub wait: Option<std::time::Duration>,
-    /// `--timeout`: how long any wait for pods may take (a fence waits step by step).
+    /// `--wait`: follow the rollout after applying.
+    pub wait: bool,
+    /// `--timeout`: how long any wait for pods may take (`--wait`, and a fence's steps).
     pub timeout: std::time::Duration,
     /// stderr is a terminal: progress as a bar, else one line per event.
     pub progress_bar: bool,
@@ -80,7 +80,8 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
             verbose: g.verbose,
         },
         cluster: g.cluster.clone(),
-        wait: g.wait.then(|| wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400))),
+        wait: g.wait,
+        // `--timeout 0`: no limit (a year, so deadlines stay representable)
         timeout: wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400)),
         progress_bar: env.stderr_tty && !env.term_dumb,
     })

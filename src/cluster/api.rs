@@ -70,32 +70,21 @@ impl Kube {
     /// precondition, so a repeat of one that did apply answers 409 and the caller re-reads
     /// (it is never applied twice). 409 itself is the caller's to handle.
     pub async fn send(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
-        let attempts = ATTEMPTS;
         let mut delay = Duration::from_millis(100);
-        let mut last_err = None;
-        for attempt in 1..=attempts {
-            let r = self.send_once(clone_request(&req), what).await;
-            match r {
-                Ok(b) => return Ok(b),
-                Err(e) => {
-                    let retryable = match &e {
-                        Error::Api(a) => a.code == 429 || (500..600).contains(&a.code),
-                        Error::Connection(_) => true,
-                        _ => false,
-                    };
-                    if !retryable || attempt == attempts {
-                        return Err(e);
-                    }
+        let mut attempt = 1;
+        loop {
+            match self.send_once(clone_request(&req), what).await {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
                     if self.verbose {
                         eprintln!("  retrying in {} ms ({e})", delay.as_millis());
                     }
-                    last_err = Some(e);
                     tokio::time::sleep(delay).await;
                     delay *= 2;
+                    attempt += 1;
                 }
+                r => return r,
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::Failed("no attempt made".into())))
     }
 
     async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
@@ -124,24 +113,7 @@ impl Kube {
         match out {
             Ok((status, body)) => {
                 self.log(&method, &path, status.as_str(), start);
-                if status.is_success() {
-                    Ok(body)
-                } else {
-                    let s: StatusBody = serde_json::from_slice(&body).unwrap_or_default();
-                    let message = if s.message.is_empty() {
-                        String::from_utf8_lossy(&body).chars().take(300).collect()
-                    } else {
-                        s.message
-                    };
-                    Err(Error::Api(Box::new(ApiFailure {
-                        verb: what.verb.to_string(),
-                        resource: what.resource.clone(),
-                        namespace: what.namespace.clone(),
-                        code: status.as_u16(),
-                        reason: s.reason,
-                        message,
-                    })))
-                }
+                if status.is_success() { Ok(body) } else { Err(api_failure(what, status.as_u16(), &body)) }
             }
             Err(e) => {
                 self.log(&method, &path, "error", start);
@@ -178,15 +150,7 @@ impl Kube {
                 let code = res.status().as_u16();
                 self.log(&method, &path, res.status().as_str(), start);
                 let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                let s: StatusBody = serde_json::from_slice(&body).unwrap_or_default();
-                Err(Error::Api(Box::new(ApiFailure {
-                    verb: what.verb.to_string(),
-                    resource: what.resource.clone(),
-                    namespace: what.namespace.clone(),
-                    code,
-                    reason: s.reason,
-                    message: s.message,
-                })))
+                Err(api_failure(what, code, &body))
             }
             Err(e) => {
                 self.log(&method, &path, "error", start);
@@ -206,6 +170,31 @@ impl Kube {
         serde_json::from_slice(&body)
             .map_err(|e| Error::Failed(format!("cannot decode the answer to {} {}: {e}", what.verb, what.resource)))
     }
+}
+
+/// Worth another try: throttled (429), a server error, or no answer at all.
+fn retryable(e: &Error) -> bool {
+    match e {
+        Error::Api(a) => a.code == 429 || (500..600).contains(&a.code),
+        Error::Connection(_) => true,
+        _ => false,
+    }
+}
+
+/// A non-2xx answer as an error naming what was being done; the `Status` body's reason
+/// and message, else the first 300 characters of whatever came back.
+fn api_failure(what: &What, code: u16, body: &[u8]) -> Error {
+    let s: StatusBody = serde_json::from_slice(body).unwrap_or_default();
+    let message =
+        if s.message.is_empty() { String::from_utf8_lossy(body).chars().take(300).collect() } else { s.message };
+    Error::Api(Box::new(ApiFailure {
+        verb: what.verb.to_string(),
+        resource: what.resource.clone(),
+        namespace: what.namespace.clone(),
+        code,
+        reason: s.reason,
+        message,
+    }))
 }
 
 fn clone_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {

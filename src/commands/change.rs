@@ -124,10 +124,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         check_support(ctx, &conn, &snap, &change).await?;
     }
     let patch = write::cluster_patch(&change, &snap.cluster.resource_version);
-    let dry = s.dry_run.map(|d| match d {
-        DryRun::Client => "client",
-        DryRun::Server => "server",
-    });
+    let dry = s.dry_run.map(DryRun::as_str);
     if plan.noop || s.dry_run.is_some() {
         let outcome = Outcome { plan, patch, dry_run: dry, applied: false, generation: None, resource_version: None };
         if s.dry_run == Some(DryRun::Server) && !outcome.plan.noop {
@@ -158,7 +155,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         return Ok(if s.exit_code && restarts > 0 { 4 } else { 0 });
     }
     // Show, confirm, write; on 409 re-read and re-plan.
-    print_plan_text(ctx, &plan);
+    super::show_plan(s, &plan);
     ctx.confirm(&format!("Apply this change to CephCluster {ns}/{}?", snap.cluster.name))?;
     let mut conflicts = 0;
     loop {
@@ -189,7 +186,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                                 .into(),
                         ));
                     }
-                    print_plan_text(ctx, &plan);
+                    super::show_plan(s, &plan);
                     ctx.confirm("The plan changed (shown above). Apply the new plan?")?;
                 }
             }
@@ -213,9 +210,9 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         generation: back.metadata.generation,
         resource_version: back.metadata.resource_version.clone(),
     };
-    if let Some(t) = s.wait {
+    if s.wait {
         print(s, &outcome, || applied_text(&outcome, &ns))?;
-        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), t, s.progress_bar).await?;
+        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), s.timeout, s.progress_bar).await?;
         return Ok(0);
     }
     print(s, &outcome, || applied_text(&outcome, &ns))?;
@@ -235,15 +232,5 @@ fn applied_text(outcome: &Outcome, ns: &str) -> String {
                 "no pod restarts".to_string()
             }
         )
-    }
-}
-
-/// Before a prompt, the plan goes to stdout in text mode; in json/yaml mode to stderr, so
-/// the document on stdout stays the one result.
-fn print_plan_text(ctx: &Ctx<'_>, plan: &Plan) {
-    let s = ctx.settings;
-    match s.output {
-        crate::cli::OutputFormat::Text => crate::output::emit(&render::plan(plan, &s.out_styles)),
-        _ => note(&render::plan(plan, &s.err_styles)),
     }
 }

@@ -14,7 +14,7 @@ use crate::cluster::wire::Deployment;
 use crate::cluster::{read, write};
 use crate::error::{Error, Result};
 use crate::model::{DNR_LABEL, FENCE_IMAGE, Snapshot};
-use crate::output::{clean, emit, note};
+use crate::output::clean;
 use crate::plan::{self, Change, Plan};
 use crate::render;
 
@@ -45,7 +45,7 @@ fn patches(snap: &Snapshot, change: &Change, now: &str) -> Vec<DeploymentPatch> 
             .daemons
             .iter()
             .filter(|d| d.id.dtype == *dtype)
-            .filter(|d| !(d.labelled && d.fence.as_ref().is_some_and(|f| f.image == *image) && !d.differs_from(image)))
+            .filter(|d| !d.fenced_to(image))
             .map(|d| DeploymentPatch {
                 deployment: d.deployment.clone(),
                 patch_type: "strategic",
@@ -95,10 +95,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     }
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let dry = s.dry_run.map(|d| match d {
-        DryRun::Client => "client",
-        DryRun::Server => "server",
-    });
+    let dry = s.dry_run.map(DryRun::as_str);
     let mut outcome = Outcome {
         patches: patches(&snap, &change, &now),
         plan,
@@ -112,10 +109,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         return Ok(if s.exit_code && outcome.plan.summary.restart_pods > 0 { 4 } else { 0 });
     }
     if s.dry_run.is_none() {
-        match s.output {
-            crate::cli::OutputFormat::Text => emit(&render::plan(&outcome.plan, &s.out_styles)),
-            _ => note(&render::plan(&outcome.plan, &s.err_styles)),
-        }
+        super::show_plan(s, &outcome.plan);
         let what = if matches!(change, Change::Fence { .. }) { "Fence" } else { "Unfence" };
         ctx.confirm(&format!("{what} {} Deployment(s) in {ns}?", outcome.patches.len()))?;
     }
@@ -129,10 +123,8 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     print(s, &outcome, || text(&outcome, s))?;
     // A fence already waited step by step; an unfence restarts pods only through the
     // reconcile it started.
-    if outcome.reconcile_started
-        && let Some(t) = s.wait
-    {
-        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), t, s.progress_bar).await?;
+    if outcome.reconcile_started && s.wait {
+        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), s.timeout, s.progress_bar).await?;
     }
     if failed > 0 {
         return Err(Error::Failed(format!(

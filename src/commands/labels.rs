@@ -136,9 +136,10 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
 /// The label patches to send: only what changes. Already-labelled (or unlabelled)
 /// Deployments are left alone, and an OSD under replacement keeps the label Rook set.
 pub fn label_sends(snap: &Snapshot, named: &[String], add: bool) -> Vec<(String, Value)> {
+    let named: BTreeSet<&str> = named.iter().map(String::as_str).collect();
     snap.daemons
         .iter()
-        .filter(|d| named.contains(&d.deployment))
+        .filter(|d| named.contains(d.deployment.as_str()))
         .filter(|d| if add { !d.labelled } else { d.labelled && !d.under_replacement })
         .map(|d| (d.deployment.clone(), write::label_patch(add, d.fence.is_some())))
         .collect()
@@ -199,10 +200,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     let sends = label_sends(&snap, &named, pause);
     let to_send: Vec<String> = sends.iter().map(|(n, _)| n.clone()).collect();
     let patch = write::label_patch(pause, false);
-    let dry = s.dry_run.map(|d| match d {
-        DryRun::Client => "client",
-        DryRun::Server => "server",
-    });
+    let dry = s.dry_run.map(DryRun::as_str);
     let mut outcome =
         Outcome { plan, patch, deployments: to_send.clone(), dry_run: dry, applied: false, results: vec![] };
     if outcome.plan.noop || s.dry_run == Some(DryRun::Client) {
@@ -210,10 +208,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
         return Ok(0);
     }
     if s.dry_run.is_none() {
-        match s.output {
-            crate::cli::OutputFormat::Text => crate::output::emit(&render::plan(&outcome.plan, &s.out_styles)),
-            _ => note(&render::plan(&outcome.plan, &s.err_styles)),
-        }
+        super::show_plan(s, &outcome.plan);
         let verb = if pause { "Label" } else { "Unlabel" };
         ctx.confirm(&format!("{verb} {} Deployment(s) in {ns}?", to_send.len()))?;
     }
@@ -235,7 +230,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     }
     outcome.applied = !dry_run && failed < outcome.results.len();
     print(s, &outcome, || text(&outcome, s))?;
-    if s.wait.is_some() && failed == 0 && !dry_run {
+    if s.wait && failed == 0 && !dry_run {
         // Labels start no reconcile: nothing restarts now, so there is nothing to follow.
         note("--wait: nothing restarts now (a Deployment label starts no reconcile); nothing to wait for");
     }

@@ -49,6 +49,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Before a prompt, the plan goes to stdout in text mode; in json/yaml mode to stderr, so
+/// the document on stdout stays the one result.
+pub fn show_plan(s: &Settings, plan: &crate::plan::Plan) {
+    match s.output {
+        OutputFormat::Text => emit(&crate::render::plan(plan, &s.out_styles)),
+        _ => crate::output::note(&crate::render::plan(plan, &s.err_styles)),
+    }
+}
+
 /// A result document: JSON or YAML for scripts, else the text `human` renders.
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
     let text = match s.output {
