@@ -150,8 +150,14 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
     let term = Term::stderr();
     let support = read::overrides_support(&conn.kube).await.unwrap_or(Support::Unknown);
     let mut staged: Vec<Change> = Vec::new();
+    // Read again only after something may have been sent: staging changes nothing.
+    let mut snap = read::snapshot(&conn.kube, &ns, ctx.settings.cluster.as_deref()).await?;
+    let mut stale = false;
     loop {
-        let snap = read::snapshot(&conn.kube, &ns, ctx.settings.cluster.as_deref()).await?;
+        if stale {
+            snap = read::snapshot(&conn.kube, &ns, ctx.settings.cluster.as_deref()).await?;
+            stale = false;
+        }
         let view = status::view(&snap, jiff::Timestamp::now());
         let mut items: Vec<String> = view.types.iter().map(type_line).collect();
         items.push(format!("Base image (spec.cephVersion.image): {}", clean(&view.base_image)));
@@ -175,7 +181,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
         };
         let n = view.types.len();
         if i < n {
-            type_menu(ctx, &term, &snap, &view.types[i], support, &mut staged).await?;
+            stale = type_menu(ctx, &term, &snap, &view.types[i], support, &mut staged).await?;
         } else if i == n {
             if let Some(img) = choose_image(&term, &snap, "every type without an override")? {
                 stage(&mut staged, Change::SetImage { target: Target::Base, image: img });
@@ -188,6 +194,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
             if review_and_submit(ctx, &conn, &term, &snap, &staged).await? {
                 staged.clear();
             }
+            stale = true;
         } else if !staged.is_empty() && i == n + 2 {
             staged.clear();
             let _ = term.write_line("Staged changes discarded; nothing was sent.");
@@ -208,7 +215,8 @@ async fn type_menu(
     t: &status::TypeStatus,
     support: Support,
     staged: &mut Vec<Change>,
-) -> Result<()> {
+) -> Result<bool> {
+    // true when something was sent (a fence is applied at once)
     let dt = t.dtype;
     let mut actions: Vec<(&str, String)> = vec![("set", format!("Set the {dt} image..."))];
     if snap.cluster.overrides.contains_key(dt.key()) {
@@ -226,10 +234,13 @@ async fn type_menu(
     let Some(i) =
         ask(|| Select::new().report(false).with_prompt(&prompt).items(&labels).default(0).interact_on_opt(term))?
     else {
-        return Ok(());
+        return Ok(false);
     };
     match actions[i].0 {
-        "set" if support == Support::No => fence_offer(ctx, term, snap, dt).await?,
+        "set" if support == Support::No => {
+            fence_offer(ctx, term, snap, dt).await?;
+            return Ok(true);
+        }
         "set" => {
             if let Some(img) = choose_image(term, snap, &format!("{dt} (imageOverrides.{dt})"))? {
                 stage(staged, Change::SetImage { target: Target::Type(dt), image: img });
@@ -248,7 +259,7 @@ async fn type_menu(
         }
         _ => {}
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Released Rook: an override would be dropped. The fence is offered, explained, never

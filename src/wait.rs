@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use kube::api::{ListParams, WatchParams};
+use kube::api::WatchParams;
 use kube::core::Request;
 use serde::Deserialize;
 
 use crate::cluster::Kube;
 use crate::cluster::api::{What, request_error};
-use crate::cluster::read::{daemon_selector, pods_path};
-use crate::cluster::wire::{self, List, WirePod};
+use crate::cluster::read::{daemon_selector, list_all, pods_path};
+use crate::cluster::wire::{self, WirePod};
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan};
 
@@ -134,17 +134,12 @@ impl Report {
 
 async fn list(kube: &Kube, ns: &str, progress: &mut Progress) -> Result<String> {
     let what = What::new("list", "pods", Some(ns));
-    let req =
-        Request::new(pods_path(ns)).list(&ListParams::default().labels(&daemon_selector(ns))).map_err(request_error)?;
-    let body = kube.send(req, &what).await?;
-    let l: List<WirePod> =
-        serde_json::from_slice(&body).map_err(|e| Error::Failed(format!("cannot decode pods: {e}")))?;
+    let l = list_all::<WirePod>(kube, &pods_path(ns), &daemon_selector(ns), &what).await?;
     progress.pods.clear();
     for p in &l.items {
         progress.apply("ADDED", p);
     }
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    Ok(v.pointer("/metadata/resourceVersion").and_then(|r| r.as_str()).unwrap_or("0").to_string())
+    Ok(l.resource_version)
 }
 
 /// Follow the rollout until every target is done, or the timeout.

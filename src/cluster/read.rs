@@ -31,13 +31,20 @@ pub fn daemon_selector(ns: &str) -> String {
     format!("rook_cluster={ns},app in ({})", apps.join(","))
 }
 
+/// Every item of a LIST and the list's resourceVersion (a watch starts from it).
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub resource_version: String,
+}
+
 /// Every item of a LIST, 500 at a time; a continue token that expired (410) restarts the
 /// list once, as kubectl does.
-pub async fn list_all<T: DeserializeOwned>(kube: &Kube, path: &str, selector: &str, what: &What) -> Result<Vec<T>> {
+pub async fn list_all<T: DeserializeOwned>(kube: &Kube, path: &str, selector: &str, what: &What) -> Result<Listed<T>> {
     let mut restarted = false;
     'outer: loop {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        let mut resource_version = None;
         loop {
             let mut lp = ListParams::default().labels(selector).limit(PAGE);
             if let Some(t) = &token {
@@ -53,9 +60,11 @@ pub async fn list_all<T: DeserializeOwned>(kube: &Kube, path: &str, selector: &s
                 Err(e) => return Err(e),
             };
             items.extend(page.items);
+            // the first page's resourceVersion is the list's
+            resource_version = resource_version.or(page.metadata.resource_version);
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
                 Some(c) => token = Some(c),
-                None => return Ok(items),
+                None => return Ok(Listed { items, resource_version: resource_version.unwrap_or_else(|| "0".into()) }),
             }
         }
     }
@@ -151,7 +160,7 @@ pub async fn snapshot(kube: &Kube, ns: &str, cluster: Option<&str>) -> Result<Sn
         list_all::<wire::WirePod>(kube, &ppath, &sel, &pwhat),
     );
     let cluster = c?.into_model();
-    Ok(Snapshot { cluster, daemons: wire::daemons(deployments?, pods?) })
+    Ok(Snapshot { cluster, daemons: wire::daemons(deployments?.items, pods?.items) })
 }
 
 /// GET the CephCluster (to read back a write).

@@ -44,6 +44,8 @@ pub struct OwnerRef {
 pub struct ListMeta {
     #[serde(default, rename = "continue")]
     pub continue_: Option<String>,
+    #[serde(default)]
+    pub resource_version: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
