@@ -131,3 +131,17 @@ fn pause_cluster_labels_the_cephcluster_and_says_it_reconciles() {
     let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
     assert!(c["metadata"]["labels"].get(DNR).is_none());
 }
+
+#[test]
+fn label_patches_go_concurrently_and_bounded() {
+    let sim = sim_with(Crd::Proposed, 40);
+    sim.faults().set_latency(std::time::Duration::from_millis(100));
+    let ids: Vec<String> = (0..40).map(|i| format!("osd.{i}")).collect();
+    let mut args: Vec<&str> = vec!["pause", "--yes"];
+    args.extend(ids.iter().map(String::as_str));
+    run(&sim, &args).ok();
+    assert_eq!(labelled(&sim).len(), 40);
+    // the reads overlap at most 3; more means the patches overlapped, and never past 16
+    let most = sim.max_in_flight();
+    assert!(most > 3 && most <= 16, "{most} requests at once");
+}

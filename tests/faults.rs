@@ -86,7 +86,13 @@ fn wait_follows_the_rollout_to_ready_pods_on_the_new_image() {
     assert!(r.stderr.contains("rollout done: 2 daemon(s)"), "{}", r.stderr);
     assert!(r.stderr.contains("1/2 restarted") && r.stderr.contains("2/2 restarted"), "a line per event: {}", r.stderr);
     // by the time it returns, the mgr pods are Ready on the new image
-    for p in sim.list(&PODS, "rook-ceph").iter().filter(|p| p["metadata"]["labels"]["app"] == "rook-ceph-mgr") {
+    let mgrs: Vec<_> = sim
+        .list(&PODS, "rook-ceph")
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "rook-ceph-mgr")
+        .collect();
+    assert_eq!(mgrs.len(), 2);
+    for p in &mgrs {
         assert_eq!(p["spec"]["containers"][0]["image"], IMG);
         assert_eq!(p["status"]["phase"], "Running");
     }
@@ -112,9 +118,14 @@ fn a_dropped_watch_resumes_without_missing_an_event() {
     assert!(r.stderr.contains("rollout done"), "{}", r.stderr);
     let watches: Vec<_> = sim.log().into_iter().filter(|l| l.verb == "watch").collect();
     assert!(watches.len() >= 2, "the watch was resumed: {watches:?}");
-    for w in &watches[1..] {
-        assert!(w.query.contains("resourceVersion=") && !w.query.contains("resourceVersion=0&"), "{}", w.query);
-    }
+    // each watch starts from the resourceVersion seen last: never 0, never going back
+    let rv = |q: &str| -> u64 {
+        q.split('&').find_map(|kv| kv.strip_prefix("resourceVersion=")).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let rvs: Vec<u64> = watches.iter().map(|w| rv(&w.query)).collect();
+    assert!(rvs.iter().all(|r| *r > 0), "{rvs:?}");
+    assert!(rvs.windows(2).all(|w| w[0] <= w[1]), "resumed from the last resourceVersion seen: {rvs:?}");
+    assert!(rvs.last() > rvs.first(), "events were seen between the drops: {rvs:?}");
     sim.settle();
     for p in sim.list(&PODS, "rook-ceph") {
         assert_eq!(p["spec"]["containers"][0]["image"], IMG, "{}", p["metadata"]["name"]);

@@ -192,7 +192,8 @@ fn a_wrong_token_is_unauthorized() {
     let out = kubectl(&sim, &["--token", "not-the-token", "get", "pods"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("the server has asked for the client to provide credentials"), "{}", stderr(&out));
-    assert!(sim.log().iter().all(|r| r.status == 401));
+    let log = sim.log();
+    assert!(!log.is_empty() && log.iter().all(|r| r.status == 401), "{log:?}");
 }
 
 #[test]

@@ -20,7 +20,6 @@ use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
-use super::topology::DNR_LABEL;
 use crate::selector::Selector;
 
 pub struct ApiRequest {
@@ -199,28 +198,11 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
         }
         _ => ("get", String::new(), None),
     };
-    let latency = state.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let reply = if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
-        Reply::error(&ApiError::unauthorized())
-    } else {
-        if super::faults::WRITE_VERBS.contains(&verb)
-            && let Some(f) = state.faults.take_interloper()
-        {
-            f(&mut state.store());
-            state.operator.trigger();
-        }
-        match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name.as_deref()) {
-            Some(FaultKind::DropAfterApply) => {
-                let _ = dispatch(state, r, &req, &q, watch);
-                Reply::Drop
-            }
-            Some(f) => fault_reply(&f, &r, verb),
-            None => dispatch(state, r, &req, &q, watch),
-        }
-    };
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = state.in_flight.fetch_add(1, SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, SeqCst);
+    let reply = answer(state, &req, &q, watch, r, verb, &resource, name.as_deref()).await;
+    state.in_flight.fetch_sub(1, SeqCst);
     let write = super::faults::WRITE_VERBS.contains(&verb);
     state.log.push(LoggedRequest {
         method: req.method.clone(),
@@ -235,6 +217,42 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
         user_agent: req.user_agent.clone(),
     });
     reply
+}
+
+/// Latency, authentication, faults, then the API itself.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &Arc<SimState>,
+    req: &ApiRequest,
+    q: &HashMap<String, String>,
+    watch: bool,
+    r: Route,
+    verb: &'static str,
+    resource: &str,
+    name: Option<&str>,
+) -> Reply {
+    let latency = state.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+        Reply::error(&ApiError::unauthorized())
+    } else {
+        if super::faults::WRITE_VERBS.contains(&verb)
+            && let Some(f) = state.faults.take_interloper()
+        {
+            f(&mut state.store());
+            state.operator.trigger();
+        }
+        match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name) {
+            Some(FaultKind::DropAfterApply) => {
+                let _ = dispatch(state, r, req, q, watch);
+                Reply::Drop
+            }
+            Some(f) => fault_reply(&f, &r, verb),
+            None => dispatch(state, r, req, q, watch),
+        }
+    }
 }
 
 fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
@@ -691,10 +709,7 @@ fn write(
         deployment_controller(state, ns, name);
     }
     if !dry_run && kind == &CEPHCLUSTERS {
-        let held = |v: &Value| v.pointer("/metadata/labels").and_then(|l| l.get(DNR_LABEL)).is_some();
-        if written["metadata"]["generation"] != old["metadata"]["generation"] || held(&written) != held(&old) {
-            state.operator.trigger();
-        }
+        state.operator.cluster_written(&old, &written);
     }
     Ok(Reply::Full {
         status: 200,

@@ -82,6 +82,10 @@ pub struct SimState {
     addr: OnceLock<String>,
     /// Bumped to cut every open watch mid-stream (a dropped-connection fault).
     pub watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// Requests being answered now, and the most at once: shows a client's concurrency
+    /// without timing anything.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl SimState {
@@ -199,6 +203,8 @@ impl Sim {
             operator,
             addr: OnceLock::new(),
             watch_epoch: epoch,
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
         });
         state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -295,13 +301,15 @@ impl Sim {
         }
         let out = store.update(kind, ns, name, v, false).map_err(|e| e.message)?;
         drop(store);
-        if kind == &CEPHCLUSTERS
-            && (out["metadata"]["generation"] != before["metadata"]["generation"]
-                || out["metadata"]["labels"] != before["metadata"]["labels"])
-        {
-            self.state.operator.trigger();
+        if kind == &CEPHCLUSTERS {
+            self.state.operator.cluster_written(&before, &out);
         }
         Ok(out)
+    }
+
+    /// The most requests (watches aside) the simulation was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Cut every open watch connection mid-stream.

@@ -85,6 +85,14 @@ impl Operator {
         self.notify.notify_one();
     }
 
+    /// What Rook's CephCluster watch reacts to (FACTS §2): a spec change (generation), or
+    /// the CephCluster-level do-not-reconcile label added or removed.
+    pub fn cluster_written(&self, old: &Value, new: &Value) {
+        if new["metadata"]["generation"] != old["metadata"]["generation"] || has_dnr(new) != has_dnr(old) {
+            self.trigger();
+        }
+    }
+
     /// Wait until every reconcile asked for so far has finished.
     pub async fn settle(&self) {
         let target = self.requested.load(Ordering::SeqCst);
