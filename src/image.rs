@@ -152,22 +152,55 @@ impl ImageRef {
     }
 }
 
-/// The Ceph release an image tag names: (`19.2.3`, major 19), from tags such as `v19.2.3`,
-/// `v19.2.3-mgrfix`, `v19.2.3-20250101`; None for `latest`, digests without a tag, etc.
-pub fn ceph_version(image: &str) -> Option<CephVersion> {
-    let without_digest = image.split('@').next()?;
-    let last = without_digest.rsplit('/').next()?;
-    let (_, tag) = last.split_once(':')?;
-    let t = tag.strip_prefix('v').unwrap_or(tag);
+/// Is this an image of a Ceph repository (`quay.io/ceph/ceph`, `ceph/daemon-base`, a
+/// private mirror's `registry:5000/ceph/ceph`, `ceph-custom`), whose tag names a Ceph
+/// release? The Rook operator image (`rook/ceph:v1.20.6`) is not: its tag is Rook's
+/// version (FACTS §5), nor is a gateway image (`ceph/nvmeof:1.5`).
+pub fn is_ceph_repository(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repo = match name[last_slash..].rfind(':') {
+        Some(i) => &name[..last_slash + i],
+        None => name,
+    };
+    let mut parts = repo.rsplit('/');
+    let last = parts.next().unwrap_or("");
+    let parent = parts.next();
+    if parent == Some("rook") || last.starts_with("rook") {
+        return false;
+    }
+    last == "ceph"
+        || last.starts_with("ceph-")
+        || last.starts_with("ceph_")
+        || last == "daemon-base"
+        || last == "daemon"
+}
+
+/// A Ceph version string as Rook and Ceph write it (`19.2.3`, `19.2.3-0`, `v19.2.3`).
+pub fn parse_version(s: &str) -> Option<CephVersion> {
+    let t = s.strip_prefix('v').unwrap_or(s);
     let mut nums = t.splitn(4, |c: char| !c.is_ascii_digit());
     let major = nums.next()?.parse().ok()?;
     let minor = nums.next()?.parse().ok()?;
     let patch = nums.next()?.parse().ok()?;
-    // `19.2.3` must be the start of the tag, each part separated by a dot
+    // `19.2.3` must be the start, each part separated by a dot
     if !t.starts_with(&format!("{major}.{minor}.{patch}")) {
         return None;
     }
     Some(CephVersion { major, minor, patch })
+}
+
+/// The Ceph release an image tag names: (`19.2.3`, major 19), from tags such as `v19.2.3`,
+/// `v19.2.3-mgrfix`, `v19.2.3-20250101`, for images of a Ceph repository only
+/// (`is_ceph_repository`); None for `latest`, digests without a tag, other images.
+pub fn ceph_version(image: &str) -> Option<CephVersion> {
+    if !is_ceph_repository(image) {
+        return None;
+    }
+    let without_digest = image.split('@').next()?;
+    let last = without_digest.rsplit('/').next()?;
+    let (_, tag) = last.split_once(':')?;
+    parse_version(tag)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -257,7 +290,16 @@ mod tests {
         assert_eq!(v("ceph:latest"), None);
         assert_eq!(v("registry:5000/ceph"), None);
         assert_eq!(v("ceph@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"), None);
-        assert!(ceph_version("x:v19.2.6").unwrap() < ceph_version("x:v20.2.3").unwrap());
-        assert_eq!(ceph_version("x:v20.1.0").unwrap().release(), "tentacle");
+        assert!(ceph_version("ceph:v19.2.6").unwrap() < ceph_version("ceph:v20.2.3").unwrap());
+        assert_eq!(ceph_version("ceph/ceph:v20.1.0").unwrap().release(), "tentacle");
+        // The Rook operator image's tag is Rook's version, never Ceph's (FACTS §5).
+        for not_ceph in
+            ["rook/ceph:v1.11.7", "docker.io/rook/ceph:v1.20.6", "reg:5000/rook/ceph:v1.1.0", "quay.io/ceph/nvmeof:1.5"]
+        {
+            assert_eq!(v(not_ceph), None, "{not_ceph}");
+        }
+        assert_eq!(v("registry.lab.example:50443/ceph/ceph:v14.2.3-20190904"), Some("14.2.3".into()));
+        assert_eq!(v("quay.io/ceph/daemon-base:v19.2.3"), Some("19.2.3".into()));
+        assert_eq!(parse_version("19.2.3-0").map(|v| v.to_string()), Some("19.2.3".into()));
     }
 }
