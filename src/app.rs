@@ -39,7 +39,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         });
     }
     let env = Env::detect();
-    let s = settings::resolve(&cli.global, &env)?;
+    let mut s = settings::resolve(&cli.global, &env)?;
+    s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
     let mut prompt = TerminalConfirm;
     let confirm: &mut dyn Confirm = &mut prompt;
     let mut ctx = Ctx { settings: &s, confirm };
@@ -50,7 +51,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
              resume, completion, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
-        Some(Command::Set { target, image, strategy }) => {
+        Some(Command::Set { target, image, strategy, .. }) => {
             let image = parse_image(&image)?;
             match (strategy, target.as_str()) {
                 (Strategy::Fence, "base") => Err(Error::usage(
@@ -70,7 +71,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Some(Command::Unset { target, strategy, reconcile_now }) => {
+        Some(Command::Unset { target, strategy, reconcile_now, .. }) => {
             if target == "base" {
                 return Err(Error::usage("the base image cannot be unset: use `set base IMAGE` to change it"));
             }

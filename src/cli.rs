@@ -138,6 +138,10 @@ pub enum Command {
         /// `fence`: pin the type's Deployments directly (works on released Rook)
         #[arg(long, value_enum, default_value = "overrides")]
         strategy: Strategy,
+        /// Change the CephCluster even though another controller owns it (e.g. ODF's
+        /// StorageCluster), which will write its own spec back
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a daemon type's image override: it follows the base image again
     #[command(
@@ -153,6 +157,9 @@ pub enum Command {
         /// CephCluster-level label), so the unfenced daemons return to the spec image
         #[arg(long)]
         reconcile_now: bool,
+        /// Change the CephCluster even though another controller owns it
+        #[arg(long)]
+        force: bool,
     },
     /// Add ceph.rook.io/do-not-reconcile to daemons (or `cluster`): Rook leaves them as they are
     #[command(

@@ -18,6 +18,8 @@ pub enum DaemonType {
     Nfs,
     Rbdmirror,
     Cephfsmirror,
+    /// NVMe-oF gateways (Rook v1.20, `CephNVMeOFGateway`): a base change restarts them.
+    Nvmeof,
     Crashcollector,
     Exporter,
 }
@@ -38,7 +40,7 @@ pub enum HoldScope {
 }
 
 impl DaemonType {
-    pub const ALL: [DaemonType; 10] = [
+    pub const ALL: [DaemonType; 11] = [
         DaemonType::Mon,
         DaemonType::Mgr,
         DaemonType::Osd,
@@ -47,6 +49,7 @@ impl DaemonType {
         DaemonType::Nfs,
         DaemonType::Rbdmirror,
         DaemonType::Cephfsmirror,
+        DaemonType::Nvmeof,
         DaemonType::Crashcollector,
         DaemonType::Exporter,
     ];
@@ -62,6 +65,7 @@ impl DaemonType {
             DaemonType::Nfs => "nfs",
             DaemonType::Rbdmirror => "rbdmirror",
             DaemonType::Cephfsmirror => "cephfsmirror",
+            DaemonType::Nvmeof => "nvmeof",
             DaemonType::Crashcollector => "crashcollector",
             DaemonType::Exporter => "exporter",
         }
@@ -87,6 +91,7 @@ impl DaemonType {
             DaemonType::Nfs => "rook-ceph-nfs",
             DaemonType::Rbdmirror => "rook-ceph-rbd-mirror",
             DaemonType::Cephfsmirror => "rook-ceph-fs-mirror",
+            DaemonType::Nvmeof => "rook-ceph-nvmeof",
             DaemonType::Crashcollector => "rook-ceph-crashcollector",
             DaemonType::Exporter => "rook-ceph-exporter",
         }
@@ -103,6 +108,7 @@ impl DaemonType {
             DaemonType::Nfs => "nfs",
             DaemonType::Rbdmirror => "rbd-mirror",
             DaemonType::Cephfsmirror => "fs-mirror",
+            DaemonType::Nvmeof => "nvmeof",
             DaemonType::Crashcollector | DaemonType::Exporter => "node_name",
         }
     }
@@ -123,7 +129,9 @@ impl DaemonType {
             DaemonType::Rgw => HoldScope::ObjectStore,
             DaemonType::Rbdmirror => HoldScope::AllOfType,
             DaemonType::Mds => HoldScope::Ineffective,
-            DaemonType::Cephfsmirror | DaemonType::Crashcollector | DaemonType::Exporter => HoldScope::NotHonoured,
+            DaemonType::Cephfsmirror | DaemonType::Nvmeof | DaemonType::Crashcollector | DaemonType::Exporter => {
+                HoldScope::NotHonoured
+            }
         }
     }
 
@@ -136,9 +144,33 @@ impl DaemonType {
         DaemonType::ALL.into_iter().find(|t| t.app_label() == app)
     }
 
+    /// Types whose own controller (filesystem, object store, nfs, rbd-mirror, cephfs-mirror,
+    /// nvmeof) rolls them as soon as every mon runs the new version, i.e. while the OSDs
+    /// still roll (FACTS §5, rook/rook#18367).
+    pub fn rolls_with_osds(self) -> bool {
+        matches!(
+            self,
+            DaemonType::Mds
+                | DaemonType::Rgw
+                | DaemonType::Nfs
+                | DaemonType::Rbdmirror
+                | DaemonType::Cephfsmirror
+                | DaemonType::Nvmeof
+        )
+    }
+
+    /// Rook runs this type for an external cluster (`spec.external.enable`): not mon, mgr,
+    /// osd, nor the node daemons that serve local Ceph daemons (FACTS §6).
+    pub fn runs_on_external(self) -> bool {
+        !matches!(
+            self,
+            DaemonType::Mon | DaemonType::Mgr | DaemonType::Osd | DaemonType::Crashcollector | DaemonType::Exporter
+        )
+    }
+
     pub fn accepted_names() -> &'static str {
         "mon, mgr, osd, mds, rgw, nfs, rbdmirror (rbd-mirror), cephfsmirror (cephfs-mirror, fs-mirror), \
-         crashcollector (crash), exporter (ceph-exporter)"
+         nvmeof, crashcollector (crash), exporter (ceph-exporter)"
     }
 }
 
@@ -160,6 +192,7 @@ impl FromStr for DaemonType {
             "nfs" => DaemonType::Nfs,
             "rbdmirror" | "rbd-mirror" => DaemonType::Rbdmirror,
             "cephfsmirror" | "cephfs-mirror" | "fs-mirror" => DaemonType::Cephfsmirror,
+            "nvmeof" => DaemonType::Nvmeof,
             "crashcollector" | "crash" => DaemonType::Crashcollector,
             "exporter" | "ceph-exporter" => DaemonType::Exporter,
             _ => return Err(format!("unknown daemon type {s:?}: expected one of {}", DaemonType::accepted_names())),

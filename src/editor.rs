@@ -315,6 +315,7 @@ async fn review_and_submit(
     if p.noop {
         return Ok(true);
     }
+    crate::commands::change::check_owner(snap, staged, ctx.settings.force)?;
     let q = format!("Submit these changes to CephCluster {}/{}?", snap.cluster.namespace, snap.cluster.name);
     match ctx.confirm(&q) {
         Ok(()) => {}

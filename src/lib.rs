@@ -2,6 +2,7 @@
 //! CephClusters, with the restart plan shown before anything is sent.
 
 pub mod app;
+pub mod classify;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

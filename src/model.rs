@@ -26,13 +26,32 @@ pub struct Fence {
     pub at: Option<String>,
 }
 
-/// A container that runs the Ceph image, as the fence rewrites it.
+/// A container the fence rewrites: one that runs a Ceph image of this cluster (its image
+/// is rewritten), or carries `CONTAINER_IMAGE` (the variable is rewritten), or both.
+/// An NFS `nfs-ganesha` or NVMe-oF gateway container carries the variable but runs its
+/// own image: only the variable changes (FACTS §4, §6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CephContainer {
     pub name: String,
     pub init: bool,
     /// Carries `CONTAINER_IMAGE`, which the fence rewrites too.
     pub has_env: bool,
+    /// Runs a Ceph image of this cluster; false for an intended non-Ceph image.
+    pub runs_ceph: bool,
+}
+
+/// Who else writes the CephCluster's spec (FACTS §6): a controller owner reverts a direct
+/// patch; Helm, Flux and Argo CD write their own values back at their next sync.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manager {
+    /// `StorageCluster` (a controller ownerReference), `Helm`, `Flux`, `Argo CD`.
+    pub tool: String,
+    /// The owner's or release's name, as the markers give it.
+    pub name: String,
+    /// A controller ownerReference: the owner writes the spec back; a direct change is
+    /// refused without `--force`.
+    pub controller: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +74,12 @@ pub struct Cluster {
     pub ceph_versions: BTreeMap<String, BTreeMap<String, u64>>,
     /// `spec.storage.osdMaxUpdatesInParallel` (Rook's default 20).
     pub osd_max_updates_in_parallel: u32,
+    /// `spec.external.enable`: Rook runs no mon, mgr or osd here (FACTS §6).
+    pub external: bool,
+    /// Controller owners and GitOps/Helm markers found on the CephCluster.
+    pub managers: Vec<Manager>,
+    /// `status.ceph.health` (`HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`).
+    pub health: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,15 +108,48 @@ pub struct Pod {
     pub ready: bool,
     /// The image its Ceph daemon container runs (pod spec).
     pub image: Option<String>,
+    /// `metadata.deletionTimestamp` is set: it is going away, whatever its phase.
+    pub terminating: bool,
+}
+
+impl Pod {
+    /// Running now and not going away: what a restart interrupts.
+    pub fn running(&self) -> bool {
+        self.phase == "Running" && !self.terminating
+    }
+
+    /// A rollout replaces it: not Failed or Succeeded (Kubernetes leaves those as they
+    /// are; a Failed pod is not running and is not restarted) and not already terminating.
+    pub fn replaced_by_rollout(&self) -> bool {
+        !self.terminating && !matches!(self.phase.as_str(), "Failed" | "Succeeded")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Daemon {
     pub id: DaemonId,
     pub deployment: String,
+    /// The node's name as `kubectl get nodes` shows it (a pod's `spec.nodeName`), else
+    /// the hostname label value when no pod tells the name.
     pub node: Option<String>,
-    /// The Deployment carries `ceph.rook.io/do-not-reconcile`.
+    /// The `kubernetes.io/hostname` label value the Deployment is pinned to; differs from
+    /// the node name on AWS/kops (FACTS §6).
+    pub hostname: Option<String>,
+    /// The Deployment carries `ceph.rook.io/do-not-reconcile` (any value, "" included).
     pub labelled: bool,
+    /// Its own label holds it: false for the floating mon (`app=rook-ceph-floating-mon`),
+    /// which Rook's skip query (`app=rook-ceph-mon`) never finds (FACTS §6).
+    pub label_holds: bool,
+    /// Another Deployment's label holds it: Rook keys its skip set by the id label, so a
+    /// labelled maintenance copy `rook-ceph-osd-<id>-maintenance` holds `rook-ceph-osd-<id>`.
+    pub held_by: Option<String>,
+    /// `spec.replicas` (None: unset, i.e. 1).
+    pub replicas: Option<i32>,
+    /// The `rook-version` label: the Rook that last wrote the Deployment.
+    pub rook_version: Option<String>,
+    /// Containers that carry `CONTAINER_IMAGE` but run an image of their own on purpose
+    /// (NFS Ganesha, NVMe-oF gateway): (container, image). Never drift, never rewritten.
+    pub own_images: Vec<(String, String)>,
     /// Rook's OSD replacement set the label (`osd.rook.io/replace*`).
     pub under_replacement: bool,
     /// Distinct images of the containers that run Ceph, and `CONTAINER_IMAGE` values:
@@ -115,9 +173,42 @@ impl Daemon {
 
     /// Labelled, annotated as fenced to `image`, and running it: a fence to `image` has
     /// nothing left to do here.
+    /// On this node, named as `kubectl get nodes` shows it or by its hostname label value
+    /// (they differ on AWS/kops; FACTS §6).
+    pub fn on_node(&self, node: &str) -> bool {
+        self.node.as_deref() == Some(node)
+            || self.hostname.as_deref() == Some(node)
+            || self.pods.iter().any(|p| p.replaced_by_rollout() && p.node.as_deref() == Some(node))
+    }
+
     pub fn fenced_to(&self, image: &str) -> bool {
         self.labelled && self.fence.as_ref().is_some_and(|f| f.image == image) && !self.differs_from(image)
     }
+}
+
+/// A Deployment that carries a daemon's labels but is not the daemon (FACTS §6).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Copy {
+    pub deployment: String,
+    /// `mon canary` (Rook deletes it once the mon is placed), `maintenance copy` or
+    /// `debug copy` (kubectl-rook-ceph `maintenance start` / `debug start`).
+    pub kind: &'static str,
+    /// The daemon it copies, as Ceph names it (`mon.c`, `osd.3`).
+    pub of: Option<String>,
+    /// Carries do-not-reconcile: a maintenance copy's label holds the real daemon too.
+    pub labelled: bool,
+    pub pods: usize,
+    pub node: Option<String>,
+}
+
+/// A Deployment of the cluster the plugin does not plan for, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotHandled {
+    pub deployment: String,
+    pub app: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +216,35 @@ pub struct Snapshot {
     pub cluster: Cluster,
     /// In Rook's order: by type, then id (OSDs numerically).
     pub daemons: Vec<Daemon>,
+    /// Deployments that look like daemons and are not (canaries, maintenance copies).
+    pub copies: Vec<Copy>,
+    /// Deployments of the cluster that are neither, with the reason.
+    pub not_handled: Vec<NotHandled>,
+    /// Deployments read: daemons + copies + not handled, always.
+    pub deployments_read: usize,
+    /// Ceph version (`19.2.3`) of each image whose version Rook knows: `status.version`
+    /// for the spec image, the `ceph-version` label for the image a Deployment runs.
+    pub versions: BTreeMap<String, String>,
+    /// The newest `rook-version` label (`v1.20.6`) of the cluster's daemon Deployments.
+    pub rook_version: Option<String>,
+}
+
+impl Snapshot {
+    /// The Ceph release an image runs: what Rook detected for it (`versions`), else its
+    /// tag if it is an image of a Ceph repository; never the Rook operator image's tag.
+    pub fn version_of(&self, image: &str) -> Option<crate::image::CephVersion> {
+        match self.versions.get(image) {
+            Some(v) => crate::image::parse_version(v),
+            None => crate::image::ceph_version(image),
+        }
+    }
+
+    /// Rook's (major, minor) from `rook_version`, where a behaviour differs by release.
+    pub fn rook_release(&self) -> Option<(u32, u32)> {
+        let v = self.rook_version.as_deref()?.strip_prefix('v')?;
+        let mut it = v.split('.');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    }
 }
 
 /// Sort key for daemons: Rook's type order, then the id with numbers in numeric order.

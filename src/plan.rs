@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::daemon::{DaemonType, HoldScope};
-use crate::image::{CephVersion, ceph_version};
+use crate::image::CephVersion;
 use crate::model::{Daemon, Snapshot};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub enum Action {
     Held,
     /// The plugin cannot tell which of its containers run Ceph.
     NotManaged,
+    /// An OSD Deployment scaled to 0 replicas: Rook's OSD update sets it back to 1 and
+    /// starts it (FACTS §6, pkg/operator/ceph/cluster/osd/spec.go).
+    Start,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,6 +82,10 @@ pub struct DaemonPlan {
     pub pods: Vec<PodRef>,
     /// Rollout step in Rook's order (OSDs in batches of osdMaxUpdatesInParallel).
     pub step: Option<u32>,
+    /// Rolled by its own controller from `step` on, alongside the mgr and OSD steps that
+    /// follow, not after them (mds, rgw, nfs, rbd-mirror, cephfs-mirror; FACTS §5,
+    /// rook/rook#18367).
+    pub alongside: bool,
     pub note: Option<String>,
     /// The Deployment's do-not-reconcile label after the change.
     pub labelled: bool,
@@ -98,6 +105,13 @@ pub struct Summary {
     pub unchanged: usize,
     pub held: usize,
     pub not_managed: usize,
+    /// OSDs at 0 replicas that Rook starts again.
+    pub start: usize,
+    /// Deployments that are copies of a daemon, not daemons (canaries, maintenance copies):
+    /// never changed by the plan.
+    pub copies: usize,
+    /// Deployments of the cluster the plugin does not plan for.
+    pub not_handled: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,6 +138,11 @@ pub struct Plan {
     pub summary: Summary,
     pub warnings: Vec<Warning>,
     pub daemons: Vec<DaemonPlan>,
+    /// Copies of daemons (canaries, maintenance copies): what they are; the plan never
+    /// touches them.
+    pub copies: Vec<crate::model::Copy>,
+    /// Deployments the plugin does not plan for, with the reason.
+    pub not_handled: Vec<crate::model::NotHandled>,
 }
 
 impl Plan {
@@ -146,8 +165,19 @@ impl Plan {
 /// Requests the planner refuses: bad input, nothing is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
-    CannotHold { daemon: String, reason: String },
-    CannotFence { dtype: DaemonType, reason: String },
+    CannotHold {
+        daemon: String,
+        reason: String,
+    },
+    CannotFence {
+        dtype: DaemonType,
+        reason: String,
+    },
+    /// An override of a type Rook does not run for this cluster (external clusters).
+    NotRunHere {
+        dtype: DaemonType,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for PlanError {
@@ -155,6 +185,7 @@ impl std::fmt::Display for PlanError {
         match self {
             PlanError::CannotHold { daemon, reason } => write!(f, "cannot hold {daemon}: {reason}"),
             PlanError::CannotFence { dtype, reason } => write!(f, "cannot fence {dtype}: {reason}"),
+            PlanError::NotRunHere { dtype, reason } => write!(f, "cannot set a {dtype} image override: {reason}"),
         }
     }
 }
@@ -192,8 +223,13 @@ impl After {
         if self.cluster_held && d.id.dtype.held_by_cluster_label() {
             return Some("the CephCluster carries ceph.rook.io/do-not-reconcile".into());
         }
+        if let Some(by) = &d.held_by {
+            return Some(format!("{by} is labelled and Rook skips every Deployment with its id label"));
+        }
         match d.id.dtype.hold_scope() {
-            HoldScope::Daemon => self.labelled.contains(&d.deployment).then(|| "labelled do-not-reconcile".into()),
+            HoldScope::Daemon => {
+                (d.label_holds && self.labelled.contains(&d.deployment)).then(|| "labelled do-not-reconcile".into())
+            }
             HoldScope::ObjectStore => all
                 .iter()
                 .find(|o| o.id.dtype == d.id.dtype && o.id.id == d.id.id && self.labelled.contains(&o.deployment))
@@ -213,8 +249,37 @@ pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
     snap.daemons.iter().map(|d| now.held(d, &snap.daemons)).collect()
 }
 
+/// The pods a restart interrupts: running ones. Pending pods are replaced too but run
+/// nothing now; Failed ones are left as they are (FACTS §6).
 fn pods_of(d: &Daemon) -> Vec<PodRef> {
-    d.pods.iter().map(|p| PodRef { name: p.name.clone(), node: p.node.clone() }).collect()
+    d.pods.iter().filter(|p| p.running()).map(|p| PodRef { name: p.name.clone(), node: p.node.clone() }).collect()
+}
+
+/// What a replacement of the pods does to those that do not run now.
+fn not_running_note(d: &Daemon) -> Option<String> {
+    let pending = d.pods.iter().filter(|p| p.replaced_by_rollout() && !p.running()).count();
+    let failed = d.pods.iter().filter(|p| p.phase == "Failed").count();
+    let mut parts = Vec::new();
+    if pending > 0 {
+        parts.push(format!("{pending} pod(s) not running ({}) are replaced too", phases(d)));
+    }
+    if failed > 0 {
+        parts.push(format!("{failed} Failed pod(s) are left as they are"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn phases(d: &Daemon) -> String {
+    let s: BTreeSet<&str> =
+        d.pods.iter().filter(|p| p.replaced_by_rollout() && !p.running()).map(|p| p.phase.as_str()).collect();
+    s.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
@@ -273,9 +338,6 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     }
 
     let mut daemons = Vec::with_capacity(snap.daemons.len());
-    let mut step = 0u32;
-    let mut osd_in_batch = 0u32;
-    let batch = c.osd_max_updates_in_parallel.max(1);
     let mut held_missing = 0usize;
     for d in &snap.daemons {
         let desired = after.desired(d.id.dtype).to_string();
@@ -283,6 +345,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         let managed = !d.ceph_images.is_empty();
         let drifts = managed && d.differs_from(&desired);
         let pinned = after.pins.get(&d.deployment);
+        let scaled_down = d.replicas == Some(0);
         let (action, note, pods) = if let (Some(pin), true) = (pinned, managed) {
             if d.differs_from(pin) {
                 (
@@ -296,7 +359,11 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 (Action::Unchanged, Some(format!("fenced: already runs {pin}; labelled and annotated")), vec![])
             }
         } else if !managed {
-            (Action::NotManaged, Some("no container with CONTAINER_IMAGE: cannot tell which run Ceph".into()), vec![])
+            (
+                Action::NotManaged,
+                Some("no container runs a Ceph image of this cluster or carries CONTAINER_IMAGE".into()),
+                vec![],
+            )
         } else if let Some(reason) = &held_now_reason {
             let on_resume = if drifts {
                 format!("held ({reason}): stays on {}; restarts to {desired} when resumed", show(&d.image))
@@ -307,8 +374,22 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 held_missing += 1;
             }
             (Action::Held, Some(on_resume), if drifts { pods_of(d) } else { vec![] })
+        } else if reconcile && scaled_down && d.id.dtype == DaemonType::Osd {
+            (
+                Action::Start,
+                Some(format!(
+                    "scaled to 0 replicas: Rook's OSD update sets 1 replica and starts it on {desired} (scale it \
+                     down again or hold it to keep it stopped)"
+                )),
+                vec![],
+            )
         } else if reconcile && drifts {
-            (Action::Restart, None, pods_of(d))
+            let note = if scaled_down {
+                Some("scaled to 0 replicas: its Deployment is rewritten; no pod runs".into())
+            } else {
+                None
+            };
+            (Action::Restart, join_notes(note, not_running_note(d)), pods_of(d))
         } else if drifts {
             // Not held, not reconciled now: it changes at the operator's next reconcile.
             (
@@ -323,20 +404,24 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             if d.labelled && matches!(d.id.dtype.hold_scope(), HoldScope::NotHonoured) && reconcile {
                 note = Some("labelled, but Rook does not honour the label here: the rewrite drops it".into());
             }
+            if d.labelled && !d.label_holds {
+                note = Some(
+                    "labelled, but this floating mon's label holds nothing: Rook's skip query selects \
+                     app=rook-ceph-mon"
+                        .into(),
+                );
+            }
+            if scaled_down && d.id.dtype == DaemonType::Osd {
+                note = Some("scaled to 0 replicas: the operator's next reconcile starts it again".into());
+            }
             (Action::Unchanged, note, vec![])
         };
-        let this_step = (action == Action::Restart).then(|| {
-            if d.id.dtype == crate::daemon::DaemonType::Osd {
-                if osd_in_batch == 0 {
-                    step += 1;
-                }
-                osd_in_batch = (osd_in_batch + 1) % batch;
-            } else {
-                osd_in_batch = 0;
-                step += 1;
-            }
-            step
-        });
+        let note = if d.own_images.is_empty() || action != Action::Restart {
+            note
+        } else {
+            let own: Vec<String> = d.own_images.iter().map(|(c, i)| format!("{c} stays on {i}")).collect();
+            join_notes(note, Some(own.join(", ")))
+        };
         daemons.push(DaemonPlan {
             daemon: d.id.to_string(),
             dtype: d.id.dtype,
@@ -346,10 +431,16 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             image_from: d.image.clone(),
             image_to: Some(pinned.cloned().unwrap_or(desired)).filter(|_| managed),
             pods,
-            step: this_step,
+            step: None,
+            alongside: false,
             note,
             labelled: after.labelled.contains(&d.deployment),
         });
+    }
+    if after.pins.is_empty() {
+        rook_steps(snap, &mut daemons);
+    } else {
+        sequential_steps(c.osd_max_updates_in_parallel, &mut daemons);
     }
     if changes.iter().any(|c| matches!(c, Change::Resume(_))) {
         let pending: Vec<&DaemonPlan> = daemons
@@ -381,7 +472,13 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         });
     }
     if reconcile || !after.pins.is_empty() {
-        release_warnings(snap, &daemons, &mut warnings);
+        release_warnings(snap, &daemons, &after.base, &mut warnings);
+    }
+    if reconcile {
+        gateway_warnings(snap, &daemons, &mut warnings);
+    }
+    if changes.iter().any(|c| matches!(c, Change::SetImage { .. } | Change::Unset(_))) && !noop {
+        manager_warnings(c, changes, &mut warnings);
     }
     for change in changes {
         if let Change::SetImage { image, .. } = change
@@ -405,8 +502,11 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             Action::Unchanged => summary.unchanged += 1,
             Action::Held => summary.held += 1,
             Action::NotManaged => summary.not_managed += 1,
+            Action::Start => summary.start += 1,
         }
     }
+    summary.copies = snap.copies.len();
+    summary.not_handled = snap.not_handled.len();
     Ok(Plan {
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
@@ -425,7 +525,72 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         summary,
         warnings,
         daemons,
+        copies: snap.copies.clone(),
+        not_handled: snap.not_handled.clone(),
     })
+}
+
+/// Steps when the plugin itself writes the Deployments (a fence): one daemon a step in
+/// Rook's order, OSDs in batches of `osdMaxUpdatesInParallel`.
+fn sequential_steps(batch: u32, daemons: &mut [DaemonPlan]) {
+    let batch = batch.max(1);
+    let (mut step, mut osd_in_batch) = (0u32, 0u32);
+    for d in daemons.iter_mut().filter(|d| d.action == Action::Restart) {
+        if d.dtype == DaemonType::Osd {
+            if osd_in_batch == 0 {
+                step += 1;
+            }
+            osd_in_batch = (osd_in_batch + 1) % batch;
+        } else {
+            osd_in_batch = 0;
+            step += 1;
+        }
+        d.step = Some(step);
+    }
+}
+
+/// Steps as Rook rolls a spec change (FACTS §5): mons one at a time, then mgrs, then OSD
+/// batches; mds, rgw, nfs, rbd-mirror, cephfs-mirror and nvmeof belong to their own
+/// controllers, which wait only for the mons: they start right after the last mon and
+/// roll alongside the mgr and OSD steps (rook/rook#18367). From Rook v1.21 the object
+/// store waits for the OSDs too (PR #18369). crash and exporter follow at the end.
+fn rook_steps(snap: &Snapshot, daemons: &mut [DaemonPlan]) {
+    let batch = snap.cluster.osd_max_updates_in_parallel.max(1);
+    let rgw_waits_for_osds = snap.rook_release().is_some_and(|r| r >= (1, 21));
+    let moving = |a: Action| matches!(a, Action::Restart | Action::Start);
+    let mut step = 0u32;
+    for d in daemons.iter_mut().filter(|d| moving(d.action) && d.dtype == DaemonType::Mon) {
+        step += 1;
+        d.step = Some(step);
+    }
+    let gateways_from = step + 1;
+    for d in daemons.iter_mut().filter(|d| moving(d.action) && d.dtype == DaemonType::Mgr) {
+        step += 1;
+        d.step = Some(step);
+    }
+    let mut in_batch = 0u32;
+    for d in daemons.iter_mut().filter(|d| moving(d.action) && d.dtype == DaemonType::Osd) {
+        if in_batch == 0 {
+            step += 1;
+        }
+        in_batch = (in_batch + 1) % batch;
+        d.step = Some(step);
+    }
+    let after_osds = step + 1;
+    let mut last = step;
+    for d in daemons.iter_mut().filter(|d| moving(d.action) && d.dtype.rolls_with_osds()) {
+        let from = if d.dtype == DaemonType::Rgw && rgw_waits_for_osds { after_osds } else { gateways_from };
+        d.step = Some(from);
+        d.alongside = true;
+        last = last.max(from);
+    }
+    let node_daemons = last + 1;
+    for d in daemons
+        .iter_mut()
+        .filter(|d| moving(d.action) && matches!(d.dtype, DaemonType::Crashcollector | DaemonType::Exporter))
+    {
+        d.step = Some(node_daemons);
+    }
 }
 
 fn show(o: &Option<String>) -> &str {
@@ -460,6 +625,20 @@ pub fn check_fenceable(t: DaemonType) -> Result<(), PlanError> {
         _ => return Ok(()),
     };
     Err(PlanError::CannotFence { dtype: t, reason })
+}
+
+/// OSDs under replacement carry Rook's own label (FACTS §2): the plugin leaves them alone.
+fn replacement_warnings(snap: &Snapshot, t: DaemonType, verb: &str, w: &mut Vec<Warning>) {
+    for d in snap.daemons.iter().filter(|d| d.id.dtype == t && d.under_replacement) {
+        w.push(Warning {
+            code: "osd-replacement",
+            message: format!(
+                "{} is being replaced (osd.rook.io/replace*): Rook set its label and owns it, so it is not {verb}; \
+                 removing that label would make Rook scale a destroyed OSD back up",
+                d.id
+            ),
+        });
+    }
 }
 
 fn fence_warnings(t: DaemonType, targets: &[&Daemon], w: &mut Vec<Warning>) {
@@ -540,7 +719,7 @@ fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
 }
 
 /// Release-order checks (FACTS §5) on what would run after the change.
-fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>) {
+fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: &mut Vec<Warning>) {
     let mut unknown: BTreeSet<String> = BTreeSet::new();
     let mut running: Vec<(DaemonType, Option<CephVersion>)> = Vec::new();
     let mut downgrades: BTreeMap<(DaemonType, String, String), usize> = BTreeMap::new();
@@ -550,8 +729,8 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>)
             continue;
         }
         let now = d.image.as_deref();
-        let then = if p.action == Action::Restart { p.image_to.as_deref() } else { now };
-        let v = then.and_then(ceph_version);
+        let then = if matches!(p.action, Action::Restart | Action::Start) { p.image_to.as_deref() } else { now };
+        let v = then.and_then(|i| snap.version_of(i));
         if v.is_none()
             && let Some(i) = then
         {
@@ -559,7 +738,7 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>)
         }
         running.push((d.id.dtype, v));
         if p.action == Action::Restart
-            && let (Some(from), Some(to)) = (now.and_then(ceph_version), v)
+            && let (Some(from), Some(to)) = (now.and_then(|i| snap.version_of(i)), v)
         {
             if to < from {
                 *downgrades.entry((d.id.dtype, from.to_string(), to.to_string())).or_default() += 1;
@@ -583,12 +762,18 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>)
             ),
         });
     }
+    // One warning per (from, to), naming the types: not one per type.
+    let mut jump_types: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for ((t, from, to), n) in &jumps {
+        jump_types.entry((from.clone(), to.clone())).or_default().push(format!("{n} {}", t.ceph_name()));
+    }
+    for ((from, to), types) in &jump_types {
         w.push(Warning {
             code: "major-jump",
             message: format!(
-                "{n} {t} daemon(s) would go from {from} to {to}: an upgrade may skip at most one major release \
-                 (e.g. Reef 18 or Squid 19 to Tentacle 20)"
+                "{} daemon(s) would go from {from} to {to}: an upgrade may skip at most one major release \
+                 (e.g. Reef 18 or Squid 19 to Tentacle 20)",
+                types.join(", ")
             ),
         });
     }
@@ -642,6 +827,139 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>)
             ),
         });
     }
+    if versions.len() >= 3 {
+        w.push(Warning {
+            code: "daemon-old-version",
+            message: format!(
+                "{} distinct Ceph versions would run: after mon_warn_older_version_delay (one week) Ceph raises \
+                 DAEMON_OLD_VERSION as HEALTH_ERR (three or more versions), and Rook then stops reconciling every \
+                 child CR (pools, filesystems, object stores) and refuses upgrades. Converge the versions within \
+                 the week, or mute it: spec.healthCheck.muteHealthWarning in the CephCluster (Rook v1.19.10 / \
+                 v1.20.6) or `ceph health mute DAEMON_OLD_VERSION --sticky`",
+                versions.len()
+            ),
+        });
+    }
+    // cephx AES256K keys: 19.2.6+, 20.2.4+, 21+ (FACTS §5).
+    let aes = |v: &CephVersion| match v.major {
+        19 => (v.minor, v.patch) >= (2, 6),
+        20 => (v.minor, v.patch) >= (2, 4),
+        m => m >= 21,
+    };
+    let spec_version = snap.version_of(base_after);
+    if let Some(sv) = spec_version.filter(|v| aes(v)) {
+        let below: BTreeSet<String> = running
+            .iter()
+            .filter(|(t, v)| *t == DaemonType::Osd && v.is_some_and(|v| !aes(&v)))
+            .filter_map(|(_, v)| v.map(|v| v.to_string()))
+            .collect();
+        let n = running.iter().filter(|(t, v)| *t == DaemonType::Osd && v.is_some_and(|v| !aes(&v))).count();
+        if n > 0 {
+            w.push(Warning {
+                code: "aes256k-boundary",
+                message: format!(
+                    "{n} OSD(s) would stay below the cephx AES256K boundary ({}) while the spec image is {sv}: \
+                     since Rook v1.20.5 cephx key rotation stays off for the whole cluster while any OSD runs below \
+                     19.2.6 / 20.2.4, and a field report saw HEALTH_ERR (key-type mismatch) with mons on 20.2.4 and \
+                     OSDs on 20.2.2",
+                    below.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    let targets: BTreeSet<CephVersion> = plans
+        .iter()
+        .filter(|p| matches!(p.action, Action::Restart | Action::Start))
+        .filter_map(|p| p.image_to.as_deref().and_then(|i| snap.version_of(i)))
+        .collect();
+    if targets.contains(&CephVersion { major: 20, minor: 2, patch: 0 }) {
+        w.push(Warning {
+            code: "tentacle-20.2.0",
+            message: "Ceph 20.2.0 is not recommended: data corruption with read affinity (rook/rook#16839); use a \
+                      later Tentacle release"
+                .into(),
+        });
+    }
+}
+
+/// Gateways roll alongside the OSDs (FACTS §5, rook/rook#18367): say so where the OSD
+/// phase is long (more than one batch), and how to hold them until the OSDs are done.
+fn gateway_warnings(snap: &Snapshot, plans: &[DaemonPlan], w: &mut Vec<Warning>) {
+    let osds = plans.iter().filter(|p| p.dtype == DaemonType::Osd && p.action == Action::Restart).count();
+    let batch = snap.cluster.osd_max_updates_in_parallel.max(1) as usize;
+    let early: Vec<&DaemonPlan> = plans.iter().filter(|p| p.alongside && p.action == Action::Restart).collect();
+    let early: Vec<&DaemonPlan> = early
+        .into_iter()
+        .filter(|p| {
+            p.step.is_some_and(|s| plans.iter().any(|o| o.dtype == DaemonType::Osd && o.step.is_some_and(|os| os >= s)))
+        })
+        .collect();
+    if osds <= batch || early.is_empty() {
+        return;
+    }
+    let mut types: BTreeMap<DaemonType, usize> = BTreeMap::new();
+    for p in &early {
+        *types.entry(p.dtype).or_default() += 1;
+    }
+    let stores: BTreeSet<&str> = early
+        .iter()
+        .filter(|p| p.dtype == DaemonType::Rgw)
+        .filter_map(|p| snap.daemons.iter().find(|d| d.deployment == p.deployment).map(|d| d.id.id.as_str()))
+        .collect();
+    let list: Vec<String> = types.iter().map(|(t, n)| format!("{n} {}", t.ceph_name())).collect();
+    let mut message = format!(
+        "{} restart while the {osds} OSDs still roll in {} batches, not after them: their controllers wait only \
+         for the mons (rook/rook#18367: S3 multipart failures for an hour on 551 OSDs)",
+        list.join(", "),
+        osds.div_ceil(batch)
+    );
+    if !stores.is_empty() {
+        let ids: Vec<String> = stores.iter().map(|s| format!("rgw.{s}")).collect();
+        message.push_str(&format!(
+            "; to keep the RGWs until the OSDs are done: `kubectl ceph-image pause {}` first, then `resume` them \
+             after the OSDs",
+            ids.join(" ")
+        ));
+    }
+    if types.contains_key(&DaemonType::Mds) {
+        message.push_str("; the MDS cannot be held this way (the mds label does not take effect on current Rook)");
+    }
+    w.push(Warning { code: "gateways-with-osds", message });
+}
+
+/// Helm, Flux and Argo CD write their own values back at their next sync (FACTS §6).
+fn manager_warnings(c: &crate::model::Cluster, changes: &[Change], w: &mut Vec<Warning>) {
+    let paths: Vec<String> = changes
+        .iter()
+        .filter_map(|ch| match ch {
+            Change::SetImage { target: Target::Base, .. } => Some("cephClusterSpec.cephVersion.image".to_string()),
+            Change::SetImage { target: Target::Type(t), .. } | Change::Unset(t) => {
+                Some(format!("cephClusterSpec.cephVersion.imageOverrides.{}", t.key()))
+            }
+            _ => None,
+        })
+        .collect();
+    for m in c.managers.iter().filter(|m| !m.controller) {
+        let name = if m.name.is_empty() { String::new() } else { format!(" {}", m.name) };
+        let (what, fix) = match m.tool.as_str() {
+            "Helm" => (
+                format!("Helm release{name} (the rook-ceph-cluster chart)"),
+                format!("change {} in the release's values and `helm upgrade`", paths.join(" and ")),
+            ),
+            "Flux" => (format!("Flux{name}"), "change the CephCluster in the Git source Flux applies".to_string()),
+            _ => (
+                format!("Argo CD application{name}"),
+                "change the CephCluster in the application's source (or disable self-heal first)".to_string(),
+            ),
+        };
+        w.push(Warning {
+            code: "managed-elsewhere",
+            message: format!(
+                "the CephCluster is managed by {what}: its next sync writes spec.cephVersion back and undoes this \
+                 change, its restarts half done; {fix}"
+            ),
+        });
+    }
 }
 
 /// Apply one change to the cluster-as-it-would-be; (nothing changes, starts a reconcile).
@@ -660,6 +978,16 @@ fn stage(
             (noop, !noop)
         }
         Change::SetImage { target: Target::Type(t), image } => {
+            if snap.cluster.external && !t.runs_on_external() {
+                return Err(PlanError::NotRunHere {
+                    dtype: *t,
+                    reason: format!(
+                        "CephCluster {}/{} is external (spec.external.enable): Rook runs no {t} daemons here, \
+                         the external Ceph cluster does, so an override would have no effect",
+                        snap.cluster.namespace, snap.cluster.name
+                    ),
+                });
+            }
             let noop = after.overrides.get(t.key()) == Some(image);
             after.overrides.insert(t.key().into(), image.clone());
             (noop, !noop)
@@ -704,7 +1032,10 @@ fn stage(
         }
         Change::Fence { dtype, image } => {
             check_fenceable(*dtype)?;
-            let targets: Vec<&Daemon> = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).collect();
+            // An OSD under replacement is Rook's: never fenced (FACTS §2).
+            let targets: Vec<&Daemon> =
+                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && !d.under_replacement).collect();
+            replacement_warnings(snap, *dtype, "fenced", warnings);
             for d in &targets {
                 after.pins.insert(d.deployment.clone(), image.clone());
                 after.labelled.insert(d.deployment.clone());
@@ -716,8 +1047,12 @@ fn stage(
             (noop, false)
         }
         Change::Unfence { dtype, reconcile_now } => {
-            let targets: Vec<&Daemon> =
-                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && d.fence.is_some()).collect();
+            let targets: Vec<&Daemon> = snap
+                .daemons
+                .iter()
+                .filter(|d| d.id.dtype == *dtype && d.fence.is_some() && !d.under_replacement)
+                .collect();
+            replacement_warnings(snap, *dtype, "unfenced", warnings);
             for d in &targets {
                 after.labelled.remove(&d.deployment);
             }
@@ -748,11 +1083,23 @@ fn stage(
                         warnings,
                         "osd-replacement",
                         format!(
-                            "{} is being replaced (osd.rook.io/replace*): Rook set its label and it keeps it",
+                            "{} is being replaced (osd.rook.io/replace*): Rook set its label and owns it, so it is not \
+                             resumed; removing that label would make Rook scale a destroyed OSD back up",
                             d.id
                         ),
                     );
                     continue;
+                }
+                if let Some(by) = &d.held_by {
+                    warn(
+                        warnings,
+                        "held-by-copy",
+                        format!(
+                            "{} stays held: {by} carries the label and Rook skips every Deployment with its id; \
+                             end the maintenance (`kubectl rook-ceph maintenance stop`) to release it",
+                            d.id
+                        ),
+                    );
                 }
                 if d.labelled {
                     any = true;

@@ -51,7 +51,7 @@ fn describe_change(p: &Plan) -> String {
     match (c.action, c.target.as_str()) {
         ("set", "base") => format!(
             "set the base image (spec.cephVersion.image) to {to} (was {})",
-            clean(c.from.as_deref().unwrap_or("unset"))
+            c.from.as_deref().filter(|f| !f.is_empty()).map(clean).unwrap_or("unset".into())
         ),
         ("set", t) => format!(
             "set the {t} image override (spec.cephVersion.imageOverrides.{t}) to {to} (was {})",
@@ -93,6 +93,8 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
     );
     if p.noop {
         let _ = writeln!(out, "Nothing to change: the cluster already has this.");
+        // A noop can still carry a reason (an OSD under replacement is not resumed).
+        out.push_str(&warnings(&p.warnings, s));
         return out;
     }
     let _ = writeln!(
@@ -119,10 +121,15 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             p.summary.restart
         );
         let mut rows = vec![vec!["STEP".into(), "DAEMON".into(), "POD".into(), "NODE".into(), "IMAGE".into()]];
+        let step = |d: &DaemonPlan| match (d.step, d.alongside) {
+            (Some(x), true) => format!("{x}+"),
+            (Some(x), false) => x.to_string(),
+            (None, _) => String::new(),
+        };
         for d in &restarts {
             for pod in &d.pods {
                 rows.push(vec![
-                    d.step.map(|x| x.to_string()).unwrap_or_default(),
+                    step(d),
                     clean(&d.daemon).into_owned(),
                     clean(&pod.name).into_owned(),
                     clean(pod.node.as_deref().unwrap_or("-")).into_owned(),
@@ -135,7 +142,7 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             }
             if d.pods.is_empty() {
                 rows.push(vec![
-                    d.step.map(|x| x.to_string()).unwrap_or_default(),
+                    step(d),
                     clean(&d.daemon).into_owned(),
                     "(no pod running)".into(),
                     "-".into(),
@@ -144,6 +151,26 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             }
         }
         out.push_str(&table(&rows, "  "));
+        if restarts.iter().any(|d| d.alongside) {
+            let _ = writeln!(
+                out,
+                "  {}",
+                "N+: rolled by its own controller from step N on, alongside the mgr and OSD steps (rook/rook#18367)"
+                    .style(s.dim)
+            );
+        }
+    }
+    let started: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::Start).collect();
+    if !started.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} {} OSD(s) at 0 replicas that Rook starts again:",
+            "Start:".style(s.restart),
+            started.len()
+        );
+        for d in &started {
+            let _ = writeln!(out, "  {}  {}", clean(&d.daemon), clean(d.note.as_deref().unwrap_or("")));
+        }
     }
     let held: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::Held).collect();
     if !held.is_empty() {
@@ -160,8 +187,12 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             .collect();
         out.push_str(&table(&rows, "  "));
     }
-    let noted: Vec<&DaemonPlan> =
-        p.daemons.iter().filter(|d| d.action == Action::Unchanged && d.note.is_some()).collect();
+    let noted: Vec<&DaemonPlan> = p
+        .daemons
+        .iter()
+        .filter(|d| matches!(d.action, Action::Unchanged | Action::Restart) && d.note.is_some())
+        .filter(|d| !(d.action == Action::Restart && d.note.as_deref().is_some_and(|n| n.starts_with("fenced:"))))
+        .collect();
     if !noted.is_empty() {
         let _ = writeln!(out, "\n{}", "Notes:".style(s.header));
         for d in noted {
@@ -183,10 +214,44 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
     let unmanaged: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::NotManaged).collect();
     if !unmanaged.is_empty() {
         let names: Vec<String> = unmanaged.iter().map(|d| clean(&d.daemon).into_owned()).collect();
-        let _ = writeln!(out, "\nNot managed: {} (no container with CONTAINER_IMAGE)", names.join(", "));
+        let _ = writeln!(out, "\nNot managed: {} (no container runs a Ceph image of this cluster)", names.join(", "));
     }
+    out.push_str(&others(&p.copies, &p.not_handled, s));
     out.push_str(&warnings(&p.warnings, s));
     out
+}
+
+/// Deployments that are not daemons, and those not handled: shown, never changed.
+fn others(copies: &[crate::model::Copy], not_handled: &[crate::model::NotHandled], s: &Styles) -> String {
+    let mut out = String::new();
+    if !copies.is_empty() {
+        let _ = writeln!(out, "\n{} {} Deployment(s), never changed:", "Not daemons:".style(s.header), copies.len());
+        let rows: Vec<Vec<String>> = copies
+            .iter()
+            .map(|c| {
+                vec![
+                    clean(&c.deployment).into_owned(),
+                    format!("{} of {}", c.kind, clean(c.of.as_deref().unwrap_or("?"))),
+                    if c.labelled { "labelled do-not-reconcile".into() } else { String::new() },
+                ]
+            })
+            .collect();
+        out.push_str(&table(&rows, "  "));
+    }
+    if !not_handled.is_empty() {
+        let _ = writeln!(out, "\n{} {} Deployment(s):", "Not handled:".style(s.header), not_handled.len());
+        let rows: Vec<Vec<String>> = not_handled
+            .iter()
+            .map(|n| vec![clean(&n.deployment).into_owned(), clean(&n.reason).into_owned()])
+            .collect();
+        out.push_str(&table(&rows, "  "));
+    }
+    out
+}
+
+/// An empty or missing value, said as such rather than printed as nothing.
+fn or_none(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.is_empty() { "(none)".into() } else { clean(v) }
 }
 
 pub fn status(v: &StatusView, s: &Styles) -> String {
@@ -197,11 +262,40 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
         "CephCluster".style(s.header),
         clean(&v.namespace),
         clean(&v.cluster),
-        clean(&v.base_image)
+        or_none(&v.base_image)
     );
-    if let (Some(i), Some(ver)) = (&v.detected_image, &v.detected_version) {
-        let _ = writeln!(out, "Rook detected: {} ({})", clean(i), clean(ver));
+    if v.external {
+        let _ = writeln!(
+            out,
+            "{}",
+            "External cluster: Rook runs no mon, mgr or osd here; their images are the external cluster's."
+                .style(s.held)
+        );
     }
+    match (&v.detected_image, &v.detected_version) {
+        (Some(i), Some(ver)) => {
+            let _ = writeln!(out, "Rook detected: {} ({})", clean(i), clean(ver));
+        }
+        (None, Some(ver)) => {
+            let _ = writeln!(out, "Rook detected: Ceph {}", clean(ver));
+        }
+        _ => {}
+    }
+    let mut facts = Vec::new();
+    if let Some(r) = &v.rook_version {
+        facts.push(format!("Rook {}", clean(r)));
+    }
+    if let Some(h) = &v.health {
+        facts.push(format!("health {}", clean(h)));
+    }
+    facts.push(format!(
+        "{} Deployment(s): {} daemon(s), {} not daemon(s), {} not handled",
+        v.deployments_read,
+        v.types.iter().map(|t| t.daemons).sum::<usize>(),
+        v.copies.len(),
+        v.not_handled.len()
+    ));
+    let _ = writeln!(out, "{}", facts.join("; "));
     let _ = writeln!(
         out,
         "CephCluster-level do-not-reconcile: {}",
@@ -215,8 +309,9 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
         "TYPE".into(),
         "DESIRED IMAGE".into(),
         "SOURCE".into(),
-        "PODS".into(),
+        "READY".into(),
         "HELD".into(),
+        "FENCED".into(),
         "RUNNING".into(),
     ]];
     for t in &v.types {
@@ -228,14 +323,22 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
                 crate::model::ImageSource::Base => "base".into(),
                 crate::model::ImageSource::Override => "override".into(),
             },
-            format!("{}/{}", t.ready_pods, t.pods),
+            if t.not_running_pods > 0 {
+                format!("{}/{} (+{} not running)", t.ready_pods, t.pods, t.not_running_pods)
+            } else {
+                format!("{}/{}", t.ready_pods, t.pods)
+            },
             t.held.to_string(),
             t.fenced.to_string(),
-            running.join(", "),
+            if running.is_empty() { "-".into() } else { running.join(", ") },
         ]);
     }
     out.push('\n');
-    out.push_str(&table(&rows, ""));
+    if v.types.is_empty() {
+        let _ = writeln!(out, "No Ceph daemon Deployments in this namespace.");
+    } else {
+        out.push_str(&table(&rows, ""));
+    }
     if !v.held.is_empty() {
         let _ = writeln!(out, "\n{} {} daemon(s):", "Held:".style(s.held), v.held.len());
         let rows: Vec<Vec<String>> = v
@@ -277,6 +380,7 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
             }
         }
     }
+    out.push_str(&others(&v.copies, &v.not_handled, s));
     out.push_str(&warnings(&v.warnings, s));
     out
 }

@@ -26,6 +26,8 @@ pub struct Settings {
     pub timeout: std::time::Duration,
     /// stderr is a terminal: progress as a bar, else one line per event.
     pub progress_bar: bool,
+    /// `--force` (set, unset): write a CephCluster that another controller owns.
+    pub force: bool,
 }
 
 /// The environment the settings are resolved against.
@@ -68,6 +70,7 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
         output: g.output,
         dry_run: g.dry_run,
         yes: g.yes,
+        force: false,
         exit_code: g.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
         out_styles: styles(g.output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),

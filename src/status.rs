@@ -25,9 +25,12 @@ pub struct TypeStatus {
     pub desired_image: String,
     pub source: ImageSource,
     pub daemons: usize,
+    /// Pods in phase Running (not terminating).
     pub pods: usize,
     pub ready_pods: usize,
-    /// Images the pods run now, most used first.
+    /// Pods that exist but do not run: Pending, Failed, Unknown or terminating.
+    pub not_running_pods: usize,
+    /// Images the running pods run now, most used first.
     pub running: Vec<ImageCount>,
     pub held: usize,
     pub fenced: usize,
@@ -66,6 +69,14 @@ pub struct FencedDaemon {
 pub struct StatusView {
     pub namespace: String,
     pub cluster: String,
+    /// `spec.external.enable`: Rook runs no mon, mgr or osd here.
+    pub external: bool,
+    /// The newest `rook-version` label of the daemon Deployments (`v1.20.6`).
+    pub rook_version: Option<String>,
+    /// `status.ceph.health`.
+    pub health: Option<String>,
+    /// Controller owners and Helm/Flux/Argo CD markers on the CephCluster.
+    pub managers: Vec<crate::model::Manager>,
     pub base_image: String,
     pub image_overrides: BTreeMap<String, String>,
     /// The CephCluster carries do-not-reconcile (mon/mgr/osd reconcile skipped).
@@ -78,6 +89,12 @@ pub struct StatusView {
     pub fenced: Vec<FencedDaemon>,
     /// `status.ceph.versions`, as `ceph versions` reports.
     pub ceph_versions: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Deployments read (`rook_cluster=<ns>`): daemons + copies + notHandled.
+    pub deployments_read: usize,
+    /// Copies of daemons that are not daemons (canaries, maintenance copies).
+    pub copies: Vec<crate::model::Copy>,
+    /// Deployments the plugin does not plan for, with the reason.
+    pub not_handled: Vec<crate::model::NotHandled>,
     pub warnings: Vec<Warning>,
 }
 
@@ -109,9 +126,13 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         }
         let (desired, source) = c.desired_image(t);
         let mut running: BTreeMap<String, usize> = BTreeMap::new();
-        let (mut pods, mut ready, mut nheld, mut nfenced, mut drifted) = (0, 0, 0, 0, 0);
+        let (mut pods, mut ready, mut nheld, mut nfenced, mut drifted, mut not_running) = (0, 0, 0, 0, 0, 0);
         for (i, d) in &ds {
             for p in &d.pods {
+                if !p.running() {
+                    not_running += 1;
+                    continue;
+                }
                 pods += 1;
                 ready += p.ready as usize;
                 *running.entry(p.image.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
@@ -159,6 +180,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
             daemons: ds.len(),
             pods,
             ready_pods: ready,
+            not_running_pods: not_running,
             running,
             held: nheld,
             fenced: nfenced,
@@ -216,9 +238,57 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
             ),
         });
     }
+    if c.external {
+        warnings.push(Warning {
+            code: "external-cluster",
+            message: "this CephCluster connects to an external Ceph cluster (spec.external.enable): Rook runs no \
+                      mon, mgr or osd here, so their images are the external cluster's business; only the daemons \
+                      Rook runs here (e.g. rgw, mds, nfs) follow this CephCluster's images"
+                .into(),
+        });
+    }
+    for m in &c.managers {
+        let (code, message) = if m.controller {
+            (
+                "owned",
+                format!(
+                    "the CephCluster is controlled by {} {}: it writes the spec back, so image changes belong \
+                     there (set/unset refuse without --force)",
+                    m.tool, m.name
+                ),
+            )
+        } else {
+            (
+                "managed-elsewhere",
+                format!(
+                    "the CephCluster is managed by {}{}: change images in its source, or its next sync undoes them",
+                    m.tool,
+                    if m.name.is_empty() { String::new() } else { format!(" ({})", m.name) }
+                ),
+            )
+        };
+        warnings.push(Warning { code, message });
+    }
+    for d in snap.daemons.iter().filter(|d| d.labelled && !d.label_holds) {
+        warnings.push(Warning {
+            code: "label-ignored",
+            message: format!(
+                "{} ({}) is labelled, but the floating mon's label holds nothing: Rook's skip query selects \
+                 app=rook-ceph-mon",
+                d.id, d.deployment
+            ),
+        });
+    }
     StatusView {
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
+        external: c.external,
+        rook_version: snap.rook_version.clone(),
+        health: c.health.clone(),
+        managers: c.managers.clone(),
+        deployments_read: snap.deployments_read,
+        copies: snap.copies.clone(),
+        not_handled: snap.not_handled.clone(),
         base_image: c.base_image.clone(),
         image_overrides: c.overrides.clone(),
         cluster_held: c.held,

@@ -53,7 +53,7 @@ fn pod_state(p: &WirePod) -> PodState {
     PodState {
         deployment: wire::pod_deployment(p),
         running_ready: ready && p.status.phase.as_deref() == Some("Running"),
-        image: wire::ceph_images(&p.spec).0,
+        image: crate::classify::main_image(&p.spec, None),
     }
 }
 

@@ -8,7 +8,6 @@ use serde::de::DeserializeOwned;
 
 use super::api::{Kube, What, request_error};
 use super::wire::{self, CephCluster, List};
-use crate::daemon::DaemonType;
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
 
@@ -25,10 +24,11 @@ pub fn pods_path(ns: &str) -> String {
     format!("/api/v1/namespaces/{ns}/pods")
 }
 
-/// `rook_cluster=<ns>,app in (rook-ceph-mon,...)`: the daemons of the cluster, nothing else.
+/// `rook_cluster=<ns>`: every Deployment and Pod Rook made for the cluster, not only the
+/// apps the plugin knows, so that classification can say what each one is and nothing is
+/// silently left out (a floating mon, NVMe-oF gateways, canaries, maintenance copies).
 pub fn daemon_selector(ns: &str) -> String {
-    let apps: Vec<&str> = DaemonType::ALL.iter().map(|t| t.app_label()).collect();
-    format!("rook_cluster={ns},app in ({})", apps.join(","))
+    format!("rook_cluster={ns}")
 }
 
 /// Every item of a LIST and the list's resourceVersion (a watch starts from it).
@@ -160,7 +160,7 @@ pub async fn snapshot(kube: &Kube, ns: &str, cluster: Option<&str>) -> Result<Sn
         list_all::<wire::WirePod>(kube, &ppath, &sel, &pwhat),
     );
     let cluster = c?.into_model();
-    Ok(Snapshot { cluster, daemons: wire::daemons(deployments?.items, pods?.items) })
+    Ok(crate::classify::classify(cluster, deployments?.items, pods?.items))
 }
 
 /// GET the CephCluster (to read back a write).

@@ -2,15 +2,11 @@
 //! deserialised (a real OSD Deployment is several KB; we keep a few hundred bytes), and
 //! their conversion into the planner's model. Pure: unit-tested without a server.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::daemon::{DaemonId, DaemonType};
-use crate::model::{
-    CephContainer, Cluster, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, Pod, REPLACE_ANNOTATIONS,
-    daemon_order,
-};
+use crate::model::{Cluster, DNR_LABEL, Manager};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -37,6 +33,8 @@ pub struct Meta {
 pub struct OwnerRef {
     pub kind: String,
     pub name: String,
+    #[serde(default)]
+    pub controller: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +162,8 @@ pub struct PodMeta {
     pub name: String,
     #[serde(default)]
     pub owner_references: Vec<OwnerRef>,
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,12 +192,20 @@ pub struct StorageSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
+pub struct ExternalSpec {
+    #[serde(default)]
+    pub enable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSpec {
     #[serde(default)]
     pub ceph_version: Option<CephVersionSpec>,
     #[serde(default)]
     pub storage: Option<StorageSpec>,
+    #[serde(default)]
+    pub external: Option<ExternalSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -212,6 +220,8 @@ pub struct VersionStatus {
 pub struct CephStatus {
     #[serde(default)]
     pub versions: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub health: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -236,7 +246,12 @@ impl CephCluster {
         let cv = self.spec.ceph_version.unwrap_or_default();
         let status = self.status.unwrap_or_default();
         let version = status.version.unwrap_or_default();
+        let managers = managers(&self.metadata);
+        let health = status.ceph.as_ref().and_then(|c| c.health.clone());
         Cluster {
+            external: self.spec.external.is_some_and(|e| e.enable),
+            managers,
+            health,
             namespace: self.metadata.namespace.unwrap_or_default(),
             name: self.metadata.name,
             resource_version: self.metadata.resource_version.unwrap_or_default(),
@@ -244,75 +259,42 @@ impl CephCluster {
             base_image: cv.image.unwrap_or_default(),
             overrides: cv.image_overrides,
             held: self.metadata.labels.contains_key(DNR_LABEL),
-            status_image: version.image,
-            status_version: version.version,
+            status_image: version.image.filter(|i| !i.is_empty()),
+            status_version: version.version.filter(|v| !v.is_empty()),
             ceph_versions: status.ceph.map(|c| c.versions).unwrap_or_default(),
             osd_max_updates_in_parallel: self.spec.storage.and_then(|s| s.osd_max_updates_in_parallel).unwrap_or(20),
         }
     }
 }
 
-/// The containers that run Ceph, by the same rule as `ceph_images`.
-pub fn ceph_containers(spec: &PodSpec) -> Vec<CephContainer> {
-    let main_env = spec.containers.iter().find_map(|c| c.container_image_env()).map(str::to_string);
-    let tagged = |c: &Container, init: bool| {
-        let has_env = c.container_image_env().is_some();
-        (has_env || (main_env.is_some() && c.image == main_env)).then(|| CephContainer {
-            name: c.name.clone(),
-            init,
-            has_env,
-        })
-    };
-    spec.init_containers
+/// Who else writes this CephCluster's spec, from its metadata (FACTS §6): a controller
+/// ownerReference (ODF's `StorageCluster`), Helm (`app.kubernetes.io/managed-by: Helm`,
+/// `meta.helm.sh/release-name`), Flux (`kustomize.toolkit.fluxcd.io/*`,
+/// `helm.toolkit.fluxcd.io/*`) and Argo CD (`argocd.argoproj.io/*`) markers.
+pub fn managers(m: &Meta) -> Vec<Manager> {
+    let mut out: Vec<Manager> = m
+        .owner_references
         .iter()
-        .filter_map(|c| tagged(c, true))
-        .chain(spec.containers.iter().filter_map(|c| tagged(c, false)))
-        .collect()
-}
-
-fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
-    Some(Fence {
-        image: annotations.get(FENCE_IMAGE)?.clone(),
-        replaced: annotations.get(FENCE_REPLACED).cloned(),
-        at: annotations.get(FENCE_AT).cloned(),
-    })
-}
-
-/// The image of the daemon's main container and every image/`CONTAINER_IMAGE` value the
-/// operator would rewrite. A container runs Ceph when it carries `CONTAINER_IMAGE` or runs
-/// the image that variable names; Rook's helpers (mgr `watch-active`) do neither.
-pub fn ceph_images(spec: &PodSpec) -> (Option<String>, Vec<String>) {
-    let all = || spec.init_containers.iter().chain(&spec.containers);
-    let main_env = spec.containers.iter().find_map(|c| c.container_image_env()).map(str::to_string);
-    let main = spec
-        .containers
-        .iter()
-        .find(|c| c.container_image_env().is_some())
-        .and_then(|c| c.image.clone())
-        .or_else(|| main_env.clone());
-    let mut set = BTreeSet::new();
-    for c in all() {
-        let runs_ceph = c.container_image_env().is_some() || (main_env.is_some() && c.image == main_env);
-        if runs_ceph {
-            if let Some(i) = &c.image {
-                set.insert(i.clone());
-            }
-            if let Some(e) = c.container_image_env() {
-                set.insert(e.to_string());
-            }
-        }
+        .filter(|o| o.controller == Some(true))
+        .map(|o| Manager { tool: o.kind.clone(), name: o.name.clone(), controller: true })
+        .collect();
+    let any = |prefix: &str| m.labels.keys().chain(m.annotations.keys()).any(|k| k.starts_with(prefix));
+    let get = |k: &str| m.labels.get(k).or(m.annotations.get(k)).cloned();
+    if m.labels.get("app.kubernetes.io/managed-by").is_some_and(|v| v == "Helm") || any("meta.helm.sh/") {
+        let name = get("meta.helm.sh/release-name").or(get("app.kubernetes.io/instance")).unwrap_or_default();
+        out.push(Manager { tool: "Helm".into(), name, controller: false });
     }
-    (main, set.into_iter().collect())
-}
-
-fn daemon_id(d: &Deployment, t: DaemonType) -> Option<String> {
-    let l = &d.metadata.labels;
-    let id = match t {
-        DaemonType::Crashcollector | DaemonType::Exporter => l.get("node_name"),
-        DaemonType::Cephfsmirror => l.get("fs-mirror").or(l.get("ceph_daemon_id")),
-        _ => l.get(t.id_label()).or(l.get("ceph_daemon_id")),
-    };
-    id.cloned().or_else(|| d.metadata.name.strip_prefix(&format!("{}-", t.app_label())).map(str::to_string))
+    if any("kustomize.toolkit.fluxcd.io/") || any("helm.toolkit.fluxcd.io/") {
+        let name = get("kustomize.toolkit.fluxcd.io/name").or(get("helm.toolkit.fluxcd.io/name")).unwrap_or_default();
+        out.push(Manager { tool: "Flux".into(), name, controller: false });
+    }
+    if any("argocd.argoproj.io/") {
+        let name = get("argocd.argoproj.io/instance")
+            .or(get("argocd.argoproj.io/tracking-id").map(|t| t.split(':').next().unwrap_or("").to_string()))
+            .unwrap_or_default();
+        out.push(Manager { tool: "Argo CD".into(), name, controller: false });
+    }
+    out
 }
 
 /// The Deployment a pod belongs to: its ReplicaSet owner minus the template hash.
@@ -321,110 +303,31 @@ pub fn pod_deployment(p: &WirePod) -> Option<String> {
     rs.name.rsplit_once('-').map(|(d, _)| d.to_string())
 }
 
-fn pod_model(p: WirePod) -> Pod {
-    let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
-    let (image, _) = ceph_images(&p.spec);
-    Pod {
-        name: p.metadata.name,
-        node: p.spec.node_name,
-        phase: p.status.phase.unwrap_or_else(|| "Unknown".into()),
-        ready,
-        image,
-    }
-}
-
-/// One daemon per recognised Deployment, with its pods, in Rook's order.
-pub fn daemons(deployments: Vec<Deployment>, pods: Vec<WirePod>) -> Vec<Daemon> {
-    let mut by_deploy: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
-    for p in pods {
-        if let Some(d) = pod_deployment(&p) {
-            by_deploy.entry(d).or_default().push(pod_model(p));
-        }
-    }
-    let mut out: Vec<Daemon> = deployments
-        .into_iter()
-        .filter_map(|d| {
-            let t = DaemonType::from_app_label(d.metadata.labels.get("app")?)?;
-            let id = daemon_id(&d, t)?;
-            let (image, ceph_images) = ceph_images(&d.spec.template.spec);
-            let mut pods = by_deploy.remove(&d.metadata.name).unwrap_or_default();
-            pods.sort_by(|a, b| a.name.cmp(&b.name));
-            let node = d
-                .spec
-                .template
-                .spec
-                .node_selector
-                .get("kubernetes.io/hostname")
-                .cloned()
-                .or_else(|| pods.iter().find_map(|p| p.node.clone()));
-            Some(Daemon {
-                id: DaemonId::new(t, id),
-                labelled: d.metadata.labels.contains_key(DNR_LABEL),
-                under_replacement: REPLACE_ANNOTATIONS.iter().any(|a| d.metadata.annotations.contains_key(*a)),
-                deployment: d.metadata.name,
-                node,
-                ceph_images,
-                image,
-                pods,
-                resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
-                ceph_containers: ceph_containers(&d.spec.template.spec),
-                fence: fence_of(&d.metadata.annotations),
-                labels: d.metadata.labels,
-            })
-        })
-        .collect();
-    out.sort_by_key(daemon_order);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     #[test]
-    fn ceph_containers_are_found_and_rook_helpers_are_not() {
-        let spec: PodSpec = serde_json::from_value(json!({
-            "initContainers": [{"name": "chown", "image": "ceph:1", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:1"}]}],
-            "containers": [
-                {"name": "mgr", "image": "ceph:1", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:1"}]},
-                {"name": "watch-active", "image": "rook:1", "env": [{"name": "ROOK_CLUSTER_ID", "value": "x"}]},
-                {"name": "log-collector", "image": "ceph:1"}]
+    fn managers_from_owner_and_markers() {
+        let m: Meta = serde_json::from_value(json!({
+            "name": "ocs-storagecluster-cephcluster",
+            "ownerReferences": [{"kind": "StorageCluster", "name": "ocs-storagecluster", "controller": true}],
+            "labels": {"app.kubernetes.io/managed-by": "Helm", "kustomize.toolkit.fluxcd.io/name": "infra"},
+            "annotations": {"meta.helm.sh/release-name": "rook-ceph-cluster", "argocd.argoproj.io/tracking-id": "ceph:ceph.rook.io/CephCluster:rook-ceph/rook-ceph"}
         }))
         .unwrap();
-        assert_eq!(ceph_images(&spec), (Some("ceph:1".into()), vec!["ceph:1".into()]));
-        let drifted: PodSpec = serde_json::from_value(json!({
-            "containers": [{"name": "osd", "image": "ceph:2", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:1"}]}]
-        }))
-        .unwrap();
-        assert_eq!(ceph_images(&drifted).1, vec!["ceph:1".to_string(), "ceph:2".to_string()]);
-    }
-
-    #[test]
-    fn pods_join_their_deployment_and_daemons_sort_in_rook_order() {
-        let dep = |name: &str, app: &str, idl: &str, id: &str| -> Deployment {
-            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app, idl: id}},
-                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "ceph:1", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:1"}]}]}}}}))
-            .unwrap()
-        };
-        let pod = |name: &str, rs: &str| -> WirePod {
-            serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{"kind": "ReplicaSet", "name": rs}]},
-                "spec": {"nodeName": "n1", "containers": []}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}))
-            .unwrap()
-        };
-        let ds = daemons(
-            vec![
-                dep("rook-ceph-osd-10", "rook-ceph-osd", "ceph-osd-id", "10"),
-                dep("rook-ceph-osd-9", "rook-ceph-osd", "ceph-osd-id", "9"),
-                dep("rook-ceph-mon-a", "rook-ceph-mon", "mon", "a"),
-                dep("something-else", "nginx", "x", "y"),
-            ],
-            vec![pod("rook-ceph-osd-9-abcdefghij-xyz12", "rook-ceph-osd-9-abcdefghij")],
+        let got: Vec<(String, String, bool)> =
+            managers(&m).into_iter().map(|x| (x.tool, x.name, x.controller)).collect();
+        assert_eq!(
+            got,
+            [
+                ("StorageCluster".into(), "ocs-storagecluster".into(), true),
+                ("Helm".into(), "rook-ceph-cluster".into(), false),
+                ("Flux".into(), "infra".into(), false),
+                ("Argo CD".into(), "ceph".into(), false),
+            ]
         );
-        let ids: Vec<String> = ds.iter().map(|d| d.id.to_string()).collect();
-        assert_eq!(ids, ["mon.a", "osd.9", "osd.10"]);
-        assert_eq!(ds[1].pods.len(), 1);
-        assert!(ds[1].pods[0].ready);
-        assert_eq!(ds[1].node.as_deref(), Some("n1"));
+        assert!(managers(&Meta::default()).is_empty());
     }
 }

@@ -49,12 +49,17 @@ pub fn label_patch(add: bool, fenced: bool) -> Value {
 /// helpers stay as they are. `metadata.resourceVersion` is the precondition.
 pub fn fence_patch(d: &Daemon, image: &str, now: &str) -> Value {
     let replaced = d.fence.as_ref().and_then(|f| f.replaced.clone()).or_else(|| d.image.clone()).unwrap_or_default();
+    // A container on its own image on purpose (NFS Ganesha, NVMe-oF gateway) keeps it:
+    // only its CONTAINER_IMAGE names the new Ceph image (FACTS §6).
     let container = |c: &crate::model::CephContainer| {
-        if c.has_env {
-            json!({"name": c.name, "image": image, "env": [{"name": "CONTAINER_IMAGE", "value": image}]})
-        } else {
-            json!({"name": c.name, "image": image})
+        let mut v = json!({"name": c.name});
+        if c.runs_ceph {
+            v["image"] = image.into();
         }
+        if c.has_env {
+            v["env"] = json!([{"name": "CONTAINER_IMAGE", "value": image}]);
+        }
+        v
     };
     let inits: Vec<Value> = d.ceph_containers.iter().filter(|c| c.init).map(container).collect();
     let mains: Vec<Value> = d.ceph_containers.iter().filter(|c| !c.init).map(container).collect();

@@ -104,6 +104,32 @@ async fn check_support(
     }
 }
 
+/// A CephCluster with a controller owner (ODF's StorageCluster) gets its spec written back
+/// by that owner: a direct spec change is reverted with its restarts half done (FACTS §6).
+/// Refused unless `--force`; the refusal names the owner and where the change belongs.
+pub fn check_owner(snap: &Snapshot, changes: &[Change], force: bool) -> Result<()> {
+    let writes_spec = changes.iter().any(|c| matches!(c, Change::SetImage { .. } | Change::Unset(_)));
+    let Some(owner) = snap.cluster.managers.iter().find(|m| m.controller) else { return Ok(()) };
+    if !writes_spec || force {
+        return Ok(());
+    }
+    let where_ = if owner.tool == "StorageCluster" {
+        format!(
+            "change the image through the StorageCluster {} (ODF/OCS manages the Ceph image with its operator's \
+             release)",
+            owner.name
+        )
+    } else {
+        format!("change it in the {} {} that owns it", owner.tool, owner.name)
+    };
+    Err(Error::Refused(format!(
+        "CephCluster {}/{} is controlled by {} {} (a controller ownerReference): it writes its own spec back, \
+         undoing this change with its restarts half done; {where_}. Pass --force to write it anyway. Nothing was \
+         sent.",
+        snap.cluster.namespace, snap.cluster.name, owner.tool, owner.name
+    )))
+}
+
 pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     ctx.require_confirmable()?;
     let s = ctx.settings;
@@ -111,6 +137,9 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     let ns = conn.namespace.clone();
     let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
     let mut plan = plan_of(&snap, &change)?;
+    if !plan.noop {
+        check_owner(&snap, std::slice::from_ref(&change), s.force)?;
+    }
     if let Change::Unset(t) = &change {
         let fenced = snap.daemons.iter().filter(|d| d.id.dtype == *t && d.fence.is_some()).count();
         if plan.noop && fenced > 0 {

@@ -44,7 +44,8 @@ fn patches(snap: &Snapshot, change: &Change, now: &str) -> Vec<DeploymentPatch> 
         Change::Fence { dtype, image } => snap
             .daemons
             .iter()
-            .filter(|d| d.id.dtype == *dtype)
+            // An OSD under replacement is Rook's: never fenced (FACTS §2).
+            .filter(|d| d.id.dtype == *dtype && !d.under_replacement)
             .filter(|d| !d.fenced_to(image))
             .map(|d| DeploymentPatch {
                 deployment: d.deployment.clone(),
@@ -55,7 +56,8 @@ fn patches(snap: &Snapshot, change: &Change, now: &str) -> Vec<DeploymentPatch> 
         Change::Unfence { dtype, .. } => snap
             .daemons
             .iter()
-            .filter(|d| d.id.dtype == *dtype && d.fence.is_some())
+            // Never strip the label Rook's OSD replacement set (FACTS §2).
+            .filter(|d| d.id.dtype == *dtype && d.fence.is_some() && !d.under_replacement)
             .map(|d| DeploymentPatch {
                 deployment: d.deployment.clone(),
                 patch_type: "merge",
@@ -73,7 +75,7 @@ fn check(d: &Deployment, change: &Change) -> Result<()> {
             let spec = &d.spec.template.spec;
             d.metadata.labels.contains_key(DNR_LABEL)
                 && d.metadata.annotations.get(FENCE_IMAGE) == Some(image)
-                && crate::cluster::wire::ceph_images(spec).1.iter().all(|i| i == image)
+                && crate::classify::images(spec, Some(image)).iter().all(|i| i == image)
         }
         _ => !d.metadata.labels.contains_key(DNR_LABEL) && !d.metadata.annotations.contains_key(FENCE_IMAGE),
     };

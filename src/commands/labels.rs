@@ -111,7 +111,7 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
             .daemons
             .iter()
             .filter(|d| spec.types.is_empty() || spec.types.contains(&d.id.dtype))
-            .filter(|d| spec.node.as_ref().is_none_or(|n| d.node.as_ref() == Some(n)))
+            .filter(|d| spec.node.as_ref().is_none_or(|n| d.on_node(n)))
             .filter(|d| spec.selector.as_ref().is_none_or(|s| s.matches(&d.labels)))
             .map(|d| d.deployment.as_str())
             .collect();

@@ -1,0 +1,403 @@
+//! The plan on real cluster shapes (FACTS §6): every file in `tests/fixtures/field/` (copies
+//! of `../shared/field`, reduced from published reports) and every file in
+//! `tests/fixtures/kinds/` (shapes with no field file) is read as the plugin reads a cluster
+//! (the same wire types and classification) and planned for `set base`, `set mgr`, a fence
+//! and a pause. Each daemon's action and pods are pinned in a snapshot, and the facts each
+//! kind stands for are asserted outright below.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kubectl_ceph_image::classify::classify;
+use kubectl_ceph_image::cluster::wire::{CephCluster, Deployment, WirePod};
+use kubectl_ceph_image::daemon::DaemonType;
+use kubectl_ceph_image::model::Snapshot;
+use kubectl_ceph_image::plan::{Action, Change, Plan, Target, plan};
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no fixtures in {}", d.display());
+    v
+}
+
+#[derive(serde::Deserialize)]
+struct Head {
+    kind: String,
+    metadata: kubectl_ceph_image::cluster::wire::Meta,
+}
+
+/// Every CephCluster of a file with what the plugin would read for it: the Deployments and
+/// Pods labelled `rook_cluster=<namespace>`. Each document is decoded straight into the
+/// plugin's typed wire structs, as the API's JSON is: a label like `pod-template-hash:
+/// 77773e1466` (a float to an untyped YAML reader) stays the string it is.
+fn snapshots(path: &Path) -> Vec<Snapshot> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut docs: Vec<(Head, &str)> = Vec::new();
+    for doc in text.split("\n---") {
+        if doc.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---") {
+            continue;
+        }
+        let head: Head = decode(doc);
+        docs.push((head, doc));
+    }
+    fn decode<T: serde::de::DeserializeOwned>(doc: &str) -> T {
+        // Fields the wire types skip are still scanned: a hash like 77773e1466 must not
+        // fail as an overflowing float there.
+        let mut opts = serde_saphyr::Options::default();
+        opts.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::AsString;
+        serde_saphyr::from_str_with_options(doc, opts).unwrap_or_else(|e| panic!("{e}"))
+    }
+    let in_cluster = |h: &Head, ns: &str| {
+        h.metadata.namespace.as_deref() == Some(ns)
+            && h.metadata.labels.get("rook_cluster").map(String::as_str) == Some(ns)
+    };
+    docs.iter()
+        .filter(|(h, _)| h.kind == "CephCluster")
+        .map(|(_, doc)| {
+            let cluster: CephCluster = decode(doc);
+            let ns = cluster.metadata.namespace.clone().unwrap();
+            let deployments: Vec<Deployment> = docs
+                .iter()
+                .filter(|(h, _)| h.kind == "Deployment" && in_cluster(h, &ns))
+                .map(|(_, d)| decode(d))
+                .collect();
+            let pods: Vec<WirePod> =
+                docs.iter().filter(|(h, _)| h.kind == "Pod" && in_cluster(h, &ns)).map(|(_, d)| decode(d)).collect();
+            classify(cluster.into_model(), deployments, pods)
+        })
+        .collect()
+}
+
+/// The same repository one patch release on: a routine base change for this cluster.
+fn next_patch(image: &str) -> String {
+    if image.is_empty() {
+        return "quay.io/ceph/ceph:v18.2.5".into();
+    }
+    let (repo, tag) = image.rsplit_once(':').unwrap();
+    let v = tag.trim_start_matches('v');
+    let mut parts: Vec<String> = v.split(['.', '-']).map(str::to_string).collect();
+    parts[2] = (parts[2].parse::<u32>().unwrap() + 1).to_string();
+    format!("{repo}:v{}.{}.{}", parts[0], parts[1], parts[2])
+}
+
+fn compact(p: &Plan) -> String {
+    let mut out = String::new();
+    for d in &p.daemons {
+        let step = match (d.step, d.alongside) {
+            (Some(s), true) => format!(" step {s}+"),
+            (Some(s), false) => format!(" step {s}"),
+            _ => String::new(),
+        };
+        let pods: Vec<&str> = d.pods.iter().map(|x| x.name.as_str()).collect();
+        out.push_str(&format!(
+            "  {} ({}): {:?}{step} pods [{}]{}\n",
+            d.daemon,
+            d.deployment,
+            d.action,
+            pods.join(" "),
+            d.note.as_deref().map(|n| format!(" -- {n}")).unwrap_or_default()
+        ));
+    }
+    for c in &p.copies {
+        out.push_str(&format!("  not a daemon: {} = {} of {}\n", c.deployment, c.kind, c.of.as_deref().unwrap_or("?")));
+    }
+    for n in &p.not_handled {
+        out.push_str(&format!("  not handled: {} ({})\n", n.deployment, n.reason));
+    }
+    let codes: Vec<&str> = p.warnings.iter().map(|w| w.code).collect();
+    out.push_str(&format!(
+        "  summary: restart {} ({} pods), start {}, held {}, unchanged {}, not managed {}; warnings [{}]\n",
+        p.summary.restart,
+        p.summary.restart_pods,
+        p.summary.start,
+        p.summary.held,
+        p.summary.unchanged,
+        p.summary.not_managed,
+        codes.join(" ")
+    ));
+    out
+}
+
+/// The plans pinned for one cluster: set base, set mgr, fence the mgrs, pause the first OSD
+/// (or, with no OSD, the first daemon Rook holds).
+fn plans(s: &Snapshot) -> Vec<(String, Result<Plan, String>)> {
+    let base = next_patch(&s.cluster.base_image);
+    let mgr = format!("{base}-mgrfix");
+    let mut out = vec![
+        (format!("set base {base}"), Change::SetImage { target: Target::Base, image: base.clone() }),
+        (format!("set mgr {mgr}"), Change::SetImage { target: Target::Type(DaemonType::Mgr), image: mgr.clone() }),
+        (format!("fence mgr {mgr}"), Change::Fence { dtype: DaemonType::Mgr, image: mgr.clone() }),
+    ];
+    let pausable = s.daemons.iter().find(|d| d.id.dtype == DaemonType::Osd).or_else(|| {
+        s.daemons.iter().find(|d| d.id.dtype.hold_scope() == kubectl_ceph_image::daemon::HoldScope::Daemon)
+    });
+    if let Some(d) = pausable {
+        out.push((format!("pause {}", d.id), Change::Pause(vec![d.deployment.clone()])));
+    }
+    out.into_iter().map(|(name, c)| (name, plan(s, &c).map_err(|e| e.to_string()))).collect()
+}
+
+fn report(s: &Snapshot) -> String {
+    let mut out = format!(
+        "CephCluster {}/{}: {} Deployment(s) read = {} daemon(s) + {} not daemon(s) + {} not handled; Rook {}\n",
+        s.cluster.namespace,
+        s.cluster.name,
+        s.deployments_read,
+        s.daemons.len(),
+        s.copies.len(),
+        s.not_handled.len(),
+        s.rook_version.as_deref().unwrap_or("?")
+    );
+    for d in &s.daemons {
+        out.push_str(&format!(
+            "  {} node={} hostname={} image={} version={}\n",
+            d.id,
+            d.node.as_deref().unwrap_or("-"),
+            d.hostname.as_deref().unwrap_or("-"),
+            d.image.as_deref().unwrap_or("-"),
+            d.image.as_deref().and_then(|i| s.version_of(i)).map(|v| v.to_string()).unwrap_or("-".into())
+        ));
+    }
+    for (name, p) in plans(s) {
+        out.push_str(&format!("\n{name}:\n"));
+        match p {
+            Ok(p) => out.push_str(&compact(&p)),
+            Err(e) => out.push_str(&format!("  refused: {e}\n")),
+        }
+    }
+    out
+}
+
+fn pin(dir: &str) {
+    for path in fixtures(dir) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let all: Vec<String> = snapshots(&path).iter().map(report).collect();
+        // Nothing read is left out: every Deployment is a daemon, a copy or not handled.
+        for s in snapshots(&path) {
+            assert_eq!(s.deployments_read, s.daemons.len() + s.copies.len() + s.not_handled.len(), "{name}");
+        }
+        insta::assert_snapshot!(format!("{dir}__{name}"), all.join("\n"));
+    }
+}
+
+#[test]
+fn field_plans_are_pinned() {
+    pin("field");
+}
+
+#[test]
+fn kind_plans_are_pinned() {
+    pin("kinds");
+}
+
+// The facts each kind stands for, asserted outright (the snapshots pin the rest).
+
+fn load(dir: &str, file: &str) -> Snapshot {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir).join(file);
+    snapshots(&p).remove(0)
+}
+
+fn by_daemon(p: &Plan) -> BTreeMap<String, (Action, Vec<String>, Option<u32>, bool)> {
+    p.daemons
+        .iter()
+        .map(|d| (d.daemon.clone(), (d.action, d.pods.iter().map(|x| x.name.clone()).collect(), d.step, d.alongside)))
+        .collect()
+}
+
+fn set_base(s: &Snapshot) -> Plan {
+    plan(s, &Change::SetImage { target: Target::Base, image: next_patch(&s.cluster.base_image) }).unwrap()
+}
+
+#[test]
+fn floating_mon_is_a_mon_that_its_label_cannot_hold() {
+    let mut s = load("field", "01-floating-mon.yaml");
+    let p = set_base(&s);
+    let m = by_daemon(&p);
+    assert_eq!(m["mon.c"].0, Action::Restart, "the floating mon restarts with the mons");
+    assert_eq!(m["mon.c"].1, ["rook-ceph-mon-c-6b42522bfc-g5vcp"]);
+    // Labelled, it still restarts: Rook's skip query selects app=rook-ceph-mon.
+    s.daemons.iter_mut().find(|d| d.deployment == "rook-ceph-mon-c").unwrap().labelled = true;
+    assert_eq!(by_daemon(&set_base(&s))["mon.c"].0, Action::Restart);
+}
+
+#[test]
+fn mon_canary_is_not_a_daemon_and_the_rook_tag_is_not_a_ceph_version() {
+    let s = load("field", "02-mon-canary.yaml");
+    assert_eq!(s.copies.len(), 1);
+    assert_eq!((s.copies[0].deployment.as_str(), s.copies[0].kind), ("rook-ceph-mon-c-canary", "mon canary"));
+    assert_eq!(s.daemons.iter().filter(|d| d.id.to_string() == "mon.c").count(), 1);
+    let p = set_base(&s);
+    assert!(p.warnings.iter().all(|w| w.code != "major-jump"), "{:?}", p.warnings);
+    assert!(p.daemons.iter().all(|d| d.deployment != "rook-ceph-mon-c-canary"));
+    // mon.c's pod is Pending: replaced, but it restarts nothing that runs.
+    let m = by_daemon(&p);
+    assert_eq!(m["mon.c"].0, Action::Restart);
+    assert!(m["mon.c"].1.is_empty(), "a Pending pod is not a running pod");
+}
+
+#[test]
+fn node_names_and_hostname_labels_are_one_identity() {
+    let s = load("field", "04-node-name-vs-hostname-label.yaml");
+    let nodes: std::collections::BTreeSet<&str> = s.daemons.iter().filter_map(|d| d.node.as_deref()).collect();
+    assert_eq!(nodes.len(), 3, "3 nodes, not 5: {nodes:?}");
+    let osd0 = s.daemons.iter().find(|d| d.id.to_string() == "osd.0").unwrap();
+    assert!(osd0.on_node("ip-10-0-1-11.ec2.internal") && osd0.on_node("ip-10-0-1-11"));
+}
+
+#[test]
+fn scaled_down_failed_and_pending_pods() {
+    let s = load("field", "05-osd-removal-crashloop-rollout.yaml");
+    let p = set_base(&s);
+    let m = by_daemon(&p);
+    assert_eq!(m["osd.2"].0, Action::Start, "Rook's OSD update sets replicas 1 again");
+    assert!(m["mgr.b"].1.is_empty(), "the Pending standby mgr runs nothing");
+    assert!(m["osd.0"].1.is_empty(), "a terminating pod and a Pending pod: nothing running");
+}
+
+#[test]
+fn nvmeof_gateways_restart_on_a_base_change_and_keep_their_image() {
+    let s = load("field", "07-nvmeof-gateway.yaml");
+    let gw: Vec<_> = s.daemons.iter().filter(|d| d.id.dtype == DaemonType::Nvmeof).collect();
+    assert_eq!(gw.len(), 2);
+    assert_eq!(gw[0].own_images, [("nvmeof-gateway".to_string(), "quay.io/ceph/nvmeof:1.5".to_string())]);
+    let p = set_base(&s);
+    assert!(by_daemon(&p).iter().filter(|(k, _)| k.starts_with("nvmeof.")).all(|(_, v)| v.0 == Action::Restart));
+    let mgr = plan(
+        &s,
+        &Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v20.2.5".into() },
+    )
+    .unwrap();
+    assert!(by_daemon(&mgr).iter().filter(|(k, _)| k.starts_with("nvmeof.")).all(|(_, v)| v.0 == Action::Unchanged));
+}
+
+#[test]
+fn old_rook_with_a_registry_port_and_failed_pods() {
+    let s = load("field", "08-private-registry-failed-pods-rook-1.1.yaml");
+    assert_eq!(
+        s.daemons.iter().filter(|d| d.id.dtype == DaemonType::Osd).count(),
+        3,
+        "no ceph_daemon_type label needed"
+    );
+    for d in &s.daemons {
+        assert!(d.pods.iter().filter(|p| p.running()).count() <= 1, "{}: a Failed pod is not running", d.id);
+    }
+    let p = set_base(&s);
+    assert!(p.warnings.iter().all(|w| w.code != "unknown-version" && w.code != "major-jump"), "{:?}", p.warnings);
+}
+
+#[test]
+fn rgw_store_label_holds_the_store_and_versions_come_from_rook() {
+    let s = load("field", "10-rgw-held-by-store-label.yaml");
+    let p = set_base(&s);
+    let m = by_daemon(&p);
+    assert_eq!(m["rgw.my-store"].0, Action::Held);
+    assert_eq!(m["rgw.s3-store"].0, Action::Restart);
+    assert!(m["rgw.s3-store"].3, "rgw rolls alongside the OSDs on Rook < 1.21");
+}
+
+#[test]
+fn two_clusters_are_planned_apart() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/field/12-two-clusters-two-namespaces.yaml");
+    let all = snapshots(&p);
+    assert_eq!(all.len(), 2);
+    for s in &all {
+        assert!(s.daemons.iter().all(|d| d.labels.get("rook_cluster") == Some(&s.cluster.namespace)));
+    }
+}
+
+#[test]
+fn external_cluster_refuses_overrides_of_types_rook_does_not_run() {
+    let s = load("field", "17-external-cluster.yaml");
+    assert!(s.cluster.external && s.daemons.is_empty());
+    let e = plan(
+        &s,
+        &Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v18.2.5".into() },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("external") && e.contains("no mgr daemons"), "{e}");
+    assert!(
+        plan(
+            &s,
+            &Change::SetImage { target: Target::Type(DaemonType::Rgw), image: "quay.io/ceph/ceph:v18.2.5".into() }
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn maintenance_copy_is_not_a_daemon_and_holds_the_real_osd() {
+    let s = load("kinds", "k1-maintenance-copy.yaml");
+    assert_eq!(s.copies.len(), 1);
+    assert_eq!(s.copies[0].kind, "maintenance copy");
+    let p = set_base(&s);
+    let m = by_daemon(&p);
+    assert_eq!(m["osd.1"].0, Action::Held, "the copy's label holds osd.1: Rook skips by id label");
+    assert!(p.daemons.iter().all(|d| d.deployment != "rook-ceph-osd-1-maintenance"));
+    let resume = plan(&s, &Change::Resume(vec!["rook-ceph-osd-1".into()])).unwrap();
+    assert!(resume.noop, "osd.1 carries no label of its own");
+}
+
+#[test]
+fn nfs_server_image_is_intended_and_never_rewritten() {
+    let s = load("kinds", "k2-nfs-server-image.yaml");
+    let nfs = s.daemons.iter().find(|d| d.id.dtype == DaemonType::Nfs).unwrap();
+    assert!(!nfs.differs_from(&s.cluster.base_image), "the Ganesha image is not drift");
+    let g = nfs.ceph_containers.iter().find(|c| c.name == "nfs-ganesha").unwrap();
+    assert!(g.has_env && !g.runs_ceph);
+    let mgr = plan(
+        &s,
+        &Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v19.2.4".into() },
+    )
+    .unwrap();
+    assert_eq!(by_daemon(&mgr)["nfs.my-nfs-a"].0, Action::Unchanged);
+    assert_eq!(by_daemon(&set_base(&s))["nfs.my-nfs-a"].0, Action::Restart);
+    // The fence rewrites nfs-ganesha's CONTAINER_IMAGE only, never its image.
+    let patch = kubectl_ceph_image::cluster::write::fence_patch(nfs, "quay.io/ceph/ceph:v19.2.4", "now");
+    let ganesha = &patch["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(ganesha["name"], "nfs-ganesha");
+    assert!(ganesha.get("image").is_none(), "{ganesha}");
+    assert_eq!(ganesha["env"][0]["value"], "quay.io/ceph/ceph:v19.2.4");
+}
+
+#[test]
+fn owners_refuse_and_markers_warn() {
+    let owned = load("kinds", "k3-controller-owned.yaml");
+    let set = Change::SetImage { target: Target::Base, image: "quay.io/ceph/ceph:v19.2.4".into() };
+    let e = kubectl_ceph_image::commands::change::check_owner(&owned, std::slice::from_ref(&set), false).unwrap_err();
+    assert!(e.to_string().contains("StorageCluster ocs-storagecluster") && e.to_string().contains("--force"), "{e}");
+    assert!(kubectl_ceph_image::commands::change::check_owner(&owned, std::slice::from_ref(&set), true).is_ok());
+    let helm = load("kinds", "k4-helm-managed.yaml");
+    let p = plan(&helm, &set).unwrap();
+    let m: Vec<&str> =
+        p.warnings.iter().filter(|w| w.code == "managed-elsewhere").map(|w| w.message.as_str()).collect();
+    assert_eq!(m.len(), 2, "Helm and Argo CD: {m:?}");
+    assert!(m[0].contains("cephClusterSpec.cephVersion.image") && m[0].contains("rook-ceph-cluster"), "{}", m[0]);
+}
+
+#[test]
+fn osd_under_replacement_is_never_fenced_unfenced_or_resumed() {
+    let s = load("kinds", "k5-osd-under-replacement.yaml");
+    let fence = plan(&s, &Change::Fence { dtype: DaemonType::Osd, image: "quay.io/ceph/ceph:v19.2.4".into() }).unwrap();
+    assert_ne!(by_daemon(&fence)["osd.2"].0, Action::Restart);
+    assert!(fence.warnings.iter().any(|w| w.code == "osd-replacement" && w.message.contains("osd.2")));
+    let unfence = plan(&s, &Change::Unfence { dtype: DaemonType::Osd, reconcile_now: false }).unwrap();
+    assert!(!unfence.change.deployments.contains(&"rook-ceph-osd-2".to_string()));
+    assert!(unfence.daemons.iter().find(|d| d.daemon == "osd.2").unwrap().labelled, "Rook's label stays");
+    let resume = plan(&s, &Change::Resume(vec!["rook-ceph-osd-2".into()])).unwrap();
+    assert!(resume.noop && resume.warnings.iter().any(|w| w.code == "osd-replacement"));
+    let text = kubectl_ceph_image::render::plan(&resume, &kubectl_ceph_image::output::Styles::plain());
+    assert!(text.contains("osd-replacement"), "the text says why, as JSON does:\n{text}");
+}
+
+#[test]
+fn an_empty_label_value_holds() {
+    let s = load("kinds", "k6-empty-label-value.yaml");
+    assert_eq!(by_daemon(&set_base(&s))["osd.1"].0, Action::Held);
+}
