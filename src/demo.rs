@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::sim::{Crd, Sim, SimOptions, Topology};
+use rook_sim::{Crd, Sim, SimOptions, Topology};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {

@@ -13,6 +13,7 @@ pub mod patch;
 pub mod resources;
 pub mod rollout;
 pub mod schema;
+pub mod selector;
 pub mod server;
 pub mod status;
 pub mod store;
@@ -125,8 +126,7 @@ fn strip_nulls(v: &mut Value) {
 
 /// The CephCluster CRD object, released or proposed.
 pub fn crd_object(crd: Crd) -> Value {
-    let mut v: Value =
-        serde_saphyr::from_str(include_str!("../../assets/rook/cephcluster-crd.yaml")).expect("CRD parses");
+    let mut v: Value = serde_saphyr::from_str(include_str!("../assets/cephcluster-crd.yaml")).expect("CRD parses");
     if crd == Crd::Proposed {
         schema::add_image_overrides(&mut v);
     }

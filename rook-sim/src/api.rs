@@ -20,7 +20,7 @@ use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
-use crate::selector::Selector;
+use crate::selector::LabelSelector as Selector;
 
 pub struct ApiRequest {
     pub method: String,

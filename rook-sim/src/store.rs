@@ -323,7 +323,7 @@ pub fn fnv64(data: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
+    use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS};
     use serde_json::json;
 
     #[test]

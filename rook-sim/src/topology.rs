@@ -493,8 +493,7 @@ pub fn ceph_version_line(version: &str) -> String {
 
 /// The CephCluster of Rook's example `cluster.yaml`, in `ns`, with a Ready status.
 pub fn ceph_cluster(ns: &str, image: &str) -> Value {
-    let mut c: Value =
-        serde_saphyr::from_str(include_str!("../../assets/rook/cluster.yaml")).expect("cluster.yaml parses");
+    let mut c: Value = serde_saphyr::from_str(include_str!("../assets/cluster.yaml")).expect("cluster.yaml parses");
     c["metadata"]["namespace"] = ns.into();
     c["metadata"]["name"] = ns.into();
     c["spec"]["cephVersion"]["image"] = image.into();
