@@ -21,7 +21,7 @@ pub struct SimType {
     pub versions_key: Option<&'static str>,
 }
 
-pub const TYPES: [SimType; 10] = [
+pub const TYPES: [SimType; 11] = [
     SimType { key: "mon", app: "rook-ceph-mon", id_label: "mon", daemon_type: "mon", versions_key: Some("mon") },
     SimType { key: "mgr", app: "rook-ceph-mgr", id_label: "mgr", daemon_type: "mgr", versions_key: Some("mgr") },
     SimType {
@@ -60,6 +60,14 @@ pub const TYPES: [SimType; 10] = [
         app: "rook-ceph-exporter",
         id_label: "ceph_daemon_id",
         daemon_type: "exporter",
+        versions_key: None,
+    },
+    // NVMe-oF gateways (Rook v1.20): never generated, only loaded from dumps.
+    SimType {
+        key: "nvmeof",
+        app: "rook-ceph-nvmeof",
+        id_label: "ceph_daemon_id",
+        daemon_type: "nvmeof",
         versions_key: None,
     },
 ];
