@@ -196,7 +196,7 @@ fn bootstrap_loaded(
     opts: &SimOptions,
     operator: &Operator,
     loaded: load::Loaded,
-) -> Result<(Store, Value, Vec<String>), String> {
+) -> Result<(Store, Value, Vec<String>, Vec<String>), String> {
     let mut namespaces: Vec<&str> = Vec::new();
     for o in &loaded.objects {
         let ns = if o.kind == &NAMESPACES {
@@ -258,7 +258,7 @@ fn bootstrap_loaded(
             operator.set_rook_version(ns, &v);
         }
     }
-    Ok((store, schema, cluster_namespaces))
+    Ok((store, schema, cluster_namespaces, loaded.skipped))
 }
 
 pub fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str, namespace: &str) -> String {
@@ -280,6 +280,8 @@ pub struct Sim {
     pub ca_pem: String,
     /// The namespaces with a CephCluster; the kubeconfig's context names the first.
     pub namespaces: Vec<String>,
+    /// Loaded objects of kinds the simulation does not serve, skipped (one line each).
+    pub skipped: Vec<String>,
 }
 
 impl Sim {
@@ -298,10 +300,10 @@ impl Sim {
             values.extend(opts.objects.iter().cloned());
             Some(load::from_values(values)?)
         };
-        let (store, schema, namespaces) = match loaded {
+        let (store, schema, namespaces, skipped) = match loaded {
             None => {
                 let (store, schema) = bootstrap(&opts, &operator);
-                (store, schema, vec![opts.topology.namespace.clone()])
+                (store, schema, vec![opts.topology.namespace.clone()], Vec::new())
             }
             Some(l) => bootstrap_loaded(&opts, &operator, l)?,
         };
@@ -358,7 +360,7 @@ impl Sim {
             }
         };
         write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem, namespaces })
+        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem, namespaces, skipped })
     }
 
     pub fn kubeconfig(&self) -> &Path {

@@ -69,6 +69,94 @@ fn is_blank_yaml(doc: &str) -> bool {
     })
 }
 
+/// Plain scalars of digits with one `e` inside (`77773e1466`, a pod-template-hash) are
+/// strings in Kubernetes objects, but YAML 1.2 reads them as floats, often infinite. kubectl
+/// quotes them; a hand-written or reduced dump may not: quote them before parsing.
+fn quote_exponent_scalars(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    let bytes = doc.as_bytes();
+    let mut i = 0;
+    while i < doc.len() {
+        let c = bytes[i];
+        let prev = if i == 0 { b'\n' } else { bytes[i - 1] };
+        let prev2 = if i < 2 { b'\n' } else { bytes[i - 2] };
+        // a token starting after `: `, `, `, `- `, `[` or `{`
+        let starts = c.is_ascii_digit()
+            && (matches!(prev, b'[' | b'{') || (prev == b' ' && matches!(prev2, b':' | b',' | b'-' | b'[' | b'{')));
+        if starts {
+            let end =
+                doc[i..].find(|ch: char| matches!(ch, ',' | '}' | ']' | '\n' | ' ' | '#')).map_or(doc.len(), |e| i + e);
+            let tok = &doc[i..end];
+            let mut parts = tok.splitn(2, ['e', 'E']);
+            let (a, b) = (parts.next().unwrap_or(""), parts.next());
+            let rest = &doc[end..];
+            let ends_scalar = rest.trim_start_matches(' ').is_empty()
+                || matches!(rest.trim_start_matches(' ').as_bytes()[0], b',' | b'}' | b']' | b'\n' | b'#');
+            if let Some(b) = b
+                && ends_scalar
+                && !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|x| x.is_ascii_digit())
+                && b.bytes().all(|x| x.is_ascii_digit())
+            {
+                out.push('"');
+                out.push_str(tok);
+                out.push('"');
+                i = end;
+                continue;
+            }
+        }
+        let ch = doc[i..].chars().next().expect("char");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn parse_yaml(doc: &str) -> Result<Value, serde_saphyr::Error> {
+    let mut opts = serde_saphyr::Options::default();
+    // `0123` stays a string, as the values in labels and hashes are
+    opts.leading_zero_numbers_as_strings = true;
+    serde_saphyr::from_str_with_options(&quote_exponent_scalars(doc), opts)
+}
+
+/// The fields of Kubernetes objects that are string maps or strings: a value YAML read as
+/// a number or a boolean (`ceph-osd-id: 0` written without quotes) is the string it spells.
+fn coerce_strings(v: &mut Value) {
+    fn map(m: Option<&mut Value>) {
+        if let Some(Value::Object(m)) = m {
+            for x in m.values_mut() {
+                if matches!(x, Value::Number(_) | Value::Bool(_)) {
+                    *x = Value::String(x.to_string());
+                }
+            }
+        }
+    }
+    for p in [
+        "/metadata/labels",
+        "/metadata/annotations",
+        "/spec/selector/matchLabels",
+        "/spec/nodeSelector",
+        "/spec/template/metadata/labels",
+        "/spec/template/metadata/annotations",
+        "/spec/template/spec/nodeSelector",
+    ] {
+        map(v.pointer_mut(p));
+    }
+    for spec in ["/spec", "/spec/template/spec"] {
+        for key in ["initContainers", "containers"] {
+            let Some(Value::Array(cs)) = v.pointer_mut(&format!("{spec}/{key}")) else { continue };
+            for c in cs {
+                if let Some(Value::Array(env)) = c.get_mut("env") {
+                    for e in env {
+                        map(Some(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Parse the text of one file into (document origin, value) pairs, empty documents dropped.
 pub fn parse_text(file: &str, text: &str) -> Result<Vec<(String, Value)>, String> {
     let trimmed = text.trim_start();
@@ -84,7 +172,7 @@ pub fn parse_text(file: &str, text: &str) -> Result<Vec<(String, Value)>, String
         }
         index += 1;
         let origin = format!("{file}, document {index} (line {line})");
-        let v: Value = serde_saphyr::from_str(&doc).map_err(|e| format!("{origin}: not valid YAML: {e}"))?;
+        let v = parse_yaml(&doc).map_err(|e| format!("{origin}: not valid YAML: {e}"))?;
         if !v.is_null() {
             out.push((origin, v));
         }
@@ -151,6 +239,8 @@ fn classify(origin: &str, v: Value, loaded: &mut Loaded) -> Result<(), String> {
     {
         return Err(format!("{origin}: {kind} {namespace}/{name} is also at {}", prev.origin).replace(" /", " "));
     }
+    let mut v = v;
+    coerce_strings(&mut v);
     loaded.objects.push(LoadedObject { kind: k, namespace, object: v, origin: origin.to_string() });
     Ok(())
 }
@@ -246,6 +336,20 @@ mod tests {
         )])
         .unwrap_err();
         assert!(e.contains("no CephCluster"), "{e}");
+    }
+
+    #[test]
+    fn hashes_that_look_like_numbers_stay_strings() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: ns1\n  labels: {pod-template-hash: 77773e1466, ceph-osd-id: 0, id: 0123}\n  annotations:\n    h: 12e4\nspec: {containers: [{name: c, image: i, env: [{name: X, value: 1}]}]}\n";
+        let docs = parse_text("h.yaml", text).unwrap();
+        let mut l = Loaded::default();
+        classify(&docs[0].0, docs[0].1.clone(), &mut l).unwrap();
+        let v = &l.objects[0].object;
+        assert_eq!(v["metadata"]["labels"]["pod-template-hash"], "77773e1466");
+        assert_eq!(v["metadata"]["labels"]["ceph-osd-id"], "0");
+        assert_eq!(v["metadata"]["labels"]["id"], "0123");
+        assert_eq!(v["metadata"]["annotations"]["h"], "12e4");
+        assert_eq!(v["spec"]["containers"][0]["env"][0]["value"], "1");
     }
 
     #[test]

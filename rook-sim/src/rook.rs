@@ -120,24 +120,25 @@ impl LoadedDaemon {
     fn deployment(&self, image: &str, rook_version: &str) -> Value {
         let mut d = self.baseline.clone();
         let (version, _) = topology::ceph_version_of(image);
-        if let Some(l) = d["metadata"]["labels"].as_object_mut() {
+        if let Some(l) = d["metadata"].get_mut("labels").and_then(Value::as_object_mut) {
             l.remove(DNR_LABEL);
             l.insert("ceph-version".into(), version.clone().into());
             l.insert("rook-version".into(), rook_version.into());
         }
-        if let Some(a) = d["metadata"]["annotations"].as_object_mut() {
+        if let Some(a) = d["metadata"].get_mut("annotations").and_then(Value::as_object_mut) {
             for k in REPLACE_ANNOTATIONS {
                 a.remove(k);
             }
         }
         let spec = &mut d["spec"]["template"]["spec"];
         for (init, key) in [(true, "initContainers"), (false, "containers")] {
-            for c in spec[key].as_array_mut().into_iter().flatten() {
+            // `get_mut`, not indexing: indexing a missing key would write a null into it
+            for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
                 let name = c["name"].as_str().unwrap_or_default().to_string();
                 if self.ceph_containers.contains(&(init, name)) {
                     c["image"] = image.into();
                 }
-                for e in c["env"].as_array_mut().into_iter().flatten() {
+                for e in c.get_mut("env").and_then(Value::as_array_mut).into_iter().flatten() {
                     match e["name"].as_str() {
                         Some("CONTAINER_IMAGE") => e["value"] = image.into(),
                         Some("ROOK_CEPH_VERSION") => e["value"] = version.clone().into(),
