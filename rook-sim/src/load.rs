@@ -84,8 +84,7 @@ fn quote_exponent_scalars(doc: &str) -> String {
         let starts = c.is_ascii_digit()
             && (matches!(prev, b'[' | b'{') || (prev == b' ' && matches!(prev2, b':' | b',' | b'-' | b'[' | b'{')));
         if starts {
-            let end =
-                doc[i..].find(|ch: char| matches!(ch, ',' | '}' | ']' | '\n' | ' ' | '#')).map_or(doc.len(), |e| i + e);
+            let end = doc[i..].find([',', '}', ']', '\n', ' ', '#']).map_or(doc.len(), |e| i + e);
             let tok = &doc[i..end];
             let mut parts = tok.splitn(2, ['e', 'E']);
             let (a, b) = (parts.next().unwrap_or(""), parts.next());
