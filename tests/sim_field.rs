@@ -16,9 +16,7 @@ use serde_json::Value;
 fn normalise(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            for k in ["resourceVersion"] {
-                m.remove(k);
-            }
+            m.remove("resourceVersion");
             m.values_mut().for_each(normalise);
         }
         Value::Array(a) => a.iter_mut().for_each(normalise),
