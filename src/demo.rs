@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::sim::{Crd, Sim, SimOptions, Topology};
+use rook_sim::{Crd, Sim, SimOptions, Topology};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -26,6 +26,11 @@ pub struct DemoArgs {
     /// Port on 127.0.0.1 (default: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Start from objects dumped from a real cluster instead of a generated one:
+    /// `kubectl get cephclusters.ceph.rook.io,deployments,pods -n NS -o yaml > FILE`
+    /// (multi-document YAML and JSON work too). Repeatable.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub from: Vec<PathBuf>,
     /// Milliseconds the simulated operator waits between daemons it restarts.
     #[arg(long, default_value_t = 50)]
     pub restart_delay_ms: u64,
@@ -45,6 +50,7 @@ impl DemoArgs {
                 CrdArg::Released => Crd::Released,
                 CrdArg::Proposed => Crd::Proposed,
             },
+            from: self.from.clone(),
             kubeconfig_out: self.kubeconfig_out.clone(),
             port: self.port,
             ..Default::default()
@@ -53,20 +59,43 @@ impl DemoArgs {
         o.operator.ready_delay = std::time::Duration::from_millis(self.restart_delay_ms);
         o
     }
+
+    /// What the simulated cluster is, for messages.
+    fn describe(&self, sim: &Sim) -> String {
+        let crd = if matches!(self.crd, CrdArg::Proposed) { "proposed" } else { "released" };
+        if self.from.is_empty() {
+            format!("{} OSDs, {crd} CRD", self.osds)
+        } else {
+            let files: Vec<String> = self.from.iter().map(|p| p.display().to_string()).collect();
+            format!("loaded from {}; CephClusters in {}; {crd} CRD", files.join(", "), sim.namespaces.join(", "))
+        }
+    }
+
+    /// The same cluster again, as `demo` arguments.
+    fn source_args(&self) -> String {
+        if self.from.is_empty() {
+            format!("--osds {}", self.osds)
+        } else {
+            self.from.iter().map(|p| format!("--from {}", p.display())).collect::<Vec<_>>().join(" ")
+        }
+    }
+}
+
+fn start(args: &DemoArgs) -> Result<Sim, String> {
+    let sim = Sim::start(args.options())?;
+    for s in &sim.skipped {
+        eprintln!("rook-sim: {s}");
+    }
+    Ok(sim)
 }
 
 /// Run the simulated cluster until SIGINT/SIGTERM.
 pub async fn serve(args: &DemoArgs) -> Result<(), String> {
-    let sim = Sim::start(args.options())?;
+    let sim = start(args)?;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
     let _ = out.flush();
-    eprintln!(
-        "rook-sim: {} OSDs, {} CRD, serving {} (Ctrl-C to stop)",
-        args.osds,
-        if matches!(args.crd, CrdArg::Proposed) { "proposed" } else { "released" },
-        sim.url
-    );
+    eprintln!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url);
     #[cfg(unix)]
     {
         let mut term =
@@ -85,7 +114,7 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
 /// `demo` without `--serve`: the plugin on an in-process simulated cluster: the
 /// interactive editor on a terminal, else its `status` and how to try the other commands.
 pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate::error::Result<i32> {
-    let sim = Sim::start(args.options()).map_err(crate::error::Error::Failed)?;
+    let sim = start(args).map_err(crate::error::Error::Failed)?;
     let mut settings = ctx.settings.clone();
     settings.connect.kubeconfig = Some(sim.kubeconfig().to_path_buf());
     settings.connect.context = None;
@@ -100,15 +129,14 @@ pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate:
     }
     let code = crate::commands::status::run(&mut demo_ctx).await?;
     crate::output::note(&format!(
-        "\nThis is rook-sim, a simulated Rook cluster ({} OSDs, {} CRD); run on a terminal, demo opens the \
+        "\nThis is rook-sim, a simulated Rook cluster ({}); run on a terminal, demo opens the \
          interactive editor. To try every command (and kubectl) on it:\n  \
-         kubectl-ceph-image demo --serve --osds {} > /tmp/rook-sim.env &   # or in another terminal\n  \
+         kubectl-ceph-image demo --serve {} > /tmp/rook-sim.env &   # or in another terminal\n  \
          sleep 2; . /tmp/rook-sim.env                                     # export KUBECONFIG=...\n  \
          kubectl-ceph-image set mgr quay.io/ceph/ceph:v20.2.5 --dry-run\n  \
          kubectl-ceph-image pause osd.3",
-        args.osds,
-        if matches!(args.crd, CrdArg::Proposed) { "proposed" } else { "released" },
-        args.osds
+        args.describe(&sim),
+        args.source_args()
     ));
     drop(sim);
     Ok(code)

@@ -19,6 +19,5 @@ pub mod prompt;
 pub mod render;
 pub mod selector;
 pub mod settings;
-pub mod sim;
 pub mod status;
 pub mod wait;

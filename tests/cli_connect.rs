@@ -5,8 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kubectl_ceph_image::sim::Crd;
-use kubectl_ceph_image::sim::resources::CEPHCLUSTERS;
+use rook_sim::Crd;
+use rook_sim::resources::CEPHCLUSTERS;
 
 #[test]
 fn kubeconfig_split_over_several_files_is_merged() {

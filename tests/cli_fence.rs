@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
-use kubectl_ceph_image::sim::{Crd, Sim};
+use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
+use rook_sim::{Crd, Sim};
 use serde_json::Value;
 
 const DNR: &str = "ceph.rook.io/do-not-reconcile";

@@ -5,8 +5,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
-use kubectl_ceph_image::sim::{Crd, Fault, FaultKind, Sim};
+use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
+use rook_sim::{Crd, Fault, FaultKind, Sim};
 
 const DNR: &str = "ceph.rook.io/do-not-reconcile";
 

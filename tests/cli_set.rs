@@ -6,8 +6,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, CRDS};
-use kubectl_ceph_image::sim::{Crd, Fault, FaultKind};
+use rook_sim::resources::{CEPHCLUSTERS, CRDS};
+use rook_sim::{Crd, Fault, FaultKind};
 use serde_json::Value;
 
 const IMG: &str = "registry.example.com/ceph/ceph:v20.2.5-mgrfix";

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use common::pty::{CTRL_C, DOWN, ENTER, ESC, Pty};
 use common::*;
-use kubectl_ceph_image::sim::resources::DEPLOYMENTS;
-use kubectl_ceph_image::sim::{Crd, Sim};
+use rook_sim::resources::DEPLOYMENTS;
+use rook_sim::{Crd, Sim};
 
 fn editor(sim: &Sim) -> Pty {
     let mut cmd = std::process::Command::new(bin());

@@ -6,12 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, PODS};
-use kubectl_ceph_image::sim::{Crd, Fault, FaultKind};
+use rook_sim::resources::{CEPHCLUSTERS, PODS};
+use rook_sim::{Crd, Fault, FaultKind};
 
 const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
 
-fn statuses(sim: &kubectl_ceph_image::sim::Sim, verb: &str, resource: &str) -> Vec<u16> {
+fn statuses(sim: &rook_sim::Sim, verb: &str, resource: &str) -> Vec<u16> {
     sim.log().iter().filter(|l| l.verb == verb && l.resource == resource).map(|l| l.status).collect()
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use kubectl_ceph_image::sim::Crd;
+use rook_sim::Crd;
 
 #[test]
 fn status_json_shape() {

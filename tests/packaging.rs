@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use kubectl_ceph_image::sim::Crd;
+use rook_sim::Crd;
 use serde_json::Value;
 use sha2::Digest;
 

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use kubectl_ceph_image::sim::Crd;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
+use rook_sim::Crd;
+use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
 use serde_json::Value;
 
 #[test]
@@ -50,7 +50,7 @@ fn label_and_unlabel_a_deployment() {
     assert!(patches.iter().all(|p| p.content_type.starts_with("application/merge-patch+json")));
 }
 
-fn merge_overrides(sim: &kubectl_ceph_image::sim::Sim) -> Value {
+fn merge_overrides(sim: &rook_sim::Sim) -> Value {
     let out = kubectl(
         sim,
         &[

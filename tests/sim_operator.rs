@@ -5,8 +5,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use kubectl_ceph_image::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
-use kubectl_ceph_image::sim::{Crd, Sim};
+use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
+use rook_sim::{Crd, Sim};
 use serde_json::Value;
 
 const DNR: &str = "ceph.rook.io/do-not-reconcile";

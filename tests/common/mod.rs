@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use kubectl_ceph_image::sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
+use rook_sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
 
 pub fn sim_with(crd: Crd, osds: usize) -> Sim {
     let opts = SimOptions {
@@ -66,7 +66,7 @@ pub fn plugin(sim: &Sim) -> assert_cmd::Command {
 
 /// Names of the pods of an app label, sorted.
 pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
-    use kubectl_ceph_image::sim::resources::PODS;
+    use rook_sim::resources::PODS;
     let mut v: Vec<String> = sim
         .list(&PODS, "rook-ceph")
         .into_iter()
@@ -79,7 +79,7 @@ pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
 
 /// Every pod name, keyed by app label.
 pub fn all_pods(sim: &Sim) -> std::collections::BTreeMap<String, String> {
-    use kubectl_ceph_image::sim::resources::PODS;
+    use rook_sim::resources::PODS;
     sim.list(&PODS, "rook-ceph")
         .into_iter()
         .map(|p| {
@@ -120,7 +120,7 @@ impl Run {
 
 /// The CephCluster without the fields every write changes.
 pub fn cluster_fields(sim: &Sim) -> serde_json::Value {
-    use kubectl_ceph_image::sim::resources::CEPHCLUSTERS;
+    use rook_sim::resources::CEPHCLUSTERS;
     let mut c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
     let m = c["metadata"].as_object_mut().unwrap();
     m.remove("resourceVersion");

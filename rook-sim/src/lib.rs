@@ -7,12 +7,15 @@
 pub mod api;
 pub mod discovery;
 pub mod faults;
+pub mod load;
 pub mod log;
 pub mod operator;
 pub mod patch;
 pub mod resources;
 pub mod rollout;
+pub mod rook;
 pub mod schema;
+pub mod selector;
 pub mod server;
 pub mod status;
 pub mod store;
@@ -49,7 +52,14 @@ pub enum Crd {
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// The generated cluster, when neither `from` nor `objects` is given.
     pub topology: Topology,
+    /// Dump files (`kubectl get cephclusters.ceph.rook.io,deployments,pods -n NS -o yaml`,
+    /// multi-document YAML or JSON) to start from instead of the generated topology: the
+    /// store holds exactly their objects, plus a Namespace for each namespace seen.
+    pub from: Vec<PathBuf>,
+    /// Objects to start from, as `from` (each named by its origin in messages).
+    pub objects: Vec<(String, Value)>,
     pub crd: Crd,
     pub operator: OperatorConfig,
     /// Where to write the kubeconfig; default: a fresh folder under the system temp dir.
@@ -62,6 +72,8 @@ impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
             topology: Topology::default(),
+            from: Vec::new(),
+            objects: Vec::new(),
             crd: Crd::Proposed,
             operator: OperatorConfig::default(),
             kubeconfig_out: None,
@@ -125,8 +137,7 @@ fn strip_nulls(v: &mut Value) {
 
 /// The CephCluster CRD object, released or proposed.
 pub fn crd_object(crd: Crd) -> Value {
-    let mut v: Value =
-        serde_saphyr::from_str(include_str!("../../assets/rook/cephcluster-crd.yaml")).expect("CRD parses");
+    let mut v: Value = serde_saphyr::from_str(include_str!("../assets/cephcluster-crd.yaml")).expect("CRD parses");
     if crd == Crd::Proposed {
         schema::add_image_overrides(&mut v);
     }
@@ -140,17 +151,27 @@ pub fn crd_object(crd: Crd) -> Value {
     v
 }
 
-fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
-    let mut store = Store::new();
-    let t = &opts.topology;
-    for ns in ["default", "kube-system", t.namespace.as_str()] {
-        if store.get(&NAMESPACES, "", ns).is_none() {
-            let _ = store.create(&NAMESPACES, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}), false);
-        }
+fn ensure_namespace(store: &mut Store, ns: &str) {
+    if store.get(&NAMESPACES, "", ns).is_none() {
+        let _ = store.create(&NAMESPACES, "", json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}), false);
     }
-    let crd = crd_object(opts.crd);
+}
+
+fn store_with_crd(crd: Crd, namespaces: &[&str]) -> (Store, Value) {
+    let mut store = Store::new();
+    for ns in ["default", "kube-system"].iter().chain(namespaces) {
+        ensure_namespace(&mut store, ns);
+    }
+    let crd = crd_object(crd);
     let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
     store.create(&CRDS, "", crd, false).expect("crd");
+    (store, schema)
+}
+
+/// The generated cluster (`opts.topology`).
+fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
+    let t = &opts.topology;
+    let (mut store, schema) = store_with_crd(opts.crd, &[t.namespace.as_str()]);
     let mut cluster = topology::ceph_cluster(&t.namespace, &t.ceph_image);
     strip_nulls(&mut cluster);
     schema::prune(&mut cluster, &schema);
@@ -162,9 +183,82 @@ fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
         let seq = operator.next_seq();
         let pod = topology::pod(&dep, &d.node, seq, true, &Operator::pod_ip(seq));
         store.create(&PODS, &t.namespace, pod, false).expect("pod");
-        operator.register(&t.namespace, d);
+        operator.register(&t.namespace, rook::Managed::Generated(d));
     }
     (store, schema)
+}
+
+/// A cluster loaded from dumped objects: exactly those objects. Rook manages the daemon
+/// Deployments of every namespace with a CephCluster; the operator's Rook version there is
+/// the `rook-version` most of them carry. Returns the store, the schema and the namespaces
+/// with a CephCluster (first one first).
+fn bootstrap_loaded(
+    opts: &SimOptions,
+    operator: &Operator,
+    loaded: load::Loaded,
+) -> Result<(Store, Value, Vec<String>, Vec<String>), String> {
+    let mut namespaces: Vec<&str> = Vec::new();
+    for o in &loaded.objects {
+        let ns = if o.kind == &NAMESPACES {
+            o.object["metadata"]["name"].as_str().unwrap_or_default()
+        } else {
+            &o.namespace
+        };
+        if !ns.is_empty() && !namespaces.contains(&ns) {
+            namespaces.push(ns);
+        }
+    }
+    let (mut store, schema) = store_with_crd(opts.crd, &[]);
+    let mut cluster_namespaces: Vec<String> = Vec::new();
+    let mut cluster_images: std::collections::BTreeMap<String, String> = Default::default();
+    // Namespaces first (a dumped Namespace replaces the one made for it), then clusters.
+    for kind in [&NAMESPACES, &CEPHCLUSTERS, &DEPLOYMENTS, &PODS] {
+        for o in loaded.objects.iter().filter(|o| o.kind == kind) {
+            let mut v = load::clean(o.object.clone());
+            strip_nulls(&mut v);
+            if kind == &NAMESPACES {
+                let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let _ = store.delete(&NAMESPACES, "", &name, false);
+            }
+            if kind == &CEPHCLUSTERS {
+                schema::prune(&mut v, &schema);
+                if !cluster_namespaces.contains(&o.namespace) {
+                    cluster_namespaces.push(o.namespace.clone());
+                }
+                let image = v.pointer("/spec/cephVersion/image").and_then(Value::as_str).unwrap_or_default();
+                cluster_images.entry(o.namespace.clone()).or_insert_with(|| image.to_string());
+            }
+            store.load(kind, &o.namespace, v).map_err(|e| format!("{}: {}", o.origin, e.message))?;
+        }
+        if kind == &NAMESPACES {
+            for ns in &namespaces {
+                ensure_namespace(&mut store, ns);
+            }
+        }
+    }
+    for ns in &cluster_namespaces {
+        let deployments: Vec<Value> = store
+            .iter(&DEPLOYMENTS, Some(ns), None)
+            .map(|(_, s)| serde_json::from_slice(&s.bytes).expect("json"))
+            .collect();
+        let mut versions: std::collections::BTreeMap<String, usize> = Default::default();
+        for dep in &deployments {
+            let name = dep["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if dep.get("status").is_none() {
+                rollout::refresh_status(&mut store, ns, &name);
+            }
+            if let Some(d) = rook::LoadedDaemon::from_deployment(dep, &cluster_images[ns]) {
+                if let Some(v) = dep.pointer("/metadata/labels/rook-version").and_then(Value::as_str) {
+                    *versions.entry(v.to_string()).or_default() += 1;
+                }
+                operator.register(ns, rook::Managed::Loaded(d));
+            }
+        }
+        if let Some((v, _)) = versions.into_iter().max_by_key(|(v, n)| (*n, rook::rook_minor(v))) {
+            operator.set_rook_version(ns, &v);
+        }
+    }
+    Ok((store, schema, cluster_namespaces, loaded.skipped))
 }
 
 pub fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str, namespace: &str) -> String {
@@ -184,6 +278,10 @@ pub struct Sim {
     owned_dir: Option<PathBuf>,
     pub url: String,
     pub ca_pem: String,
+    /// The namespaces with a CephCluster; the kubeconfig's context names the first.
+    pub namespaces: Vec<String>,
+    /// Loaded objects of kinds the simulation does not serve, skipped (one line each).
+    pub skipped: Vec<String>,
 }
 
 impl Sim {
@@ -191,7 +289,25 @@ impl Sim {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = tls::generate()?;
         let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
-        let (store, schema) = bootstrap(&opts, &operator);
+        let loaded = if opts.from.is_empty() && opts.objects.is_empty() {
+            None
+        } else {
+            let mut values = Vec::new();
+            for p in &opts.from {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                values.extend(load::parse_text(&p.display().to_string(), &text)?);
+            }
+            values.extend(opts.objects.iter().cloned());
+            Some(load::from_values(values)?)
+        };
+        let (store, schema, namespaces, skipped) = match loaded {
+            None => {
+                let (store, schema) = bootstrap(&opts, &operator);
+                (store, schema, vec![opts.topology.namespace.clone()], Vec::new())
+            }
+            Some(l) => bootstrap_loaded(&opts, &operator, l)?,
+        };
+        let generated = opts.from.is_empty() && opts.objects.is_empty();
         let (epoch, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(SimState {
             store: Mutex::new(store),
@@ -206,7 +322,13 @@ impl Sim {
             in_flight: Default::default(),
             max_in_flight: Default::default(),
         });
-        state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
+        if generated {
+            state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
+        } else {
+            for ns in &namespaces {
+                state.operator.fill_versions(&state, ns);
+            }
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rook-sim")
@@ -237,8 +359,8 @@ impl Sim {
                 (dir.join("kubeconfig"), Some(dir))
             }
         };
-        write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &opts.topology.namespace))?;
-        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem })
+        write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
+        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem, namespaces, skipped })
     }
 
     pub fn kubeconfig(&self) -> &Path {

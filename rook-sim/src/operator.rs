@@ -5,7 +5,7 @@
 //! types that ignore it, and `imageOverrides` when the CRD keeps that field. Removing a
 //! Deployment's label triggers nothing, as in Rook.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,8 +15,10 @@ use tokio::sync::{Notify, watch};
 
 use super::SimState;
 use super::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
+use super::rollout;
+use super::rook::{self, Managed};
 use super::store::{Store, now_rfc3339};
-use super::topology::{self, DNR_LABEL, Daemon, TYPES};
+use super::topology::{self, DNR_LABEL};
 
 #[derive(Debug, Clone)]
 pub struct OperatorConfig {
@@ -42,7 +44,19 @@ pub struct Operator {
     done: watch::Sender<u64>,
     seq: AtomicU64,
     /// Every daemon the operator manages, by (namespace, Deployment name).
-    daemons: Mutex<BTreeMap<(String, String), Daemon>>,
+    daemons: Mutex<BTreeMap<(String, String), Managed>>,
+    /// The `rook-version` the operator writes, per namespace.
+    rook_versions: Mutex<BTreeMap<String, String>>,
+}
+
+/// One reconcile of one cluster.
+struct Run<'a> {
+    ns: &'a str,
+    uid: &'a str,
+    base: &'a str,
+    overrides: &'a serde_json::Map<String, Value>,
+    daemons: &'a [Managed],
+    rook_version: &'a str,
 }
 
 fn has_dnr(v: &Value) -> bool {
@@ -60,6 +74,7 @@ impl Operator {
             done,
             seq: AtomicU64::new(1),
             daemons: Mutex::new(BTreeMap::new()),
+            rook_versions: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -67,8 +82,17 @@ impl Operator {
         &self.rook_image
     }
 
-    pub fn register(&self, ns: &str, d: Daemon) {
+    pub fn register(&self, ns: &str, d: Managed) {
         self.daemons.lock().expect("lock").insert((ns.to_string(), d.deployment_name()), d);
+    }
+
+    /// The Rook version that runs a namespace's cluster (default: the generated one's).
+    pub fn set_rook_version(&self, ns: &str, version: &str) {
+        self.rook_versions.lock().expect("lock").insert(ns.to_string(), version.to_string());
+    }
+
+    pub fn rook_version(&self, ns: &str) -> String {
+        self.rook_versions.lock().expect("lock").get(ns).cloned().unwrap_or_else(|| topology::ROOK_VERSION.to_string())
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -144,6 +168,8 @@ impl Operator {
         let base = cluster.pointer("/spec/cephVersion/image").and_then(Value::as_str).unwrap_or_default().to_string();
         let overrides =
             cluster.pointer("/spec/cephVersion/imageOverrides").and_then(Value::as_object).cloned().unwrap_or_default();
+        // An external cluster runs no mon, mgr or osd in Kubernetes; Rook reconciles none.
+        let external = cluster.pointer("/spec/external/enable").and_then(Value::as_bool) == Some(true);
         let cluster_held = has_dnr(cluster);
         if cluster_held {
             self.event(
@@ -154,79 +180,136 @@ impl Operator {
                 "CephCluster has the ceph.rook.io/do-not-reconcile label: mon, mgr and osd reconcile skipped",
             );
         }
-        let daemons: Vec<Daemon> =
+        let core = !(cluster_held || external);
+        let daemons: Vec<Managed> =
             self.daemons.lock().expect("lock").iter().filter(|((n, _), _)| *n == ns).map(|(_, d)| d.clone()).collect();
-        for t in &TYPES {
-            if cluster_held && matches!(t.key, "mon" | "mgr" | "osd") {
-                continue;
+        let rook_version = self.rook_version(&ns);
+        // PR #18369 (v1.21): the object-store controller waits for the OSDs too.
+        let rgw_after_osds = rook::rook_minor(&rook_version).is_some_and(|v| v >= (1, 21));
+        let run = Run {
+            ns: &ns,
+            uid: &uid,
+            base: &base,
+            overrides: &overrides,
+            daemons: &daemons,
+            rook_version: &rook_version,
+        };
+        // The cluster controller: mons one at a time, then mgrs, then OSDs in batches.
+        if core {
+            self.roll_type(state, &run, "mon").await;
+        }
+        let cluster_controller = async {
+            if core {
+                self.roll_type(state, &run, "mgr").await;
+                self.roll_type(state, &run, "osd").await;
             }
-            if t.key == "crashcollector" {
-                // crash and exporter are rebuilt once status.version matches the spec image
+            if rgw_after_osds {
+                self.roll_type(state, &run, "rgw").await;
+            }
+            // crash and exporter are rebuilt once status.version matches the spec image
+            if !external {
                 self.update_status(state, &ns, &base);
             }
-            let desired = overrides.get(t.key).and_then(Value::as_str).unwrap_or(&base).to_string();
-            let of_type: Vec<(Daemon, Value)> = {
-                let store = state.store();
-                daemons
-                    .iter()
-                    .filter(|d| d.t == t)
-                    .filter_map(|d| store.get_value(&DEPLOYMENTS, &ns, &d.deployment_name()).map(|v| (d.clone(), v)))
-                    .collect()
-            };
-            let held = held_deployments(t.key, &of_type);
-            let todo: Vec<(Daemon, Value)> =
-                of_type.into_iter().filter(|(d, _)| !held.contains(&d.deployment_name())).collect();
-            let batch = if t.key == "osd" { self.cfg.osd_batch.max(1) } else { 1 };
-            for chunk in todo.chunks(batch) {
-                let mut started = Vec::new();
-                for (d, current) in chunk {
-                    let generated = d.deployment(&ns, &desired, &self.rook_image, &uid);
-                    if let Some(pods) = self.apply(state, &ns, d, current, &generated) {
-                        started.push((d.clone(), pods));
-                    }
+            self.roll_type(state, &run, "crashcollector").await;
+            self.roll_type(state, &run, "exporter").await;
+        };
+        // The other controllers wait only until every mon runs the new version (rook #18367):
+        // they roll while the mgrs and OSDs still roll.
+        let other_controllers = async {
+            for key in ["mds", "rgw", "nfs", "rbdmirror", "cephfsmirror", "nvmeof"] {
+                if key == "rgw" && rgw_after_osds {
+                    continue;
                 }
-                if !started.is_empty() {
-                    tokio::time::sleep(self.cfg.ready_delay).await;
-                    for (d, pods) in &started {
-                        self.mark_ready(state, &ns, d, pods);
-                    }
-                    tokio::time::sleep(self.cfg.daemon_delay).await;
+                self.roll_type(state, &run, key).await;
+            }
+        };
+        futures::join!(cluster_controller, other_controllers);
+        if !external {
+            self.update_status(state, &ns, &base);
+        }
+    }
+
+    /// Update every Deployment of one type Rook does not hold, one at a time (OSDs in
+    /// batches), waiting for each one's new pods.
+    async fn roll_type(&self, state: &SimState, run: &Run<'_>, key: &str) {
+        let desired = run.overrides.get(key).and_then(Value::as_str).unwrap_or(run.base).to_string();
+        let todo: Vec<(Managed, Value)> = {
+            let store = state.store();
+            let skip = rook::SkipSets::of(&store, run.ns);
+            run.daemons
+                .iter()
+                .filter(|d| d.t().key == key)
+                .filter_map(|d| store.get_value(&DEPLOYMENTS, run.ns, &d.deployment_name()).map(|v| (d.clone(), v)))
+                .filter(|(d, v)| !skip.holds(d, v))
+                .collect()
+        };
+        let batch = if key == "osd" { self.cfg.osd_batch.max(1) } else { 1 };
+        for chunk in todo.chunks(batch) {
+            let mut started = Vec::new();
+            for (d, current) in chunk {
+                let generated = d.deployment(run.ns, &desired, &self.rook_image, run.rook_version, run.uid);
+                if let Some(pods) = self.apply(state, run.ns, d, current, &generated) {
+                    started.push((d.clone(), pods));
                 }
             }
+            if !started.is_empty() {
+                tokio::time::sleep(self.cfg.ready_delay).await;
+                for (d, pods) in &started {
+                    self.mark_ready(state, run.ns, d, pods);
+                }
+                tokio::time::sleep(self.cfg.daemon_delay).await;
+            }
         }
-        self.update_status(state, &ns, &base);
     }
 
     /// Write the generated Deployment where it differs; when its pod template changed,
-    /// replace its pods. Returns the seeds of the new (still Pending) pods.
-    fn apply(&self, state: &SimState, ns: &str, d: &Daemon, current: &Value, generated: &Value) -> Option<Vec<u64>> {
+    /// replace its pods, when only its replicas did, add or remove pods. Returns the new
+    /// (still Pending) pods.
+    fn apply(
+        &self,
+        state: &SimState,
+        ns: &str,
+        d: &Managed,
+        current: &Value,
+        generated: &Value,
+    ) -> Option<Vec<rollout::Started>> {
         let restart = current["spec"]["template"] != generated["spec"]["template"];
+        let scale = current["spec"]["replicas"] != generated["spec"]["replicas"];
         let same_meta = current["metadata"]["labels"] == generated["metadata"]["labels"]
             && current["metadata"]["annotations"] == generated["metadata"]["annotations"];
         if !restart && same_meta && current["spec"] == generated["spec"] {
             return None;
         }
         let mut store = state.store();
-        let mut dep = store.get_value(&DEPLOYMENTS, ns, &d.deployment_name())?;
-        dep["metadata"]["labels"] = generated["metadata"]["labels"].clone();
-        dep["metadata"]["annotations"] = generated["metadata"]["annotations"].clone();
+        let name = d.deployment_name();
+        let mut dep = store.get_value(&DEPLOYMENTS, ns, &name)?;
+        for k in ["labels", "annotations"] {
+            match generated["metadata"].get(k) {
+                Some(v) => dep["metadata"][k] = v.clone(),
+                None => {
+                    if let Some(m) = dep["metadata"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
         dep["spec"] = generated["spec"].clone();
         if let Some(m) = dep["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }
-        store.update(&DEPLOYMENTS, ns, &d.deployment_name(), dep, false).ok()?;
-        if !restart {
+        store.update(&DEPLOYMENTS, ns, &name, dep, false).ok()?;
+        if !restart && !scale {
             return None;
         }
-        Some(super::rollout::start(&mut store, self, ns, d))
+        Some(rollout::start(&mut store, self, ns, &name, restart, d.node()))
     }
 
-    fn mark_ready(&self, state: &SimState, ns: &str, d: &Daemon, seeds: &[u64]) {
-        super::rollout::finish(&mut state.store(), ns, d, seeds);
+    fn mark_ready(&self, state: &SimState, ns: &str, d: &Managed, pods: &[rollout::Started]) {
+        rollout::finish(&mut state.store(), ns, &d.deployment_name(), pods);
     }
 
     /// The daemon a Deployment of the cluster runs, if the operator manages it.
-    pub fn daemon(&self, ns: &str, deployment: &str) -> Option<Daemon> {
+    pub fn daemon(&self, ns: &str, deployment: &str) -> Option<Managed> {
         self.daemons.lock().expect("lock").get(&(ns.to_string(), deployment.to_string())).cloned()
     }
 
@@ -238,19 +321,7 @@ impl Operator {
     /// images the Ready pods run, as `ceph versions` would report them.
     pub fn update_status(&self, state: &SimState, ns: &str, base: &str) {
         let mut store = state.store();
-        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for (_, s) in store.iter(&PODS, Some(ns), None) {
-            let Some(t) = s.labels.get("app").and_then(|a| topology::type_of_app(a)) else { continue };
-            let Some(key) = t.versions_key else { continue };
-            let p: Value = serde_json::from_slice(&s.bytes).expect("json");
-            if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
-                continue;
-            }
-            let image = p.pointer("/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
-            let line = topology::ceph_version_line(&topology::ceph_version_of(image).0);
-            *counts.entry(key.to_string()).or_default().entry(line.clone()).or_default() += 1;
-            *counts.entry("overall".to_string()).or_default().entry(line).or_default() += 1;
-        }
+        let counts = versions(&store, ns);
         let Some(cluster) = Self::clusters(&store).into_iter().find(|c| c["metadata"]["namespace"] == ns) else {
             return;
         };
@@ -271,6 +342,26 @@ impl Operator {
         let _ = store.update(&CEPHCLUSTERS, ns, &name, c, false);
     }
 
+    /// A loaded cluster whose dump has no `status.ceph.versions` gets them from its pods
+    /// (a real cluster refreshes them every 60 s); everything else is kept as dumped.
+    pub fn fill_versions(&self, state: &SimState, ns: &str) {
+        let mut store = state.store();
+        let Some(mut c) = Self::clusters(&store).into_iter().find(|c| c["metadata"]["namespace"] == ns) else {
+            return;
+        };
+        if c.pointer("/status/ceph/versions").is_some()
+            || c.pointer("/spec/external/enable").and_then(Value::as_bool) == Some(true)
+        {
+            return;
+        }
+        let name = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        c["status"]["ceph"]["versions"] = serde_json::to_value(versions(&store, ns)).expect("json");
+        if let Some(m) = c["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let _ = store.update(&CEPHCLUSTERS, ns, &name, c, false);
+    }
+
     fn event(&self, state: &SimState, ns: &str, cluster: &Value, reason: &str, message: &str) {
         let seq = self.next_seq();
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
@@ -285,29 +376,24 @@ impl Operator {
     }
 }
 
-/// Which Deployments of a type Rook leaves alone (FACTS §2).
-fn held_deployments(type_key: &str, deps: &[(Daemon, Value)]) -> BTreeSet<String> {
-    let labelled = |v: &Value| has_dnr(v);
-    match type_key {
-        "mon" | "mgr" | "osd" | "nfs" => {
-            deps.iter().filter(|(_, v)| labelled(v)).map(|(d, _)| d.deployment_name()).collect()
+/// `ceph versions` as Ceph would report it: the Running pods of each daemon type (the
+/// floating mon is a mon; canaries and maintenance copies run no daemon), by the image of
+/// their first container.
+fn versions(store: &Store, ns: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((_, name), s) in store.iter(&PODS, Some(ns), None) {
+        // `<deployment>-<hash>-<suffix>`
+        let deployment = name.rsplitn(3, '-').nth(2).unwrap_or(name);
+        let Some(t) = rook::daemon_type(deployment, &s.labels) else { continue };
+        let Some(key) = t.versions_key else { continue };
+        let p: Value = serde_json::from_slice(&s.bytes).expect("json");
+        if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+            continue;
         }
-        // one labelled RGW holds every RGW of its object store
-        "rgw" => {
-            let stores: BTreeSet<String> =
-                deps.iter().filter(|(_, v)| labelled(v)).map(|(d, _)| d.id_value()).collect();
-            deps.iter().filter(|(d, _)| stores.contains(&d.id_value())).map(|(d, _)| d.deployment_name()).collect()
-        }
-        // any labelled rbd-mirror holds them all
-        "rbdmirror" => {
-            if deps.iter().any(|(_, v)| labelled(v)) {
-                deps.iter().map(|(d, _)| d.deployment_name()).collect()
-            } else {
-                BTreeSet::new()
-            }
-        }
-        // mds: Rook compares the bare letter with `<fs>-a`, so the label never matches;
-        // crash, exporter, cephfs-mirror do not honour it at all.
-        _ => BTreeSet::new(),
+        let image = p.pointer("/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default();
+        let line = topology::ceph_version_line(&topology::ceph_version_of(image).0);
+        *counts.entry(key.to_string()).or_default().entry(line.clone()).or_default() += 1;
+        *counts.entry("overall".to_string()).or_default().entry(line).or_default() += 1;
     }
+    counts
 }

@@ -21,7 +21,7 @@ pub struct SimType {
     pub versions_key: Option<&'static str>,
 }
 
-pub const TYPES: [SimType; 10] = [
+pub const TYPES: [SimType; 11] = [
     SimType { key: "mon", app: "rook-ceph-mon", id_label: "mon", daemon_type: "mon", versions_key: Some("mon") },
     SimType { key: "mgr", app: "rook-ceph-mgr", id_label: "mgr", daemon_type: "mgr", versions_key: Some("mgr") },
     SimType {
@@ -60,6 +60,14 @@ pub const TYPES: [SimType; 10] = [
         app: "rook-ceph-exporter",
         id_label: "ceph_daemon_id",
         daemon_type: "exporter",
+        versions_key: None,
+    },
+    // NVMe-oF gateways (Rook v1.20): never generated, only loaded from dumps.
+    SimType {
+        key: "nvmeof",
+        app: "rook-ceph-nvmeof",
+        id_label: "ceph_daemon_id",
+        daemon_type: "nvmeof",
         versions_key: None,
     },
 ];
@@ -493,8 +501,7 @@ pub fn ceph_version_line(version: &str) -> String {
 
 /// The CephCluster of Rook's example `cluster.yaml`, in `ns`, with a Ready status.
 pub fn ceph_cluster(ns: &str, image: &str) -> Value {
-    let mut c: Value =
-        serde_saphyr::from_str(include_str!("../../assets/rook/cluster.yaml")).expect("cluster.yaml parses");
+    let mut c: Value = serde_saphyr::from_str(include_str!("../assets/cluster.yaml")).expect("cluster.yaml parses");
     c["metadata"]["namespace"] = ns.into();
     c["metadata"]["name"] = ns.into();
     c["spec"]["cephVersion"]["image"] = image.into();

@@ -20,7 +20,7 @@ use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
-use crate::selector::Selector;
+use crate::selector::LabelSelector as Selector;
 
 pub struct ApiRequest {
     pub method: String,
@@ -705,8 +705,11 @@ fn write(
     }
     let written = store.update(kind, ns, name, new, dry_run)?;
     drop(store);
-    if !dry_run && kind == &DEPLOYMENTS && written["spec"]["template"] != old["spec"]["template"] {
-        deployment_controller(state, ns, name);
+    if !dry_run && kind == &DEPLOYMENTS {
+        let restart = written["spec"]["template"] != old["spec"]["template"];
+        if restart || written["spec"]["replicas"] != old["spec"]["replicas"] {
+            deployment_controller(state, ns, name, restart);
+        }
     }
     if !dry_run && kind == &CEPHCLUSTERS {
         state.operator.cluster_written(&old, &written);
@@ -719,16 +722,17 @@ fn write(
     })
 }
 
-/// Kubernetes rolls a Deployment whose pod template changed: the Deployment controller,
-/// for writes that do not come from the simulated operator.
-fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str) {
-    let Some(d) = state.operator.daemon(ns, name) else { return };
-    let seeds = super::rollout::start(&mut state.store(), &state.operator, ns, &d);
-    let (delay, ns) = (state.operator.ready_delay(), ns.to_string());
+/// Kubernetes rolls a Deployment whose pod template changed, and adds or removes pods when
+/// its replicas change: the Deployment controller, for writes that do not come from the
+/// simulated operator, on any Deployment (Rook's or not).
+fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
+    let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
+    let started = super::rollout::start(&mut state.store(), &state.operator, ns, name, restart, node.as_deref());
+    let (delay, ns, name) = (state.operator.ready_delay(), ns.to_string(), name.to_string());
     let state = state.clone();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        super::rollout::finish(&mut state.store(), &ns, &d, &seeds);
+        super::rollout::finish(&mut state.store(), &ns, &name, &started);
     });
 }
 

@@ -181,7 +181,25 @@ impl Store {
     }
 
     /// Create: fills uid, creationTimestamp, resourceVersion and generation.
-    pub fn create(&mut self, kind: &'static Kind, ns: &str, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn create(&mut self, kind: &'static Kind, ns: &str, obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+        self.create_keeping(kind, ns, obj, dry_run, false)
+    }
+
+    /// Seed the store with an object dumped from a cluster: its `uid`, `creationTimestamp`
+    /// and `generation` are kept when present (owner references point at uids); the
+    /// resourceVersion is this store's.
+    pub fn load(&mut self, kind: &'static Kind, ns: &str, obj: Value) -> Result<Value, ApiError> {
+        self.create_keeping(kind, ns, obj, false, true)
+    }
+
+    fn create_keeping(
+        &mut self,
+        kind: &'static Kind,
+        ns: &str,
+        mut obj: Value,
+        dry_run: bool,
+        keep: bool,
+    ) -> Result<Value, ApiError> {
         let meta = obj
             .get_mut("metadata")
             .and_then(Value::as_object_mut)
@@ -213,9 +231,14 @@ impl Store {
         }
         let uid = self.next_uid();
         let meta = obj["metadata"].as_object_mut().expect("metadata");
-        meta.insert("uid".into(), uid.into());
-        meta.insert("creationTimestamp".into(), now_rfc3339().into());
-        if kind.plural != "pods" && kind.plural != "events" && kind.plural != "namespaces" {
+        let has = |meta: &serde_json::Map<String, Value>, k: &str| keep && meta.get(k).is_some_and(|v| !v.is_null());
+        if !has(meta, "uid") {
+            meta.insert("uid".into(), uid.into());
+        }
+        if !has(meta, "creationTimestamp") {
+            meta.insert("creationTimestamp".into(), now_rfc3339().into());
+        }
+        if kind.plural != "pods" && kind.plural != "events" && kind.plural != "namespaces" && !has(meta, "generation") {
             meta.insert("generation".into(), 1.into());
         }
         obj["apiVersion"] = kind.api_version().into();
@@ -323,7 +346,7 @@ pub fn fnv64(data: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
+    use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS};
     use serde_json::json;
 
     #[test]

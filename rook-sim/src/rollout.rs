@@ -1,0 +1,157 @@
+//! What Kubernetes' Deployment and ReplicaSet controllers do, for both the simulated
+//! operator and writes through the API (e.g. a fence or a `kubectl scale`): when a pod
+//! template changes, Recreate (the old pods go, new ones start Pending, then turn Running
+//! and Ready); when only `replicas` changes, pods are added or removed.
+//!
+//! A Deployment's pods are the ones its ReplicaSets (`<deployment>-<hash>`) control, as in
+//! Kubernetes: a mon canary's pods match the mon's selector but are not the mon's. Failed
+//! pods are not active: a rollout leaves them where they are and they never count as ready.
+
+use serde_json::Value;
+
+use super::operator::Operator;
+use super::resources::{DEPLOYMENTS, PODS};
+use super::store::Store;
+use super::topology;
+
+/// A pod a rollout created, still Pending.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub name: String,
+    pub seq: u64,
+    pub node: String,
+}
+
+/// The ReplicaSet controlling a pod, from its owner references.
+fn controller_replicaset(pod: &Value) -> Option<&str> {
+    pod["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == "ReplicaSet" && r["controller"] != false)?
+        .get("name")?
+        .as_str()
+}
+
+/// The pods of Deployment `dep`: (name, pod), in name order.
+pub fn owned_pods(store: &Store, ns: &str, dep: &Value) -> Vec<(String, Value)> {
+    let name = dep["metadata"]["name"].as_str().unwrap_or_default();
+    let selector: Vec<(String, String)> = dep["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    store
+        .iter(&PODS, Some(ns), None)
+        .filter(|(_, s)| selector.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .filter_map(|((_, n), s)| {
+            let p: Value = serde_json::from_slice(&s.bytes).ok()?;
+            let mine = match controller_replicaset(&p) {
+                Some(rs) => rs.rsplit_once('-').is_some_and(|(d, hash)| d == name && !hash.is_empty()),
+                // a pod without owner references: the selector decides
+                None => true,
+            };
+            mine.then(|| (n.clone(), p))
+        })
+        .collect()
+}
+
+fn phase(p: &Value) -> &str {
+    p.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn write_status(store: &mut Store, ns: &str, name: &str, f: impl FnOnce(&mut Value)) {
+    if let Some(mut dep) = store.get_value(&DEPLOYMENTS, ns, name) {
+        f(&mut dep);
+        if let Some(m) = dep["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let _ = store.update(&DEPLOYMENTS, ns, name, dep, false);
+    }
+}
+
+/// Bring the Deployment's pods to its template and replica count: with `replace_all`
+/// (the template changed) every active pod goes and `replicas` new ones start; otherwise
+/// pods are only added or removed to match `replicas`. New pods go to `node` when given,
+/// else to the node of the pods they replace, the Deployment's hostname nodeSelector, or
+/// any node the namespace's pods run on. Returns the new (Pending) pods for `finish`.
+pub fn start(
+    store: &mut Store,
+    op: &Operator,
+    ns: &str,
+    name: &str,
+    replace_all: bool,
+    node: Option<&str>,
+) -> Vec<Started> {
+    let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return vec![] };
+    let owned = owned_pods(store, ns, &dep);
+    let active: Vec<&(String, Value)> = owned.iter().filter(|(_, p)| phase(p) != "Failed").collect();
+    let node = node
+        .map(str::to_string)
+        .or_else(|| {
+            owned.iter().find_map(|(_, p)| p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()).map(str::to_string))
+        })
+        .or_else(|| {
+            dep.pointer("/spec/template/spec/nodeSelector/kubernetes.io~1hostname")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| store.iter(&PODS, Some(ns), None).find_map(|(_, s)| s.node.clone().filter(|n| !n.is_empty())))
+        .unwrap_or_else(|| "node-00".to_string());
+    let replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+    let (delete, keep): (Vec<&String>, usize) = if replace_all {
+        (active.iter().map(|(n, _)| n).collect(), 0)
+    } else {
+        let keep = active.len().min(replicas);
+        (active.iter().skip(keep).map(|(n, _)| n).collect(), keep)
+    };
+    for n in delete {
+        let _ = store.delete(&PODS, ns, n, false);
+    }
+    let mut started = Vec::new();
+    for _ in keep..replicas {
+        let seq = op.next_seq();
+        let p = topology::pod(&dep, &node, seq, false, &Operator::pod_ip(seq));
+        let pod_name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if store.create(&PODS, ns, p, false).is_ok() {
+            started.push(Started { name: pod_name, seq, node: node.clone() });
+        }
+    }
+    let ready = keep as u64;
+    write_status(store, ns, name, |dep| {
+        dep["status"]["replicas"] = (replicas as u64).into();
+        for k in ["readyReplicas", "availableReplicas"] {
+            dep["status"][k] = ready.into();
+        }
+        dep["status"]["updatedReplicas"] = if replace_all { 0 } else { ready }.into();
+    });
+    started
+}
+
+/// The new pods are Running and Ready; the Deployment's status says so.
+pub fn finish(store: &mut Store, ns: &str, name: &str, started: &[Started]) {
+    let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return };
+    for s in started {
+        let Some(mut cur) = store.get_value(&PODS, ns, &s.name) else { continue };
+        let ready = topology::pod(&dep, &s.node, s.seq, true, &Operator::pod_ip(s.seq));
+        cur["status"] = ready["status"].clone();
+        if let Some(m) = cur["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        let _ = store.update(&PODS, ns, &s.name, cur, false);
+    }
+    refresh_status(store, ns, name);
+}
+
+/// The Deployment's status from its pods: Running ones are ready.
+pub fn refresh_status(store: &mut Store, ns: &str, name: &str) {
+    let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return };
+    let owned = owned_pods(store, ns, &dep);
+    let running = owned.iter().filter(|(_, p)| phase(p) == "Running").count() as u64;
+    let replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1);
+    write_status(store, ns, name, |dep| {
+        dep["status"]["replicas"] = replicas.into();
+        for k in ["readyReplicas", "availableReplicas", "updatedReplicas"] {
+            dep["status"][k] = running.into();
+        }
+        dep["status"]["observedGeneration"] = dep["metadata"]["generation"].clone();
+    });
+}
