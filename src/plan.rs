@@ -226,6 +226,9 @@ impl After {
         if let Some(by) = &d.held_by {
             return Some(format!("{by} is labelled and Rook skips every Deployment with its id label"));
         }
+        if d.under_replacement && d.labelled {
+            return Some("Rook's OSD replacement holds it (osd.rook.io/replace*); never resumed by this plugin".into());
+        }
         match d.id.dtype.hold_scope() {
             HoldScope::Daemon => {
                 (d.label_holds && self.labelled.contains(&d.deployment)).then(|| "labelled do-not-reconcile".into())
