@@ -30,11 +30,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let serving = matches!(&cli.command, Some(Command::Demo(d)) if d.serve);
     if !serving {
         // Ctrl-C: leave the terminal sane (cursor shown) and exit 130.
+        // While writes run, the signal stops them between writes instead, so the journal
+        // can say what was done (`execute`); a second signal exits at once.
         tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            let mut taken = false;
+            loop {
+                let code = signal().await;
+                if !taken && crate::execute::take_signal(code) {
+                    taken = true;
+                    eprintln!(
+                        "\n{} received: finishing the writes in flight, then stopping",
+                        if code == 130 { "SIGINT" } else { "SIGTERM" }
+                    );
+                    continue;
+                }
                 eprint!("\x1b[?25h");
                 eprintln!("\ninterrupted");
-                std::process::exit(130);
+                std::process::exit(code);
             }
         });
     }
@@ -118,5 +130,25 @@ pub fn report(e: &Error, styles: &crate::output::Styles) {
         // Ctrl-C in a prompt: leave the terminal sane.
         Error::Interrupted => note("\x1b[?25h\ninterrupted"),
         _ => note(&format!("{} {text}", "error:".style(styles.error))),
+    }
+}
+
+/// The next SIGINT (130) or SIGTERM (143), as the exit code each one means.
+async fn signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        130
     }
 }

@@ -8,8 +8,7 @@ use dialoguer::console::Term;
 use dialoguer::{Input, MultiSelect, Select};
 
 use crate::cluster::read::{self, Support};
-use crate::cluster::write;
-use crate::commands::{Ctx, change::verify};
+use crate::commands::Ctx;
 use crate::daemon::{DaemonType, HoldScope};
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
@@ -297,8 +296,8 @@ async fn fence_offer(ctx: &mut Ctx<'_>, term: &Term, snap: &Snapshot, dt: Daemon
     Ok(())
 }
 
-/// Show the combined plan; on a yes, one CephCluster merge patch (with its resourceVersion
-/// precondition) and the label patches. True when it was submitted.
+/// Show the combined plan; on a yes, its writes through the one executor: holds first, the
+/// CephCluster merge patch (resourceVersion precondition), releases last. True when done.
 async fn review_and_submit(
     ctx: &mut Ctx<'_>,
     conn: &crate::cluster::connect::Connection,
@@ -325,60 +324,22 @@ async fn review_and_submit(
         }
         Err(e) => return Err(e),
     }
-    let ns = &snap.cluster.namespace;
-    let cluster_changes: Vec<&Change> =
-        staged.iter().filter(|c| matches!(c, Change::SetImage { .. } | Change::Unset(_))).collect();
-    if !cluster_changes.is_empty() {
-        let mut patch = serde_json::json!({});
-        for c in &cluster_changes {
-            if let Some(b) = write::cluster_patch(c, &snap.cluster.resource_version) {
-                json_patch::merge(&mut patch, &b);
-            }
-        }
-        match write::patch_cluster(&conn.kube, ns, &snap.cluster.name, &patch, false).await {
-            Ok(_) => {}
-            Err(e) if e.api_code() == Some(409) => {
-                let _ = term
-                    .write_line("The CephCluster changed since it was read (409): nothing was written; review again.");
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        }
-        let back = read::get_cluster(&conn.kube, ns, &snap.cluster.name).await?;
-        for c in &cluster_changes {
-            verify(c, &back)?;
-        }
-        let _ = term.write_line(&format!(
-            "cephcluster.ceph.rook.io/{} patched (generation {})",
-            snap.cluster.name,
-            back.metadata.generation.unwrap_or(0)
-        ));
+    // Holds land and are verified before the CephCluster patch that starts the rollout;
+    // releases after it (`writes::build`).
+    let writes = crate::writes::build(snap, staged, &p, "");
+    let target = crate::commands::exec_target(conn, &p, false, ctx.settings);
+    let journal = crate::execute::run(&target, &writes).await;
+    if journal.all_done() {
+        let _ = term.write_str(&crate::commands::labels::results_text(&journal, false));
+        return Ok(true);
     }
-    let mut sends = Vec::new();
-    for c in staged {
-        let (names, add) = match c {
-            Change::Pause(n) => (n, true),
-            Change::Resume(n) => (n, false),
-            _ => continue,
-        };
-        sends.extend(crate::commands::labels::label_sends(snap, names, add));
+    if journal.interrupted.is_some() {
+        return Err(crate::execute::failure(&journal, "the editor: submit the same changes again"));
     }
-    let mut failed = 0;
-    for (name, r) in write::patch_many(&conn.kube, ns, &sends, false).await {
-        match r {
-            Ok(_) => {
-                let _ = term.write_line(&format!("deployment.apps/{name} patched"));
-            }
-            Err(e) => {
-                failed += 1;
-                let _ = term.write_line(&format!("deployment.apps/{name} FAILED: {e}"));
-            }
-        }
+    let _ = term.write_str(&journal.text("submit the same changes again (they stay staged)"));
+    if journal.conflict() {
+        let _ =
+            term.write_line("The CephCluster changed since it was read (409): review the new plan and submit again.");
     }
-    if failed > 0 {
-        let _ = term
-            .write_line(&format!("{failed} label patch(es) failed; submitting the same changes again completes them."));
-        return Ok(false);
-    }
-    Ok(true)
+    Ok(false)
 }

@@ -53,6 +53,9 @@ pub enum Error {
     /// A write did not end as asked (verification, conflicts, partial failure). Exit 1.
     #[error("{0}")]
     Failed(String),
+    /// SIGINT (130) or SIGTERM (143) stopped a run of writes; the journal says what was done.
+    #[error("interrupted: {journal}")]
+    Stopped { code: i32, journal: String },
 }
 
 impl Error {
@@ -61,6 +64,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Declined => 3,
             Error::Interrupted => 130,
+            Error::Stopped { code, .. } => *code,
             _ => 1,
         }
     }

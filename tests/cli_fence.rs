@@ -176,7 +176,7 @@ fn fence_warnings_dry_run_and_scope() {
     for w in ["mon-failover", "fence-misses-updates", "fence-rollout"] {
         assert!(r.stdout.contains(w), "{w}: {}", r.stdout);
     }
-    assert!(r.stdout.contains("(strategic)"), "the exact patches: {}", r.stdout);
+    assert!(r.stdout.contains("(strategic merge patch"), "the exact patches: {}", r.stdout);
     let r = run(&sim, &["set", "rgw", IMG, "--strategy", "fence", "--dry-run"]).ok();
     assert!(r.stdout.contains("rgw-scope"));
     let r = run(&sim, &["set", "rbd-mirror", IMG, "--strategy", "fence", "--dry-run"]).ok();
@@ -223,7 +223,8 @@ fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
     let sim = slow_sim(Crd::Released, 5000);
     let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("stopped before fencing the next daemons") && r.stderr.contains("mon.a"), "{}", r.stderr);
+    assert!(r.stderr.contains("stopped before the next step") && r.stderr.contains("mon.a"), "{}", r.stderr);
+    assert!(r.stderr.contains("rook-ceph-mon-b fence to") && r.stderr.contains("not sent"), "the journal: {}", r.stderr);
     let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
     assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
 }

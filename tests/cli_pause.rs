@@ -28,7 +28,7 @@ fn pause_osd_on_a_node_labels_exactly_its_osds() {
     let r = run(&sim, &["pause", "osd", "--node", "node-01", "--yes"]).ok();
     let want: BTreeSet<String> = (0..30).filter(|i| i % 3 == 1).map(|i| format!("rook-ceph-osd-{i}")).collect();
     assert_eq!(labelled(&sim), want);
-    assert_eq!(r.stdout.matches(" labelled").count(), 10, "{}", r.stdout);
+    assert_eq!(r.stdout.matches(" labeled").count(), 10, "{}", r.stdout);
     let patched: BTreeSet<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
     assert_eq!(patched, want, "one label patch per OSD of the node, nothing else");
     // every label patch is a merge patch of the label alone
@@ -61,8 +61,8 @@ fn a_forbidden_deployment_is_reported_and_the_rest_complete() {
     sim.faults().add(Fault::new(FaultKind::Forbidden).verb("patch").resource("deployments").name("rook-ceph-osd-2"));
     let r = run(&sim, &["pause", "osd.1", "osd.2", "osd.3", "--yes"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("rook-ceph-osd-2 FAILED: Error from server (Forbidden)"), "{}", r.stdout);
-    assert!(r.stderr.contains("1 of 3 Deployment(s) were not labelled"), "{}", r.stderr);
+    assert!(r.stderr.contains("rook-ceph-osd-2 add ceph.rook.io/do-not-reconcile: FAILED: Error from server (Forbidden)"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 of 3 write(s) done"), "the journal: {}", r.stderr);
     assert_eq!(labelled(&sim), set(&["rook-ceph-osd-1", "rook-ceph-osd-3"]));
     // RBAC fixed: the same command completes what is left, and only that
     sim.faults().clear();

@@ -128,6 +128,48 @@ pub async fn strategic_patch_deployment(
     kube.json(req, &what).await
 }
 
+/// The same patches, answered as the whole object (`execute` judges it by JSON pointers).
+pub async fn patch_cluster_value(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value> {
+    let what = What::new("patch", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
+    let req =
+        Request::new(cluster_path(ns)).patch(name, &params(dry_run), &Patch::Merge(patch)).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+pub async fn patch_deployment_value(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value> {
+    let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
+    let req = Request::new(deployments_path(ns))
+        .patch(name, &params(dry_run), &Patch::Merge(patch))
+        .map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+pub async fn strategic_patch_deployment_value(
+    kube: &Kube,
+    ns: &str,
+    name: &str,
+    patch: &Value,
+    dry_run: bool,
+) -> Result<Value> {
+    let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
+    let req = Request::new(deployments_path(ns))
+        .patch(name, &params(dry_run), &Patch::Strategic(patch))
+        .map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+pub async fn get_cluster_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
+    let what = What::new("get", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
+    let req = Request::new(cluster_path(ns)).get(name, &Default::default()).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+pub async fn get_deployment_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
+    let what = What::new("get", format!("deployments.apps \"{name}\""), Some(ns));
+    let req = Request::new(deployments_path(ns)).get(name, &Default::default()).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
 /// How many label patches are in flight at once: enough to finish 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = 16;

@@ -11,6 +11,7 @@ use crate::cluster::read::{self, Support};
 use crate::cluster::wire::CephCluster;
 use crate::cluster::write;
 use crate::error::{Error, Result};
+use crate::execute::{self, Journal, Write};
 use crate::model::{DNR_LABEL, Snapshot};
 use crate::output::{clean, note};
 use crate::plan::{self, Change, Plan, Target};
@@ -20,10 +21,13 @@ use crate::render;
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub plan: Plan,
-    /// The exact merge patch (sent, or that would be sent).
+    /// The exact merge patch of the CephCluster (sent, or that would be sent).
     pub patch: Option<Value>,
+    /// Every write, in order, exactly as it is (or would be) sent.
+    pub writes: Vec<Write>,
     pub dry_run: Option<&'static str>,
     pub applied: bool,
+    pub journal: Option<Journal>,
     /// After a write: the CephCluster's new generation and resourceVersion.
     pub generation: Option<i64>,
     pub resource_version: Option<String>,
@@ -152,26 +156,33 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if !plan.noop {
         check_support(ctx, &conn, &snap, &change).await?;
     }
-    let patch = write::cluster_patch(&change, &snap.cluster.resource_version);
+    let mut writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
     let dry = s.dry_run.map(DryRun::as_str);
-    if plan.noop || s.dry_run.is_some() {
-        let outcome = Outcome { plan, patch, dry_run: dry, applied: false, generation: None, resource_version: None };
-        if s.dry_run == Some(DryRun::Server) && !outcome.plan.noop {
-            let p = outcome.patch.clone().unwrap_or_default();
-            let c = write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &p, true).await?;
-            verify(&change, &c)?;
+    if plan.noop || writes.is_empty() || s.dry_run.is_some() {
+        let mut outcome = Outcome {
+            patch: writes.first().map(|w| w.patch.clone()),
+            plan,
+            writes,
+            dry_run: dry,
+            applied: false,
+            journal: None,
+            generation: None,
+            resource_version: None,
+        };
+        if s.dry_run == Some(DryRun::Server) && !outcome.plan.noop && !outcome.writes.is_empty() {
+            let target = super::exec_target(&conn, &outcome.plan, true, s);
+            let journal = execute::run(&target, &outcome.writes).await;
+            if !journal.all_done() {
+                return Err(execute::failure(&journal, &super::labels::rerun_hint()));
+            }
+            outcome.journal = Some(journal);
         }
         let restarts = outcome.plan.summary.restart_pods;
         print(s, &outcome, || {
             let mut t = render::plan(&outcome.plan, &s.out_styles);
-            if !outcome.plan.noop {
-                let p = serde_json::to_string(outcome.patch.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
-                t.push_str(&format!(
-                    "\nMerge patch of cephclusters.ceph.rook.io/{} (fieldManager={}):\n  {}\n",
-                    clean(&outcome.plan.cluster),
-                    crate::model::FIELD_MANAGER,
-                    clean(&p)
-                ));
+            if !outcome.plan.noop && !outcome.writes.is_empty() {
+                t.push('\n');
+                t.push_str(&execute::writes_text(&outcome.writes));
                 t.push_str(match s.dry_run {
                     Some(DryRun::Server) => {
                         "Dry run (server): the API server accepted the patch; nothing was persisted.\n"
@@ -183,59 +194,92 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         })?;
         return Ok(if s.exit_code && restarts > 0 { 4 } else { 0 });
     }
-    // Show, confirm, write; on 409 re-read and re-plan.
+    // Show, confirm, write; on 409 re-read and judge by intent.
     super::show_plan(s, &plan);
     ctx.confirm(&format!("Apply this change to CephCluster {ns}/{}?", snap.cluster.name))?;
     let mut conflicts = 0;
-    loop {
-        let patch = write::cluster_patch(&change, &snap.cluster.resource_version).unwrap_or_default();
-        match write::patch_cluster(&conn.kube, &ns, &snap.cluster.name, &patch, false).await {
-            Ok(_) => break,
-            Err(e) if e.api_code() == Some(409) && conflicts < MAX_CONFLICTS => {
-                conflicts += 1;
-                note(&format!(
-                    "the CephCluster changed since it was read (409 Conflict): reading it again and re-planning ({conflicts}/{MAX_CONFLICTS})"
-                ));
-                snap = read::snapshot(&conn.kube, &ns, Some(&snap.cluster.name)).await?;
-                let again = plan_of(&snap, &change)?;
-                if again.noop {
-                    note("the cluster already has this change: nothing to write");
-                    break;
-                }
-                if !again.same_outcome(&plan) {
-                    plan = again;
-                    if s.yes {
-                        if s.output == crate::cli::OutputFormat::Text {
-                            crate::output::emit(&render::plan(&plan, &s.out_styles));
-                        }
-                        return Err(Error::Failed(
-                            "the CephCluster changed while this change was being applied and the plan is now \
-                             different (shown above); with --yes nothing is written. Run the command again to \
-                             review the new plan."
-                                .into(),
-                        ));
-                    }
-                    super::show_plan(s, &plan);
-                    ctx.confirm("The plan changed (shown above). Apply the new plan?")?;
-                }
-            }
-            Err(e) if e.api_code() == Some(409) => {
+    let journal = loop {
+        let target = super::exec_target(&conn, &plan, false, s);
+        let journal = execute::run(&target, &writes).await;
+        if journal.all_done() {
+            break journal;
+        }
+        if !journal.conflict() || conflicts >= MAX_CONFLICTS {
+            if journal.conflict() {
                 return Err(Error::Failed(format!(
-                    "gave up after {MAX_CONFLICTS} conflicts: another writer keeps changing CephCluster {ns}/{}. Nothing was lost; nothing of this change was written.",
+                    "gave up after {MAX_CONFLICTS} conflicts: another writer keeps changing CephCluster {ns}/{}. \
+                     Nothing was lost; nothing of this change was written.",
                     snap.cluster.name
                 )));
             }
-            Err(e) => return Err(e),
+            return Err(execute::failure(&journal, &super::labels::rerun_hint()));
         }
-    }
+        conflicts += 1;
+        note(&format!(
+            "the CephCluster changed since it was read (409 Conflict): reading it again ({conflicts}/{MAX_CONFLICTS})"
+        ));
+        let fresh = read::snapshot(&conn.kube, &ns, Some(&snap.cluster.name)).await?;
+        match intent(&snap, &fresh, &change) {
+            Intent::Done => {
+                note("another writer already made this exact change: nothing to write");
+                return Ok(0);
+            }
+            Intent::SameField { field, read_then, now, want } => {
+                let msg = format!(
+                    "{field} was {read_then} when this command read it and is now {now}: another writer changed \
+                     the same field while this change was being applied"
+                );
+                if s.yes {
+                    return Err(Error::Failed(format!(
+                        "{msg}; with --yes nothing is overwritten and nothing was written. Run the command again to \
+                         review a plan from {now} to {want}."
+                    )));
+                }
+                note(&msg);
+                let again = plan_of(&fresh, &change)?;
+                super::show_plan(s, &again);
+                ctx.confirm(&format!("Replace {now} with {want} (the plan above)?"))?;
+                plan = again;
+            }
+            Intent::Elsewhere => {
+                let again = plan_of(&fresh, &change)?;
+                if again.noop {
+                    note("the cluster already has this change: nothing to write");
+                    return Ok(0);
+                }
+                // A change elsewhere in the spec does not matter while what this change
+                // restarts is the same.
+                if !own_restarts(&again, &change).eq(own_restarts(&plan, &change)) {
+                    if s.yes {
+                        if s.output == crate::cli::OutputFormat::Text {
+                            crate::output::emit(&render::plan(&again, &s.out_styles));
+                        }
+                        return Err(Error::Failed(
+                            "the CephCluster changed while this change was being applied and what it restarts is now \
+                             different (shown above); with --yes nothing is written. Run the command again to review \
+                             the new plan."
+                                .into(),
+                        ));
+                    }
+                    super::show_plan(s, &again);
+                    ctx.confirm("What this change restarts is now different (shown above). Apply the new plan?")?;
+                }
+                plan = again;
+            }
+        }
+        snap = fresh;
+        writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
+    };
     // Never report a write as done without reading it back (FACTS §1).
     let back = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
     verify(&change, &back)?;
     let outcome = Outcome {
+        patch: writes.first().map(|w| w.patch.clone()),
         plan,
-        patch: write::cluster_patch(&change, &snap.cluster.resource_version),
+        writes,
         dry_run: None,
         applied: true,
+        journal: Some(journal),
         generation: back.metadata.generation,
         resource_version: back.metadata.resource_version.clone(),
     };
@@ -246,6 +290,67 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     }
     print(s, &outcome, || applied_text(&outcome, &ns))?;
     Ok(0)
+}
+
+/// How a concurrent write relates to this change (DESIGN §3: conflicts judged by intent).
+#[derive(Debug, PartialEq)]
+pub enum Intent {
+    /// The field already holds what this change asks.
+    Done,
+    /// Someone else changed the same field: never overwritten silently.
+    SameField { field: String, read_then: String, now: String, want: String },
+    /// The change was elsewhere in the object.
+    Elsewhere,
+}
+
+/// The field a change writes, and its value in a snapshot ("(none)" when absent).
+fn field_of(snap: &Snapshot, change: &Change) -> Option<(String, String, String)> {
+    let c = &snap.cluster;
+    let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
+    match change {
+        Change::SetImage { target: Target::Base, image } => {
+            Some(("spec.cephVersion.image".into(), c.base_image.clone(), image.clone()))
+        }
+        Change::SetImage { target: Target::Type(t), image } => {
+            Some((format!("spec.cephVersion.imageOverrides.{t}"), show(c.overrides.get(t.key())), image.clone()))
+        }
+        Change::Unset(t) => {
+            Some((format!("spec.cephVersion.imageOverrides.{t}"), show(c.overrides.get(t.key())), "(none)".into()))
+        }
+        Change::PauseCluster | Change::ResumeCluster => Some((
+            format!("the CephCluster's {DNR_LABEL} label"),
+            if c.held { "present" } else { "absent" }.into(),
+            if matches!(change, Change::PauseCluster) { "present" } else { "absent" }.into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Judge a 409 by intent: compare the field this change writes as it was read and as it is.
+pub fn intent(read_then: &Snapshot, now: &Snapshot, change: &Change) -> Intent {
+    let (Some((field, then, want)), Some((_, current, _))) = (field_of(read_then, change), field_of(now, change))
+    else {
+        return Intent::Elsewhere;
+    };
+    if current == want {
+        Intent::Done
+    } else if current != then {
+        Intent::SameField { field, read_then: then, now: current, want }
+    } else {
+        Intent::Elsewhere
+    }
+}
+
+/// What this change itself restarts: the daemons moving to its image (or, for unset, of
+/// its type); for the cluster label, every restart.
+fn own_restarts<'a>(p: &'a Plan, change: &'a Change) -> impl Iterator<Item = (&'a str, &'a Option<String>, usize)> {
+    p.restarts()
+        .filter(move |d| match change {
+            Change::SetImage { image, .. } => d.image_to.as_deref() == Some(image.as_str()),
+            Change::Unset(t) => d.dtype == *t,
+            _ => true,
+        })
+        .map(|d| (d.deployment.as_str(), &d.image_to, d.pods.len()))
 }
 
 fn applied_text(outcome: &Outcome, ns: &str) -> String {

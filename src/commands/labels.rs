@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{Ctx, change, print};
 use crate::cli::{DryRun, Targets};
-use crate::cluster::{read, write};
+use crate::cluster::read;
 use crate::daemon::{DaemonId, DaemonType, HoldScope};
 use crate::error::{Error, Result};
-use crate::model::{DNR_LABEL, Snapshot};
+use crate::execute::{self, Done, Journal, Write};
+use crate::model::Snapshot;
 use crate::output::{clean, note};
 use crate::plan::{self, Change, Plan};
 use crate::render;
@@ -133,53 +133,23 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
     Ok(snap.daemons.iter().filter(|d| chosen.contains(d.deployment.as_str())).map(|d| d.deployment.clone()).collect())
 }
 
-/// The label patches to send: only what changes. Already-labelled (or unlabelled)
-/// Deployments are left alone, and an OSD under replacement keeps the label Rook set.
-pub fn label_sends(snap: &Snapshot, named: &[String], add: bool) -> Vec<(String, Value)> {
-    let named: BTreeSet<&str> = named.iter().map(String::as_str).collect();
-    snap.daemons
-        .iter()
-        .filter(|d| named.contains(d.deployment.as_str()))
-        .filter(|d| if add { !d.labelled } else { d.labelled && !d.under_replacement })
-        .map(|d| (d.deployment.clone(), write::label_patch(add, d.fence.is_some())))
-        .collect()
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LabelResult {
-    pub deployment: String,
-    pub ok: bool,
-    pub error: Option<String>,
-}
-
-/// One line per Deployment: what was done, or why it failed.
-pub fn results_text(results: &[LabelResult], done: &str, dry_run: bool) -> String {
-    let mut t = String::new();
-    for r in results {
-        match &r.error {
-            None => t.push_str(&format!(
-                "deployment.apps/{} {done}{}\n",
-                clean(&r.deployment),
-                if dry_run { " (server dry run)" } else { "" }
-            )),
-            Some(e) => t.push_str(&format!("deployment.apps/{} FAILED: {}\n", clean(&r.deployment), clean(e))),
-        }
-    }
-    t
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     pub plan: Plan,
-    /// The merge patch each Deployment gets (a fenced one's also drops the fence's annotations).
-    pub patch: Value,
-    /// The Deployments it is (or would be) sent to.
-    pub deployments: Vec<String>,
+    /// Every write, in order, exactly as it is (or would be) sent.
+    pub writes: Vec<Write>,
     pub dry_run: Option<&'static str>,
     pub applied: bool,
-    pub results: Vec<LabelResult>,
+    /// What became of each write (after a real or server-side dry run).
+    pub journal: Option<Journal>,
+}
+
+/// The command that finishes what a stopped run left: the same one (writes are idempotent
+/// or preconditioned, and done writes are not repeated).
+pub fn rerun_hint() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("kubectl ceph-image {}", args.join(" "))
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i32> {
@@ -197,72 +167,75 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     // Only what changes is sent: already-labelled (or unlabelled) ones and OSDs under
     // replacement are left alone.
-    let sends = label_sends(&snap, &named, pause);
-    let to_send: Vec<String> = sends.iter().map(|(n, _)| n.clone()).collect();
-    let patch = write::label_patch(pause, false);
+    let writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
     let dry = s.dry_run.map(DryRun::as_str);
-    let mut outcome =
-        Outcome { plan, patch, deployments: to_send.clone(), dry_run: dry, applied: false, results: vec![] };
-    if outcome.plan.noop || s.dry_run == Some(DryRun::Client) {
+    let mut outcome = Outcome { plan, writes, dry_run: dry, applied: false, journal: None };
+    if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {
         print(s, &outcome, || text(&outcome, s))?;
         return Ok(0);
     }
     if s.dry_run.is_none() {
         super::show_plan(s, &outcome.plan);
         let verb = if pause { "Label" } else { "Unlabel" };
-        ctx.confirm(&format!("{verb} {} Deployment(s) in {ns}?", to_send.len()))?;
+        ctx.confirm(&format!("{verb} {} Deployment(s) in {ns}?", outcome.writes.len()))?;
     }
     let dry_run = s.dry_run == Some(DryRun::Server);
-    let results = write::patch_many(&conn.kube, &ns, &sends, dry_run).await;
-    let mut failed = 0;
-    for (name, r) in results {
-        let r = r.and_then(|d| {
-            if d.metadata.labels.contains_key(DNR_LABEL) == pause {
-                Ok(())
-            } else {
-                Err(Error::Failed("the answer does not show the label as requested".into()))
-            }
-        });
-        if r.is_err() {
-            failed += 1;
-        }
-        outcome.results.push(LabelResult { deployment: name, ok: r.is_ok(), error: r.err().map(|e| e.to_string()) });
-    }
-    outcome.applied = !dry_run && failed < outcome.results.len();
+    let target = super::exec_target(&conn, &outcome.plan, dry_run, s);
+    let journal = execute::run(&target, &outcome.writes).await;
+    outcome.applied = !dry_run && journal.count(|d| matches!(d, Done::Applied)) > 0;
+    let all_done = journal.all_done();
+    outcome.journal = Some(journal);
     print(s, &outcome, || text(&outcome, s))?;
-    if s.wait && failed == 0 && !dry_run {
+    let journal = outcome.journal.as_ref().expect("set above");
+    if !all_done {
+        return Err(execute::failure(journal, &rerun_hint()));
+    }
+    if s.wait && !dry_run {
         // Labels start no reconcile: nothing restarts now, so there is nothing to follow.
         note("--wait: nothing restarts now (a Deployment label starts no reconcile); nothing to wait for");
-    }
-    if failed > 0 {
-        return Err(Error::Failed(format!(
-            "{failed} of {} Deployment(s) were not {}: see above; running the same command again completes the rest",
-            outcome.results.len(),
-            if pause { "labelled" } else { "unlabelled" }
-        )));
     }
     Ok(0)
 }
 
 fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
-    let mut t = String::new();
-    if o.results.is_empty() {
-        t.push_str(&render::plan(&o.plan, &s.out_styles));
-        if !o.plan.noop {
-            t.push_str(&format!(
-                "\nMerge patch of {} Deployment(s) (fieldManager={}):\n  {}\nDry run: nothing was sent.\n",
-                o.deployments.len(),
-                crate::model::FIELD_MANAGER,
-                o.patch
-            ));
+    match &o.journal {
+        None => {
+            let mut t = render::plan(&o.plan, &s.out_styles);
+            if !o.plan.noop && !o.writes.is_empty() {
+                t.push('\n');
+                t.push_str(&execute::writes_text(&o.writes));
+                t.push_str("Dry run: nothing was sent.\n");
+            }
+            t
         }
-        return t;
+        Some(j) if j.all_done() => results_text(j, o.dry_run.is_some()),
+        // A failed or stopped run: the error carries the journal.
+        Some(_) => String::new(),
     }
-    t.push_str(&results_text(
-        &o.results,
-        if o.plan.change.action == "pause" { "labelled" } else { "unlabelled" },
-        o.dry_run.is_some(),
-    ));
+}
+
+/// One line per write that was done, as kubectl says it (`deployment.apps/x labeled`).
+pub fn results_text(j: &Journal, dry_run: bool) -> String {
+    let mut t = String::new();
+    for e in &j.entries {
+        let verb = if e.action.starts_with("add") {
+            "labeled"
+        } else if e.action.starts_with("remove") && e.action.contains("fence") {
+            "unfenced"
+        } else if e.action.starts_with("remove") {
+            "unlabeled"
+        } else if e.action.starts_with("fence") {
+            "fenced"
+        } else {
+            "patched"
+        };
+        let already = if matches!(e.done, Done::AlreadyApplied) { " (already so)" } else { "" };
+        t.push_str(&format!(
+            "{} {verb}{already}{}\n",
+            clean(&e.object),
+            if dry_run { " (server dry run)" } else { "" }
+        ));
+    }
     t
 }
 

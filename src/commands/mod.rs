@@ -58,6 +58,23 @@ pub fn show_plan(s: &Settings, plan: &crate::plan::Plan) {
     }
 }
 
+/// Where a command's writes go, and how to follow what they restart.
+pub fn exec_target<'a>(
+    conn: &'a Connection,
+    plan: &crate::plan::Plan,
+    dry_run: bool,
+    s: &Settings,
+) -> crate::execute::Target<'a> {
+    crate::execute::Target {
+        kube: &conn.kube,
+        namespace: &conn.namespace,
+        dry_run,
+        restarts: crate::wait::targets(plan),
+        timeout: s.timeout,
+        progress_bar: s.progress_bar,
+    }
+}
+
 /// A result document: JSON or YAML for scripts, else the text `human` renders.
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
     let text = match s.output {

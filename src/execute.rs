@@ -1,0 +1,368 @@
+//! The one executor (DESIGN §3): every change is an ordered list of writes, each with its
+//! object, its exact patch, its precondition and how to tell it is applied; this module runs
+//! such a list for every command and the editor, and keeps a journal of what was done.
+//!
+//! - Steps run in order; the writes of one step go concurrently (at most `CONCURRENCY`).
+//!   Holds are in steps before any write that would restart what they hold, releases after.
+//! - A write whose answer is lost, or that meets 409 or a server error, is judged by reading
+//!   the object back: applied is reported as applied, and nothing is applied twice (label
+//!   patches are idempotent; every other write carries a resourceVersion precondition).
+//! - A preconditioned write that meets 409 and is not applied is a conflict: the caller
+//!   re-reads and judges it by intent (`commands::change`).
+//! - SIGINT/SIGTERM during a run: no new write is sent, those in flight finish, cleanup
+//!   writes (removing a CephCluster-level label the run added) still go, and the journal says
+//!   what was done, what was not, and the command that finishes the job.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::Kube;
+use crate::cluster::write;
+use crate::error::{Error, Result};
+use crate::model::{DNR_LABEL, FENCE_IMAGE};
+
+/// How many writes of one step are in flight at once: enough to label 200 OSDs quickly,
+/// few enough not to trip API priority and fairness.
+pub const CONCURRENCY: usize = write::CONCURRENCY;
+
+/// What a write patches.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Object {
+    CephCluster(String),
+    Deployment(String),
+}
+
+impl Object {
+    pub fn describe(&self) -> String {
+        match self {
+            Object::CephCluster(n) => format!("cephcluster.ceph.rook.io/{n}"),
+            Object::Deployment(n) => format!("deployment.apps/{n}"),
+        }
+    }
+}
+
+/// How to tell, from the object, that a write is applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Expect {
+    /// `ceph.rook.io/do-not-reconcile` present (or absent).
+    Label { present: bool },
+    /// Labelled, annotated with the fence, every Ceph container on `image`.
+    Fenced { image: String },
+    /// Neither the label nor the fence's annotations.
+    Unfenced,
+    /// JSON pointers into the object and the value each must have (None: absent).
+    Fields { fields: Vec<(String, Option<String>)> },
+}
+
+impl Expect {
+    pub fn holds(&self, obj: &Value) -> bool {
+        let labels = &obj["metadata"]["labels"];
+        let annotations = &obj["metadata"]["annotations"];
+        match self {
+            Expect::Label { present } => labels.get(DNR_LABEL).is_some() == *present,
+            Expect::Fenced { image } => {
+                let spec: crate::cluster::wire::PodSpec =
+                    serde_json::from_value(obj["spec"]["template"]["spec"].clone()).unwrap_or_default();
+                labels.get(DNR_LABEL).is_some()
+                    && annotations.get(FENCE_IMAGE).and_then(Value::as_str) == Some(image.as_str())
+                    && crate::classify::images(&spec, Some(image)).iter().all(|i| i == image)
+            }
+            Expect::Unfenced => labels.get(DNR_LABEL).is_none() && annotations.get(FENCE_IMAGE).is_none(),
+            Expect::Fields { fields } => {
+                fields.iter().all(|(p, v)| obj.pointer(p).and_then(Value::as_str) == v.as_deref())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PatchType {
+    Merge,
+    Strategic,
+}
+
+/// One write, exactly as it is (or would be) sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Write {
+    pub object: Object,
+    pub patch_type: PatchType,
+    pub patch: Value,
+    /// The patch carries `metadata.resourceVersion`: a 409 means the object changed.
+    pub preconditioned: bool,
+    pub expect: Expect,
+    /// Steps run in order; the writes of one step concurrently.
+    pub step: u32,
+    /// After this step: wait until the step's restarted pods are Running and Ready on
+    /// their new image before the next (a fence restarts pods as its patch lands).
+    pub wait_ready: bool,
+    /// Sent even after an interrupt or a failure: it undoes a temporary write of this run
+    /// (the CephCluster-level label `--reconcile-now` adds).
+    pub cleanup: bool,
+    /// What it does, for people: "label", "fence to IMAGE", "set spec.cephVersion.image".
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum Done {
+    /// Sent and verified (or found applied after a lost answer).
+    Applied,
+    /// It was already so before this run: nothing to send (found by reading it back).
+    AlreadyApplied,
+    Failed {
+        error: String,
+    },
+    /// The object changed since it was read (409) and the write is not applied.
+    Conflict {
+        error: String,
+    },
+    NotSent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub object: String,
+    pub action: String,
+    pub done: Done,
+}
+
+/// What happened to every write of a run, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub entries: Vec<Entry>,
+    /// Stopped by SIGINT (130) or SIGTERM (143).
+    pub interrupted: Option<i32>,
+}
+
+impl Journal {
+    pub fn new(writes: &[Write]) -> Journal {
+        Journal {
+            entries: writes
+                .iter()
+                .map(|w| Entry { object: w.object.describe(), action: w.action.clone(), done: Done::NotSent })
+                .collect(),
+            interrupted: None,
+        }
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.entries.iter().all(|e| matches!(e.done, Done::Applied | Done::AlreadyApplied))
+    }
+
+    pub fn count(&self, f: impl Fn(&Done) -> bool) -> usize {
+        self.entries.iter().filter(|e| f(&e.done)).count()
+    }
+
+    pub fn conflict(&self) -> bool {
+        self.entries.iter().any(|e| matches!(e.done, Done::Conflict { .. }))
+    }
+
+    /// The journal for people: every write and what became of it; then what finishes it.
+    pub fn text(&self, rerun: &str) -> String {
+        let mut t = String::new();
+        for e in &self.entries {
+            let what = match &e.done {
+                Done::Applied => "done".to_string(),
+                Done::AlreadyApplied => "already so".to_string(),
+                Done::Failed { error } => format!("FAILED: {error}"),
+                Done::Conflict { error } => format!("NOT DONE (changed since read): {error}"),
+                Done::NotSent => "not sent".to_string(),
+            };
+            t.push_str(&format!(
+                "{} {}: {}\n",
+                crate::output::clean(&e.object),
+                crate::output::clean(&e.action),
+                crate::output::clean(&what)
+            ));
+        }
+        if !self.all_done() {
+            let done = self.count(|d| matches!(d, Done::Applied | Done::AlreadyApplied));
+            t.push_str(&format!(
+                "{done} of {} write(s) done; the rest not. Running the same command again finishes the job \
+                 (done writes are not repeated): {rerun}\n",
+                self.entries.len()
+            ));
+        }
+        t
+    }
+}
+
+// Interrupts: while a run is under way, SIGINT/SIGTERM stop it between writes instead of
+// killing the process, so the journal can be printed.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+/// Called by the signal handler: true when a run takes the signal (the process must not exit).
+pub fn take_signal(code: i32) -> bool {
+    if RUNNING.load(Ordering::SeqCst) {
+        STOP.store(code, Ordering::SeqCst);
+        true
+    } else {
+        false
+    }
+}
+
+fn stopped() -> Option<i32> {
+    match STOP.load(Ordering::SeqCst) {
+        0 => None,
+        c => Some(c),
+    }
+}
+
+struct Running;
+impl Running {
+    fn start() -> Running {
+        STOP.store(0, Ordering::SeqCst);
+        RUNNING.store(true, Ordering::SeqCst);
+        Running
+    }
+}
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Where the writes go and how to follow their restarts.
+pub struct Target<'a> {
+    pub kube: &'a Kube,
+    pub namespace: &'a str,
+    pub dry_run: bool,
+    /// The pods each restarting Deployment must replace (`wait::targets` of the plan).
+    pub restarts: Vec<crate::wait::Target>,
+    pub timeout: std::time::Duration,
+    pub progress_bar: bool,
+}
+
+async fn send(t: &Target<'_>, w: &Write) -> Result<Value> {
+    let (ns, dry) = (t.namespace, t.dry_run);
+    match (&w.object, w.patch_type) {
+        (Object::CephCluster(n), _) => write::patch_cluster_value(t.kube, ns, n, &w.patch, dry).await,
+        (Object::Deployment(n), PatchType::Merge) => write::patch_deployment_value(t.kube, ns, n, &w.patch, dry).await,
+        (Object::Deployment(n), PatchType::Strategic) => {
+            write::strategic_patch_deployment_value(t.kube, ns, n, &w.patch, dry).await
+        }
+    }
+}
+
+async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
+    match o {
+        Object::CephCluster(n) => write::get_cluster_value(t.kube, t.namespace, n).await,
+        Object::Deployment(n) => write::get_deployment_value(t.kube, t.namespace, n).await,
+    }
+}
+
+/// One write: send it; on an answer that does not show it applied, a 409 or no answer,
+/// read the object back and judge by what it shows.
+async fn one(t: &Target<'_>, w: &Write) -> Done {
+    let first = send(t, w).await;
+    if t.dry_run {
+        return match first {
+            Ok(_) => Done::Applied,
+            Err(e) => Done::Failed { error: e.to_string() },
+        };
+    }
+    let error = match first {
+        Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
+        Ok(_) => "the answer does not show the change".to_string(),
+        Err(e) => {
+            let conflict = e.api_code() == Some(409);
+            match read(t, &w.object).await {
+                Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
+                Ok(_) if conflict && w.preconditioned => return Done::Conflict { error: e.to_string() },
+                _ => e.to_string(),
+            }
+        }
+    };
+    Done::Failed { error }
+}
+
+/// Run the writes in their steps. Returns the journal; the run stops at the first step with
+/// a failure or conflict, at a step whose pods do not come Ready, or at a signal.
+pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
+    let _running = Running::start();
+    let mut journal = Journal::new(writes);
+    let mut steps: Vec<u32> = writes.iter().map(|w| w.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let mut failed = false;
+    for step in steps {
+        let idx: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].step == step).collect();
+        let stop = failed || stopped().is_some();
+        let results: Vec<(usize, Done)> = futures::stream::iter(idx.iter().copied())
+            .filter(|&i| {
+                let go = !stop || writes[i].cleanup;
+                async move { go && (stopped().is_none() || writes[i].cleanup) }
+            })
+            .map(|i| async move { (i, one(t, &writes[i]).await) })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for (i, d) in results {
+            if !matches!(d, Done::Applied | Done::AlreadyApplied) {
+                failed = true;
+            }
+            journal.entries[i].done = d;
+        }
+        if failed || stopped().is_some() || t.dry_run {
+            continue;
+        }
+        if idx.iter().any(|&i| writes[i].wait_ready) {
+            let deps: Vec<String> = idx
+                .iter()
+                .filter_map(|&i| match &writes[i].object {
+                    Object::Deployment(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect();
+            let targets: Vec<crate::wait::Target> =
+                t.restarts.iter().filter(|r| deps.contains(&r.deployment)).cloned().collect();
+            if let Err(e) = crate::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar).await {
+                // The step's writes are done; what follows is not sent.
+                crate::output::note(&format!("{e}; stopped before the next step"));
+                failed = true;
+            }
+        }
+    }
+    journal.interrupted = stopped();
+    journal
+}
+
+/// The journal as the command's error: what was done and what finishes it, with the exit
+/// code (130 SIGINT, 143 SIGTERM, 1 otherwise).
+pub fn failure(journal: &Journal, rerun: &str) -> Error {
+    let text = journal.text(rerun);
+    match journal.interrupted {
+        Some(code) => Error::Stopped { code, journal: text },
+        None => Error::Failed(format!("not every write was applied:\n{}", text.trim_end())),
+    }
+}
+
+/// Every write exactly as it would be sent: the dry run's listing.
+pub fn writes_text(writes: &[Write]) -> String {
+    let mut t = format!("Writes, in order (fieldManager={}):\n", crate::model::FIELD_MANAGER);
+    for w in writes {
+        t.push_str(&format!(
+            "  step {} {} ({} patch{}{}): {}\n",
+            w.step,
+            crate::output::clean(&w.object.describe()),
+            match w.patch_type {
+                PatchType::Merge => "merge",
+                PatchType::Strategic => "strategic merge",
+            },
+            if w.preconditioned { ", resourceVersion precondition" } else { "" },
+            if w.cleanup { ", sent even if interrupted" } else { "" },
+            crate::output::clean(&w.patch.to_string())
+        ));
+    }
+    t
+}
