@@ -178,6 +178,10 @@ pub enum PlanError {
         dtype: DaemonType,
         reason: String,
     },
+    /// The image is Rook's operator image, not a Ceph image.
+    NotCeph {
+        image: String,
+    },
 }
 
 impl std::fmt::Display for PlanError {
@@ -186,6 +190,11 @@ impl std::fmt::Display for PlanError {
             PlanError::CannotHold { daemon, reason } => write!(f, "cannot hold {daemon}: {reason}"),
             PlanError::CannotFence { dtype, reason } => write!(f, "cannot fence {dtype}: {reason}"),
             PlanError::NotRunHere { dtype, reason } => write!(f, "cannot set a {dtype} image override: {reason}"),
+            PlanError::NotCeph { image } => write!(
+                f,
+                "{image} is the Rook operator's image, not a Ceph image: its tag is Rook's version; Ceph daemons \
+                 run a Ceph image such as quay.io/ceph/ceph:v19.2.3"
+            ),
         }
     }
 }
@@ -195,6 +204,8 @@ struct After {
     base: String,
     overrides: BTreeMap<String, String>,
     cluster_held: bool,
+    /// The CephCluster-level label is honoured from Rook v1.19 (FACTS §2).
+    cluster_label_works: bool,
     labelled: BTreeSet<String>,
     /// Deployments the change itself rewrites to an image (a fence): Kubernetes rolls
     /// them at once, whatever the operator does.
@@ -209,6 +220,7 @@ impl After {
             base: c.base_image.clone(),
             overrides: c.overrides.clone(),
             cluster_held: c.held,
+            cluster_label_works: snap.rook_release().is_none_or(|r| r >= (1, 19)),
             labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
             pins: BTreeMap::new(),
         }
@@ -220,11 +232,14 @@ impl After {
 
     /// Held after the change, with the reason (FACTS §2).
     fn held(&self, d: &Daemon, all: &[Daemon]) -> Option<String> {
-        if self.cluster_held && d.id.dtype.held_by_cluster_label() {
+        if self.cluster_held && self.cluster_label_works && d.id.dtype.held_by_cluster_label() {
             return Some("the CephCluster carries ceph.rook.io/do-not-reconcile".into());
         }
         if let Some(by) = &d.held_by {
             return Some(format!("{by} is labelled and Rook skips every Deployment with its id label"));
+        }
+        if let Some(f) = d.fence.as_ref().filter(|_| self.labelled.contains(&d.deployment)) {
+            return Some(format!("fenced by this plugin to {}", f.image));
         }
         if d.under_replacement && d.labelled {
             return Some("Rook's OSD replacement holds it (osd.rook.io/replace*); never resumed by this plugin".into());
@@ -244,6 +259,15 @@ impl After {
             HoldScope::Ineffective | HoldScope::NotHonoured => None,
         }
     }
+}
+
+/// The Deployments a fence of `t` rewrites: not an OSD under replacement (Rook's), not a
+/// daemon the operator already holds with its own label (the fence would take the hold
+/// over, and unfencing would then release it), not one held by a maintenance copy.
+pub fn fence_targets(snap: &Snapshot, t: DaemonType) -> impl Iterator<Item = &Daemon> {
+    snap.daemons.iter().filter(move |d| {
+        d.id.dtype == t && !d.under_replacement && d.held_by.is_none() && !(d.labelled && d.fence.is_none())
+    })
 }
 
 /// For each daemon of the snapshot, why it is held now (None: not held).
@@ -307,7 +331,7 @@ fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
         Change::PauseCluster => v("pause", "cluster".into(), None, None, vec![]),
         Change::ResumeCluster => v("resume", "cluster".into(), None, None, vec![]),
         Change::Fence { dtype, image } => {
-            let ds = snap.daemons.iter().filter(|d| d.id.dtype == *dtype).map(|d| d.deployment.clone()).collect();
+            let ds = fence_targets(snap, *dtype).map(|d| d.deployment.clone()).collect();
             v("fence", dtype.key().into(), None, Some(image.clone()), ds)
         }
         Change::Unfence { dtype, .. } => {
@@ -350,7 +374,13 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         let pinned = after.pins.get(&d.deployment);
         let scaled_down = d.replicas == Some(0);
         let (action, note, pods) = if let (Some(pin), true) = (pinned, managed) {
-            if d.differs_from(pin) {
+            if scaled_down {
+                (
+                    Action::Unchanged,
+                    Some(format!("fenced to {pin}; scaled to 0 replicas, so it starts on it when scaled up")),
+                    vec![],
+                )
+            } else if d.differs_from(pin) {
                 (
                     Action::Restart,
                     Some(format!(
@@ -443,7 +473,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     if after.pins.is_empty() {
         rook_steps(snap, &mut daemons);
     } else {
-        sequential_steps(c.osd_max_updates_in_parallel, &mut daemons);
+        sequential_steps(snap, &mut daemons);
     }
     if changes.iter().any(|c| matches!(c, Change::Resume(_))) {
         let pending: Vec<&DaemonPlan> = daemons
@@ -487,11 +517,14 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         if let Change::SetImage { image, .. } = change
             && !noop
             && let Ok(r) = crate::image::parse(image)
-            && r.is_floating()
+            && (r.is_floating() || (r.tag.as_deref() == Some("latest") && r.digest.is_none()))
         {
             warnings.push(Warning {
                 code: "floating-image",
-                message: format!("{image} has neither tag nor digest: each node pulls whatever :latest is at the time"),
+                message: format!(
+                    "{image} names no fixed release (no tag, or :latest, and no digest): each node pulls whatever it \
+                     is at the time; Rook recommends a full version+build tag (v19.2.3-20250717) or a digest"
+                ),
             });
         }
     }
@@ -533,22 +566,60 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     })
 }
 
-/// Steps when the plugin itself writes the Deployments (a fence): one daemon a step in
-/// Rook's order, OSDs in batches of `osdMaxUpdatesInParallel`.
-fn sequential_steps(batch: u32, daemons: &mut [DaemonPlan]) {
-    let batch = batch.max(1);
-    let (mut step, mut osd_in_batch) = (0u32, 0u32);
-    for d in daemons.iter_mut().filter(|d| d.action == Action::Restart) {
-        if d.dtype == DaemonType::Osd {
-            if osd_in_batch == 0 {
-                step += 1;
-            }
-            osd_in_batch = (osd_in_batch + 1) % batch;
-        } else {
-            osd_in_batch = 0;
-            step += 1;
+/// An OSD's failure domain as its Deployment's topology labels give it (host by default):
+/// `ceph osd ok-to-stop` keeps a batch inside one CRUSH failure domain (FACTS §5).
+pub fn failure_domain(d: &Daemon) -> Option<&str> {
+    ["topology-location-host", "failure-domain"]
+        .iter()
+        .find_map(|k| d.labels.get(*k).map(String::as_str))
+        .or(d.hostname.as_deref())
+        .or(d.node.as_deref())
+}
+
+/// OSD batches (indices into `plans`) as Rook forms them: never two failure domains in a
+/// batch, at most `max` OSDs each; domains in the order their first OSD comes.
+fn osd_batches(
+    snap: &Snapshot,
+    plans: &[DaemonPlan],
+    moving: impl Fn(&DaemonPlan) -> bool,
+    max: u32,
+) -> Vec<Vec<usize>> {
+    let max = max.max(1) as usize;
+    let mut domains: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, _) in plans.iter().enumerate().filter(|(_, p)| p.dtype == DaemonType::Osd && moving(p)) {
+        let fd = snap.daemons.get(i).and_then(failure_domain).unwrap_or("").to_string();
+        match domains.iter_mut().find(|(k, _)| *k == fd) {
+            Some((_, v)) => v.push(i),
+            None => domains.push((fd, vec![i])),
         }
-        d.step = Some(step);
+    }
+    domains.into_iter().flat_map(|(_, v)| v.chunks(max).map(<[usize]>::to_vec).collect::<Vec<_>>()).collect()
+}
+
+/// Steps when the plugin itself writes the Deployments (a fence): one daemon a step in
+/// Rook's order, OSDs in batches of one failure domain, at most `osdMaxUpdatesInParallel`.
+fn sequential_steps(snap: &Snapshot, daemons: &mut [DaemonPlan]) {
+    let batches = osd_batches(snap, daemons, |p| p.action == Action::Restart, snap.cluster.osd_max_updates_in_parallel);
+    let mut step = 0u32;
+    let mut osds_done = false;
+    for i in 0..daemons.len() {
+        if daemons[i].action != Action::Restart {
+            continue;
+        }
+        if daemons[i].dtype == DaemonType::Osd {
+            if !osds_done {
+                for b in &batches {
+                    step += 1;
+                    for &j in b {
+                        daemons[j].step = Some(step);
+                    }
+                }
+                osds_done = true;
+            }
+            continue;
+        }
+        step += 1;
+        daemons[i].step = Some(step);
     }
 }
 
@@ -571,13 +642,11 @@ fn rook_steps(snap: &Snapshot, daemons: &mut [DaemonPlan]) {
         step += 1;
         d.step = Some(step);
     }
-    let mut in_batch = 0u32;
-    for d in daemons.iter_mut().filter(|d| moving(d.action) && d.dtype == DaemonType::Osd) {
-        if in_batch == 0 {
-            step += 1;
+    for b in osd_batches(snap, daemons, |p| moving(p.action), batch) {
+        step += 1;
+        for j in b {
+            daemons[j].step = Some(step);
         }
-        in_batch = (in_batch + 1) % batch;
-        d.step = Some(step);
     }
     let after_osds = step + 1;
     let mut last = step;
@@ -684,7 +753,17 @@ fn fence_warnings(t: DaemonType, targets: &[&Daemon], w: &mut Vec<Warning>) {
 }
 
 fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
-    if newly.iter().any(|d| d.id.dtype == DaemonType::Mon) {
+    for d in newly.iter().filter(|d| !d.label_holds) {
+        w.push(Warning {
+            code: "label-ignored",
+            message: format!(
+                "{} ({}) is the floating mon: its label holds nothing (Rook's skip query selects app=rook-ceph-mon) \
+                 and stops no failover",
+                d.id, d.deployment
+            ),
+        });
+    }
+    if newly.iter().any(|d| d.id.dtype == DaemonType::Mon && d.label_holds) {
         w.push(Warning {
             code: "mon-failover",
             message: "while any mon is labelled, Rook stops mon health checks and failover for the whole cluster"
@@ -728,7 +807,8 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
     let mut downgrades: BTreeMap<(DaemonType, String, String), usize> = BTreeMap::new();
     let mut jumps: BTreeMap<(DaemonType, String, String), usize> = BTreeMap::new();
     for (p, d) in plans.iter().zip(&snap.daemons) {
-        if p.action == Action::NotManaged {
+        // A Deployment at 0 replicas runs nothing (unless Rook starts it now).
+        if p.action == Action::NotManaged || (d.replicas == Some(0) && p.action != Action::Start) {
             continue;
         }
         let now = d.image.as_deref();
@@ -754,7 +834,10 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
     for i in &unknown {
         w.push(Warning {
             code: "unknown-version",
-            message: format!("cannot tell the Ceph release of {i} (no version tag): release-order checks skip it"),
+            message: format!(
+                "cannot tell the Ceph release of {i} (Rook has not detected it, and it is not a Ceph repository image \
+                 whose tag names a version): release-order checks skip it"
+            ),
         });
     }
     for ((t, from, to), n) in &downgrades {
@@ -942,6 +1025,16 @@ fn manager_warnings(c: &crate::model::Cluster, changes: &[Change], w: &mut Vec<W
             _ => None,
         })
         .collect();
+    if let Some(o) = c.managers.iter().find(|m| m.controller) {
+        w.push(Warning {
+            code: "owned",
+            message: format!(
+                "the CephCluster is controlled by {} {}: it writes its spec back, undoing this change with its \
+                 restarts half done (set/unset refuse without --force)",
+                o.tool, o.name
+            ),
+        });
+    }
     for m in c.managers.iter().filter(|m| !m.controller) {
         let name = if m.name.is_empty() { String::new() } else { format!(" {}", m.name) };
         let (what, fix) = match m.tool.as_str() {
@@ -966,6 +1059,16 @@ fn manager_warnings(c: &crate::model::Cluster, changes: &[Change], w: &mut Vec<W
 }
 
 /// Apply one change to the cluster-as-it-would-be; (nothing changes, starts a reconcile).
+/// The Rook operator image (`rook/ceph`) can never run a Ceph daemon (FACTS §5).
+fn check_image(image: &str) -> Result<(), PlanError> {
+    let name = image.split('@').next().unwrap_or(image);
+    let repo = name.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(name, |(r, _)| r);
+    if repo == "rook/ceph" || repo.ends_with("/rook/ceph") {
+        return Err(PlanError::NotCeph { image: image.to_string() });
+    }
+    Ok(())
+}
+
 fn stage(
     snap: &Snapshot,
     by_name: &BTreeMap<&str, &Daemon>,
@@ -976,11 +1079,13 @@ fn stage(
     let warn = |w: &mut Vec<Warning>, code, message: String| w.push(Warning { code, message });
     let out = match change {
         Change::SetImage { target: Target::Base, image } => {
+            check_image(image)?;
             let noop = after.base == *image;
             after.base = image.clone();
             (noop, !noop)
         }
         Change::SetImage { target: Target::Type(t), image } => {
+            check_image(image)?;
             if snap.cluster.external && !t.runs_on_external() {
                 return Err(PlanError::NotRunHere {
                     dtype: *t,
@@ -1002,7 +1107,17 @@ fn stage(
         Change::PauseCluster => {
             let noop = after.cluster_held;
             after.cluster_held = true;
-            if !noop {
+            if !noop && !after.cluster_label_works {
+                warn(
+                    warnings,
+                    "cluster-label-unsupported",
+                    format!(
+                        "this cluster runs Rook {}: the CephCluster-level label is honoured from Rook v1.19 only, so it \
+                         holds nothing here; label the daemons instead (`pause osd --node NODE`, `pause mon.a`)",
+                        snap.rook_version.as_deref().unwrap_or("?")
+                    ),
+                );
+            } else if !noop {
                 warn(
                     warnings,
                     "cluster-label",
@@ -1035,10 +1150,35 @@ fn stage(
         }
         Change::Fence { dtype, image } => {
             check_fenceable(*dtype)?;
+            check_image(image)?;
+            if snap.cluster.external && !dtype.runs_on_external() {
+                return Err(PlanError::CannotFence {
+                    dtype: *dtype,
+                    reason: "this CephCluster is external (spec.external.enable): Rook runs no such daemons here"
+                        .into(),
+                });
+            }
             // An OSD under replacement is Rook's: never fenced (FACTS §2).
-            let targets: Vec<&Daemon> =
-                snap.daemons.iter().filter(|d| d.id.dtype == *dtype && !d.under_replacement).collect();
+            let targets: Vec<&Daemon> = fence_targets(snap, *dtype).collect();
             replacement_warnings(snap, *dtype, "fenced", warnings);
+            let skipped: Vec<String> = snap
+                .daemons
+                .iter()
+                .filter(|d| d.id.dtype == *dtype && !d.under_replacement)
+                .filter(|d| d.held_by.is_some() || (d.labelled && d.fence.is_none()))
+                .map(|d| d.id.to_string())
+                .collect();
+            if !skipped.is_empty() {
+                warn(
+                    warnings,
+                    "fence-skips-held",
+                    format!(
+                        "{} already held (its own do-not-reconcile label or a maintenance copy's): not fenced, so \
+                         that hold stays yours and unfencing never releases it; resume it first to fence it",
+                        skipped.join(", ")
+                    ),
+                );
+            }
             for d in &targets {
                 after.pins.insert(d.deployment.clone(), image.clone());
                 after.labelled.insert(d.deployment.clone());
@@ -1060,6 +1200,30 @@ fn stage(
                 after.labelled.remove(&d.deployment);
             }
             let noop = targets.is_empty();
+            if !noop {
+                let desired = after.desired(*dtype).to_string();
+                let to = snap.version_of(&desired);
+                let down: Vec<String> = targets
+                    .iter()
+                    .filter(|d| {
+                        let from = d.image.as_deref().and_then(|i| snap.version_of(i));
+                        matches!((from, to), (Some(f), Some(t)) if t < f)
+                    })
+                    .map(|d| d.id.to_string())
+                    .collect();
+                if !down.is_empty() {
+                    warn(
+                        warnings,
+                        "downgrade",
+                        format!(
+                            "{} would return to {desired} when unfenced, a lower Ceph release than the fence runs: a \
+                             Ceph daemon once upgraded cannot be downgraded; set the base image (or an override) to \
+                             the fence's image first",
+                            down.join(", ")
+                        ),
+                    );
+                }
+            }
             if !noop && !reconcile_now {
                 let desired = after.desired(*dtype).to_string();
                 let n = targets.iter().filter(|d| d.differs_from(&desired)).count();

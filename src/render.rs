@@ -58,8 +58,8 @@ fn describe_change(p: &Plan) -> String {
             c.from.as_deref().map(clean).unwrap_or("none: the base image".into())
         ),
         ("unset", t) => format!(
-            "remove the {t} image override {}; {t} follows the base image again",
-            c.from.as_deref().map(|f| format!("({})", clean(f))).unwrap_or_default()
+            "remove the {t} image override{}; {t} follows the base image again",
+            c.from.as_deref().map(|f| format!(" ({})", clean(f))).unwrap_or_default()
         ),
         ("pause", "cluster") => "add ceph.rook.io/do-not-reconcile to the CephCluster".into(),
         ("resume", "cluster") => "remove ceph.rook.io/do-not-reconcile from the CephCluster".into(),
@@ -145,7 +145,7 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
                     step(d),
                     clean(&d.daemon).into_owned(),
                     "(no pod running)".into(),
-                    "-".into(),
+                    clean(d.node.as_deref().unwrap_or("-")).into_owned(),
                     format!("-> {}", clean(d.image_to.as_deref().unwrap_or("?"))),
                 ]);
             }

@@ -224,7 +224,11 @@ fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
     let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("stopped before the next step") && r.stderr.contains("mon.a"), "{}", r.stderr);
-    assert!(r.stderr.contains("rook-ceph-mon-b fence to") && r.stderr.contains("not sent"), "the journal: {}", r.stderr);
+    assert!(
+        r.stderr.contains("rook-ceph-mon-b fence to") && r.stderr.contains("not sent"),
+        "the journal: {}",
+        r.stderr
+    );
     let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
     assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
 }

@@ -61,7 +61,11 @@ fn a_forbidden_deployment_is_reported_and_the_rest_complete() {
     sim.faults().add(Fault::new(FaultKind::Forbidden).verb("patch").resource("deployments").name("rook-ceph-osd-2"));
     let r = run(&sim, &["pause", "osd.1", "osd.2", "osd.3", "--yes"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("rook-ceph-osd-2 add ceph.rook.io/do-not-reconcile: FAILED: Error from server (Forbidden)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("rook-ceph-osd-2 add ceph.rook.io/do-not-reconcile: FAILED: Error from server (Forbidden)"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("2 of 3 write(s) done"), "the journal: {}", r.stderr);
     assert_eq!(labelled(&sim), set(&["rook-ceph-osd-1", "rook-ceph-osd-3"]));
     // RBAC fixed: the same command completes what is left, and only that

@@ -147,7 +147,9 @@ fn a_concurrent_change_of_the_same_field_is_never_overwritten_with_yes() {
     let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("spec.cephVersion.imageOverrides.mgr was (none)") && r.stderr.contains(THEIRS) && r.stderr.contains(IMG),
+        r.stderr.contains("spec.cephVersion.imageOverrides.mgr was (none)")
+            && r.stderr.contains(THEIRS)
+            && r.stderr.contains(IMG),
         "both values named: {}",
         r.stderr
     );
@@ -222,7 +224,11 @@ fn dry_runs_send_nothing_that_persists() {
     let sim = sim(Crd::Proposed);
     let before = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
     let r = run(&sim, &["set", "mgr", IMG, "--dry-run"]).ok();
-    assert!(r.stdout.contains("cephcluster.ceph.rook.io/rook-ceph (merge patch, resourceVersion precondition)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("cephcluster.ceph.rook.io/rook-ceph (merge patch, resourceVersion precondition)"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains(&format!("\"mgr\":\"{IMG}\"")), "the exact patch: {}", r.stdout);
     assert!(sim.log().iter().all(|l| !l.is_write_attempt()));
     let r = run(&sim, &["set", "mgr", IMG, "--dry-run=server", "-o", "json"]).ok();

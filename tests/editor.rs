@@ -216,7 +216,11 @@ fn an_image_change_with_holds_never_restarts_a_held_daemon() {
             assert!(!after.contains(b), "{b} should have been replaced: {after:?}");
         }
     }
-    let order: Vec<String> = sim.mutating_requests().iter().map(|l| format!("{} {}", l.resource, l.name.clone().unwrap_or_default())).collect();
+    let order: Vec<String> = sim
+        .mutating_requests()
+        .iter()
+        .map(|l| format!("{} {}", l.resource, l.name.clone().unwrap_or_default()))
+        .collect();
     let cluster_at = order.iter().position(|o| o.starts_with("cephclusters")).expect("the CephCluster patch");
     assert_eq!(cluster_at, 2, "both holds land before the CephCluster patch: {order:?}");
 }

@@ -401,3 +401,56 @@ fn an_empty_label_value_holds() {
     let s = load("kinds", "k6-empty-label-value.yaml");
     assert_eq!(by_daemon(&set_base(&s))["osd.1"].0, Action::Held);
 }
+
+#[test]
+fn osd_batches_never_span_two_failure_domains() {
+    // The stretch cluster: OSDs on four hosts over two zones.
+    let s = load("field", "14-stretch-cluster-arbiter.yaml");
+    for p in [
+        set_base(&s),
+        plan(&s, &Change::Fence { dtype: DaemonType::Osd, image: next_patch(&s.cluster.base_image) }).unwrap(),
+    ] {
+        let mut by_step: BTreeMap<u32, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for d in p.daemons.iter().filter(|d| d.dtype == DaemonType::Osd && d.action == Action::Restart) {
+            let daemon = s.daemons.iter().find(|x| x.deployment == d.deployment).unwrap();
+            let fd = kubectl_ceph_image::plan::failure_domain(daemon).unwrap().to_string();
+            by_step.entry(d.step.unwrap()).or_default().insert(fd);
+        }
+        assert!(by_step.len() > 1, "{by_step:?}");
+        for (step, domains) in &by_step {
+            assert_eq!(domains.len(), 1, "step {step} spans {domains:?}");
+        }
+    }
+}
+
+#[test]
+fn a_fence_leaves_operator_holds_alone_and_unfencing_warns_of_a_downgrade() {
+    let s = load("field", "10-rgw-held-by-store-label.yaml");
+    let p = plan(&s, &Change::Fence { dtype: DaemonType::Rgw, image: "quay.io/ceph/ceph:v19.2.2".into() }).unwrap();
+    assert!(!p.change.deployments.contains(&"rook-ceph-rgw-my-store-a".to_string()), "{:?}", p.change.deployments);
+    assert!(p.warnings.iter().any(|w| w.code == "fence-skips-held" && w.message.contains("rgw.my-store")));
+    // k5's osd.0 is fenced to v19.2.3 over a base of v19.2.3: no downgrade; move the base down.
+    let mut s = load("kinds", "k5-osd-under-replacement.yaml");
+    s.cluster.base_image = "quay.io/ceph/ceph:v19.2.2".into();
+    let p = plan(&s, &Change::Unfence { dtype: DaemonType::Osd, reconcile_now: false }).unwrap();
+    assert!(p.warnings.iter().any(|w| w.code == "downgrade" && w.message.contains("osd.0")), "{:?}", p.warnings);
+}
+
+#[test]
+fn the_rook_operator_image_is_refused_and_old_rook_ignores_the_cluster_label() {
+    let s = load("field", "02-mon-canary.yaml");
+    let e = plan(&s, &Change::SetImage { target: Target::Base, image: "rook/ceph:v1.11.7".into() }).unwrap_err();
+    assert!(e.to_string().contains("Rook operator's image"), "{e}");
+    let old = load("field", "08-private-registry-failed-pods-rook-1.1.yaml");
+    let p = plan(&old, &Change::PauseCluster).unwrap();
+    assert!(p.warnings.iter().any(|w| w.code == "cluster-label-unsupported"), "{:?}", p.warnings);
+    assert_eq!(p.summary.held, 0, "Rook v1.1 does not honour the CephCluster-level label");
+}
+
+#[test]
+fn pausing_the_floating_mon_says_it_holds_nothing() {
+    let s = load("field", "01-floating-mon.yaml");
+    let p = plan(&s, &Change::Pause(vec!["rook-ceph-mon-c".into()])).unwrap();
+    let codes: Vec<&str> = p.warnings.iter().map(|w| w.code).collect();
+    assert!(codes.contains(&"label-ignored") && !codes.contains(&"mon-failover"), "{codes:?}");
+}

@@ -126,7 +126,7 @@ pub fn check_owner(snap: &Snapshot, changes: &[Change], force: bool) -> Result<(
     } else {
         format!("change it in the {} {} that owns it", owner.tool, owner.name)
     };
-    Err(Error::Refused(format!(
+    Err(Error::Usage(format!(
         "CephCluster {}/{} is controlled by {} {} (a controller ownerReference): it writes its own spec back, \
          undoing this change with its restarts half done; {where_}. Pass --force to write it anyway. Nothing was \
          sent.",
