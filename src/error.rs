@@ -2,6 +2,7 @@
 //! (DESIGN §2: 1 cluster/API, 2 bad usage or input, 3 declined; 130 interrupted).
 
 use std::fmt;
+use std::time::Duration;
 
 /// A failure answered by the API server, printed as kubectl prints it and naming what
 /// the plugin was doing.
@@ -14,6 +15,10 @@ pub struct ApiFailure {
     pub code: u16,
     pub reason: String,
     pub message: String,
+    /// The server's `Retry-After` (429, 5xx), uncapped: the retry policy caps it.
+    pub retry_after: Option<Duration>,
+    /// How many times the request was sent before this answer was final.
+    pub attempts: u32,
 }
 
 impl fmt::Display for ApiFailure {
@@ -23,6 +28,9 @@ impl fmt::Display for ApiFailure {
         write!(f, "\n  (while trying to {} {}", self.verb, self.resource)?;
         if let Some(ns) = &self.namespace {
             write!(f, " in namespace {ns}")?;
+        }
+        if self.attempts > 1 {
+            write!(f, "; gave up after {} attempts", self.attempts)?;
         }
         write!(f, ")")
     }

@@ -1,7 +1,9 @@
 //! `--wait`: follow the rollout a plan announced until every pod it named has been replaced
 //! by one that is Running and Ready on the new image (held daemons are not waited for).
 //! One LIST, then the watch API from its resourceVersion; a watch that ends or drops is
-//! resumed from the last resourceVersion seen, a 410 Expired starts over with a LIST.
+//! resumed from the last resourceVersion seen, a 410 Expired starts over with a LIST. A
+//! watch (or re-LIST) failing transiently (429, 5xx, no answer) is tried again under the
+//! retry policy's delays (src/cluster/api.rs), for as long as --timeout leaves.
 //! Progress goes to stderr: a bar on a terminal, one line per event otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +15,7 @@ use kube::core::Request;
 use serde::Deserialize;
 
 use crate::cluster::Kube;
-use crate::cluster::api::{What, request_error};
+use crate::cluster::api::{What, backoff, first_line, request_error, retry_delay};
 use crate::cluster::read::{daemon_selector, list_all, pods_path};
 use crate::cluster::wire::{self, WirePod};
 use crate::error::{Error, Result};
@@ -125,6 +127,13 @@ impl Report {
         }
     }
 
+    fn note(&self, msg: &str, start: Instant) {
+        match self {
+            Report::Bar(b) => b.println(msg),
+            Report::Lines => eprintln!("[{:>5.1}s] {msg}", start.elapsed().as_secs_f64()),
+        }
+    }
+
     fn finish(&self) {
         if let Report::Bar(b) = self {
             b.finish_and_clear();
@@ -159,66 +168,54 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
     };
     report.update(count(&progress), total, &in_progress(&progress), start);
     let deadline = start + timeout;
+    // a re-LIST is due (410 Expired); transient failures in a row; the last one
+    let mut relist = false;
+    let mut failures = 0u32;
+    let mut last_failure: Option<String> = None;
     while count(&progress) < total {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
-        let wp = WatchParams::default().labels(&daemon_selector(ns)).timeout(left.as_secs().clamp(1, 290) as u32);
-        let req = Request::new(pods_path(ns)).watch(&wp, &rv).map_err(request_error)?;
-        let what = What::new("watch", "pods", Some(ns));
-        let res = match tokio::time::timeout(left, kube.stream(req, &what)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) if e.api_code() == Some(410) => {
-                rv = list(kube, ns, &mut progress).await?;
-                continue;
-            }
-            Ok(Err(Error::Connection(_))) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => break,
-        };
-        let mut body = res.into_body();
-        let mut buf: Vec<u8> = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let frame = match tokio::time::timeout(left, body.frame()).await {
-                Err(_) => break,           // the deadline
-                Ok(None) => break,         // the watch ended: resume from rv
-                Ok(Some(Err(_))) => break, // the connection dropped: resume from rv
-                Ok(Some(Ok(f))) => f,
-            };
-            let Ok(data) = frame.into_data() else { continue };
-            buf.extend_from_slice(&data);
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
-                let Ok(ev) = serde_json::from_slice::<Event>(&line) else { continue };
-                if ev.etype == "ERROR" {
-                    // 410 Expired: history is gone; list again
-                    rv = list(kube, ns, &mut progress).await?;
-                    break;
-                }
-                if let Some(r) = ev.object.pointer("/metadata/resourceVersion").and_then(|r| r.as_str()) {
-                    rv = r.to_string();
-                }
-                if ev.etype == "BOOKMARK" {
+        let failed = if relist {
+            match tokio::time::timeout(left, list(kube, ns, &mut progress)).await {
+                Ok(Ok(r)) => {
+                    rv = r;
+                    relist = false;
+                    failures = 0;
+                    report.update(count(&progress), total, &in_progress(&progress), start);
                     continue;
                 }
-                if let Ok(pod) = serde_json::from_value::<WirePod>(ev.object) {
-                    let before = count(&progress);
-                    progress.apply(&ev.etype, &pod);
-                    let now = count(&progress);
-                    if now != before || matches!(report, Report::Bar(_)) {
-                        report.update(now, total, &in_progress(&progress), start);
-                    }
+                Ok(Err(e)) => e,
+                Err(_) => break,
+            }
+        } else {
+            let wp = WatchParams::default().labels(&daemon_selector(ns)).timeout(left.as_secs().clamp(1, 290) as u32);
+            let req = Request::new(pods_path(ns)).watch(&wp, &rv).map_err(request_error)?;
+            let what = What::new("watch", "pods", Some(ns));
+            match tokio::time::timeout(left, kube.stream(req, &what)).await {
+                Ok(Ok(r)) => {
+                    failures = 0;
+                    follow(r, deadline, &mut rv, &mut relist, &mut progress, &report, targets, start).await;
+                    continue;
                 }
+                Ok(Err(e)) if e.api_code() == Some(410) => {
+                    relist = true;
+                    continue;
+                }
+                Ok(Err(e)) => e,
+                Err(_) => break,
             }
-            if count(&progress) == total {
-                break;
-            }
-        }
+        };
+        // transient: wait as the retry policy says, never past the deadline, and never less
+        // than the backoff: unlike one request's, these tries are bounded by time, not count
+        failures += 1;
+        let Some(delay) = retry_delay(&failed, failures) else { return Err(failed) };
+        let delay = delay.max(backoff(failures));
+        let line = first_line(&failed);
+        report.note(&format!("{line}; trying again in {} ms", delay.as_millis()), start);
+        last_failure = Some(line);
+        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
     report.finish();
     let left: Vec<String> = targets.iter().filter(|t| !progress.done(t)).map(|t| t.daemon.clone()).collect();
@@ -230,11 +227,71 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
         Ok(())
     } else {
         Err(Error::Failed(format!(
-            "timed out after {:?}: {} of {total} daemon(s) not yet Running and Ready on the new image: {}",
+            "timed out after {:?}: {} of {total} daemon(s) not yet Running and Ready on the new image: {}{}",
             timeout,
             left.len(),
-            left.join(", ")
+            left.join(", "),
+            last_failure.map(|f| format!("\n  (the last failed request: {f})")).unwrap_or_default()
         )))
+    }
+}
+
+/// Read one watch's events until it ends, drops, the deadline, or every target is done;
+/// `rv` follows the events, an ERROR event (410 Expired) sets `relist`.
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    res: http::Response<kube::client::Body>,
+    deadline: Instant,
+    rv: &mut String,
+    relist: &mut bool,
+    progress: &mut Progress,
+    report: &Report,
+    targets: &[Target],
+    start: Instant,
+) {
+    let total = targets.len();
+    let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
+    let in_progress = |p: &Progress| {
+        targets.iter().find(|t| !p.done(t)).map(|t| format!("waiting for {}", t.daemon)).unwrap_or_default()
+    };
+    let mut body = res.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = match tokio::time::timeout(left, body.frame()).await {
+            Err(_) => return,           // the deadline
+            Ok(None) => return,         // the watch ended: resume from rv
+            Ok(Some(Err(_))) => return, // the connection dropped: resume from rv
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let Ok(ev) = serde_json::from_slice::<Event>(&line) else { continue };
+            if ev.etype == "ERROR" {
+                // 410 Expired: history is gone; list again
+                *relist = true;
+                return;
+            }
+            if let Some(r) = ev.object.pointer("/metadata/resourceVersion").and_then(|r| r.as_str()) {
+                *rv = r.to_string();
+            }
+            if ev.etype == "BOOKMARK" {
+                continue;
+            }
+            if let Ok(pod) = serde_json::from_value::<WirePod>(ev.object) {
+                let before = count(progress);
+                progress.apply(&ev.etype, &pod);
+                let now = count(progress);
+                if now != before || matches!(report, Report::Bar(_)) {
+                    report.update(now, total, &in_progress(progress), start);
+                }
+            }
+        }
+        if count(progress) == total {
+            return;
+        }
     }
 }
 

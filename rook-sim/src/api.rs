@@ -264,6 +264,10 @@ fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
         FaultKind::Drop | FaultKind::DropAfterApply => Reply::Drop,
         FaultKind::Conflict => Reply::error(&ApiError::conflict(kind, name.unwrap_or(""))),
         FaultKind::Forbidden => Reply::error(&ApiError::forbidden(kind, name, verb, ns)),
+        FaultKind::Throttled { retry_after } => Reply::error(&ApiError {
+            details: Some(serde_json::json!({"retryAfterSeconds": retry_after})),
+            ..ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
+        }),
         FaultKind::Status(503) => Reply::error(&ApiError::service_unavailable()),
         FaultKind::Status(c) => {
             Reply::error(&ApiError::new(*c, "InternalError", format!("Internal error occurred: injected fault ({c})")))

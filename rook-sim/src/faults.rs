@@ -1,5 +1,5 @@
 //! Faults on demand, for tests of how clients behave when the API misbehaves: latency,
-//! 5xx, dropped connections, 409 storms, 403 for a verb and resource.
+//! 5xx, dropped connections, 409 storms, 403 for a verb and resource, 429 throttling.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,6 +12,9 @@ pub enum FaultKind {
     Conflict,
     /// 403 Forbidden, as RBAC would answer.
     Forbidden,
+    /// 429 TooManyRequests as API Priority and Fairness answers it: a `Status` with
+    /// `details.retryAfterSeconds` and a `Retry-After` header of that many seconds.
+    Throttled { retry_after: u64 },
     /// Close the connection without an answer.
     Drop,
     /// Apply the request, then close the connection without an answer: the client cannot

@@ -55,6 +55,14 @@ async fn serve_one(state: Arc<SimState>, req: Request<Incoming>) -> Result<Respo
         Reply::Full { status, content_type, body, warnings } => {
             let mut b =
                 Response::builder().status(status).header(CONTENT_TYPE, content_type).header("Audit-Id", "rook-sim");
+            // as the apiserver does, a Status that says when to come back says it in a header too
+            if matches!(status, 429 | 503)
+                && let Some(s) = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.pointer("/details/retryAfterSeconds").and_then(serde_json::Value::as_u64))
+            {
+                b = b.header("Retry-After", s.to_string());
+            }
             for w in warnings {
                 b = b.header("Warning", format!("299 - {}", serde_json::Value::String(w)));
             }

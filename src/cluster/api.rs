@@ -1,4 +1,4 @@
-//! Every API request goes through here: timeouts, retries of reads, the `-v` request log
+//! Every API request goes through here: timeouts, the one retry policy, the `-v` request log
 //! (method, path, status, ms; never a header, so never a credential) and kubectl-style
 //! errors that name the verb and resource.
 
@@ -32,14 +32,6 @@ impl What {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-struct StatusBody {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    reason: String,
-}
-
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
@@ -53,7 +45,34 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-const ATTEMPTS: u32 = 4;
+/// The retry policy, the only one (kube's own retry layer is off: connect.rs). A request
+/// is sent at most `ATTEMPTS` times. Before each repeat it waits the server's `Retry-After`
+/// (seconds, on a 429 or 5xx that carries one) capped at `RETRY_AFTER_MAX`, else an
+/// exponential backoff from `BACKOFF_FIRST` doubling up to `BACKOFF_MAX`; it gives up
+/// early rather than wait more than `WAIT_BUDGET` in all. The final answer is the error.
+pub const ATTEMPTS: u32 = 5;
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
+pub const WAIT_BUDGET: Duration = Duration::from_secs(30);
+
+/// How long to wait before sending again after `e`, the `n`th failure in a row (from 1);
+/// None: not worth another try. Not counting attempts: the caller bounds those.
+pub fn retry_delay(e: &Error, n: u32) -> Option<Duration> {
+    if !retryable(e) {
+        return None;
+    }
+    let backoff = backoff(n);
+    Some(match e {
+        Error::Api(a) => a.retry_after.map_or(backoff, |r| r.min(RETRY_AFTER_MAX)),
+        _ => backoff,
+    })
+}
+
+/// The exponential backoff after the `n`th failure in a row (from 1).
+pub fn backoff(n: u32) -> Duration {
+    BACKOFF_FIRST.saturating_mul(1 << n.clamp(1, 16).saturating_sub(1)).min(BACKOFF_MAX)
+}
 
 impl Kube {
     pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
@@ -64,25 +83,37 @@ impl Kube {
         &self.server
     }
 
-    /// Send one request, retried with backoff on 429, 5xx and connection failures. Reads
-    /// change nothing; every write this plugin sends is safe to repeat too: a merge patch of
-    /// one label is idempotent, and every other write carries a resourceVersion
-    /// precondition, so a repeat of one that did apply answers 409 and the caller re-reads
-    /// (it is never applied twice). 409 itself is the caller's to handle.
+    /// Send one request under the retry policy above: 429, 5xx and connection failures
+    /// are tried again. Reads change nothing; every write this plugin sends is safe to
+    /// repeat too: a merge patch of one label is idempotent, and every other write carries
+    /// a resourceVersion precondition, so a repeat of one that did apply answers 409 and
+    /// the caller re-reads (it is never applied twice). 409 itself is the caller's to handle.
     pub async fn send(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
-        let mut delay = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
         let mut attempt = 1;
         loop {
-            match self.send_once(clone_request(&req), what).await {
-                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+            let e = match self.send_once(clone_request(&req), what).await {
+                Ok(b) => return Ok(b),
+                Err(e) => e,
+            };
+            match retry_delay(&e, attempt) {
+                Some(delay) if attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
-                        eprintln!("  retrying in {} ms ({e})", delay.as_millis());
+                        eprintln!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e));
                     }
                     tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    waited += delay;
                     attempt += 1;
                 }
-                r => return r,
+                _ => {
+                    return Err(match e {
+                        Error::Api(mut a) => {
+                            a.attempts = attempt;
+                            Error::Api(a)
+                        }
+                        e => e,
+                    });
+                }
             }
         }
     }
@@ -94,8 +125,9 @@ impl Kube {
         let fut = async {
             let res = self.client.send(req.map(kube::client::Body::from)).await?;
             let status = res.status();
+            let retry_after = retry_after(res.headers());
             let body = res.into_body().collect().await.map_err(|e| kube::Error::Service(e.into()))?.to_bytes();
-            Ok::<_, kube::Error>((status, body))
+            Ok::<_, kube::Error>((status, retry_after, body))
         };
         let out = match self.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
@@ -111,9 +143,9 @@ impl Kube {
             None => fut.await,
         };
         match out {
-            Ok((status, body)) => {
+            Ok((status, retry_after, body)) => {
                 self.log(&method, &path, status.as_str(), start);
-                if status.is_success() { Ok(body) } else { Err(api_failure(what, status.as_u16(), &body)) }
+                if status.is_success() { Ok(body) } else { Err(api_failure(what, status.as_u16(), retry_after, &body)) }
             }
             Err(e) => {
                 self.log(&method, &path, "error", start);
@@ -148,9 +180,10 @@ impl Kube {
             }
             Ok(res) => {
                 let code = res.status().as_u16();
+                let retry_after = retry_after(res.headers());
                 self.log(&method, &path, res.status().as_str(), start);
                 let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                Err(api_failure(what, code, &body))
+                Err(api_failure(what, code, retry_after, &body))
             }
             Err(e) => {
                 self.log(&method, &path, "error", start);
@@ -173,7 +206,7 @@ impl Kube {
 }
 
 /// Worth another try: throttled (429), a server error, or no answer at all.
-fn retryable(e: &Error) -> bool {
+pub fn retryable(e: &Error) -> bool {
     match e {
         Error::Api(a) => a.code == 429 || (500..600).contains(&a.code),
         Error::Connection(_) => true,
@@ -181,20 +214,85 @@ fn retryable(e: &Error) -> bool {
     }
 }
 
-/// A non-2xx answer as an error naming what was being done; the `Status` body's reason
-/// and message, else the first 300 characters of whatever came back.
-fn api_failure(what: &What, code: u16, body: &[u8]) -> Error {
-    let s: StatusBody = serde_json::from_slice(body).unwrap_or_default();
-    let message =
-        if s.message.is_empty() { String::from_utf8_lossy(body).chars().take(300).collect() } else { s.message };
+/// The first line of an error (the server's own words, without what was being done).
+pub fn first_line(e: &Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// `Retry-After` in seconds, as client-go reads it (an HTTP date is not honoured).
+fn retry_after(h: &http::HeaderMap) -> Option<Duration> {
+    h.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[derive(serde::Deserialize, Default)]
+struct StatusBody {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    details: StatusDetails,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct StatusDetails {
+    #[serde(default, rename = "retryAfterSeconds")]
+    retry_after_seconds: Option<u64>,
+}
+
+/// A non-2xx answer as an error naming what was being done: the `Status` body's reason and
+/// message; where the body is not a Status, or says no reason, client-go's reason and
+/// message for the HTTP code, so it reads as kubectl prints it.
+fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8]) -> Error {
+    let s: StatusBody =
+        serde_json::from_slice(body).ok().filter(|s: &StatusBody| s.kind == "Status").unwrap_or_default();
+    let server_message = || -> String { String::from_utf8_lossy(body).trim().chars().take(300).collect() };
+    let (reason, generic) = reason_for(code, &server_message());
+    let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason };
+    let message = if s.message.is_empty() { generic } else { s.message };
+    let retry_after = retry_after.or(s.details.retry_after_seconds.map(Duration::from_secs));
     Error::Api(Box::new(ApiFailure {
         verb: what.verb.to_string(),
         resource: what.resource.clone(),
         namespace: what.namespace.clone(),
         code,
-        reason: s.reason,
+        reason,
         message,
+        retry_after,
+        attempts: 1,
     }))
+}
+
+/// client-go's reason and message for an answer that is not a `Status`
+/// (apimachinery's `NewGenericServerResponse`); an empty reason for a code it has none for.
+fn reason_for(code: u16, server_message: &str) -> (&'static str, String) {
+    let fixed = |r: &'static str, m: &str| (r, m.to_string());
+    match code {
+        400 => fixed("BadRequest", "the server rejected our request for an unknown reason"),
+        401 => fixed("Unauthorized", "the server has asked for the client to provide credentials"),
+        403 => fixed("Forbidden", server_message),
+        404 => fixed("NotFound", "the server could not find the requested resource"),
+        405 => fixed("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+        406 => fixed("NotAcceptable", "the server was unable to respond with a content type that the client supports"),
+        409 => fixed("Conflict", "the server reported a conflict"),
+        415 => fixed("UnsupportedMediaType", server_message),
+        422 => fixed("Invalid", "the server rejected our request due to an error in our request"),
+        429 => {
+            fixed("TooManyRequests", "the server has received too many requests and has asked us to try again later")
+        }
+        503 => fixed("ServiceUnavailable", "the server is currently unable to handle the request"),
+        504 => fixed(
+            "Timeout",
+            "the server was unable to return a response in the time allotted, but may still be processing the request",
+        ),
+        500..=599 => (
+            "InternalError",
+            format!("an error on the server ({server_message:?}) has prevented the request from succeeding"),
+        ),
+        _ => ("", server_message.to_string()),
+    }
 }
 
 fn clone_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
@@ -207,4 +305,67 @@ fn clone_request(r: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
 
 pub fn request_error(e: kube::core::request::Error) -> Error {
     Error::Failed(format!("cannot build the request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn what() -> What {
+        What::new("list", "pods", Some("rook-ceph"))
+    }
+
+    #[test]
+    fn a_status_body_gives_reason_and_message_else_the_http_code_does() {
+        let status = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":3},"code":429}"#;
+        let e = api_failure(&what(), 429, None, status);
+        assert!(
+            e.to_string()
+                .starts_with("Error from server (TooManyRequests): Too many requests, please try again later.\n"),
+            "{e}"
+        );
+        let Error::Api(a) = &e else { panic!() };
+        assert_eq!(a.retry_after, Some(Duration::from_secs(3)), "details.retryAfterSeconds without the header");
+        let e = api_failure(&what(), 429, Some(Duration::from_secs(1)), b"<html>slow down</html>");
+        assert!(e.to_string().starts_with(
+            "Error from server (TooManyRequests): the server has received too many requests and has asked us to try again later\n"
+        ), "{e}");
+        let e = api_failure(&what(), 503, None, br#"{"kind":"Other"}"#);
+        assert!(
+            e.to_string().starts_with("Error from server (ServiceUnavailable): the server is currently unable"),
+            "{e}"
+        );
+        let e = api_failure(&what(), 502, None, b"bad gateway");
+        assert!(
+            e.to_string().starts_with("Error from server (InternalError): an error on the server (\"bad gateway\")"),
+            "{e}"
+        );
+        let e = api_failure(&what(), 418, None, b"teapot");
+        assert!(e.to_string().starts_with("Error from server (418): teapot"), "{e}");
+    }
+
+    #[test]
+    fn the_delay_is_retry_after_capped_else_a_capped_exponential_backoff() {
+        let e = |code, ra: Option<u64>| {
+            let Error::Api(mut a) = api_failure(&what(), code, None, b"") else { panic!() };
+            a.retry_after = ra.map(Duration::from_secs);
+            Error::Api(a)
+        };
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(retry_delay(&e(429, Some(0)), 1), ms(0));
+        assert_eq!(retry_delay(&e(429, Some(2)), 4), ms(2000));
+        assert_eq!(retry_delay(&e(429, Some(3600)), 1), Some(RETRY_AFTER_MAX));
+        assert_eq!(retry_delay(&e(503, Some(1)), 1), ms(1000));
+        let backoff: Vec<_> = (1..=6).map(|n| retry_delay(&e(500, None), n)).collect();
+        assert_eq!(backoff, [ms(200), ms(400), ms(800), ms(1600), ms(3200), ms(5000)]);
+        assert_eq!(retry_delay(&Error::Connection("reset".into()), 2), ms(400));
+        assert_eq!(retry_delay(&e(404, None), 1), None);
+        assert_eq!(retry_delay(&e(409, None), 1), None);
+        // the budget: a server asking for the cap each time gets 4 attempts, not 5
+        let waits = (1..ATTEMPTS).map(|_| RETRY_AFTER_MAX).scan(Duration::ZERO, |t, d| {
+            *t += d;
+            Some(*t)
+        });
+        assert_eq!(waits.filter(|t| *t <= WAIT_BUDGET).count(), 3);
+    }
 }

@@ -69,6 +69,10 @@ pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
         config.read_timeout = Some(t);
         config.write_timeout = Some(t);
     }
+    // kube's own retry layer (on by default: 15 retries of 429/503/504 inside each request,
+    // sleeping Retry-After uncapped) is off: `Kube::send` is the one retry policy, so every
+    // attempt is counted, logged with -v and bounded (src/cluster/api.rs).
+    config.default_retry = false;
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config)
         .map_err(|e| Error::Config(format!("cannot build a client for context {context:?}: {e}")))?;
