@@ -339,7 +339,10 @@ fn add(state: &SimState, body: &[u8]) -> Result<(u16, Value), String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(r#"the body is empty: one fault as JSON, e.g. {"kind": 500, "verb": "patch", "resource": "deployments", "count": 2}"#.into());
     }
-    let spec: FaultSpec = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let spec: FaultSpec = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => e.to_string(),
+        _ => format!("the body is not JSON ({e})"),
+    })?;
     let s = spec.setting()?;
     let status = if matches!(s, Setting::DropWatches) { 200 } else { 201 };
     Ok((status, apply(state, &s)))
