@@ -1,9 +1,12 @@
 //! `kubectl ceph-image demo`: the simulated Rook cluster, for trying the plugin and for
-//! benchmarks. `--serve` runs it until killed and prints `export KUBECONFIG=<file>`.
+//! benchmarks. `--serve` runs it until killed and prints `export KUBECONFIG=<file>`, then
+//! the exports for its fault endpoint (`ROOK_SIM_URL`, `ROOK_SIM_CACERT`, and
+//! `ROOK_SIM_ADMIN_TOKEN` read from its file by the shell: the token itself is never printed).
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use rook_sim::admin::Setting;
 use rook_sim::{Crd, Sim, SimOptions, Topology};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -34,6 +37,13 @@ pub struct DemoArgs {
     /// Milliseconds the simulated operator waits between daemons it restarts.
     #[arg(long, default_value_t = 50)]
     pub restart_delay_ms: u64,
+    /// Start with this fault set (repeatable): KIND[,verb=V][,resource=R][,name=N][,count=N],
+    /// KIND a status code (500, 503, 429...), conflict, forbidden, drop or drop-after-apply;
+    /// or latency,ms=N. E.g. `500,verb=patch,resource=deployments,count=2`,
+    /// `drop,verb=watch`, `429,verb=list,resource=pods`. With --serve, more can be set and
+    /// cleared while it runs (see the README, "Faults from outside").
+    #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::admin::parse_flag)]
+    pub faults: Vec<Setting>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -86,6 +96,10 @@ fn start(args: &DemoArgs) -> Result<Sim, String> {
     for s in &sim.skipped {
         eprintln!("rook-sim: {s}");
     }
+    for f in &args.faults {
+        let id = sim.apply_fault(f)["id"].as_u64().map(|id| format!(" {id}")).unwrap_or_default();
+        eprintln!("rook-sim: fault{id}: {}", rook_sim::admin::describe(f));
+    }
     Ok(sim)
 }
 
@@ -93,9 +107,23 @@ fn start(args: &DemoArgs) -> Result<Sim, String> {
 pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     let sim = start(args)?;
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
+    // one write: a reader may stop after the first line
+    let _ = write!(
+        out,
+        "export KUBECONFIG={}\nexport ROOK_SIM_URL={}\nexport ROOK_SIM_CACERT={}\n\
+         export ROOK_SIM_ADMIN_TOKEN=\"$(cat '{}')\"\n",
+        sim.kubeconfig().display(),
+        sim.url,
+        sim.ca_file().display(),
+        sim.admin_token_file().display().to_string().replace('\'', "'\\''"),
+    );
     let _ = out.flush();
     eprintln!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url);
+    eprintln!(
+        "rook-sim: faults: curl --cacert \"$ROOK_SIM_CACERT\" -H \"Authorization: Bearer $ROOK_SIM_ADMIN_TOKEN\" \
+         \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",
+        rook_sim::admin::FAULTS_PATH
+    );
     #[cfg(unix)]
     {
         let mut term =

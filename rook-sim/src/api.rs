@@ -172,6 +172,9 @@ fn verb_of(method: &str, has_name: bool, watch: bool) -> &'static str {
 pub const LOG_PATH: &str = "/rook-sim/log";
 
 pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
+    if let Some(reply) = super::admin::handle(state, &req) {
+        return reply;
+    }
     if req.path == LOG_PATH {
         if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
             return Reply::error(&ApiError::unauthorized());

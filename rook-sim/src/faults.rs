@@ -33,11 +33,13 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many requests it hits; None: every matching request until cleared.
     pub times: Option<u32>,
+    /// Given by `Faults::add`, to name it in a listing or remove it.
+    pub id: u64,
 }
 
 impl Fault {
     pub fn new(kind: FaultKind) -> Fault {
-        Fault { verb: None, resource: None, name: None, kind, times: None }
+        Fault { verb: None, resource: None, name: None, kind, times: None, id: 0 }
     }
     pub fn verb(mut self, v: &str) -> Self {
         self.verb = Some(v.into());
@@ -68,6 +70,7 @@ pub struct Faults {
     latency: Mutex<Duration>,
     rules: Mutex<Vec<Fault>>,
     interloper: Mutex<Option<Interloper>>,
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -79,8 +82,24 @@ impl Faults {
         *self.latency.lock().expect("lock")
     }
 
-    pub fn add(&self, f: Fault) {
+    /// Adds a rule; returns its id.
+    pub fn add(&self, mut f: Fault) -> u64 {
+        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        f.id = id;
         self.rules.lock().expect("lock").push(f);
+        id
+    }
+
+    /// The rules in force, with what is left of their `times`.
+    pub fn rules(&self) -> Vec<Fault> {
+        self.rules.lock().expect("lock").clone()
+    }
+
+    /// Removes the rule of this id; returns it.
+    pub fn remove(&self, id: u64) -> Option<Fault> {
+        let mut rules = self.rules.lock().expect("lock");
+        let idx = rules.iter().position(|f| f.id == id)?;
+        Some(rules.remove(idx))
     }
 
     /// 409 Conflict on the next `n` writes of any kind.

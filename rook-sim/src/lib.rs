@@ -4,6 +4,7 @@
 //! simulated Rook operator, injects faults on demand and logs every request.
 //! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
 
+pub mod admin;
 pub mod api;
 pub mod discovery;
 pub mod faults;
@@ -90,6 +91,8 @@ pub struct SimState {
     pub log: RequestLog,
     pub faults: Faults,
     pub token: String,
+    /// The admin endpoint's token (`admin`): not the kubeconfig user's.
+    pub admin_token: String,
     pub operator: Operator,
     addr: OnceLock<String>,
     /// Bumped to cut every open watch mid-stream (a dropped-connection fault).
@@ -275,6 +278,7 @@ pub struct Sim {
     pub state: Arc<SimState>,
     rt: Option<tokio::runtime::Runtime>,
     kubeconfig: PathBuf,
+    admin_files: admin::Files,
     owned_dir: Option<PathBuf>,
     pub url: String,
     pub ca_pem: String,
@@ -316,6 +320,7 @@ impl Sim {
             log: RequestLog::default(),
             faults: Faults::default(),
             token: random_hex(40),
+            admin_token: random_hex(40),
             operator,
             addr: OnceLock::new(),
             watch_epoch: epoch,
@@ -360,7 +365,18 @@ impl Sim {
             }
         };
         write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-        Ok(Sim { state, rt: Some(rt), kubeconfig, owned_dir, url, ca_pem: tls.ca_pem, namespaces, skipped })
+        let admin_files = admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?;
+        Ok(Sim {
+            state,
+            rt: Some(rt),
+            kubeconfig,
+            admin_files,
+            owned_dir,
+            url,
+            ca_pem: tls.ca_pem,
+            namespaces,
+            skipped,
+        })
     }
 
     pub fn kubeconfig(&self) -> &Path {
@@ -369,6 +385,21 @@ impl Sim {
 
     pub fn token(&self) -> &str {
         &self.state.token
+    }
+
+    /// The token of the admin endpoint (`/rook-sim/faults`), not the kubeconfig user's.
+    pub fn admin_token(&self) -> &str {
+        &self.state.admin_token
+    }
+
+    /// The file next to the kubeconfig holding `admin_token` (mode 0600).
+    pub fn admin_token_file(&self) -> &Path {
+        &self.admin_files.token
+    }
+
+    /// The CA certificate (PEM) next to the kubeconfig, for `curl --cacert`.
+    pub fn ca_file(&self) -> &Path {
+        &self.admin_files.ca
     }
 
     pub fn log(&self) -> Vec<LoggedRequest> {
