@@ -57,6 +57,7 @@ pub async fn list_fold<T: DeserializeOwned, S>(
     mut start: impl FnMut() -> S,
     mut fold: impl FnMut(&mut S, T),
 ) -> Result<(S, String)> {
+    pages_back_to_the_system();
     let mut restarted = false;
     'outer: loop {
         let mut state = start();
@@ -86,6 +87,30 @@ pub async fn list_fold<T: DeserializeOwned, S>(
                 None => return Ok((state, resource_version.unwrap_or_else(|| "0".into()))),
             }
         }
+    }
+}
+
+/// A LIST page is the one large allocation here (500 OSD Deployments are about 7 MB of
+/// JSON, held twice while the body is joined) and it lives only until it is folded. glibc
+/// raises its mmap threshold to the size of the largest block freed (up to 32 MiB), so
+/// after the first page every page lands in the heap arenas, whose high-water mark stays
+/// resident: at 2000 OSDs 20 of the 52 MiB of `status`. A fixed threshold keeps blocks
+/// of 256 KiB and more mapped on their own, so each page goes back to the system when it
+/// is dropped. Other allocators (musl) return such blocks anyway.
+fn pages_back_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            use std::ffi::c_int;
+            unsafe extern "C" {
+                fn mallopt(param: c_int, value: c_int) -> c_int;
+            }
+            const M_MMAP_THRESHOLD: c_int = -3;
+            // SAFETY: mallopt is glibc's, takes its own lock, and changes only where later
+            // allocations come from; no memory is touched.
+            unsafe { mallopt(M_MMAP_THRESHOLD, 256 * 1024) };
+        });
     }
 }
 
