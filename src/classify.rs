@@ -10,19 +10,187 @@
 //! on purpose; Rook's helpers (mgr `watch-active`, old-Rook and KMS init containers) run
 //! the operator image.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
-use crate::cluster::wire::{Container, Deployment, PodSpec, WirePod, pod_deployment};
+use crate::cluster::wire::{Deployment, PodSpec, WirePod, pod_deployment};
 use crate::daemon::{DaemonId, DaemonType};
 use crate::model::{
-    CephContainer, Cluster, Copy, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, NotHandled, Pod,
-    REPLACE_ANNOTATIONS, Snapshot, daemon_order,
+    CephContainer, Cluster, Copy, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, Labels, NotHandled,
+    Pod, REPLACE_ANNOTATIONS, Snapshot, daemon_order,
 };
 
 /// The floating mon of a two-node DRBD cluster (Rook v1.20): a real mon under another app
 /// label, so Rook's skip query (`app=rook-ceph-mon`) never finds its label (FACTS §6).
 pub const FLOATING_MON_APP: &str = "rook-ceph-floating-mon";
 const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+
+/// Strings shared while LIST pages are reduced: label keys, container names and images,
+/// and many label values repeat on every Deployment and Pod of a cluster.
+#[derive(Default)]
+pub struct Interner {
+    strs: HashSet<Arc<str>>,
+    strings: HashSet<SharedString>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct SharedString(Arc<String>);
+
+impl Borrow<str> for SharedString {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Interner {
+    pub fn str(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strs.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strs.insert(a.clone());
+        a
+    }
+
+    pub fn string(&mut self, s: String) -> Arc<String> {
+        if let Some(a) = self.strings.get(s.as_str()) {
+            return a.0.clone();
+        }
+        let a = Arc::new(s);
+        self.strings.insert(SharedString(a.clone()));
+        a
+    }
+
+    pub fn labels(&mut self, m: BTreeMap<String, String>) -> Labels {
+        Labels::from_shared(m.into_iter().map(|(k, v)| (self.str(&k), self.string(v))).collect())
+    }
+}
+
+/// A container as classification sees it: which images it runs and names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRecord {
+    pub name: Arc<str>,
+    pub image: Option<Arc<str>>,
+    /// Its `CONTAINER_IMAGE` value.
+    pub env: Option<Arc<str>>,
+    pub init: bool,
+}
+
+impl ContainerRecord {
+    fn image(&self) -> Option<&str> {
+        self.image.as_deref()
+    }
+
+    fn env(&self) -> Option<&str> {
+        self.env.as_deref()
+    }
+}
+
+/// Init containers first (unless `with_init` is false), then the main ones, as a pod
+/// starts them.
+fn container_records(spec: &PodSpec, shared: &mut Interner, with_init: bool) -> Vec<ContainerRecord> {
+    let inits = spec.init_containers.iter().filter(|_| with_init).map(|c| (c, true));
+    let mut out = Vec::with_capacity(spec.containers.len() + if with_init { spec.init_containers.len() } else { 0 });
+    for (c, init) in inits.chain(spec.containers.iter().map(|c| (c, false))) {
+        out.push(ContainerRecord {
+            name: shared.str(&c.name),
+            image: c.image.as_deref().map(|i| shared.str(i)),
+            env: c.container_image_env().map(|e| shared.str(e)),
+            init,
+        });
+    }
+    out
+}
+
+/// What classification needs of a Deployment, kept while the rest of the list arrives:
+/// its labels (compact), the fence and replacement annotations, and its containers' images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub name: String,
+    pub labels: Labels,
+    pub fence: Option<Fence>,
+    /// Rook's OSD replacement annotations are present.
+    pub under_replacement: bool,
+    pub resource_version: Option<String>,
+    pub replicas: Option<i32>,
+    /// The `kubernetes.io/hostname` node selector of its pod template.
+    pub hostname: Option<String>,
+    pub containers: Vec<ContainerRecord>,
+}
+
+impl DeploymentRecord {
+    pub fn new(d: Deployment, shared: &mut Interner) -> DeploymentRecord {
+        let spec = &d.spec.template.spec;
+        let containers = container_records(spec, shared, true);
+        let hostname = spec.node_selector.get(HOSTNAME_LABEL).cloned();
+        let m = d.metadata;
+        DeploymentRecord {
+            fence: fence_of(&m.annotations),
+            under_replacement: REPLACE_ANNOTATIONS.iter().any(|a| m.annotations.contains_key(*a)),
+            labels: shared.labels(m.labels),
+            name: m.name,
+            resource_version: m.resource_version,
+            replicas: d.spec.replicas,
+            hostname,
+            containers,
+        }
+    }
+}
+
+/// What classification needs of a Pod: its state, and its main containers' images (the
+/// Deployment's images tell which one runs Ceph).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodRecord {
+    pub name: String,
+    pub node: Option<Arc<str>>,
+    pub phase: Option<Arc<str>>,
+    pub ready: bool,
+    pub terminating: bool,
+    pub containers: Vec<ContainerRecord>,
+}
+
+impl PodRecord {
+    pub fn new(p: WirePod, shared: &mut Interner) -> PodRecord {
+        PodRecord {
+            ready: p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+            node: p.spec.node_name.as_deref().map(|n| shared.str(n)),
+            phase: p.status.phase.as_deref().map(|n| shared.str(n)),
+            terminating: p.metadata.deletion_timestamp.is_some(),
+            containers: container_records(&p.spec, shared, false),
+            name: p.metadata.name,
+        }
+    }
+}
+
+/// Deployments reduced to records as LIST pages arrive.
+#[derive(Default)]
+pub struct DeploymentRecords {
+    shared: Interner,
+    pub items: Vec<DeploymentRecord>,
+}
+
+impl DeploymentRecords {
+    pub fn add(&mut self, d: Deployment) {
+        self.items.push(DeploymentRecord::new(d, &mut self.shared));
+    }
+}
+
+/// Pods reduced to records as LIST pages arrive, by the Deployment they belong to; a pod
+/// of no Deployment is not kept.
+#[derive(Default)]
+pub struct PodRecords {
+    shared: Interner,
+    pub by_deployment: HashMap<String, Vec<PodRecord>>,
+}
+
+impl PodRecords {
+    pub fn add(&mut self, p: WirePod) {
+        if let Some(d) = pod_deployment(&p) {
+            self.by_deployment.entry(d).or_default().push(PodRecord::new(p, &mut self.shared));
+        }
+    }
+}
 
 /// What one Deployment is.
 enum Kind {
@@ -40,19 +208,19 @@ fn type_of_app(app: &str) -> Option<(DaemonType, bool)> {
 
 /// The daemon id from the type's id label (FACTS §3), `ceph_daemon_id` on older Rook, or
 /// the Deployment name after `rook-ceph-<type>-`.
-fn daemon_id(d: &Deployment, t: DaemonType) -> Option<String> {
-    let l = &d.metadata.labels;
+fn daemon_id(d: &DeploymentRecord, t: DaemonType) -> Option<String> {
+    let l = &d.labels;
     let id = match t {
         DaemonType::Crashcollector | DaemonType::Exporter => l.get("node_name").or(l.get(HOSTNAME_LABEL)),
         _ => l.get(t.id_label()).or(l.get("ceph_daemon_id")),
     };
     id.filter(|v| !v.is_empty())
         .cloned()
-        .or_else(|| d.metadata.name.strip_prefix(&format!("{}-", t.app_label())).map(str::to_string))
+        .or_else(|| d.name.strip_prefix(&format!("{}-", t.app_label())).map(str::to_string))
 }
 
-fn kind(d: &Deployment) -> Kind {
-    let l = &d.metadata.labels;
+fn kind(d: &DeploymentRecord) -> Kind {
+    let l = &d.labels;
     let Some(app) = l.get("app") else {
         return Kind::NotHandled("no app label: not a Rook daemon Deployment".into());
     };
@@ -61,7 +229,7 @@ fn kind(d: &Deployment) -> Kind {
     };
     let id = daemon_id(d, dtype);
     let of = id.as_ref().map(|i| DaemonId::new(dtype, i.clone()).to_string());
-    let name = d.metadata.name.as_str();
+    let name = d.name.as_str();
     if l.get("mon_canary").is_some_and(|v| v == "true") || name.ends_with("-canary") {
         return Kind::Copy { kind: "mon canary", of };
     }
@@ -86,21 +254,26 @@ fn cluster_images(c: &Cluster) -> BTreeSet<String> {
     s
 }
 
-fn containers(spec: &PodSpec) -> impl Iterator<Item = (&Container, bool)> {
-    spec.init_containers.iter().map(|c| (c, true)).chain(spec.containers.iter().map(|c| (c, false)))
-}
-
 /// The Ceph images a pod spec may run: the cluster's plus its own `CONTAINER_IMAGE`
 /// values and a fence's images.
-fn ceph_set(cluster: &BTreeSet<String>, spec: &PodSpec, fence: Option<&Fence>) -> BTreeSet<String> {
-    let mut s = cluster.clone();
-    s.extend(containers(spec).filter_map(|(c, _)| c.container_image_env().map(str::to_string)));
-    if let Some(f) = fence {
-        s.insert(f.image.clone());
-        s.extend(f.replaced.clone());
+struct CephSet<'a> {
+    cluster: &'a BTreeSet<String>,
+    own: BTreeSet<&'a str>,
+}
+
+impl<'a> CephSet<'a> {
+    fn new(cluster: &'a BTreeSet<String>, containers: &'a [ContainerRecord], fence: Option<&'a Fence>) -> CephSet<'a> {
+        let mut own: BTreeSet<&str> = containers.iter().filter_map(|c| c.env()).collect();
+        if let Some(f) = fence {
+            own.insert(&f.image);
+            own.extend(f.replaced.as_deref());
+        }
+        CephSet { cluster, own }
     }
-    s.remove("");
-    s
+
+    fn contains(&self, image: &str) -> bool {
+        !image.is_empty() && (self.cluster.contains(image) || self.own.contains(image))
+    }
 }
 
 /// What runs Ceph in a pod spec: the containers the fence rewrites, the image of the
@@ -113,52 +286,75 @@ pub struct CephParts {
     pub own_images: Vec<(String, String)>,
 }
 
-pub fn ceph_parts(spec: &PodSpec, ceph: &BTreeSet<String>) -> CephParts {
-    let runs = |c: &Container| c.image.as_ref().is_some_and(|i| ceph.contains(i));
+/// The image of the main Ceph container: the first main container that runs Ceph and
+/// carries the variable, else the first that runs Ceph, else what the variable names.
+fn main_of(containers: &[ContainerRecord], ceph: &CephSet) -> Option<String> {
+    let runs = |c: &ContainerRecord| c.image().is_some_and(|i| ceph.contains(i));
+    let main = || containers.iter().filter(|c| !c.init);
+    main()
+        .find(|c| runs(c) && c.env.is_some())
+        .or_else(|| main().find(|c| runs(c)))
+        .and_then(|c| c.image().map(str::to_string))
+        .or_else(|| main().find_map(|c| c.env().map(str::to_string)))
+}
+
+fn parts(containers: &[ContainerRecord], ceph: &CephSet) -> CephParts {
+    let runs = |c: &ContainerRecord| c.image().is_some_and(|i| ceph.contains(i));
     let mut out = CephParts { containers: vec![], main: None, images: vec![], own_images: vec![] };
     let mut images = BTreeSet::new();
-    for (c, init) in containers(spec) {
-        let has_env = c.container_image_env().is_some();
+    for c in containers {
+        let has_env = c.env.is_some();
         let runs_ceph = runs(c);
         if runs_ceph || has_env {
-            out.containers.push(CephContainer { name: c.name.clone(), init, has_env, runs_ceph });
+            out.containers.push(CephContainer { name: c.name.to_string(), init: c.init, has_env, runs_ceph });
         }
         if runs_ceph {
-            images.extend(c.image.clone());
+            images.extend(c.image());
         }
-        if let Some(e) = c.container_image_env() {
-            images.insert(e.to_string());
+        if let Some(e) = c.env() {
+            images.insert(e);
         }
         if has_env && !runs_ceph {
-            out.own_images.push((c.name.clone(), c.image.clone().unwrap_or_default()));
+            out.own_images.push((c.name.to_string(), c.image().unwrap_or_default().to_string()));
         }
     }
-    // The main Ceph container: the first main container that runs Ceph and carries the
-    // variable, else the first that runs Ceph, else what the variable names.
-    out.main = spec
-        .containers
-        .iter()
-        .find(|c| runs(c) && c.container_image_env().is_some())
-        .or_else(|| spec.containers.iter().find(|c| runs(c)))
-        .and_then(|c| c.image.clone())
-        .or_else(|| spec.containers.iter().find_map(|c| c.container_image_env().map(str::to_string)));
-    out.images = images.into_iter().collect();
+    out.main = main_of(containers, ceph);
+    out.images = images.into_iter().map(str::to_string).collect();
     out
+}
+
+pub fn ceph_parts(spec: &PodSpec, ceph: &BTreeSet<String>) -> CephParts {
+    let containers = container_records(spec, &mut Interner::default(), true);
+    parts(&containers, &CephSet { cluster: ceph, own: BTreeSet::new() })
+}
+
+/// The Ceph images a pod spec may run (see `CephSet`), as one set.
+#[cfg(test)]
+fn ceph_set(cluster: &BTreeSet<String>, spec: &PodSpec, fence: Option<&Fence>) -> BTreeSet<String> {
+    let containers = container_records(spec, &mut Interner::default(), true);
+    let set = CephSet::new(cluster, &containers, fence);
+    set.cluster
+        .iter()
+        .map(String::as_str)
+        .chain(set.own.iter().copied())
+        .filter(|i| !i.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The image of a pod's (or pod template's) main Ceph container, judged by its own
 /// `CONTAINER_IMAGE` values alone: for following a rollout to a known image.
 pub fn main_image(spec: &PodSpec, also: Option<&str>) -> Option<String> {
-    let mut set = ceph_set(&BTreeSet::new(), spec, None);
-    set.extend(also.map(str::to_string));
-    ceph_parts(spec, &set).main
+    let containers = container_records(spec, &mut Interner::default(), true);
+    let also: BTreeSet<String> = also.map(str::to_string).into_iter().collect();
+    main_of(&containers, &CephSet::new(&also, &containers, None))
 }
 
 /// Every Ceph image a pod template runs, judged as `main_image` is.
 pub fn images(spec: &PodSpec, also: Option<&str>) -> Vec<String> {
-    let mut set = ceph_set(&BTreeSet::new(), spec, None);
-    set.extend(also.map(str::to_string));
-    ceph_parts(spec, &set).images
+    let containers = container_records(spec, &mut Interner::default(), true);
+    let also: BTreeSet<String> = also.map(str::to_string).into_iter().collect();
+    parts(&containers, &CephSet::new(&also, &containers, None)).images
 }
 
 fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
@@ -169,16 +365,14 @@ fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
     })
 }
 
-fn pod_model(p: WirePod, ceph: &BTreeSet<String>) -> Pod {
-    let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
-    let image = ceph_parts(&p.spec, ceph).main;
+fn pod_model(p: PodRecord, ceph: &CephSet) -> Pod {
     Pod {
-        name: p.metadata.name,
-        node: p.spec.node_name,
-        phase: p.status.phase.unwrap_or_else(|| "Unknown".into()),
-        ready,
-        image,
-        terminating: p.metadata.deletion_timestamp.is_some(),
+        image: main_of(&p.containers, ceph),
+        name: p.name,
+        node: p.node.map(|n| n.to_string()),
+        phase: p.phase.map_or_else(|| "Unknown".into(), |p| p.to_string()),
+        ready: p.ready,
+        terminating: p.terminating,
     }
 }
 
@@ -195,16 +389,23 @@ fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch.parse().unwrap_or(0)))
 }
 
+/// The snapshot the planner works on, from whole lists (see `classify_records`).
+pub fn classify(cluster: Cluster, deployments: Vec<Deployment>, pods: Vec<WirePod>) -> Snapshot {
+    let mut ds = DeploymentRecords::default();
+    deployments.into_iter().for_each(|d| ds.add(d));
+    let mut ps = PodRecords::default();
+    pods.into_iter().for_each(|p| ps.add(p));
+    classify_records(cluster, ds, ps)
+}
+
 /// The snapshot the planner works on: every Deployment of the cluster classified, pods
 /// joined to their Deployment, one node identity, the versions Rook knows.
-pub fn classify(cluster: Cluster, deployments: Vec<Deployment>, pods: Vec<WirePod>) -> Snapshot {
+pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: PodRecords) -> Snapshot {
     let known = cluster_images(&cluster);
-    let mut pods_by_deploy: BTreeMap<String, Vec<WirePod>> = BTreeMap::new();
-    for p in pods {
-        if let Some(d) = pod_deployment(&p) {
-            pods_by_deploy.entry(d).or_default().push(p);
-        }
-    }
+    let DeploymentRecords { shared, items: deployments } = deployments;
+    drop(shared);
+    let PodRecords { shared, by_deployment: mut pods_by_deploy } = pods;
+    drop(shared);
     let deployments_read = deployments.len();
     let mut daemons = Vec::new();
     let mut copies = Vec::new();
@@ -217,75 +418,71 @@ pub fn classify(cluster: Cluster, deployments: Vec<Deployment>, pods: Vec<WirePo
     }
     let mut rook_version: Option<String> = None;
     for d in deployments {
-        let fence = fence_of(&d.metadata.annotations);
-        let ceph = ceph_set(&known, &d.spec.template.spec, fence.as_ref());
-        let wire_pods = pods_by_deploy.remove(&d.metadata.name).unwrap_or_default();
-        let mut pods: Vec<Pod> = wire_pods.into_iter().map(|p| pod_model(p, &ceph)).collect();
+        let ceph = CephSet::new(&known, &d.containers, d.fence.as_ref());
+        let records = pods_by_deploy.remove(&d.name).unwrap_or_default();
+        let mut pods: Vec<Pod> = records.into_iter().map(|p| pod_model(p, &ceph)).collect();
         pods.sort_by(|a, b| a.name.cmp(&b.name));
-        let labelled = d.metadata.labels.contains_key(DNR_LABEL);
-        let hostname = d.spec.template.spec.node_selector.get(HOSTNAME_LABEL).cloned();
+        let labelled = d.labels.contains_key(DNR_LABEL);
         let node = pods
             .iter()
             .filter(|p| p.replaced_by_rollout())
             .find_map(|p| p.node.clone())
             .or_else(|| pods.iter().find_map(|p| p.node.clone()));
-        if let Some(app) = d.metadata.labels.get("app")
+        if let Some(app) = d.labels.get("app")
             && labelled
             && let Some((t, _)) = type_of_app(app)
             && let Some(id) = daemon_id(&d, t)
         {
-            skip.entry((app.clone(), id)).or_insert_with(|| d.metadata.name.clone());
+            skip.entry((app.clone(), id)).or_insert_with(|| d.name.clone());
         }
         match kind(&d) {
-            Kind::NotHandled(reason) => not_handled.push(NotHandled {
-                deployment: d.metadata.name,
-                app: d.metadata.labels.get("app").cloned(),
-                reason,
-            }),
+            Kind::NotHandled(reason) => {
+                not_handled.push(NotHandled { app: d.labels.get("app").cloned(), deployment: d.name, reason })
+            }
             Kind::Copy { kind, of } => copies.push(Copy {
-                deployment: d.metadata.name,
                 kind,
                 of,
                 labelled,
                 pods: pods.iter().filter(|p| p.replaced_by_rollout()).count(),
-                node: node.or(hostname),
+                node: node.or(d.hostname),
+                deployment: d.name,
             }),
             Kind::Daemon { dtype, id, floating } => {
-                let parts = ceph_parts(&d.spec.template.spec, &ceph);
-                if fence.is_none()
+                let parts = parts(&d.containers, &ceph);
+                if d.fence.is_none()
                     && let (Some(main), Some(v)) =
-                        (&parts.main, d.metadata.labels.get("ceph-version").and_then(|v| version_text(v)))
+                        (&parts.main, d.labels.get("ceph-version").and_then(|v| version_text(v)))
                 {
                     versions.entry(main.clone()).or_insert(v);
                 }
-                if let Some(rv) = d.metadata.labels.get("rook-version")
+                if let Some(rv) = d.labels.get("rook-version")
                     && rook_version_key(rv) > rook_version.as_deref().and_then(rook_version_key)
                 {
                     rook_version = Some(rv.clone());
                 }
                 // crash and exporter name their node in `node_name` (FACTS §6).
                 let named_node = matches!(dtype, DaemonType::Crashcollector | DaemonType::Exporter)
-                    .then(|| d.metadata.labels.get("node_name").cloned())
+                    .then(|| d.labels.get("node_name").cloned())
                     .flatten();
                 daemons.push(Daemon {
                     id: DaemonId::new(dtype, id),
                     labelled,
                     label_holds: !floating,
                     held_by: None,
-                    under_replacement: REPLACE_ANNOTATIONS.iter().any(|a| d.metadata.annotations.contains_key(*a)),
+                    under_replacement: d.under_replacement,
                     node: node.or(named_node),
-                    hostname,
-                    replicas: d.spec.replicas,
-                    rook_version: d.metadata.labels.get("rook-version").cloned(),
+                    hostname: d.hostname,
+                    replicas: d.replicas,
+                    rook_version: d.labels.get("rook-version").cloned(),
                     own_images: parts.own_images,
                     ceph_images: parts.images,
                     image: parts.main,
                     pods,
-                    resource_version: d.metadata.resource_version.clone().unwrap_or_default(),
+                    resource_version: d.resource_version.unwrap_or_default(),
                     ceph_containers: parts.containers,
-                    fence,
-                    deployment: d.metadata.name,
-                    labels: d.metadata.labels,
+                    fence: d.fence,
+                    deployment: d.name,
+                    labels: d.labels,
                 });
             }
         }

@@ -29,16 +29,33 @@ impl Selector {
         Ok(Selector(reqs))
     }
 
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &impl LabelSet) -> bool {
         self.0.iter().all(|r| match r {
-            Requirement::Eq(k, v) => labels.get(k) == Some(v),
+            Requirement::Eq(k, v) => labels.label(k) == Some(v),
             // `!=` matches objects without the key, as in Kubernetes.
-            Requirement::NotEq(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|x| vs.contains(x)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|x| !vs.contains(x)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
+            Requirement::NotEq(k, v) => labels.label(k) != Some(v),
+            Requirement::In(k, vs) => labels.label(k).is_some_and(|x| vs.contains(x)),
+            Requirement::NotIn(k, vs) => labels.label(k).is_none_or(|x| !vs.contains(x)),
+            Requirement::Exists(k) => labels.label(k).is_some(),
+            Requirement::NotExists(k) => labels.label(k).is_none(),
         })
+    }
+}
+
+/// Labels a selector is matched against: a map, or a daemon's compact `model::Labels`.
+pub trait LabelSet {
+    fn label(&self, key: &str) -> Option<&String>;
+}
+
+impl LabelSet for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&String> {
+        self.get(key)
+    }
+}
+
+impl LabelSet for crate::model::Labels {
+    fn label(&self, key: &str) -> Option<&String> {
+        self.get(key)
     }
 }
 

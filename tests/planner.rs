@@ -37,7 +37,7 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
         under_replacement: false,
         ceph_images: vec![image.into()],
         image: Some(image.into()),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         resource_version: "1".into(),
         ceph_containers: vec![],
         fence: None,
