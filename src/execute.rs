@@ -274,7 +274,10 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
     let error = match first {
         Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
         Ok(_) => "the answer does not show the change".to_string(),
+        // Refused before it was processed (403, 422, 429...): it did not apply.
+        Err(e) if e.api_code().is_some_and(|c| c != 409 && c < 500) => e.to_string(),
         Err(e) => {
+            // 409, a server error or no answer: it may have applied; the object tells.
             let conflict = e.api_code() == Some(409);
             match read(t, &w.object).await {
                 Ok(obj) if w.expect.holds(&obj) => return Done::Applied,

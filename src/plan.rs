@@ -571,7 +571,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
 pub fn failure_domain(d: &Daemon) -> Option<&str> {
     ["topology-location-host", "failure-domain"]
         .iter()
-        .find_map(|k| d.labels.get(*k).map(String::as_str))
+        .find_map(|k| d.labels.get(k).map(String::as_str))
         .or(d.hostname.as_deref())
         .or(d.node.as_deref())
 }
