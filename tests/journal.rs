@@ -23,7 +23,7 @@ fn interrupted_pause_prints_its_journal_and_a_rerun_finishes(signal: i32, code: 
     let sim = sim_with(Crd::Proposed, 120);
     // Slow answers, so the signal comes while label patches are still being sent.
     sim.faults().set_latency(Duration::from_millis(40));
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .env("KUBECONFIG", sim.kubeconfig())
         .env("NO_COLOR", "1")
         .args(["pause", "osd", "-l", "app=rook-ceph-osd", "--yes"])
