@@ -53,6 +53,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let env = Env::detect();
     let mut s = settings::resolve(&cli.global, &env)?;
     s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
+    if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, .. }) = &cli.command {
+        let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
+        if pacing && !matches!(strategy, Strategy::Fence) {
+            return Err(Error::usage(
+                "--batch-by, --max-unavailable and --pause-between pace a fence (--strategy fence); an override's \
+                 rollout is Rook's own",
+            ));
+        }
+        if let Some(p) = pause_between {
+            s.pause_between = crate::cluster::connect::parse_duration(p)
+                .map_err(|e| Error::usage(format!("--pause-between: {e}")))?
+                .unwrap_or_default();
+        }
+    }
     let mut prompt = TerminalConfirm;
     let confirm: &mut dyn Confirm = &mut prompt;
     let mut ctx = Ctx { settings: &s, confirm };
@@ -63,7 +77,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
              resume, completion, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
-        Some(Command::Set { target, image, strategy, .. }) => {
+        Some(Command::Set { target, image, strategy, batch_by, max_unavailable, .. }) => {
             let image = parse_image(&image)?;
             match (strategy, target.as_str()) {
                 (Strategy::Fence, "base") => Err(Error::usage(
@@ -72,7 +86,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 (Strategy::Fence, t) => {
                     let dtype = parse_type(t)?;
                     crate::plan::check_fenceable(dtype).map_err(|e| Error::usage(e.to_string()))?;
-                    commands::fence::run(&mut ctx, Change::Fence { dtype, image }).await
+                    let batching = crate::plan::Batching { by: batch_by.unwrap_or_default(), max: max_unavailable };
+                    commands::fence::run(&mut ctx, Change::Fence { dtype, image, batching }).await
                 }
                 (Strategy::Overrides, "base") => {
                     commands::change::run(&mut ctx, Change::SetImage { target: Target::Base, image }).await

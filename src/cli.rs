@@ -142,6 +142,15 @@ pub enum Command {
         /// StorageCluster), which will write its own spec back
         #[arg(long)]
         force: bool,
+        /// With --strategy fence: the failure domain an OSD batch stays inside
+        #[arg(long, value_enum, value_name = "DOMAIN")]
+        batch_by: Option<crate::plan::FailureDomain>,
+        /// With --strategy fence: at most this many OSDs a batch [default: osdMaxUpdatesInParallel]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        max_unavailable: Option<u32>,
+        /// With --strategy fence: wait this long between steps once a step's pods are Ready (e.g. 2m)
+        #[arg(long, value_name = "DURATION")]
+        pause_between: Option<String>,
     },
     /// Remove a daemon type's image override: it follows the base image again
     #[command(

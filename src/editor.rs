@@ -286,7 +286,9 @@ async fn fence_offer(ctx: &mut Ctx<'_>, term: &Term, snap: &Snapshot, dt: Daemon
         return Ok(());
     };
     if let Some(img) = choose_image(term, snap, &format!("{dt} (fence)"))? {
-        match crate::commands::fence::run(ctx, Change::Fence { dtype: dt, image: img }).await {
+        match crate::commands::fence::run(ctx, Change::Fence { dtype: dt, image: img, batching: Default::default() })
+            .await
+        {
             Ok(_) | Err(Error::Declined) => {}
             Err(e) => {
                 let _ = term.write_line(&format!("error: {e}"));

@@ -236,11 +236,15 @@ impl Drop for Running {
 pub struct Target<'a> {
     pub kube: &'a Kube,
     pub namespace: &'a str,
+    /// The CephCluster, whose `status.ceph.health` gates each batch that restarts pods.
+    pub cluster: String,
     pub dry_run: bool,
     /// The pods each restarting Deployment must replace (`wait::targets` of the plan).
     pub restarts: Vec<crate::wait::Target>,
     pub timeout: std::time::Duration,
     pub progress_bar: bool,
+    /// `--pause-between`: after a step whose pods came Ready, wait this long (rook #14933).
+    pub pause_between: std::time::Duration,
 }
 
 async fn send(t: &Target<'_>, w: &Write) -> Result<Value> {
@@ -298,8 +302,22 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
     steps.sort_unstable();
     steps.dedup();
     let mut failed = false;
+    let mut restarted_before = false;
     for step in steps {
         let idx: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].step == step).collect();
+        let restarts = idx.iter().any(|&i| writes[i].wait_ready);
+        // Before a step that restarts pods: the pause asked for, and no new batch while the
+        // cluster reports HEALTH_ERR (rook #15367, #14933).
+        if restarts && !t.dry_run && !failed && stopped().is_none() {
+            if restarted_before && !t.pause_between.is_zero() {
+                crate::output::note(&format!("pausing {:?} before the next step (--pause-between)", t.pause_between));
+                tokio::time::sleep(t.pause_between).await;
+            }
+            if let Err(e) = health_gate(t).await {
+                crate::output::note(&format!("{e}; stopped before the next step"));
+                failed = true;
+            }
+        }
         let stop = failed || stopped().is_some();
         let results: Vec<(usize, Done)> = futures::stream::iter(idx.iter().copied())
             .filter(|&i| {
@@ -319,7 +337,8 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         if failed || stopped().is_some() || t.dry_run {
             continue;
         }
-        if idx.iter().any(|&i| writes[i].wait_ready) {
+        if restarts {
+            restarted_before = true;
             let deps: Vec<String> = idx
                 .iter()
                 .filter_map(|&i| match &writes[i].object {
@@ -338,6 +357,29 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
     }
     journal.interrupted = stopped();
     journal
+}
+
+/// Wait (within the timeout) while the CephCluster reports HEALTH_ERR; Rook refreshes
+/// `status.ceph.health` about every 60 s.
+async fn health_gate(t: &Target<'_>) -> Result<()> {
+    let name = &t.cluster;
+    let start = std::time::Instant::now();
+    loop {
+        let c = write::get_cluster_value(t.kube, t.namespace, name).await?;
+        let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
+        if health != "HEALTH_ERR" {
+            return Ok(());
+        }
+        if start.elapsed() >= t.timeout {
+            return Err(Error::Failed(format!(
+                "CephCluster {name} reports HEALTH_ERR (status.ceph.health) after waiting {:?}: no new batch is started \
+                 while it does",
+                t.timeout
+            )));
+        }
+        crate::output::note("the CephCluster reports HEALTH_ERR: waiting before the next batch");
+        tokio::time::sleep(std::time::Duration::from_secs(5).min(t.timeout)).await;
+    }
 }
 
 /// The journal as the command's error: what was done and what finishes it, with the exit

@@ -33,16 +33,34 @@ pub enum Change {
     PauseCluster,
     ResumeCluster,
     /// `set TYPE IMAGE --strategy fence`: label every Deployment of the type and rewrite
-    /// its Ceph containers to the image (DESIGN §3.2).
+    /// its Ceph containers to the image (DESIGN §3.2), OSDs in batches of `batching`.
     Fence {
         dtype: DaemonType,
         image: String,
+        batching: Batching,
     },
     /// `unset TYPE --strategy fence [--reconcile-now]`: remove the fences of the type.
     Unfence {
         dtype: DaemonType,
         reconcile_now: bool,
     },
+}
+
+/// The CRUSH failure domain an OSD batch stays inside (`--batch-by`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailureDomain {
+    #[default]
+    Host,
+    Rack,
+    Zone,
+}
+
+/// How a fence batches OSDs: one failure domain a batch, at most `max` OSDs
+/// (`--max-unavailable`; default the CephCluster's osdMaxUpdatesInParallel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batching {
+    pub by: FailureDomain,
+    pub max: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -330,7 +348,7 @@ fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
         Change::Resume(ds) => v("resume", "daemons".into(), None, None, ds.clone()),
         Change::PauseCluster => v("pause", "cluster".into(), None, None, vec![]),
         Change::ResumeCluster => v("resume", "cluster".into(), None, None, vec![]),
-        Change::Fence { dtype, image } => {
+        Change::Fence { dtype, image, .. } => {
             let ds = fence_targets(snap, *dtype).map(|d| d.deployment.clone()).collect();
             v("fence", dtype.key().into(), None, Some(image.clone()), ds)
         }
@@ -473,7 +491,14 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     if after.pins.is_empty() {
         rook_steps(snap, &mut daemons);
     } else {
-        sequential_steps(snap, &mut daemons);
+        let batching = changes
+            .iter()
+            .find_map(|c| match c {
+                Change::Fence { batching, .. } => Some(*batching),
+                _ => None,
+            })
+            .unwrap_or_default();
+        sequential_steps(snap, &mut daemons, batching);
     }
     if changes.iter().any(|c| matches!(c, Change::Resume(_))) {
         let pending: Vec<&DaemonPlan> = daemons
@@ -566,12 +591,21 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     })
 }
 
-/// An OSD's failure domain as its Deployment's topology labels give it (host by default):
-/// `ceph osd ok-to-stop` keeps a batch inside one CRUSH failure domain (FACTS §5).
-pub fn failure_domain(d: &Daemon) -> Option<&str> {
-    ["topology-location-host", "failure-domain"]
-        .iter()
-        .find_map(|k| d.labels.get(k).map(String::as_str))
+/// An OSD's failure domain as its Deployment's topology labels give it (Rook sets
+/// `topology-location-<level>` from the OSD's CRUSH location): `ceph osd ok-to-stop` keeps
+/// a batch inside one failure domain (FACTS §5). A rack or zone the labels do not give
+/// falls back to the host, the smaller domain, so a batch never spans two.
+pub fn failure_domain(d: &Daemon, by: FailureDomain) -> Option<&str> {
+    let wider = match by {
+        FailureDomain::Host => None,
+        FailureDomain::Rack => d.labels.get("topology-location-rack"),
+        FailureDomain::Zone => d.labels.get("topology-location-zone").or(d.labels.get("topology.kubernetes.io/zone")),
+    };
+    wider
+        .map(String::as_str)
+        .or_else(|| {
+            ["topology-location-host", "failure-domain"].iter().find_map(|k| d.labels.get(k).map(String::as_str))
+        })
         .or(d.hostname.as_deref())
         .or(d.node.as_deref())
 }
@@ -582,12 +616,12 @@ fn osd_batches(
     snap: &Snapshot,
     plans: &[DaemonPlan],
     moving: impl Fn(&DaemonPlan) -> bool,
-    max: u32,
+    batching: Batching,
 ) -> Vec<Vec<usize>> {
-    let max = max.max(1) as usize;
+    let max = batching.max.unwrap_or(snap.cluster.osd_max_updates_in_parallel).max(1) as usize;
     let mut domains: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, _) in plans.iter().enumerate().filter(|(_, p)| p.dtype == DaemonType::Osd && moving(p)) {
-        let fd = snap.daemons.get(i).and_then(failure_domain).unwrap_or("").to_string();
+        let fd = snap.daemons.get(i).and_then(|d| failure_domain(d, batching.by)).unwrap_or("").to_string();
         match domains.iter_mut().find(|(k, _)| *k == fd) {
             Some((_, v)) => v.push(i),
             None => domains.push((fd, vec![i])),
@@ -598,8 +632,8 @@ fn osd_batches(
 
 /// Steps when the plugin itself writes the Deployments (a fence): one daemon a step in
 /// Rook's order, OSDs in batches of one failure domain, at most `osdMaxUpdatesInParallel`.
-fn sequential_steps(snap: &Snapshot, daemons: &mut [DaemonPlan]) {
-    let batches = osd_batches(snap, daemons, |p| p.action == Action::Restart, snap.cluster.osd_max_updates_in_parallel);
+fn sequential_steps(snap: &Snapshot, daemons: &mut [DaemonPlan], batching: Batching) {
+    let batches = osd_batches(snap, daemons, |p| p.action == Action::Restart, batching);
     let mut step = 0u32;
     let mut osds_done = false;
     for i in 0..daemons.len() {
@@ -642,7 +676,8 @@ fn rook_steps(snap: &Snapshot, daemons: &mut [DaemonPlan]) {
         step += 1;
         d.step = Some(step);
     }
-    for b in osd_batches(snap, daemons, |p| moving(p.action), batch) {
+    let batching = Batching { by: FailureDomain::Host, max: Some(batch) };
+    for b in osd_batches(snap, daemons, |p| moving(p.action), batching) {
         step += 1;
         for j in b {
             daemons[j].step = Some(step);
@@ -1148,7 +1183,7 @@ fn stage(
             pause_warnings(&newly, &snap.daemons, warnings);
             (newly.is_empty(), false)
         }
-        Change::Fence { dtype, image } => {
+        Change::Fence { dtype, image, .. } => {
             check_fenceable(*dtype)?;
             check_image(image)?;
             if snap.cluster.external && !dtype.runs_on_external() {

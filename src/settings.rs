@@ -28,6 +28,8 @@ pub struct Settings {
     pub progress_bar: bool,
     /// `--force` (set, unset): write a CephCluster that another controller owns.
     pub force: bool,
+    /// `--pause-between` (a fence): the wait between steps once a step's pods are Ready.
+    pub pause_between: std::time::Duration,
 }
 
 /// The environment the settings are resolved against.
@@ -71,6 +73,7 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
         dry_run: g.dry_run,
         yes: g.yes,
         force: false,
+        pause_between: std::time::Duration::ZERO,
         exit_code: g.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
         out_styles: styles(g.output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),

@@ -133,7 +133,7 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                     out.push(label_write(&d.deployment, false, d.fence.is_some(), RELEASE));
                 }
             }
-            Change::Fence { dtype, image } => {
+            Change::Fence { dtype, image, .. } => {
                 for d in
                     snap.daemons.iter().filter(|d| d.id.dtype == *dtype && !d.under_replacement && !d.fenced_to(image))
                 {

@@ -232,3 +232,80 @@ fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
     let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
     assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
 }
+
+/// The node each OSD Deployment is pinned to.
+fn osd_nodes(sim: &Sim) -> std::collections::BTreeMap<String, String> {
+    deployments(sim)
+        .iter()
+        .filter(|d| d["metadata"]["labels"]["app"] == "rook-ceph-osd")
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+                d["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 12: a fence of 24 OSDs on 3 nodes goes one node at a time, at most
+/// --max-unavailable OSDs a batch, in the plan and on the wire.
+#[test]
+fn a_fence_of_osds_batches_by_failure_domain() {
+    let sim = sim_with(Crd::Released, 24);
+    let nodes = osd_nodes(&sim);
+    assert_eq!(nodes.values().collect::<std::collections::BTreeSet<_>>().len(), 3);
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "5", "--dry-run", "-o", "json"])
+        .ok();
+    let plan = &r.json()["plan"];
+    let mut steps: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    for d in plan["daemons"].as_array().unwrap().iter().filter(|d| d["action"] == "restart") {
+        steps.entry(d["step"].as_u64().unwrap()).or_default().push(d["deployment"].as_str().unwrap().to_string());
+    }
+    assert_eq!(steps.len(), 6, "3 nodes of 8 OSDs, at most 5 a batch: {steps:?}");
+    for (step, ds) in &steps {
+        let on: std::collections::BTreeSet<&String> = ds.iter().map(|d| &nodes[d]).collect();
+        assert_eq!(on.len(), 1, "step {step} spans nodes {on:?}");
+        assert!(ds.len() <= 5, "step {step}: {ds:?}");
+    }
+    // On the wire: the patches come in node-sized groups, a node finished before the next.
+    let r = run(
+        &sim,
+        &["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "5", "--pause-between", "0s", "--yes"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let order: Vec<String> = sim
+        .mutating_requests()
+        .iter()
+        .filter(|l| l.resource == "deployments")
+        .map(|l| nodes[l.name.as_ref().unwrap()].clone())
+        .collect();
+    assert_eq!(order.len(), 24);
+    let mut seen: Vec<&String> = vec![];
+    for n in &order {
+        if seen.last() != Some(&n) {
+            assert!(!seen.contains(&n), "node {n} came back after another node started: {order:?}");
+            seen.push(n);
+        }
+    }
+}
+
+#[test]
+fn pause_between_waits_between_steps() {
+    let sim = sim_with(Crd::Released, 6);
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1ms", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches("(--pause-between)").count(), 2, "3 node batches, 2 pauses: {}", r.stderr);
+    let r = run(&sim, &["set", "mgr", IMG, "--pause-between", "1m", "--dry-run"]);
+    assert_eq!(r.code, 2, "pacing an override is a usage error: {}", r.stderr);
+}
+
+#[test]
+fn health_err_holds_the_next_batch() {
+    let sim = sim_with(Crd::Released, 6);
+    sim.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", |c| c["status"]["ceph"]["health"] = "HEALTH_ERR".into())
+        .unwrap();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("no new batch"), "{}", r.stderr);
+    assert!(sim.mutating_requests().iter().all(|l| l.resource != "deployments"), "no OSD was fenced");
+}

@@ -132,7 +132,10 @@ fn plans(s: &Snapshot) -> Vec<(String, Result<Plan, String>)> {
     let mut out = vec![
         (format!("set base {base}"), Change::SetImage { target: Target::Base, image: base.clone() }),
         (format!("set mgr {mgr}"), Change::SetImage { target: Target::Type(DaemonType::Mgr), image: mgr.clone() }),
-        (format!("fence mgr {mgr}"), Change::Fence { dtype: DaemonType::Mgr, image: mgr.clone() }),
+        (
+            format!("fence mgr {mgr}"),
+            Change::Fence { dtype: DaemonType::Mgr, image: mgr.clone(), batching: Default::default() },
+        ),
     ];
     let pausable = s.daemons.iter().find(|d| d.id.dtype == DaemonType::Osd).or_else(|| {
         s.daemons.iter().find(|d| d.id.dtype.hold_scope() == kubectl_ceph_image::daemon::HoldScope::Daemon)
@@ -384,7 +387,15 @@ fn owners_refuse_and_markers_warn() {
 #[test]
 fn osd_under_replacement_is_never_fenced_unfenced_or_resumed() {
     let s = load("kinds", "k5-osd-under-replacement.yaml");
-    let fence = plan(&s, &Change::Fence { dtype: DaemonType::Osd, image: "quay.io/ceph/ceph:v19.2.4".into() }).unwrap();
+    let fence = plan(
+        &s,
+        &Change::Fence {
+            dtype: DaemonType::Osd,
+            image: "quay.io/ceph/ceph:v19.2.4".into(),
+            batching: Default::default(),
+        },
+    )
+    .unwrap();
     assert_ne!(by_daemon(&fence)["osd.2"].0, Action::Restart);
     assert!(fence.warnings.iter().any(|w| w.code == "osd-replacement" && w.message.contains("osd.2")));
     let unfence = plan(&s, &Change::Unfence { dtype: DaemonType::Osd, reconcile_now: false }).unwrap();
@@ -408,12 +419,20 @@ fn osd_batches_never_span_two_failure_domains() {
     let s = load("field", "14-stretch-cluster-arbiter.yaml");
     for p in [
         set_base(&s),
-        plan(&s, &Change::Fence { dtype: DaemonType::Osd, image: next_patch(&s.cluster.base_image) }).unwrap(),
+        plan(
+            &s,
+            &Change::Fence {
+                dtype: DaemonType::Osd,
+                image: next_patch(&s.cluster.base_image),
+                batching: Default::default(),
+            },
+        )
+        .unwrap(),
     ] {
         let mut by_step: BTreeMap<u32, std::collections::BTreeSet<String>> = BTreeMap::new();
         for d in p.daemons.iter().filter(|d| d.dtype == DaemonType::Osd && d.action == Action::Restart) {
             let daemon = s.daemons.iter().find(|x| x.deployment == d.deployment).unwrap();
-            let fd = kubectl_ceph_image::plan::failure_domain(daemon).unwrap().to_string();
+            let fd = kubectl_ceph_image::plan::failure_domain(daemon, Default::default()).unwrap().to_string();
             by_step.entry(d.step.unwrap()).or_default().insert(fd);
         }
         assert!(by_step.len() > 1, "{by_step:?}");
@@ -426,7 +445,15 @@ fn osd_batches_never_span_two_failure_domains() {
 #[test]
 fn a_fence_leaves_operator_holds_alone_and_unfencing_warns_of_a_downgrade() {
     let s = load("field", "10-rgw-held-by-store-label.yaml");
-    let p = plan(&s, &Change::Fence { dtype: DaemonType::Rgw, image: "quay.io/ceph/ceph:v19.2.2".into() }).unwrap();
+    let p = plan(
+        &s,
+        &Change::Fence {
+            dtype: DaemonType::Rgw,
+            image: "quay.io/ceph/ceph:v19.2.2".into(),
+            batching: Default::default(),
+        },
+    )
+    .unwrap();
     assert!(!p.change.deployments.contains(&"rook-ceph-rgw-my-store-a".to_string()), "{:?}", p.change.deployments);
     assert!(p.warnings.iter().any(|w| w.code == "fence-skips-held" && w.message.contains("rgw.my-store")));
     // k5's osd.0 is fenced to v19.2.3 over a base of v19.2.3: no downgrade; move the base down.

@@ -68,10 +68,12 @@ pub fn exec_target<'a>(
     crate::execute::Target {
         kube: &conn.kube,
         namespace: &conn.namespace,
+        cluster: plan.cluster.clone(),
         dry_run,
         restarts: crate::wait::targets(plan),
         timeout: s.timeout,
         progress_bar: s.progress_bar,
+        pause_between: s.pause_between,
     }
 }
 
