@@ -2,14 +2,13 @@
 //! the CephCluster's `metadata.resourceVersion` as a precondition. Never a PUT of an object
 //! read earlier, so no field the plugin does not model can be lost.
 
-use futures::StreamExt;
 use kube::api::{Patch, PatchParams, ValidationDirective};
 use kube::core::Request;
 use serde_json::{Value, json};
 
 use super::api::{Kube, What, request_error};
 use super::read::{CEPHCLUSTERS, cluster_path, deployments_path};
-use super::wire::{CephCluster, Deployment};
+use super::wire::CephCluster;
 use crate::error::Result;
 use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, FIELD_MANAGER};
 use crate::plan::{Change, Target};
@@ -105,29 +104,6 @@ pub async fn patch_cluster(kube: &Kube, ns: &str, name: &str, patch: &Value, dry
     kube.json(req, &what).await
 }
 
-pub async fn patch_deployment(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Deployment> {
-    let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
-    let req = Request::new(deployments_path(ns))
-        .patch(name, &params(dry_run), &Patch::Merge(patch))
-        .map_err(request_error)?;
-    kube.json(req, &what).await
-}
-
-/// A strategic merge patch (built-in kinds only): lists of containers merge by name.
-pub async fn strategic_patch_deployment(
-    kube: &Kube,
-    ns: &str,
-    name: &str,
-    patch: &Value,
-    dry_run: bool,
-) -> Result<Deployment> {
-    let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
-    let req = Request::new(deployments_path(ns))
-        .patch(name, &params(dry_run), &Patch::Strategic(patch))
-        .map_err(request_error)?;
-    kube.json(req, &what).await
-}
-
 /// The same patches, answered as the whole object (`execute` judges it by JSON pointers).
 pub async fn patch_cluster_value(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value> {
     let what = What::new("patch", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
@@ -173,20 +149,3 @@ pub async fn get_deployment_value(kube: &Kube, ns: &str, name: &str) -> Result<V
 /// How many label patches are in flight at once: enough to finish 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = 16;
-
-/// Merge-patch many Deployments concurrently (bounded); every result, in input order.
-/// Label patches are idempotent, so running them again completes what a failed run left.
-pub async fn patch_many(
-    kube: &Kube,
-    ns: &str,
-    patches: &[(String, Value)],
-    dry_run: bool,
-) -> Vec<(String, Result<Deployment>)> {
-    let mut results: Vec<(usize, String, Result<Deployment>)> = futures::stream::iter(patches.iter().enumerate())
-        .map(|(i, (n, patch))| async move { (i, n.clone(), patch_deployment(kube, ns, n, patch, dry_run).await) })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _, _)| *i);
-    results.into_iter().map(|(_, n, r)| (n, r)).collect()
-}
