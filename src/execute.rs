@@ -114,8 +114,6 @@ pub struct Write {
 pub enum Done {
     /// Sent and verified (or found applied after a lost answer).
     Applied,
-    /// It was already so before this run: nothing to send (found by reading it back).
-    AlreadyApplied,
     Failed {
         error: String,
     },
@@ -155,7 +153,7 @@ impl Journal {
     }
 
     pub fn all_done(&self) -> bool {
-        self.entries.iter().all(|e| matches!(e.done, Done::Applied | Done::AlreadyApplied))
+        self.entries.iter().all(|e| matches!(e.done, Done::Applied))
     }
 
     pub fn count(&self, f: impl Fn(&Done) -> bool) -> usize {
@@ -172,7 +170,6 @@ impl Journal {
         for e in &self.entries {
             let what = match &e.done {
                 Done::Applied => "done".to_string(),
-                Done::AlreadyApplied => "already so".to_string(),
                 Done::Failed { error } => format!("FAILED: {error}"),
                 Done::Conflict { error } => format!("NOT DONE (changed since read): {error}"),
                 Done::NotSent => "not sent".to_string(),
@@ -185,7 +182,7 @@ impl Journal {
             ));
         }
         if !self.all_done() {
-            let done = self.count(|d| matches!(d, Done::Applied | Done::AlreadyApplied));
+            let done = self.count(|d| matches!(d, Done::Applied));
             t.push_str(&format!(
                 "{done} of {} write(s) done; the rest not. Running the same command again finishes the job \
                  (done writes are not repeated): {rerun}\n",
@@ -329,7 +326,7 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
             .collect()
             .await;
         for (i, d) in results {
-            if !matches!(d, Done::Applied | Done::AlreadyApplied) {
+            if !matches!(d, Done::Applied) {
                 failed = true;
             }
             journal.entries[i].done = d;
@@ -380,6 +377,13 @@ async fn health_gate(t: &Target<'_>) -> Result<()> {
         crate::output::note("the CephCluster reports HEALTH_ERR: waiting before the next batch");
         tokio::time::sleep(std::time::Duration::from_secs(5).min(t.timeout)).await;
     }
+}
+
+/// The command that finishes what a stopped run left: the same one (writes are idempotent
+/// or preconditioned, and done writes are not repeated).
+pub fn rerun_hint() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("kubectl ceph-image {}", args.join(" "))
 }
 
 /// The journal as the command's error: what was done and what finishes it, with the exit

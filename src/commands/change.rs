@@ -173,7 +173,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             let target = super::exec_target(&conn, &outcome.plan, true, s);
             let journal = execute::run(&target, &outcome.writes).await;
             if !journal.all_done() {
-                return Err(execute::failure(&journal, &super::labels::rerun_hint()));
+                return Err(execute::failure(&journal, &execute::rerun_hint()));
             }
             outcome.journal = Some(journal);
         }
@@ -212,7 +212,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                     snap.cluster.name
                 )));
             }
-            return Err(execute::failure(&journal, &super::labels::rerun_hint()));
+            return Err(execute::failure(&journal, &execute::rerun_hint()));
         }
         conflicts += 1;
         note(&format!(

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::labels::{rerun_hint, results_text};
+use super::labels::results_text;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
@@ -68,7 +68,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     outcome.journal = Some(journal);
     print(s, &outcome, || text(&outcome, s))?;
     if !all_done {
-        return Err(execute::failure(outcome.journal.as_ref().expect("set above"), &rerun_hint()));
+        return Err(execute::failure(outcome.journal.as_ref().expect("set above"), &execute::rerun_hint()));
     }
     // A fence already waited step by step; an unfence restarts pods only through the
     // reconcile it started.

@@ -145,13 +145,6 @@ pub struct Outcome {
     pub journal: Option<Journal>,
 }
 
-/// The command that finishes what a stopped run left: the same one (writes are idempotent
-/// or preconditioned, and done writes are not repeated).
-pub fn rerun_hint() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("kubectl ceph-image {}", args.join(" "))
-}
-
 pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i32> {
     let spec = parse(targets, pause)?;
     if spec.cluster {
@@ -188,7 +181,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     print(s, &outcome, || text(&outcome, s))?;
     let journal = outcome.journal.as_ref().expect("set above");
     if !all_done {
-        return Err(execute::failure(journal, &rerun_hint()));
+        return Err(execute::failure(journal, &execute::rerun_hint()));
     }
     if s.wait && !dry_run {
         // Labels start no reconcile: nothing restarts now, so there is nothing to follow.
@@ -229,9 +222,8 @@ pub fn results_text(j: &Journal, dry_run: bool) -> String {
         } else {
             "patched"
         };
-        let already = if matches!(e.done, Done::AlreadyApplied) { " (already so)" } else { "" };
         t.push_str(&format!(
-            "{} {verb}{already}{}\n",
+            "{} {verb}{}\n",
             clean(&e.object),
             if dry_run { " (server dry run)" } else { "" }
         ));
