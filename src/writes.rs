@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::cluster::write;
 use crate::execute::{Expect, Object, PatchType, Write};
 use crate::model::{DNR_LABEL, Snapshot};
-use crate::plan::{Action, Change, Plan, Target};
+use crate::plan::{Action, Change, Plan};
 
 // Phases; renumbered densely at the end.
 const HOLD: u32 = 0;
@@ -56,23 +56,6 @@ fn cluster_label(name: &str, add: bool, step: u32, cleanup: bool) -> Write {
     }
 }
 
-/// What the CephCluster's fields must read after the spec changes (JSON pointers).
-fn spec_fields(changes: &[Change]) -> Vec<(String, Option<String>)> {
-    changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::SetImage { target: Target::Base, image } => {
-                Some(("/spec/cephVersion/image".to_string(), Some(image.clone())))
-            }
-            Change::SetImage { target: Target::Type(t), image } => {
-                Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), Some(image.clone())))
-            }
-            Change::Unset(t) => Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), None)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The writes of the staged changes, in order. `now` stamps fences (RFC 3339).
 pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec<Write> {
     let c = &snap.cluster;
@@ -84,8 +67,8 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
             combine(&mut spec, b);
         }
     }
-    let fields = spec_fields(changes);
-    if !fields.is_empty() && !fields.iter().all(|(p, v)| current(snap, p) == v.as_deref()) {
+    let fields: Vec<(String, Option<String>)> = changes.iter().filter_map(crate::plan::spec_field).collect();
+    if !fields.is_empty() && !fields.iter().all(|(p, v)| crate::plan::spec_value(snap, p) == v.as_deref()) {
         let action = fields
             .iter()
             .map(|(p, v)| {
@@ -196,15 +179,6 @@ fn combine(into: &mut Value, from: Value) {
             }
         }
         (slot, v) => *slot = v,
-    }
-}
-
-fn current<'a>(snap: &'a Snapshot, pointer: &str) -> Option<&'a str> {
-    let c = &snap.cluster;
-    match pointer.strip_prefix("/spec/cephVersion/") {
-        Some("image") => Some(c.base_image.as_str()),
-        Some(p) => p.strip_prefix("imageOverrides/").and_then(|k| c.overrides.get(k)).map(String::as_str),
-        None => None,
     }
 }
 

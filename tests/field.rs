@@ -309,8 +309,22 @@ fn two_clusters_are_planned_apart() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/field/12-two-clusters-two-namespaces.yaml");
     let all = snapshots(&p);
     assert_eq!(all.len(), 2);
+    // The same Deployment names in both namespaces, each cluster on its own release: a
+    // plan that mixed them would show the other cluster's image or version.
+    let names =
+        |s: &Snapshot| s.daemons.iter().map(|d| d.deployment.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert!(!names(&all[0]).is_disjoint(&names(&all[1])), "the file has identically named Deployments");
+    assert_ne!(all[0].cluster.base_image, all[1].cluster.base_image);
     for s in &all {
-        assert!(s.daemons.iter().all(|d| d.labels.get("rook_cluster") == Some(&s.cluster.namespace)));
+        let p = set_base(s);
+        let base = s.cluster.base_image.as_str();
+        assert!(
+            p.restarts().all(|d| d.image_from.as_deref() == Some(base)),
+            "{}: {:?}",
+            s.cluster.namespace,
+            p.daemons
+        );
+        assert!(p.warnings.iter().all(|w| w.code != "mixed-versions" && w.code != "major-jump"), "{:?}", p.warnings);
     }
 }
 

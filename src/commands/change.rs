@@ -303,24 +303,21 @@ pub enum Intent {
     Elsewhere,
 }
 
-/// The field a change writes, and its value in a snapshot ("(none)" when absent).
+/// The field a change writes, its value in a snapshot and the value the change asks
+/// ("(none)" when absent): (field, value, wanted).
 fn field_of(snap: &Snapshot, change: &Change) -> Option<(String, String, String)> {
-    let c = &snap.cluster;
-    let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(none)".into());
+    let none = || "(none)".to_string();
+    if let Some((pointer, want)) = plan::spec_field(change) {
+        let field = pointer.trim_start_matches('/').replace('/', ".");
+        let value = plan::spec_value(snap, &pointer).map(str::to_string).unwrap_or_else(none);
+        return Some((field, value, want.unwrap_or_else(none)));
+    }
+    let label = |held: bool| if held { "present" } else { "absent" }.to_string();
     match change {
-        Change::SetImage { target: Target::Base, image } => {
-            Some(("spec.cephVersion.image".into(), c.base_image.clone(), image.clone()))
-        }
-        Change::SetImage { target: Target::Type(t), image } => {
-            Some((format!("spec.cephVersion.imageOverrides.{t}"), show(c.overrides.get(t.key())), image.clone()))
-        }
-        Change::Unset(t) => {
-            Some((format!("spec.cephVersion.imageOverrides.{t}"), show(c.overrides.get(t.key())), "(none)".into()))
-        }
         Change::PauseCluster | Change::ResumeCluster => Some((
             format!("the CephCluster's {DNR_LABEL} label"),
-            if c.held { "present" } else { "absent" }.into(),
-            if matches!(change, Change::PauseCluster) { "present" } else { "absent" }.into(),
+            label(snap.cluster.held),
+            label(matches!(change, Change::PauseCluster)),
         )),
         _ => None,
     }

@@ -222,11 +222,7 @@ pub fn results_text(j: &Journal, dry_run: bool) -> String {
         } else {
             "patched"
         };
-        t.push_str(&format!(
-            "{} {verb}{}\n",
-            clean(&e.object),
-            if dry_run { " (server dry run)" } else { "" }
-        ));
+        t.push_str(&format!("{} {verb}{}\n", clean(&e.object), if dry_run { " (server dry run)" } else { "" }));
     }
     t
 }
