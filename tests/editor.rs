@@ -23,6 +23,25 @@ fn down(p: &mut Pty, n: usize) {
     }
 }
 
+/// From the main menu: hold osd.1 and osd.10, found by the filter `osd.1`. The osd menu's
+/// hold entry is the second (a staged image adds no entry: the menu follows the cluster).
+fn stage_hold_of_osd_1_and_10(p: &mut Pty, staged_after: usize) {
+    down(p, 2); // osd
+    p.send(ENTER);
+    p.expect("Hold osd daemons");
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect("Filter osd daemons by id or node");
+    p.send("osd.1");
+    p.send(ENTER);
+    p.expect("3 daemons to hold");
+    p.send(" "); // osd.1
+    p.send(DOWN);
+    p.send(" "); // osd.10
+    p.send(ENTER);
+    p.expect(&format!("Review and submit staged changes ({staged_after})"));
+}
+
 #[test]
 fn setting_the_mgr_image_changes_only_its_override() {
     let sim = sim(Crd::Proposed);
@@ -70,20 +89,7 @@ fn setting_the_mgr_image_changes_only_its_override() {
 fn holding_two_osds_found_by_the_filter_labels_exactly_those() {
     let sim = sim(Crd::Proposed);
     let mut p = editor(&sim);
-    down(&mut p, 2); // osd
-    p.send(ENTER);
-    p.expect("Hold osd daemons");
-    p.send(DOWN);
-    p.send(ENTER);
-    p.expect("Filter osd daemons by id or node");
-    p.send("osd.1");
-    p.send(ENTER);
-    p.expect("3 daemons to hold");
-    p.send(" "); // osd.1
-    p.send(DOWN);
-    p.send(" "); // osd.10
-    p.send(ENTER);
-    p.expect("Review and submit staged changes (1)");
+    stage_hold_of_osd_1_and_10(&mut p, 1);
     down(&mut p, 11);
     p.send(ENTER);
     p.expect("Submit these changes");
@@ -172,24 +178,7 @@ fn an_image_change_with_holds_never_restarts_a_held_daemon() {
     p.send("registry.example.com/ceph:v20.2.5");
     p.send(ENTER);
     p.expect("Review and submit staged changes (1)");
-    down(&mut p, 2); // osd again
-    p.send(ENTER);
-    p.expect("Hold osd daemons");
-    // the menu may have grown (the staged image); find the hold entry by moving to it
-    p.send(DOWN);
-    if !p.screen().contains("> Hold osd daemons") {
-        p.send(DOWN);
-    }
-    p.send(ENTER);
-    p.expect("Filter osd daemons by id or node");
-    p.send("osd.1");
-    p.send(ENTER);
-    p.expect("3 daemons to hold");
-    p.send(" "); // osd.1
-    p.send(DOWN);
-    p.send(" "); // osd.10
-    p.send(ENTER);
-    p.expect("Review and submit staged changes (2)");
+    stage_hold_of_osd_1_and_10(&mut p, 2);
     down(&mut p, 11);
     p.send(ENTER);
     p.expect("Submit these changes");
