@@ -209,13 +209,7 @@ fn demo_serve_starts_with_the_fault_flags_and_exports_the_endpoint() {
         .arg(&env)
         .output()
         .unwrap();
-    let status = assert_cmd::Command::new(bin())
-        .args(["status", "-o", "json"])
-        .env("KUBECONFIG", &kc)
-        .env("TERM", "dumb")
-        .write_stdin("")
-        .output()
-        .unwrap();
+    let status = plugin_at(&kc).args(["status", "-o", "json"]).write_stdin("").output().unwrap();
     // SAFETY: kill(2) on the child this test started, by its pid
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();

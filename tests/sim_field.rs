@@ -79,13 +79,7 @@ fn demo_serve_from_a_field_file_serves_it() {
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), format!("export KUBECONFIG={}", kc.display()));
-    let out = assert_cmd::Command::new(common::bin())
-        .args(["status", "-o", "json"])
-        .env("KUBECONFIG", &kc)
-        .env("TERM", "dumb")
-        .write_stdin("")
-        .output()
-        .unwrap();
+    let out = common::plugin_at(&kc).args(["status", "-o", "json"]).write_stdin("").output().unwrap();
     // SAFETY: kill(2) on the child this test started, by its pid
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();

@@ -59,8 +59,13 @@ pub fn bin() -> PathBuf {
 
 /// The plugin binary with the simulation's kubeconfig, no colour, no terminal.
 pub fn plugin(sim: &Sim) -> assert_cmd::Command {
+    plugin_at(sim.kubeconfig())
+}
+
+/// The plugin binary with a kubeconfig file (a `demo --serve` started as a process).
+pub fn plugin_at(kubeconfig: &std::path::Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(bin());
-    c.env("KUBECONFIG", sim.kubeconfig()).env_remove("NO_COLOR").env("TERM", "dumb");
+    c.env("KUBECONFIG", kubeconfig).env_remove("NO_COLOR").env("TERM", "dumb");
     c
 }
 
