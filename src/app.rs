@@ -65,6 +65,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             s.pause_between = crate::cluster::connect::parse_duration(p)
                 .map_err(|e| Error::usage(format!("--pause-between: {e}")))?
                 .unwrap_or_default();
+            if s.pause_between > std::time::Duration::from_secs(24 * 3600) {
+                return Err(Error::usage(format!(
+                    "--pause-between {p}: at most 24h between two steps (e.g. 2m, 30m, 1h)"
+                )));
+            }
         }
     }
     let mut prompt = TerminalConfirm;

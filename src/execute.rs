@@ -130,6 +130,8 @@ pub struct Entry {
     pub object: String,
     pub action: String,
     pub done: Done,
+    /// A cleanup write (it undoes a temporary write of this run).
+    pub cleanup: bool,
 }
 
 /// What happened to every write of a run, in order.
@@ -146,14 +148,25 @@ impl Journal {
         Journal {
             entries: writes
                 .iter()
-                .map(|w| Entry { object: w.object.describe(), action: w.action.clone(), done: Done::NotSent })
+                .map(|w| Entry {
+                    object: w.object.describe(),
+                    action: w.action.clone(),
+                    done: Done::NotSent,
+                    cleanup: w.cleanup,
+                })
                 .collect(),
             interrupted: None,
         }
     }
 
-    pub fn all_done(&self) -> bool {
+    /// Every write applied.
+    pub fn complete(&self) -> bool {
         self.entries.iter().all(|e| matches!(e.done, Done::Applied))
+    }
+
+    /// Every write applied and no signal stopped the run.
+    pub fn all_done(&self) -> bool {
+        self.complete() && self.interrupted.is_none()
     }
 
     pub fn count(&self, f: impl Fn(&Done) -> bool) -> usize {
@@ -181,7 +194,18 @@ impl Journal {
                 crate::output::clean(&what)
             ));
         }
-        if !self.all_done() {
+        if self.entries.iter().any(|e| e.cleanup && !matches!(e.done, Done::Applied)) {
+            t.push_str(
+                "The CephCluster-level ceph.rook.io/do-not-reconcile label this run added is still on: Rook's mon, \
+                 mgr and osd reconcile is stopped for the whole cluster. Remove it first: kubectl ceph-image resume \
+                 cluster\n",
+            );
+        }
+        if self.complete() {
+            if self.interrupted.is_some() {
+                t.push_str("Every write was done before the signal; nothing is left to do.\n");
+            }
+        } else {
             let done = self.count(|d| matches!(d, Done::Applied));
             t.push_str(&format!(
                 "{done} of {} write(s) done; the rest not. Running the same command again finishes the job \
@@ -197,14 +221,31 @@ impl Journal {
 // killing the process, so the journal can be printed.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static STOP: AtomicI32 = AtomicI32::new(0);
+static STOPPED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Called by the signal handler: true when a run takes the signal (the process must not exit).
 pub fn take_signal(code: i32) -> bool {
     if RUNNING.load(Ordering::SeqCst) {
         STOP.store(code, Ordering::SeqCst);
+        STOPPED.notify_waiters();
         true
     } else {
         false
+    }
+}
+
+/// Run `f` unless a signal stops the run first (then None): waits between steps (pods
+/// coming Ready, --pause-between, HEALTH_ERR) must not outlast a SIGTERM's grace period.
+async fn unless_stopped<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let stop = STOPPED.notified();
+    tokio::pin!(stop);
+    stop.as_mut().enable();
+    if stopped().is_some() {
+        return None;
+    }
+    tokio::select! {
+        out = f => Some(out),
+        _ = stop => None,
     }
 }
 
@@ -311,9 +352,9 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         if restarts && !t.dry_run && !failed && stopped().is_none() {
             if restarted_before && !t.pause_between.is_zero() {
                 crate::output::note(&format!("pausing {:?} before the next step (--pause-between)", t.pause_between));
-                tokio::time::sleep(t.pause_between).await;
+                unless_stopped(tokio::time::sleep(t.pause_between)).await;
             }
-            if let Err(e) = health_gate(t).await {
+            if let Some(Err(e)) = unless_stopped(health_gate(t)).await {
                 crate::output::note(&format!("{e}; stopped before the next step"));
                 failed = true;
             }
@@ -348,7 +389,8 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 .collect();
             let targets: Vec<crate::wait::Target> =
                 t.restarts.iter().filter(|r| deps.contains(&r.deployment)).cloned().collect();
-            if let Err(e) = crate::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar).await {
+            let waited = unless_stopped(crate::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar));
+            if let Some(Err(e)) = waited.await {
                 // The step's writes are done; what follows is not sent.
                 crate::output::note(&format!("{e}; stopped before the next step"));
                 failed = true;
@@ -417,4 +459,27 @@ pub fn writes_text(writes: &[Write]) -> String {
         ));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleanup_left_undone_says_the_cluster_is_paused_and_how_to_undo_it() {
+        let mut j = Journal::default();
+        j.entries.push(Entry {
+            object: "cephcluster.ceph.rook.io/rook-ceph".into(),
+            action: "remove ceph.rook.io/do-not-reconcile".into(),
+            done: Done::Failed { error: "Error from server (InternalError)".into() },
+            cleanup: true,
+        });
+        let t = j.text("kubectl ceph-image unset mgr --strategy fence --reconcile-now --yes");
+        assert!(t.contains("stopped for the whole cluster") && t.contains("kubectl ceph-image resume cluster"), "{t}");
+        j.entries[0].done = Done::Applied;
+        assert!(!j.text("x").contains("resume cluster"));
+        j.interrupted = Some(130);
+        assert!(!j.all_done() && j.complete(), "a signal after the last write is still an interrupt");
+        assert!(j.text("x").contains("Every write was done before the signal"));
+    }
 }

@@ -1220,6 +1220,27 @@ fn stage(
             }
             // An OSD under replacement is Rook's: never fenced (FACTS §2).
             let targets: Vec<&Daemon> = fence_targets(snap, *dtype).collect();
+            if let Change::Fence { batching, .. } = change
+                && batching.by != FailureDomain::Host
+                && *dtype == DaemonType::Osd
+            {
+                let key = if batching.by == FailureDomain::Rack {
+                    "topology-location-rack"
+                } else {
+                    "topology-location-zone"
+                };
+                let missing = targets.iter().filter(|d| !d.labels.contains_key(key)).count();
+                if missing > 0 {
+                    warn(
+                        warnings,
+                        "batch-by-fallback",
+                        format!(
+                            "{missing} OSD Deployment(s) have no {key} label: they are batched by host, the smaller \
+                             failure domain"
+                        ),
+                    );
+                }
+            }
             replacement_warnings(snap, *dtype, "fenced", warnings);
             let skipped: Vec<String> = snap
                 .daemons

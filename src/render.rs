@@ -109,7 +109,9 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
         }
         .style(s.dim)
     );
-    let restarts: Vec<&DaemonPlan> = p.restarts().collect();
+    let mut restarts: Vec<&DaemonPlan> = p.restarts().collect();
+    // In the order they go: by step (stable, so Rook's order within a step).
+    restarts.sort_by_key(|d| d.step.unwrap_or(u32::MAX));
     if restarts.is_empty() {
         let _ = writeln!(out, "\n{}", "No pod restarts.".style(s.ok));
     } else {

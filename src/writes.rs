@@ -117,9 +117,8 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                 }
             }
             Change::Fence { dtype, image, .. } => {
-                for d in
-                    snap.daemons.iter().filter(|d| d.id.dtype == *dtype && !d.under_replacement && !d.fenced_to(image))
-                {
+                // The same daemons the plan fences: never one the operator holds (FACTS §2, §6).
+                for d in crate::plan::fence_targets(snap, *dtype).filter(|d| !d.fenced_to(image)) {
                     let p = plan.daemons.iter().find(|p| p.deployment == d.deployment);
                     let restarts = p.is_some_and(|p| p.action == Action::Restart);
                     out.push(Write {

@@ -309,3 +309,56 @@ fn health_err_holds_the_next_batch() {
     assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("no new batch"), "{}", r.stderr);
     assert!(sim.mutating_requests().iter().all(|l| l.resource != "deployments"), "no OSD was fenced");
 }
+
+/// A fence never rewrites a daemon the operator paused (the plan says it skips them).
+#[test]
+fn a_fence_leaves_paused_osds_alone_on_the_wire() {
+    let sim = sim_with(Crd::Released, 12);
+    run(&sim, &["pause", "osd", "--node", "node-00", "--yes"]).ok();
+    let paused: Vec<String> = osd_nodes(&sim).into_iter().filter(|(_, n)| n == "node-00").map(|(d, _)| d).collect();
+    assert_eq!(paused.len(), 4);
+    let pods_before = pod_names(&sim, "rook-ceph-osd");
+    sim.clear_log();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let patched: Vec<String> = sim.mutating_requests().iter().filter_map(|l| l.name.clone()).collect();
+    assert_eq!(patched.len(), 8, "{patched:?}");
+    assert!(patched.iter().all(|p| !paused.contains(p)), "a paused OSD was fenced: {patched:?}");
+    let pods_after = pod_names(&sim, "rook-ceph-osd");
+    for p in pods_before.iter().filter(|p| paused.iter().any(|d| p.starts_with(&format!("{d}-")))) {
+        assert!(pods_after.contains(p), "paused pod {p} was restarted");
+    }
+}
+
+/// SIGTERM during --pause-between stops the run at once, with the journal.
+#[test]
+fn a_signal_during_pause_between_stops_at_once() {
+    let sim = sim_with(Crd::Released, 6);
+    let child = std::process::Command::new(bin())
+        .env("KUBECONFIG", sim.kubeconfig())
+        .args(["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1h", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once the first batch is done (its patches landed), bounded.
+    for _ in 0..1000 {
+        if sim.mutating_requests().len() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on the child this test started, by its pid
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // A run that slept out the hour would hang the test: give up after a bound instead.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the run stopped on SIGTERM").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains(": not sent"), "the journal: {stderr}");
+}

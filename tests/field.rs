@@ -495,3 +495,12 @@ fn pausing_the_floating_mon_says_it_holds_nothing() {
     let codes: Vec<&str> = p.warnings.iter().map(|w| w.code).collect();
     assert!(codes.contains(&"label-ignored") && !codes.contains(&"mon-failover"), "{codes:?}");
 }
+
+#[test]
+fn batching_by_a_domain_the_labels_do_not_give_falls_back_to_the_host_and_says_so() {
+    let s = load("field", "14-stretch-cluster-arbiter.yaml");
+    let batching = kubectl_ceph_image::plan::Batching { by: kubectl_ceph_image::plan::FailureDomain::Rack, max: None };
+    let p = plan(&s, &Change::Fence { dtype: DaemonType::Osd, image: next_patch(&s.cluster.base_image), batching })
+        .unwrap();
+    assert!(p.warnings.iter().any(|w| w.code == "batch-by-fallback"), "{:?}", p.warnings);
+}
