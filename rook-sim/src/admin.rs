@@ -68,6 +68,9 @@ pub struct FaultSpec {
     /// How many requests it hits; absent: every matching one until cleared.
     #[serde(alias = "times", alias = "remaining")]
     pub count: Option<u32>,
+    /// How many matching requests it lets through before it hits (to fault the second
+    /// write to an object); absent: none.
+    pub skip: Option<u32>,
     /// For `latency`: milliseconds added to every request.
     pub ms: Option<u64>,
 }
@@ -105,9 +108,14 @@ impl FaultSpec {
             return Err(format!("ms is for kind latency, not {kind}"));
         }
         if matches!(kind.as_str(), "latency" | "drop-watches") {
-            if self.verb.is_some() || self.resource.is_some() || self.name.is_some() || self.count.is_some() {
+            if self.verb.is_some()
+                || self.resource.is_some()
+                || self.name.is_some()
+                || self.count.is_some()
+                || self.skip.is_some()
+            {
                 return Err(format!(
-                    "{kind} applies to every request (watch): verb, resource, name and count are not taken"
+                    "{kind} applies to every request (watch): verb, resource, name, count and skip are not taken"
                 ));
             }
             return match (kind.as_str(), self.ms) {
@@ -153,6 +161,9 @@ impl FaultSpec {
             Some(n) => f = f.times(n),
             None => {}
         }
+        if let Some(n) = self.skip {
+            f = f.skip(n);
+        }
         Ok(Setting::Rule(f))
     }
 }
@@ -166,7 +177,9 @@ pub fn parse_flag(s: &str) -> Result<Setting, String> {
         FaultSpec { kind: Value::String(parts.next().unwrap_or_default().to_string()), ..Default::default() };
     for p in parts {
         let Some((k, v)) = p.split_once('=') else {
-            return Err(format!("{p:?} is not key=value (after the kind: code, verb, resource, name, count, ms)"));
+            return Err(format!(
+                "{p:?} is not key=value (after the kind: code, verb, resource, name, count, skip, ms)"
+            ));
         };
         let number = |what: &str| format!("{k}={v}: {what} is a number");
         match k.trim() {
@@ -175,8 +188,9 @@ pub fn parse_flag(s: &str) -> Result<Setting, String> {
             "resource" => spec.resource = Some(v.into()),
             "name" => spec.name = Some(v.into()),
             "count" | "times" => spec.count = Some(v.parse().map_err(|_| number("count"))?),
+            "skip" => spec.skip = Some(v.parse().map_err(|_| number("skip"))?),
             "ms" => spec.ms = Some(v.parse().map_err(|_| number("ms"))?),
-            other => return Err(format!("unknown key {other:?}: code, verb, resource, name, count, ms")),
+            other => return Err(format!("unknown key {other:?}: code, verb, resource, name, count, skip, ms")),
         }
     }
     match spec.setting()? {

@@ -241,11 +241,15 @@ async fn answer(
     if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
         Reply::error(&ApiError::unauthorized())
     } else {
-        if super::faults::WRITE_VERBS.contains(&verb)
-            && let Some(f) = state.faults.take_interloper()
-        {
-            f(&mut state.store());
-            state.operator.trigger();
+        if super::faults::WRITE_VERBS.contains(&verb) {
+            // A hook at one object's write (a test's signal to its client): no reconcile.
+            if let Some(f) = state.faults.take_interloper_for(name) {
+                f(&mut state.store());
+            }
+            if let Some(f) = state.faults.take_interloper() {
+                f(&mut state.store());
+                state.operator.trigger();
+            }
         }
         match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name) {
             Some(FaultKind::DropAfterApply) => {

@@ -33,13 +33,16 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many requests it hits; None: every matching request until cleared.
     pub times: Option<u32>,
+    /// How many matching requests it lets through first (to hit the second write to an
+    /// object, say).
+    pub skip: u32,
     /// Given by `Faults::add`, to name it in a listing or remove it.
     pub id: u64,
 }
 
 impl Fault {
     pub fn new(kind: FaultKind) -> Fault {
-        Fault { verb: None, resource: None, name: None, kind, times: None, id: 0 }
+        Fault { verb: None, resource: None, name: None, kind, times: None, skip: 0, id: 0 }
     }
     pub fn verb(mut self, v: &str) -> Self {
         self.verb = Some(v.into());
@@ -57,6 +60,10 @@ impl Fault {
         self.times = Some(n);
         self
     }
+    pub fn skip(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
+    }
 }
 
 pub const WRITE_VERBS: [&str; 4] = ["create", "update", "patch", "delete"];
@@ -70,6 +77,8 @@ pub struct Faults {
     latency: Mutex<Duration>,
     rules: Mutex<Vec<Fault>>,
     interloper: Mutex<Option<Interloper>>,
+    /// Interlopers for the next write to one object (by name).
+    interlopers_for: Mutex<Vec<(String, u32, Interloper)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -113,8 +122,27 @@ impl Faults {
         *self.interloper.lock().expect("lock") = Some(f);
     }
 
+    /// Runs `f` just before a write to the object `name` is handled, after `skip` writes
+    /// to it went by (the write then goes on): another writer, or a test's signal to the
+    /// client, at exactly that write. Unlike [`Faults::before_next_write`] it starts no
+    /// reconcile of the simulated operator.
+    pub fn before_write_to(&self, name: &str, skip: u32, f: Interloper) {
+        self.interlopers_for.lock().expect("lock").push((name.to_string(), skip, f));
+    }
+
     pub fn take_interloper(&self) -> Option<Interloper> {
         self.interloper.lock().expect("lock").take()
+    }
+
+    /// The interloper for a write to `name`, if one waits for it.
+    pub fn take_interloper_for(&self, name: Option<&str>) -> Option<Interloper> {
+        let mut v = self.interlopers_for.lock().expect("lock");
+        let idx = v.iter().position(|(n, _, _)| Some(n.as_str()) == name)?;
+        if v[idx].1 > 0 {
+            v[idx].1 -= 1;
+            return None;
+        }
+        Some(v.remove(idx).2)
     }
 
     pub fn clear(&self) {
@@ -130,6 +158,10 @@ impl Faults {
                 && f.resource.as_deref().is_none_or(|r| r == resource)
                 && f.name.as_deref().is_none_or(|n| Some(n) == name)
         })?;
+        if rules[idx].skip > 0 {
+            rules[idx].skip -= 1;
+            return None;
+        }
         let kind = rules[idx].kind.clone();
         if let Some(t) = rules[idx].times.as_mut() {
             *t -= 1;
@@ -158,5 +190,10 @@ mod tests {
         assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-2")), None);
         assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-3")), Some(FaultKind::Forbidden));
         assert_eq!(f.take("patch", "deployments", Some("rook-ceph-osd-3")), Some(FaultKind::Forbidden));
+        f.clear();
+        f.add(Fault::new(FaultKind::Conflict).verb("patch").skip(1).times(1));
+        assert_eq!(f.take("patch", "cephclusters", None), None, "the first is let through");
+        assert_eq!(f.take("patch", "cephclusters", None), Some(FaultKind::Conflict));
+        assert_eq!(f.take("patch", "cephclusters", None), None);
     }
 }
