@@ -249,6 +249,28 @@ async fn unless_stopped<F: std::future::Future>(f: F) -> Option<F::Output> {
     }
 }
 
+/// The journal of the last run that wrote something, for a signal that comes after the
+/// run but before the command finished (reading back, printing, `--wait`): the process
+/// stops then, and says what was done rather than a bare "interrupted".
+static LAST: std::sync::Mutex<Option<Journal>> = std::sync::Mutex::new(None);
+
+/// What a signal after the writes should print: the last run's journal, if any write ran.
+pub fn after_run_text() -> Option<String> {
+    let j = LAST.lock().ok()?.clone()?;
+    let mut j = j;
+    if j.interrupted.is_none() {
+        j.interrupted = Some(0);
+    }
+    Some(j.text(&rerun_hint()))
+}
+
+/// The last run's journal was shown: a later signal is not about it (the editor).
+pub fn forget_last() {
+    if let Ok(mut last) = LAST.lock() {
+        *last = None;
+    }
+}
+
 fn stopped() -> Option<i32> {
     match STOP.load(Ordering::SeqCst) {
         0 => None,
@@ -303,35 +325,61 @@ async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
     }
 }
 
-/// One write: send it; on an answer that does not show it applied, a 409 or no answer,
-/// read the object back and judge by what it shows.
+/// One write: send it; on an answer that does not show it applied, a 409, a server error
+/// or no answer, read the object back and judge by what it shows. Applied is applied;
+/// not applied is sent again (at most `api::ATTEMPTS` times, after the retry policy's
+/// delay) unless it is a preconditioned write that met 409: that is a conflict, for the
+/// caller to judge by intent. The transport does not repeat writes (`api::Kube::send`),
+/// so a write that landed is never sent twice.
 async fn one(t: &Target<'_>, w: &Write) -> Done {
-    let first = send(t, w).await;
     // A server dry run's answer is the object as it would be stored: a field the CRD
     // prunes is missing from it (FACTS §1), so it is judged like a real answer.
     if t.dry_run {
-        return match first {
+        return match send(t, w).await {
             Ok(obj) if w.expect.holds(&obj) => Done::Applied,
             Ok(_) => Done::Failed { error: "the server's dry-run answer does not show the change".into() },
             Err(e) => Done::Failed { error: e.to_string() },
         };
     }
-    let error = match first {
-        Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
-        Ok(_) => "the answer does not show the change".to_string(),
-        // Refused before it was processed (403, 422, 429...): it did not apply.
-        Err(e) if e.api_code().is_some_and(|c| c != 409 && c < 500) => e.to_string(),
-        Err(e) => {
-            // 409, a server error or no answer: it may have applied; the object tells.
-            let conflict = e.api_code() == Some(409);
-            match read(t, &w.object).await {
-                Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
-                Ok(_) if conflict && w.preconditioned => return Done::Conflict { error: e.to_string() },
-                _ => e.to_string(),
+    let mut attempt = 1;
+    loop {
+        let e = match send(t, w).await {
+            Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
+            Ok(_) => return Done::Failed { error: "the answer does not show the change".into() },
+            // Refused before it was processed (403, 422, 429...): it did not apply.
+            Err(e) if e.api_code().is_some_and(|c| c != 409 && c < 500) => {
+                return Done::Failed { error: e.to_string() };
+            }
+            Err(e) => e,
+        };
+        // 409, a server error or no answer: it may have applied; the object tells.
+        let conflict = e.api_code() == Some(409);
+        match read(t, &w.object).await {
+            Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
+            Ok(_) if conflict && w.preconditioned => return Done::Conflict { error: e.to_string() },
+            Ok(_) => {}
+            // Cannot tell whether it landed: say so rather than guess.
+            Err(read_err) => {
+                return Done::Failed {
+                    error: format!("{e}; reading it back to see whether it landed failed too: {read_err}"),
+                };
             }
         }
-    };
-    Done::Failed { error }
+        // Not applied. A 409 on a write without a precondition (the server's own conflict
+        // while merging) is worth another try like a server error.
+        let delay = if conflict {
+            Some(crate::cluster::api::backoff(attempt))
+        } else {
+            crate::cluster::api::retry_delay(&e, attempt)
+        };
+        match delay {
+            Some(d) if attempt < crate::cluster::api::ATTEMPTS && stopped().is_none() => {
+                tokio::time::sleep(d).await;
+                attempt += 1;
+            }
+            _ => return Done::Failed { error: e.to_string() },
+        }
+    }
 }
 
 /// Run the writes in their steps. Returns the journal; the run stops at the first step with
@@ -360,11 +408,20 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
             }
         }
         let stop = failed || stopped().is_some();
-        let results: Vec<(usize, Done)> = futures::stream::iter(idx.iter().copied())
-            .filter(|&i| {
-                let go = !stop || writes[i].cleanup;
-                async move { go && (stopped().is_none() || writes[i].cleanup) }
-            })
+        // After a stop only cleanup writes go, and only those whose temporary write may
+        // have landed: removing a label this run never added is not a write to make.
+        let undoes_something = |i: usize| {
+            writes[i].cleanup
+                && (0..i).any(|j| {
+                    writes[j].object == writes[i].object
+                        && !writes[j].cleanup
+                        && !matches!(journal.entries[j].done, Done::NotSent)
+                })
+        };
+        let go: Vec<bool> = idx.iter().map(|&i| !stop || undoes_something(i)).collect();
+        let results: Vec<(usize, Done)> = futures::stream::iter(idx.iter().copied().zip(go))
+            .filter(|&(i, go)| async move { go && (stopped().is_none() || writes[i].cleanup) })
+            .map(|(i, _)| i)
             .map(|i| async move { (i, one(t, &writes[i]).await) })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -398,6 +455,11 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         }
     }
     journal.interrupted = stopped();
+    if !t.dry_run
+        && let Ok(mut last) = LAST.lock()
+    {
+        *last = Some(journal.clone());
+    }
     journal
 }
 

@@ -84,11 +84,13 @@ impl Kube {
     }
 
     /// Send one request under the retry policy above: 429, 5xx and connection failures
-    /// are tried again. Reads change nothing; every write this plugin sends is safe to
-    /// repeat too: a merge patch of one label is idempotent, and every other write carries
-    /// a resourceVersion precondition, so a repeat of one that did apply answers 409 and
-    /// the caller re-reads (it is never applied twice). 409 itself is the caller's to handle.
+    /// are tried again. A write (not a `dryRun=All` one) is repeated here only when the
+    /// server refused it before processing it (429, 503): after a lost answer or another
+    /// server error it may have landed, so the executor reads the object back and sends
+    /// it again only if it did not (`execute::one`): nothing is applied twice. 409 is
+    /// the caller's to handle.
     pub async fn send(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
+        let judged_by_caller = is_write(&req);
         let mut waited = Duration::ZERO;
         let mut attempt = 1;
         loop {
@@ -96,8 +98,9 @@ impl Kube {
                 Ok(b) => return Ok(b),
                 Err(e) => e,
             };
+            let repeat_here = !judged_by_caller || not_processed(&e);
             match retry_delay(&e, attempt) {
-                Some(delay) if attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
+                Some(delay) if repeat_here && attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
                         eprintln!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e));
                     }
@@ -203,6 +206,18 @@ impl Kube {
         serde_json::from_slice(&body)
             .map_err(|e| Error::Failed(format!("cannot decode the answer to {} {}: {e}", what.verb, what.resource)))
     }
+}
+
+/// A request that changes something: not a read, not a `dryRun=All` write.
+fn is_write<B>(req: &http::Request<B>) -> bool {
+    let dry = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "dryRun=All"));
+    req.method() != http::Method::GET && !dry
+}
+
+/// Refused before the server processed it: API priority and fairness (429) or an
+/// unavailable server (503). Any other failure may come after the write landed.
+pub fn not_processed(e: &Error) -> bool {
+    matches!(e, Error::Api(a) if a.code == 429 || a.code == 503)
 }
 
 /// Worth another try: throttled (429), a server error, or no answer at all.
