@@ -313,6 +313,20 @@ pub fn fence_targets(snap: &Snapshot, t: DaemonType) -> impl Iterator<Item = &Da
     })
 }
 
+/// Daemons of type `t` that nothing holds or fences but that run an image other than
+/// their desired one: after an unfence, those wait for the operator's next reconcile.
+/// Their ids ("mgr.a").
+pub fn unfenced_stale(snap: &Snapshot, t: DaemonType) -> Vec<String> {
+    let now = After::now(snap);
+    let desired = now.desired(t).to_string();
+    snap.daemons
+        .iter()
+        .filter(|d| d.id.dtype == t && d.fence.is_none() && !d.ceph_images.is_empty() && !d.under_replacement)
+        .filter(|d| now.held(d, &snap.daemons).is_none() && d.differs_from(&desired))
+        .map(|d| d.id.to_string())
+        .collect()
+}
+
 /// For each daemon of the snapshot, why it is held now (None: not held).
 pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
     let now = After::now(snap);
@@ -1280,8 +1294,22 @@ fn stage(
             for d in &targets {
                 after.labelled.remove(&d.deployment);
             }
-            let noop = targets.is_empty();
-            if !noop {
+            // A re-run after an unfence whose reconcile never started (interrupted between
+            // the two): nothing is fenced, but the daemons still run the pinned image.
+            let stale = *reconcile_now && targets.is_empty() && !unfenced_stale(snap, *dtype).is_empty();
+            if stale {
+                warn(
+                    warnings,
+                    "unfence-pending",
+                    format!(
+                        "no {dtype} Deployment is fenced, but {} still run(s) an image other than {}: starting the                          reconcile that returns them",
+                        unfenced_stale(snap, *dtype).join(", "),
+                        after.desired(*dtype)
+                    ),
+                );
+            }
+            let noop = targets.is_empty() && !stale;
+            if !targets.is_empty() {
                 let desired = after.desired(*dtype).to_string();
                 let to = snap.version_of(&desired);
                 let down: Vec<String> = targets
@@ -1305,7 +1333,7 @@ fn stage(
                     );
                 }
             }
-            if !noop && !reconcile_now {
+            if !targets.is_empty() && !reconcile_now {
                 let desired = after.desired(*dtype).to_string();
                 let n = targets.iter().filter(|d| d.differs_from(&desired)).count();
                 if n > 0 {

@@ -144,7 +144,8 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                 for d in &targets {
                     out.push(label_write(d, false, true, RELEASE));
                 }
-                if *reconcile_now && !targets.is_empty() {
+                let stale = targets.is_empty() && !crate::plan::unfenced_stale(snap, *dtype).is_empty();
+                if *reconcile_now && (!targets.is_empty() || stale) {
                     out.push(cluster_label(&c.name, true, RECONCILE_ADD, false));
                     out.push(cluster_label(&c.name, false, RECONCILE_REMOVE, true));
                 }
