@@ -33,7 +33,8 @@ pub struct Outcome {
     pub resource_version: Option<String>,
 }
 
-const MAX_CONFLICTS: usize = 5;
+/// How many times a change re-reads after a 409 before it gives up.
+pub const MAX_CONFLICTS: usize = 5;
 
 fn plan_of(snap: &Snapshot, change: &Change) -> Result<Plan> {
     plan::plan(snap, change).map_err(|e| Error::usage(e.to_string()))

@@ -10,8 +10,11 @@ use super::labels::results_text;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
+use crate::daemon::DaemonType;
 use crate::error::{Error, Result};
 use crate::execute::{self, Done, Journal, Write};
+use crate::model::Snapshot;
+use crate::output::clean;
 use crate::plan::{self, Change, Plan};
 use crate::render;
 
@@ -61,7 +64,67 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // its patch lands and Rook's own quorum checks do not run); a failure or a step that
     // does not come up within --timeout stops there.
     let target = super::exec_target(&conn, &outcome.plan, dry_run, s);
-    let journal = execute::run(&target, &outcome.writes).await;
+    let mut journal = execute::run(&target, &outcome.writes).await;
+    // A fenced Deployment changed since it was read (409): judged by intent, re-read and
+    // fenced from its current state; what is already fenced is not sent again.
+    let mut snap = snap;
+    let mut conflicts = 0;
+    while journal.conflict() && journal.interrupted.is_none() && !dry_run {
+        if conflicts >= super::change::MAX_CONFLICTS {
+            return Err(Error::Failed(format!(
+                "gave up after {} conflicts: another writer keeps changing the Deployments being fenced.\n{}",
+                super::change::MAX_CONFLICTS,
+                journal.text(&execute::rerun_hint()).trim_end()
+            )));
+        }
+        conflicts += 1;
+        let Change::Fence { dtype, image, .. } = &change else { break };
+        let changed: Vec<String> = journal
+            .entries
+            .iter()
+            .filter(|e| matches!(e.done, Done::Conflict { .. }))
+            .map(|e| e.object.clone())
+            .collect();
+        crate::output::note(&format!(
+            "{} changed since it was read (409 Conflict): reading again ({conflicts}/{})",
+            clean(&changed.join(", ")),
+            super::change::MAX_CONFLICTS
+        ));
+        let fresh = read::snapshot(&conn.kube, &ns, Some(&snap.cluster.name)).await?;
+        let clashes = fence_clashes(&snap, &fresh, *dtype, image);
+        if !clashes.is_empty() {
+            let msg = format!(
+                "another writer changed the fence of the same Deployments while this fence was being applied: {}",
+                clean(&clashes.join("; "))
+            );
+            if s.yes {
+                return Err(Error::Failed(format!(
+                    "{msg}; with --yes nothing is overwritten.\n{}",
+                    journal.text(&execute::rerun_hint()).trim_end()
+                )));
+            }
+            crate::output::note(&msg);
+        }
+        let again = plan::plan(&fresh, &change).map_err(|e| Error::usage(e.to_string()))?;
+        if !clashes.is_empty() {
+            super::show_plan(s, &again);
+            ctx.confirm("Fence these Deployments to the image asked (the plan above)?")?;
+        }
+        let writes = crate::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
+        let target = super::exec_target(&conn, &again, false, s);
+        let next = execute::run(&target, &writes).await;
+        // The journal of the whole command: what the earlier runs applied, then this run.
+        let mut merged = execute::Journal::new(&[]);
+        merged.entries =
+            journal.entries.into_iter().filter(|e| matches!(e.done, Done::Applied)).chain(next.entries).collect();
+        merged.interrupted = next.interrupted;
+        journal = merged;
+        outcome.writes.extend(writes.into_iter().map(|mut w| {
+            w.action = format!("{} (again, after a conflict)", w.action);
+            w
+        }));
+        snap = fresh;
+    }
     outcome.applied = !dry_run && journal.count(|d| matches!(d, Done::Applied)) > 0;
     outcome.reconcile_started = reconcile_now && !dry_run && journal.all_done();
     let all_done = journal.all_done();
@@ -76,6 +139,26 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), s.timeout, s.progress_bar).await?;
     }
     Ok(0)
+}
+
+/// Deployments of the fenced type whose fence another writer changed between two reads,
+/// to something other than this fence's image: "deployment X: fenced to A when read, now B".
+fn fence_clashes(then: &Snapshot, now: &Snapshot, t: DaemonType, image: &str) -> Vec<String> {
+    let fence = |d: &crate::model::Daemon| match (&d.fence, d.labelled) {
+        (Some(f), _) => format!("fenced to {}", f.image),
+        (None, true) => "held (do-not-reconcile)".to_string(),
+        (None, false) => "not fenced".to_string(),
+    };
+    now.daemons
+        .iter()
+        .filter(|d| d.id.dtype == t)
+        .filter_map(|d| {
+            let before = then.daemons.iter().find(|b| b.deployment == d.deployment)?;
+            let (was, is) = (fence(before), fence(d));
+            (was != is && !d.fenced_to(image))
+                .then(|| format!("deployment {}: {was} when read, now {is}", d.deployment))
+        })
+        .collect()
 }
 
 fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
