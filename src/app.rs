@@ -45,7 +45,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     continue;
                 }
                 eprint!("\x1b[?25h");
-                eprintln!("\ninterrupted");
+                match crate::execute::after_run_text() {
+                    // After the writes (reading back, printing, --wait): say what was done.
+                    Some(journal) if !taken => eprintln!("\ninterrupted after the writes:\n{}", journal.trim_end()),
+                    _ => eprintln!("\ninterrupted"),
+                }
                 std::process::exit(code);
             }
         });

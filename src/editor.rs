@@ -331,6 +331,7 @@ async fn review_and_submit(
     let writes = crate::writes::build(snap, staged, &p, "");
     let target = crate::commands::exec_target(conn, &p, false, ctx.settings);
     let journal = crate::execute::run(&target, &writes).await;
+    crate::execute::forget_last();
     if journal.all_done() {
         let _ = term.write_str(&crate::commands::labels::results_text(&journal, false));
         return Ok(true);
