@@ -362,3 +362,67 @@ fn a_signal_during_pause_between_stops_at_once() {
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains(": not sent"), "the journal: {stderr}");
 }
+
+/// Another writer changes a Deployment between the plugin's read and its fence patch.
+fn before_fence_of(sim: &Sim, name: &'static str, change: fn(&mut Value)) {
+    sim.faults().before_write_to(
+        name,
+        0,
+        Box::new(move |store| {
+            let mut d = store.get_value(&DEPLOYMENTS, "rook-ceph", name).unwrap();
+            change(&mut d);
+            d["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+            store.update(&DEPLOYMENTS, "rook-ceph", name, d, false).unwrap();
+        }),
+    );
+}
+
+/// Issue 12: a 409 on a fence patch is judged by intent. A change elsewhere in the
+/// Deployment (here an annotation of someone else's) is kept and the Deployment fenced
+/// from its current state; every other OSD is fenced once.
+#[test]
+fn a_fence_patch_that_meets_a_change_elsewhere_is_re_read_and_sent_again() {
+    let sim = sim_with(Crd::Released, 6);
+    before_fence_of(&sim, "rook-ceph-osd-0", |d| {
+        d["metadata"]["annotations"]["example.com/owner"] = "storage-team".into();
+    });
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("409 Conflict"), "{}", r.stderr);
+    let d = sim.get(&DEPLOYMENTS, "rook-ceph", "rook-ceph-osd-0").unwrap();
+    assert_eq!(d["metadata"]["annotations"]["example.com/owner"], "storage-team", "the other change survives");
+    for d in deployments(&sim).iter().filter(|d| d["metadata"]["labels"]["app"] == "rook-ceph-osd") {
+        assert!(images(d).iter().filter(|(n, _)| n == "osd").all(|(_, i)| i == IMG), "{}", d["metadata"]["name"]);
+    }
+    let applied: Vec<String> =
+        sim.mutating_requests().iter().filter(|l| l.status == 200).map(|l| l.name.clone().unwrap()).collect();
+    let unique: std::collections::BTreeSet<&String> = applied.iter().collect();
+    assert_eq!((applied.len(), unique.len()), (6, 6), "each OSD fenced exactly once: {applied:?}");
+}
+
+/// Issue 12: another writer fencing the same Deployment to another image is never
+/// overwritten silently: with --yes, exit 1 naming both, and that Deployment is left as the
+/// other writer left it.
+#[test]
+fn a_fence_that_meets_another_fence_of_the_same_deployment_stops_with_yes() {
+    let sim = sim_with(Crd::Released, 6);
+    const OTHER: &str = "registry.example.com/ceph/ceph:v20.2.5-other";
+    before_fence_of(&sim, "rook-ceph-osd-0", |d| {
+        d["metadata"]["labels"][DNR] = "true".into();
+        d["metadata"]["annotations"]["kubectl-ceph-image/fenced-image"] = OTHER.into();
+        for c in d["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap() {
+            if c["name"] == "osd" {
+                c["image"] = OTHER.into();
+            }
+        }
+    });
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("rook-ceph-osd-0") && r.stderr.contains(OTHER) && r.stderr.contains("nothing is overwritten"),
+        "{}",
+        r.stderr
+    );
+    let d = sim.get(&DEPLOYMENTS, "rook-ceph", "rook-ceph-osd-0").unwrap();
+    assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
+}

@@ -294,3 +294,45 @@ fn reading_costs_a_handful_of_requests() {
         log.iter().filter(|l| l.verb == "list" && l.resource != "cephclusters").all(|l| l.query.contains("limit=500"))
     );
 }
+
+/// Issue 12: on a terminal, a concurrent change of the same field shows the new plan and
+/// asks again; yes replaces the other writer's value, and only then.
+#[test]
+fn a_concurrent_change_of_the_same_field_is_asked_again_on_a_terminal() {
+    use common::pty::Pty;
+    let sim = sim(Crd::Proposed);
+    const THEIRS: &str = "quay.io/ceph/ceph:v20.2.6";
+    sim.faults().before_next_write(Box::new(|store| {
+        let mut c = store.get_value(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+        c["spec"]["cephVersion"]["imageOverrides"] = serde_json::json!({"mgr": THEIRS});
+        c["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        store.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", c, false).unwrap();
+    }));
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env("KUBECONFIG", sim.kubeconfig()).env("TERM", "xterm").args(["set", "mgr", IMG]);
+    let mut p = Pty::spawn(cmd);
+    p.expect("Apply this change to CephCluster");
+    p.send("y"); // dialoguer takes y at once, without Enter
+    p.expect(&format!("Replace {THEIRS} with {IMG}"));
+    let screen = p.screen();
+    assert!(screen.contains("spec.cephVersion.imageOverrides.mgr was (none) when this command read it"), "{screen}");
+    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], THEIRS, "nothing overwritten before the answer");
+    p.send("y");
+    // The simulated operator rolls the other writer's image meanwhile and writes the
+    // CephCluster's status: what this change restarts may differ once more, and is asked.
+    let mut answered = 2;
+    while p.child.try_wait().unwrap().is_none() {
+        let asked = p.screen().matches("[y/N]").count();
+        if asked > answered {
+            assert!(p.screen().contains("Apply the new plan?"), "{}", p.screen());
+            p.send("y");
+            answered = asked;
+        }
+        assert!(answered < 8, "asked again and again: {}", p.screen());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(p.wait(), 0, "{}", p.screen());
+    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG, "replaced after the second yes");
+}
