@@ -19,6 +19,43 @@ fn parse_image(s: &str) -> Result<String> {
     image::parse(s).map(|r| r.original).map_err(Error::Usage)
 }
 
+/// `upgrade ...` as a request; flags that belong to `upgrade IMAGE` are refused elsewhere.
+fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Request> {
+    use crate::cli::UpgradeAction;
+    use commands::upgrade::Request;
+    let flags = !u.order.is_empty() || u.canary.is_some() || u.batch_by.is_some() || u.max_unavailable.is_some();
+    match (u.action, u.image) {
+        (Some(a), _) => {
+            if flags || u.pause_between.is_some() {
+                return Err(Error::usage(
+                    "--order, --canary, --batch-by, --max-unavailable and --pause-between go with `upgrade IMAGE`",
+                ));
+            }
+            Ok(match a {
+                UpgradeAction::Status => Request::Status,
+                UpgradeAction::Pause => Request::Pause,
+                UpgradeAction::Resume => Request::Resume,
+                UpgradeAction::Abort => Request::Abort,
+            })
+        }
+        (None, None) => Err(Error::usage(
+            "upgrade needs the target image (`upgrade quay.io/ceph/ceph:v20.2.6`) or one of status, pause, resume, abort",
+        )),
+        (None, Some(image)) => {
+            let image = parse_image(&image)?;
+            let named = u.order.iter().map(|t| parse_type(t.trim())).collect::<Result<Vec<_>>>()?;
+            let order = crate::upgrade::order_of(&named).map_err(Error::Usage)?;
+            Ok(Request::Start(crate::upgrade::Params {
+                image,
+                order,
+                canary: u.canary.unwrap_or(0),
+                batch_by: u.batch_by.unwrap_or_default(),
+                max_unavailable: u.max_unavailable,
+            }))
+        }
+    }
+}
+
 /// `kubectl_complete-ceph_image WORDS...` (kubectl's plugin completion) or `__complete`.
 pub async fn complete(words: Vec<String>) -> i32 {
     let (cands, directive) = crate::complete::complete(&words).await;
@@ -57,6 +94,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let env = Env::detect();
     let mut s = settings::resolve(&cli.global, &env)?;
     s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
+    if let Some(Command::Upgrade(u)) = &cli.command
+        && let Some(p) = &u.pause_between
+    {
+        s.pause_between = crate::cluster::connect::parse_duration(p)
+            .map_err(|e| Error::usage(format!("--pause-between: {e}")))?
+            .unwrap_or_default();
+        if s.pause_between > std::time::Duration::from_secs(24 * 3600) {
+            return Err(Error::usage(format!(
+                "--pause-between {p}: at most 24h between two stages (e.g. 2m, 30m, 1h)"
+            )));
+        }
+    }
     if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, .. }) = &cli.command {
         let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
         if pacing && !matches!(strategy, Strategy::Fence) {
@@ -120,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 Strategy::Overrides => commands::change::run(&mut ctx, Change::Unset(dtype)).await,
             }
         }
+        Some(Command::Upgrade(u)) => commands::upgrade::run(&mut ctx, upgrade_request(u)?).await,
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,
         Some(Command::Completion { shell }) => {

@@ -110,6 +110,8 @@ pub struct DeploymentRecord {
     pub name: String,
     pub labels: Labels,
     pub fence: Option<Fence>,
+    /// A staged upgrade's hold (`UPGRADE_HOLD`): its target image.
+    pub upgrade_hold: Option<String>,
     /// Rook's OSD replacement annotations are present.
     pub under_replacement: bool,
     pub resource_version: Option<String>,
@@ -127,6 +129,7 @@ impl DeploymentRecord {
         let m = d.metadata;
         DeploymentRecord {
             fence: fence_of(&m.annotations),
+            upgrade_hold: m.annotations.get(crate::model::UPGRADE_HOLD).cloned(),
             under_replacement: REPLACE_ANNOTATIONS.iter().any(|a| m.annotations.contains_key(*a)),
             labels: shared.labels(m.labels),
             name: m.name,
@@ -481,6 +484,7 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
                     resource_version: d.resource_version.unwrap_or_default(),
                     ceph_containers: parts.containers,
                     fence: d.fence,
+                    upgrade_hold: d.upgrade_hold,
                     deployment: d.name,
                     labels: d.labels,
                 });

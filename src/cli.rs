@@ -180,6 +180,13 @@ pub enum Command {
         after_help = "Examples:\n  kubectl ceph-image resume osd.12\n  kubectl ceph-image resume osd --node worker-7 --yes\n  kubectl ceph-image resume cluster"
     )]
     Resume(Targets),
+    /// Upgrade the cluster's Ceph image in stages: mons, mgrs, OSD batches by failure
+    /// domain, then the gateways; gates between stages; state kept on the CephCluster
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --canary 1 --batch-by rack --max-unavailable 8\n  kubectl ceph-image upgrade status\n  kubectl ceph-image upgrade pause\n  kubectl ceph-image upgrade resume\n  kubectl ceph-image upgrade abort\n\nStages: the daemons Rook honours do-not-reconcile for (mgr, osd, rgw, nfs, rbd-mirror) are held, and\nreleased stage by stage; what Rook cannot hold is pinned with imageOverrides where the CRD has it, and\nelse moves with the mons (the plan says so). Each stage waits for its pods to be Running and Ready on\nthe image and for status.ceph.health not HEALTH_ERR (--timeout)."
+    )]
+    Upgrade(UpgradeArgs),
     /// Print a shell completion script for the kubectl-ceph_image binary
     #[command(
         after_help = "Examples:\n  kubectl ceph-image completion bash > /etc/bash_completion.d/kubectl-ceph_image\n  kubectl ceph-image completion zsh > \"${fpath[1]}/_kubectl-ceph_image\"\n\n`kubectl ceph-image <TAB>` completes through kubectl itself once the executable\nkubectl_complete-ceph_image is on PATH (a link to this binary; see the README)."
@@ -193,6 +200,43 @@ pub enum Command {
         after_help = "Examples:\n  kubectl ceph-image demo\n  kubectl ceph-image demo --serve --osds 2000 --crd released"
     )]
     Demo(DemoArgs),
+}
+
+/// `upgrade IMAGE [flags]` or `upgrade status|pause|resume|abort`.
+#[derive(Debug, Clone, Args)]
+pub struct UpgradeArgs {
+    #[command(subcommand)]
+    pub action: Option<UpgradeAction>,
+    /// The target image, e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST
+    pub image: Option<String>,
+    /// Stage order of the daemon types, comma-separated (the rest follow in Ceph's order);
+    /// must start with mon
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub order: Vec<String>,
+    /// Move this many OSDs of the first batch alone first, then stop for confirmation
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub canary: Option<u32>,
+    /// The failure domain an OSD batch stays inside
+    #[arg(long, value_enum, value_name = "DOMAIN")]
+    pub batch_by: Option<crate::plan::FailureDomain>,
+    /// At most this many OSDs a batch [default: osdMaxUpdatesInParallel]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_unavailable: Option<u32>,
+    /// Wait this long after each OSD batch passed its gates (e.g. 2m)
+    #[arg(long, value_name = "DURATION")]
+    pub pause_between: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UpgradeAction {
+    /// The upgrade under way: stage, daemons on the target, what it waits for
+    Status,
+    /// Stop before the next stage (a stage under way finishes)
+    Pause,
+    /// Go on with a paused, stopped or killed upgrade
+    Resume,
+    /// Stop for good: the cluster stays as it is, with the holds that keep it so
+    Abort,
 }
 
 #[derive(Debug, Clone, Args)]

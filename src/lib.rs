@@ -21,5 +21,6 @@ pub mod render;
 pub mod selector;
 pub mod settings;
 pub mod status;
+pub mod upgrade;
 pub mod wait;
 pub mod writes;

@@ -17,6 +17,12 @@ pub const FIELD_MANAGER: &str = "kubectl-ceph-image";
 pub const FENCE_IMAGE: &str = "kubectl-ceph-image/fenced-image";
 pub const FENCE_REPLACED: &str = "kubectl-ceph-image/replaced-image";
 pub const FENCE_AT: &str = "kubectl-ceph-image/fenced-at";
+/// On a Deployment: a hold a staged upgrade put there (the value is the upgrade's target
+/// image), so the upgrade releases its own holds and never one of the operator's.
+pub const UPGRADE_HOLD: &str = "kubectl-ceph-image/upgrade-hold";
+/// On the CephCluster: the state of a staged upgrade (JSON, `upgrade::State`), so
+/// `upgrade status|pause|resume|abort` work from any terminal.
+pub const UPGRADE_STATE: &str = "kubectl-ceph-image/upgrade";
 
 /// A Deployment the plugin pinned to an image with `--strategy fence`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,6 +87,8 @@ pub struct Cluster {
     pub managers: Vec<Manager>,
     /// `status.ceph.health` (`HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`).
     pub health: Option<String>,
+    /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).
+    pub upgrade: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +172,9 @@ pub struct Daemon {
     pub resource_version: String,
     pub ceph_containers: Vec<CephContainer>,
     pub fence: Option<Fence>,
+    /// A staged upgrade's hold: the `kubectl-ceph-image/upgrade-hold` annotation's value
+    /// (the upgrade's target image).
+    pub upgrade_hold: Option<String>,
 }
 
 impl Daemon {

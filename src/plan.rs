@@ -47,7 +47,8 @@ pub enum Change {
 }
 
 /// The CRUSH failure domain an OSD batch stays inside (`--batch-by`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailureDomain {
     #[default]
     Host,

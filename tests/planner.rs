@@ -41,6 +41,7 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
         resource_version: "1".into(),
         ceph_containers: vec![],
         fence: None,
+        upgrade_hold: None,
     }
 }
 
@@ -82,6 +83,7 @@ fn cluster(image: &str) -> Snapshot {
             external: false,
             managers: vec![],
             health: Some("HEALTH_OK".into()),
+            upgrade: None,
         },
         deployments_read: ds.len(),
         daemons: ds,

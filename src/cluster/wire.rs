@@ -252,6 +252,7 @@ impl CephCluster {
             external: self.spec.external.is_some_and(|e| e.enable),
             managers,
             health,
+            upgrade: self.metadata.annotations.get(crate::model::UPGRADE_STATE).cloned(),
             namespace: self.metadata.namespace.unwrap_or_default(),
             name: self.metadata.name,
             resource_version: self.metadata.resource_version.unwrap_or_default(),

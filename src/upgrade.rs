@@ -1,0 +1,662 @@
+//! Staged upgrades (DESIGN §10, issue 15): the plan, pure. `upgrade IMAGE` moves the base
+//! image to IMAGE in stages with the plugin's own levers, so that each daemon type moves
+//! when the operator's order says and not when Rook's own controllers would:
+//!
+//! - **holds** (`ceph.rook.io/do-not-reconcile`, annotated `UPGRADE_HOLD`) keep the types
+//!   Rook honours the label for (mgr, osd, rgw, nfs, rbd-mirror; FACTS §2) where they are;
+//!   a stage releases them (label removed) and starts a reconcile by adding and removing
+//!   the CephCluster-level label (Rook v1.19+), so Rook itself rebuilds each Deployment
+//!   once, with exactly the template it generates: nothing restarts twice;
+//! - **overrides** (`spec.cephVersion.imageOverrides`, where the CRD has it) pin the types
+//!   Rook cannot hold (mds: the label never matches; cephfs-mirror, nvmeof, crash and
+//!   exporter ignore it) to the image they run; a stage removes the override;
+//! - on released Rook those types cannot be pinned at all: the plan says that they move
+//!   with the base image change, right after the mons (`Mover::early`).
+//!
+//! The base image changes in the mon stage (mons first: FACTS §5, cephadm's rule), in one
+//! merge patch with the overrides that pin what cannot be held. OSDs go in batches that
+//! never span two failure domains (`--batch-by`, `--max-unavailable`), after an optional
+//! canary of N OSDs. Gateways (mds, rgw, nfs...) wait until every OSD runs the target
+//! (rook/rook#18367).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::daemon::{DaemonType, HoldScope};
+use crate::model::{Daemon, Snapshot};
+use crate::plan::{Batching, Warning, failure_domain};
+
+/// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons.
+pub const DEFAULT_ORDER: [DaemonType; 11] = [
+    DaemonType::Mon,
+    DaemonType::Mgr,
+    DaemonType::Osd,
+    DaemonType::Mds,
+    DaemonType::Rgw,
+    DaemonType::Nfs,
+    DaemonType::Rbdmirror,
+    DaemonType::Cephfsmirror,
+    DaemonType::Nvmeof,
+    DaemonType::Crashcollector,
+    DaemonType::Exporter,
+];
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Params {
+    /// The target image (validated by the caller).
+    pub image: String,
+    /// Stage order of the types; `order_of` completes and checks it.
+    pub order: Vec<DaemonType>,
+    /// OSDs of the first batch that go alone first, then a stop for confirmation (0: none).
+    pub canary: u32,
+    pub batch_by: crate::plan::FailureDomain,
+    /// At most this many OSDs a batch (None: the CephCluster's osdMaxUpdatesInParallel).
+    pub max_unavailable: Option<u32>,
+}
+
+/// `--order mon,mgr,osd,...`: the types named first, in that order, then the rest in
+/// Ceph's order. Refused (with the reason) when a type comes before the mons: every
+/// other daemon must run a release the mons already run (FACTS §5; cephadm refuses
+/// staggered upgrades that skip earlier types).
+pub fn order_of(named: &[DaemonType]) -> Result<Vec<DaemonType>, String> {
+    let mut out: Vec<DaemonType> = Vec::new();
+    for t in named {
+        if out.contains(t) {
+            return Err(format!("--order names {t} twice"));
+        }
+        out.push(*t);
+    }
+    if let Some(first) = out.first()
+        && *first != DaemonType::Mon
+    {
+        return Err(format!(
+            "--order puts {first} before the mons: no daemon may run a release the mons do not run yet (Ceph \
+             upgrades the mons first; cephadm refuses it too). Start the order with mon"
+        ));
+    }
+    for t in DEFAULT_ORDER {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The upgrade's state on the CephCluster (`UPGRADE_STATE`, JSON): what was asked and
+/// where it is, so another terminal can see, pause, resume or abort it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub params: Params,
+    /// Overrides this upgrade wrote to pin what cannot be held: type key -> image.
+    #[serde(default)]
+    pub pins: BTreeMap<String, String>,
+    /// `running`, `paused` (by `upgrade pause`, or after the canary), `failed`.
+    pub phase: String,
+    /// The stage it is in or stopped at ("osd batch 2/6 (host node-01)").
+    #[serde(default)]
+    pub stage: String,
+    /// Why it stopped (a gate that did not pass, a failed write).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The canary ran and was confirmed (or resumed past): no second canary.
+    #[serde(default)]
+    pub canary_done: bool,
+    /// RFC 3339.
+    #[serde(default)]
+    pub updated: String,
+}
+
+/// A daemon a stage moves to the target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mover {
+    pub daemon: String,
+    #[serde(rename = "type")]
+    pub dtype: DaemonType,
+    pub deployment: String,
+    pub node: Option<String>,
+    /// Its running pods, which the stage replaces.
+    pub pods: Vec<String>,
+    pub from: Option<String>,
+    /// Rook moves it with the base image change: it cannot be held or pinned here.
+    pub early: bool,
+}
+
+/// What a stage writes before it waits at its gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StageKind {
+    /// Holds (and nothing that restarts): before the base image changes.
+    Prepare,
+    /// The base image (and the pins of what cannot be held), in one patch.
+    Base,
+    /// Holds removed and/or overrides removed, then a reconcile.
+    Release,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    pub name: String,
+    pub kind: StageKind,
+    pub types: Vec<DaemonType>,
+    pub daemons: Vec<Mover>,
+    /// Prepare: Deployments to hold.
+    pub holds: Vec<String>,
+    /// Base: overrides written with the base image, to pin what cannot be held.
+    pub pins: BTreeMap<String, String>,
+    /// Release: Deployments whose upgrade hold is removed.
+    pub release: Vec<String>,
+    /// Release: override keys removed.
+    pub unpin: Vec<String>,
+    /// The failure domain of an OSD batch.
+    pub failure_domain: Option<String>,
+    /// A canary: the upgrade stops for confirmation after it.
+    pub canary: bool,
+    /// What must hold before the next stage starts.
+    pub gates: Vec<String>,
+}
+
+/// A daemon the upgrade leaves on its image, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Excluded {
+    pub daemon: String,
+    pub deployment: String,
+    pub image: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Daemons the stages move.
+    pub moving: usize,
+    /// Their running pods.
+    pub pods: usize,
+    /// Daemons already on the target.
+    pub on_target: usize,
+    pub excluded: usize,
+    pub stages: usize,
+    pub osd_batches: usize,
+}
+
+/// The staged upgrade: every stage with its daemons, pods and nodes, its writes and gates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradePlan {
+    pub namespace: String,
+    pub cluster: String,
+    pub image: String,
+    /// The base image now.
+    pub from: String,
+    /// `overrides` when the CRD has imageOverrides (what cannot be held is pinned), else
+    /// `holds` (released Rook: what cannot be held moves early).
+    pub levers: &'static str,
+    pub order: Vec<DaemonType>,
+    pub summary: Summary,
+    pub warnings: Vec<Warning>,
+    pub stages: Vec<Stage>,
+    pub excluded: Vec<Excluded>,
+    /// Nothing is left to do.
+    pub done: bool,
+}
+
+/// How a type is kept where it is until its stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lever {
+    /// The mons: the base image change moves them.
+    Base,
+    Hold,
+    Override,
+    /// Cannot be kept: moves with the base image change.
+    Early,
+}
+
+fn lever(t: DaemonType, overrides: bool) -> Lever {
+    match (t, t.hold_scope()) {
+        (DaemonType::Mon, _) => Lever::Base,
+        (_, HoldScope::Daemon | HoldScope::ObjectStore | HoldScope::AllOfType) => Lever::Hold,
+        _ if overrides => Lever::Override,
+        _ => Lever::Early,
+    }
+}
+
+fn warn(w: &mut Vec<Warning>, code: &'static str, message: String) {
+    w.push(Warning { code, message });
+}
+
+fn mover(d: &Daemon, early: bool) -> Mover {
+    Mover {
+        daemon: d.id.to_string(),
+        dtype: d.id.dtype,
+        deployment: d.deployment.clone(),
+        node: d.node.clone(),
+        pods: d.pods.iter().filter(|p| p.running()).map(|p| p.name.clone()).collect(),
+        from: d.image.clone(),
+        early,
+    }
+}
+
+fn gates(image: &str) -> Vec<String> {
+    vec![
+        format!("every pod of the stage Running and Ready on {image} (within --timeout)"),
+        "the CephCluster's status.ceph.health not HEALTH_ERR, refreshed after the stage".to_string(),
+    ]
+}
+
+/// The plan from a snapshot. `overrides`: the CRD has `imageOverrides`. `state`: an
+/// upgrade under way (its pins are this upgrade's, not the operator's). Errors are
+/// refusals with the reason (exit 2).
+pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>) -> Result<UpgradePlan, String> {
+    let c = &snap.cluster;
+    let image = p.image.as_str();
+    if c.external {
+        return Err(format!(
+            "CephCluster {}/{} is external: Rook runs no mon, mgr or osd here, so there is nothing to upgrade in \
+             stages; upgrade the Ceph cluster where it runs",
+            c.namespace, c.name
+        ));
+    }
+    if c.held {
+        return Err("the CephCluster carries ceph.rook.io/do-not-reconcile: Rook reconciles no mon, mgr or osd \
+                    while it does. `resume cluster` first"
+            .into());
+    }
+    if !overrides && snap.rook_release().is_some_and(|r| r < (1, 19)) {
+        return Err(format!(
+            "this cluster runs Rook {}: a staged upgrade releases each stage by adding and removing the \
+             CephCluster-level do-not-reconcile label, which Rook honours from v1.19",
+            snap.rook_version.as_deref().unwrap_or("?")
+        ));
+    }
+    let order = order_of(&p.order)?;
+    let mut warnings = Vec::new();
+    // Versions: one major release at most, never down (FACTS §5).
+    if let Some(to) = snap.version_of(image) {
+        let mut down = Vec::new();
+        let mut too_far = Vec::new();
+        for d in &snap.daemons {
+            let Some(from) = d.image.as_deref().and_then(|i| snap.version_of(i)) else { continue };
+            if from > to {
+                down.push(d.id.to_string());
+            } else if to.major > from.major + 1 {
+                too_far.push(d.id.to_string());
+            }
+        }
+        if !down.is_empty() {
+            return Err(format!(
+                "{image} is Ceph {to}, older than what {} run(s): a daemon once upgraded cannot be downgraded",
+                summarise(&down)
+            ));
+        }
+        if !too_far.is_empty() {
+            return Err(format!(
+                "{image} is Ceph {to}, more than one major release past what {} run(s): an upgrade may skip at most \
+                 one (e.g. Reef 18 or Squid 19 to Tentacle 20)",
+                summarise(&too_far)
+            ));
+        }
+        if (to.major, to.minor, to.patch) == (20, 2, 0) {
+            warn(
+                &mut warnings,
+                "tentacle-20.2.0",
+                "Tentacle 20.2.0 is not recommended (data corruption with read affinity, rook/rook#16839)".into(),
+            );
+        }
+    }
+    let pins_of_ours: BTreeMap<String, String> = state.map(|s| s.pins.clone()).unwrap_or_default();
+    // Operator holds: the snapshot without this upgrade's own holds.
+    let mut theirs = snap.clone();
+    for d in &mut theirs.daemons {
+        if d.upgrade_hold.is_some() {
+            d.labelled = false;
+        }
+    }
+    let held = crate::plan::held_now(&theirs);
+    let base_moved = c.base_image == image;
+    let mut excluded = Vec::new();
+    let mut movers: Vec<(Lever, &Daemon)> = Vec::new();
+    let mut on_target = 0usize;
+    // Our holds on daemons already on the target: released in their type's stage.
+    let mut release_only: Vec<&Daemon> = Vec::new();
+    for (i, d) in snap.daemons.iter().enumerate() {
+        let t = d.id.dtype;
+        let ex = |reason: String| Excluded {
+            daemon: d.id.to_string(),
+            deployment: d.deployment.clone(),
+            image: d.image.clone(),
+            reason,
+        };
+        let own_override = c.overrides.get(t.key()).filter(|o| pins_of_ours.get(t.key()) != Some(*o));
+        if d.ceph_images.is_empty() {
+            excluded.push(ex("the plugin cannot tell which of its containers run Ceph".into()));
+        } else if d.under_replacement {
+            excluded.push(ex("being replaced (osd.rook.io/replace*): Rook owns its label".into()));
+        } else if let Some(f) = &d.fence {
+            excluded.push(ex(format!(
+                "fenced to {} by this plugin: `unset {t} --strategy fence` first to include it",
+                f.image
+            )));
+        } else if let Some(o) = own_override {
+            excluded.push(ex(format!(
+                "the {t} type has its own override ({o}): it does not follow the base image; `unset {t}` to include it"
+            )));
+        } else if let Some(why) = &held[i] {
+            excluded.push(ex(format!("{why}: the upgrade leaves what you hold; resume it to include it")));
+        } else if !d.differs_from(image) {
+            on_target += 1;
+            if d.upgrade_hold.is_some() {
+                release_only.push(d);
+            }
+        } else {
+            let l = lever(t, overrides);
+            // Already released (no hold of ours) after the base moved: Rook moves it.
+            movers.push((l, d));
+        }
+    }
+    let mut stages: Vec<Stage> = Vec::new();
+    let stage = |name: String, kind: StageKind, types: Vec<DaemonType>| Stage {
+        name,
+        kind,
+        types,
+        daemons: Vec::new(),
+        holds: Vec::new(),
+        pins: BTreeMap::new(),
+        release: Vec::new(),
+        unpin: Vec::new(),
+        failure_domain: None,
+        canary: false,
+        gates: Vec::new(),
+    };
+    // Prepare: hold what Rook honours the label for, before the base image moves.
+    if !base_moved {
+        let mut s = stage("prepare".into(), StageKind::Prepare, vec![]);
+        s.holds = movers
+            .iter()
+            .filter(|(l, d)| *l == Lever::Hold && d.upgrade_hold.is_none())
+            .map(|(_, d)| d.deployment.clone())
+            .collect();
+        s.gates = vec!["every hold labeled and read back before the base image changes".into()];
+        if !s.holds.is_empty() {
+            stages.push(s);
+        }
+    }
+    // Base: the mons, and what cannot be kept.
+    let mut base = stage("mon".into(), StageKind::Base, vec![DaemonType::Mon]);
+    if !base_moved {
+        for (l, d) in &movers {
+            if *l == Lever::Override && !base.pins.contains_key(d.id.dtype.key()) {
+                let (now, _) = c.desired_image(d.id.dtype);
+                base.pins.insert(d.id.dtype.key().to_string(), now.to_string());
+            }
+        }
+    }
+    base.daemons = movers
+        .iter()
+        .filter(|(l, _)| matches!(l, Lever::Base | Lever::Early))
+        .map(|(l, d)| mover(d, *l == Lever::Early))
+        .collect();
+    base.gates = gates(image);
+    if !base_moved || !base.daemons.is_empty() {
+        stages.push(base);
+    }
+    let early: BTreeSet<DaemonType> =
+        movers.iter().filter(|(l, _)| *l == Lever::Early).map(|(_, d)| d.id.dtype).collect();
+    if !early.is_empty() {
+        let names: Vec<String> = early.iter().map(|t| t.ceph_name().to_string()).collect();
+        warn(
+            &mut warnings,
+            "moves-early",
+            format!(
+                "{} cannot be held on this Rook (the do-not-reconcile label has no effect on them and the CRD has no \
+                 imageOverrides; FACTS §2): they move in the mon stage, with the base image change (mds and \
+                 cephfs-mirror once every mon runs {image}; crash and exporter once status.version shows it), before \
+                 the mgr and OSD stages",
+                names.join(", ")
+            ),
+        );
+    }
+    let mut osd_batches = 0usize;
+    for t in order.iter().copied().filter(|t| *t != DaemonType::Mon) {
+        let of_type: Vec<&Daemon> = movers
+            .iter()
+            .filter(|(l, d)| d.id.dtype == t && matches!(l, Lever::Hold | Lever::Override))
+            .map(|(_, d)| *d)
+            .collect();
+        let releases: Vec<String> = of_type
+            .iter()
+            .chain(release_only.iter().filter(|d| d.id.dtype == t))
+            .filter(|d| d.upgrade_hold.is_some() || (lever(t, overrides) == Lever::Hold && !base_moved))
+            .map(|d| d.deployment.clone())
+            .collect();
+        let unpin: Vec<String> = if lever(t, overrides) == Lever::Override
+            && (c.overrides.contains_key(t.key()) && pins_of_ours.contains_key(t.key())
+                || !base_moved && !of_type.is_empty())
+        {
+            vec![t.key().to_string()]
+        } else {
+            vec![]
+        };
+        if of_type.is_empty() && releases.is_empty() && unpin.is_empty() {
+            continue;
+        }
+        if t == DaemonType::Osd && lever(t, overrides) == Lever::Hold {
+            let batching = Batching { by: p.batch_by, max: p.max_unavailable };
+            // A failure domain the upgrade started (the canary's) is finished first.
+            let started: BTreeSet<&str> = snap
+                .daemons
+                .iter()
+                .filter(|d| d.id.dtype == t && !d.differs_from(image))
+                .filter_map(|d| failure_domain(d, p.batch_by))
+                .collect();
+            let mut batches = osd_batches_of(snap, &of_type, batching);
+            batches.sort_by_key(|b| {
+                !b.first().and_then(|d| failure_domain(d, p.batch_by)).is_some_and(|f| started.contains(f))
+            });
+            let canary = p.canary as usize;
+            if canary > 0 && !state.is_some_and(|s| s.canary_done) && !batches.is_empty() {
+                let first = batches.remove(0);
+                let (head, tail) = first.split_at(canary.min(first.len()));
+                let mut s =
+                    stage(format!("osd canary ({} of {})", head.len(), of_type.len()), StageKind::Release, vec![t]);
+                s.daemons = head.iter().map(|d| mover(d, false)).collect();
+                s.release = head.iter().map(|d| d.deployment.clone()).collect();
+                s.failure_domain = head.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
+                s.canary = true;
+                s.gates = gates(image);
+                s.gates.push("then a stop for confirmation (`upgrade resume` goes on)".into());
+                stages.push(s);
+                if !tail.is_empty() {
+                    batches.insert(0, tail.to_vec());
+                }
+            }
+            let n = batches.len();
+            for (k, b) in batches.into_iter().enumerate() {
+                let fd = b.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
+                let mut s = stage(
+                    format!("osd batch {}/{n} ({} {})", k + 1, domain_word(p.batch_by), fd.as_deref().unwrap_or("?")),
+                    StageKind::Release,
+                    vec![t],
+                );
+                s.daemons = b.iter().map(|d| mover(d, false)).collect();
+                s.release = b.iter().map(|d| d.deployment.clone()).collect();
+                s.failure_domain = fd;
+                s.gates = gates(image);
+                stages.push(s);
+                osd_batches += 1;
+            }
+            // Our holds on OSDs already on the target go with the last batch (or alone).
+            let extra: Vec<String> =
+                release_only.iter().filter(|d| d.id.dtype == t).map(|d| d.deployment.clone()).collect();
+            if !extra.is_empty() {
+                match stages.last_mut().filter(|s| s.types == vec![t]) {
+                    Some(s) => s.release.extend(extra),
+                    None => {
+                        let mut s = stage("osd (release holds)".into(), StageKind::Release, vec![t]);
+                        s.release = extra;
+                        stages.push(s);
+                    }
+                }
+            }
+            continue;
+        }
+        let mut s = stage(t.ceph_name().to_string(), StageKind::Release, vec![t]);
+        s.daemons = of_type.iter().map(|d| mover(d, false)).collect();
+        s.release = releases;
+        s.unpin = unpin;
+        s.gates = gates(image);
+        stages.push(s);
+    }
+    if !excluded.is_empty() {
+        let names: Vec<String> = excluded.iter().map(|e| e.daemon.clone()).collect();
+        warn(
+            &mut warnings,
+            "upgrade-excludes",
+            format!(
+                "{} stay(s) on their image (see Excluded): the cluster runs mixed versions until they move",
+                summarise(&names)
+            ),
+        );
+    }
+    let moving: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).collect();
+    let summary = Summary {
+        moving: moving.len(),
+        pods: moving.iter().map(|m| m.pods.len()).sum(),
+        on_target,
+        excluded: excluded.len(),
+        stages: stages.len(),
+        osd_batches,
+    };
+    let done = stages.is_empty() && base_moved && pins_of_ours.is_empty();
+    Ok(UpgradePlan {
+        namespace: c.namespace.clone(),
+        cluster: c.name.clone(),
+        image: image.to_string(),
+        from: c.base_image.clone(),
+        levers: if overrides { "overrides" } else { "holds" },
+        order,
+        summary,
+        warnings,
+        stages,
+        excluded,
+        done,
+    })
+}
+
+fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
+    match by {
+        crate::plan::FailureDomain::Host => "host",
+        crate::plan::FailureDomain::Rack => "rack",
+        crate::plan::FailureDomain::Zone => "zone",
+    }
+}
+
+/// OSD batches: one failure domain a batch, at most `max` OSDs (default the CephCluster's
+/// osdMaxUpdatesInParallel), domains in the order their first OSD comes.
+fn osd_batches_of<'a>(snap: &Snapshot, osds: &[&'a Daemon], b: Batching) -> Vec<Vec<&'a Daemon>> {
+    let max = b.max.unwrap_or(snap.cluster.osd_max_updates_in_parallel).max(1) as usize;
+    let mut domains: Vec<(String, Vec<&Daemon>)> = Vec::new();
+    for d in osds {
+        let fd = failure_domain(d, b.by).unwrap_or("").to_string();
+        match domains.iter_mut().find(|(k, _)| *k == fd) {
+            Some((_, v)) => v.push(d),
+            None => domains.push((fd, vec![d])),
+        }
+    }
+    domains.into_iter().flat_map(|(_, v)| v.chunks(max).map(<[&Daemon]>::to_vec).collect::<Vec<_>>()).collect()
+}
+
+/// "osd.1, osd.2 and 40 more".
+fn summarise(names: &[String]) -> String {
+    if names.len() <= 6 { names.join(", ") } else { format!("{} and {} more", names[..5].join(", "), names.len() - 5) }
+}
+
+/// The plan for people: stages with their daemons by node, gates, warnings, totals last.
+pub fn text(p: &UpgradePlan, wide: bool) -> String {
+    use crate::output::clean;
+    let mut t = format!(
+        "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
+        clean(&p.namespace),
+        clean(&p.cluster),
+        clean(&p.from),
+        clean(&p.image),
+        if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
+    );
+    for (i, s) in p.stages.iter().enumerate() {
+        t.push_str(&format!("\nStage {}: {}\n", i + 1, clean(&s.name)));
+        if !s.holds.is_empty() {
+            t.push_str(&format!(
+                "  hold {} Deployment(s) (do-not-reconcile): {}\n",
+                s.holds.len(),
+                list(&s.holds, wide)
+            ));
+        }
+        if s.kind == StageKind::Base {
+            t.push_str(&format!("  set spec.cephVersion.image to {}\n", clean(&p.image)));
+            for (k, v) in &s.pins {
+                t.push_str(&format!("  pin spec.cephVersion.imageOverrides.{k} to {} until its stage\n", clean(v)));
+            }
+        }
+        if !s.release.is_empty() {
+            t.push_str(&format!(
+                "  release {} hold(s), then start a reconcile (add and remove the CephCluster-level label)\n",
+                s.release.len()
+            ));
+        }
+        for k in &s.unpin {
+            t.push_str(&format!("  remove spec.cephVersion.imageOverrides.{k}\n"));
+        }
+        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in &s.daemons {
+            let tag = if d.early { format!("{} (moves early)", d.daemon) } else { d.daemon.clone() };
+            by_node.entry(d.node.clone().unwrap_or_else(|| "?".into())).or_default().push(tag);
+        }
+        if !s.daemons.is_empty() {
+            let pods: usize = s.daemons.iter().map(|d| d.pods.len()).sum();
+            t.push_str(&format!("  restarts {} daemon(s), {pods} pod(s):\n", s.daemons.len()));
+            for (node, ds) in &by_node {
+                t.push_str(&format!("    {}: {}\n", clean(node), list(ds, wide)));
+            }
+        }
+        for g in &s.gates {
+            t.push_str(&format!("  gate: {}\n", clean(g)));
+        }
+    }
+    if !p.excluded.is_empty() {
+        t.push_str(&format!("\nExcluded ({}):\n", p.excluded.len()));
+        for e in p.excluded.iter().take(if wide { usize::MAX } else { 10 }) {
+            t.push_str(&format!("  {}: {}\n", clean(&e.daemon), clean(&e.reason)));
+        }
+        if !wide && p.excluded.len() > 10 {
+            t.push_str(&format!("  ... and {} more (-o wide or -o json lists them all)\n", p.excluded.len() - 10));
+        }
+    }
+    if !p.warnings.is_empty() {
+        t.push_str("\nWarnings:\n");
+        for w in &p.warnings {
+            t.push_str(&format!("  ! {}: {}\n", w.code, clean(&w.message)));
+        }
+    }
+    let s = &p.summary;
+    t.push_str(&format!(
+        "\n{} stage(s) ({} OSD batch(es)); {} daemon(s) and {} pod(s) move; {} already on {}; {} excluded\n",
+        s.stages,
+        s.osd_batches,
+        s.moving,
+        s.pods,
+        s.on_target,
+        clean(&p.image),
+        s.excluded
+    ));
+    t
+}
+
+fn list(v: &[String], wide: bool) -> String {
+    let v: Vec<String> = v.iter().map(|s| crate::output::clean(s).into_owned()).collect();
+    if wide || v.len() <= 12 { v.join(" ") } else { format!("{} ... (+{} more)", v[..8].join(" "), v.len() - 8) }
+}
