@@ -191,7 +191,8 @@ impl Journal {
                 "{} {}: {}\n",
                 crate::output::clean(&e.object),
                 crate::output::clean(&e.action),
-                crate::output::clean(&what)
+                // an error's own line breaks stay; everything else unsafe is escaped
+                crate::output::terminal(&what, false)
             ));
         }
         if self.entries.iter().any(|e| e.cleanup && !matches!(e.done, Done::Applied)) {
