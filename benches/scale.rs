@@ -14,6 +14,8 @@
 //! Environment: BENCH_SCALES (default "200,2000,20000"), BENCH_RUNS (default 5),
 //! BENCH_OUT (default bench/results.md), BENCH_KUBECTL_MAX_OSDS (kubectl is measured only
 //! up to this scale; default: every scale; at 20000 OSDs it needs about 18 GiB).
+// A benchmark report of our own numbers, not cluster text: printed directly.
+#![allow(clippy::disallowed_macros)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

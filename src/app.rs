@@ -75,17 +75,22 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 let code = signal().await;
                 if !taken && crate::execute::take_signal(code) {
                     taken = true;
-                    eprintln!(
+                    note(&format!(
                         "\n{} received: finishing the writes in flight, then stopping",
                         if code == 130 { "SIGINT" } else { "SIGTERM" }
-                    );
+                    ));
                     continue;
                 }
-                eprint!("\x1b[?25h");
+                crate::output::show_cursor();
                 match crate::execute::after_run_text() {
-                    // After the writes (reading back, printing, --wait): say what was done.
-                    Some(journal) if !taken => eprintln!("\ninterrupted after the writes:\n{}", journal.trim_end()),
-                    _ => eprintln!("\ninterrupted"),
+                    // After the writes (reading back, printing, --wait), or a second
+                    // signal during them: say what was done.
+                    Some(journal) => note(&format!(
+                        "\ninterrupted{}:\n{}",
+                        if taken { " again" } else { " after the writes" },
+                        journal.trim_end()
+                    )),
+                    None => note("\ninterrupted"),
                 }
                 std::process::exit(code);
             }
@@ -93,18 +98,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
     let env = Env::detect();
     let mut s = settings::resolve(&cli.global, &env)?;
+    crate::output::allow_colour(s.out_styles.is_colored(), s.err_styles.is_colored());
     s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
     if let Some(Command::Upgrade(u)) = &cli.command
         && let Some(p) = &u.pause_between
     {
-        s.pause_between = crate::cluster::connect::parse_duration(p)
-            .map_err(|e| Error::usage(format!("--pause-between: {e}")))?
-            .unwrap_or_default();
-        if s.pause_between > std::time::Duration::from_secs(24 * 3600) {
-            return Err(Error::usage(format!(
-                "--pause-between {p}: at most 24h between two stages (e.g. 2m, 30m, 1h)"
-            )));
-        }
+        s.pause_between =
+            settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?.unwrap_or_default();
     }
     if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, .. }) = &cli.command {
         let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
@@ -115,14 +115,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             ));
         }
         if let Some(p) = pause_between {
-            s.pause_between = crate::cluster::connect::parse_duration(p)
-                .map_err(|e| Error::usage(format!("--pause-between: {e}")))?
+            s.pause_between = settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?
                 .unwrap_or_default();
-            if s.pause_between > std::time::Duration::from_secs(24 * 3600) {
-                return Err(Error::usage(format!(
-                    "--pause-between {p}: at most 24h between two steps (e.g. 2m, 30m, 1h)"
-                )));
-            }
         }
     }
     let mut prompt = TerminalConfirm;
@@ -194,15 +188,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Print an error as the last word, on stderr.
+/// Print an error as the last word, on stderr (through the sanitising writer: an error
+/// quotes names and server messages).
 pub fn report(e: &Error, styles: &crate::output::Styles) {
     use owo_colors::OwoColorize;
-    let text = crate::output::clean(&e.to_string()).into_owned();
+    crate::output::allow_colour(false, styles.is_colored());
+    let text = e.to_string();
     match e {
         Error::Api(_) => note(&text),
         Error::Declined => note(&format!("{}", text.style(styles.warn))),
         // Ctrl-C in a prompt: leave the terminal sane.
-        Error::Interrupted => note("\x1b[?25h\ninterrupted"),
+        Error::Interrupted => {
+            crate::output::show_cursor();
+            note("\ninterrupted")
+        }
         _ => note(&format!("{} {text}", "error:".style(styles.error))),
     }
 }

@@ -89,7 +89,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// How long to wait for each API request (e.g. 30s, 1m; 0 for no limit)
-    #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true)]
     pub request_timeout: String,
     /// Output format: text for people; json and yaml are stable shapes for scripts
     #[arg(short = 'o', long, global = true, value_enum, default_value = "text")]
@@ -107,7 +107,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub wait: bool,
     /// How long --wait waits (e.g. 10m, 90s)
-    #[arg(long, global = true, value_name = "DURATION", default_value = "15m")]
+    #[arg(long, global = true, value_name = "DURATION", default_value = "15m", allow_hyphen_values = true)]
     pub timeout: String,
     /// When to colour the output (NO_COLOR is honoured; never when not a terminal)
     #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
@@ -149,7 +149,7 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
         max_unavailable: Option<u32>,
         /// With --strategy fence: wait this long between steps once a step's pods are Ready (e.g. 2m)
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         pause_between: Option<String>,
     },
     /// Remove a daemon type's image override: it follows the base image again

@@ -165,6 +165,13 @@ pub async fn complete(args: &[String]) -> (Vec<String>, u32) {
     (matching(cands), NO_FILE)
 }
 
+/// A candidate that can be typed: no unsafe character in the value; our own description
+/// after the tab is allowed its tab.
+fn safe_candidate(c: &str) -> bool {
+    let value = c.split_once('\t').map_or(c, |(v, _)| v);
+    !value.is_empty() && !c.chars().any(|ch| crate::output::is_unsafe(ch) && ch != '\t')
+}
+
 fn with_help(name: &str, help: &str) -> String {
     let first = help.lines().next().unwrap_or("").trim();
     if first.is_empty() { name.to_string() } else { format!("{name}\t{first}") }
@@ -298,10 +305,13 @@ async fn daemon_ids(p: &Parsed, pause: bool) -> Vec<String> {
     v
 }
 
-/// Print candidates and the directive, as kubectl expects.
+/// Print candidates and the directive, as kubectl expects. A candidate from the cluster
+/// with a control, format or bidi character in it (or a line break, which would split it)
+/// is left out: it would be inserted into the command line, where an escaped form names
+/// nothing. What is printed goes through the sanitising writer all the same.
 pub fn print(cands: &[String], directive: u32) {
     let mut s = String::new();
-    for c in cands {
+    for c in cands.iter().filter(|c| safe_candidate(c)) {
         s.push_str(c);
         s.push('\n');
     }

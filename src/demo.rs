@@ -3,6 +3,7 @@
 //! the exports for its fault endpoint (`ROOK_SIM_URL`, `ROOK_SIM_CACERT`, and
 //! `ROOK_SIM_ADMIN_TOKEN` read from its file by the shell: the token itself is never printed).
 
+use clap::builder::TypedValueParser as _;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -14,11 +15,11 @@ pub struct DemoArgs {
     /// Serve the simulated cluster until killed instead of opening the plugin on it.
     #[arg(long)]
     pub serve: bool,
-    /// Number of OSDs.
-    #[arg(long, default_value_t = 12)]
+    /// Number of OSDs (at most 100000).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(0..=100_000).map(|n| n as usize))]
     pub osds: usize,
-    /// Number of nodes (default: one per 12 OSDs, at least 3).
-    #[arg(long)]
+    /// Number of nodes (default: one per 12 OSDs, at least 3; 1 to 10000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
     pub nodes: Option<usize>,
     /// `proposed`: the CRD has spec.cephVersion.imageOverrides; `released`: Rook as released.
     #[arg(long, value_enum, default_value = "proposed")]
@@ -34,8 +35,8 @@ pub struct DemoArgs {
     /// (multi-document YAML and JSON work too). Repeatable.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub from: Vec<PathBuf>,
-    /// Milliseconds the simulated operator waits between daemons it restarts.
-    #[arg(long, default_value_t = 50)]
+    /// Milliseconds the simulated operator waits between daemons it restarts (at most 60000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub restart_delay_ms: u64,
     /// Start with this fault set (repeatable): KIND[,verb=V][,resource=R][,name=N][,count=N],
     /// KIND a status code (500, 503, 429...), conflict, forbidden, drop or drop-after-apply;
@@ -94,11 +95,11 @@ impl DemoArgs {
 fn start(args: &DemoArgs) -> Result<Sim, String> {
     let sim = Sim::start(args.options())?;
     for s in &sim.skipped {
-        eprintln!("rook-sim: {s}");
+        crate::output::note(&format!("rook-sim: {s}"));
     }
     for f in &args.faults {
         let id = sim.apply_fault(f)["id"].as_u64().map(|id| format!(" {id}")).unwrap_or_default();
-        eprintln!("rook-sim: fault{id}: {}", rook_sim::admin::describe(f));
+        crate::output::note(&format!("rook-sim: fault{id}: {}", rook_sim::admin::describe(f)));
     }
     Ok(sim)
 }
@@ -118,12 +119,12 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
         sim.admin_token_file().display().to_string().replace('\'', "'\\''"),
     );
     let _ = out.flush();
-    eprintln!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url);
-    eprintln!(
+    crate::output::note(&format!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url));
+    crate::output::note(&format!(
         "rook-sim: faults: curl --cacert \"$ROOK_SIM_CACERT\" -H \"Authorization: Bearer $ROOK_SIM_ADMIN_TOKEN\" \
          \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",
         rook_sim::admin::FAULTS_PATH
-    );
+    ));
     #[cfg(unix)]
     {
         let mut term =

@@ -123,7 +123,7 @@ fn choose_daemons(term: &Term, snap: &Snapshot, t: DaemonType, labelled: bool) -
         .map(|d| {
             format!(
                 "{:<12} {:<12} {}",
-                d.id,
+                clean(&d.id.to_string()),
                 clean(d.node.as_deref().unwrap_or("-")),
                 clean(d.image.as_deref().unwrap_or("?"))
             )
@@ -165,7 +165,7 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
             items.push("Discard staged changes".into());
         }
         items.push("Quit".into());
-        let header = format!("CephCluster {ns}/{} (Esc/q: quit)", snap.cluster.name);
+        let header = format!("CephCluster {}/{} (Esc/q: quit)", clean(&ns), clean(&snap.cluster.name));
         let Some(i) = ask(|| {
             Select::new()
                 .report(false)

@@ -122,6 +122,8 @@ pub enum Done {
         error: String,
     },
     NotSent,
+    /// Sent (or being sent) when a second signal ended the process: it may have landed.
+    InFlight,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,6 +179,18 @@ impl Journal {
         self.entries.iter().any(|e| matches!(e.done, Done::Conflict { .. }))
     }
 
+    /// A cleanup write (removing the CephCluster-level label) is not done while the write it
+    /// undoes may have landed: the label may be on.
+    pub fn label_left_on(&self) -> bool {
+        self.entries.iter().enumerate().any(|(i, e)| {
+            e.cleanup
+                && !matches!(e.done, Done::Applied)
+                && self.entries[..i]
+                    .iter()
+                    .any(|x| x.object == e.object && !x.cleanup && !matches!(x.done, Done::NotSent))
+        })
+    }
+
     /// The journal for people: every write and what became of it; then what finishes it.
     pub fn text(&self, rerun: &str) -> String {
         let mut t = String::new();
@@ -186,31 +200,37 @@ impl Journal {
                 Done::Failed { error } => format!("FAILED: {error}"),
                 Done::Conflict { error } => format!("NOT DONE (changed since read): {error}"),
                 Done::NotSent => "not sent".to_string(),
+                Done::InFlight => "UNKNOWN (in flight when the process was stopped; it may have landed)".to_string(),
             };
             t.push_str(&format!(
                 "{} {}: {}\n",
                 crate::output::clean(&e.object),
                 crate::output::clean(&e.action),
-                crate::output::clean(&what)
+                // an error's own line breaks stay; everything else unsafe is escaped
+                crate::output::terminal(&what, false)
             ));
         }
-        if self.entries.iter().any(|e| e.cleanup && !matches!(e.done, Done::Applied)) {
+        let label_on = self.label_left_on();
+        if label_on {
             t.push_str(
-                "The CephCluster-level ceph.rook.io/do-not-reconcile label this run added is still on: Rook's mon, \
-                 mgr and osd reconcile is stopped for the whole cluster. Remove it first: kubectl ceph-image resume \
-                 cluster\n",
+                "The CephCluster-level ceph.rook.io/do-not-reconcile label this run added may still be on: Rook's \
+                 mon, mgr and osd reconcile is then stopped for the whole cluster. Remove it first: kubectl \
+                 ceph-image resume cluster\n",
             );
         }
         if self.complete() {
             if self.interrupted.is_some() {
-                t.push_str("Every write was done before the signal; nothing is left to do.\n");
+                t.push_str(
+                    "Every write was done (those in flight when the signal came finished); nothing is left to do.\n",
+                );
             }
         } else {
             let done = self.count(|d| matches!(d, Done::Applied));
             t.push_str(&format!(
-                "{done} of {} write(s) done; the rest not. Running the same command again finishes the job \
-                 (done writes are not repeated): {rerun}\n",
-                self.entries.len()
+                "{done} of {} write(s) done; the rest not. {}unning the same command again finishes the job (done \
+                 writes are not repeated): {rerun}\n",
+                self.entries.len(),
+                if label_on { "After `kubectl ceph-image resume cluster`, r" } else { "R" }
             ));
         }
         t
@@ -419,6 +439,16 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 })
         };
         let go: Vec<bool> = idx.iter().map(|&i| !stop || undoes_something(i)).collect();
+        // What a second signal finds: this step's writes may be in flight.
+        if !t.dry_run {
+            let mut live = journal.clone();
+            for (&i, &g) in idx.iter().zip(&go) {
+                if g {
+                    live.entries[i].done = Done::InFlight;
+                }
+            }
+            remember(live);
+        }
         let results: Vec<(usize, Done)> = futures::stream::iter(idx.iter().copied().zip(go))
             .filter(|&(i, go)| async move { go && (stopped().is_none() || writes[i].cleanup) })
             .map(|(i, _)| i)
@@ -431,6 +461,9 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 failed = true;
             }
             journal.entries[i].done = d;
+        }
+        if !t.dry_run {
+            remember(journal.clone());
         }
         if failed || stopped().is_some() || t.dry_run {
             continue;
@@ -455,12 +488,16 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         }
     }
     journal.interrupted = stopped();
-    if !t.dry_run
-        && let Ok(mut last) = LAST.lock()
-    {
-        *last = Some(journal.clone());
+    if !t.dry_run {
+        remember(journal.clone());
     }
     journal
+}
+
+fn remember(j: Journal) {
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some(j);
+    }
 }
 
 /// Wait (within the timeout) while the CephCluster reports HEALTH_ERR; Rook refreshes

@@ -1,5 +1,12 @@
 //! Container image references, validated by the OCI distribution reference grammar
-//! (distribution/reference): `[domain[:port]/]path[:tag][@algorithm:hex]`.
+//! (distribution/reference): `[domain[:port]/]path[:tag][@algorithm:hex]`, with digests as
+//! the OCI image spec's descriptor rules register them (`sha256`: 64, `sha512`: 128
+//! lower-case hex digits) and a registry port of 1 to 65535.
+//!
+//! Hand-written rather than a crate's: `oci-spec`'s `Digest` accepts any algorithm the
+//! open grammar allows (`md5:...` parses) and brings derive_builder, getset and strum;
+//! `oci-client`'s `Reference` brings a registry client. The rules below are short and each
+//! one is tested with its error message.
 
 use std::fmt;
 
@@ -22,6 +29,10 @@ impl fmt::Display for ImageRef {
 fn is_alnum_lower(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
+
+/// The digest algorithms the OCI image spec registers that Kubernetes' container runtimes
+/// pull by, with the length of their lower-case hex encoding.
+pub const DIGESTS: [(&str, usize); 2] = [("sha256", 64), ("sha512", 128)];
 
 /// path-component := alpha-numeric [separator alpha-numeric]*, separator := [_.]|__|[-]+
 fn valid_path_component(s: &str) -> bool {
@@ -48,13 +59,25 @@ fn valid_path_component(s: &str) -> bool {
     true
 }
 
+/// A registry as host and port: `quay.io`, `reg:5000`, `[::1]:5000`, `[::1]`.
+fn host_port(d: &str) -> (&str, Option<&str>) {
+    if d.starts_with('[') {
+        return match d.find(']') {
+            Some(i) if i + 1 == d.len() => (d, None),
+            Some(i) if d[i + 1..].starts_with(':') => (&d[..=i], Some(&d[i + 2..])),
+            _ => ("", None),
+        };
+    }
+    match d.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (d, None),
+    }
+}
+
 fn valid_domain(d: &str) -> bool {
-    let (host, port) = match d.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || d.starts_with('[') => (h, Some(p)),
-        _ => (d, None),
-    };
+    let (host, port) = host_port(d);
     if let Some(p) = port
-        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+        && (p.is_empty() || p.len() > 5 || !p.chars().all(|c| c.is_ascii_digit()))
     {
         return false;
     }
@@ -80,7 +103,7 @@ pub fn parse(s: &str) -> Result<ImageRef, String> {
     if s.is_empty() {
         return err("it is empty");
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.chars().any(|c| c.is_whitespace() || crate::output::is_unsafe(c)) {
         return err("it contains white space or control characters");
     }
     let (rest, digest) = match s.split_once('@') {
@@ -88,16 +111,21 @@ pub fn parse(s: &str) -> Result<ImageRef, String> {
         None => (s, None),
     };
     if let Some(d) = digest {
-        let Some((alg, hex)) = d.split_once(':') else { return err("a digest is algorithm:hex") };
-        let alg_ok = !alg.is_empty()
-            && alg.split(['+', '.', '-', '_']).all(|c| {
-                c.starts_with(|x: char| x.is_ascii_alphabetic()) && c.chars().all(|x| x.is_ascii_alphanumeric())
-            });
-        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return err("the digest is not algorithm:hex with at least 32 hex digits");
-        }
-        if alg == "sha256" && (hex.len() != 64 || hex.chars().any(|c| c.is_ascii_uppercase())) {
-            return err("a sha256 digest has exactly 64 lower-case hex digits");
+        let Some((alg, hex)) = d.split_once(':') else {
+            return err("a digest is algorithm:hex, e.g. sha256:<64 hex digits>");
+        };
+        let Some((_, len)) = DIGESTS.iter().find(|(a, _)| *a == alg) else {
+            return err(&format!(
+                "digest algorithm {alg:?} is not supported: use sha256 (64 hex digits) or sha512 (128), the \
+                 algorithms the OCI image spec registers"
+            ));
+        };
+        if hex.len() != *len || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            return err(&format!(
+                "a {alg} digest has exactly {len} lower-case hex digits (this one has {} characters{})",
+                hex.chars().count(),
+                if hex.chars().any(|c| c.is_ascii_uppercase()) { ", some upper case" } else { "" }
+            ));
         }
     }
     // The tag follows the last ':' after the last '/'.
@@ -128,6 +156,11 @@ pub fn parse(s: &str) -> Result<ImageRef, String> {
         && !valid_domain(d)
     {
         return err("the registry host is not a valid host[:port]");
+    }
+    if let Some(p) = domain.as_deref().and_then(|d| host_port(d).1)
+        && !p.parse::<u16>().is_ok_and(|n| n >= 1)
+    {
+        return err(&format!("registry port {p} is out of range: a port is 1 to 65535"));
     }
     if let Some(bad) = parts.iter().find(|p| !valid_path_component(p)) {
         return if bad.chars().any(|c| c.is_ascii_uppercase()) {
@@ -235,6 +268,9 @@ impl fmt::Display for CephVersion {
 mod tests {
     use super::*;
 
+    const SHA512: &str = "localhost:5000/ceph@sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+                          0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
     #[test]
     fn valid_references() {
         let r = parse("quay.io/ceph/ceph:v19.2.3").unwrap();
@@ -252,9 +288,18 @@ mod tests {
                 .unwrap();
         assert_eq!(r.tag.as_deref(), Some("v19.2.3-mgrfix"));
         assert!(r.digest.is_some());
-        for ok in
-            ["ceph", "localhost/ceph", "localhost:5000/a/b__c", "ab-c_d/e---f:1", "[::1]:5000/ceph:x", "reg/x:_tag"]
-        {
+        for ok in [
+            "ceph",
+            "localhost/ceph",
+            "localhost:5000/a/b__c",
+            "ab-c_d/e---f:1",
+            "[::1]:5000/ceph:x",
+            "reg/x:_tag",
+            "reg.example:1/ceph:v1",
+            "reg.example:65535/ceph:v1",
+            "[::1]/ceph",
+            SHA512,
+        ] {
             assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok));
         }
         assert!(parse("quay.io/ceph/ceph").unwrap().is_floating());
@@ -268,8 +313,27 @@ mod tests {
             ("quay.io/Ceph/ceph:v1", "lower case"),
             ("quay.io/ceph/ceph:", "tag"),
             ("quay.io/ceph/ceph:-v1", "tag"),
-            ("quay.io/ceph/ceph@sha256:abc", "digest"),
-            ("quay.io/ceph/ceph@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", "sha256"),
+            ("quay.io/ceph/ceph@sha256:abc", "a sha256 digest has exactly 64 lower-case hex digits"),
+            (
+                "quay.io/ceph/ceph@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+                "some upper case",
+            ),
+            (
+                "quay.io/ceph/ceph@sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "a sha512 digest has exactly 128",
+            ),
+            ("quay.io/ceph/ceph@md5:0123456789abcdef0123456789abcdef", "digest algorithm \"md5\" is not supported"),
+            (
+                "quay.io/ceph/ceph@sha384:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "not supported",
+            ),
+            ("quay.io/ceph/ceph@sha256", "a digest is algorithm:hex"),
+            ("registry.example.com:0/ceph/ceph:v1", "registry port 0 is out of range"),
+            ("registry.example.com:99999/ceph/ceph:v1", "registry port 99999 is out of range"),
+            ("registry.example.com:123456/ceph/ceph:v1", "registry host"),
+            ("[::1]:0/ceph:v1", "port 0 is out of range"),
+            ("quay.io/ceph/ceph:v1.\u{202e}x", "white space or control"),
+            ("quay.io/ceph/ceph:a+b", "tag"),
             ("quay.io//ceph", "component"),
             ("quay.io/ceph/ceph:v1 ", "white space"),
             ("quay.io:port/ceph", "registry host"),

@@ -27,7 +27,7 @@ fn main() {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            kubectl_ceph_image::output::note(&format!("error: cannot start the async runtime: {e}"));
             std::process::exit(1);
         }
     };

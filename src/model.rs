@@ -301,6 +301,44 @@ impl Snapshot {
         }
     }
 
+    /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each
+    /// with the names of those Deployments, in Rook's order. Rook keys its skip set and its
+    /// OSD updates by the id label, so a command on such an id acts on all of them.
+    pub fn duplicate_ids(&self) -> Vec<(&DaemonId, Vec<&str>)> {
+        let mut by_id: BTreeMap<&DaemonId, Vec<&str>> = BTreeMap::new();
+        for d in &self.daemons {
+            by_id.entry(&d.id).or_default().push(&d.deployment);
+        }
+        let mut dups: Vec<(&DaemonId, Vec<&str>)> = by_id.into_iter().filter(|(_, ds)| ds.len() > 1).collect();
+        dups.sort_by_key(|(id, _)| (id.dtype, id.id.parse::<u64>().unwrap_or(u64::MAX), id.id.clone()));
+        dups
+    }
+
+    /// The warning for each duplicated id: what Rook does with it, and, where `acting` (verb,
+    /// Deployments changed) touches one of them, that the command acts on every one.
+    pub fn duplicate_warnings(&self, acting: &[(&str, Vec<String>)]) -> Vec<crate::plan::Warning> {
+        self.duplicate_ids()
+            .into_iter()
+            .map(|(id, ds)| {
+                let names = ds.join(", ");
+                let touched = acting.iter().find(|(_, changed)| ds.iter().any(|d| changed.iter().any(|c| c == d)));
+                let message = match touched {
+                    Some((verb, _)) => format!(
+                        "{id} is claimed by {} Deployments ({names}): this {verb} acts on all of them, as Rook \
+                         keys daemons by the id label; delete the stray Deployment to end the ambiguity",
+                        ds.len()
+                    ),
+                    None => format!(
+                        "{id} is claimed by {} Deployments ({names}): Rook keys daemons by the id label, so which \
+                         one it updates is not defined; a pause, resume or fence of {id} acts on all of them",
+                        ds.len()
+                    ),
+                };
+                crate::plan::Warning { code: "duplicate-id", message }
+            })
+            .collect()
+    }
+
     /// Rook's (major, minor) from `rook_version`, where a behaviour differs by release.
     pub fn rook_release(&self) -> Option<(u32, u32)> {
         let v = self.rook_version.as_deref()?.strip_prefix('v')?;

@@ -560,6 +560,22 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             });
         }
     }
+    // Two Deployments with one daemon id: said in every plan; a hold or fence acts on all.
+    let acting: Vec<(&str, Vec<String>)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Pause(names) => Some(("pause", names.clone())),
+            Change::Resume(names) => Some(("resume", names.clone())),
+            Change::Fence { dtype, .. } => {
+                Some(("fence", fence_targets(snap, *dtype).map(|d| d.deployment.clone()).collect()))
+            }
+            Change::Unfence { dtype, .. } => {
+                Some(("unfence", fence_targets(snap, *dtype).map(|d| d.deployment.clone()).collect()))
+            }
+            _ => None,
+        })
+        .collect();
+    warnings.extend(snap.duplicate_warnings(&acting));
     if held_missing > 0 {
         warnings.push(Warning {
             code: "held-miss-update",

@@ -14,7 +14,10 @@ pub struct TerminalConfirm;
 impl Confirm for TerminalConfirm {
     fn confirm(&mut self, question: &str) -> Result<bool> {
         let term = dialoguer::console::Term::stderr();
-        let r = dialoguer::Confirm::new().with_prompt(question).default(false).interact_on_opt(&term);
+        let r = dialoguer::Confirm::new()
+            .with_prompt(crate::output::for_stderr(question))
+            .default(false)
+            .interact_on_opt(&term);
         match r {
             Ok(answer) => Ok(answer.unwrap_or(false)),
             Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {

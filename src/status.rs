@@ -207,6 +207,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
             });
         }
     }
+    warnings.extend(snap.duplicate_warnings(&[]));
     if !fenced_list.is_empty() {
         let types: std::collections::BTreeSet<String> =
             snap.daemons.iter().filter(|d| d.fence.is_some()).map(|d| d.id.dtype.to_string()).collect();

@@ -4,7 +4,9 @@
 //! resumed from the last resourceVersion seen, a 410 Expired starts over with a LIST. A
 //! watch (or re-LIST) failing transiently (429, 5xx, no answer) is tried again under the
 //! retry policy's delays (src/cluster/api.rs), for as long as --timeout leaves.
-//! Progress goes to stderr: a bar on a terminal, one line per event otherwise.
+//! Progress goes to stderr: a bar on a terminal, one line per event otherwise, each message
+//! through the sanitising writer (`output`): daemon ids come from labels, failures quote
+//! the server.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use crate::cluster::api::{What, backoff, first_line, request_error, retry_delay}
 use crate::cluster::read::{daemon_selector, list_all, pods_path};
 use crate::cluster::wire::{self, WirePod};
 use crate::error::{Error, Result};
+use crate::output;
 use crate::plan::{Action, Plan};
 
 /// What has to happen for one restarting daemon.
@@ -117,20 +120,25 @@ impl Report {
         }
     }
 
+    // the one place the bar's text is set: sanitised here (clippy.toml refuses it elsewhere)
+    #[allow(clippy::disallowed_methods)]
     fn update(&self, done: usize, total: usize, msg: &str, start: Instant) {
         match self {
             Report::Bar(b) => {
                 b.set_position(done as u64);
-                b.set_message(msg.to_string());
+                b.set_message(output::for_stderr(msg));
             }
-            Report::Lines => eprintln!("[{:>5.1}s] {done}/{total} restarted: {msg}", start.elapsed().as_secs_f64()),
+            Report::Lines => {
+                output::note(&format!("[{:>5.1}s] {done}/{total} restarted: {msg}", start.elapsed().as_secs_f64()))
+            }
         }
     }
 
+    #[allow(clippy::disallowed_methods)]
     fn note(&self, msg: &str, start: Instant) {
         match self {
-            Report::Bar(b) => b.println(msg),
-            Report::Lines => eprintln!("[{:>5.1}s] {msg}", start.elapsed().as_secs_f64()),
+            Report::Bar(b) => b.println(output::for_stderr(msg)),
+            Report::Lines => output::note(&format!("[{:>5.1}s] {msg}", start.elapsed().as_secs_f64())),
         }
     }
 
@@ -156,7 +164,7 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
     let start = Instant::now();
     let total = targets.len();
     if total == 0 {
-        eprintln!("nothing to wait for: no pod restarts in this plan");
+        output::note("nothing to wait for: no pod restarts in this plan");
         return Ok(());
     }
     let report = Report::new(total, terminal);
@@ -164,7 +172,11 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
     let mut rv = list(kube, ns, &mut progress).await?;
     let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
     let in_progress = |p: &Progress| {
-        targets.iter().find(|t| !p.done(t)).map(|t| format!("waiting for {}", t.daemon)).unwrap_or_default()
+        targets
+            .iter()
+            .find(|t| !p.done(t))
+            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
+            .unwrap_or_default()
     };
     report.update(count(&progress), total, &in_progress(&progress), start);
     let deadline = start + timeout;
@@ -218,12 +230,13 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
         tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
     report.finish();
-    let left: Vec<String> = targets.iter().filter(|t| !progress.done(t)).map(|t| t.daemon.clone()).collect();
+    let left: Vec<String> =
+        targets.iter().filter(|t| !progress.done(t)).map(|t| output::clean(&t.daemon).into_owned()).collect();
     if left.is_empty() {
-        eprintln!(
+        output::note(&format!(
             "rollout done: {total} daemon(s) running Ready on the new image after {:.1}s",
             start.elapsed().as_secs_f64()
-        );
+        ));
         Ok(())
     } else {
         Err(Error::Failed(format!(
@@ -252,7 +265,11 @@ async fn follow(
     let total = targets.len();
     let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
     let in_progress = |p: &Progress| {
-        targets.iter().find(|t| !p.done(t)).map(|t| format!("waiting for {}", t.daemon)).unwrap_or_default()
+        targets
+            .iter()
+            .find(|t| !p.done(t))
+            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
+            .unwrap_or_default()
     };
     let mut body = res.into_body();
     let mut buf: Vec<u8> = Vec::new();

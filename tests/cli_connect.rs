@@ -51,6 +51,10 @@ fn strings_from_the_cluster_are_sanitised_before_the_terminal() {
     for args in [&["status"][..], &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--dry-run"][..]] {
         let r = run(&sim, args).ok();
         assert!(!r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{7}'), "{args:?}: {:?}", r.stdout);
-        assert!(r.stdout.contains("quay.io/ceph/ceph:v1]0;pwned[2J"), "{args:?}: shown, minus control characters");
+        assert!(
+            r.stdout.contains("quay.io/ceph/ceph:v1\\x1b]0;pwned\\x07\\x1b[2J"),
+            "{args:?}: shown, control characters escaped visibly: {}",
+            r.stdout
+        );
     }
 }

@@ -102,7 +102,7 @@ impl Kube {
             match retry_delay(&e, attempt) {
                 Some(delay) if repeat_here && attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
-                        eprintln!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e));
+                        crate::output::note(&format!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e)));
                     }
                     tokio::time::sleep(delay).await;
                     waited += delay;
@@ -166,7 +166,7 @@ impl Kube {
 
     fn log(&self, method: &http::Method, path: &str, status: &str, start: Instant) {
         if self.verbose {
-            eprintln!("{method} {path} {status} {}ms", start.elapsed().as_millis());
+            crate::output::note(&format!("{method} {path} {status} {}ms", start.elapsed().as_millis()));
         }
     }
 
@@ -241,13 +241,13 @@ fn retry_after(h: &http::HeaderMap) -> Option<Duration> {
 
 #[derive(serde::Deserialize, Default)]
 struct StatusBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::lenient::null_default")]
     kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::lenient::null_default")]
     message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::lenient::null_default")]
     reason: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::wire::lenient::null_default")]
     details: StatusDetails,
 }
 

@@ -1,6 +1,11 @@
 //! Typed partial views of the API objects: only the fields the plan needs are
 //! deserialised (a real OSD Deployment is several KB; we keep a few hundred bytes), and
 //! their conversion into the planner's model. Pure: unit-tested without a server.
+//!
+//! Decoded as leniently as Go's `encoding/json` decodes into client-go's types: a `null`
+//! (or missing) string, map, list or object reads as empty, a `null` map value as `""`,
+//! a `null` list element is skipped; one such field never fails a whole command
+//! (see `lenient`).
 
 use std::collections::BTreeMap;
 
@@ -11,13 +16,13 @@ use crate::model::{Cluster, DNR_LABEL, Manager};
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub name: String,
     #[serde(default)]
     pub namespace: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string_map")]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string_map")]
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub resource_version: Option<String>,
@@ -25,19 +30,21 @@ pub struct Meta {
     pub generation: Option<i64>,
     #[serde(default)]
     pub creation_timestamp: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub owner_references: Vec<OwnerRef>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct OwnerRef {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub kind: String,
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub name: String,
     #[serde(default)]
     pub controller: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     #[serde(default, rename = "continue")]
@@ -48,26 +55,30 @@ pub struct ListMeta {
 
 #[derive(Debug, Deserialize)]
 pub struct List<T> {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub metadata: ListMeta,
-    #[serde(default = "Vec::new")]
+    #[serde(default = "Vec::new", deserialize_with = "lenient::list", bound(deserialize = "T: Deserialize<'de>"))]
     pub items: Vec<T>,
 }
 
 /// Any object, for its metadata alone (e.g. a namespace).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Named {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub metadata: Meta,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct EnvVar {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub name: String,
     #[serde(default)]
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct Container {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
@@ -91,7 +102,8 @@ fn container_image_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut found = None;
-            while let Some(e) = seq.next_element::<EnvVar>()? {
+            while let Some(e) = seq.next_element::<Option<EnvVar>>()? {
+                let Some(e) = e else { continue };
                 if e.name == "CONTAINER_IMAGE" && found.is_none() {
                     found = e.value;
                 }
@@ -108,19 +120,19 @@ fn container_image_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub containers: Vec<Container>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub init_containers: Vec<Container>,
     #[serde(default)]
     pub node_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string_map")]
     pub node_selector: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct PodTemplate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub spec: PodSpec,
 }
 
@@ -128,21 +140,23 @@ pub struct PodTemplate {
 pub struct DeploymentSpec {
     #[serde(default)]
     pub replicas: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub template: PodTemplate,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Deployment {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub metadata: Meta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub spec: DeploymentSpec,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub struct Condition {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "lenient::null_default")]
     pub type_: String,
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub status: String,
 }
 
@@ -150,7 +164,7 @@ pub struct Condition {
 pub struct PodStatus {
     #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub conditions: Vec<Condition>,
 }
 
@@ -158,9 +172,9 @@ pub struct PodStatus {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodMeta {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub owner_references: Vec<OwnerRef>,
     #[serde(default)]
     pub deletion_timestamp: Option<String>,
@@ -168,10 +182,11 @@ pub struct PodMeta {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct WirePod {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub metadata: PodMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub spec: PodSpec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub status: PodStatus,
 }
 
@@ -180,7 +195,7 @@ pub struct WirePod {
 pub struct CephVersionSpec {
     #[serde(default)]
     pub image: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string_map")]
     pub image_overrides: BTreeMap<String, String>,
 }
 
@@ -193,7 +208,7 @@ pub struct StorageSpec {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct ExternalSpec {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub enable: bool,
 }
 
@@ -218,7 +233,7 @@ pub struct VersionStatus {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct CephStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::counts")]
     pub versions: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default)]
     pub health: Option<String>,
@@ -234,8 +249,9 @@ pub struct ClusterStatus {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CephCluster {
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub metadata: Meta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_default")]
     pub spec: ClusterSpec,
     #[serde(default)]
     pub status: Option<ClusterStatus>,
@@ -304,6 +320,42 @@ pub fn pod_deployment(p: &WirePod) -> Option<String> {
     rs.name.rsplit_once('-').map(|(d, _)| d.to_string())
 }
 
+/// `deserialize_with` helpers that read `null` as Go does: the zero value.
+pub mod lenient {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// A `null` (or missing, with `default`) value reads as the type's default.
+    pub fn null_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+    }
+
+    /// A map of strings: `null` reads as empty, a `null` value as `""` (labels, annotations,
+    /// node selectors, image overrides).
+    pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+        let m = Option::<BTreeMap<String, Option<String>>>::deserialize(d)?.unwrap_or_default();
+        Ok(m.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect())
+    }
+
+    /// A list: `null` reads as empty, `null` elements are skipped.
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        let v = Option::<Vec<Option<T>>>::deserialize(d)?.unwrap_or_default();
+        Ok(v.into_iter().flatten().collect())
+    }
+
+    /// `status.ceph.versions`: type -> version line -> count, any level `null`.
+    pub fn counts<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, BTreeMap<String, u64>>, D::Error> {
+        type Raw = BTreeMap<String, Option<BTreeMap<String, Option<u64>>>>;
+        let m = Option::<Raw>::deserialize(d)?.unwrap_or_default();
+        Ok(m.into_iter()
+            .map(|(t, lines)| {
+                (t, lines.unwrap_or_default().into_iter().map(|(l, n)| (l, n.unwrap_or_default())).collect())
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +382,59 @@ mod tests {
             ]
         );
         assert!(managers(&Meta::default()).is_empty());
+    }
+
+    /// Every map, list, string and object the plugin reads may be `null`, as Go reads it.
+    #[test]
+    fn nulls_read_as_empty_as_go_reads_them() {
+        let meta = json!({"name": null, "namespace": null, "labels": null, "annotations": null,
+            "resourceVersion": null, "generation": null, "creationTimestamp": null, "ownerReferences": null});
+        let d: Deployment = serde_json::from_value(json!({"metadata": meta, "spec": null})).unwrap();
+        assert!(d.metadata.name.is_empty() && d.metadata.labels.is_empty());
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "rook-ceph-osd-5", "labels": {"app": "rook-ceph-osd", "x": null},
+                         "ownerReferences": [null, {"kind": null, "name": null}]},
+            "spec": {"replicas": null, "template": {"spec": {"containers": [null, {"name": null, "image": null,
+                "env": [null, {"name": null, "value": null}, {"name": "CONTAINER_IMAGE", "value": "ceph:1"}]}],
+                "initContainers": null, "nodeName": null, "nodeSelector": {"kubernetes.io/hostname": null}}}}
+        }))
+        .unwrap();
+        assert_eq!(d.metadata.labels["x"], "");
+        assert_eq!(d.metadata.owner_references.len(), 1);
+        let c = &d.spec.template.spec.containers;
+        assert_eq!((c.len(), c[0].name.as_str(), c[0].container_image_env()), (1, "", Some("ceph:1")));
+        assert_eq!(d.spec.template.spec.node_selector["kubernetes.io/hostname"], "");
+        let d: Deployment = serde_json::from_value(json!({"metadata": null, "spec": {"template": null}})).unwrap();
+        assert!(d.spec.template.spec.containers.is_empty());
+
+        let p: WirePod = serde_json::from_value(json!({
+            "metadata": {"name": null, "ownerReferences": null, "deletionTimestamp": null},
+            "spec": {"containers": null, "initContainers": [null]},
+            "status": {"phase": null, "conditions": [null, {"type": null, "status": null}]}
+        }))
+        .unwrap();
+        assert_eq!(p.status.conditions.len(), 1);
+        let p: WirePod = serde_json::from_value(json!({"metadata": null, "spec": null, "status": null})).unwrap();
+        assert!(p.spec.containers.is_empty());
+
+        let c: CephCluster = serde_json::from_value(json!({
+            "metadata": {"name": "rook-ceph", "labels": null, "annotations": {"a": null}, "ownerReferences": null},
+            "spec": {"cephVersion": {"image": null, "imageOverrides": null}, "storage": null, "external": {"enable": null}},
+            "status": {"version": null, "ceph": {"versions": {"mon": null, "osd": {"ceph version 19": null}}, "health": null}}
+        }))
+        .unwrap();
+        let m = c.into_model();
+        assert!(m.base_image.is_empty() && m.overrides.is_empty() && !m.external);
+        assert_eq!(m.ceph_versions["osd"]["ceph version 19"], 0);
+        let c: CephCluster =
+            serde_json::from_value(json!({"metadata": {"name": "x"}, "spec": null, "status": null})).unwrap();
+        assert_eq!(c.into_model().osd_max_updates_in_parallel, 20);
+        let l: List<Named> =
+            serde_json::from_value(json!({"metadata": {"continue": null, "resourceVersion": null}, "items": null}))
+                .unwrap();
+        assert!(l.items.is_empty());
+        let l: List<Named> =
+            serde_json::from_value(json!({"metadata": {}, "items": [null, {"metadata": null}]})).unwrap();
+        assert_eq!(l.items.len(), 1);
     }
 }

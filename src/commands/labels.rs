@@ -32,7 +32,17 @@ pub fn parse(t: &Targets, pause: bool) -> Result<Spec> {
     let verb = if pause { "pause" } else { "resume" };
     let mut spec = Spec { cluster: false, ids: vec![], types: vec![], node: t.node.clone(), selector: None };
     if let Some(sel) = &t.selector {
-        spec.selector = Some(Selector::parse(sel).map_err(|e| Error::usage(format!("invalid --selector: {e}")))?);
+        let parsed = Selector::parse(sel).map_err(|e| Error::usage(format!("invalid --selector: {e}")))?;
+        if parsed.0.is_empty() {
+            return Err(Error::usage(format!(
+                "--selector {sel:?} is empty and would {verb} every daemon: give a label, e.g. -l \
+                 topology-location-host=worker-7, or name the daemons"
+            )));
+        }
+        spec.selector = Some(parsed);
+    }
+    if spec.node.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(Error::usage("--node is empty: name a node as `kubectl get nodes` shows it, e.g. --node worker-7"));
     }
     if t.daemons.is_empty() && spec.selector.is_none() {
         return Err(Error::usage(format!(
@@ -92,19 +102,17 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
     let c = &snap.cluster;
     let mut chosen: BTreeSet<&str> = BTreeSet::new();
     for id in &spec.ids {
-        match snap.daemons.iter().find(|d| d.id == *id) {
-            Some(d) => {
-                chosen.insert(&d.deployment);
-            }
-            None => {
-                return Err(Error::usage(format!(
-                    "no daemon {id} in CephCluster {}/{}; {}",
-                    c.namespace,
-                    c.name,
-                    known_ids(snap, id.dtype)
-                )));
-            }
+        // Every Deployment claiming the id (two may: `duplicate-id`); the plan says so.
+        let claiming: Vec<&str> = snap.daemons.iter().filter(|d| d.id == *id).map(|d| d.deployment.as_str()).collect();
+        if claiming.is_empty() {
+            return Err(Error::usage(format!(
+                "no daemon {id} in CephCluster {}/{}; {}",
+                c.namespace,
+                c.name,
+                known_ids(snap, id.dtype)
+            )));
         }
+        chosen.extend(claiming);
     }
     if !spec.types.is_empty() || (spec.selector.is_some() && spec.ids.is_empty()) {
         let matched: Vec<&str> = snap
@@ -252,6 +260,9 @@ mod tests {
             (&["fs-mirror.fs-mirror"][..], None, None, "cannot pause cephfsmirror"),
             (&["osd.1"][..], Some("n"), None, "--node needs a daemon type"),
             (&[][..], None, Some("app in (x"), "invalid --selector"),
+            (&[][..], None, Some(""), "is empty and would pause every daemon"),
+            (&[][..], None, Some(" , "), "is empty"),
+            (&["osd"][..], Some(""), None, "--node is empty"),
         ] {
             let e = parse(&targets(d, node, sel), true).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{d:?}");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::OutputFormat;
 use crate::cluster::connect::{Connection, connect};
 use crate::error::{Error, Result};
-use crate::output::emit;
+use crate::output::{emit, emit_data};
 use crate::prompt::Confirm;
 use crate::settings::Settings;
 
@@ -78,17 +78,30 @@ pub fn exec_target<'a>(
     }
 }
 
-/// A result document: JSON or YAML for scripts, else the text `human` renders.
+/// A result document: JSON or YAML for scripts, else the text `human` renders. Text goes
+/// through the sanitising writer; a document goes out exact, its serialiser having escaped
+/// every control and bidi character (`output::to_json_pretty`).
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
-    let text = match s.output {
-        OutputFormat::Text => human(),
+    match s.output {
+        OutputFormat::Text => emit(&human()),
         OutputFormat::Json => {
-            let mut t = serde_json::to_string_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
+            let mut t = crate::output::to_json_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
             t.push('\n');
-            t
+            emit_data(&t)
         }
-        OutputFormat::Yaml => serde_saphyr::to_string(doc).map_err(|e| Error::Failed(e.to_string()))?,
-    };
-    emit(&text);
+        OutputFormat::Yaml => {
+            let yaml = serde_saphyr::to_string(doc).map_err(|e| Error::Failed(e.to_string()))?;
+            // serde-saphyr escapes C0 and C1 but writes bidi and format characters raw (YAML
+            // counts them printable). Then the document goes out as JSON, which is YAML too:
+            // exact strings, nothing raw. Only a cluster carrying such characters sees it.
+            if yaml.chars().any(|c| crate::output::is_unsafe(c) && c != '\n') {
+                let mut t = crate::output::to_json_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
+                t.push('\n');
+                emit_data(&t)
+            } else {
+                emit_data(&yaml)
+            }
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,194 @@
+//! A hostile server (issue 13): control characters, bidi overrides and `null`s in every
+//! string and collection the plugin reads. No raw control, format or bidi character may
+//! reach a terminal, in any output path (status, plans, errors, completion, `--wait`
+//! progress); `-o json` round-trips the exact strings; no `null` fails a command.
+
+mod common;
+
+use common::*;
+use kubectl_ceph_image::output::is_unsafe;
+use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
+use rook_sim::{Crd, Sim};
+use serde_json::{Value, json};
+
+/// ESC sequences (clear screen, window title, colour), BEL, CR, a C1 CSI, bidi override,
+/// isolate, mark and the Arabic letter mark.
+const H: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{9b}1m\u{202e}\u{2066}\u{200f}\u{61c}";
+
+const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
+
+/// Terminal text with nothing a terminal would act on: line breaks and tabs only.
+fn assert_safe(what: &str, text: &str) {
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| is_unsafe(*c) && *c != '\n' && *c != '\t') {
+        panic!("{what}: raw U+{:04X} at byte {i}:\n{text}", c as u32);
+    }
+}
+
+fn hostile(s: &str) -> String {
+    format!("{s}{H}")
+}
+
+/// The generated cluster, then every field the plugin reads made hostile or null. With
+/// `status_nulls`, `null`s in the CephCluster's status too, which the simulated apiserver's
+/// schema validation (as a real one) then refuses on the next CephCluster write.
+fn hostile_sim(status_nulls: bool) -> Sim {
+    let sim = sim(Crd::Proposed);
+    let ns = "rook-ceph";
+    sim.update(&CEPHCLUSTERS, ns, ns, |c| {
+        c["metadata"]["labels"] = Value::Null;
+        c["metadata"]["ownerReferences"] = Value::Null;
+        c["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": hostile("release"), "x": null});
+        c["spec"]["cephVersion"]["imageOverrides"] = json!({"rgw": hostile("quay.io/ceph/ceph:v20.2.4-rgw")});
+        c["spec"]["external"] = Value::Null;
+        c["spec"]["storage"] = Value::Null;
+    })
+    .unwrap();
+    sim.settle();
+    sim.update(&CEPHCLUSTERS, ns, ns, |c| {
+        c["status"]["ceph"] = json!({
+            "health": hostile("HEALTH_WARN"),
+            "versions": {"mon": {hostile("ceph version 20.2.4"): 3}}
+        });
+        c["status"]["version"] = json!({"image": "quay.io/ceph/ceph:v20.2.4", "version": hostile("20.2.4")});
+        if status_nulls {
+            c["status"]["ceph"]["versions"]["osd"] = Value::Null;
+            c["status"]["ceph"]["versions"][hostile("overall")] = json!({"x": null});
+            c["status"]["version"]["image"] = Value::Null;
+        }
+    })
+    .unwrap();
+    sim.settle();
+    sim.update(&DEPLOYMENTS, ns, "rook-ceph-osd-0", |d| {
+        d["metadata"]["annotations"] = Value::Null;
+        d["metadata"]["labels"]["topology-location-host"] = hostile("host").into();
+        d["metadata"]["labels"]["rook-version"] = hostile("v1.20.6").into();
+        d["metadata"]["ownerReferences"] = Value::Null;
+        d["spec"]["template"]["spec"]["nodeSelector"] = Value::Null;
+        d["spec"]["template"]["spec"]["initContainers"] = Value::Null;
+    })
+    .unwrap();
+    sim.update(&DEPLOYMENTS, ns, "rook-ceph-osd-1", |d| {
+        d["metadata"]["annotations"] = json!({
+            "kubectl-ceph-image/fenced-image": hostile("fence"),
+            "kubectl-ceph-image/replaced-image": H,
+            "kubectl-ceph-image/fenced-at": "2020-01-01T00:00:00Z",
+            "y": null
+        });
+    })
+    .unwrap();
+    let image = hostile("quay.io/ceph/ceph:v20.2.4");
+    sim.update(&DEPLOYMENTS, ns, "rook-ceph-osd-2", |d| {
+        for c in d["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap() {
+            c["image"] = image.clone().into();
+            c["env"] = json!([null, {"name": "CONTAINER_IMAGE", "value": image}, {"name": null, "value": null}]);
+        }
+    })
+    .unwrap();
+    // a mgr whose id label is hostile: it restarts on `set mgr`, so `--wait` names it
+    sim.update(&DEPLOYMENTS, ns, "rook-ceph-mgr-a", |d| {
+        d["metadata"]["labels"]["mgr"] = hostile("a").into();
+    })
+    .unwrap();
+    // a Deployment of the cluster the plugin does not handle: a hostile name and app
+    sim.state
+        .store()
+        .create(
+            &DEPLOYMENTS,
+            ns,
+            json!({"metadata": {"name": hostile("evil"), "labels": {"rook_cluster": ns, "app": hostile("rook-ceph-x")},
+                   "annotations": null}, "spec": null}),
+            false,
+        )
+        .unwrap();
+    let pods = sim.list(&PODS, ns);
+    let osd0 = pods.iter().find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("rook-ceph-osd-0-")).unwrap();
+    let name = osd0["metadata"]["name"].as_str().unwrap().to_string();
+    sim.update(&PODS, ns, &name, |p| {
+        p["spec"]["nodeName"] = hostile("node").into();
+        p["spec"]["initContainers"] = Value::Null;
+        p["status"]["conditions"] = json!([null, {"type": null, "status": null}]);
+        let owners = p["metadata"]["ownerReferences"].clone();
+        p["metadata"]["ownerReferences"] = json!([null, owners[0]]);
+        p["metadata"]["annotations"] = Value::Null;
+    })
+    .unwrap();
+    sim
+}
+
+fn safe_run(sim: &Sim, args: &[&str]) -> Run {
+    let r = run(sim, args);
+    assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    assert_safe(&format!("{args:?} stdout"), &r.stdout);
+    assert_safe(&format!("{args:?} stderr"), &r.stderr);
+    r
+}
+
+#[test]
+fn status_and_plans_escape_what_the_server_sent_and_json_keeps_it_exact() {
+    let sim = hostile_sim(true);
+    let r = safe_run(&sim, &["status"]).ok();
+    for shown in ["HEALTH_WARN\\x1b[2J\\x1b]0;pwned\\x07\\r\\x9b1m\\u202e\\u2066\\u200f\\u061c", "evil\\x1b[2J"] {
+        assert!(r.stdout.contains(shown), "{shown} escaped, visibly: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("fence\\x1b"), "the fence's image: {}", r.stdout);
+
+    let r = safe_run(&sim, &["status", "-o", "json"]).ok();
+    let j = r.json();
+    assert_eq!(j["health"], hostile("HEALTH_WARN"), "JSON round-trips the exact string");
+    assert_eq!(j["imageOverrides"]["rgw"], hostile("quay.io/ceph/ceph:v20.2.4-rgw"));
+    assert_eq!(j["detectedVersion"], hostile("20.2.4"));
+    assert!(j["notHandled"].as_array().unwrap().iter().any(|n| n["deployment"] == hostile("evil")), "{j}");
+    assert!(j["managers"].as_array().unwrap().iter().any(|m| m["name"] == hostile("release")), "{j}");
+
+    // YAML with bidi characters in it goes out as JSON (which is YAML): exact, nothing raw
+    let r = safe_run(&sim, &["status", "-o", "yaml"]).ok();
+    assert_eq!(r.json()["health"], hostile("HEALTH_WARN"));
+
+    let r = safe_run(&sim, &["set", "mgr", IMG, "--dry-run"]).ok();
+    assert!(r.stdout.contains("mgr.a\\x1b[2J"), "the restarting mgr, escaped: {}", r.stdout);
+    let r = safe_run(&sim, &["set", "mgr", IMG, "--dry-run", "-o", "json"]).ok();
+    let daemons = r.json()["plan"]["daemons"].as_array().unwrap().clone();
+    assert!(daemons.iter().any(|d| d["daemon"] == format!("mgr.{}", hostile("a"))), "exact in JSON");
+
+    let r = safe_run(&sim, &["pause", "osd.0", "osd.2", "--dry-run"]).ok();
+    assert!(r.stdout.contains("Plan for"), "{}", r.stdout);
+    let r = safe_run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]).ok();
+    assert!(r.stdout.contains("Plan for"), "{}", r.stdout);
+
+    // an error quoting the cluster: the mgr ids it has
+    let r = safe_run(&sim, &["pause", "mgr.zz", "--dry-run"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("a\\x1b[2J"), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty(), "dry runs and refusals send nothing");
+}
+
+#[test]
+fn completion_offers_no_hostile_candidate() {
+    let sim = hostile_sim(true);
+    for words in [
+        &["__complete", "pause", ""][..],
+        &["__complete", "resume", ""][..],
+        &["__complete", "set", "mgr", ""][..],
+        &["__complete", "set", "rgw", ""][..],
+        &["__complete", "pause", "osd", "--node", ""][..],
+        &["__complete", "unset", ""][..],
+        &["__complete", "--cluster", ""][..],
+        &["__complete", "-n", ""][..],
+    ] {
+        let r = safe_run(&sim, words).ok();
+        assert!(r.stdout.ends_with(":4\n"), "{words:?}: {}", r.stdout);
+        assert!(!r.stdout.contains("\\x1b"), "a hostile candidate is left out, not escaped: {}", r.stdout);
+    }
+    let r = safe_run(&sim, &["__complete", "pause", ""]).ok();
+    assert!(r.stdout.lines().any(|l| l == "mgr.b") && r.stdout.lines().any(|l| l == "osd.3"), "{}", r.stdout);
+    let r = safe_run(&sim, &["__complete", "pause", "osd", "--node", ""]).ok();
+    assert!(r.stdout.lines().any(|l| l.starts_with("node-")), "{}", r.stdout);
+}
+
+#[test]
+fn wait_progress_escapes_daemon_ids() {
+    let sim = hostile_sim(false);
+    let r = safe_run(&sim, &["set", "mgr", IMG, "--yes", "--wait", "--timeout", "5m"]).ok();
+    assert!(r.stderr.contains("waiting for mgr.a\\x1b[2J"), "{}", r.stderr);
+    assert!(r.stderr.contains("rollout done"), "{}", r.stderr);
+}
