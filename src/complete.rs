@@ -213,6 +213,7 @@ fn options(p: &Parsed) -> ConnectOptions {
         // a completion that hangs is worse than none
         request_timeout: Some(Duration::from_secs(3)),
         verbose: false,
+        terminal: Default::default(),
     }
 }
 

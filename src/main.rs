@@ -2,6 +2,9 @@ use clap::Parser;
 use kubectl_ceph_image::{app, cli::Cli, output::Styles};
 
 fn main() {
+    // SAFETY: first thing in main: no other thread exists yet. The proxy variables become the
+    // plugin's to apply by kubectl's rules (src/cluster/proxy.rs), not kube's by its own.
+    unsafe { kubectl_ceph_image::cluster::proxy::ProxyEnv::capture() };
     let args: Vec<String> = std::env::args().collect();
     // kubectl's plugin completion runs `kubectl_complete-ceph_image WORD... PARTIAL`.
     let invoked_as = std::path::Path::new(args.first().map(String::as_str).unwrap_or(""))

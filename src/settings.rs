@@ -213,6 +213,7 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
             namespace: g.namespace.clone(),
             request_timeout: timeout,
             verbose: g.verbose,
+            terminal: crate::cluster::exec::Terminal { stdin: env.stdin_tty, stderr: env.stderr_tty },
         },
         cluster: g.cluster.clone(),
         wait: g.wait,

@@ -67,6 +67,9 @@ pub struct SimOptions {
     pub kubeconfig_out: Option<PathBuf>,
     /// 0: any free port.
     pub port: u16,
+    /// The bearer token the kubeconfig's user presents; default: a random one. Tests set a
+    /// recognisable one to check that it is never printed.
+    pub token: Option<String>,
 }
 
 impl Default for SimOptions {
@@ -79,6 +82,7 @@ impl Default for SimOptions {
             operator: OperatorConfig::default(),
             kubeconfig_out: None,
             port: 0,
+            token: None,
         }
     }
 }
@@ -319,7 +323,7 @@ impl Sim {
             crd: opts.crd,
             log: RequestLog::default(),
             faults: Faults::default(),
-            token: random_hex(40),
+            token: opts.token.clone().unwrap_or_else(|| random_hex(40)),
             admin_token: random_hex(40),
             operator,
             addr: OnceLock::new(),
@@ -476,19 +480,26 @@ impl Sim {
     }
 }
 
+/// Write a file that holds a credential: mode 0600 whether the file is new or was already
+/// there with a wider mode. The mode is set on the open file before anything is truncated or
+/// written, so the credential is never readable by others, not even for a moment.
 fn write_private(path: &Path, content: &str) -> Result<(), String> {
     use std::io::Write;
     #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
+    o.write(true).create(true);
     #[cfg(unix)]
     o.mode(0o600);
-    let mut f = o.open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut f = o.open(path).map_err(err)?;
+    #[cfg(unix)]
+    f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    f.set_len(0).map_err(err)?;
+    f.write_all(content.as_bytes()).map_err(err)
 }
 
 impl Drop for Sim {

@@ -39,3 +39,19 @@ pub fn generate() -> Result<Tls, String> {
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls { ca_pem: ca_cert.pem(), server_config: Arc::new(cfg) })
 }
+
+/// A client certificate and its private key (PEM), signed by a throwaway CA: for tests of
+/// clients whose kubeconfig carries a client key (the simulated apiserver asks for none).
+pub fn client_identity(common_name: &str) -> Result<(String, String), String> {
+    let e = |x: rcgen::Error| x.to_string();
+    let ca_key = KeyPair::generate().map_err(e)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().map_err(e)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).map_err(e)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}

@@ -1,6 +1,7 @@
 //! Connect as kubectl does: `--kubeconfig`, else `KUBECONFIG` (several files merged),
 //! else ~/.kube/config; `--context`; the namespace from `-n`, else the context's, else
-//! `rook-ceph`; `--request-timeout`.
+//! `rook-ceph`; `--request-timeout`. kubectl's kubeconfig rules (`kubeconfig.rs`), its
+//! proxy rules (`proxy.rs`), and an exec credential plugin run once (`exec.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +9,9 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::Kube;
+use super::exec::{self, Terminal};
+use super::kubeconfig::{self, Source};
+use super::proxy::{self, ProxyEnv};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -17,6 +21,8 @@ pub struct ConnectOptions {
     pub namespace: Option<String>,
     pub request_timeout: Option<Duration>,
     pub verbose: bool,
+    /// Which standard streams are terminals, for an exec credential plugin that prompts.
+    pub terminal: Terminal,
 }
 
 pub struct Connection {
@@ -53,17 +59,26 @@ pub fn resolve_context(kc: &Kubeconfig, context: Option<&str>, namespace: Option
 }
 
 pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
-    let kc = match &o.kubeconfig {
-        Some(p) => Kubeconfig::read_from(p)
-            .map_err(|e| Error::Config(format!("cannot read the kubeconfig {}: {e}", p.display())))?,
-        None => Kubeconfig::read()
-            .map_err(|e| Error::Config(format!("cannot read a kubeconfig (KUBECONFIG, else ~/.kube/config): {e}")))?,
-    };
+    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE")).map(PathBuf::from);
+    let source = Source::pick(o.kubeconfig.as_deref(), std::env::var_os("KUBECONFIG").as_deref(), home.as_deref())?;
+    let mut kc = kubeconfig::load(&source)?;
     let (context, namespace) = resolve_context(&kc, o.context.as_deref(), o.namespace.as_deref())?;
+    let proxy_env = ProxyEnv::process();
+    let proxy = check_and_take_proxy(&mut kc, &context, &proxy_env)?;
     let opts = KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
     let mut config = kube::Config::from_custom_kubeconfig(kc, &opts)
         .await
         .map_err(|e| Error::Config(format!("cannot use context {context:?}: {e}")))?;
+    config.proxy_url = match proxy {
+        Some(ProxyChoice::Url(p)) => Some(p),
+        Some(ProxyChoice::FromEnv) => proxy::choose(&config.cluster_url, "", None, &proxy_env)?,
+        None => None,
+    };
+    if o.verbose
+        && let Some(p) = &config.proxy_url
+    {
+        eprintln!("proxy {}", proxy::display(p));
+    }
     if let Some(t) = o.request_timeout {
         config.connect_timeout = Some(t);
         config.read_timeout = Some(t);
@@ -73,10 +88,52 @@ pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
     // sleeping Retry-After uncapped) is off: `Kube::send` is the one retry policy, so every
     // attempt is counted, logged with -v and bounded (src/cluster/api.rs).
     config.default_retry = false;
+    // the exec credential plugin runs here, once; kube would run it for the TLS identity,
+    // the auth layer and the client's expiry, each time anew
+    let mut user = std::mem::take(&mut config.auth_info);
+    let (terminal, vars) = (o.terminal, proxy_env.vars.clone());
+    config.auth_info = tokio::task::spawn_blocking(move || exec::resolve(&mut user, terminal, &vars).map(|()| user))
+        .await
+        .map_err(|e| Error::Failed(format!("the credential plugin's task failed: {e}")))??;
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config)
-        .map_err(|e| Error::Config(format!("cannot build a client for context {context:?}: {e}")))?;
+        .map_err(|e| Error::Config(format!("cannot build a client for context {context:?}: {}", client_error(&e))))?;
     Ok(Connection { kube: Kube::new(client, o.verbose, o.request_timeout, server), namespace, context })
+}
+
+/// Where the proxy comes from, once the kubeconfig is checked.
+enum ProxyChoice {
+    /// The cluster's `proxy-url`.
+    Url(http::Uri),
+    /// The environment decides, by the server's URL.
+    FromEnv,
+}
+
+/// kubectl's checks of the context's cluster and user (a usage error: nothing is sent), and
+/// the cluster's `proxy-url` taken out of the kubeconfig: the plugin, not kube, decides.
+fn check_and_take_proxy(kc: &mut Kubeconfig, context: &str, env: &ProxyEnv) -> Result<Option<ProxyChoice>> {
+    let ctx = kc.contexts.iter().find(|c| c.name == context).and_then(|c| c.context.clone());
+    let Some(ctx) = ctx else { return Ok(None) };
+    if let Some(u) = kc.auth_infos.iter().find(|u| u.name == ctx.user.as_deref().unwrap_or_default())
+        && let Some(exec) = u.auth_info.as_ref().and_then(|a| a.exec.as_ref())
+    {
+        exec::validate(&format!("user {:?}", u.name), exec)?;
+    }
+    let Some(named) = kc.clusters.iter_mut().find(|c| c.name == ctx.cluster) else { return Ok(None) };
+    let Some(cluster) = named.cluster.as_mut() else { return Ok(None) };
+    kubeconfig::validate_cluster(&named.name, cluster)?;
+    match cluster.proxy_url.take().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let server: http::Uri = cluster.server.as_deref().unwrap_or_default().parse().unwrap_or_default();
+            Ok(proxy::choose(&server, &named.name, Some(&p), env)?.map(ProxyChoice::Url))
+        }
+        None => Ok(Some(ProxyChoice::FromEnv)),
+    }
+}
+
+/// A client that cannot be built: what kube says, without the Debug dumps of its sources.
+fn client_error(e: &kube::Error) -> String {
+    e.to_string()
 }
 
 /// kubectl's `--request-timeout`: `0` (none), a bare number of seconds, or with a unit

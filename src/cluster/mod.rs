@@ -3,6 +3,9 @@
 
 pub mod api;
 pub mod connect;
+pub mod exec;
+pub mod kubeconfig;
+pub mod proxy;
 pub mod read;
 pub mod wire;
 pub mod write;
