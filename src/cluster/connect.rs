@@ -77,7 +77,7 @@ pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
     if o.verbose
         && let Some(p) = &config.proxy_url
     {
-        eprintln!("proxy {}", proxy::display(p));
+        crate::output::note(&format!("proxy {}", proxy::display(p)));
     }
     if let Some(t) = o.request_timeout {
         config.connect_timeout = Some(t);
@@ -136,62 +136,9 @@ fn client_error(e: &kube::Error) -> String {
     e.to_string()
 }
 
-/// kubectl's `--request-timeout`: `0` (none), a bare number of seconds, or with a unit
-/// (`500ms`, `30s`, `2m`, `1h`, combined as `1m30s`).
-pub fn parse_duration(s: &str) -> std::result::Result<Option<Duration>, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 30s, 1m, 500ms, 1m30s, or 0 for none");
-    if s == "0" {
-        return Ok(None);
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return Ok(Some(Duration::from_secs(n)));
-    }
-    let mut total = Duration::ZERO;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next().unwrap_or('s'));
-        }
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        let secs = match unit.as_str() {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(secs);
-        any = true;
-    }
-    if !num.is_empty() || !any {
-        return Err(bad());
-    }
-    Ok(if total.is_zero() { None } else { Some(total) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Ok(None));
-        assert_eq!(parse_duration("30"), Ok(Some(Duration::from_secs(30))));
-        assert_eq!(parse_duration("30s"), Ok(Some(Duration::from_secs(30))));
-        assert_eq!(parse_duration("1m30s"), Ok(Some(Duration::from_secs(90))));
-        assert_eq!(parse_duration("500ms"), Ok(Some(Duration::from_millis(500))));
-        assert!(parse_duration("1x").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("5m3").is_err());
-    }
 
     #[test]
     fn namespace_from_flag_then_context_then_rook_ceph() {
