@@ -327,7 +327,9 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
             match read(t, &w.object).await {
                 Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
                 Ok(_) if conflict && w.preconditioned => return Done::Conflict { error: e.to_string() },
-                _ => e.to_string(),
+                Ok(_) => e.to_string(),
+                // Whether it applied cannot be told: say why (e.g. no RBAC `get`).
+                Err(r) => format!("{e}\nand reading it back to tell whether it applied failed: {r}"),
             }
         }
     };
