@@ -4,6 +4,7 @@ pub mod change;
 pub mod fence;
 pub mod labels;
 pub mod status;
+pub mod version;
 
 use serde::Serialize;
 
