@@ -383,11 +383,12 @@ fn main() {
         };
         summary.push(format!(
             "- {osds} OSDs ({objects} objects): {kget_ratio}; plugin status / curl floor = **{floor_ratio:.2}x** \
-             (target at most {FLOOR_TARGET}x: {}); plugin requests {} = ceil({objects_per_kind}/500)x2 + 1 = {}; \
+             (target at most {FLOOR_TARGET}x: {}); plugin requests {} = ceil({objects_per_kind}/500)x2 + 2 = {}; \
              {rss_text}; {klabel_ratio}",
             verdict(floor_ratio <= FLOOR_TARGET),
             status.requests,
-            2 * objects_per_kind.div_ceil(500) + 1,
+            // the CephCluster list and the CRD (status says whether it has imageOverrides)
+            2 * objects_per_kind.div_ceil(500) + 2,
         ));
         drop(sim);
     }

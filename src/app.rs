@@ -126,9 +126,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         None if s.interactive => crate::editor::run(&mut ctx).await,
         None => Err(Error::usage(
             "no command given and no terminal for the interactive editor: use one of status, set, unset, pause, \
-             resume, completion, demo (kubectl ceph-image --help)",
+             resume, version, completion, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
+        Some(Command::Version { client }) => commands::version::run(&mut ctx, client).await,
         Some(Command::Set { target, image, strategy, batch_by, max_unavailable, .. }) => {
             let image = parse_image(&image)?;
             match (strategy, target.as_str()) {

@@ -384,7 +384,8 @@ fn version_text(v: &str) -> Option<String> {
     crate::image::parse_version(v).map(|v| v.to_string())
 }
 
-fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
+/// `v1.20.6` as (1, 20, 6), to find the newest Rook version label.
+pub fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
     let mut it = v.strip_prefix('v')?.splitn(3, '.');
     let major = it.next()?.parse().ok()?;
     let minor = it.next()?.parse().ok()?;

@@ -195,6 +195,15 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+    /// The plugin's version and commit, the server's Kubernetes version and the cluster's Rook version
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image version\n  kubectl ceph-image version -o json\n  kubectl ceph-image version --client\n\nWithout a reachable cluster it prints the client part and exits 1, as kubectl version does."
+    )]
+    Version {
+        /// Only the plugin's own version: no request is sent
+        #[arg(long)]
+        client: bool,
+    },
     /// Run a simulated Rook cluster (rook-sim) and the plugin on it
     #[command(
         after_help = "Examples:\n  kubectl ceph-image demo\n  kubectl ceph-image demo --serve --osds 2000 --crd released"

@@ -45,6 +45,14 @@ pub struct DemoArgs {
     /// cleared while it runs (see the README, "Faults from outside").
     #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::admin::parse_flag)]
     pub faults: Vec<Setting>,
+    /// Bind the kubeconfig's user to roles of this RBAC manifest (e.g. deploy/rbac.yaml):
+    /// every request no bound rule allows is answered 403 Forbidden. Needs --role.
+    #[arg(long, value_name = "FILE", requires = "roles")]
+    pub rbac: Option<PathBuf>,
+    /// A Role or ClusterRole of --rbac to bind (repeatable): NAME binds a Role in its own
+    /// namespace or a ClusterRole cluster-wide; NAME:NAMESPACE binds it in that namespace only.
+    #[arg(long = "role", value_name = "NAME[:NAMESPACE]", requires = "rbac")]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -93,13 +101,24 @@ impl DemoArgs {
 }
 
 fn start(args: &DemoArgs) -> Result<Sim, String> {
-    let sim = Sim::start(args.options())?;
+    let mut opts = args.options();
+    if let Some(file) = &args.rbac {
+        opts.rbac = Some(rook_sim::rbac::Policy::from_file(file, &args.roles)?);
+    }
+    let sim = Sim::start(opts)?;
     for s in &sim.skipped {
         crate::output::note(&format!("rook-sim: {s}"));
     }
     for f in &args.faults {
         let id = sim.apply_fault(f)["id"].as_u64().map(|id| format!(" {id}")).unwrap_or_default();
         crate::output::note(&format!("rook-sim: fault{id}: {}", rook_sim::admin::describe(f)));
+    }
+    if let Some(file) = &args.rbac {
+        crate::output::note(&format!(
+            "rook-sim: RBAC: the user is bound to {} of {}",
+            args.roles.join(", "),
+            file.display()
+        ));
     }
     Ok(sim)
 }

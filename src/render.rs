@@ -256,6 +256,21 @@ fn or_none(v: &str) -> std::borrow::Cow<'_, str> {
     if v.is_empty() { "(none)".into() } else { clean(v) }
 }
 
+/// One line: whether this cluster's Rook takes per-type image overrides (README, "What
+/// works on which Rook").
+fn overrides_line(v: &StatusView) -> String {
+    match (v.crd_image_overrides, &v.crd_unreadable) {
+        (Some(true), _) => "Image overrides: the CRD has spec.cephVersion.imageOverrides (set TYPE IMAGE works)".into(),
+        (Some(false), _) => "Image overrides: not in this CRD (released Rook): per-type images need --strategy fence; \
+                             holds, plans and set base work"
+            .into(),
+        (None, why) => format!(
+            "Image overrides: unknown, the CephCluster CRD could not be read ({})",
+            clean(why.as_deref().unwrap_or("no answer"))
+        ),
+    }
+}
+
 pub fn status(v: &StatusView, s: &Styles) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -307,6 +322,7 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
             "no".to_string()
         }
     );
+    let _ = writeln!(out, "{}", overrides_line(v));
     let mut rows = vec![vec![
         "TYPE".into(),
         "DESIRED IMAGE".into(),

@@ -96,6 +96,13 @@ pub struct StatusView {
     /// Deployments the plugin does not plan for, with the reason.
     pub not_handled: Vec<crate::model::NotHandled>,
     pub warnings: Vec<Warning>,
+    /// Does the CephCluster CRD have `spec.cephVersion.imageOverrides` (a Rook that takes
+    /// per-type overrides)? false: released Rook (the fence is the way); null: the CRD could
+    /// not be read (`crd_unreadable` says why).
+    pub crd_image_overrides: Option<bool>,
+    /// Why the CRD could not be read (text output only).
+    #[serde(skip)]
+    pub crd_unreadable: Option<String>,
 }
 
 fn age(since: Option<&str>, now: jiff::Timestamp) -> Option<String> {
@@ -249,26 +256,25 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         });
     }
     for m in &c.managers {
-        let (code, message) = if m.controller {
-            (
-                "owned",
-                format!(
+        warnings.push(if m.controller {
+            Warning {
+                code: "owned",
+                message: format!(
                     "the CephCluster is controlled by {} {}: it writes the spec back, so image changes belong \
                      there (set/unset refuse without --force)",
                     m.tool, m.name
                 ),
-            )
+            }
         } else {
-            (
-                "managed-elsewhere",
-                format!(
+            Warning {
+                code: "managed-elsewhere",
+                message: format!(
                     "the CephCluster is managed by {}{}: change images in its source, or its next sync undoes them",
                     m.tool,
                     if m.name.is_empty() { String::new() } else { format!(" ({})", m.name) }
                 ),
-            )
-        };
-        warnings.push(Warning { code, message });
+            }
+        });
     }
     for d in snap.daemons.iter().filter(|d| d.labelled && !d.label_holds) {
         warnings.push(Warning {
@@ -300,5 +306,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         fenced: fenced_list,
         ceph_versions: c.ceph_versions.clone(),
         warnings,
+        crd_image_overrides: None,
+        crd_unreadable: None,
     }
 }

@@ -226,10 +226,6 @@ fn lever(t: DaemonType, overrides: bool) -> Lever {
     }
 }
 
-fn warn(w: &mut Vec<Warning>, code: &'static str, message: String) {
-    w.push(Warning { code, message });
-}
-
 fn mover(d: &Daemon, early: bool) -> Mover {
     Mover {
         daemon: d.id.to_string(),
@@ -302,11 +298,11 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             ));
         }
         if (to.major, to.minor, to.patch) == (20, 2, 0) {
-            warn(
-                &mut warnings,
-                "tentacle-20.2.0",
-                "Tentacle 20.2.0 is not recommended (data corruption with read affinity, rook/rook#16839)".into(),
-            );
+            warnings.push(Warning {
+                code: "tentacle-20.2.0",
+                message: "Tentacle 20.2.0 is not recommended (data corruption with read affinity, rook/rook#16839)"
+                    .into(),
+            });
         }
     }
     let pins_of_ours: BTreeMap<String, String> = state.map(|s| s.pins.clone()).unwrap_or_default();
@@ -409,17 +405,16 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         movers.iter().filter(|(l, _)| *l == Lever::Early).map(|(_, d)| d.id.dtype).collect();
     if !early.is_empty() {
         let names: Vec<String> = early.iter().map(|t| t.ceph_name().to_string()).collect();
-        warn(
-            &mut warnings,
-            "moves-early",
-            format!(
+        warnings.push(Warning {
+            code: "moves-early",
+            message: format!(
                 "{} cannot be held on this Rook (the do-not-reconcile label has no effect on them and the CRD has no \
                  imageOverrides; FACTS §2): they move in the mon stage, with the base image change (mds and \
                  cephfs-mirror once every mon runs {image}; crash and exporter once status.version shows it), before \
                  the mgr and OSD stages",
                 names.join(", ")
             ),
-        );
+        });
     }
     let mut osd_batches = 0usize;
     for t in order.iter().copied().filter(|t| *t != DaemonType::Mon) {
@@ -514,14 +509,13 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     if !excluded.is_empty() {
         let names: Vec<String> = excluded.iter().map(|e| e.daemon.clone()).collect();
-        warn(
-            &mut warnings,
-            "upgrade-excludes",
-            format!(
+        warnings.push(Warning {
+            code: "upgrade-excludes",
+            message: format!(
                 "{} stay(s) on their image (see Excluded): the cluster runs mixed versions until they move",
                 summarise(&names)
             ),
-        );
+        });
     }
     let moving: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).collect();
     let summary = Summary {

@@ -240,6 +240,8 @@ async fn answer(
     }
     if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
         Reply::error(&ApiError::unauthorized())
+    } else if let Some(denied) = forbidden(state, &r, verb) {
+        Reply::error(&denied)
     } else {
         if super::faults::WRITE_VERBS.contains(&verb) {
             // A hook at one object's write (a test's signal to its client): no reconcile.
@@ -260,6 +262,22 @@ async fn answer(
             None => dispatch(state, r, req, q, watch),
         }
     }
+}
+
+/// RBAC, after authentication and before anything else: the 403 the apiserver gives when
+/// no bound rule allows a resource request. Discovery and `/version` are open to every
+/// authenticated user (the default `system:discovery` and `system:public-info-viewer`).
+fn forbidden(state: &SimState, r: &Route, verb: &str) -> Option<ApiError> {
+    let Route::Resource { kind, ns, name, sub } = r else { return None };
+    let a = super::rbac::Attributes {
+        verb,
+        group: kind.group,
+        resource: kind.plural,
+        subresource: sub.as_deref(),
+        namespace: ns.as_deref(),
+        name: name.as_deref(),
+    };
+    (!state.authorize(&a)).then(|| ApiError::forbidden_sub(kind, sub.as_deref(), name.as_deref(), verb, ns.as_deref()))
 }
 
 fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {

@@ -12,6 +12,7 @@ pub mod load;
 pub mod log;
 pub mod operator;
 pub mod patch;
+pub mod rbac;
 pub mod resources;
 pub mod rollout;
 pub mod rook;
@@ -70,6 +71,9 @@ pub struct SimOptions {
     /// The bearer token the kubeconfig's user presents; default: a random one. Tests set a
     /// recognisable one to check that it is never printed.
     pub token: Option<String>,
+    /// Bind the kubeconfig's user to these roles (`rbac::Policy`): anything else is answered
+    /// 403 as the apiserver's RBAC answers it. None: the user may do everything.
+    pub rbac: Option<rbac::Policy>,
 }
 
 impl Default for SimOptions {
@@ -83,6 +87,7 @@ impl Default for SimOptions {
             kubeconfig_out: None,
             port: 0,
             token: None,
+            rbac: None,
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct SimState {
     /// without timing anything.
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub max_in_flight: std::sync::atomic::AtomicUsize,
+    /// The user's RBAC (None: everything allowed); changeable while running.
+    rbac: Mutex<Option<rbac::Policy>>,
 }
 
 impl SimState {
@@ -114,6 +121,11 @@ impl SimState {
 
     pub fn addr(&self) -> String {
         self.addr.get().cloned().unwrap_or_default()
+    }
+
+    /// Is the kubeconfig's user allowed this request? (Always, without a policy.)
+    pub fn authorize(&self, a: &rbac::Attributes) -> bool {
+        self.rbac.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|p| p.allows(a))
     }
 }
 
@@ -330,6 +342,7 @@ impl Sim {
             watch_epoch: epoch,
             in_flight: Default::default(),
             max_in_flight: Default::default(),
+            rbac: Mutex::new(opts.rbac.clone()),
         });
         if generated {
             state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
@@ -462,6 +475,11 @@ impl Sim {
             self.state.operator.cluster_written(&before, &out);
         }
         Ok(out)
+    }
+
+    /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
+    pub fn set_rbac(&self, policy: Option<rbac::Policy>) {
+        *self.state.rbac.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     /// The most requests (watches aside) the simulation was answering at once.

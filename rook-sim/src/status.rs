@@ -46,6 +46,22 @@ impl ApiError {
     }
 
     pub fn forbidden(kind: &Kind, name: Option<&str>, verb: &str, namespace: Option<&str>) -> Self {
+        Self::forbidden_sub(kind, None, name, verb, namespace)
+    }
+
+    /// Forbidden as RBAC answers it; the resource named as `plural/subresource` for a
+    /// subresource (`cannot patch resource "cephclusters/status"`).
+    pub fn forbidden_sub(
+        kind: &Kind,
+        sub: Option<&str>,
+        name: Option<&str>,
+        verb: &str,
+        namespace: Option<&str>,
+    ) -> Self {
+        let resource = match sub {
+            Some(s) => format!("{}/{s}", kind.plural),
+            None => kind.plural.to_string(),
+        };
         let what = match name {
             Some(n) => format!("{} \"{n}\"", kind.qualified()),
             None => kind.qualified(),
@@ -60,7 +76,7 @@ impl ApiError {
             format!(
                 "{what} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
                 super::SIM_USER,
-                kind.plural,
+                resource,
                 kind.group
             ),
         );

@@ -225,16 +225,21 @@ pub enum Support {
 }
 
 pub async fn overrides_support(kube: &Kube) -> Result<Support> {
+    overrides_support_why(kube).await.map(|(s, _)| s)
+}
+
+/// As [`overrides_support`], with the server's words when reading the CRD is forbidden.
+pub async fn overrides_support_why(kube: &Kube) -> Result<(Support, Option<String>)> {
     let what = What::new("get", format!("customresourcedefinitions.apiextensions.k8s.io \"{CEPHCLUSTERS}\""), None);
     let req = Request::new("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
         .get(CEPHCLUSTERS, &Default::default())
         .map_err(request_error)?;
     let crd: serde_json::Value = match kube.json(req, &what).await {
         Ok(v) => v,
-        Err(e) if e.api_code() == Some(403) => return Ok(Support::Unknown),
+        Err(e) if e.api_code() == Some(403) => return Ok((Support::Unknown, Some(super::api::first_line(&e)))),
         Err(e) => return Err(e),
     };
-    Ok(if crd_has_overrides(&crd) { Support::Yes } else { Support::No })
+    Ok((if crd_has_overrides(&crd) { Support::Yes } else { Support::No }, None))
 }
 
 /// Every served version's schema must carry the field, or the API server may prune it.

@@ -5,6 +5,7 @@ pub mod fence;
 pub mod labels;
 pub mod status;
 pub mod upgrade;
+pub mod version;
 
 use serde::Serialize;
 

@@ -1,0 +1,168 @@
+//! `version`: the plugin's version and commit, then (unless `--client`) the server's
+//! Kubernetes version (`GET /version`) and the Rook version its Deployments carry. As
+//! `kubectl version`: the client part is always printed; when the server cannot be read,
+//! the error goes to stderr and the exit code is 1.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, print};
+use crate::cluster::api::{Kube, What};
+use crate::cluster::read::{deployments_path, list_fold};
+use crate::error::{Error, Result};
+
+/// The plugin's own version (Cargo.toml) and the git commit it was built from (`build.rs`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientVersion {
+    /// `v0.1.0`
+    pub version: String,
+    /// The full commit hash, or `unknown` when built outside a git checkout.
+    pub commit: String,
+}
+
+/// What `GET /version` answers (the fields kubectl prints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVersion {
+    #[serde(default)]
+    pub major: String,
+    #[serde(default)]
+    pub minor: String,
+    #[serde(default)]
+    pub git_version: String,
+    #[serde(default)]
+    pub platform: String,
+}
+
+/// The Rook version found on the cluster: the `rook-version` label Rook puts on every daemon
+/// Deployment it writes, in the CephCluster's namespace.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookVersion {
+    pub namespace: String,
+    /// The newest label value (`v1.20.6`); None when no Deployment carries one.
+    pub version: Option<String>,
+    /// Every label value, with how many Deployments carry it (more than one: an operator
+    /// upgrade is under way, or daemons are held).
+    pub deployments: BTreeMap<String, usize>,
+}
+
+/// `version -o json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionView {
+    pub client_version: ClientVersion,
+    /// None with `--client`, or when the server could not be read.
+    pub server_version: Option<ServerVersion>,
+    pub rook_version: Option<RookVersion>,
+}
+
+/// This binary's version and commit.
+pub fn client() -> ClientVersion {
+    ClientVersion {
+        version: format!("v{}", env!("CARGO_PKG_VERSION")),
+        commit: env!("KUBECTL_CEPH_IMAGE_COMMIT").to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Labelled {
+    metadata: LabelsOnly,
+}
+
+#[derive(Deserialize)]
+struct LabelsOnly {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+async fn server_version(kube: &Kube) -> Result<ServerVersion> {
+    let req = http::Request::get("/version").body(Vec::new()).map_err(|e| Error::Failed(e.to_string()))?;
+    kube.json(req, &What::new("get", "the server version (/version)", None)).await
+}
+
+async fn rook_version(kube: &Kube, ns: &str) -> Result<RookVersion> {
+    let what = What::new("list", "deployments.apps", Some(ns));
+    let selector = format!("{},rook-version", crate::cluster::read::daemon_selector(ns));
+    let (deployments, _) = list_fold(kube, &deployments_path(ns), &selector, &what, BTreeMap::new, |m, d: Labelled| {
+        if let Some(v) = d.metadata.labels.get("rook-version") {
+            *m.entry(v.clone()).or_insert(0) += 1;
+        }
+    })
+    .await?;
+    let version = deployments.keys().max_by_key(|v| crate::classify::rook_version_key(v)).cloned();
+    Ok(RookVersion { namespace: ns.to_string(), version, deployments })
+}
+
+fn text(v: &VersionView) -> String {
+    let c = &v.client_version;
+    let mut t = format!("Client Version: {} (commit {})\n", c.version, c.commit);
+    if let Some(s) = &v.server_version {
+        t.push_str(&format!("Server Version: {}\n", crate::output::clean(&s.git_version)));
+    }
+    if let Some(r) = &v.rook_version {
+        let ns = crate::output::clean(&r.namespace);
+        match &r.version {
+            Some(ver) => {
+                let all: Vec<String> =
+                    r.deployments.iter().map(|(v, n)| format!("{} on {n}", crate::output::clean(v))).collect();
+                t.push_str(&format!(
+                    "Rook Version: {} (the rook-version label of the Deployments in {ns}: {})\n",
+                    crate::output::clean(ver),
+                    all.join(", ")
+                ));
+            }
+            None => {
+                t.push_str(&format!("Rook Version: unknown (no Deployment in {ns} carries a rook-version label)\n"))
+            }
+        }
+    }
+    t
+}
+
+/// Run `version`; `client_only` is `--client`.
+pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
+    let s = ctx.settings;
+    let mut view = VersionView { client_version: client(), server_version: None, rook_version: None };
+    if client_only {
+        print(s, &view, || text(&view))?;
+        return Ok(0);
+    }
+    let server = match ctx.connect().await {
+        Ok(conn) => match server_version(&conn.kube).await {
+            Ok(v) => Ok((conn, v)),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let (conn, server) = match server {
+        Ok(x) => x,
+        Err(e) => {
+            // The client part, then the reason the server part is missing, as kubectl does.
+            print(s, &view, || text(&view))?;
+            crate::app::report(&e, &s.err_styles);
+            crate::output::note("the server's Kubernetes and Rook versions could not be read");
+            return Ok(1);
+        }
+    };
+    view.server_version = Some(server);
+    let rook = rook_version(&conn.kube, &conn.namespace).await;
+    let rook_error = match rook {
+        Ok(r) => {
+            view.rook_version = Some(r);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    print(s, &view, || text(&view))?;
+    if let Some(e) = rook_error {
+        // The server answered: the Rook part is a note, not a failure of the command.
+        crate::output::note(&format!(
+            "Rook Version: unknown: {}",
+            crate::output::clean(&crate::cluster::api::first_line(&e))
+        ));
+    }
+    Ok(0)
+}

@@ -1,0 +1,210 @@
+//! `deploy/rbac.yaml` is what the plugin needs, and no more: every command passes with its
+//! roles bound in rook-sim (which answers 403 as the apiserver's RBAC does), a write with
+//! the read-only role fails naming the verb and resource, and removing any one verb of any
+//! rule makes a command fail (each rule has a witness: the command that needs it).
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kubectl_ceph_image::cluster::api::ATTEMPTS;
+use rook_sim::rbac::{Policy, Role, roles_from_text};
+use rook_sim::{Crd, Fault, FaultKind, OperatorConfig, Sim, SimOptions, Topology};
+
+/// Who the tests act as: the roles bound, as `demo --role` names them.
+const VIEWER: [&str; 2] = ["ceph-image-viewer:rook-ceph", "ceph-image-crd-reader"];
+const EDITOR: [&str; 2] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader"];
+
+const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
+
+fn roles() -> Vec<Role> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac.yaml");
+    roles_from_text("deploy/rbac.yaml", &std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn bound(roles: &[Role], who: &[&str]) -> Policy {
+    Policy::bind(roles, &who.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+fn sim_as(policy: Policy) -> Sim {
+    Sim::start(SimOptions {
+        topology: Topology { osds: 12, ..Default::default() },
+        crd: Crd::Proposed,
+        operator: OperatorConfig { daemon_delay: std::time::Duration::ZERO, ..Default::default() },
+        rbac: Some(policy),
+        ..Default::default()
+    })
+    .expect("simulated cluster starts")
+}
+
+fn no_forbidden(sim: &Sim) {
+    let refused: Vec<String> =
+        sim.log().iter().filter(|r| r.status == 403).map(|r| format!("{} {} {}", r.verb, r.resource, r.path)).collect();
+    assert!(refused.is_empty(), "the plugin asked for what the role does not grant: {refused:?}");
+}
+
+fn expect(r: &Run, code: i32, what: &str) {
+    assert_eq!(r.code, code, "{what}: exit {}\n{}\n{}", r.code, r.stdout, r.stderr);
+}
+
+#[test]
+fn read_only_commands_pass_with_the_viewer_role() {
+    let sim = sim_as(bound(&roles(), &VIEWER));
+    let status = run(&sim, &["status"]);
+    expect(&status, 0, "status");
+    assert!(
+        status.stdout.contains("Image overrides: the CRD has spec.cephVersion.imageOverrides"),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(run(&sim, &["status", "-o", "json"]).json()["crdImageOverrides"], true);
+    for args in [
+        vec!["set", "mgr", IMG, "--dry-run"],
+        vec!["set", "base", IMG, "--dry-run"],
+        vec!["unset", "mgr", "--dry-run"],
+        vec!["pause", "osd.1", "--dry-run"],
+        vec!["resume", "osd.1", "--dry-run"],
+        vec!["pause", "osd", "--node", "node-01", "--dry-run"],
+        vec!["pause", "cluster", "--dry-run"],
+        vec!["resume", "cluster", "--dry-run"],
+        vec!["set", "mgr", IMG, "--strategy", "fence", "--dry-run"],
+        vec!["set", "mgr", IMG, "--dry-run", "-o", "json"],
+        vec!["version"],
+    ] {
+        expect(&run(&sim, &args), 0, &args.join(" "));
+    }
+    let version = run(&sim, &["version"]);
+    assert!(version.stdout.contains("Rook Version: v1.20.6"), "{}", version.stdout);
+    let comp = run(&sim, &["__complete", "pause", "osd.1"]);
+    assert!(comp.stdout.contains("osd.10"), "completion of ids reads with the viewer role: {}", comp.stdout);
+    assert!(sim.mutating_requests().is_empty());
+    no_forbidden(&sim);
+}
+
+#[test]
+fn write_commands_pass_with_the_editor_role() {
+    let sim = sim_as(bound(&roles(), &EDITOR));
+    for args in [
+        vec!["status"],
+        vec!["set", "mgr", IMG, "--dry-run=server"],
+        vec!["set", "mgr", IMG, "--yes"],
+        vec!["unset", "mgr", "--yes"],
+        vec!["set", "base", IMG, "--yes", "--wait", "--timeout", "2m"],
+        vec!["pause", "osd.1", "osd.2", "--yes"],
+        vec!["resume", "osd.1", "osd.2", "--yes"],
+        vec!["pause", "osd", "--node", "node-01", "--yes"],
+        vec!["resume", "osd", "--node", "node-01", "--yes"],
+        vec!["pause", "cluster", "--yes"],
+        vec!["resume", "cluster", "--yes"],
+        vec!["set", "mgr", "quay.io/ceph/ceph:v20.2.6", "--strategy", "fence", "--yes", "--timeout", "2m"],
+        vec!["unset", "mgr", "--strategy", "fence", "--reconcile-now", "--yes"],
+        vec!["version"],
+    ] {
+        expect(&run(&sim, &args), 0, &args.join(" "));
+    }
+    // A write whose answer is lost at every send is judged by reading the object back: `get`.
+    sim.faults().add(lost_answers());
+    expect(&run(&sim, &["pause", "osd.3", "--yes"]), 0, "pause with a lost answer");
+    no_forbidden(&sim);
+}
+
+#[test]
+fn a_write_with_the_viewer_role_fails_naming_the_verb_and_resource() {
+    let sim = sim_as(bound(&roles(), &VIEWER));
+    for (args, says) in [
+        (
+            vec!["pause", "osd.1", "--yes"],
+            r#"cannot patch resource "deployments" in API group "apps" in the namespace "rook-ceph""#,
+        ),
+        (vec!["set", "mgr", IMG, "--yes"], r#"cannot patch resource "cephclusters" in API group "ceph.rook.io""#),
+        (vec!["set", "mgr", IMG, "--dry-run=server"], r#"cannot patch resource "cephclusters""#),
+        (vec!["pause", "cluster", "--yes"], r#"cannot patch resource "cephclusters""#),
+    ] {
+        let r = run(&sim, &args);
+        expect(&r, 1, &args.join(" "));
+        assert!(
+            r.stderr.contains("Error from server (Forbidden)") && r.stderr.contains(says),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert!(sim.mutating_requests().iter().all(|r| r.status == 403), "nothing was written");
+}
+
+/// Every send of the next Deployment patch lands but its answer is lost (the retry policy
+/// sends it `ATTEMPTS` times): only reading the Deployment back tells that it applied.
+fn lost_answers() -> Fault {
+    Fault::new(FaultKind::DropAfterApply).verb("patch").resource("deployments").times(ATTEMPTS)
+}
+
+/// The command that needs one verb of one rule, and how its failure shows.
+struct Witness {
+    args: &'static [&'static str],
+    /// Lose a Deployment patch's answers first (the plugin then reads the object back).
+    lose_a_patch_answer: bool,
+    /// The plugin degrades instead of failing: exit 0, the Forbidden named on stdout.
+    degrades: bool,
+}
+
+fn witness(role: &str, resource: &str, verb: &str) -> Option<Witness> {
+    let w = |args: &'static [&'static str]| Some(Witness { args, lose_a_patch_answer: false, degrades: false });
+    match (role, resource, verb) {
+        ("ceph-image-viewer", _, "list") => w(&["status"]),
+        ("ceph-image-crd-reader", "customresourcedefinitions", "get") => {
+            Some(Witness { args: &["status"], lose_a_patch_answer: false, degrades: true })
+        }
+        ("ceph-image-editor", "cephclusters" | "deployments" | "pods", "list") => w(&["pause", "osd.1", "--yes"]),
+        ("ceph-image-editor", "cephclusters", "get" | "patch") => w(&["set", "mgr", IMG, "--yes"]),
+        ("ceph-image-editor", "deployments", "patch") => w(&["pause", "osd.1", "--yes"]),
+        ("ceph-image-editor", "deployments", "get") => {
+            Some(Witness { args: &["pause", "osd.1", "--yes"], lose_a_patch_answer: true, degrades: false })
+        }
+        ("ceph-image-editor", "pods", "watch") => w(&["set", "mgr", IMG, "--yes", "--wait", "--timeout", "2m"]),
+        _ => None,
+    }
+}
+
+#[test]
+fn removing_any_verb_of_any_rule_makes_a_command_fail() {
+    let roles = roles();
+    let mut checked = 0;
+    for (ri, role) in roles.iter().enumerate() {
+        let who: &[&str] = if role.name == "ceph-image-editor" { &EDITOR } else { &VIEWER };
+        for (rule_i, rule) in role.rules.iter().enumerate() {
+            for verb in &rule.verbs {
+                for resource in &rule.resources {
+                    let w = witness(&role.name, resource, verb).unwrap_or_else(|| {
+                        panic!(
+                            "{} grants {verb} {resource} and no test shows it is needed: add a witness here, or drop it \
+                             from deploy/rbac.yaml",
+                            role.name
+                        )
+                    });
+                    let mut less = roles.clone();
+                    let r = &mut less[ri].rules[rule_i];
+                    r.verbs.retain(|v| v != verb);
+                    if r.verbs.is_empty() {
+                        less[ri].rules.remove(rule_i);
+                    }
+                    let sim = sim_as(bound(&less, who));
+                    if w.lose_a_patch_answer {
+                        sim.faults().add(lost_answers());
+                    }
+                    let out = run(&sim, w.args);
+                    let says = format!("cannot {verb} resource \"{resource}\"");
+                    let what = format!("{} without {verb} {resource}: {:?}", role.name, w.args);
+                    if w.degrades {
+                        expect(&out, 0, &what);
+                        assert!(out.stdout.contains(&says), "{what}: {}", out.stdout);
+                    } else {
+                        expect(&out, 1, &what);
+                        assert!(out.stderr.contains(&says), "{what}: {}", out.stderr);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 12, "every (role, resource, verb) of deploy/rbac.yaml");
+}
