@@ -15,6 +15,16 @@ fn parse_type(s: &str) -> Result<DaemonType> {
     s.parse().map_err(Error::Usage)
 }
 
+/// `set`'s TYPE: a daemon type, or a hint when it mistypes `base`.
+fn parse_set_type(s: &str) -> Result<DaemonType> {
+    match crate::daemon::closest(s, ["base"]) {
+        Some(_) if s.parse::<DaemonType>().is_err() => {
+            Err(Error::usage(format!("unknown daemon type {s:?}: did you mean base (spec.cephVersion.image)?")))
+        }
+        _ => parse_type(s),
+    }
+}
+
 fn parse_image(s: &str) -> Result<String> {
     image::parse(s).map(|r| r.original).map_err(Error::Usage)
 }
@@ -51,7 +61,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         });
     }
     let env = Env::detect();
-    let mut s = settings::resolve(&cli.global, &env)?;
+    let mut s = settings::resolve(&cli.global, cli.change_args(), &env)?;
     s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
     if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, .. }) = &cli.command {
         let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
@@ -98,7 +108,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     commands::change::run(&mut ctx, Change::SetImage { target: Target::Base, image }).await
                 }
                 (Strategy::Overrides, t) => {
-                    let target = Target::Type(parse_type(t)?);
+                    let target = Target::Type(parse_set_type(t)?);
                     commands::change::run(&mut ctx, Change::SetImage { target, image }).await
                 }
             }
@@ -118,6 +128,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,
+        Some(Command::Completion { shell: clap_complete::Shell::Bash }) => {
+            crate::output::emit(&crate::complete::bash_script());
+            Ok(0)
+        }
         Some(Command::Completion { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(

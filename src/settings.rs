@@ -3,14 +3,17 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::{ColorChoice, DryRun, GlobalArgs, OutputFormat};
+use crate::cli::{ChangeArgs, ColorChoice, DryRun, GlobalArgs, OutputFormat};
 use crate::cluster::connect::{ConnectOptions, parse_duration};
 use crate::error::{Error, Result};
 use crate::output::Styles;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `text`, `json` or `yaml` (`-o wide` is text with `wide` set).
     pub output: OutputFormat,
+    /// `-o wide`: text that lists every row instead of summarising long lists.
+    pub wide: bool,
     pub dry_run: Option<DryRun>,
     pub yes: bool,
     pub exit_code: bool,
@@ -61,32 +64,43 @@ fn colour(choice: ColorChoice, tty: bool, env: &Env) -> bool {
     }
 }
 
-pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
+/// Resolve the global flags and, for a command that changes the cluster, its change flags
+/// (`None`: a command without them, which then never applies, waits or skips a prompt).
+pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result<Settings> {
     let timeout = parse_duration(&g.request_timeout).map_err(|e| Error::usage(format!("--request-timeout: {e}")))?;
-    if g.exit_code && g.dry_run.is_none() {
+    let none = ChangeArgs::default();
+    let c = change.unwrap_or(&none);
+    if c.exit_code && c.dry_run.is_none() {
         return Err(Error::usage("--exit-code goes with --dry-run: it reports whether the plan restarts pods"));
     }
-    let wait_for = parse_duration(&g.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
+    let wait_for = if c.timeout.is_empty() {
+        Some(std::time::Duration::from_secs(15 * 60))
+    } else {
+        parse_duration(&c.timeout).map_err(|e| Error::usage(format!("--timeout: {e}")))?
+    };
     let styles = |on: bool| if on { Styles::colored() } else { Styles::plain() };
+    let wide = g.output == OutputFormat::Wide;
+    let output = if wide { OutputFormat::Text } else { g.output };
     Ok(Settings {
-        output: g.output,
-        dry_run: g.dry_run,
-        yes: g.yes,
+        output,
+        wide,
+        dry_run: c.dry_run,
+        yes: c.yes,
         force: false,
         pause_between: std::time::Duration::ZERO,
-        exit_code: g.exit_code,
+        exit_code: c.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
-        out_styles: styles(g.output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),
+        out_styles: styles(output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),
         err_styles: styles(colour(g.color, env.stderr_tty, env)),
         connect: ConnectOptions {
             kubeconfig: g.kubeconfig.clone(),
             context: g.context.clone(),
             namespace: g.namespace.clone(),
             request_timeout: timeout,
-            verbose: g.verbose,
+            verbose: g.verbosity.is_some_and(|v| v >= 1),
         },
         cluster: g.cluster.clone(),
-        wait: g.wait,
+        wait: c.wait,
         // `--timeout 0`: no limit (a year, so deadlines stay representable)
         timeout: wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400)),
         progress_bar: env.stderr_tty && !env.term_dumb,
@@ -105,7 +119,7 @@ mod tests {
     fn settings(args: &[&str], e: &Env) -> Result<Settings> {
         let cli =
             crate::cli::Cli::try_parse_from(std::iter::once("kubectl-ceph-image").chain(args.iter().copied())).unwrap();
-        resolve(&cli.global, e)
+        resolve(&cli.global, cli.change_args(), e)
     }
 
     #[test]
@@ -139,7 +153,7 @@ mod tests {
                 .to_string()
                 .contains("--request-timeout")
         );
-        assert_eq!(settings(&["status", "--exit-code"], &env(false, false)).unwrap_err().exit_code(), 2);
+        assert_eq!(settings(&["set", "mgr", "x:1", "--exit-code"], &env(false, false)).unwrap_err().exit_code(), 2);
         assert!(!settings(&["status"], &env(false, false)).unwrap().interactive);
     }
 }

@@ -16,7 +16,13 @@ pub struct Kube {
     verbose: bool,
     timeout: Option<Duration>,
     server: String,
+    /// Someone watches stderr on a terminal: a request that takes longer than
+    /// `NOTICE_AFTER` says what it waits for and which attempt it is.
+    notice: bool,
 }
+
+/// How long a request may take before a terminal is told what it waits for.
+pub const NOTICE_AFTER: Duration = Duration::from_secs(2);
 
 /// What a request is about, for messages.
 #[derive(Debug, Clone)]
@@ -76,7 +82,14 @@ pub fn backoff(n: u32) -> Duration {
 
 impl Kube {
     pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { client, verbose, timeout, server }
+        Kube { client, verbose, timeout, server, notice: false }
+    }
+
+    /// Say on stderr what a request waits for once it takes longer than `NOTICE_AFTER`
+    /// (for a terminal: a hung API server is not two minutes of silence).
+    pub fn with_notice(mut self, on: bool) -> Kube {
+        self.notice = on;
+        self
     }
 
     pub fn server(&self) -> &str {
@@ -91,8 +104,9 @@ impl Kube {
     pub async fn send(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
         let mut waited = Duration::ZERO;
         let mut attempt = 1;
+        let began = Instant::now();
         loop {
-            let e = match self.send_once(clone_request(&req), what).await {
+            let e = match self.send_once(clone_request(&req), what, attempt).await {
                 Ok(b) => return Ok(b),
                 Err(e) => e,
             };
@@ -100,6 +114,15 @@ impl Kube {
                 Some(delay) if attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
                         eprintln!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e));
+                    } else if self.notice && began.elapsed() + delay >= NOTICE_AFTER {
+                        eprintln!(
+                            "{} {}: {}; attempt {} of {ATTEMPTS} in {} ms",
+                            what.verb,
+                            what.resource,
+                            crate::output::clean(&first_line(&e)),
+                            attempt + 1,
+                            delay.as_millis()
+                        );
                     }
                     tokio::time::sleep(delay).await;
                     waited += delay;
@@ -118,16 +141,34 @@ impl Kube {
         }
     }
 
-    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
+    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
-        let fut = async {
+        let answer = async {
             let res = self.client.send(req.map(kube::client::Body::from)).await?;
             let status = res.status();
             let retry_after = retry_after(res.headers());
             let body = res.into_body().collect().await.map_err(|e| kube::Error::Service(e.into()))?.to_bytes();
             Ok::<_, kube::Error>((status, retry_after, body))
+        };
+        let fut = async {
+            tokio::pin!(answer);
+            if !self.notice {
+                return answer.await;
+            }
+            tokio::select! {
+                r = &mut answer => return r,
+                _ = tokio::time::sleep(NOTICE_AFTER) => {}
+            }
+            eprintln!(
+                "waiting for {} to answer {} {} (attempt {attempt} of {ATTEMPTS}{})...",
+                self.server,
+                what.verb,
+                what.resource,
+                self.timeout.map(|t| format!(", gives up after {}s", t.as_secs())).unwrap_or_default()
+            );
+            answer.await
         };
         let out = match self.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {

@@ -20,8 +20,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Connect as the settings say; on a terminal, a slow request says what it waits for.
     pub async fn connect(&self) -> Result<Connection> {
-        connect(&self.settings.connect).await
+        let mut c = connect(&self.settings.connect).await?;
+        c.kube = c.kube.with_notice(self.settings.progress_bar);
+        Ok(c)
     }
 
     /// A change without `--yes` needs someone at a terminal to confirm it. Checked before
@@ -53,7 +56,7 @@ impl Ctx<'_> {
 /// the document on stdout stays the one result.
 pub fn show_plan(s: &Settings, plan: &crate::plan::Plan) {
     match s.output {
-        OutputFormat::Text => emit(&crate::render::plan(plan, &s.out_styles)),
+        OutputFormat::Text => emit(&crate::render::plan_view(plan, &s.out_styles, s.wide)),
         _ => crate::output::note(&crate::render::plan(plan, &s.err_styles)),
     }
 }
@@ -80,7 +83,7 @@ pub fn exec_target<'a>(
 /// A result document: JSON or YAML for scripts, else the text `human` renders.
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
     let text = match s.output {
-        OutputFormat::Text => human(),
+        OutputFormat::Text | OutputFormat::Wide => human(),
         OutputFormat::Json => {
             let mut t = serde_json::to_string_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
             t.push('\n');

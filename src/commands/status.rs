@@ -9,6 +9,6 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, ctx.settings.cluster.as_deref()).await?;
     let view = status::view(&snap, jiff::Timestamp::now());
-    print(ctx.settings, &view, || render::status(&view, &ctx.settings.out_styles))?;
+    print(ctx.settings, &view, || render::status_view(&view, &ctx.settings.out_styles, ctx.settings.wide))?;
     Ok(0)
 }
