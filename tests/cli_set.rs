@@ -169,7 +169,7 @@ fn bad_input_exits_2_and_sends_no_mutating_request() {
         (&["unset", "base", "--yes"][..], "cannot be unset"),
         (&["pause", "osd12", "--yes"][..], "did you mean osd.12?"),
         (&["set", "mrg", IMG, "--yes"][..], "did you mean mgr?"),
-        (&["set", "bsae", IMG, "--yes"][..], "did you mean base?"),
+        (&["set", "bsae", IMG, "--yes"][..], "did you mean base"),
         (&["pause", "osd.x", "--yes"][..], "an OSD id is a number"),
         (&["pause", "osd.999", "--yes"][..], "no daemon osd.999"),
         (&["pause", "crash.node-00", "--yes"][..], "cannot pause crash"),

@@ -91,12 +91,13 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
             }
         }
         Some(j) if j.all_done() => {
-            t.push_str(&results_summary(j, o.dry_run.is_some(), s.wide));
+            // The totals stay last.
             if o.reconcile_started {
                 t.push_str(
                     "Started an operator reconcile (added and removed the CephCluster-level do-not-reconcile label).\n",
                 );
             }
+            t.push_str(&results_summary(j, o.dry_run.is_some(), s.wide));
         }
         Some(_) => {}
     }

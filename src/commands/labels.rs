@@ -236,7 +236,12 @@ pub fn results_summary(j: &Journal, dry_run: bool, wide: bool) -> String {
         *verbs.entry(verb).or_default() += 1;
     }
     let said: Vec<String> = verbs.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    t.push_str(&format!("Total: {}{}\n", said.join(", "), if dry_run { " (server dry run)" } else { "" }));
+    t.push_str(&format!(
+        "Total: {} write(s) done: {}{}.\n",
+        lines.len(),
+        said.join(", "),
+        if dry_run { " (server dry run)" } else { "" }
+    ));
     t
 }
 
