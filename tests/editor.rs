@@ -438,3 +438,53 @@ fn unfence_from_the_editor() {
     assert_eq!(p.wait(), 0);
     assert_eq!(fenced(&sim), 0, "the fence is gone");
 }
+
+/// 2000 OSDs at 80x24: the multi-select pages them with the count in view, and the review
+/// of an OSD image change is the summarised plan with its totals above the question.
+#[test]
+fn two_thousand_osds_at_80x24() {
+    let sim = sim_with(Crd::Proposed, 2000);
+    let mut p = editor_sized(&sim, 24, 80);
+    assert_fits_with_header(&p);
+    down(&mut p, 2); // osd
+    p.send(ENTER);
+    p.expect_on_screen("Hold osd daemons");
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect_on_screen("Filter osd daemons by id or node");
+    p.send(ENTER);
+    p.expect_on_screen("2000 daemons to hold: 0 of 2000 selected");
+    p.expect_on_screen("rows 1-16 of 2000 (PgUp/PgDn: page)");
+    p.send("a");
+    p.expect_on_screen("2000 daemons to hold: 2000 of 2000 selected");
+    p.send("\x1b[6~"); // PgDn
+    p.expect_on_screen("rows 17-32 of 2000");
+    assert_fits_with_header(&p);
+    p.send(ESC);
+    p.expect_on_screen("Review and submit staged changes (0)");
+    // an OSD image, reviewed: the plan is summarised and ends with its totals
+    p.send(ENTER);
+    p.expect_on_screen("Set the osd image...");
+    p.send(ENTER);
+    p.expect_on_screen("Type an image...");
+    p.send(ENTER);
+    p.send("registry.example.com/ceph:v20.2.5");
+    p.send(ENTER);
+    p.expect_on_screen("Review and submit staged changes (1)");
+    down(&mut p, 9); // from osd (2) to Review (11)
+    p.send(ENTER);
+    p.expect_on_screen("Submit these changes to CephCluster rook-ceph/rook-ceph?");
+    let rows = p.rows();
+    let q = rows.iter().position(|r| r.contains("Submit these changes")).unwrap();
+    assert!(rows[q - 1].starts_with("Total: 2000 pod(s) of 2000 daemon(s) restart"), "{}", rows.join("\n"));
+    let review = p.screen();
+    let review = review.rsplit("Staged:").next().unwrap();
+    assert!(review.lines().count() < 60, "summarised, not one line per pod: {review}");
+    p.send("n");
+    p.expect_on_screen("Not submitted; the changes stay staged.");
+    p.send("q");
+    p.expect_on_screen("Quit and discard 1 staged change(s)?");
+    p.send("y");
+    assert_eq!(p.wait(), 0);
+    assert!(sim.mutating_requests().is_empty());
+}
