@@ -7,7 +7,7 @@
 //! are staged), Ctrl-C exits 130 with the cursor restored. Nothing is sent that was not
 //! confirmed after its plan was shown.
 
-use dialoguer::console::{Key, Term, measure_text_width, truncate_str};
+use dialoguer::console::{Key, Term, measure_text_width};
 use dialoguer::{Confirm, Select};
 
 use crate::cluster::read::{self, Support};
@@ -44,7 +44,7 @@ fn size(term: &Term) -> (usize, usize) {
 /// `s` cut to `width` columns, an ellipsis where it was cut. Strings from the cluster are
 /// sanitised (`clean`) before they get here; this only shortens.
 pub fn fit(s: &str, width: usize) -> String {
-    if measure_text_width(s) <= width { s.to_string() } else { truncate_str(s, width.max(2), "…").into_owned() }
+    render::fit_lines(s, Some(width)).trim_end_matches('\n').to_string()
 }
 
 /// Text laid into lines of at most `width` columns at spaces (long words are cut).
@@ -572,7 +572,11 @@ async fn type_menu(
 /// A fence or unfence is applied at once, with its own plan and confirmation (not staged).
 /// True when something may have been sent.
 async fn apply_now(ctx: &mut Ctx<'_>, term: &Term, change: Change) -> Result<bool> {
-    let r = crate::commands::fence::run(ctx, change).await;
+    // Its plan and results fit the terminal like the editor's own screens.
+    let mut fitted = ctx.settings.clone();
+    fitted.fit_width = Some(size(term).1 - 1);
+    let mut sub = Ctx { settings: &fitted, confirm: &mut *ctx.confirm };
+    let r = crate::commands::fence::run(&mut sub, change).await;
     let note = match r {
         Ok(_) => "Done.".to_string(),
         Err(Error::Declined) => "Not applied.".to_string(),

@@ -82,6 +82,22 @@ pub fn warnings(ws: &[Warning], s: &Styles) -> String {
     out
 }
 
+/// Every line of `text` cut to `width` columns with an ellipsis (the editor's screens);
+/// `None` leaves it as it is. Strings in it were sanitised when rendered: this only cuts.
+pub fn fit_lines(text: &str, width: Option<usize>) -> String {
+    let Some(w) = width else { return text.to_string() };
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if dialoguer::console::measure_text_width(line) > w {
+            out.push_str(&dialoguer::console::truncate_str(line, w.max(2), "…"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Lists longer than this many rows are summarised by type and node in text output; `-o wide`
 /// (and JSON/YAML) lists every row.
 pub const LIST_MAX: usize = 20;

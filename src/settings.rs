@@ -33,6 +33,9 @@ pub struct Settings {
     pub force: bool,
     /// `--pause-between` (a fence): the wait between steps once a step's pods are Ready.
     pub pause_between: std::time::Duration,
+    /// Text lines cut to this many columns: set by the editor, whose screens must fit the
+    /// terminal; None for commands (a pipe or a scrollback has no width).
+    pub fit_width: Option<usize>,
 }
 
 /// The environment the settings are resolved against.
@@ -88,6 +91,7 @@ pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result
         yes: c.yes,
         force: false,
         pause_between: std::time::Duration::ZERO,
+        fit_width: None,
         exit_code: c.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
         out_styles: styles(output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),

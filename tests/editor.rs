@@ -430,6 +430,8 @@ fn unfence_from_the_editor() {
     down(&mut p, 2); // set, hold, unfence
     p.send(ENTER);
     p.expect("Unfence 2 Deployment(s) in rook-ceph?");
+    let t = p.terminal();
+    assert!((0..24).all(|r| !t.screen().row_wrapped(r)), "the fence's plan fits 80 columns:\n{}", p.rows().join("\n"));
     p.send("y");
     p.expect("Press Enter to go back.");
     p.send(ENTER);

@@ -56,7 +56,9 @@ impl Ctx<'_> {
 /// the document on stdout stays the one result.
 pub fn show_plan(s: &Settings, plan: &crate::plan::Plan) {
     match s.output {
-        OutputFormat::Text => emit(&crate::render::plan_view(plan, &s.out_styles, s.wide)),
+        OutputFormat::Text => {
+            emit(&crate::render::fit_lines(&crate::render::plan_view(plan, &s.out_styles, s.wide), s.fit_width))
+        }
         _ => crate::output::note(&crate::render::plan(plan, &s.err_styles)),
     }
 }
@@ -83,7 +85,7 @@ pub fn exec_target<'a>(
 /// A result document: JSON or YAML for scripts, else the text `human` renders.
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
     let text = match s.output {
-        OutputFormat::Text | OutputFormat::Wide => human(),
+        OutputFormat::Text | OutputFormat::Wide => crate::render::fit_lines(&human(), s.fit_width),
         OutputFormat::Json => {
             let mut t = serde_json::to_string_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
             t.push('\n');
