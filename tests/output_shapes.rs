@@ -54,6 +54,10 @@ fn colour_only_when_asked_or_on_a_terminal() {
     assert!(forced.stdout.contains("\u{1b}["), "--color always colours");
     let out = plugin(&sim).args(["status", "--color", "always"]).env("NO_COLOR", "1").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\u{1b}["), "--color always wins over NO_COLOR");
+    // errors too: --color always colours them through a pipe, as its help says
+    let bad = run(&sim, &["set", "mrg", "x:1", "--color", "always"]);
+    assert!(bad.stderr.starts_with("\u{1b}["), "{:?}", bad.stderr);
+    assert!(!run(&sim, &["set", "mrg", "x:1"]).stderr.contains('\u{1b}'));
 }
 
 /// Every header of a text table starts its column: each data row has a cell starting
