@@ -907,18 +907,22 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
             ),
         });
     }
-    // One warning per (from, to), naming the types: not one per type.
+    // One warning, naming the types as Ceph does, grouped by (from, to): not one per type.
     let mut jump_types: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for ((t, from, to), n) in &jumps {
         jump_types.entry((from.clone(), to.clone())).or_default().push(format!("{n} {}", t.ceph_name()));
     }
-    for ((from, to), types) in &jump_types {
+    if !jump_types.is_empty() {
+        let moves: Vec<String> = jump_types
+            .iter()
+            .map(|((from, to), types)| format!("{} daemon(s) from {from} to {to}", types.join(", ")))
+            .collect();
         w.push(Warning {
             code: "major-jump",
             message: format!(
-                "{} daemon(s) would go from {from} to {to}: an upgrade may skip at most one major release \
-                 (e.g. Reef 18 or Squid 19 to Tentacle 20)",
-                types.join(", ")
+                "{} would skip more than one major release: an upgrade may skip at most one (e.g. Reef 18 or \
+                 Squid 19 to Tentacle 20)",
+                moves.join("; ")
             ),
         });
     }
