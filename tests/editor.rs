@@ -490,3 +490,25 @@ fn two_thousand_osds_at_80x24() {
     assert_eq!(p.wait(), 0);
     assert!(sim.mutating_requests().is_empty());
 }
+
+/// Released Rook: setting a type's image explains the fence at the terminal's width and
+/// Esc goes back without sending anything.
+#[test]
+fn the_fence_offer_fits_and_esc_goes_back() {
+    let sim = sim(Crd::Released);
+    let mut p = editor_sized(&sim, 24, 80);
+    down(&mut p, 1); // mgr
+    p.send(ENTER);
+    p.expect_on_screen("Set the mgr image...");
+    p.send(ENTER);
+    p.expect_on_screen("Pin mgr with the fence strategy...");
+    assert!(p.rows().iter().any(|r| r.contains("no spec.cephVersion.imageOverrides")), "{}", p.rows().join("\n"));
+    let t = p.terminal();
+    assert!((0..24).all(|r| !t.screen().row_wrapped(r)), "fits 80 columns:\n{}", p.rows().join("\n"));
+    p.send(ESC);
+    p.expect_on_screen("Review and submit staged changes (0)");
+    assert_fits_with_header(&p);
+    p.send("q");
+    assert_eq!(p.wait(), 0);
+    assert!(sim.mutating_requests().is_empty());
+}
