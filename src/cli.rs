@@ -103,7 +103,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorChoice,
     /// Log each API request (method, path, status, time) and retry to stderr, never a
-    /// credential; as kubectl: -v, -v=N or --v=N (any N >= 1; 0 logs nothing)
+    /// credential; as kubectl: -v, -v=N or --v=N (N >= 1; N >= 8 adds each answer's size)
     #[arg(
         short = 'v',
         long = "v",

@@ -31,6 +31,8 @@ pub struct Settings {
     pub progress_bar: bool,
     /// `--force` (set, unset): write a CephCluster that another controller owns.
     pub force: bool,
+    /// `-v=N` (0 when absent): how much the request log says.
+    pub verbosity: u8,
     /// `--pause-between` (a fence): the wait between steps once a step's pods are Ready.
     pub pause_between: std::time::Duration,
     /// Text lines cut to this many columns: set by the editor, whose screens must fit the
@@ -92,6 +94,7 @@ pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result
         force: false,
         pause_between: std::time::Duration::ZERO,
         fit_width: None,
+        verbosity: g.verbosity.unwrap_or(0),
         exit_code: c.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
         out_styles: styles(output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),

@@ -131,7 +131,10 @@ fn flags_apply_only_where_they_mean_something() {
     let r = run(&sim, &["-v=6", "status"]).ok();
     assert!(r.stderr.contains("GET /apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters"), "{}", r.stderr);
     let r = run(&sim, &["status", "--v=2"]).ok();
-    assert!(r.stderr.contains(" 200 "), "{}", r.stderr);
+    assert!(r.stderr.contains(" 200 ") && !r.stderr.contains("bytes"), "{}", r.stderr);
+    let r = run(&sim, &["--v=8", "status"]).ok();
+    assert!(r.stderr.contains(" 200 (") && r.stderr.contains(" bytes) "), "-v=8 adds the answer's size: {}", r.stderr);
+    assert!(!r.stderr.to_lowercase().contains("bearer"), "never a credential");
     assert!(run(&sim, &["status"]).ok().stderr.is_empty());
     // a mistyped subcommand gets a suggestion
     let r = run(&sim, &["stauts"]);

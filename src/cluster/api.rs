@@ -19,7 +19,13 @@ pub struct Kube {
     /// Someone watches stderr on a terminal: a request that takes longer than
     /// `NOTICE_AFTER` says what it waits for and which attempt it is.
     notice: bool,
+    /// `-v=N`: from `DETAIL_LEVEL` on, the request log also gives each answer's size.
+    level: u8,
 }
+
+/// From this `-v` level on (kubectl's -v=8 logs bodies) the request log adds the size of
+/// each answer; never a header or a body, so never a credential.
+pub const DETAIL_LEVEL: u8 = 8;
 
 /// How long a request may take before a terminal is told what it waits for.
 pub const NOTICE_AFTER: Duration = Duration::from_secs(2);
@@ -82,7 +88,15 @@ pub fn backoff(n: u32) -> Duration {
 
 impl Kube {
     pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { client, verbose, timeout, server, notice: false }
+        Kube { client, verbose, timeout, server, notice: false, level: u8::from(verbose) }
+    }
+
+    /// The `-v` level: 0 logs nothing, 1 and more each request, `DETAIL_LEVEL` and more
+    /// the size of each answer too.
+    pub fn with_verbosity(mut self, level: u8) -> Kube {
+        self.verbose = level >= 1;
+        self.level = level;
+        self
     }
 
     /// Say on stderr what a request waits for once it takes longer than `NOTICE_AFTER`
@@ -185,7 +199,11 @@ impl Kube {
         };
         match out {
             Ok((status, retry_after, body)) => {
-                self.log(&method, &path, status.as_str(), start);
+                if self.level >= DETAIL_LEVEL {
+                    self.log(&method, &path, &format!("{} ({} bytes)", status.as_str(), body.len()), start);
+                } else {
+                    self.log(&method, &path, status.as_str(), start);
+                }
                 if status.is_success() { Ok(body) } else { Err(api_failure(what, status.as_u16(), retry_after, &body)) }
             }
             Err(e) => {

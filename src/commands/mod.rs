@@ -23,7 +23,7 @@ impl Ctx<'_> {
     /// Connect as the settings say; on a terminal, a slow request says what it waits for.
     pub async fn connect(&self) -> Result<Connection> {
         let mut c = connect(&self.settings.connect).await?;
-        c.kube = c.kube.with_notice(self.settings.progress_bar);
+        c.kube = c.kube.with_notice(self.settings.progress_bar).with_verbosity(self.settings.verbosity);
         Ok(c)
     }
 
