@@ -184,19 +184,27 @@ impl Kube {
             );
             answer.await
         };
+        let timed_out = |t: Duration| {
+            self.log(&method, &path, "timeout", start);
+            Err(Error::Connection(format!(
+                "{} {}: no answer from {} within the request timeout of {:?} (--request-timeout)",
+                what.verb, what.resource, self.server, t
+            )))
+        };
         let out = match self.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => {
-                    self.log(&method, &path, "timeout", start);
-                    return Err(Error::Connection(format!(
-                        "{} {}: no answer from {} within the request timeout of {:?} (--request-timeout)",
-                        what.verb, what.resource, self.server, t
-                    )));
-                }
+                Err(_) => return timed_out(t),
             },
             None => fut.await,
         };
+        // The client's own read/connect timeouts are the same --request-timeout
+        // (connect.rs): whichever timer fires first, the message is the same one.
+        if let (Err(e), Some(t)) = (&out, self.timeout)
+            && error_chain(e).contains("timed out")
+        {
+            return timed_out(t);
+        }
         match out {
             Ok((status, retry_after, body)) => {
                 if self.level >= DETAIL_LEVEL {
