@@ -15,6 +15,16 @@ fn parse_type(s: &str) -> Result<DaemonType> {
     s.parse().map_err(Error::Usage)
 }
 
+/// `set`'s TYPE: a daemon type, or a hint when it mistypes `base`.
+fn parse_set_type(s: &str) -> Result<DaemonType> {
+    match crate::daemon::closest(s, ["base"]) {
+        Some(_) if s.parse::<DaemonType>().is_err() => {
+            Err(Error::usage(format!("unknown daemon type {s:?}: did you mean base (spec.cephVersion.image)?")))
+        }
+        _ => parse_type(s),
+    }
+}
+
 fn parse_image(s: &str) -> Result<String> {
     image::parse(s).map(|r| r.original).map_err(Error::Usage)
 }
@@ -24,6 +34,11 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
     use crate::cli::UpgradeAction;
     use commands::upgrade::Request;
     let flags = !u.order.is_empty() || u.canary.is_some() || u.batch_by.is_some() || u.max_unavailable.is_some();
+    let waits = u.change.wait
+        || matches!(&u.action, Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) if c.wait);
+    if waits {
+        return Err(Error::usage("upgrade waits at every stage's gates by itself: --wait does not apply"));
+    }
     match (u.action, u.image) {
         (Some(a), _) => {
             if flags || u.pause_between.is_some() {
@@ -33,9 +48,9 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             }
             Ok(match a {
                 UpgradeAction::Status => Request::Status,
-                UpgradeAction::Pause => Request::Pause,
-                UpgradeAction::Resume => Request::Resume,
-                UpgradeAction::Abort => Request::Abort,
+                UpgradeAction::Pause(_) => Request::Pause,
+                UpgradeAction::Resume(_) => Request::Resume,
+                UpgradeAction::Abort(_) => Request::Abort,
             })
         }
         (None, None) => Err(Error::usage(
@@ -97,7 +112,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         });
     }
     let env = Env::detect();
-    let mut s = settings::resolve(&cli.global, &env)?;
+    let mut s = settings::resolve(&cli.global, cli.change_args(), &env)?;
     crate::output::allow_colour(s.out_styles.is_colored(), s.err_styles.is_colored());
     s.force = matches!(&cli.command, Some(Command::Set { force: true, .. } | Command::Unset { force: true, .. }));
     if let Some(Command::Upgrade(u)) = &cli.command
@@ -146,7 +161,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     commands::change::run(&mut ctx, Change::SetImage { target: Target::Base, image }).await
                 }
                 (Strategy::Overrides, t) => {
-                    let target = Target::Type(parse_type(t)?);
+                    let target = Target::Type(parse_set_type(t)?);
                     commands::change::run(&mut ctx, Change::SetImage { target, image }).await
                 }
             }
@@ -167,6 +182,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Upgrade(u)) => commands::upgrade::run(&mut ctx, upgrade_request(u)?).await,
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,
+        Some(Command::Completion { shell: clap_complete::Shell::Bash }) => {
+            crate::output::emit(&crate::complete::bash_script());
+            Ok(0)
+        }
         Some(Command::Completion { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(

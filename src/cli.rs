@@ -36,8 +36,13 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people: long lists summarised by type and node
     Text,
+    /// Text with every row: each restarting pod, held and fenced daemon
+    Wide,
+    /// A stable document for scripts
     Json,
+    /// The JSON document as YAML
     Yaml,
 }
 
@@ -91,30 +96,47 @@ pub struct GlobalArgs {
     /// How long to wait for each API request (e.g. 30s, 1m; 0 for no limit)
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true)]
     pub request_timeout: String,
-    /// Output format: text for people; json and yaml are stable shapes for scripts
+    /// Output format: text for people (wide: every row); json and yaml are stable shapes for scripts
     #[arg(short = 'o', long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
-    /// Print the plan and the exact patch without applying (=server: also send it with dryRun=All)
-    #[arg(long, global = true, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
-    pub dry_run: Option<DryRun>,
-    /// Apply without asking; without a terminal, a change needs this
-    #[arg(short = 'y', long, global = true)]
-    pub yes: bool,
-    /// With --dry-run: exit 4 when the plan restarts pods, 0 when it restarts none
-    #[arg(long, global = true)]
-    pub exit_code: bool,
-    /// After applying, follow the rollout until the restarted pods are Ready on the new image
-    #[arg(long, global = true)]
-    pub wait: bool,
-    /// How long --wait waits (e.g. 10m, 90s)
-    #[arg(long, global = true, value_name = "DURATION", default_value = "15m", allow_hyphen_values = true)]
-    pub timeout: String,
-    /// When to colour the output (NO_COLOR is honoured; never when not a terminal)
+    /// When to colour: auto (a terminal, NO_COLOR unset, TERM not dumb), always, never
     #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
     pub color: ColorChoice,
-    /// Log each API request (method, path, status, time) to stderr; never a credential
-    #[arg(short = 'v', long, global = true)]
-    pub verbose: bool,
+    /// Log each API request (method, path, status, time) and retry to stderr, never a
+    /// credential; as kubectl: -v, -v=N or --v=N (N >= 1; N >= 8 adds each answer's size)
+    #[arg(
+        short = 'v',
+        long = "v",
+        visible_alias = "verbose",
+        global = true,
+        value_name = "N",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1",
+        value_parser = clap::value_parser!(u8)
+    )]
+    pub verbosity: Option<u8>,
+}
+
+/// Flags of the commands that change the cluster (set, unset, pause, resume): they apply
+/// nowhere else, so `status --yes` is refused as a usage error.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChangeArgs {
+    /// Print the plan and the exact patch without applying (=server: also send it with dryRun=All)
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "client", value_name = "MODE")]
+    pub dry_run: Option<DryRun>,
+    /// Apply without asking; without a terminal, a change needs this
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// With --dry-run: exit 4 when the plan restarts pods, 0 when it restarts none
+    #[arg(long)]
+    pub exit_code: bool,
+    /// After applying, follow the rollout until the restarted pods are Ready on the new image
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 10m, 90s)
+    #[arg(long, value_name = "DURATION", default_value = "15m", allow_hyphen_values = true)]
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -151,6 +173,8 @@ pub enum Command {
         /// With --strategy fence: wait this long between steps once a step's pods are Ready (e.g. 2m)
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         pause_between: Option<String>,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
     /// Remove a daemon type's image override: it follows the base image again
     #[command(
@@ -169,6 +193,8 @@ pub enum Command {
         /// Change the CephCluster even though another controller owns it
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        change: ChangeArgs,
     },
     /// Add ceph.rook.io/do-not-reconcile to daemons (or `cluster`): Rook leaves them as they are
     #[command(
@@ -232,8 +258,10 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_unavailable: Option<u32>,
     /// Wait this long after each OSD batch passed its gates (e.g. 2m)
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub pause_between: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -241,11 +269,11 @@ pub enum UpgradeAction {
     /// The upgrade under way: stage, daemons on the target, what it waits for
     Status,
     /// Stop before the next stage (a stage under way finishes)
-    Pause,
+    Pause(ChangeArgs),
     /// Go on with a paused, stopped or killed upgrade
-    Resume,
+    Resume(ChangeArgs),
     /// Stop for good: the cluster stays as it is, with the holds that keep it so
-    Abort,
+    Abort(ChangeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -260,4 +288,67 @@ pub struct Targets {
     /// Daemon Deployments matching this label selector
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+impl Cli {
+    /// The change flags of the subcommand, for the commands that have them.
+    pub fn change_args(&self) -> Option<&ChangeArgs> {
+        match &self.command {
+            Some(Command::Set { change, .. } | Command::Unset { change, .. }) => Some(change),
+            Some(Command::Pause(t) | Command::Resume(t)) => Some(&t.change),
+            Some(Command::Upgrade(u)) => match &u.action {
+                None => Some(&u.change),
+                Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) => Some(c),
+                Some(UpgradeAction::Status) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kubectl-ceph-image").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn change_flags_only_where_a_change_is_made() {
+        for bad in [&["status", "--yes"][..], &["status", "--dry-run"], &["status", "--wait"], &["--yes", "status"]] {
+            assert!(parse(bad).is_err(), "{bad:?} is accepted");
+        }
+        let c = parse(&["pause", "osd.1", "--yes", "--dry-run=server"]).unwrap();
+        assert!(c.change_args().unwrap().yes);
+        assert_eq!(c.change_args().unwrap().dry_run, Some(DryRun::Server));
+        assert!(parse(&["set", "mgr", "x:1", "--wait", "--timeout", "1m"]).unwrap().change_args().unwrap().wait);
+        // global flags stay usable before the subcommand, as with kubectl
+        let c = parse(&["-n", "ns", "--context", "prod", "-o", "wide", "status"]).unwrap();
+        assert_eq!(c.global.namespace.as_deref(), Some("ns"));
+        assert_eq!(c.global.output, OutputFormat::Wide);
+        assert!(c.change_args().is_none());
+    }
+
+    #[test]
+    fn verbosity_as_kubectl_spells_it() {
+        for (args, want) in [
+            (&["status"][..], None),
+            (&["-v", "status"], Some(1)),
+            (&["-v=6", "status"], Some(6)),
+            (&["--v=8", "status"], Some(8)),
+            (&["status", "--v=0"], Some(0)),
+            (&["--verbose", "status"], Some(1)),
+        ] {
+            assert_eq!(parse(args).unwrap().global.verbosity, want, "{args:?}");
+        }
+    }
 }

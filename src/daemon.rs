@@ -174,6 +174,73 @@ impl DaemonType {
     }
 }
 
+/// Every spelling `DaemonType::from_str` accepts.
+pub const TYPE_NAMES: [&str; 16] = [
+    "mon",
+    "mgr",
+    "osd",
+    "mds",
+    "rgw",
+    "nfs",
+    "rbdmirror",
+    "rbd-mirror",
+    "cephfsmirror",
+    "cephfs-mirror",
+    "fs-mirror",
+    "nvmeof",
+    "crashcollector",
+    "crash",
+    "exporter",
+    "ceph-exporter",
+];
+
+/// Edit distance counting a swap of two neighbours as one edit (`mrg` is one from `mgr`).
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The candidate `input` most likely mistypes (one edit for short words, two for longer),
+/// for a "did you mean" hint; None when nothing is that close.
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let input = input.to_ascii_lowercase();
+    let limit = if input.chars().count() <= 4 { 1 } else { 2 };
+    candidates
+        .into_iter()
+        .map(|c| (distance(&input, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `osd12` or `mgra` for a daemon id: the type name it starts with and the rest, as the id
+/// it likely means (`osd.12`).
+pub fn id_missing_its_dot(word: &str) -> Option<String> {
+    let lower = word.to_ascii_lowercase();
+    TYPE_NAMES
+        .iter()
+        .filter(|t| lower.len() > t.len() && lower.starts_with(**t))
+        .max_by_key(|t| t.len())
+        .map(|t| format!("{t}.{}", lower[t.len()..].trim_start_matches(['-', '_'])))
+        .and_then(|id| id.parse::<DaemonId>().ok().map(|d| d.to_string()))
+}
+
 impl fmt::Display for DaemonType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
@@ -195,7 +262,13 @@ impl FromStr for DaemonType {
             "nvmeof" => DaemonType::Nvmeof,
             "crashcollector" | "crash" => DaemonType::Crashcollector,
             "exporter" | "ceph-exporter" => DaemonType::Exporter,
-            _ => return Err(format!("unknown daemon type {s:?}: expected one of {}", DaemonType::accepted_names())),
+            _ => {
+                let hint = closest(s, TYPE_NAMES).map(|t| format!("did you mean {t}? ")).unwrap_or_default();
+                return Err(format!(
+                    "unknown daemon type {s:?}: {hint}expected one of {}",
+                    DaemonType::accepted_names()
+                ));
+            }
         })
     }
 }
@@ -252,6 +325,22 @@ impl FromStr for DaemonId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        for (typed, meant) in
+            [("mrg", "mgr"), ("mgrs", "mgr"), ("osds", "osd"), ("rbdmiror", "rbdmirror"), ("crsah", "crash")]
+        {
+            let e = typed.parse::<DaemonType>().unwrap_err();
+            assert!(e.contains(&format!("did you mean {meant}?")), "{typed}: {e}");
+        }
+        assert!(!"zzz".parse::<DaemonType>().unwrap_err().contains("did you mean"));
+        assert_eq!(id_missing_its_dot("osd12").as_deref(), Some("osd.12"));
+        assert_eq!(id_missing_its_dot("mona").as_deref(), Some("mon.a"));
+        assert_eq!(id_missing_its_dot("rgw-my-store").as_deref(), Some("rgw.my-store"));
+        assert_eq!(id_missing_its_dot("osd"), None);
+        assert_eq!(id_missing_its_dot("osdx"), None, "an OSD id is a number");
+    }
 
     #[test]
     fn types_and_aliases() {

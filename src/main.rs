@@ -25,8 +25,17 @@ fn main() {
         std::process::exit(code);
     }
     let cli = Cli::parse();
-    let no_colour = matches!(cli.global.color, kubectl_ceph_image::cli::ColorChoice::Never)
-        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    // As --color says: always colours even through a pipe; auto needs a terminal, no
+    // NO_COLOR and a TERM that is not dumb.
+    let colour_errors = match cli.global.color {
+        kubectl_ceph_image::cli::ColorChoice::Always => true,
+        kubectl_ceph_image::cli::ColorChoice::Never => false,
+        kubectl_ceph_image::cli::ColorChoice::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -38,11 +47,7 @@ fn main() {
         match app::run(cli).await {
             Ok(code) => code,
             Err(e) => {
-                let styles = if no_colour || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    Styles::plain()
-                } else {
-                    Styles::colored()
-                };
+                let styles = if colour_errors { Styles::colored() } else { Styles::plain() };
                 app::report(&e, &styles);
                 e.exit_code()
             }

@@ -322,7 +322,7 @@ impl After {
             return Some("the CephCluster carries ceph.rook.io/do-not-reconcile".into());
         }
         if let Some(by) = &d.held_by {
-            return Some(format!("{by} is labelled and Rook skips every Deployment with its id label"));
+            return Some(format!("{by} is labeled and Rook skips every Deployment with its id label"));
         }
         if let Some(f) = d.fence.as_ref().filter(|_| self.labelled.contains(&d.deployment)) {
             return Some(format!("fenced by this plugin to {}", f.image));
@@ -332,16 +332,16 @@ impl After {
         }
         match d.id.dtype.hold_scope() {
             HoldScope::Daemon => {
-                (d.label_holds && self.labelled.contains(&d.deployment)).then(|| "labelled do-not-reconcile".into())
+                (d.label_holds && self.labelled.contains(&d.deployment)).then(|| "labeled do-not-reconcile".into())
             }
             HoldScope::ObjectStore => all
                 .iter()
                 .find(|o| o.id.dtype == d.id.dtype && o.id.id == d.id.id && self.labelled.contains(&o.deployment))
-                .map(|o| format!("{} is labelled and holds object store {}", o.deployment, d.id.id)),
+                .map(|o| format!("{} is labeled and holds object store {}", o.deployment, d.id.id)),
             HoldScope::AllOfType => all
                 .iter()
                 .find(|o| o.id.dtype == d.id.dtype && self.labelled.contains(&o.deployment))
-                .map(|o| format!("{} is labelled and holds every rbd-mirror", o.deployment)),
+                .map(|o| format!("{} is labeled and holds every rbd-mirror", o.deployment)),
             HoldScope::Ineffective | HoldScope::NotHonoured => None,
         }
     }
@@ -489,7 +489,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                     pods_of(d),
                 )
             } else {
-                (Action::Unchanged, Some(format!("fenced: already runs {pin}; labelled and annotated")), vec![])
+                (Action::Unchanged, Some(format!("fenced: already runs {pin}; labeled and annotated")), vec![])
             }
         } else if !managed {
             (
@@ -535,11 +535,11 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         } else {
             let mut note = None;
             if d.labelled && matches!(d.id.dtype.hold_scope(), HoldScope::NotHonoured) && reconcile {
-                note = Some("labelled, but Rook does not honour the label here: the rewrite drops it".into());
+                note = Some("labeled, but Rook does not honour the label here: the rewrite drops it".into());
             }
             if d.labelled && !d.label_holds {
                 note = Some(
-                    "labelled, but this floating mon's label holds nothing: Rook's skip query selects \
+                    "labeled, but this floating mon's label holds nothing: Rook's skip query selects \
                      app=rook-ceph-mon"
                         .into(),
                 );
@@ -864,22 +864,21 @@ fn fence_warnings(t: DaemonType, targets: &[&Daemon], w: &mut Vec<Warning>) {
     match t {
         DaemonType::Mon => w.push(Warning {
             code: "mon-failover",
-            message: "while any mon is labelled, Rook stops mon health checks and failover for the whole cluster"
-                .into(),
+            message: "while any mon is labeled, Rook stops mon health checks and failover for the whole cluster".into(),
         }),
         DaemonType::Rgw => {
             let stores: BTreeSet<&str> = targets.iter().map(|d| d.id.id.as_str()).collect();
             w.push(Warning {
                 code: "rgw-scope",
                 message: format!(
-                    "fencing rgw holds every RGW of object store(s) {}: Rook reconciles none of them while one is labelled",
+                    "fencing rgw holds every RGW of object store(s) {}: Rook reconciles none of them while one is labeled",
                     stores.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             });
         }
         DaemonType::Rbdmirror => w.push(Warning {
             code: "rbd-mirror-scope",
-            message: "fencing rbd-mirror holds all rbd-mirror daemons: any labelled one stops their reconcile".into(),
+            message: "fencing rbd-mirror holds all rbd-mirror daemons: any labeled one stops their reconcile".into(),
         }),
         _ => {}
     }
@@ -899,8 +898,7 @@ fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
     if newly.iter().any(|d| d.id.dtype == DaemonType::Mon && d.label_holds) {
         w.push(Warning {
             code: "mon-failover",
-            message: "while any mon is labelled, Rook stops mon health checks and failover for the whole cluster"
-                .into(),
+            message: "while any mon is labeled, Rook stops mon health checks and failover for the whole cluster".into(),
         });
     }
     let mut stores = BTreeSet::new();
@@ -910,7 +908,7 @@ fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
             w.push(Warning {
                 code: "rgw-scope",
                 message: format!(
-                    "one labelled RGW holds the whole object store {}: all {n} of its RGW Deployment(s)",
+                    "one labeled RGW holds the whole object store {}: all {n} of its RGW Deployment(s)",
                     d.id.id
                 ),
             });
@@ -920,7 +918,7 @@ fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
         let n = all.iter().filter(|o| o.id.dtype == DaemonType::Rbdmirror).count();
         w.push(Warning {
             code: "rbd-mirror-scope",
-            message: format!("any labelled rbd-mirror holds all rbd-mirror daemons ({n} in this cluster)"),
+            message: format!("any labeled rbd-mirror holds all rbd-mirror daemons ({n} in this cluster)"),
         });
     }
     if newly.iter().any(|d| d.id.dtype == DaemonType::Mds) {
@@ -977,22 +975,27 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
         w.push(Warning {
             code: "downgrade",
             message: format!(
-                "{n} {t} daemon(s) would go from {from} down to {to}: a Ceph daemon once upgraded cannot be downgraded"
+                "{n} {} daemon(s) would go from {from} down to {to}: a Ceph daemon once upgraded cannot be downgraded",
+                t.ceph_name()
             ),
         });
     }
-    // One warning per (from, to), naming the types: not one per type.
+    // One warning, naming the types as Ceph does, grouped by (from, to): not one per type.
     let mut jump_types: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for ((t, from, to), n) in &jumps {
         jump_types.entry((from.clone(), to.clone())).or_default().push(format!("{n} {}", t.ceph_name()));
     }
-    for ((from, to), types) in &jump_types {
+    if !jump_types.is_empty() {
+        let moves: Vec<String> = jump_types
+            .iter()
+            .map(|((from, to), types)| format!("{} daemon(s) from {from} to {to}", types.join(", ")))
+            .collect();
         w.push(Warning {
             code: "major-jump",
             message: format!(
-                "{} daemon(s) would go from {from} to {to}: an upgrade may skip at most one major release \
-                 (e.g. Reef 18 or Squid 19 to Tentacle 20)",
-                types.join(", ")
+                "{} would skip more than one major release: an upgrade may skip at most one (e.g. Reef 18 or \
+                 Squid 19 to Tentacle 20)",
+                moves.join("; ")
             ),
         });
     }
@@ -1010,7 +1013,8 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
         }
         for (t, v) in ahead {
             let mut message = format!(
-                "{t} would run Ceph {v} ({}) while the mons run {mon} ({}): Rook and Ceph upgrade the mons first",
+                "{} would run Ceph {v} ({}) while the mons run {mon} ({}): Rook and Ceph upgrade the mons first",
+                t.ceph_name(),
                 v.release(),
                 mon.release()
             );

@@ -50,7 +50,8 @@ fn describe_change(p: &Plan) -> String {
     let to = c.to.as_deref().map(clean).unwrap_or_default();
     match (c.action, c.target.as_str()) {
         ("set", "base") => format!(
-            "set the base image (spec.cephVersion.image) to {to} (was {})",
+            "set the base image (spec.cephVersion.image) to {to} (was {}); every type without an image override \
+             follows it, types with an override stay on their override",
             c.from.as_deref().filter(|f| !f.is_empty()).map(clean).unwrap_or("unset".into())
         ),
         ("set", t) => format!(
@@ -81,7 +82,36 @@ pub fn warnings(ws: &[Warning], s: &Styles) -> String {
     out
 }
 
+/// Every line of `text` cut to `width` columns with an ellipsis (the editor's screens);
+/// `None` leaves it as it is. Strings in it were sanitised when rendered: this only cuts.
+pub fn fit_lines(text: &str, width: Option<usize>) -> String {
+    let Some(w) = width else { return text.to_string() };
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if dialoguer::console::measure_text_width(line) > w {
+            out.push_str(&dialoguer::console::truncate_str(line, w.max(2), "…"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Lists longer than this many rows are summarised by type and node in text output; `-o wide`
+/// (and JSON/YAML) lists every row.
+pub const LIST_MAX: usize = 20;
+
+/// The plan as text, lists that grow with the cluster summarised (see `plan_view`).
 pub fn plan(p: &Plan, s: &Styles) -> String {
+    plan_view(p, s, false)
+}
+
+/// The plan as text: what changes, the restarts in order, what is held, unchanged or not
+/// managed, the warnings, and last, right above any prompt, its totals. With `wide` every
+/// restarting pod and held daemon is listed; without, lists longer than `LIST_MAX` rows are
+/// summarised by type and node with counts.
+pub fn plan_view(p: &Plan, s: &Styles, wide: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -92,9 +122,9 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
         describe_change(p)
     );
     if p.noop {
-        let _ = writeln!(out, "Nothing to change: the cluster already has this.");
         // A noop can still carry a reason (an OSD under replacement is not resumed).
         out.push_str(&warnings(&p.warnings, s));
+        let _ = writeln!(out, "{}", noop_line(p));
         return out;
     }
     let _ = writeln!(
@@ -122,37 +152,18 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             p.summary.restart_pods,
             p.summary.restart
         );
-        let mut rows = vec![vec!["STEP".into(), "DAEMON".into(), "POD".into(), "NODE".into(), "IMAGE".into()]];
-        let step = |d: &DaemonPlan| match (d.step, d.alongside) {
-            (Some(x), true) => format!("{x}+"),
-            (Some(x), false) => x.to_string(),
-            (None, _) => String::new(),
-        };
-        for d in &restarts {
-            for pod in &d.pods {
-                rows.push(vec![
-                    step(d),
-                    clean(&d.daemon).into_owned(),
-                    clean(&pod.name).into_owned(),
-                    clean(pod.node.as_deref().unwrap_or("-")).into_owned(),
-                    format!(
-                        "{} -> {}",
-                        clean(d.image_from.as_deref().unwrap_or("?")),
-                        clean(d.image_to.as_deref().unwrap_or("?"))
-                    ),
-                ]);
-            }
-            if d.pods.is_empty() {
-                rows.push(vec![
-                    step(d),
-                    clean(&d.daemon).into_owned(),
-                    "(no pod running)".into(),
-                    clean(d.node.as_deref().unwrap_or("-")).into_owned(),
-                    format!("-> {}", clean(d.image_to.as_deref().unwrap_or("?"))),
-                ]);
-            }
+        let pod_rows: usize = restarts.iter().map(|d| d.pods.len().max(1)).sum();
+        if !wide && pod_rows > LIST_MAX {
+            out.push_str(&restart_summary(&restarts));
+            let _ = writeln!(
+                out,
+                "  {}",
+                format!("{pod_rows} pods summarised by step, type and node: every pod with -o wide (or -o json)")
+                    .style(s.dim)
+            );
+        } else {
+            out.push_str(&restart_rows(&restarts));
         }
-        out.push_str(&table(&rows, "  "));
         if restarts.iter().any(|d| d.alongside) {
             let _ = writeln!(
                 out,
@@ -170,24 +181,31 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
             "Start:".style(s.restart),
             started.len()
         );
-        for d in &started {
-            let _ = writeln!(out, "  {}  {}", clean(&d.daemon), clean(d.note.as_deref().unwrap_or("")));
+        if !wide && started.len() > LIST_MAX {
+            out.push_str(&by_type_and_node(started.iter().map(|d| (d.dtype, d.node.as_deref()))));
+        } else {
+            for d in &started {
+                let _ = writeln!(out, "  {}  {}", clean(&d.daemon), clean(d.note.as_deref().unwrap_or("")));
+            }
         }
     }
     let held: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::Held).collect();
     if !held.is_empty() {
         let _ = writeln!(out, "\n{} {} daemon(s):", "Held:".style(s.held), held.len());
-        let rows: Vec<Vec<String>> = held
-            .iter()
-            .map(|d| {
+        if !wide && held.len() > LIST_MAX {
+            out.push_str(&by_type_and_node(held.iter().map(|d| (d.dtype, d.node.as_deref()))));
+            out.push_str(&same_notes(held.iter().copied(), s));
+        } else {
+            let mut rows = vec![vec!["DAEMON".into(), "NODE".into(), "WHY".into()]];
+            rows.extend(held.iter().map(|d| {
                 vec![
                     clean(&d.daemon).into_owned(),
                     clean(d.node.as_deref().unwrap_or("-")).into_owned(),
                     clean(d.note.as_deref().unwrap_or("")).into_owned(),
                 ]
-            })
-            .collect();
-        out.push_str(&table(&rows, "  "));
+            }));
+            out.push_str(&table(&rows, "  "));
+        }
     }
     let noted: Vec<&DaemonPlan> = p
         .daemons
@@ -197,8 +215,12 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
         .collect();
     if !noted.is_empty() {
         let _ = writeln!(out, "\n{}", "Notes:".style(s.header));
-        for d in noted {
-            let _ = writeln!(out, "  {}: {}", clean(&d.daemon), clean(d.note.as_deref().unwrap_or("")));
+        if !wide && noted.len() > LIST_MAX {
+            out.push_str(&same_notes(noted.iter().copied(), s));
+        } else {
+            for d in noted {
+                let _ = writeln!(out, "  {}: {}", clean(&d.daemon), clean(d.note.as_deref().unwrap_or("")));
+            }
         }
     }
     let unchanged: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::Unchanged).collect();
@@ -216,11 +238,189 @@ pub fn plan(p: &Plan, s: &Styles) -> String {
     let unmanaged: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::NotManaged).collect();
     if !unmanaged.is_empty() {
         let names: Vec<String> = unmanaged.iter().map(|d| clean(&d.daemon).into_owned()).collect();
-        let _ = writeln!(out, "\nNot managed: {} (no container runs a Ceph image of this cluster)", names.join(", "));
+        let _ = writeln!(
+            out,
+            "\nNot managed: {} (no container runs a Ceph image of this cluster)",
+            some_of(&names, if wide { usize::MAX } else { LIST_MAX })
+        );
     }
     out.push_str(&others(&p.copies, &p.not_handled, s));
     out.push_str(&warnings(&p.warnings, s));
+    out.push_str(&plan_totals(p, s));
     out
+}
+
+/// `text` (a rendered plan) with `extra` (the writes of a dry run, say) put before its
+/// totals, so the totals stay the last line.
+pub fn before_totals(text: &str, extra: &str) -> String {
+    let body = text.trim_end_matches('\n');
+    match body.rsplit_once("\n\n") {
+        Some((head, totals)) if totals.contains("Total:") => format!("{head}\n\n{extra}\n{totals}\n"),
+        _ => format!("{text}\n{extra}"),
+    }
+}
+
+/// The last line of a plan, right above any prompt: what it does in numbers.
+fn plan_totals(p: &Plan, s: &Styles) -> String {
+    let m = &p.summary;
+    let mut parts = vec![format!("{} pod(s) of {} daemon(s) restart", m.restart_pods, m.restart)];
+    if m.start > 0 {
+        parts.push(format!("{} start", m.start));
+    }
+    parts.push(format!("{} held", m.held));
+    parts.push(format!("{} unchanged", m.unchanged));
+    if m.not_managed > 0 {
+        parts.push(format!("{} not managed", m.not_managed));
+    }
+    if !p.warnings.is_empty() {
+        parts.push(format!("{} warning(s)", p.warnings.len()));
+    }
+    format!("\n{} {}\n", "Total:".style(s.header), parts.join(", "))
+}
+
+/// What a plan that changes nothing says, in the terms of its change.
+fn noop_line(p: &Plan) -> String {
+    let n = p.change.deployments.len();
+    match p.change.action {
+        "pause" if p.change.target != "cluster" => {
+            format!("Nothing to change: the {n} Deployment(s) already carry ceph.rook.io/do-not-reconcile.")
+        }
+        "resume" if p.change.target != "cluster" => {
+            format!("Nothing to change: none of the {n} Deployment(s) carries ceph.rook.io/do-not-reconcile.")
+        }
+        _ => "Nothing to change: the cluster already has this.".into(),
+    }
+}
+
+/// Every restarting pod, one row each, in the order they go.
+fn restart_rows(restarts: &[&DaemonPlan]) -> String {
+    let mut rows = vec![vec!["STEP".into(), "DAEMON".into(), "POD".into(), "NODE".into(), "IMAGE".into()]];
+    for d in restarts {
+        for pod in &d.pods {
+            rows.push(vec![
+                step_of(d),
+                clean(&d.daemon).into_owned(),
+                clean(&pod.name).into_owned(),
+                clean(pod.node.as_deref().unwrap_or("-")).into_owned(),
+                image_move(d),
+            ]);
+        }
+        if d.pods.is_empty() {
+            rows.push(vec![
+                step_of(d),
+                clean(&d.daemon).into_owned(),
+                "(no pod running)".into(),
+                clean(d.node.as_deref().unwrap_or("-")).into_owned(),
+                format!("-> {}", clean(d.image_to.as_deref().unwrap_or("?"))),
+            ]);
+        }
+    }
+    table(&rows, "  ")
+}
+
+fn step_of(d: &DaemonPlan) -> String {
+    match (d.step, d.alongside) {
+        (Some(x), true) => format!("{x}+"),
+        (Some(x), false) => x.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
+fn image_move(d: &DaemonPlan) -> String {
+    format!("{} -> {}", clean(d.image_from.as_deref().unwrap_or("?")), clean(d.image_to.as_deref().unwrap_or("?")))
+}
+
+/// Restarts grouped by type and image move, in order: the steps they take, how many
+/// daemons and pods, on how many nodes.
+fn restart_summary(restarts: &[&DaemonPlan]) -> String {
+    struct Group {
+        first: String,
+        last: String,
+        dtype: DaemonType,
+        image: String,
+        daemons: usize,
+        pods: usize,
+        nodes: BTreeSet<String>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    for d in restarts {
+        let image = image_move(d);
+        let step = step_of(d);
+        let nodes = d.pods.iter().filter_map(|p| p.node.clone()).chain(d.node.clone());
+        match groups.iter_mut().find(|g| g.dtype == d.dtype && g.image == image) {
+            Some(g) => {
+                g.last = step;
+                g.daemons += 1;
+                g.pods += d.pods.len();
+                g.nodes.extend(nodes);
+            }
+            None => groups.push(Group {
+                first: step.clone(),
+                last: step,
+                dtype: d.dtype,
+                image,
+                daemons: 1,
+                pods: d.pods.len(),
+                nodes: nodes.collect(),
+            }),
+        }
+    }
+    let mut rows =
+        vec![vec!["STEPS".into(), "TYPE".into(), "DAEMONS".into(), "PODS".into(), "NODES".into(), "IMAGE".into()]];
+    for g in groups {
+        rows.push(vec![
+            if g.first == g.last { g.first } else { format!("{}-{}", g.first, g.last) },
+            type_name(g.dtype).into(),
+            g.daemons.to_string(),
+            g.pods.to_string(),
+            g.nodes.len().to_string(),
+            g.image,
+        ]);
+    }
+    table(&rows, "  ")
+}
+
+/// Daemons counted by type, with the nodes they are on (the busiest first, a few named).
+fn by_type_and_node<'a>(items: impl Iterator<Item = (DaemonType, Option<&'a str>)>) -> String {
+    let mut m: BTreeMap<DaemonType, BTreeMap<&str, usize>> = BTreeMap::new();
+    for (t, node) in items {
+        *m.entry(t).or_default().entry(node.unwrap_or("-")).or_default() += 1;
+    }
+    let mut rows = vec![vec!["TYPE".into(), "DAEMONS".into(), "NODES".into(), "BY NODE".into()]];
+    for (t, nodes) in m {
+        let total: usize = nodes.values().sum();
+        let mut by: Vec<(&str, usize)> = nodes.iter().map(|(n, c)| (*n, *c)).collect();
+        by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let named: Vec<String> = by.iter().map(|(n, c)| format!("{} ({c})", clean(n))).collect();
+        rows.push(vec![type_name(t).into(), total.to_string(), by.len().to_string(), some_of(&named, 3)]);
+    }
+    table(&rows, "  ")
+}
+
+/// Notes shared by many daemons, each said once with how many it concerns.
+fn same_notes<'a>(ds: impl Iterator<Item = &'a DaemonPlan>, s: &Styles) -> String {
+    let mut m: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for d in ds {
+        if let Some(n) = d.note.as_deref() {
+            m.entry(n).or_default().push(&d.daemon);
+        }
+    }
+    let mut out = String::new();
+    for (note, daemons) in m {
+        let names: Vec<String> = daemons.iter().map(|d| clean(d).into_owned()).collect();
+        let _ =
+            writeln!(out, "  {} {}: {}", some_of(&names, 3), format!("({})", names.len()).style(s.dim), clean(note));
+    }
+    out
+}
+
+/// The first `max` names, then how many more.
+fn some_of(names: &[String], max: usize) -> String {
+    if names.len() <= max {
+        names.join(", ")
+    } else {
+        format!("{}, ... and {} more", names[..max].join(", "), names.len() - max)
+    }
 }
 
 /// Deployments that are not daemons, and those not handled: shown, never changed.
@@ -228,24 +428,20 @@ fn others(copies: &[crate::model::Copy], not_handled: &[crate::model::NotHandled
     let mut out = String::new();
     if !copies.is_empty() {
         let _ = writeln!(out, "\n{} {} Deployment(s), never changed:", "Not daemons:".style(s.header), copies.len());
-        let rows: Vec<Vec<String>> = copies
-            .iter()
-            .map(|c| {
-                vec![
-                    clean(&c.deployment).into_owned(),
-                    format!("{} of {}", c.kind, clean(c.of.as_deref().unwrap_or("?"))),
-                    if c.labelled { "labelled do-not-reconcile".into() } else { String::new() },
-                ]
-            })
-            .collect();
+        let mut rows = vec![vec!["DEPLOYMENT".into(), "WHAT".into(), "LABEL".into()]];
+        rows.extend(copies.iter().map(|c| {
+            vec![
+                clean(&c.deployment).into_owned(),
+                format!("{} of {}", c.kind, clean(c.of.as_deref().unwrap_or("?"))),
+                if c.labelled { "do-not-reconcile".into() } else { "-".into() },
+            ]
+        }));
         out.push_str(&table(&rows, "  "));
     }
     if !not_handled.is_empty() {
         let _ = writeln!(out, "\n{} {} Deployment(s):", "Not handled:".style(s.header), not_handled.len());
-        let rows: Vec<Vec<String>> = not_handled
-            .iter()
-            .map(|n| vec![clean(&n.deployment).into_owned(), clean(&n.reason).into_owned()])
-            .collect();
+        let mut rows = vec![vec!["DEPLOYMENT".into(), "WHY".into()]];
+        rows.extend(not_handled.iter().map(|n| vec![clean(&n.deployment).into_owned(), clean(&n.reason).into_owned()]));
         out.push_str(&table(&rows, "  "));
     }
     out
@@ -271,7 +467,16 @@ fn overrides_line(v: &StatusView) -> String {
     }
 }
 
+/// The status as text, long lists summarised (see `status_view`).
 pub fn status(v: &StatusView, s: &Styles) -> String {
+    status_view(v, s, false)
+}
+
+/// The status as text: the cluster, one row per daemon type (every header over its
+/// column), held and fenced daemons, Ceph's versions, warnings, and last its totals. With
+/// `wide` every held and fenced daemon is listed; without, more than `LIST_MAX` are
+/// summarised by type and node.
+pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -330,10 +535,11 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
         "READY".into(),
         "HELD".into(),
         "FENCED".into(),
-        "RUNNING".into(),
+        "RUNNING IMAGE (PODS)".into(),
     ]];
     for t in &v.types {
-        let running: Vec<String> = t.running.iter().map(|r| format!("{}x {}", r.pods, clean(&r.image))).collect();
+        // One column: the image with its pod count, so the header names every column.
+        let running: Vec<String> = t.running.iter().map(|r| format!("{} ({})", clean(&r.image), r.pods)).collect();
         rows.push(vec![
             type_name(t.dtype).into(),
             clean(&t.desired_image).into_owned(),
@@ -359,46 +565,78 @@ pub fn status(v: &StatusView, s: &Styles) -> String {
     }
     if !v.held.is_empty() {
         let _ = writeln!(out, "\n{} {} daemon(s):", "Held:".style(s.held), v.held.len());
-        let rows: Vec<Vec<String>> = v
-            .held
-            .iter()
-            .map(|h| {
+        if !wide && v.held.len() > LIST_MAX {
+            out.push_str(&by_type_and_node(v.held.iter().map(|h| (type_of(&h.daemon), h.node.as_deref()))));
+            let _ = writeln!(out, "  {}", "every held daemon with -o wide (or -o json)".style(s.dim));
+        } else {
+            let mut rows = vec![vec!["DAEMON".into(), "NODE".into(), "IMAGE".into(), "WHY".into()]];
+            rows.extend(v.held.iter().map(|h| {
                 vec![
                     clean(&h.daemon).into_owned(),
                     clean(h.node.as_deref().unwrap_or("-")).into_owned(),
                     clean(h.image.as_deref().unwrap_or("?")).into_owned(),
                     clean(&h.reason).into_owned(),
                 ]
-            })
-            .collect();
-        out.push_str(&table(&rows, "  "));
+            }));
+            out.push_str(&table(&rows, "  "));
+        }
     }
     if !v.fenced.is_empty() {
         let _ = writeln!(out, "\n{} {} daemon(s), pinned by this plugin:", "Fenced:".style(s.restart), v.fenced.len());
-        let rows: Vec<Vec<String>> = v
-            .fenced
-            .iter()
-            .map(|f| {
+        if !wide && v.fenced.len() > LIST_MAX {
+            out.push_str(&by_type_and_node(v.fenced.iter().map(|f| (type_of(&f.daemon), f.node.as_deref()))));
+            let _ = writeln!(out, "  {}", "every fenced daemon with -o wide (or -o json)".style(s.dim));
+        } else {
+            let mut rows =
+                vec![vec!["DAEMON".into(), "NODE".into(), "IMAGE".into(), "WAS".into(), "FENCED FOR".into()]];
+            rows.extend(v.fenced.iter().map(|f| {
                 vec![
                     clean(&f.daemon).into_owned(),
                     clean(f.node.as_deref().unwrap_or("-")).into_owned(),
                     clean(&f.image).into_owned(),
-                    format!("(was {})", clean(f.replaced_image.as_deref().unwrap_or("?"))),
-                    format!("for {}", f.age.as_deref().unwrap_or("?")),
+                    clean(f.replaced_image.as_deref().unwrap_or("?")).into_owned(),
+                    f.age.as_deref().unwrap_or("?").to_string(),
                 ]
-            })
-            .collect();
-        out.push_str(&table(&rows, "  "));
+            }));
+            out.push_str(&table(&rows, "  "));
+        }
     }
     if !v.ceph_versions.is_empty() {
         let _ = writeln!(out, "\nCeph versions (status.ceph.versions):");
+        let mut rows = vec![vec!["TYPE".into(), "DAEMONS".into(), "VERSION".into()]];
         for (t, lines) in &v.ceph_versions {
             for (line, n) in lines {
-                let _ = writeln!(out, "  {:<14} {:>5}  {}", clean(t), n, clean(line));
+                rows.push(vec![clean(t).into_owned(), n.to_string(), clean(line).into_owned()]);
             }
         }
+        out.push_str(&table(&rows, "  "));
     }
     out.push_str(&others(&v.copies, &v.not_handled, s));
     out.push_str(&warnings(&v.warnings, s));
+    out.push_str(&status_totals(v, s));
     out
+}
+
+/// The daemon type of a daemon id as the view names it (`rbd-mirror.a`).
+fn type_of(daemon: &str) -> DaemonType {
+    daemon.split_once('.').and_then(|(t, _)| t.parse().ok()).unwrap_or(DaemonType::Osd)
+}
+
+/// The last line of `status`: the cluster in numbers.
+fn status_totals(v: &StatusView, s: &Styles) -> String {
+    let daemons: usize = v.types.iter().map(|t| t.daemons).sum();
+    let pods: usize = v.types.iter().map(|t| t.pods).sum();
+    let ready: usize = v.types.iter().map(|t| t.ready_pods).sum();
+    let drifted: usize = v.types.iter().map(|t| t.drifted).sum();
+    let mut parts = vec![
+        format!("{daemons} daemon(s) of {} type(s)", v.types.len()),
+        format!("{ready}/{pods} pod(s) ready"),
+        format!("{} held", v.held.len()),
+        format!("{} fenced", v.fenced.len()),
+        format!("{drifted} drifted"),
+    ];
+    if !v.warnings.is_empty() {
+        parts.push(format!("{} warning(s)", v.warnings.len()));
+    }
+    format!("\n{} {}\n", "Total:".style(s.header), parts.join(", "))
 }

@@ -3,16 +3,19 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::{ColorChoice, DryRun, GlobalArgs, OutputFormat};
 use std::time::Duration;
 
+use crate::cli::{ChangeArgs, ColorChoice, DryRun, GlobalArgs, OutputFormat};
 use crate::cluster::connect::ConnectOptions;
 use crate::error::{Error, Result};
 use crate::output::Styles;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `text`, `json` or `yaml` (`-o wide` is text with `wide` set).
     pub output: OutputFormat,
+    /// `-o wide`: text that lists every row instead of summarising long lists.
+    pub wide: bool,
     pub dry_run: Option<DryRun>,
     pub yes: bool,
     pub exit_code: bool,
@@ -30,8 +33,13 @@ pub struct Settings {
     pub progress_bar: bool,
     /// `--force` (set, unset): write a CephCluster that another controller owns.
     pub force: bool,
+    /// `-v=N` (0 when absent): how much the request log says.
+    pub verbosity: u8,
     /// `--pause-between` (a fence): the wait between steps once a step's pods are Ready.
     pub pause_between: std::time::Duration,
+    /// Text lines cut to this many columns: set by the editor, whose screens must fit the
+    /// terminal; None for commands (a pipe or a scrollback has no width).
+    pub fit_width: Option<usize>,
 }
 
 /// The environment the settings are resolved against.
@@ -184,7 +192,9 @@ fn check_name(flag: &str, value: &str, subdomain: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
+/// Resolve the global flags and, for a command that changes the cluster, its change flags
+/// (`None`: a command without them, which then never applies, waits or skips a prompt).
+pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result<Settings> {
     if let Some(ns) = &g.namespace {
         check_name("--namespace", ns, false)?;
     }
@@ -192,31 +202,42 @@ pub fn resolve(g: &GlobalArgs, env: &Env) -> Result<Settings> {
         check_name("--cluster", c, true)?;
     }
     let timeout = duration_flag("--request-timeout", &g.request_timeout, MAX_REQUEST_TIMEOUT, "no limit")?;
-    if g.exit_code && g.dry_run.is_none() {
+    let none = ChangeArgs::default();
+    let c = change.unwrap_or(&none);
+    if c.exit_code && c.dry_run.is_none() {
         return Err(Error::usage("--exit-code goes with --dry-run: it reports whether the plan restarts pods"));
     }
-    let wait_for = duration_flag("--timeout", &g.timeout, MAX_TIMEOUT, "no limit")?;
+    let wait_for = if c.timeout.is_empty() {
+        Some(Duration::from_secs(15 * 60))
+    } else {
+        duration_flag("--timeout", &c.timeout, MAX_TIMEOUT, "no limit")?
+    };
     let styles = |on: bool| if on { Styles::colored() } else { Styles::plain() };
+    let wide = g.output == OutputFormat::Wide;
+    let output = if wide { OutputFormat::Text } else { g.output };
     Ok(Settings {
-        output: g.output,
-        dry_run: g.dry_run,
-        yes: g.yes,
+        output,
+        wide,
+        dry_run: c.dry_run,
+        yes: c.yes,
         force: false,
         pause_between: std::time::Duration::ZERO,
-        exit_code: g.exit_code,
+        fit_width: None,
+        verbosity: g.verbosity.unwrap_or(0),
+        exit_code: c.exit_code,
         interactive: env.stdin_tty && env.stderr_tty,
-        out_styles: styles(g.output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),
+        out_styles: styles(output == OutputFormat::Text && colour(g.color, env.stdout_tty, env)),
         err_styles: styles(colour(g.color, env.stderr_tty, env)),
         connect: ConnectOptions {
             kubeconfig: g.kubeconfig.clone(),
             context: g.context.clone(),
             namespace: g.namespace.clone(),
             request_timeout: timeout,
-            verbose: g.verbose,
+            verbose: g.verbosity.is_some_and(|v| v >= 1),
             terminal: crate::cluster::exec::Terminal { stdin: env.stdin_tty, stderr: env.stderr_tty },
         },
         cluster: g.cluster.clone(),
-        wait: g.wait,
+        wait: c.wait,
         // `--timeout 0`: no limit (a year, so deadlines stay representable)
         timeout: wait_for.unwrap_or(std::time::Duration::from_secs(365 * 86400)),
         progress_bar: env.stderr_tty && !env.term_dumb,
@@ -235,7 +256,7 @@ mod tests {
     fn settings(args: &[&str], e: &Env) -> Result<Settings> {
         let cli =
             crate::cli::Cli::try_parse_from(std::iter::once("kubectl-ceph-image").chain(args.iter().copied())).unwrap();
-        resolve(&cli.global, e)
+        resolve(&cli.global, cli.change_args(), e)
     }
 
     #[test]
@@ -269,20 +290,20 @@ mod tests {
                 .to_string()
                 .contains("--request-timeout")
         );
-        assert_eq!(settings(&["status", "--exit-code"], &env(false, false)).unwrap_err().exit_code(), 2);
+        assert_eq!(settings(&["set", "mgr", "x:1", "--exit-code"], &env(false, false)).unwrap_err().exit_code(), 2);
         for (args, why) in [
             (&["status", "-n", ""][..], "--namespace is empty"),
             (&["status", "-n", "Rook_Ceph"][..], "not a valid name: it must be a DNS-1123 label"),
             (&["status", "--cluster", ""][..], "--cluster is empty"),
-            (&["status", "--timeout", "99999999999h"][..], "--timeout \"99999999999h\": too long"),
-            (&["status", "--timeout", "-5m"][..], "cannot be negative"),
+            (&["set", "mgr", "x:1", "--timeout", "99999999999h"][..], "--timeout \"99999999999h\": too long"),
+            (&["set", "mgr", "x:1", "--timeout", "-5m"][..], "cannot be negative"),
             (&["status", "--request-timeout", "99999999999999999999999s"][..], "too long"),
             (&["status", "--request-timeout", "25h"][..], "at most 24h"),
             (&["status", "--request-timeout", "1ns"][..], "the smallest unit is ms"),
             (&["status", "--request-timeout", "0.0001s"][..], "less than a millisecond"),
-            (&["status", "--timeout", "1.5"][..], "not a number"),
-            (&["status", "--timeout", "5m3"][..], "every number needs a unit"),
-            (&["status", "--timeout", ""][..], "empty"),
+            (&["set", "mgr", "x:1", "--timeout", "1.5"][..], "not a number"),
+            (&["set", "mgr", "x:1", "--timeout", "5m3"][..], "every number needs a unit"),
+            (&["set", "mgr", "x:1", "--timeout", ""][..], "empty"),
         ] {
             let e = settings(args, &env(false, false)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

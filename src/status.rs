@@ -198,13 +198,13 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         if d.labelled && d.id.dtype.hold_scope() == HoldScope::NotHonoured {
             warnings.push(Warning {
                 code: "label-ignored",
-                message: format!("{} is labelled, but Rook ignores the label on {} Deployments", d.id, d.id.dtype),
+                message: format!("{} is labeled, but Rook ignores the label on {} Deployments", d.id, d.id.dtype),
             });
         }
         if d.labelled && d.id.dtype.hold_scope() == HoldScope::Ineffective {
             warnings.push(Warning {
                 code: "mds-ineffective",
-                message: format!("{} is labelled, but the mds label does not take effect on current Rook", d.id),
+                message: format!("{} is labeled, but the mds label does not take effect on current Rook", d.id),
             });
         }
         if d.under_replacement {
@@ -231,8 +231,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
     if snap.daemons.iter().any(|d| d.labelled && d.id.dtype == DaemonType::Mon) {
         warnings.push(Warning {
             code: "mon-failover",
-            message: "a mon is labelled: Rook's mon health checks and failover are stopped for the whole cluster"
-                .into(),
+            message: "a mon is labeled: Rook's mon health checks and failover are stopped for the whole cluster".into(),
         });
     }
     if let Some(overall) = c.ceph_versions.get("overall")
@@ -280,7 +279,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         warnings.push(Warning {
             code: "label-ignored",
             message: format!(
-                "{} ({}) is labelled, but the floating mon's label holds nothing: Rook's skip query selects \
+                "{} ({}) is labeled, but the floating mon's label holds nothing: Rook's skip query selects \
                  app=rook-ceph-mon",
                 d.id, d.deployment
             ),

@@ -28,7 +28,7 @@ fn pause_osd_on_a_node_labels_exactly_its_osds() {
     let r = run(&sim, &["pause", "osd", "--node", "node-01", "--yes"]).ok();
     let want: BTreeSet<String> = (0..30).filter(|i| i % 3 == 1).map(|i| format!("rook-ceph-osd-{i}")).collect();
     assert_eq!(labelled(&sim), want);
-    assert_eq!(r.stdout.matches(" labeled").count(), 10, "{}", r.stdout);
+    assert_eq!(r.stdout.matches(" labeled\n").count(), 10, "{}", r.stdout);
     let patched: BTreeSet<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
     assert_eq!(patched, want, "one label patch per OSD of the node, nothing else");
     // every label patch is a merge patch of the label alone

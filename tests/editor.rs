@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::pty::{CTRL_C, DOWN, ENTER, ESC, Pty};
+use common::pty::{CTRL_C, DOWN, ENTER, ESC, Pty, UP};
 use common::*;
 use rook_sim::resources::DEPLOYMENTS;
 use rook_sim::{Crd, Sim};
@@ -23,10 +23,17 @@ fn down(p: &mut Pty, n: usize) {
     }
 }
 
-/// From the main menu: hold osd.1 and osd.10, found by the filter `osd.1`. The osd menu's
-/// hold entry is the second (a staged image adds no entry: the menu follows the cluster).
-fn stage_hold_of_osd_1_and_10(p: &mut Pty, staged_after: usize) {
-    down(p, 2); // osd
+fn up(p: &mut Pty, n: usize) {
+    for _ in 0..n {
+        p.send(UP);
+    }
+}
+
+/// From the main menu, `downs` rows above osd: hold osd.1 and osd.10, found by the filter
+/// `osd.1`. The osd menu's hold entry is the second (a staged image adds no entry: the menu
+/// follows the cluster). The menu keeps its cursor on the row last chosen.
+fn stage_hold_of_osd_1_and_10(p: &mut Pty, staged_after: usize, downs: usize) {
+    down(p, downs); // osd
     p.send(ENTER);
     p.expect("Hold osd daemons");
     p.send(DOWN);
@@ -63,7 +70,7 @@ fn setting_the_mgr_image_changes_only_its_override() {
     p.send(ENTER);
     p.expect("Review and submit staged changes (1)");
     assert!(sim.mutating_requests().is_empty(), "staging sends nothing");
-    down(&mut p, 11);
+    down(&mut p, 10); // from mgr (1) to Review (11)
     p.send(ENTER);
     p.expect("Submit these changes to CephCluster rook-ceph/rook-ceph?");
     assert!(p.screen().contains("mgr.a"), "the plan was shown first");
@@ -89,8 +96,8 @@ fn setting_the_mgr_image_changes_only_its_override() {
 fn holding_two_osds_found_by_the_filter_labels_exactly_those() {
     let sim = sim(Crd::Proposed);
     let mut p = editor(&sim);
-    stage_hold_of_osd_1_and_10(&mut p, 1);
-    down(&mut p, 11);
+    stage_hold_of_osd_1_and_10(&mut p, 1, 2);
+    down(&mut p, 9); // from osd (2) to Review (11)
     p.send(ENTER);
     p.expect("Submit these changes");
     p.send("y");
@@ -117,12 +124,14 @@ fn declining_at_the_confirmation_sends_nothing() {
     p.send("quay.io/ceph/ceph:v20.2.5");
     p.send(ENTER);
     p.expect("Review and submit staged changes (1)");
-    down(&mut p, 11);
+    down(&mut p, 1); // from base (10) to Review (11)
     p.send(ENTER);
     p.expect("Submit these changes");
     p.send("n");
     p.expect("Not submitted; the changes stay staged.");
-    p.send(ESC); // quit from the main menu
+    p.send(ESC); // quit from the main menu: staged work, so it asks
+    p.expect("Quit and discard 1 staged change(s)?");
+    p.send("y");
     p.expect("1 staged change(s) discarded; nothing was sent");
     assert_eq!(p.wait(), 0);
     assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
@@ -178,8 +187,8 @@ fn an_image_change_with_holds_never_restarts_a_held_daemon() {
     p.send("registry.example.com/ceph:v20.2.5");
     p.send(ENTER);
     p.expect("Review and submit staged changes (1)");
-    stage_hold_of_osd_1_and_10(&mut p, 2);
-    down(&mut p, 11);
+    stage_hold_of_osd_1_and_10(&mut p, 2, 0);
+    down(&mut p, 9); // from osd (2) to Review (11)
     p.send(ENTER);
     p.expect("Submit these changes");
     p.send("y");
@@ -212,4 +221,294 @@ fn an_image_change_with_holds_never_restarts_a_held_daemon() {
         .collect();
     let cluster_at = order.iter().position(|o| o.starts_with("cephclusters")).expect("the CephCluster patch");
     assert_eq!(cluster_at, 2, "both holds land before the CephCluster patch: {order:?}");
+}
+
+/// The editor on a terminal of `rows` x `cols`.
+fn editor_sized(sim: &Sim, rows: u16, cols: u16) -> Pty {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env("KUBECONFIG", sim.kubeconfig()).env("TERM", "xterm").env_remove("NO_COLOR");
+    let pty = Pty::spawn_sized(cmd, rows, cols);
+    pty.expect_on_screen("Review and submit staged changes (0)");
+    pty
+}
+
+/// What a person sees: no row wider than the terminal (none wrapped), the header on top.
+fn assert_fits_with_header(p: &Pty) {
+    let t = p.terminal();
+    let screen = t.screen();
+    for r in 0..p.size.0 {
+        assert!(!screen.row_wrapped(r), "row {r} is longer than {} columns:\n{}", p.size.1, p.rows().join("\n"));
+    }
+    assert!(p.rows()[0].starts_with("CephCluster rook-ceph/rook-ceph"), "header not on top:\n{}", p.rows().join("\n"));
+}
+
+/// Esc in every prompt goes back to the main menu; a rejected image stays editable;
+/// staged changes show on their type's row, with a count of what is selected; discarding
+/// and quitting with staged work ask first. At 80x24 and 160x50, every screen fits.
+fn every_prompt_at(rows: u16, cols: u16) {
+    let sim = sim(Crd::Proposed);
+    let mut p = editor_sized(&sim, rows, cols);
+    assert_fits_with_header(&p);
+    let main = |p: &mut Pty| {
+        p.expect_on_screen("Refresh (read the cluster again)");
+        assert_fits_with_header(p);
+        assert!(!p.rows().iter().any(|r| r.contains("quit): ")), "an answered menu stayed:\n{}", p.rows().join("\n"));
+    };
+    // the osd menu, Esc
+    down(&mut p, 2);
+    p.send(ENTER);
+    p.expect_on_screen("Set the osd image...");
+    p.send(ESC);
+    main(&mut p);
+    // the image list, Esc
+    p.send(ENTER);
+    p.expect_on_screen("Set the osd image...");
+    p.send(ENTER);
+    p.expect_on_screen("Type an image...");
+    p.send(ESC);
+    main(&mut p);
+    // a typed image: rejected, still there to edit; then Esc
+    p.send(ENTER);
+    p.send(ENTER);
+    p.expect_on_screen("Type an image...");
+    p.send(ENTER);
+    p.expect_on_screen("Image for osd");
+    p.send("Not A Valid Image");
+    p.send(ENTER);
+    p.expect_on_screen("invalid image reference");
+    p.expect_on_screen("> Not A Valid Image");
+    p.send(ESC);
+    main(&mut p);
+    // the filter, Esc; then the multi-select, Esc
+    p.send(ENTER);
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect_on_screen("Filter osd daemons by id or node");
+    p.send(ESC);
+    main(&mut p);
+    p.send(ENTER);
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect_on_screen("Filter osd daemons by id or node");
+    p.send(ENTER);
+    p.expect_on_screen("12 daemons to hold: 0 of 12 selected");
+    assert_fits_with_header_below_top(&p);
+    p.send(ESC);
+    main(&mut p);
+    // stage a hold: the count of selected items, then the type row shows it
+    p.send(ENTER);
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect_on_screen("Filter osd daemons by id or node");
+    p.send("osd.1");
+    p.send(ENTER);
+    p.expect_on_screen("3 daemons to hold: 0 of 3 selected");
+    p.send(" ");
+    p.expect_on_screen("3 daemons to hold: 1 of 3 selected");
+    p.send(ENTER);
+    p.expect_on_screen("Review and submit staged changes (1)");
+    assert!(p.rows().iter().any(|r| r.contains("osd ") && r.contains("[staged: hold +1]")), "{}", p.rows().join("\n"));
+    assert_fits_with_header(&p);
+    // Discard asks; no keeps the staged change
+    down(&mut p, 10); // from osd (2) to Discard (12)
+    p.send(ENTER);
+    p.expect_on_screen("Discard 1 staged change(s)?");
+    p.send("n");
+    p.expect_on_screen("Review and submit staged changes (1)");
+    // q with staged work asks too; Esc at that question is a no
+    p.send("q");
+    p.expect_on_screen("Quit and discard 1 staged change(s)?");
+    p.send(ESC);
+    p.expect_on_screen("Review and submit staged changes (1)");
+    p.send("q");
+    p.expect_on_screen("Quit and discard 1 staged change(s)?");
+    p.send("y");
+    assert_eq!(p.wait(), 0);
+    assert!(sim.mutating_requests().is_empty(), "nothing was sent");
+}
+
+/// The multi-select replaces the menu below the header: the header is still on top.
+fn assert_fits_with_header_below_top(p: &Pty) {
+    assert_fits_with_header(p);
+}
+
+#[test]
+fn every_prompt_fits_and_goes_back_at_80x24() {
+    every_prompt_at(24, 80);
+}
+
+#[test]
+fn every_prompt_fits_and_goes_back_at_160x50() {
+    every_prompt_at(50, 160);
+}
+
+/// After a submit the operator replaces pods and moves the resourceVersion: the next
+/// review plans from a fresh read (the new pods), and its submit goes through (no 409).
+#[test]
+fn the_plan_after_a_submit_is_fresh() {
+    let sim = sim(Crd::Proposed);
+    let before = pod_names(&sim, "rook-ceph-mgr");
+    let mut p = editor_sized(&sim, 24, 80);
+    let set_mgr = |p: &mut Pty, image: &str| {
+        down(p, 1);
+        p.send(ENTER);
+        p.expect_on_screen("Set the mgr image...");
+        p.send(ENTER);
+        p.expect_on_screen("Type an image...");
+        p.send(ENTER);
+        p.expect_on_screen("Image for mgr");
+        p.send(image);
+        p.send(ENTER);
+        p.expect_on_screen("Review and submit staged changes (1)");
+        down(p, 10); // from mgr (1) to Review (11)
+        p.send(ENTER);
+        p.expect_on_screen("Submit these changes to CephCluster rook-ceph/rook-ceph?");
+    };
+    set_mgr(&mut p, "registry.example.com/ceph:v20.2.5");
+    assert!(p.screen().contains(&before[0]), "the first plan restarts the running mgr pods");
+    p.send("y");
+    p.expect_on_screen("Submitted: cephcluster.ceph.rook.io/rook-ceph patched");
+    // The simulated operator replaces the mgr pods (bounded wait, not a timed assertion).
+    let mut after = pod_names(&sim, "rook-ceph-mgr");
+    for _ in 0..200 {
+        if after.len() == before.len() && after.iter().all(|a| !before.contains(a)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = pod_names(&sim, "rook-ceph-mgr");
+    }
+    assert!(after.iter().all(|a| !before.contains(a)), "the operator replaced the mgr pods: {after:?}");
+    up(&mut p, 11); // from Review (11) to the top
+    set_mgr(&mut p, "registry.example.com/ceph:v20.2.6");
+    let screen = p.screen();
+    let second = screen.rsplit("Staged:").next().unwrap();
+    assert!(second.contains(&after[0]), "the second plan restarts the new pods: {second}");
+    assert!(!second.contains(&before[0]), "not the pods already replaced: {second}");
+    p.send("y");
+    p.expect_on_screen("Submitted: cephcluster.ceph.rook.io/rook-ceph patched");
+    p.send("q");
+    assert_eq!(p.wait(), 0);
+    let c = cluster_fields(&sim);
+    assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], "registry.example.com/ceph:v20.2.6");
+}
+
+/// The whole-cluster pause is an action of the main menu: staged, planned, submitted.
+#[test]
+fn pause_cluster_from_the_editor() {
+    let sim = sim(Crd::Proposed);
+    let mut p = editor_sized(&sim, 24, 80);
+    down(&mut p, 12); // types (0-9), base, review, then the cluster pause (nothing staged: no discard)
+    p.send(ENTER);
+    p.expect_on_screen("Staged (1): pause the whole cluster");
+    up(&mut p, 1); // Review
+    p.send(ENTER);
+    p.expect_on_screen("Submit these changes to CephCluster rook-ceph/rook-ceph?");
+    assert!(p.screen().contains("Total: 0 pod(s) of 0 daemon(s) restart"), "the plan, its totals last");
+    p.send("y");
+    p.expect_on_screen("[whole cluster paused]");
+    p.send("q");
+    assert_eq!(p.wait(), 0);
+    assert_eq!(cluster_fields(&sim)["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"], "true");
+}
+
+/// A fence made on released Rook is removed from the editor: the type's menu offers it.
+#[test]
+fn unfence_from_the_editor() {
+    let sim = sim(Crd::Released);
+    run(&sim, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--strategy", "fence", "--yes"]).ok();
+    let fenced = |sim: &Sim| {
+        sim.list(&DEPLOYMENTS, "rook-ceph")
+            .into_iter()
+            .filter(|d| d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some())
+            .count()
+    };
+    assert_eq!(fenced(&sim), 2);
+    let mut p = editor_sized(&sim, 24, 80);
+    down(&mut p, 1); // mgr
+    p.send(ENTER);
+    p.expect_on_screen("Remove the fence from 2 mgr daemon(s)...");
+    down(&mut p, 2); // set, hold, unfence
+    p.send(ENTER);
+    p.expect("Unfence 2 Deployment(s) in rook-ceph?");
+    let t = p.terminal();
+    assert!((0..24).all(|r| !t.screen().row_wrapped(r)), "the fence's plan fits 80 columns:\n{}", p.rows().join("\n"));
+    p.send("y");
+    p.expect("Press Enter to go back.");
+    p.send(ENTER);
+    p.expect_on_screen("Review and submit staged changes (0)");
+    p.send("q");
+    assert_eq!(p.wait(), 0);
+    assert_eq!(fenced(&sim), 0, "the fence is gone");
+}
+
+/// 2000 OSDs at 80x24: the multi-select pages them with the count in view, and the review
+/// of an OSD image change is the summarised plan with its totals above the question.
+#[test]
+fn two_thousand_osds_at_80x24() {
+    let sim = sim_with(Crd::Proposed, 2000);
+    let mut p = editor_sized(&sim, 24, 80);
+    assert_fits_with_header(&p);
+    down(&mut p, 2); // osd
+    p.send(ENTER);
+    p.expect_on_screen("Hold osd daemons");
+    p.send(DOWN);
+    p.send(ENTER);
+    p.expect_on_screen("Filter osd daemons by id or node");
+    p.send(ENTER);
+    p.expect_on_screen("2000 daemons to hold: 0 of 2000 selected");
+    p.expect_on_screen("rows 1-16 of 2000 (PgUp/PgDn: page)");
+    p.send("a");
+    p.expect_on_screen("2000 daemons to hold: 2000 of 2000 selected");
+    p.send("\x1b[6~"); // PgDn
+    p.expect_on_screen("rows 17-32 of 2000");
+    assert_fits_with_header(&p);
+    p.send(ESC);
+    p.expect_on_screen("Review and submit staged changes (0)");
+    // an OSD image, reviewed: the plan is summarised and ends with its totals
+    p.send(ENTER);
+    p.expect_on_screen("Set the osd image...");
+    p.send(ENTER);
+    p.expect_on_screen("Type an image...");
+    p.send(ENTER);
+    p.send("registry.example.com/ceph:v20.2.5");
+    p.send(ENTER);
+    p.expect_on_screen("Review and submit staged changes (1)");
+    down(&mut p, 9); // from osd (2) to Review (11)
+    p.send(ENTER);
+    p.expect_on_screen("Submit these changes to CephCluster rook-ceph/rook-ceph?");
+    let rows = p.rows();
+    let q = rows.iter().position(|r| r.contains("Submit these changes")).unwrap();
+    assert!(rows[q - 1].starts_with("Total: 2000 pod(s) of 2000 daemon(s) restart"), "{}", rows.join("\n"));
+    let review = p.screen();
+    let review = review.rsplit("Staged:").next().unwrap();
+    assert!(review.lines().count() < 60, "summarised, not one line per pod: {review}");
+    p.send("n");
+    p.expect_on_screen("Not submitted; the changes stay staged.");
+    p.send("q");
+    p.expect_on_screen("Quit and discard 1 staged change(s)?");
+    p.send("y");
+    assert_eq!(p.wait(), 0);
+    assert!(sim.mutating_requests().is_empty());
+}
+
+/// Released Rook: setting a type's image explains the fence at the terminal's width and
+/// Esc goes back without sending anything.
+#[test]
+fn the_fence_offer_fits_and_esc_goes_back() {
+    let sim = sim(Crd::Released);
+    let mut p = editor_sized(&sim, 24, 80);
+    down(&mut p, 1); // mgr
+    p.send(ENTER);
+    p.expect_on_screen("Set the mgr image...");
+    p.send(ENTER);
+    p.expect_on_screen("Pin mgr with the fence strategy...");
+    assert!(p.rows().iter().any(|r| r.contains("no spec.cephVersion.imageOverrides")), "{}", p.rows().join("\n"));
+    let t = p.terminal();
+    assert!((0..24).all(|r| !t.screen().row_wrapped(r)), "fits 80 columns:\n{}", p.rows().join("\n"));
+    p.send(ESC);
+    p.expect_on_screen("Review and submit staged changes (0)");
+    assert_fits_with_header(&p);
+    p.send("q");
+    assert_eq!(p.wait(), 0);
+    assert!(sim.mutating_requests().is_empty());
 }

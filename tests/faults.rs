@@ -157,3 +157,18 @@ fn held_daemons_are_not_waited_for_and_labels_need_no_wait() {
     assert_eq!(held, ["osd.1"]);
     assert!(r.stderr.contains("rollout done"), "{}", r.stderr);
 }
+
+/// A slow or hung API server on a terminal: past two seconds the plugin says what it waits
+/// for and which attempt it is, instead of silence (without a terminal it says nothing).
+#[test]
+fn a_slow_answer_on_a_terminal_says_what_it_waits_for() {
+    let sim = sim_with(Crd::Proposed, 3);
+    sim.faults().set_latency(std::time::Duration::from_millis(2500));
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("status").env("KUBECONFIG", sim.kubeconfig()).env("TERM", "xterm");
+    let mut p = common::pty::Pty::spawn_sized(cmd, 24, 80);
+    p.expect("waiting for https://127.0.0.1:");
+    p.expect("to answer list pods (attempt 1 of 5, gives up after 30s)...");
+    assert_eq!(p.wait(), 0);
+    assert!(p.screen().contains("Total: "), "then the status");
+}

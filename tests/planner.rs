@@ -247,7 +247,9 @@ fn release_order_warnings() {
         &Change::SetImage { target: Target::Base, image: "quay.io/ceph/ceph:v20.2.4".into() },
     )
     .unwrap();
-    assert!(codes(&p).contains(&"major-jump"));
+    let jumps: Vec<&str> = p.warnings.iter().filter(|w| w.code == "major-jump").map(|w| w.message.as_str()).collect();
+    assert_eq!(jumps.len(), 1, "one warning, not one per type: {jumps:?}");
+    assert!(jumps[0].contains("rbd-mirror") && !jumps[0].contains("rbdmirror"), "Ceph's type names: {}", jumps[0]);
     let p = plan(
         &cluster("quay.io/ceph/ceph:v18.2.7"),
         &Change::SetImage { target: Target::Base, image: "quay.io/ceph/ceph:v20.2.4".into() },

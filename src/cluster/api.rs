@@ -16,7 +16,19 @@ pub struct Kube {
     verbose: bool,
     timeout: Option<Duration>,
     server: String,
+    /// Someone watches stderr on a terminal: a request that takes longer than
+    /// `NOTICE_AFTER` says what it waits for and which attempt it is.
+    notice: bool,
+    /// `-v=N`: from `DETAIL_LEVEL` on, the request log also gives each answer's size.
+    level: u8,
 }
+
+/// From this `-v` level on (kubectl's -v=8 logs bodies) the request log adds the size of
+/// each answer; never a header or a body, so never a credential.
+pub const DETAIL_LEVEL: u8 = 8;
+
+/// How long a request may take before a terminal is told what it waits for.
+pub const NOTICE_AFTER: Duration = Duration::from_secs(2);
 
 /// What a request is about, for messages.
 #[derive(Debug, Clone)]
@@ -76,7 +88,22 @@ pub fn backoff(n: u32) -> Duration {
 
 impl Kube {
     pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { client, verbose, timeout, server }
+        Kube { client, verbose, timeout, server, notice: false, level: u8::from(verbose) }
+    }
+
+    /// The `-v` level: 0 logs nothing, 1 and more each request, `DETAIL_LEVEL` and more
+    /// the size of each answer too.
+    pub fn with_verbosity(mut self, level: u8) -> Kube {
+        self.verbose = level >= 1;
+        self.level = level;
+        self
+    }
+
+    /// Say on stderr what a request waits for once it takes longer than `NOTICE_AFTER`
+    /// (for a terminal: a hung API server is not two minutes of silence).
+    pub fn with_notice(mut self, on: bool) -> Kube {
+        self.notice = on;
+        self
     }
 
     pub fn server(&self) -> &str {
@@ -93,8 +120,9 @@ impl Kube {
         let judged_by_caller = is_write(&req);
         let mut waited = Duration::ZERO;
         let mut attempt = 1;
+        let began = Instant::now();
         loop {
-            let e = match self.send_once(clone_request(&req), what).await {
+            let e = match self.send_once(clone_request(&req), what, attempt).await {
                 Ok(b) => return Ok(b),
                 Err(e) => e,
             };
@@ -103,6 +131,15 @@ impl Kube {
                 Some(delay) if repeat_here && attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
                         crate::output::note(&format!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e)));
+                    } else if self.notice && began.elapsed() + delay >= NOTICE_AFTER {
+                        crate::output::note(&format!(
+                            "{} {}: {}; attempt {} of {ATTEMPTS} in {} ms",
+                            what.verb,
+                            what.resource,
+                            crate::output::clean(&first_line(&e)),
+                            attempt + 1,
+                            delay.as_millis()
+                        ));
                     }
                     tokio::time::sleep(delay).await;
                     waited += delay;
@@ -121,33 +158,63 @@ impl Kube {
         }
     }
 
-    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<Bytes> {
+    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
-        let fut = async {
+        let answer = async {
             let res = self.client.send(req.map(kube::client::Body::from)).await?;
             let status = res.status();
             let retry_after = retry_after(res.headers());
             let body = res.into_body().collect().await.map_err(|e| kube::Error::Service(e.into()))?.to_bytes();
             Ok::<_, kube::Error>((status, retry_after, body))
         };
+        let fut = async {
+            tokio::pin!(answer);
+            if !self.notice {
+                return answer.await;
+            }
+            tokio::select! {
+                r = &mut answer => return r,
+                _ = tokio::time::sleep(NOTICE_AFTER) => {}
+            }
+            crate::output::note(&format!(
+                "waiting for {} to answer {} {} (attempt {attempt} of {ATTEMPTS}{})...",
+                self.server,
+                what.verb,
+                what.resource,
+                self.timeout.map(|t| format!(", gives up after {}s", t.as_secs())).unwrap_or_default()
+            ));
+            answer.await
+        };
+        let timed_out = |t: Duration| {
+            self.log(&method, &path, "timeout", start);
+            Err(Error::Connection(format!(
+                "{} {}: no answer from {} within the request timeout of {:?} (--request-timeout)",
+                what.verb, what.resource, self.server, t
+            )))
+        };
         let out = match self.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => {
-                    self.log(&method, &path, "timeout", start);
-                    return Err(Error::Connection(format!(
-                        "{} {}: no answer from {} within the request timeout of {:?} (--request-timeout)",
-                        what.verb, what.resource, self.server, t
-                    )));
-                }
+                Err(_) => return timed_out(t),
             },
             None => fut.await,
         };
+        // The client's own read/connect timeouts are the same --request-timeout
+        // (connect.rs): whichever timer fires first, the message is the same one.
+        if let (Err(e), Some(t)) = (&out, self.timeout)
+            && error_chain(e).contains("timed out")
+        {
+            return timed_out(t);
+        }
         match out {
             Ok((status, retry_after, body)) => {
-                self.log(&method, &path, status.as_str(), start);
+                if self.level >= DETAIL_LEVEL {
+                    self.log(&method, &path, &format!("{} ({} bytes)", status.as_str(), body.len()), start);
+                } else {
+                    self.log(&method, &path, status.as_str(), start);
+                }
                 if status.is_success() { Ok(body) } else { Err(api_failure(what, status.as_u16(), retry_after, &body)) }
             }
             Err(e) => {

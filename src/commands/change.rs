@@ -180,16 +180,16 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         }
         let restarts = outcome.plan.summary.restart_pods;
         print(s, &outcome, || {
-            let mut t = render::plan(&outcome.plan, &s.out_styles);
+            let t = render::plan_view(&outcome.plan, &s.out_styles, s.wide);
             if !outcome.plan.noop && !outcome.writes.is_empty() {
-                t.push('\n');
-                t.push_str(&execute::writes_text(&outcome.writes));
-                t.push_str(match s.dry_run {
+                let mut w = execute::writes_text(&outcome.writes);
+                w.push_str(match s.dry_run {
                     Some(DryRun::Server) => {
                         "Dry run (server): the API server accepted the patch; nothing was persisted.\n"
                     }
                     _ => "Dry run: nothing was sent.\n",
                 });
+                return render::before_totals(&t, &w);
             }
             t
         })?;
@@ -253,7 +253,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                 if !own_restarts(&again, &change).eq(own_restarts(&plan, &change)) {
                     if s.yes {
                         if s.output == crate::cli::OutputFormat::Text {
-                            crate::output::emit(&render::plan(&again, &s.out_styles));
+                            crate::output::emit(&render::plan_view(&again, &s.out_styles, s.wide));
                         }
                         return Err(Error::Failed(
                             "the CephCluster changed while this change was being applied and what it restarts is now \

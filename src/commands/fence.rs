@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::labels::results_text;
+use super::labels::results_summary;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
@@ -165,20 +165,22 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
     let mut t = String::new();
     match &o.journal {
         None => {
-            t.push_str(&render::plan(&o.plan, &s.out_styles));
+            let plan = render::plan_view(&o.plan, &s.out_styles, s.wide);
             if !o.plan.noop && !o.writes.is_empty() {
-                t.push('\n');
-                t.push_str(&execute::writes_text(&o.writes));
-                t.push_str("Dry run: nothing was sent.\n");
+                let w = format!("{}Dry run: nothing was sent.\n", execute::writes_text(&o.writes));
+                t.push_str(&render::before_totals(&plan, &w));
+            } else {
+                t.push_str(&plan);
             }
         }
         Some(j) if j.all_done() => {
-            t.push_str(&results_text(j, o.dry_run.is_some()));
+            // The totals stay last.
             if o.reconcile_started {
                 t.push_str(
                     "Started an operator reconcile (added and removed the CephCluster-level do-not-reconcile label).\n",
                 );
             }
+            t.push_str(&results_summary(j, o.dry_run.is_some(), s.wide));
         }
         Some(_) => {}
     }

@@ -56,34 +56,37 @@ pub fn parse(t: &Targets, pause: bool) -> Result<Spec> {
         } else if d.contains('.') {
             spec.ids.push(d.parse().map_err(Error::Usage)?);
         } else {
-            spec.types.push(d.parse().map_err(|e: String| {
-                Error::usage(format!("{e}; or name a daemon as TYPE.ID (osd.12), or `cluster`"))
+            spec.types.push(d.parse().map_err(|e: String| match crate::daemon::id_missing_its_dot(d) {
+                Some(id) => Error::usage(format!("{d:?} is not a daemon type or id: did you mean {id}?")),
+                None => Error::usage(format!("{e}; or name a daemon as TYPE.ID (osd.12), or `cluster`")),
             })?);
         }
     }
     if spec.cluster && (t.daemons.len() > 1 || spec.node.is_some() || spec.selector.is_some()) {
         return Err(Error::usage(format!("`{verb} cluster` takes no other daemons, --node or --selector")));
     }
+    if pause {
+        let named = spec.ids.iter().map(|i| i.dtype).chain(spec.types.iter().copied());
+        // Before any suggestion of how to name them: no way of naming them would work.
+        for ty in named {
+            if ty.hold_scope() == HoldScope::NotHonoured {
+                return Err(Error::usage(format!(
+                    "cannot pause {}: Rook does not honour ceph.rook.io/do-not-reconcile on its Deployments; its \
+                     next reconcile rewrites them and drops the label",
+                    ty.ceph_name()
+                )));
+            }
+        }
+    }
     if !spec.types.is_empty() && spec.node.is_none() && spec.selector.is_none() {
         let t = spec.types[0];
         return Err(Error::usage(format!(
-            "`{verb} {t}` alone would {verb} every {t} daemon: name them ({}.ID), or add --node NODE or -l SELECTOR",
-            t.ceph_name()
+            "`{verb} {t}` alone would {verb} every {t} daemon: name them ({t}.ID), or add --node NODE or -l SELECTOR",
+            t = t.ceph_name()
         )));
     }
     if spec.node.is_some() && spec.types.is_empty() {
         return Err(Error::usage("--node needs a daemon type, e.g. `pause osd --node NODE`"));
-    }
-    if pause {
-        let named = spec.ids.iter().map(|i| i.dtype).chain(spec.types.iter().copied());
-        for ty in named {
-            if ty.hold_scope() == HoldScope::NotHonoured {
-                return Err(Error::usage(format!(
-                    "cannot pause {ty}: Rook does not honour ceph.rook.io/do-not-reconcile on {ty} Deployments; its \
-                     next reconcile rewrites them and drops the label"
-                )));
-            }
-        }
     }
     Ok(spec)
 }
@@ -105,8 +108,15 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
         // Every Deployment claiming the id (two may: `duplicate-id`); the plan says so.
         let claiming: Vec<&str> = snap.daemons.iter().filter(|d| d.id == *id).map(|d| d.deployment.as_str()).collect();
         if claiming.is_empty() {
+            let ids: Vec<String> =
+                snap.daemons.iter().filter(|d| d.id.dtype == id.dtype).map(|d| d.id.to_string()).collect();
+            let typed = id.to_string();
+            let hint = crate::daemon::closest(&typed, ids.iter().map(String::as_str))
+                .filter(|_| id.id.len() >= 3)
+                .map(|m| format!("did you mean {m}? "))
+                .unwrap_or_default();
             return Err(Error::usage(format!(
-                "no daemon {id} in CephCluster {}/{}; {}",
+                "no daemon {id} in CephCluster {}/{}; {hint}{}",
                 c.namespace,
                 c.name,
                 known_ids(snap, id.dtype)
@@ -201,18 +211,46 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
 fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
     match &o.journal {
         None => {
-            let mut t = render::plan(&o.plan, &s.out_styles);
+            let t = render::plan_view(&o.plan, &s.out_styles, s.wide);
             if !o.plan.noop && !o.writes.is_empty() {
-                t.push('\n');
-                t.push_str(&execute::writes_text(&o.writes));
-                t.push_str("Dry run: nothing was sent.\n");
+                let w = format!("{}Dry run: nothing was sent.\n", execute::writes_text(&o.writes));
+                return render::before_totals(&t, &w);
             }
             t
         }
-        Some(j) if j.all_done() => results_text(j, o.dry_run.is_some()),
+        Some(j) if j.all_done() => results_summary(j, o.dry_run.is_some(), s.wide),
         // A failed or stopped run: the error carries the journal.
         Some(_) => String::new(),
     }
+}
+
+/// What was done, as kubectl says it (`deployment.apps/x labeled`): every line with
+/// `wide`, else at most `render::LIST_MAX` of them; then the totals, last.
+pub fn results_summary(j: &Journal, dry_run: bool, wide: bool) -> String {
+    let all = results_text(j, dry_run);
+    let lines: Vec<&str> = all.lines().collect();
+    let mut t = String::new();
+    let shown = if wide { lines.len() } else { lines.len().min(render::LIST_MAX) };
+    for l in &lines[..shown] {
+        t.push_str(l);
+        t.push('\n');
+    }
+    if shown < lines.len() {
+        t.push_str(&format!("... and {} more (every one with -o wide or -o json)\n", lines.len() - shown));
+    }
+    let mut verbs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for l in &lines {
+        let verb = l.split(' ').nth(1).unwrap_or("patched");
+        *verbs.entry(verb).or_default() += 1;
+    }
+    let said: Vec<String> = verbs.iter().map(|(v, n)| format!("{n} {v}")).collect();
+    t.push_str(&format!(
+        "Total: {} write(s) done: {}{}.\n",
+        lines.len(),
+        said.join(", "),
+        if dry_run { " (server dry run)" } else { "" }
+    ));
+    t
 }
 
 /// One line per write that was done, as kubectl says it (`deployment.apps/x labeled`).
@@ -244,6 +282,7 @@ mod tests {
             daemons: d.iter().map(|s| s.to_string()).collect(),
             node: node.map(str::to_string),
             selector: sel.map(str::to_string),
+            change: Default::default(),
         }
     }
 
@@ -252,12 +291,14 @@ mod tests {
         for (d, node, sel, why) in [
             (&[][..], None, None, "name what to pause"),
             (&["osd"][..], None, None, "would pause every osd"),
-            (&["osd12"][..], None, None, "unknown daemon type"),
+            (&["osd12"][..], None, None, "did you mean osd.12?"),
+            (&["mrg.a"][..], None, None, "did you mean mgr?"),
             (&["osd.x"][..], None, None, "an OSD id is a number"),
             (&["cluster", "osd.1"][..], None, None, "takes no other"),
-            (&["crash.node-1"][..], None, None, "cannot pause crashcollector"),
+            (&["crash.node-1"][..], None, None, "cannot pause crash"),
+            (&["crash"][..], None, None, "cannot pause crash: Rook does not honour"),
             (&["exporter"][..], Some("n"), None, "cannot pause exporter"),
-            (&["fs-mirror.fs-mirror"][..], None, None, "cannot pause cephfsmirror"),
+            (&["fs-mirror.fs-mirror"][..], None, None, "cannot pause cephfs-mirror"),
             (&["osd.1"][..], Some("n"), None, "--node needs a daemon type"),
             (&[][..], None, Some("app in (x"), "invalid --selector"),
             (&[][..], None, Some(""), "is empty and would pause every daemon"),

@@ -22,8 +22,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Connect as the settings say; on a terminal, a slow request says what it waits for.
     pub async fn connect(&self) -> Result<Connection> {
-        connect(&self.settings.connect).await
+        let mut c = connect(&self.settings.connect).await?;
+        c.kube = c.kube.with_notice(self.settings.progress_bar).with_verbosity(self.settings.verbosity);
+        Ok(c)
     }
 
     /// A change without `--yes` needs someone at a terminal to confirm it. Checked before
@@ -55,7 +58,9 @@ impl Ctx<'_> {
 /// the document on stdout stays the one result.
 pub fn show_plan(s: &Settings, plan: &crate::plan::Plan) {
     match s.output {
-        OutputFormat::Text => emit(&crate::render::plan(plan, &s.out_styles)),
+        OutputFormat::Text => {
+            emit(&crate::render::fit_lines(&crate::render::plan_view(plan, &s.out_styles, s.wide), s.fit_width))
+        }
         _ => crate::output::note(&crate::render::plan(plan, &s.err_styles)),
     }
 }
@@ -84,7 +89,7 @@ pub fn exec_target<'a>(
 /// every control and bidi character (`output::to_json_pretty`).
 pub fn print<T: Serialize>(s: &Settings, doc: &T, human: impl FnOnce() -> String) -> Result<()> {
     match s.output {
-        OutputFormat::Text => emit(&human()),
+        OutputFormat::Text | OutputFormat::Wide => emit(&crate::render::fit_lines(&human(), s.fit_width)),
         OutputFormat::Json => {
             let mut t = crate::output::to_json_pretty(doc).map_err(|e| Error::Failed(e.to_string()))?;
             t.push('\n');

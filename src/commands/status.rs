@@ -21,6 +21,6 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
         Ok((Support::Unknown, why)) => (None, why),
         Err(e) => (None, Some(crate::cluster::api::first_line(&e))),
     };
-    print(ctx.settings, &view, || render::status(&view, &ctx.settings.out_styles))?;
+    print(ctx.settings, &view, || render::status_view(&view, &ctx.settings.out_styles, ctx.settings.wide))?;
     Ok(0)
 }

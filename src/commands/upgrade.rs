@@ -208,7 +208,7 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
         let first_writes = plan.stages.first().map(|st| stage_writes(&snap, st, &params.image)).unwrap_or_default();
         let doc = DryRunDoc { plan: &plan, first_writes, dry_run: mode.as_str() };
         print(s, &doc, || {
-            let mut t = upgrade::text(&plan, false);
+            let mut t = upgrade::text(&plan, s.wide);
             if !doc.first_writes.is_empty() {
                 t.push('\n');
                 t.push_str(&execute::writes_text(&doc.first_writes));
@@ -223,8 +223,8 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
         return Ok(0);
     }
     match s.output {
-        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, false)),
-        _ => note(&upgrade::text(&plan, false)),
+        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, s.wide)),
+        _ => note(&upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!(
         "Upgrade CephCluster {}/{} to {} in these {} stage(s)?",
@@ -260,12 +260,12 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
     if s.dry_run.is_some() {
-        print(s, &plan, || upgrade::text(&plan, false))?;
+        print(s, &plan, || upgrade::text(&plan, s.wide))?;
         return Ok(0);
     }
     match s.output {
-        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, false)),
-        _ => note(&upgrade::text(&plan, false)),
+        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, s.wide)),
+        _ => note(&upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!("Resume the upgrade to {} ({} stage(s) left)?", st.params.image, plan.stages.len()))?;
     drive(ctx, &conn, st, overrides).await

@@ -11,18 +11,26 @@ pub struct Pty {
     master: std::fs::File,
     out: Arc<Mutex<Vec<u8>>>,
     pub child: Child,
+    /// The terminal's size: rows, columns.
+    pub size: (u16, u16),
 }
 
 pub const DOWN: &str = "\x1b[B";
+pub const UP: &str = "\x1b[A";
 pub const ENTER: &str = "\r";
 pub const ESC: &str = "\x1b";
 pub const CTRL_C: &str = "\x03";
 
 impl Pty {
-    /// Start `cmd` with a new session whose controlling terminal is the pty (80x40).
-    pub fn spawn(mut cmd: Command) -> Pty {
+    /// Start `cmd` with a new session whose controlling terminal is the pty (160x40).
+    pub fn spawn(cmd: Command) -> Pty {
+        Pty::spawn_sized(cmd, 40, 160)
+    }
+
+    /// Start `cmd` on a pty of `rows` x `cols`.
+    pub fn spawn_sized(mut cmd: Command, rows: u16, cols: u16) -> Pty {
         let (mut master, mut slave) = (0, 0);
-        let ws = libc::winsize { ws_row: 40, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty fills two descriptors we then own.
         let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &ws) };
         assert_eq!(rc, 0, "openpty");
@@ -56,7 +64,7 @@ impl Pty {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Pty { master, out, child }
+        Pty { master, out, child, size: (rows, cols) }
     }
 
     pub fn send(&mut self, keys: &str) {
@@ -86,6 +94,32 @@ impl Pty {
             s.push(c);
         }
         s
+    }
+
+    /// The terminal as a real one would show it now (a terminal emulator fed everything
+    /// written so far): what is on screen, row by row, and which rows wrapped.
+    pub fn terminal(&self) -> vt100::Parser {
+        let mut p = vt100::Parser::new(self.size.0, self.size.1, 0);
+        p.process(&self.out.lock().unwrap());
+        p
+    }
+
+    /// The rows on screen now, trailing spaces trimmed.
+    pub fn rows(&self) -> Vec<String> {
+        let p = self.terminal();
+        p.screen().rows(0, self.size.1).map(|r| r.trim_end().to_string()).collect()
+    }
+
+    /// Wait until the screen as a terminal shows it (not the history) contains `text`.
+    pub fn expect_on_screen(&self, text: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if self.rows().iter().any(|r| r.contains(text)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the screen does not show {text:?}; it shows:\n{}", self.rows().join("\n"));
     }
 
     /// Raw output, escape sequences included.
