@@ -134,9 +134,10 @@ pub struct ChangeArgs {
     /// After applying, follow the rollout until the restarted pods are Ready on the new image
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits (e.g. 10m, 90s)
-    #[arg(long, value_name = "DURATION", default_value = "15m", allow_hyphen_values = true)]
-    pub timeout: String,
+    /// How long any wait for pods may take: --wait, a fence's steps, an upgrade's gates
+    /// (e.g. 10m, 90s; 0 for no limit) [default: 15m]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

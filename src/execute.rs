@@ -566,19 +566,33 @@ mod tests {
 
     #[test]
     fn a_cleanup_left_undone_says_the_cluster_is_paused_and_how_to_undo_it() {
-        let mut j = Journal::default();
-        j.entries.push(Entry {
+        let entry = |action: &str, done: Done, cleanup: bool| Entry {
             object: "cephcluster.ceph.rook.io/rook-ceph".into(),
-            action: "remove ceph.rook.io/do-not-reconcile".into(),
-            done: Done::Failed { error: "Error from server (InternalError)".into() },
-            cleanup: true,
-        });
+            action: action.into(),
+            done,
+            cleanup,
+        };
+        let mut j = Journal::default();
+        j.entries.push(entry("add ceph.rook.io/do-not-reconcile", Done::Applied, false));
+        j.entries.push(entry(
+            "remove ceph.rook.io/do-not-reconcile",
+            Done::Failed { error: "Error from server (InternalError)".into() },
+            true,
+        ));
         let t = j.text("kubectl ceph-image unset mgr --strategy fence --reconcile-now --yes");
         assert!(t.contains("stopped for the whole cluster") && t.contains("kubectl ceph-image resume cluster"), "{t}");
+        assert!(t.contains("After `kubectl ceph-image resume cluster`, running the same command again"), "{t}");
+        // The label was never added: nothing to say about it.
+        j.entries[0].done = Done::NotSent;
+        assert!(!j.text("x").contains("resume cluster"));
+        // Added while a second signal ended the process: it may be on.
+        j.entries[0].done = Done::InFlight;
+        assert!(j.text("x").contains("may still be on"));
         j.entries[0].done = Done::Applied;
+        j.entries[1].done = Done::Applied;
         assert!(!j.text("x").contains("resume cluster"));
         j.interrupted = Some(130);
         assert!(!j.all_done() && j.complete(), "a signal after the last write is still an interrupt");
-        assert!(j.text("x").contains("Every write was done before the signal"));
+        assert!(j.text("x").contains("Every write was done"));
     }
 }

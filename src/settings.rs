@@ -207,10 +207,9 @@ pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result
     if c.exit_code && c.dry_run.is_none() {
         return Err(Error::usage("--exit-code goes with --dry-run: it reports whether the plan restarts pods"));
     }
-    let wait_for = if c.timeout.is_empty() {
-        Some(Duration::from_secs(15 * 60))
-    } else {
-        duration_flag("--timeout", &c.timeout, MAX_TIMEOUT, "no limit")?
+    let wait_for = match &c.timeout {
+        None => Some(Duration::from_secs(15 * 60)),
+        Some(t) => duration_flag("--timeout", t, MAX_TIMEOUT, "no limit")?,
     };
     let styles = |on: bool| if on { Styles::colored() } else { Styles::plain() };
     let wide = g.output == OutputFormat::Wide;
