@@ -333,6 +333,19 @@ impl Operator {
         self.daemons.lock().expect("lock").get(&(ns.to_string(), deployment.to_string())).cloned()
     }
 
+    /// The namespace whose cluster manages a Deployment named `deployment`; else the first
+    /// with a CephCluster; else `rook-ceph`.
+    pub fn namespace_of(&self, store: &Store, deployment: &str) -> String {
+        if let Some((ns, _)) = self.daemons.lock().expect("lock").keys().find(|(_, d)| d == deployment) {
+            return ns.clone();
+        }
+        Self::clusters(store)
+            .first()
+            .and_then(|c| c["metadata"]["namespace"].as_str())
+            .unwrap_or("rook-ceph")
+            .to_string()
+    }
+
     pub fn ready_delay(&self) -> Duration {
         self.cfg.ready_delay
     }
