@@ -487,6 +487,24 @@ mod tests {
     }
 
     #[test]
+    fn never_ready_specs_and_flags() {
+        let Ok(Setting::NeverReady { namespace, name }) =
+            spec(json!({"kind": "never-ready", "name": "rook-ceph-osd-3"}))
+        else {
+            panic!()
+        };
+        assert_eq!((namespace, name.as_str()), (None, "rook-ceph-osd-3"));
+        let Ok(s @ Setting::NeverReady { .. }) = parse_flag("never-ready,name=rook-ceph-osd-3,namespace=ceph-b") else {
+            panic!()
+        };
+        assert_eq!(describe(&s), "new pods of ceph-b/rook-ceph-osd-3 run but never turn Ready");
+        let err = |v: Value| spec(v).err().unwrap_or_else(|| panic!("accepted"));
+        assert!(err(json!({"kind": "never-ready"})).contains("needs name"));
+        assert!(err(json!({"kind": "never-ready", "name": "x", "count": 1})).contains("only name and namespace"));
+        assert!(err(json!({"kind": 500, "namespace": "x"})).contains("namespace is for kind never-ready"));
+    }
+
+    #[test]
     fn listed_kinds_round_trip() {
         for (name, k) in named_kinds() {
             assert_eq!(kind_name(&k), (name.to_string(), None));

@@ -275,6 +275,12 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
         event(state, ns, &pod, "FailedScheduling", "Warning", &format!("node \"{node}\" not found"));
         return false;
     }
+    // accepted by the kubelet: containers being created (a rollout's pods start so)
+    if pod["status"].get("containerStatuses").is_none()
+        && !write(state, ns, name, &uid, |p| status_at(p, &Stage::Creating))
+    {
+        return false;
+    }
     tokio::time::sleep(cfg.ready_delay).await;
     let images = images_of(&pod);
     let missing: Vec<String> = {
