@@ -60,17 +60,19 @@ impl Health {
         lock(&self.pinned).get(ns).cloned()
     }
 
-    /// Whether a restarted pod of `ns` is still not Ready (forgetting those that are, or
-    /// are gone).
+    /// A restarted pod turned Ready (its kubelet says so).
+    pub fn note_ready(&self, ns: &str, pod: &str) {
+        if let Some(set) = lock(&self.restarting).get_mut(ns) {
+            set.remove(pod);
+        }
+    }
+
+    /// Whether a restarted pod of `ns` is still not Ready (forgetting those that are gone:
+    /// a lookup, not a parse, as this runs on every pod change of a large rollout).
     fn restarting(&self, store: &Store, ns: &str) -> bool {
         let mut r = lock(&self.restarting);
         let Some(set) = r.get_mut(ns) else { return false };
-        set.retain(|name| {
-            store.get_value(&PODS, ns, name).is_some_and(|p| {
-                let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
-                !super::kubelet::is_ready(&p) && phase != "Failed" && phase != "Succeeded"
-            })
-        });
+        set.retain(|name| store.get(&PODS, ns, name).is_some());
         !set.is_empty()
     }
 

@@ -330,6 +330,9 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
             if let Some(d) = &deployment {
                 rollout::refresh_status(&mut state.store(), ns, d);
             }
+            if ready {
+                state.health.note_ready(ns, name);
+            }
             super::health::refresh(state, ns);
             was = Some(ready);
         }
