@@ -11,9 +11,13 @@
 //!   `{"id", "kind", "code"?, "verb"?, "resource"?, "name"?, "remaining"}` (absent: any;
 //!   `remaining` null: until cleared). `GET /rook-sim/faults/{id}`: one rule.
 //! - `POST /rook-sim/faults` with one [`FaultSpec`] as JSON: 201 and the rule (with its id);
-//!   `latency` sets the delay of every request, `drop-watches` cuts the open watches now.
-//! - `DELETE /rook-sim/faults`: every rule and the latency; `/rook-sim/faults/{id}`: one
-//!   rule; `/rook-sim/faults/latency`: the latency.
+//!   `latency` sets the delay of every request, `drop-watches` cuts the open watches now,
+//!   `never-ready` (with `name`, a Deployment, and optionally `namespace`) makes its new
+//!   pods run but never turn Ready; the listing then shows
+//!   `"never_ready": [{"namespace", "name"}...]`.
+//! - `DELETE /rook-sim/faults`: every rule, the latency and the never-ready marks (pods
+//!   held not Ready turn Ready); `/rook-sim/faults/{id}`: one rule;
+//!   `/rook-sim/faults/latency`: the latency.
 //!
 //! A body that is not a valid fault answers 400 with what is wrong.
 
@@ -37,7 +41,7 @@ pub const FAULTS_PATH: &str = "/rook-sim/faults";
 pub const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
 
 const KINDS: &str = "a status code (500, 503, 429...), status (with code), conflict, forbidden, drop, \
-                     drop-after-apply, latency (with ms), drop-watches";
+                     drop-after-apply, latency (with ms), drop-watches, never-ready (with name)";
 
 /// The kinds taken by name. A table, not a match, so that a kind added to `FaultKind` does
 /// not break this module: until named here it is listed by its `Debug` name.
@@ -73,6 +77,9 @@ pub struct FaultSpec {
     pub skip: Option<u32>,
     /// For `latency`: milliseconds added to every request.
     pub ms: Option<u64>,
+    /// For `never-ready`: the Deployment's namespace (absent: the one whose CephCluster
+    /// manages a Deployment of that name, else the first with a CephCluster).
+    pub namespace: Option<String>,
 }
 
 /// What a [`FaultSpec`] does to the simulation.
@@ -83,6 +90,11 @@ pub enum Setting {
     Latency(Duration),
     /// Cut every open watch now (not a rule: nothing is kept).
     DropWatches,
+    /// New pods of this Deployment run but never turn Ready.
+    NeverReady {
+        namespace: Option<String>,
+        name: String,
+    },
 }
 
 impl FaultSpec {
@@ -106,6 +118,18 @@ impl FaultSpec {
         }
         if kind != "latency" && self.ms.is_some() {
             return Err(format!("ms is for kind latency, not {kind}"));
+        }
+        if kind != "never-ready" && self.namespace.is_some() {
+            return Err(format!("namespace is for kind never-ready, not {kind}"));
+        }
+        if kind == "never-ready" {
+            if self.verb.is_some() || self.resource.is_some() || self.count.is_some() || self.skip.is_some() {
+                return Err("never-ready applies to a Deployment's new pods: only name and namespace are taken".into());
+            }
+            return match self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                Some(n) => Ok(Setting::NeverReady { namespace: self.namespace.clone(), name: n.to_string() }),
+                None => Err("never-ready needs name (the Deployment, e.g. rook-ceph-osd-3)".into()),
+            };
         }
         if matches!(kind.as_str(), "latency" | "drop-watches") {
             if self.verb.is_some()
@@ -178,7 +202,7 @@ pub fn parse_flag(s: &str) -> Result<Setting, String> {
     for p in parts {
         let Some((k, v)) = p.split_once('=') else {
             return Err(format!(
-                "{p:?} is not key=value (after the kind: code, verb, resource, name, count, skip, ms)"
+                "{p:?} is not key=value (after the kind: code, verb, resource, name, count, skip, ms, namespace)"
             ));
         };
         let number = |what: &str| format!("{k}={v}: {what} is a number");
@@ -190,7 +214,10 @@ pub fn parse_flag(s: &str) -> Result<Setting, String> {
             "count" | "times" => spec.count = Some(v.parse().map_err(|_| number("count"))?),
             "skip" => spec.skip = Some(v.parse().map_err(|_| number("skip"))?),
             "ms" => spec.ms = Some(v.parse().map_err(|_| number("ms"))?),
-            other => return Err(format!("unknown key {other:?}: code, verb, resource, name, count, skip, ms")),
+            "namespace" => spec.namespace = Some(v.into()),
+            other => {
+                return Err(format!("unknown key {other:?}: code, verb, resource, name, count, skip, ms, namespace"));
+            }
         }
     }
     match spec.setting()? {
@@ -232,6 +259,10 @@ pub fn describe(s: &Setting) -> String {
     match s {
         Setting::Latency(d) => format!("every request waits {} ms", d.as_millis()),
         Setting::DropWatches => "every open watch is cut".into(),
+        Setting::NeverReady { namespace, name } => match namespace {
+            Some(ns) => format!("new pods of {ns}/{name} run but never turn Ready"),
+            None => format!("new pods of {name} run but never turn Ready"),
+        },
         Setting::Rule(f) => {
             let (kind, code) = kind_name(&f.kind);
             let what = match code {
@@ -271,12 +302,23 @@ pub fn apply(state: &SimState, s: &Setting) -> Value {
             state.watch_epoch.send_modify(|e| *e += 1);
             json!({"kind": "drop-watches", "cut": open})
         }
+        Setting::NeverReady { namespace, name } => {
+            let ns = namespace.clone().unwrap_or_else(|| state.operator.namespace_of(&state.store(), name));
+            state.kubelet.set_never_ready(&ns, name);
+            json!({"kind": "never-ready", "namespace": ns, "name": name})
+        }
     }
 }
 
 pub fn listing(state: &SimState) -> Value {
     let rules: Vec<Value> = state.faults.rules().iter().map(rule_json).collect();
-    json!({"faults": rules, "latency_ms": state.faults.latency().as_millis() as u64})
+    let mut v = json!({"faults": rules, "latency_ms": state.faults.latency().as_millis() as u64});
+    let never: Vec<Value> =
+        state.kubelet.never_ready_list().into_iter().map(|(ns, name)| json!({"namespace": ns, "name": name})).collect();
+    if !never.is_empty() {
+        v["never_ready"] = never.into();
+    }
+    v
 }
 
 impl Sim {
@@ -335,6 +377,7 @@ pub fn handle(state: &Arc<SimState>, req: &ApiRequest) -> Option<Reply> {
         },
         ("DELETE", None) => {
             state.faults.clear();
+            state.kubelet.clear_never_ready();
             reply(200, &listing(state))
         }
         ("DELETE", Some("latency")) => {
@@ -441,6 +484,24 @@ mod tests {
         assert!(parse_flag("500,count=x").unwrap_err().contains("count is a number"));
         assert!(parse_flag("500,colour=red").unwrap_err().contains("unknown key"));
         assert!(parse_flag("drop-watches").unwrap_err().contains("drop,verb=watch"));
+    }
+
+    #[test]
+    fn never_ready_specs_and_flags() {
+        let Ok(Setting::NeverReady { namespace, name }) =
+            spec(json!({"kind": "never-ready", "name": "rook-ceph-osd-3"}))
+        else {
+            panic!()
+        };
+        assert_eq!((namespace, name.as_str()), (None, "rook-ceph-osd-3"));
+        let Ok(s @ Setting::NeverReady { .. }) = parse_flag("never-ready,name=rook-ceph-osd-3,namespace=ceph-b") else {
+            panic!()
+        };
+        assert_eq!(describe(&s), "new pods of ceph-b/rook-ceph-osd-3 run but never turn Ready");
+        let err = |v: Value| spec(v).err().unwrap_or_else(|| panic!("accepted"));
+        assert!(err(json!({"kind": "never-ready"})).contains("needs name"));
+        assert!(err(json!({"kind": "never-ready", "name": "x", "count": 1})).contains("only name and namespace"));
+        assert!(err(json!({"kind": 500, "namespace": "x"})).contains("namespace is for kind never-ready"));
     }
 
     #[test]

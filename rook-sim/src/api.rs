@@ -16,7 +16,7 @@ use super::discovery;
 use super::faults::FaultKind;
 use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
-use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES};
+use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
@@ -338,6 +338,14 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
                 ("GET", None, _) => list(state, kind, ns.as_deref(), q),
                 ("GET", Some(n), _) => get(state, kind, &ns_str, &n, sub.as_deref()),
                 ("POST", None, Ok(d)) => create(state, kind, &ns_str, req, q, d),
+                ("DELETE", Some(n), Ok(d)) if kind == &PODS => {
+                    let gone = state.store().delete(kind, &ns_str, &n, d);
+                    if gone.is_ok() && !d {
+                        // a restarted daemon pod deleted before it turned Ready no longer counts
+                        super::health::refresh(state, &ns_str);
+                    }
+                    gone.map(|v| Reply::json(200, &v))
+                }
                 ("PUT", Some(n), Ok(d)) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None),
                 ("PATCH", Some(n), Ok(d)) => match PatchType::from_content_type(&req.content_type) {
                     None => Err(ApiError::unsupported_media_type()),
@@ -632,7 +640,7 @@ fn admit_custom(
 }
 
 fn create(
-    state: &SimState,
+    state: &Arc<SimState>,
     kind: &'static Kind,
     ns: &str,
     req: &ApiRequest,
@@ -645,9 +653,20 @@ fn create(
     }
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
     let warnings = admit_custom(state, kind, &name, &mut obj, q)?;
+    if kind == &PODS {
+        admit_pod(&name, &mut obj)?;
+    }
     let created = state.store().create(kind, ns, obj, dry_run)?;
     if !dry_run && kind == &CEPHCLUSTERS {
         state.operator.trigger();
+    }
+    // a pod bound to a node: its kubelet runs it
+    if !dry_run
+        && kind == &PODS
+        && let Some(pod) = created["metadata"]["name"].as_str()
+        && created.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
+    {
+        super::kubelet::spawn(state, ns, pod);
     }
     Ok(Reply::Full {
         status: 201,
@@ -756,13 +775,44 @@ fn write(
 /// simulated operator, on any Deployment (Rook's or not).
 fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
     let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
-    let started = super::rollout::start(&mut state.store(), &state.operator, ns, name, restart, node.as_deref());
-    let (delay, ns, name) = (state.operator.ready_delay(), ns.to_string(), name.to_string());
-    let state = state.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        super::rollout::finish(&mut state.store(), &ns, &name, &started);
-    });
+    let started = super::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
+    super::health::refresh(state, ns);
+    for p in &started {
+        super::kubelet::spawn(state, ns, &p.name);
+    }
+}
+
+/// What the apiserver checks and defaults on a Pod it is asked to create.
+fn admit_pod(name: &str, pod: &mut Value) -> Result<(), ApiError> {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
+    let mut causes = Vec::new();
+    match containers {
+        None => causes.push(("spec.containers".to_string(), "Required value".to_string())),
+        Some(cs) if cs.is_empty() => causes.push(("spec.containers".to_string(), "Required value".to_string())),
+        Some(cs) => {
+            for (i, c) in cs.iter().enumerate() {
+                for f in ["name", "image"] {
+                    if c.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
+                        causes.push((format!("spec.containers[{i}].{f}"), "Required value".to_string()));
+                    }
+                }
+            }
+        }
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&PODS, name, causes));
+    }
+    if pod["spec"].get("restartPolicy").is_none_or(Value::is_null) {
+        pod["spec"]["restartPolicy"] = "Always".into();
+    }
+    // a new pod has no status of its own: Pending until a kubelet runs it
+    let scheduled = pod.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    pod["status"] = serde_json::json!({"phase": "Pending", "qosClass": "BestEffort"});
+    if scheduled {
+        pod["status"]["conditions"] = serde_json::json!([{"type": "PodScheduled", "status": "True",
+            "lastTransitionTime": super::store::now_rfc3339(), "lastProbeTime": null}]);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

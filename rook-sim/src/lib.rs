@@ -8,6 +8,8 @@ pub mod admin;
 pub mod api;
 pub mod discovery;
 pub mod faults;
+pub mod health;
+pub mod kubelet;
 pub mod load;
 pub mod log;
 pub mod operator;
@@ -24,6 +26,7 @@ pub mod store;
 pub mod tls;
 pub mod topology;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -112,6 +115,12 @@ pub struct SimState {
     pub max_in_flight: std::sync::atomic::AtomicUsize,
     /// The user's RBAC (None: everything allowed); changeable while running.
     rbac: Mutex<Option<rbac::Policy>>,
+    /// Nodes, their pulled images, pods that fail to pull or never turn Ready.
+    pub kubelet: kubelet::Kubelet,
+    /// `status.ceph.health` of each cluster.
+    pub health: health::Health,
+    /// Template-change rollouts per Deployment, and their order.
+    pub replacements: rollout::Replacements,
 }
 
 impl SimState {
@@ -343,7 +352,16 @@ impl Sim {
             in_flight: Default::default(),
             max_in_flight: Default::default(),
             rbac: Mutex::new(opts.rbac.clone()),
+            kubelet: Default::default(),
+            health: Default::default(),
+            replacements: Default::default(),
         });
+        if generated {
+            for i in 0..opts.topology.node_count() {
+                state.kubelet.add_node(&opts.topology.node_name(i));
+            }
+        }
+        state.kubelet.seed(&state.store());
         if generated {
             state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
         } else {
@@ -495,6 +513,66 @@ impl Sim {
     /// Expire old continue tokens and watch resourceVersions (410), as etcd compaction.
     pub fn compact(&self) {
         self.state.store().compact();
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("runtime")
+    }
+
+    /// Pin `status.ceph.health` of the cluster in `ns` to `health` (e.g. `HEALTH_ERR`)
+    /// until called with `None`; then it is `HEALTH_WARN` while a restarted daemon pod is
+    /// not Ready, else `HEALTH_OK`. Written at once, with `lastChecked`.
+    pub fn set_health(&self, ns: &str, health: Option<&str>) {
+        let _rt = self.runtime().enter();
+        health::set(&self.state, ns, health);
+    }
+
+    /// The images `node` has pulled (or had from the start: those its Running pods ran).
+    pub fn pulled(&self, node: &str) -> BTreeSet<String> {
+        self.state.kubelet.pulled(node)
+    }
+
+    /// The nodes pods can run on.
+    pub fn nodes(&self) -> BTreeSet<String> {
+        self.state.kubelet.nodes()
+    }
+
+    /// Pulls of `image` on `node` fail (`ErrImagePull`, then `ImagePullBackOff`), for
+    /// daemon and pull pods alike, until [`Sim::clear_pull_failures`].
+    pub fn fail_pulls(&self, node: &str, image: &str) {
+        self.state.kubelet.fail_pulls(node, image);
+    }
+
+    /// Pulls work again; pods waiting in `ImagePullBackOff` pull on their next retry.
+    pub fn clear_pull_failures(&self) {
+        self.state.kubelet.clear_pull_failures();
+    }
+
+    /// New pods of Deployment `deployment` in `ns` run but never turn Ready (readiness
+    /// false), until [`Sim::clear_never_ready`].
+    pub fn never_ready(&self, ns: &str, deployment: &str) {
+        self.state.kubelet.set_never_ready(ns, deployment);
+    }
+
+    /// Pods held not Ready turn Ready at their next readiness probe.
+    pub fn clear_never_ready(&self) {
+        self.state.kubelet.clear_never_ready();
+    }
+
+    /// How many times each Deployment of `ns` had its pods replaced by a template change
+    /// (by the operator or a client's write), since start or [`Sim::reset_replacements`].
+    pub fn replacements(&self, ns: &str) -> BTreeMap<String, u32> {
+        self.state.replacements.counts(ns)
+    }
+
+    /// The rollouts of `ns` as (sequence number, Deployment), in the order they started.
+    pub fn replacement_log(&self, ns: &str) -> Vec<(u64, String)> {
+        self.state.replacements.log(ns)
+    }
+
+    /// Forget the replacement counts and log of every namespace.
+    pub fn reset_replacements(&self) {
+        self.state.replacements.reset();
     }
 }
 

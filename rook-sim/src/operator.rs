@@ -6,8 +6,8 @@
 //! Deployment's label triggers nothing, as in Rook.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -28,11 +28,28 @@ pub struct OperatorConfig {
     pub ready_delay: Duration,
     /// OSDs updated at once (Rook: `osdMaxUpdatesInParallel`, default 20).
     pub osd_batch: usize,
+    /// How long `status.ceph.health` stays `HEALTH_WARN` after the last restarted daemon
+    /// pod turned Ready, before it returns to `HEALTH_OK`.
+    pub health_settle: Duration,
+    /// How much longer a pod stays Pending when its node has not pulled one of its images
+    /// yet (zero: pulls are instant, but still recorded in the node's cache).
+    pub pull_delay: Duration,
+    /// How long the operator waits for a replaced daemon's pods to turn Ready before it
+    /// goes on with the next daemon (Rook gives up waiting on a Deployment after a while
+    /// and carries on, as its OSD updater does).
+    pub ready_timeout: Duration,
 }
 
 impl Default for OperatorConfig {
     fn default() -> Self {
-        OperatorConfig { daemon_delay: Duration::from_millis(2), ready_delay: Duration::from_millis(2), osd_batch: 20 }
+        OperatorConfig {
+            daemon_delay: Duration::from_millis(2),
+            ready_delay: Duration::from_millis(2),
+            osd_batch: 20,
+            health_settle: Duration::from_millis(5),
+            pull_delay: Duration::ZERO,
+            ready_timeout: Duration::from_secs(2),
+        }
     }
 }
 
@@ -76,6 +93,10 @@ impl Operator {
             daemons: Mutex::new(BTreeMap::new()),
             rook_versions: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    pub fn config(&self) -> &OperatorConfig {
+        &self.cfg
     }
 
     pub fn rook_image(&self) -> &str {
@@ -128,7 +149,7 @@ impl Operator {
         }
     }
 
-    pub async fn run(&self, state: &SimState) {
+    pub async fn run(&self, state: &Arc<SimState>) {
         loop {
             self.notify.notified().await;
             let target = self.requested.load(Ordering::SeqCst);
@@ -138,7 +159,7 @@ impl Operator {
     }
 
     /// The CephCluster Rook reconciles in each namespace: the oldest one.
-    fn clusters(store: &Store) -> Vec<Value> {
+    pub fn clusters(store: &Store) -> Vec<Value> {
         let mut by_ns: BTreeMap<String, Value> = BTreeMap::new();
         for ((ns, _), s) in store.iter(&CEPHCLUSTERS, None, None) {
             let v: Value = serde_json::from_slice(&s.bytes).expect("json");
@@ -155,14 +176,14 @@ impl Operator {
         by_ns.into_values().collect()
     }
 
-    async fn reconcile(&self, state: &SimState) {
+    async fn reconcile(&self, state: &Arc<SimState>) {
         let clusters = Self::clusters(&state.store());
         for cluster in clusters {
             self.reconcile_cluster(state, &cluster).await;
         }
     }
 
-    async fn reconcile_cluster(&self, state: &SimState, cluster: &Value) {
+    async fn reconcile_cluster(&self, state: &Arc<SimState>, cluster: &Value) {
         let ns = cluster["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
         let uid = cluster["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         let base = cluster.pointer("/spec/cephVersion/image").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -231,7 +252,7 @@ impl Operator {
 
     /// Update every Deployment of one type Rook does not hold, one at a time (OSDs in
     /// batches), waiting for each one's new pods.
-    async fn roll_type(&self, state: &SimState, run: &Run<'_>, key: &str) {
+    async fn roll_type(&self, state: &Arc<SimState>, run: &Run<'_>, key: &str) {
         let desired = run.overrides.get(key).and_then(Value::as_str).unwrap_or(run.base).to_string();
         let todo: Vec<(Managed, Value)> = {
             let store = state.store();
@@ -253,10 +274,13 @@ impl Operator {
                 }
             }
             if !started.is_empty() {
-                tokio::time::sleep(self.cfg.ready_delay).await;
-                for (d, pods) in &started {
-                    self.mark_ready(state, run.ns, d, pods);
-                }
+                super::health::refresh(state, run.ns);
+                let pods: Vec<_> = started
+                    .iter()
+                    .flat_map(|(_, pods)| pods.iter().map(|p| super::kubelet::spawn(state, run.ns, &p.name)))
+                    .collect();
+                // Rook waits for the rollout, and gives up after a while
+                let _ = tokio::time::timeout(self.cfg.ready_timeout, futures::future::join_all(pods)).await;
                 tokio::time::sleep(self.cfg.daemon_delay).await;
             }
         }
@@ -301,16 +325,25 @@ impl Operator {
         if !restart && !scale {
             return None;
         }
-        Some(rollout::start(&mut store, self, ns, &name, restart, d.node()))
-    }
-
-    fn mark_ready(&self, state: &SimState, ns: &str, d: &Managed, pods: &[rollout::Started]) {
-        rollout::finish(&mut state.store(), ns, &d.deployment_name(), pods);
+        Some(rollout::start(state, &mut store, ns, &name, restart, d.node()))
     }
 
     /// The daemon a Deployment of the cluster runs, if the operator manages it.
     pub fn daemon(&self, ns: &str, deployment: &str) -> Option<Managed> {
         self.daemons.lock().expect("lock").get(&(ns.to_string(), deployment.to_string())).cloned()
+    }
+
+    /// The namespace whose cluster manages a Deployment named `deployment`; else the first
+    /// with a CephCluster; else `rook-ceph`.
+    pub fn namespace_of(&self, store: &Store, deployment: &str) -> String {
+        if let Some((ns, _)) = self.daemons.lock().expect("lock").keys().find(|(_, d)| d == deployment) {
+            return ns.clone();
+        }
+        Self::clusters(store)
+            .first()
+            .and_then(|c| c["metadata"]["namespace"].as_str())
+            .unwrap_or("rook-ceph")
+            .to_string()
     }
 
     pub fn ready_delay(&self) -> Duration {
@@ -334,8 +367,9 @@ impl Operator {
         c["status"]["phase"] = "Ready".into();
         c["status"]["state"] = "Created".into();
         c["status"]["message"] = "Cluster created successfully".into();
-        c["status"]["ceph"]["health"] = "HEALTH_OK".into();
-        c["status"]["ceph"]["lastChecked"] = now_rfc3339().into();
+        let current = c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string);
+        c["status"]["ceph"]["health"] = state.health.now(&store, ns, current.as_deref()).into();
+        c["status"]["ceph"]["lastChecked"] = super::health::now_checked().into();
         if let Some(m) = c["metadata"].as_object_mut() {
             m.remove("resourceVersion");
         }

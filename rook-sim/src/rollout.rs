@@ -7,12 +7,60 @@
 //! Kubernetes: a mon canary's pods match the mon's selector but are not the mon's. Failed
 //! pods are not active: a rollout leaves them where they are and they never count as ready.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use serde_json::Value;
 
+use super::SimState;
 use super::operator::Operator;
 use super::resources::{DEPLOYMENTS, PODS};
 use super::store::Store;
 use super::topology;
+
+/// Template-change rollouts, whoever caused them (the operator or a client's write): how
+/// many per Deployment, and in which order they started.
+#[derive(Default)]
+pub struct Replacements {
+    inner: Mutex<ReplacementLog>,
+}
+
+#[derive(Default)]
+struct ReplacementLog {
+    seq: u64,
+    counts: BTreeMap<String, BTreeMap<String, u32>>,
+    /// (seq, namespace, Deployment), in the order the rollouts started.
+    log: Vec<(u64, String, String)>,
+}
+
+impl Replacements {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplacementLog> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn record(&self, ns: &str, deployment: &str) {
+        let mut r = self.lock();
+        r.seq += 1;
+        let seq = r.seq;
+        *r.counts.entry(ns.to_string()).or_default().entry(deployment.to_string()).or_default() += 1;
+        r.log.push((seq, ns.to_string(), deployment.to_string()));
+    }
+
+    pub fn counts(&self, ns: &str) -> BTreeMap<String, u32> {
+        self.lock().counts.get(ns).cloned().unwrap_or_default()
+    }
+
+    pub fn log(&self, ns: &str) -> Vec<(u64, String)> {
+        self.lock().log.iter().filter(|(_, n, _)| n == ns).map(|(s, _, d)| (*s, d.clone())).collect()
+    }
+
+    /// Forget the counts and the log (sequence numbers keep growing).
+    pub fn reset(&self) {
+        let mut r = self.lock();
+        r.counts.clear();
+        r.log.clear();
+    }
+}
 
 /// A pod a rollout created, still Pending.
 #[derive(Debug, Clone)]
@@ -74,8 +122,8 @@ fn write_status(store: &mut Store, ns: &str, name: &str, f: impl FnOnce(&mut Val
 /// else to the node of the pods they replace, the Deployment's hostname nodeSelector, or
 /// any node the namespace's pods run on. Returns the new (Pending) pods for `finish`.
 pub fn start(
+    state: &SimState,
     store: &mut Store,
-    op: &Operator,
     ns: &str,
     name: &str,
     replace_all: bool,
@@ -103,18 +151,23 @@ pub fn start(
         let keep = active.len().min(replicas);
         (active.iter().skip(keep).map(|(n, _)| n).collect(), keep)
     };
+    if replace_all && (!delete.is_empty() || replicas > 0) {
+        state.replacements.record(ns, name);
+    }
     for n in delete {
         let _ = store.delete(&PODS, ns, n, false);
     }
     let mut started = Vec::new();
     for _ in keep..replicas {
-        let seq = op.next_seq();
+        let seq = state.operator.next_seq();
         let p = topology::pod(&dep, &node, seq, false, &Operator::pod_ip(seq));
         let pod_name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
         if store.create(&PODS, ns, p, false).is_ok() {
             started.push(Started { name: pod_name, seq, node: node.clone() });
         }
     }
+    state.kubelet.add_node(&node);
+    state.health.note_started(ns, started.iter().map(|s| s.name.as_str()));
     let ready = keep as u64;
     write_status(store, ns, name, |dep| {
         dep["status"]["replicas"] = (replicas as u64).into();
@@ -126,26 +179,11 @@ pub fn start(
     started
 }
 
-/// The new pods are Running and Ready; the Deployment's status says so.
-pub fn finish(store: &mut Store, ns: &str, name: &str, started: &[Started]) {
-    let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return };
-    for s in started {
-        let Some(mut cur) = store.get_value(&PODS, ns, &s.name) else { continue };
-        let ready = topology::pod(&dep, &s.node, s.seq, true, &Operator::pod_ip(s.seq));
-        cur["status"] = ready["status"].clone();
-        if let Some(m) = cur["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let _ = store.update(&PODS, ns, &s.name, cur, false);
-    }
-    refresh_status(store, ns, name);
-}
-
-/// The Deployment's status from its pods: Running ones are ready.
+/// The Deployment's status from its pods: Running and Ready ones are ready.
 pub fn refresh_status(store: &mut Store, ns: &str, name: &str) {
     let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return };
     let owned = owned_pods(store, ns, &dep);
-    let running = owned.iter().filter(|(_, p)| phase(p) == "Running").count() as u64;
+    let running = owned.iter().filter(|(_, p)| super::kubelet::is_ready(p)).count() as u64;
     let replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1);
     write_status(store, ns, name, |dep| {
         dep["status"]["replicas"] = replicas.into();

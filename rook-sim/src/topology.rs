@@ -532,7 +532,7 @@ pub fn pod_suffix(seed: u64) -> String {
         .collect()
 }
 
-fn image_id(image: &str) -> String {
+pub(crate) fn image_id(image: &str) -> String {
     let repo = image.split('@').next().unwrap_or(image);
     let repo = match repo.rsplit_once(':') {
         Some((r, t)) if !t.contains('/') => r,

@@ -19,7 +19,12 @@ fn fixture(rel: &str) -> PathBuf {
 fn opts(files: &[&str]) -> SimOptions {
     SimOptions {
         from: files.iter().map(|f| fixture(f)).collect(),
-        operator: OperatorConfig { daemon_delay: Duration::ZERO, ready_delay: Duration::from_millis(1), osd_batch: 20 },
+        operator: OperatorConfig {
+            daemon_delay: Duration::ZERO,
+            ready_delay: Duration::from_millis(1),
+            osd_batch: 20,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -32,8 +37,12 @@ fn load(files: &[&str]) -> Sim {
 fn load_slow(objects: Vec<(String, Value)>) -> Sim {
     let mut o = opts(&[]);
     o.objects = objects;
-    o.operator =
-        OperatorConfig { daemon_delay: Duration::from_millis(5), ready_delay: Duration::from_millis(5), osd_batch: 1 };
+    o.operator = OperatorConfig {
+        daemon_delay: Duration::from_millis(5),
+        ready_delay: Duration::from_millis(5),
+        osd_batch: 1,
+        ..Default::default()
+    };
     Sim::start(o).expect("objects load")
 }
 

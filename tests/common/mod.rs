@@ -143,6 +143,7 @@ pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
             daemon_delay: std::time::Duration::from_millis(ms),
             ready_delay: std::time::Duration::from_millis(ms),
             osd_batch: 2,
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -1,0 +1,399 @@
+//! What a kubelet does with a pod bound to its node, as far as clients can see it: the
+//! containers are created (`ready_delay`), images the node has not pulled yet are pulled
+//! (`pull_delay` more; the pod stays Pending, waiting `ContainerCreating`), then the pod runs.
+//! A daemon pod (restartPolicy Always) turns Running and Ready, unless its Deployment was
+//! told never to come Ready (readiness stays false; the probe is retried, so clearing the
+//! mark makes it Ready); a run-to-completion pod (restartPolicy Never or OnFailure, e.g. a
+//! pre-pull pod) turns Running, then Succeeded.
+//!
+//! Each node keeps the images it pulled. A pull marked to fail on a node answers
+//! `ErrImagePull`, then `ImagePullBackOff`, and is retried until the mark is cleared. A pod
+//! created through the API for a node that does not exist stays Pending with
+//! `PodScheduled=False` (reason `Unschedulable`, the node named in the message) and a
+//! `FailedScheduling` event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::SimState;
+use super::resources::{EVENTS, PODS};
+use super::rollout;
+use super::store::{Store, now_rfc3339};
+
+/// The kubelets' state: the nodes, what each pulled, and the faults set on pods.
+#[derive(Default)]
+pub struct Kubelet {
+    nodes: Mutex<BTreeSet<String>>,
+    pulled: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// (node, image) pulls that fail.
+    failing: Mutex<BTreeSet<(String, String)>>,
+    /// (namespace, Deployment) whose new pods never turn Ready.
+    never_ready: Mutex<BTreeSet<(String, String)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every image a pod's containers (init ones first) run, without repeats.
+pub fn images_of(pod: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in ["initContainers", "containers"] {
+        for c in pod["spec"][key].as_array().into_iter().flatten() {
+            if let Some(i) = c["image"].as_str().filter(|i| !i.is_empty())
+                && !out.iter().any(|o| o == i)
+            {
+                out.push(i.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The Deployment a pod belongs to, from its controlling ReplicaSet `<deployment>-<hash>`.
+pub fn deployment_of(pod: &Value) -> Option<String> {
+    let rs = pod["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == "ReplicaSet" && r["controller"] != false)?
+        .get("name")?
+        .as_str()?;
+    rs.rsplit_once('-').map(|(d, _)| d.to_string())
+}
+
+fn runs_to_completion(pod: &Value) -> bool {
+    matches!(pod["spec"]["restartPolicy"].as_str(), Some("Never" | "OnFailure"))
+}
+
+impl Kubelet {
+    /// A node exists (pods can run on it).
+    pub fn add_node(&self, node: &str) {
+        lock(&self.nodes).insert(node.to_string());
+    }
+
+    pub fn nodes(&self) -> BTreeSet<String> {
+        lock(&self.nodes).clone()
+    }
+
+    pub fn has_node(&self, node: &str) -> bool {
+        lock(&self.nodes).contains(node)
+    }
+
+    /// The node has `image` (pulled, or there from the start).
+    pub fn mark_pulled(&self, node: &str, image: &str) {
+        lock(&self.pulled).entry(node.to_string()).or_default().insert(image.to_string());
+    }
+
+    pub fn pulled(&self, node: &str) -> BTreeSet<String> {
+        lock(&self.pulled).get(node).cloned().unwrap_or_default()
+    }
+
+    /// Seed the nodes and their image caches from the pods in the store: every node a pod
+    /// is bound to exists, and has the images of its Running pods.
+    pub fn seed(&self, store: &Store) {
+        for (_, s) in store.iter(&PODS, None, None) {
+            let Some(node) = s.node.as_deref().filter(|n| !n.is_empty()) else { continue };
+            self.add_node(node);
+            let p: Value = serde_json::from_slice(&s.bytes).expect("json");
+            if p.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
+                for i in images_of(&p) {
+                    self.mark_pulled(node, &i);
+                }
+            }
+        }
+    }
+
+    pub fn fail_pulls(&self, node: &str, image: &str) {
+        lock(&self.failing).insert((node.to_string(), image.to_string()));
+    }
+
+    pub fn clear_pull_failures(&self) {
+        lock(&self.failing).clear();
+    }
+
+    fn failing(&self, node: &str, images: &[String]) -> Vec<String> {
+        let f = lock(&self.failing);
+        images.iter().filter(|i| f.contains(&(node.to_string(), (*i).clone()))).cloned().collect()
+    }
+
+    pub fn set_never_ready(&self, ns: &str, deployment: &str) {
+        lock(&self.never_ready).insert((ns.to_string(), deployment.to_string()));
+    }
+
+    pub fn clear_never_ready(&self) {
+        lock(&self.never_ready).clear();
+    }
+
+    /// (namespace, Deployment) pairs whose pods never turn Ready.
+    pub fn never_ready_list(&self) -> Vec<(String, String)> {
+        lock(&self.never_ready).iter().cloned().collect()
+    }
+
+    fn is_never_ready(&self, ns: &str, deployment: Option<&str>) -> bool {
+        deployment.is_some_and(|d| lock(&self.never_ready).contains(&(ns.to_string(), d.to_string())))
+    }
+}
+
+/// What the pod's containers are doing.
+enum Stage<'a> {
+    /// Pending: containers being created (or images pulled).
+    Creating,
+    /// Pending: these images fail to pull.
+    PullFailing {
+        images: &'a [String],
+        backoff: bool,
+    },
+    Running {
+        ready: bool,
+    },
+    Succeeded,
+}
+
+fn condition(t: &str, ok: bool, now: &str) -> Value {
+    json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": now, "lastProbeTime": null})
+}
+
+/// The pod's status at `stage`, keeping its IPs and start time.
+fn status_at(pod: &Value, stage: &Stage) -> Value {
+    let now = now_rfc3339();
+    let old = &pod["status"];
+    let (phase, started, ready) = match stage {
+        Stage::Creating | Stage::PullFailing { .. } => ("Pending", false, false),
+        Stage::Running { ready } => ("Running", true, *ready),
+        Stage::Succeeded => ("Succeeded", true, false),
+    };
+    let containers = |key: &str, init: bool| -> Vec<Value> {
+        pod["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, c)| {
+                let image = c["image"].as_str().unwrap_or_default();
+                let state = match stage {
+                    Stage::PullFailing { images, backoff } if images.iter().any(|x| x == image) => {
+                        let (reason, message) = if *backoff {
+                            ("ImagePullBackOff", format!("Back-off pulling image \"{image}\""))
+                        } else {
+                            ("ErrImagePull", format!("failed to pull and unpack image \"{image}\": not found"))
+                        };
+                        json!({"waiting": {"reason": reason, "message": message}})
+                    }
+                    Stage::Creating | Stage::PullFailing { .. } => json!({"waiting": {"reason": "ContainerCreating"}}),
+                    _ if init || matches!(stage, Stage::Succeeded) => json!({"terminated": {"exitCode": 0,
+                        "reason": "Completed", "startedAt": now, "finishedAt": now}}),
+                    _ => json!({"running": {"startedAt": now}}),
+                };
+                let seed = format!("{}{}", pod["metadata"]["uid"].as_str().unwrap_or_default(), c["name"]);
+                json!({"name": c["name"], "image": image,
+                    "imageID": if started { super::topology::image_id(image) } else { String::new() },
+                    "containerID": if started { format!("containerd://{:016x}{:016x}", super::store::fnv64(seed.as_bytes()), i) } else { String::new() },
+                    "ready": ready && !init, "restartCount": 0, "started": started && !init && phase == "Running",
+                    "state": state})
+            })
+            .collect()
+    };
+    let mut conditions = vec![
+        condition("PodReadyToStartContainers", started, &now),
+        condition("Initialized", started, &now),
+        condition("Ready", ready, &now),
+        condition("ContainersReady", ready, &now),
+        condition("PodScheduled", true, &now),
+    ];
+    if matches!(stage, Stage::Succeeded) {
+        for c in &mut conditions[2..4] {
+            c["reason"] = "PodCompleted".into();
+        }
+    }
+    let mut s = json!({
+        "phase": phase,
+        "conditions": conditions,
+        "startTime": old.get("startTime").cloned().unwrap_or_else(|| now.clone().into()),
+        "qosClass": old.get("qosClass").cloned().unwrap_or_else(|| "BestEffort".into()),
+        "initContainerStatuses": containers("initContainers", true),
+        "containerStatuses": containers("containers", false),
+    });
+    for k in ["hostIP", "hostIPs", "podIP", "podIPs"] {
+        if let Some(v) = old.get(k) {
+            s[k] = v.clone();
+        }
+    }
+    s
+}
+
+/// Write the pod's status; false when the pod is gone (deleted, or replaced by a rollout).
+fn write(state: &SimState, ns: &str, name: &str, uid: &Value, f: impl FnOnce(&Value) -> Value) -> bool {
+    let mut store = state.store();
+    let Some(mut pod) = store.get_value(&PODS, ns, name) else { return false };
+    if &pod["metadata"]["uid"] != uid {
+        return false;
+    }
+    pod["status"] = f(&pod);
+    if let Some(m) = pod["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    store.update(&PODS, ns, name, pod, false).is_ok()
+}
+
+fn event(state: &SimState, ns: &str, pod: &Value, reason: &str, kind: &str, message: &str) {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let ev = json!({
+        "metadata": {"generateName": format!("{name}."), "namespace": ns},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns, "uid": pod["metadata"]["uid"]},
+        "reason": reason, "message": message, "type": kind, "count": 1,
+        "firstTimestamp": now_rfc3339(), "lastTimestamp": now_rfc3339(),
+        "source": {"component": if reason == "FailedScheduling" { "default-scheduler" } else { "kubelet" }},
+    });
+    let _ = state.store().create(&EVENTS, ns, ev, false);
+}
+
+/// Start the kubelet's work on a pod (see the module). The task ends `true` once the pod
+/// is Ready (a daemon) or Succeeded (run to completion), `false` if it was deleted first
+/// or can never run (no such node).
+pub fn spawn(state: &Arc<SimState>, ns: &str, pod: &str) -> tokio::task::JoinHandle<bool> {
+    let (state, ns, pod) = (state.clone(), ns.to_string(), pod.to_string());
+    tokio::spawn(async move { run(&state, &ns, &pod).await })
+}
+
+async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
+    let cfg = state.operator.config().clone();
+    let Some(pod) = state.store().get_value(&PODS, ns, name) else { return false };
+    let uid = pod["metadata"]["uid"].clone();
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
+    let kubelet = &state.kubelet;
+    if !kubelet.has_node(&node) {
+        write(state, ns, name, &uid, |p| {
+            let mut s = p["status"].clone();
+            s["phase"] = "Pending".into();
+            s["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": format!("node \"{node}\" not found"), "lastTransitionTime": now_rfc3339(), "lastProbeTime": null}]);
+            s
+        });
+        event(state, ns, &pod, "FailedScheduling", "Warning", &format!("node \"{node}\" not found"));
+        return false;
+    }
+    // accepted by the kubelet: containers being created (a rollout's pods start so)
+    if pod["status"].get("containerStatuses").is_none()
+        && !write(state, ns, name, &uid, |p| status_at(p, &Stage::Creating))
+    {
+        return false;
+    }
+    tokio::time::sleep(cfg.ready_delay).await;
+    let images = images_of(&pod);
+    let missing: Vec<String> = {
+        let have = kubelet.pulled(&node);
+        images.iter().filter(|i| !have.contains(*i)).cloned().collect()
+    };
+    let mut backoff = false;
+    loop {
+        let failing = kubelet.failing(&node, &missing);
+        if failing.is_empty() {
+            break;
+        }
+        if !write(state, ns, name, &uid, |p| status_at(p, &Stage::PullFailing { images: &failing, backoff })) {
+            return false;
+        }
+        if !backoff {
+            let msg = format!("Failed to pull image \"{}\": not found", failing[0]);
+            event(state, ns, &pod, "Failed", "Warning", &msg);
+        }
+        backoff = true;
+        tokio::time::sleep(cfg.pull_delay.max(Duration::from_millis(20))).await;
+    }
+    if !missing.is_empty() {
+        if backoff && !write(state, ns, name, &uid, |p| status_at(p, &Stage::Creating)) {
+            return false;
+        }
+        tokio::time::sleep(cfg.pull_delay).await;
+        for i in &missing {
+            kubelet.mark_pulled(&node, i);
+        }
+    }
+    let deployment = deployment_of(&pod);
+    if runs_to_completion(&pod) {
+        if !write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready: true })) {
+            return false;
+        }
+        tokio::time::sleep(cfg.ready_delay).await;
+        return write(state, ns, name, &uid, |p| status_at(p, &Stage::Succeeded));
+    }
+    let mut was = None;
+    loop {
+        let ready = !kubelet.is_never_ready(ns, deployment.as_deref());
+        if was != Some(ready) {
+            if !write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready })) {
+                return false;
+            }
+            if let Some(d) = &deployment {
+                rollout::refresh_status(&mut state.store(), ns, d);
+            }
+            if ready {
+                state.health.note_ready(ns, name);
+            }
+            super::health::refresh(state, ns);
+            was = Some(ready);
+        }
+        if ready {
+            return true;
+        }
+        // the readiness probe, again
+        tokio::time::sleep(cfg.ready_delay.max(Duration::from_millis(10))).await;
+        let gone = state.store().get_value(&PODS, ns, name).is_none_or(|p| p["metadata"]["uid"] != uid);
+        if gone {
+            return false;
+        }
+    }
+}
+
+/// The pod's `Ready` condition; a Running pod without conditions (a trimmed dump) counts
+/// as ready.
+pub fn is_ready(pod: &Value) -> bool {
+    if pod.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+        return false;
+    }
+    match pod["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")) {
+        Some(c) => c["status"] == "True",
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Value {
+        json!({"metadata": {"name": "p", "uid": "u"},
+            "spec": {"nodeName": "node-00", "initContainers": [{"name": "i", "image": "a"}],
+                "containers": [{"name": "c", "image": "b"}, {"name": "d", "image": "a"}]},
+            "status": {"podIP": "10.0.0.1", "startTime": "2020-01-01T00:00:00Z"}})
+    }
+
+    #[test]
+    fn statuses_as_the_kubelet_writes_them() {
+        let p = pod();
+        assert_eq!(images_of(&p), ["a", "b"]);
+        let s = status_at(&p, &Stage::Creating);
+        assert_eq!(s["phase"], "Pending");
+        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
+        assert_eq!(s["podIP"], "10.0.0.1");
+        let s = status_at(&p, &Stage::PullFailing { images: &["b".into()], backoff: false });
+        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ErrImagePull");
+        assert_eq!(s["containerStatuses"][1]["state"]["waiting"]["reason"], "ContainerCreating");
+        let s = status_at(&p, &Stage::PullFailing { images: &["b".into()], backoff: true });
+        assert_eq!(s["containerStatuses"][0]["state"]["waiting"]["reason"], "ImagePullBackOff");
+        let s = status_at(&p, &Stage::Running { ready: false });
+        assert_eq!((&s["phase"], &s["conditions"][2]["status"]), (&json!("Running"), &json!("False")));
+        assert!(s["containerStatuses"][0]["state"]["running"].is_object());
+        let mut r = p.clone();
+        r["status"] = s;
+        assert!(!is_ready(&r));
+        r["status"] = status_at(&p, &Stage::Running { ready: true });
+        assert!(is_ready(&r));
+        let s = status_at(&p, &Stage::Succeeded);
+        assert_eq!(s["phase"], "Succeeded");
+        assert_eq!(s["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    }
+}
