@@ -143,6 +143,9 @@ pub struct Journal {
     pub entries: Vec<Entry>,
     /// Stopped by SIGINT (130) or SIGTERM (143).
     pub interrupted: Option<i32>,
+    /// A gate that did not pass (a step's pods not Ready within --timeout, HEALTH_ERR):
+    /// the writes may all be done, but the run is not.
+    pub gate: Option<String>,
 }
 
 impl Journal {
@@ -158,6 +161,7 @@ impl Journal {
                 })
                 .collect(),
             interrupted: None,
+            gate: None,
         }
     }
 
@@ -168,7 +172,7 @@ impl Journal {
 
     /// Every write applied and no signal stopped the run.
     pub fn all_done(&self) -> bool {
-        self.complete() && self.interrupted.is_none()
+        self.complete() && self.interrupted.is_none() && self.gate.is_none()
     }
 
     pub fn count(&self, f: impl Fn(&Done) -> bool) -> usize {
@@ -218,7 +222,13 @@ impl Journal {
                  ceph-image resume cluster\n",
             );
         }
-        if self.complete() {
+        if let Some(gate) = &self.gate {
+            t.push_str(&format!(
+                "Stopped at a gate: {}. The restarted pods may still be coming up; running the same command again \
+                 waits for them before any further step: {rerun}\n",
+                crate::output::clean(gate)
+            ));
+        } else if self.complete() {
             if self.interrupted.is_some() {
                 t.push_str(
                     "Every write was done (those in flight when the signal came finished); nothing is left to do.\n",
@@ -424,6 +434,7 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
             }
             if let Some(Err(e)) = unless_stopped(health_gate(t)).await {
                 crate::output::note(&format!("{e}; stopped before the next step"));
+                journal.gate = Some(e.to_string());
                 failed = true;
             }
         }
@@ -483,6 +494,7 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
             if let Some(Err(e)) = waited.await {
                 // The step's writes are done; what follows is not sent.
                 crate::output::note(&format!("{e}; stopped before the next step"));
+                journal.gate = Some(e.to_string());
                 failed = true;
             }
         }
@@ -536,7 +548,14 @@ pub fn failure(journal: &Journal, rerun: &str) -> Error {
     let text = journal.text(rerun);
     match journal.interrupted {
         Some(code) => Error::Stopped { code, journal: text },
-        None => Error::Failed(format!("not every write was applied:\n{}", text.trim_end())),
+        None => match &journal.gate {
+            Some(gate) if journal.complete() => Error::Failed(format!(
+                "every write was applied, but the last step did not pass its gate: {gate}\n{}",
+                text.trim_end()
+            )),
+            Some(gate) => Error::Failed(format!("stopped at a gate ({gate}):\n{}", text.trim_end())),
+            None => Error::Failed(format!("not every write was applied:\n{}", text.trim_end())),
+        },
     }
 }
 

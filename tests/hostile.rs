@@ -44,6 +44,8 @@ fn hostile_sim(status_nulls: bool) -> Sim {
     })
     .unwrap();
     sim.settle();
+    // The simulated Rook writes the health as pods come and go: pin the hostile one.
+    sim.set_health(ns, Some(&hostile("HEALTH_WARN")));
     sim.update(&CEPHCLUSTERS, ns, ns, |c| {
         c["status"]["ceph"] = json!({
             "health": hostile("HEALTH_WARN"),

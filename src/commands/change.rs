@@ -339,16 +339,21 @@ pub fn intent(read_then: &Snapshot, now: &Snapshot, change: &Change) -> Intent {
     }
 }
 
-/// What this change itself restarts: the daemons moving to its image (or, for unset, of
-/// its type); for the cluster label, every restart.
-fn own_restarts<'a>(p: &'a Plan, change: &'a Change) -> impl Iterator<Item = (&'a str, &'a Option<String>, usize)> {
+/// What this change itself restarts: the Deployments of its type (all types for the base
+/// image) moving to its image (or, for unset, of its type); for the cluster label, every
+/// restart. Which Deployments and to what image, not their pods: a rollout under way
+/// (another writer's, or Rook's) replaces pods without changing what this change does.
+fn own_restarts<'a>(p: &'a Plan, change: &'a Change) -> impl Iterator<Item = (&'a str, &'a Option<String>)> {
     p.restarts()
         .filter(move |d| match change {
-            Change::SetImage { image, .. } => d.image_to.as_deref() == Some(image.as_str()),
+            Change::SetImage { target: Target::Type(t), image } => {
+                d.dtype == *t && d.image_to.as_deref() == Some(image.as_str())
+            }
+            Change::SetImage { target: Target::Base, image } => d.image_to.as_deref() == Some(image.as_str()),
             Change::Unset(t) => d.dtype == *t,
             _ => true,
         })
-        .map(|d| (d.deployment.as_str(), &d.image_to, d.pods.len()))
+        .map(|d| (d.deployment.as_str(), &d.image_to))
 }
 
 fn applied_text(outcome: &Outcome, ns: &str) -> String {

@@ -63,6 +63,37 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // A fence waits for each step's pods (Kubernetes restarts a fenced Deployment as soon as
     // its patch lands and Rook's own quorum checks do not run); a failure or a step that
     // does not come up within --timeout stops there.
+    // A re-run after an interrupted or timed-out fence: the daemons already fenced whose
+    // pods are not yet Running and Ready on the image come up first, so no step starts
+    // while an earlier one is still down (one mgr at a time, one failure domain a batch).
+    if let (Change::Fence { dtype, image, .. }, false) = (&change, dry_run) {
+        let unsettled: Vec<crate::wait::Target> = snap
+            .daemons
+            .iter()
+            .filter(|d| d.id.dtype == *dtype && d.fenced_to(image))
+            .filter(|d| !d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image.as_str())))
+            .map(|d| crate::wait::Target {
+                daemon: d.id.to_string(),
+                deployment: d.deployment.clone(),
+                old_pods: d
+                    .pods
+                    .iter()
+                    .filter(|p| p.image.as_deref() != Some(image.as_str()))
+                    .map(|p| p.name.clone())
+                    .collect(),
+                image: image.clone(),
+            })
+            .collect();
+        if !unsettled.is_empty() {
+            crate::output::note(&format!(
+                "{} daemon(s) fenced by an earlier run are not Running and Ready yet ({}): waiting for them before the \
+                 next step",
+                unsettled.len(),
+                clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
+            ));
+            crate::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await?;
+        }
+    }
     let target = super::exec_target(&conn, &outcome.plan, dry_run, s);
     let mut journal = execute::run(&target, &outcome.writes).await;
     // A fenced Deployment changed since it was read (409): judged by intent, re-read and
