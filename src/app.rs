@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         None if s.interactive => crate::editor::run(&mut ctx).await,
         None => Err(Error::usage(
             "no command given and no terminal for the interactive editor: use one of status, set, unset, pause, \
-             resume, version, completion, demo (kubectl ceph-image --help)",
+             resume, upgrade, version, completion, demo (kubectl ceph-image --help)",
         )),
         Some(Command::Status) => commands::status::run(&mut ctx).await,
         Some(Command::Version { client }) => commands::version::run(&mut ctx, client).await,

@@ -19,6 +19,7 @@ Examples:
   kubectl ceph-image pause osd.12 osd.13
   kubectl ceph-image pause osd --node worker-7
   kubectl ceph-image resume osd.12
+  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run
   kubectl ceph-image demo
 
 Exit codes: 0 done or nothing to do; 1 the cluster or the API refused or failed;
