@@ -27,20 +27,9 @@ use crate::daemon::{DaemonType, HoldScope};
 use crate::model::{Daemon, Snapshot};
 use crate::plan::{Batching, Warning, failure_domain};
 
-/// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons.
-pub const DEFAULT_ORDER: [DaemonType; 11] = [
-    DaemonType::Mon,
-    DaemonType::Mgr,
-    DaemonType::Osd,
-    DaemonType::Mds,
-    DaemonType::Rgw,
-    DaemonType::Nfs,
-    DaemonType::Rbdmirror,
-    DaemonType::Cephfsmirror,
-    DaemonType::Nvmeof,
-    DaemonType::Crashcollector,
-    DaemonType::Exporter,
-];
+/// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons,
+/// which is the declaration order of `DaemonType`.
+pub const DEFAULT_ORDER: [DaemonType; 11] = DaemonType::ALL;
 
 /// What the operator asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -134,16 +134,21 @@ fn a_concurrent_change_elsewhere_does_not_fail_an_unchanged_plan() {
     assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
 }
 
+/// Just before the plugin's write, another writer sets imageOverrides.mgr to `theirs`.
+fn another_writer_sets_the_mgr_override(sim: &rook_sim::Sim, theirs: &'static str) {
+    sim.faults().before_next_write(Box::new(move |store| {
+        let mut c = store.get_value(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+        c["spec"]["cephVersion"]["imageOverrides"] = serde_json::json!({"mgr": theirs});
+        c["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        store.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", c, false).unwrap();
+    }));
+}
+
 #[test]
 fn a_concurrent_change_of_the_same_field_is_never_overwritten_with_yes() {
     let sim = sim(Crd::Proposed);
     const THEIRS: &str = "quay.io/ceph/ceph:v20.2.6";
-    sim.faults().before_next_write(Box::new(|store| {
-        let mut c = store.get_value(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
-        c["spec"]["cephVersion"]["imageOverrides"] = serde_json::json!({"mgr": THEIRS});
-        c["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-        store.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", c, false).unwrap();
-    }));
+    another_writer_sets_the_mgr_override(&sim, THEIRS);
     let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -307,12 +312,7 @@ fn a_concurrent_change_of_the_same_field_is_asked_again_on_a_terminal() {
     use common::pty::Pty;
     let sim = sim(Crd::Proposed);
     const THEIRS: &str = "quay.io/ceph/ceph:v20.2.6";
-    sim.faults().before_next_write(Box::new(|store| {
-        let mut c = store.get_value(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
-        c["spec"]["cephVersion"]["imageOverrides"] = serde_json::json!({"mgr": THEIRS});
-        c["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-        store.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", c, false).unwrap();
-    }));
+    another_writer_sets_the_mgr_override(&sim, THEIRS);
     let mut cmd = std::process::Command::new(bin());
     cmd.env("KUBECONFIG", sim.kubeconfig()).env("TERM", "xterm").args(["set", "mgr", IMG]);
     let mut p = Pty::spawn(cmd);
