@@ -57,7 +57,21 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             "upgrade needs the target image (`upgrade quay.io/ceph/ceph:v20.2.6`) or one of status, pause, resume, abort",
         )),
         (None, Some(image)) => {
+            if !image.contains(['/', ':', '@'])
+                && let Some(m) = crate::daemon::closest(&image, ["status", "pause", "resume", "abort"])
+            {
+                return Err(Error::usage(format!(
+                    "{image:?} is not an upgrade subcommand (did you mean {m}?), nor an image to upgrade to"
+                )));
+            }
             let image = parse_image(&image)?;
+            let last = image.rsplit('/').next().unwrap_or(&image);
+            if !last.contains([':', '@']) {
+                return Err(Error::usage(format!(
+                    "{image} names no tag or digest: an upgrade goes to one release, not to whatever `latest` is at \
+                     each pull; name it (e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST)"
+                )));
+            }
             let named = u.order.iter().map(|t| parse_type(t.trim())).collect::<Result<Vec<_>>>()?;
             let order = crate::upgrade::order_of(&named).map_err(Error::Usage)?;
             Ok(Request::Start(crate::upgrade::Params {

@@ -294,6 +294,15 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             });
         }
     }
+    if snap.version_of(image).is_none() {
+        warnings.push(Warning {
+            code: "unknown-version",
+            message: format!(
+                "the Ceph release of {image} cannot be told (its tag names none, or it is a digest): the release-order \
+                 checks (no downgrade, at most one major release) are skipped"
+            ),
+        });
+    }
     let pins_of_ours: BTreeMap<String, String> = state.map(|s| s.pins.clone()).unwrap_or_default();
     // Operator holds: the snapshot without this upgrade's own holds.
     let mut theirs = snap.clone();
@@ -318,7 +327,12 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             reason,
         };
         let own_override = c.overrides.get(t.key()).filter(|o| pins_of_ours.get(t.key()) != Some(*o));
-        if d.ceph_images.is_empty() {
+        if !d.ceph_images.is_empty() && !d.differs_from(image) && d.fence.is_none() {
+            on_target += 1;
+            if d.upgrade_hold.is_some() {
+                release_only.push(d);
+            }
+        } else if d.ceph_images.is_empty() {
             excluded.push(ex("the plugin cannot tell which of its containers run Ceph".into()));
         } else if d.under_replacement {
             excluded.push(ex("being replaced (osd.rook.io/replace*): Rook owns its label".into()));
@@ -333,11 +347,6 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             )));
         } else if let Some(why) = &held[i] {
             excluded.push(ex(format!("{why}: the upgrade leaves what you hold; resume it to include it")));
-        } else if !d.differs_from(image) {
-            on_target += 1;
-            if d.upgrade_hold.is_some() {
-                release_only.push(d);
-            }
         } else {
             let l = lever(t, overrides);
             // Already released (no hold of ours) after the base moved: Rook moves it.
@@ -398,7 +407,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             code: "moves-early",
             message: format!(
                 "{} cannot be held on this Rook (the do-not-reconcile label has no effect on them and the CRD has no \
-                 imageOverrides; FACTS §2): they move in the mon stage, with the base image change (mds and \
+                 imageOverrides): they move in the mon stage, with the base image change (mds and \
                  cephfs-mirror once every mon runs {image}; crash and exporter once status.version shows it), before \
                  the mgr and OSD stages",
                 names.join(", ")

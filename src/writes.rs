@@ -113,7 +113,12 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                 for d in
                     snap.daemons.iter().filter(|d| names.contains(&d.deployment) && d.labelled && !d.under_replacement)
                 {
-                    out.push(label_write(&d.deployment, false, d.fence.is_some(), RELEASE));
+                    let mut w = label_write(&d.deployment, false, d.fence.is_some(), RELEASE);
+                    // A hold an aborted upgrade left: its annotation goes with the label.
+                    if d.upgrade_hold.is_some() {
+                        w.patch["metadata"]["annotations"][crate::model::UPGRADE_HOLD] = serde_json::Value::Null;
+                    }
+                    out.push(w);
                 }
             }
             Change::Fence { dtype, image, .. } => {

@@ -251,3 +251,58 @@ fn bad_orders_and_flags_are_refused_before_anything_is_sent() {
     }
     assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
 }
+
+#[test]
+fn typos_of_subcommands_and_floating_images_are_not_targets() {
+    let sim = sim(Crd::Proposed);
+    sim.clear_log();
+    for (args, why) in [
+        (&["upgrade", "stauts", "--dry-run"][..], "did you mean status?"),
+        (&["upgrade", "abrot", "--yes"][..], "did you mean abort?"),
+        (&["upgrade", "quay.io/ceph/ceph", "--dry-run"][..], "names no tag or digest"),
+    ] {
+        let r = run(&sim, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+    }
+    assert!(sim.mutating_requests().is_empty());
+    let j = run(&sim, &["upgrade", "quay.io/ceph/ceph:latest", "--dry-run", "-o", "json"]).ok().json();
+    assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "unknown-version"), "{j}");
+}
+
+#[test]
+fn an_aborted_upgrade_names_every_hold_and_resume_releases_them_whole() {
+    let sim = sim_with(Crd::Released, 6);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    assert!(r.stdout.contains("Canary done"), "{}", r.stdout);
+    let r = run(&sim, &["upgrade", "abort", "--yes"]).ok();
+    let held: Vec<String> = deployments(&sim)
+        .iter()
+        .filter(|d| d["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_some())
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!held.is_empty());
+    let ids: Vec<&str> = r
+        .stdout
+        .split("do-not-reconcile label: ")
+        .nth(1)
+        .unwrap()
+        .split(". `kubectl")
+        .next()
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(ids.len(), held.len(), "every hold named: {}", r.stdout);
+    let mut args = vec!["resume"];
+    args.extend(ids.iter().copied());
+    args.push("--yes");
+    run(&sim, &args).ok();
+    for d in deployments(&sim) {
+        assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "{}", d["metadata"]["name"]);
+        assert!(
+            d["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_none(),
+            "{}",
+            d["metadata"]["name"]
+        );
+    }
+}

@@ -328,6 +328,24 @@ async fn drive(
                 _ => {}
             }
         }
+        // A stage cut off by an interrupt or a kill: Rook already rebuilt its Deployments,
+        // but their pods may not be up. Its gate is passed before anything else moves.
+        let unsettled = unsettled(&snap, &st.params.image);
+        if !unsettled.is_empty() {
+            note(&format!(
+                "{} daemon(s) already moved to {} are not Running and Ready yet ({}): waiting for them before the next \
+                 stage",
+                unsettled.len(),
+                clean(&st.params.image),
+                clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
+            ));
+            if let Err(e) = crate::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await {
+                let why = format!("daemons moved by an earlier run did not come up: {e}");
+                fail(conn, s, &snap.cluster.name, &mut st, &why).await;
+                return Err(Error::Failed(format!("{why}. Nothing further moves; `upgrade resume` goes on")));
+            }
+            continue;
+        }
         let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
         let Some(stage) = plan.stages.first().cloned() else { break };
         rounds += 1;
@@ -455,6 +473,22 @@ async fn drive(
     Ok(0)
 }
 
+/// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
+/// Running and Ready on it: a stage was cut off before its gate.
+fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::wait::Target> {
+    snap.daemons
+        .iter()
+        .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(image) && d.replicas != Some(0))
+        .filter(|d| !d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image)))
+        .map(|d| crate::wait::Target {
+            daemon: d.id.to_string(),
+            deployment: d.deployment.clone(),
+            old_pods: d.pods.iter().filter(|p| p.image.as_deref() != Some(image)).map(|p| p.name.clone()).collect(),
+            image: image.to_string(),
+        })
+        .collect()
+}
+
 fn stage_summary(s: &Stage) -> String {
     let mut parts = Vec::new();
     if !s.holds.is_empty() {
@@ -574,7 +608,7 @@ async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
     print(s, &doc, || match &doc.state {
         None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
         Some(st) => format!(
-            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}\n  updated {}\n",
+            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}\n  updated {}{}\n",
             clean(&doc.namespace),
             clean(&doc.cluster),
             clean(&st.params.image),
@@ -585,7 +619,12 @@ async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             doc.stages_left,
             doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
             st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
-            clean(&st.updated)
+            clean(&st.updated),
+            if st.phase == "running" {
+                " (if the process that ran it was stopped, `upgrade resume` goes on)"
+            } else {
+                ""
+            }
         ),
     })?;
     Ok(0)
@@ -642,10 +681,11 @@ async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.id.to_string()).collect();
     if !holds.is_empty() {
         t.push_str(&format!(
-            "  {} daemon(s) stay held by the upgrade's do-not-reconcile label; `kubectl ceph-image resume {}` releases \
-             them (Rook then moves them to the base image on its next reconcile)\n",
+            "  {} daemon(s) stay held by the upgrade's do-not-reconcile label: {}. `kubectl ceph-image resume ID...` \
+             releases them (Rook moves them to the base image on its next reconcile; `pause cluster` then `resume \
+             cluster` starts one)\n",
             holds.len(),
-            holds.iter().take(5).cloned().collect::<Vec<_>>().join(" ")
+            clean(&holds.join(" "))
         ));
     }
     for (k, v) in st.pins.iter().filter(|(k, _)| snap.cluster.overrides.contains_key(*k)) {
