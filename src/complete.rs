@@ -23,7 +23,7 @@ pub const DEFAULT: u32 = 0;
 pub const EXEC_NAME: &str = "kubectl_complete-ceph_image";
 
 /// Flags that take a value, with their spellings.
-const VALUE_FLAGS: [&str; 21] = [
+const VALUE_FLAGS: [&str; 27] = [
     "-n",
     "--namespace",
     "--cluster",
@@ -45,6 +45,12 @@ const VALUE_FLAGS: [&str; 21] = [
     "--dry-run",
     "--timeout",
     "--strategy",
+    "--batch-by",
+    "--max-unavailable",
+    "--pause-between",
+    "--order",
+    "--canary",
+    "--from",
 ];
 
 #[derive(Debug, Default, PartialEq)]
@@ -67,8 +73,21 @@ fn subcommands() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Flags valid for the subcommand (global ones included), long and short.
-fn flags(sub: Option<&str>) -> Vec<(String, String)> {
+/// `upgrade`'s own subcommands (status, pause, resume, abort), with their help.
+fn upgrade_actions() -> Vec<(String, String)> {
+    Cli::command()
+        .find_subcommand("upgrade")
+        .map(|u| {
+            u.get_subcommands()
+                .map(|c| (c.get_name().to_string(), c.get_about().map(|a| a.to_string()).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Flags valid for the subcommand (global ones included), long and short; `action` is
+/// `upgrade`'s own subcommand, whose flags replace `upgrade IMAGE`'s.
+fn flags(sub: Option<&str>, action: Option<&str>) -> Vec<(String, String)> {
     let root = Cli::command();
     let mut out = Vec::new();
     let mut add = |c: &clap::Command| {
@@ -84,7 +103,10 @@ fn flags(sub: Option<&str>) -> Vec<(String, String)> {
     };
     add(&root);
     if let Some(c) = sub.and_then(|s| root.find_subcommand(s)) {
-        add(c);
+        match action.and_then(|a| c.find_subcommand(a)) {
+            Some(a) => add(a),
+            None => add(c),
+        }
     }
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
@@ -149,7 +171,8 @@ pub async fn complete(args: &[String]) -> (Vec<String>, u32) {
         return (vals.into_iter().map(|v| format!("{flag}={v}")).collect(), d);
     }
     if partial.starts_with('-') {
-        let fl = flags(p.subcommand.as_deref()).into_iter().map(|(f, h)| with_help(&f, &h)).collect();
+        let action = p.positionals.first().map(String::as_str).filter(|_| p.subcommand.as_deref() == Some("upgrade"));
+        let fl = flags(p.subcommand.as_deref(), action).into_iter().map(|(f, h)| with_help(&f, &h)).collect();
         return (matching(fl), NO_FILE);
     }
     let types: Vec<String> = DaemonType::ALL.iter().map(|t| t.key().to_string()).collect();
@@ -159,6 +182,9 @@ pub async fn complete(args: &[String]) -> (Vec<String>, u32) {
         (Some("set"), 1) => images_in_use(&p).await,
         (Some("unset"), 0) => overridden_types(&p).await.unwrap_or(types),
         (Some(cmd @ ("pause" | "resume")), _) => daemon_ids(&p, cmd == "pause").await,
+        (Some("upgrade"), 0) => {
+            upgrade_actions().into_iter().map(|(n, h)| with_help(&n, &h)).chain(images_in_use(&p).await).collect()
+        }
         (Some("completion"), 0) => ["bash", "zsh", "fish", "elvish", "powershell"].map(String::from).to_vec(),
         _ => vec![],
     };
@@ -184,7 +210,9 @@ async fn flag_values(flag: &str, p: &Parsed, partial: &str) -> (Vec<String>, u32
         "--color" => fixed(&["auto", "always", "never"]),
         "--dry-run" => fixed(&["client", "server"]),
         "--crd" => fixed(&["proposed", "released"]),
-        "--kubeconfig" | "--kubeconfig-out" => return (vec![], DEFAULT),
+        "--strategy" => fixed(&["overrides", "fence"]),
+        "--batch-by" => fixed(&["host", "rack", "zone"]),
+        "--kubeconfig" | "--kubeconfig-out" | "--from" => return (vec![], DEFAULT),
         "--context" => contexts(p),
         "-n" | "--namespace" => namespaces(p).await,
         "--cluster" => clusters(p).await,
@@ -401,5 +429,19 @@ mod tests {
         assert!(c.iter().any(|x| x.starts_with("--node\t")), "{c:?}");
         let (_, d) = complete(&w(&["--kubeconfig", ""])).await;
         assert_eq!(d, DEFAULT, "file names for --kubeconfig");
+    }
+
+    #[tokio::test]
+    async fn upgrade_completes_its_subcommands_their_flags_and_failure_domains() {
+        let (c, _) = complete(&w(&["upgrade", "st"])).await;
+        assert!(c.iter().any(|x| x.starts_with("status\t")), "{c:?}");
+        let (c, _) = complete(&w(&["upgrade", "status", "--"])).await;
+        assert!(!c.iter().any(|x| x.starts_with("--canary") || x.starts_with("--yes")), "{c:?}");
+        let (c, _) = complete(&w(&["upgrade", "pause", "--"])).await;
+        assert!(c.iter().any(|x| x.starts_with("--yes")), "{c:?}");
+        let (c, _) = complete(&w(&["upgrade", "quay.io/ceph/ceph:v20.2.6", "--ca"])).await;
+        assert!(c.iter().any(|x| x.starts_with("--canary")), "{c:?}");
+        let (c, _) = complete(&w(&["upgrade", "x:1", "--batch-by", ""])).await;
+        assert_eq!(c, vec!["host", "rack", "zone"]);
     }
 }

@@ -230,9 +230,10 @@ impl Journal {
             ));
         } else if self.complete() {
             if self.interrupted.is_some() {
-                t.push_str(
-                    "Every write was done (those in flight when the signal came finished); nothing is left to do.\n",
-                );
+                t.push_str(&format!(
+                    "Every write of this run was done (those in flight when the signal came finished). If the command \
+                     had more to do (waiting, further stages), running it again goes on from here: {rerun}\n"
+                ));
             }
         } else {
             let done = self.count(|d| matches!(d, Done::Applied));
@@ -535,9 +536,23 @@ async fn health_gate(t: &Target<'_>) -> Result<()> {
     }
 }
 
+/// A command whose re-run is another command (`upgrade IMAGE` goes on with `upgrade
+/// resume`) says so here.
+static RERUN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Name the command that finishes what a stopped run of this process left.
+pub fn set_rerun_hint(cmd: &str) {
+    if let Ok(mut r) = RERUN.lock() {
+        *r = Some(cmd.to_string());
+    }
+}
+
 /// The command that finishes what a stopped run left: the same one (writes are idempotent
-/// or preconditioned, and done writes are not repeated).
+/// or preconditioned, and done writes are not repeated), unless `set_rerun_hint` named one.
 pub fn rerun_hint() -> String {
+    if let Some(r) = RERUN.lock().ok().and_then(|r| r.clone()) {
+        return r;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("kubectl ceph-image {}", args.join(" "))
 }
@@ -612,6 +627,6 @@ mod tests {
         assert!(!j.text("x").contains("resume cluster"));
         j.interrupted = Some(130);
         assert!(!j.all_done() && j.complete(), "a signal after the last write is still an interrupt");
-        assert!(j.text("x").contains("Every write was done"));
+        assert!(j.text("x").contains("Every write of this run was done"));
     }
 }

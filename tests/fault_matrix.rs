@@ -216,7 +216,7 @@ fn matrix(name: &str) {
                 assert!(
                     stderr.contains(": done")
                         && (stderr.contains("Running the same command again finishes the job")
-                            || stderr.contains("Every write was done (those in flight when the signal came finished)")),
+                            || stderr.contains("Every write of this run was done")),
                     "{what}: the journal\n{stderr}"
                 );
                 let first = applied(&sim, None);

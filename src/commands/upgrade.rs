@@ -302,6 +302,7 @@ async fn drive(
 ) -> Result<i32> {
     let s = ctx.settings;
     let ns = conn.namespace.clone();
+    execute::set_rerun_hint("kubectl ceph-image upgrade resume");
     let mut cluster;
     st.phase = "running".into();
     st.message = None;
