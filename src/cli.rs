@@ -212,7 +212,7 @@ pub enum Command {
     /// domain, then the gateways; gates between stages; state kept on the CephCluster
     #[command(
         args_conflicts_with_subcommands = true,
-        after_help = "Examples:\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --canary 1 --batch-by rack --max-unavailable 8\n  kubectl ceph-image upgrade status\n  kubectl ceph-image upgrade pause\n  kubectl ceph-image upgrade resume\n  kubectl ceph-image upgrade abort\n\nStages: the daemons Rook honours do-not-reconcile for (mgr, osd, rgw, nfs, rbd-mirror) are held, and\nreleased stage by stage; what Rook cannot hold is pinned with imageOverrides where the CRD has it, and\nelse moves with the mons (the plan says so). Each stage waits for its pods to be Running and Ready on\nthe image and for status.ceph.health not HEALTH_ERR (--timeout)."
+        after_help = "Examples:\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --canary 1 --batch-by rack\n  kubectl ceph-image upgrade status\n  kubectl ceph-image upgrade pause\n  kubectl ceph-image upgrade resume\n  kubectl ceph-image upgrade abort\n\nStages: what Rook honours do-not-reconcile for (mgr, osd, rgw, nfs, rbd-mirror)\nis held, and released stage by stage; what it cannot hold is pinned with\nimageOverrides where the CRD has them, else it moves with the mons (the plan\nsays so). Each stage waits for its pods Running and Ready on the image and for\nstatus.ceph.health not HEALTH_ERR (--timeout)."
     )]
     Upgrade(UpgradeArgs),
     /// Print a shell completion script for the kubectl-ceph_image binary

@@ -134,6 +134,10 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
             ov[k] = Value::Null;
             fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), None));
         }
+        // The last pin goes: the field goes with it rather than stay as `{}`.
+        if c.overrides.keys().all(|k| stage.unpin.contains(k)) {
+            ov = Value::Null;
+        }
         out.push(write(
             Object::CephCluster(c.name.clone()),
             json!({"metadata": {"resourceVersion": c.resource_version}, "spec": {"cephVersion": {"imageOverrides": ov}}}),
