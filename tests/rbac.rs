@@ -89,7 +89,8 @@ fn write_commands_pass_with_the_editor_role() {
         vec!["status"],
         vec!["set", "mgr", IMG, "--dry-run=server"],
         vec!["set", "mgr", IMG, "--yes"],
-        vec!["unset", "mgr", "--yes"],
+        // --wait: the next command plans from a settled cluster, not a rollback under way
+        vec!["unset", "mgr", "--yes", "--wait", "--timeout", "2m"],
         vec!["set", "base", IMG, "--yes", "--wait", "--timeout", "2m"],
         vec!["pause", "osd.1", "osd.2", "--yes"],
         vec!["resume", "osd.1", "osd.2", "--yes"],

@@ -249,8 +249,12 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                     return Ok(0);
                 }
                 // A change elsewhere in the spec does not matter while what this change
-                // restarts is the same.
-                if !own_restarts(&again, &change).eq(own_restarts(&plan, &change)) {
+                // restarts is the same. When no image or hold of the CephCluster changed
+                // (Rook wrote its status, another writer some other field), the plan can
+                // only differ by rollouts under way: this change still asks the same.
+                let same_images = (&fresh.cluster.base_image, &fresh.cluster.overrides, fresh.cluster.held)
+                    == (&snap.cluster.base_image, &snap.cluster.overrides, snap.cluster.held);
+                if !same_images && !own_restarts(&again, &change).eq(own_restarts(&plan, &change)) {
                     if s.yes {
                         if s.output == crate::cli::OutputFormat::Text {
                             crate::output::emit(&render::plan_view(&again, &s.out_styles, s.wide));
