@@ -252,7 +252,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     while it does. `resume cluster` first"
             .into());
     }
-    if !overrides && snap.rook_release().is_some_and(|r| r < (1, 19)) {
+    if snap.rook_release().is_some_and(|r| r < (1, 19)) {
         return Err(format!(
             "this cluster runs Rook {}: a staged upgrade releases each stage by adding and removing the \
              CephCluster-level do-not-reconcile label, which Rook honours from v1.19",

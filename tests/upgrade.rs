@@ -306,3 +306,39 @@ fn an_aborted_upgrade_names_every_hold_and_resume_releases_them_whole() {
         );
     }
 }
+
+/// Every field shape: the dry run plans (exit 0) or refuses with its reason (exit 2), and
+/// sends nothing. A Rook before v1.19, which ignores the CephCluster-level label that
+/// releases each stage, is refused whatever its CRD.
+#[test]
+fn the_dry_run_plans_or_refuses_on_every_field_shape() {
+    use rook_sim::{OperatorConfig, SimOptions};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/field");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "yaml"));
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut refused_old_rook = 0;
+    for f in files {
+        let sim = Sim::start(SimOptions {
+            from: vec![f.clone()],
+            crd: Crd::Proposed,
+            operator: OperatorConfig { daemon_delay: std::time::Duration::ZERO, ..Default::default() },
+            ..Default::default()
+        })
+        .expect("the field file loads");
+        sim.clear_log();
+        let ns = sim.namespaces[0].clone();
+        let r = run(&sim, &["-n", &ns, "upgrade", IMG, "--dry-run", "-o", "json"]);
+        assert!(r.code == 0 || r.code == 2, "{}: exit {}\n{}", f.display(), r.code, r.stderr);
+        if r.code == 0 {
+            let stages = r.json()["plan"]["stages"].as_array().unwrap().len();
+            assert!(stages > 0, "{}: nothing planned", f.display());
+        } else {
+            assert!(r.stderr.contains("error: "), "{}: {}", f.display(), r.stderr);
+            refused_old_rook += usize::from(r.stderr.contains("honours from v1.19"));
+        }
+        assert!(sim.mutating_requests().is_empty(), "{}", f.display());
+    }
+    assert!(refused_old_rook > 0, "the field shapes include a Rook before v1.19");
+}
