@@ -528,6 +528,15 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         }
     );
     let _ = writeln!(out, "{}", overrides_line(v));
+    if let Some(u) = &v.upgrade {
+        let _ = writeln!(
+            out,
+            "Upgrade under way: to {}, {} at stage {} (`upgrade status`); its holds show as held below",
+            clean(&u.image),
+            clean(&u.phase),
+            clean(&u.stage)
+        );
+    }
     let mut rows = vec![vec![
         "TYPE".into(),
         "DESIRED IMAGE".into(),

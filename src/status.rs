@@ -103,6 +103,17 @@ pub struct StatusView {
     /// Why the CRD could not be read (text output only).
     #[serde(skip)]
     pub crd_unreadable: Option<String>,
+    /// A staged upgrade under way (`upgrade status` has the whole of it): null when none.
+    pub upgrade: Option<UpgradeUnderWay>,
+}
+
+/// What `status` says of a staged upgrade: its target, phase and stage, from the
+/// CephCluster's `kubectl-ceph-image/upgrade` annotation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpgradeUnderWay {
+    pub image: String,
+    pub phase: String,
+    pub stage: String,
 }
 
 fn age(since: Option<&str>, now: jiff::Timestamp) -> Option<String> {
@@ -307,5 +318,10 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         warnings,
         crd_image_overrides: None,
         crd_unreadable: None,
+        upgrade: c
+            .upgrade
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<crate::upgrade::State>(s).ok())
+            .map(|st| UpgradeUnderWay { image: st.params.image, phase: st.phase, stage: st.stage }),
     }
 }

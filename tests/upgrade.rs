@@ -156,11 +156,21 @@ fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     assert_eq!(osds_moved, vec!["rook-ceph-osd-0".to_string()], "one OSD only");
     let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
     assert_eq!(st["state"]["phase"], "paused");
+    // status says an upgrade is under way, in text and JSON.
+    let status = run(&sim, &["status"]).ok();
+    assert!(
+        status.stdout.contains(&format!("Upgrade under way: to {IMG}, paused at stage osd canary")),
+        "{}",
+        status.stdout
+    );
+    let sj = run(&sim, &["status", "-o", "json"]).ok().json();
+    assert_eq!(sj["upgrade"]["phase"], "paused");
     let r = run(&sim, &["upgrade", "resume", "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     sim.settle();
     nothing_left(&sim);
     assert!(sim.replacements(NS).values().all(|n| *n == 1), "{:?}", sim.replacements(NS));
+    assert_eq!(run(&sim, &["status", "-o", "json"]).ok().json()["upgrade"], Value::Null, "none once done");
 }
 
 #[test]
