@@ -33,6 +33,21 @@ pub struct Target {
     pub image: String,
 }
 
+/// A daemon whose Deployment already runs `image` but that has no pod Running and Ready
+/// on it (a step or stage cut off before its gate): what to wait for, or None. The pods
+/// not on `image` are the ones a new pod replaces.
+pub fn not_up_on(d: &crate::model::Daemon, image: &str) -> Option<Target> {
+    if d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image)) {
+        return None;
+    }
+    Some(Target {
+        daemon: d.id.to_string(),
+        deployment: d.deployment.clone(),
+        old_pods: d.pods.iter().filter(|p| p.image.as_deref() != Some(image)).map(|p| p.name.clone()).collect(),
+        image: image.to_string(),
+    })
+}
+
 pub fn targets(plan: &Plan) -> Vec<Target> {
     plan.daemons
         .iter()
@@ -69,6 +84,20 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// How many of the targets are done.
+    pub fn done_count(&self, targets: &[Target]) -> usize {
+        targets.iter().filter(|t| self.done(t)).count()
+    }
+
+    /// "waiting for osd.3": the first target not done (empty when all are).
+    pub fn waiting_for(&self, targets: &[Target]) -> String {
+        targets
+            .iter()
+            .find(|t| !self.done(t))
+            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
+            .unwrap_or_default()
+    }
+
     pub fn apply(&mut self, etype: &str, pod: &WirePod) {
         match etype {
             "DELETED" => {
@@ -170,14 +199,8 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
     let report = Report::new(total, terminal);
     let mut progress = Progress::default();
     let mut rv = list(kube, ns, &mut progress).await?;
-    let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
-    let in_progress = |p: &Progress| {
-        targets
-            .iter()
-            .find(|t| !p.done(t))
-            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
-            .unwrap_or_default()
-    };
+    let count = |p: &Progress| p.done_count(targets);
+    let in_progress = |p: &Progress| p.waiting_for(targets);
     report.update(count(&progress), total, &in_progress(&progress), start);
     let deadline = start + timeout;
     // a re-LIST is due (410 Expired); transient failures in a row; the last one
@@ -263,14 +286,8 @@ async fn follow(
     start: Instant,
 ) {
     let total = targets.len();
-    let count = |p: &Progress| targets.iter().filter(|t| p.done(t)).count();
-    let in_progress = |p: &Progress| {
-        targets
-            .iter()
-            .find(|t| !p.done(t))
-            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
-            .unwrap_or_default()
-    };
+    let count = |p: &Progress| p.done_count(targets);
+    let in_progress = |p: &Progress| p.waiting_for(targets);
     let mut body = res.into_body();
     let mut buf: Vec<u8> = Vec::new();
     loop {

@@ -12,7 +12,6 @@ use rook_sim::{Crd, Sim};
 use serde_json::Value;
 
 const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
-const DNR: &str = "ceph.rook.io/do-not-reconcile";
 
 #[test]
 fn bad_flag_values_exit_2_with_the_reason_and_send_nothing() {
@@ -85,14 +84,6 @@ fn duplicate_osd5(sim: &Sim) {
     }
     m.insert("name".into(), "rook-ceph-osd-5-old".into());
     sim.state.store().create(&DEPLOYMENTS, "rook-ceph", copy, false).unwrap();
-}
-
-fn labelled(sim: &Sim) -> BTreeSet<String> {
-    sim.list(&DEPLOYMENTS, "rook-ceph")
-        .into_iter()
-        .filter(|d| d["metadata"]["labels"].get(DNR).is_some())
-        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn warning<'a>(doc: &'a Value, code: &str) -> Option<&'a str> {

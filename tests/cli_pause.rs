@@ -6,17 +6,9 @@ use std::collections::BTreeSet;
 
 use common::*;
 use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
-use rook_sim::{Crd, Fault, FaultKind, Sim};
+use rook_sim::{Crd, Fault, FaultKind};
 
 const DNR: &str = "ceph.rook.io/do-not-reconcile";
-
-fn labelled(sim: &Sim) -> BTreeSet<String> {
-    sim.list(&DEPLOYMENTS, "rook-ceph")
-        .into_iter()
-        .filter(|d| d["metadata"]["labels"].get(DNR).is_some())
-        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()

@@ -3,21 +3,11 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use rook_sim::Crd;
-use rook_sim::resources::DEPLOYMENTS;
-
-fn labelled(sim: &rook_sim::Sim) -> BTreeSet<String> {
-    sim.list(&DEPLOYMENTS, "rook-ceph")
-        .into_iter()
-        .filter(|d| d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some())
-        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn interrupted_pause_prints_its_journal_and_a_rerun_finishes(signal: i32, code: i32) {
     let sim = sim_with(Crd::Proposed, 120);

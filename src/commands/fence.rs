@@ -71,18 +71,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             .daemons
             .iter()
             .filter(|d| d.id.dtype == *dtype && d.fenced_to(image))
-            .filter(|d| !d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image.as_str())))
-            .map(|d| crate::wait::Target {
-                daemon: d.id.to_string(),
-                deployment: d.deployment.clone(),
-                old_pods: d
-                    .pods
-                    .iter()
-                    .filter(|p| p.image.as_deref() != Some(image.as_str()))
-                    .map(|p| p.name.clone())
-                    .collect(),
-                image: image.clone(),
-            })
+            .filter_map(|d| crate::wait::not_up_on(d, image))
             .collect();
         if !unsettled.is_empty() {
             crate::output::note(&format!(

@@ -69,6 +69,16 @@ pub fn plugin_at(kubeconfig: &std::path::Path) -> assert_cmd::Command {
     c
 }
 
+/// The Deployments of the `rook-ceph` namespace that carry ceph.rook.io/do-not-reconcile.
+pub fn labelled(sim: &Sim) -> std::collections::BTreeSet<String> {
+    use rook_sim::resources::DEPLOYMENTS;
+    sim.list(&DEPLOYMENTS, "rook-ceph")
+        .into_iter()
+        .filter(|d| d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some())
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Names of the pods of an app label, sorted.
 pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
     use rook_sim::resources::PODS;
