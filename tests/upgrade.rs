@@ -252,7 +252,7 @@ fn bad_orders_and_flags_are_refused_before_anything_is_sent() {
         (&["upgrade", IMG, "--order", "mon,osd,osd", "--yes"][..], "twice"),
         (&["upgrade", "quay.io/ceph/ceph:v18.2.0", "--yes"][..], "cannot be downgraded"),
         (&["upgrade", IMG, "--wait", "--yes"][..], "--wait does not apply"),
-        (&["upgrade", "status", "--canary", "1"][..], ""),
+        (&["upgrade", "status", "--canary", "1"][..], "unexpected argument '--canary'"),
         (&["upgrade", "resume", "--yes"][..], "no upgrade is under way"),
     ] {
         let r = run(&sim, args);
@@ -351,4 +351,21 @@ fn the_dry_run_plans_or_refuses_on_every_field_shape() {
         assert!(sim.mutating_requests().is_empty(), "{}", f.display());
     }
     assert!(refused_old_rook > 0, "the field shapes include a Rook before v1.19");
+}
+
+/// Rook writes the CephCluster's status all the time: 409s on the upgrade's own writes of
+/// the CephCluster are read again and planned again, never the end of the upgrade.
+#[test]
+fn conflicts_on_the_cephcluster_are_read_again_not_fatal() {
+    use rook_sim::{Fault, FaultKind};
+    let sim = sim_with(Crd::Proposed, 6);
+    sim.reset_replacements();
+    // The third CephCluster patch is the base image's (after two state records).
+    sim.faults().add(Fault::new(FaultKind::Conflict).verb("patch").resource("cephclusters").skip(2).times(1));
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("409 Conflict"), "{}", r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    assert!(sim.replacements(NS).values().all(|n| *n == 1), "{:?}", sim.replacements(NS));
 }

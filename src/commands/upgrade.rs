@@ -275,15 +275,14 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     drive(ctx, &conn, st, overrides).await
 }
 
-/// Write the state (or remove it: None) through the executor.
-async fn save(
-    conn: &crate::cluster::connect::Connection,
+/// Where an upgrade's writes go: the executor waits for nothing itself (the stages have
+/// their own gates) and never pauses between its steps.
+fn writes_to<'a>(
+    conn: &'a crate::cluster::connect::Connection,
     s: &crate::settings::Settings,
     cluster: &str,
-    st: Option<&State>,
-) -> Result<()> {
-    let w = vec![state_write(cluster, st)];
-    let t = execute::Target {
+) -> execute::Target<'a> {
+    execute::Target {
         kube: &conn.kube,
         namespace: &conn.namespace,
         cluster: cluster.to_string(),
@@ -292,7 +291,18 @@ async fn save(
         timeout: s.timeout,
         progress_bar: s.progress_bar,
         pause_between: std::time::Duration::ZERO,
-    };
+    }
+}
+
+/// Write the state (or remove it: None) through the executor.
+async fn save(
+    conn: &crate::cluster::connect::Connection,
+    s: &crate::settings::Settings,
+    cluster: &str,
+    st: Option<&State>,
+) -> Result<()> {
+    let w = vec![state_write(cluster, st)];
+    let t = writes_to(conn, s, cluster);
     let j = execute::run(&t, &w).await;
     if j.all_done() { Ok(()) } else { Err(execute::failure(&j, &execute::rerun_hint())) }
 }
@@ -312,6 +322,7 @@ async fn drive(
     st.message = None;
     let mut last_stage = String::new();
     let mut rounds = 0usize;
+    let mut conflicts = 0usize;
     loop {
         let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
         cluster = snap.cluster.name.clone();
@@ -382,18 +393,23 @@ async fn drive(
         snap.cluster.resource_version = fresh.resource_version;
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
         let writes = stage_writes(&snap, &stage, &st.params.image);
-        let target = execute::Target {
-            kube: &conn.kube,
-            namespace: &ns,
-            cluster: cluster.clone(),
-            dry_run: false,
-            restarts: vec![],
-            timeout: s.timeout,
-            progress_bar: s.progress_bar,
-            pause_between: std::time::Duration::ZERO,
-        };
+        let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
         let journal = execute::run(&target, &writes).await;
+        // Rook writes the CephCluster's status all the time: a 409 on the stage's spec
+        // patch means the object moved on, not that the stage is wrong. The next round
+        // reads it again and plans this stage from what it finds (a change to the images
+        // by someone else shows there), at most MAX_CONFLICTS times in a row.
+        if journal.conflict() && journal.interrupted.is_none() && conflicts < super::change::MAX_CONFLICTS {
+            conflicts += 1;
+            note(&format!(
+                "the CephCluster changed since it was read (409 Conflict): reading it again ({conflicts}/{})",
+                super::change::MAX_CONFLICTS
+            ));
+            last_stage.clear();
+            continue;
+        }
+        conflicts = 0;
         if !journal.all_done() {
             let e = execute::failure(&journal, "kubectl ceph-image upgrade resume");
             if journal.interrupted.is_none() {
@@ -484,13 +500,7 @@ fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::wait::Target> {
     snap.daemons
         .iter()
         .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(image) && d.replicas != Some(0))
-        .filter(|d| !d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image)))
-        .map(|d| crate::wait::Target {
-            daemon: d.id.to_string(),
-            deployment: d.deployment.clone(),
-            old_pods: d.pods.iter().filter(|p| p.image.as_deref() != Some(image)).map(|p| p.name.clone()).collect(),
-            image: image.to_string(),
-        })
+        .filter_map(|d| crate::wait::not_up_on(d, image))
         .collect()
 }
 
