@@ -33,7 +33,11 @@ fn parse_image(s: &str) -> Result<String> {
 fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Request> {
     use crate::cli::UpgradeAction;
     use commands::upgrade::Request;
-    let flags = !u.order.is_empty() || u.canary.is_some() || u.batch_by.is_some() || u.max_unavailable.is_some();
+    let flags = !u.order.is_empty()
+        || !u.types.is_empty()
+        || u.canary.is_some()
+        || u.batch_by.is_some()
+        || u.max_unavailable.is_some();
     let waits = u.change.wait
         || matches!(&u.action, Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) if c.wait);
     if waits {
@@ -43,7 +47,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         (Some(a), _) => {
             if flags || u.pause_between.is_some() {
                 return Err(Error::usage(
-                    "--order, --canary, --batch-by, --max-unavailable and --pause-between go with `upgrade IMAGE`",
+                    "--order, --types, --canary, --batch-by, --max-unavailable and --pause-between go with `upgrade IMAGE`",
                 ));
             }
             Ok(match a {
@@ -74,12 +78,21 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             }
             let named = u.order.iter().map(|t| parse_type(t.trim())).collect::<Result<Vec<_>>>()?;
             let order = crate::upgrade::order_of(&named).map_err(Error::Usage)?;
+            let mut types = Vec::new();
+            for t in u.types.iter().map(|t| parse_type(t.trim())) {
+                let t = t?;
+                if types.contains(&t) {
+                    return Err(Error::usage(format!("--types names {t} twice")));
+                }
+                types.push(t);
+            }
             Ok(Request::Start(crate::upgrade::Params {
                 image,
                 order,
                 canary: u.canary.unwrap_or(0),
                 batch_by: u.batch_by.unwrap_or_default(),
                 max_unavailable: u.max_unavailable,
+                types,
             }))
         }
     }

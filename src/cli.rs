@@ -250,6 +250,10 @@ pub struct UpgradeArgs {
     /// must start with mon
     #[arg(long, value_name = "TYPES", value_delimiter = ',')]
     pub order: Vec<String>,
+    /// Upgrade only these daemon types, comma-separated, each through its own
+    /// imageOverrides.<type> (the base image stays; needs the imageOverrides CRD)
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub types: Vec<String>,
     /// Move this many OSDs of the first batch alone first, then stop for confirmation
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub canary: Option<u32>,

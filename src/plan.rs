@@ -931,6 +931,48 @@ fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warning>) {
     }
 }
 
+/// `mixed-versions` (more than one Ceph version would run) and `daemon-old-version` (three
+/// or more: HEALTH_ERR after a week; FACTS §5) for what would run after a change or an
+/// upgrade: one `(type, version)` per running daemon, None for a release not known.
+pub fn version_mix_warnings(running: &[(DaemonType, Option<CephVersion>)], w: &mut Vec<Warning>) {
+    let mut versions: BTreeMap<String, BTreeMap<DaemonType, usize>> = BTreeMap::new();
+    for (t, v) in running {
+        if let Some(v) = v {
+            *versions.entry(v.to_string()).or_default().entry(*t).or_default() += 1;
+        }
+    }
+    if versions.len() > 1 {
+        let parts: Vec<String> = versions
+            .iter()
+            .map(|(v, types)| {
+                let ts: Vec<String> = types.iter().map(|(t, n)| format!("{n} {}", t.ceph_name())).collect();
+                format!("{v} on {}", ts.join(", "))
+            })
+            .collect();
+        w.push(Warning {
+            code: "mixed-versions",
+            message: format!(
+                "after this change the cluster runs several Ceph versions ({}): Rook treats every reconcile as an \
+                 upgrade while versions are mixed and refuses to run on HEALTH_ERR",
+                parts.join("; ")
+            ),
+        });
+    }
+    if versions.len() >= 3 {
+        w.push(Warning {
+            code: "daemon-old-version",
+            message: format!(
+                "{} distinct Ceph versions would run: after mon_warn_older_version_delay (one week) Ceph raises \
+                 DAEMON_OLD_VERSION as HEALTH_ERR (three or more versions), and Rook then stops reconciling every \
+                 child CR (pools, filesystems, object stores) and refuses upgrades. Converge the versions within \
+                 the week, or mute it: spec.healthCheck.muteHealthWarning in the CephCluster (Rook v1.19.10 / \
+                 v1.20.6) or `ceph health mute DAEMON_OLD_VERSION --sticky`",
+                versions.len()
+            ),
+        });
+    }
+}
+
 /// Release-order checks (FACTS §5) on what would run after the change.
 fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: &mut Vec<Warning>) {
     let mut unknown: BTreeSet<String> = BTreeSet::new();
@@ -1027,42 +1069,7 @@ fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: 
             w.push(Warning { code: "ahead-of-mons", message });
         }
     }
-    let mut versions: BTreeMap<String, BTreeMap<DaemonType, usize>> = BTreeMap::new();
-    for (t, v) in &running {
-        if let Some(v) = v {
-            *versions.entry(v.to_string()).or_default().entry(*t).or_default() += 1;
-        }
-    }
-    if versions.len() > 1 {
-        let parts: Vec<String> = versions
-            .iter()
-            .map(|(v, types)| {
-                let ts: Vec<String> = types.iter().map(|(t, n)| format!("{n} {}", t.ceph_name())).collect();
-                format!("{v} on {}", ts.join(", "))
-            })
-            .collect();
-        w.push(Warning {
-            code: "mixed-versions",
-            message: format!(
-                "after this change the cluster runs several Ceph versions ({}): Rook treats every reconcile as an \
-                 upgrade while versions are mixed and refuses to run on HEALTH_ERR",
-                parts.join("; ")
-            ),
-        });
-    }
-    if versions.len() >= 3 {
-        w.push(Warning {
-            code: "daemon-old-version",
-            message: format!(
-                "{} distinct Ceph versions would run: after mon_warn_older_version_delay (one week) Ceph raises \
-                 DAEMON_OLD_VERSION as HEALTH_ERR (three or more versions), and Rook then stops reconciling every \
-                 child CR (pools, filesystems, object stores) and refuses upgrades. Converge the versions within \
-                 the week, or mute it: spec.healthCheck.muteHealthWarning in the CephCluster (Rook v1.19.10 / \
-                 v1.20.6) or `ceph health mute DAEMON_OLD_VERSION --sticky`",
-                versions.len()
-            ),
-        });
-    }
+    version_mix_warnings(&running, w);
     // cephx AES256K keys: 19.2.6+, 20.2.4+, 21+ (FACTS §5).
     let aes = |v: &CephVersion| match v.major {
         19 => (v.minor, v.patch) >= (2, 6),

@@ -44,6 +44,10 @@ pub struct Params {
     pub batch_by: crate::plan::FailureDomain,
     /// At most this many OSDs a batch (None: the CephCluster's osdMaxUpdatesInParallel).
     pub max_unavailable: Option<u32>,
+    /// `--types`: only these types move, each through its own `imageOverrides.<type>`;
+    /// empty: every type, through the base image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<DaemonType>,
 }
 
 /// `--order mon,mgr,osd,...`: the types named first, in that order, then the rest in
@@ -136,11 +140,16 @@ pub struct Stage {
     pub daemons: Vec<Mover>,
     /// Prepare: Deployments to hold.
     pub holds: Vec<String>,
+    /// Base: the `spec.cephVersion.image` it sets (None with `--types`).
+    pub base: Option<String>,
     /// Base: overrides written with the base image, to pin what cannot be held.
     pub pins: BTreeMap<String, String>,
+    /// `--types`: `imageOverrides.<type>` set to the target in this stage.
+    pub overrides: BTreeMap<String, String>,
     /// Release: Deployments whose upgrade hold is removed.
     pub release: Vec<String>,
-    /// Release: override keys removed.
+    /// Override keys removed: a pin in its type's stage; in the base stage, overrides that
+    /// name the target already (they restart nothing once the base image does).
     pub unpin: Vec<String>,
     /// The failure domain of an OSD batch.
     pub failure_domain: Option<String>,
@@ -187,6 +196,10 @@ pub struct UpgradePlan {
     /// `holds` (released Rook: what cannot be held moves early).
     pub levers: &'static str,
     pub order: Vec<DaemonType>,
+    /// `--types`: the types this upgrade moves (empty: every type).
+    pub types: Vec<DaemonType>,
+    /// `--types`: the types it leaves where they are.
+    pub left: Vec<Left>,
     pub summary: Summary,
     pub warnings: Vec<Warning>,
     pub stages: Vec<Stage>,
@@ -198,18 +211,23 @@ pub struct UpgradePlan {
 /// How a type is kept where it is until its stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lever {
-    /// The mons: the base image change moves them.
+    /// The mons: the base image change moves them (with `--types`: `imageOverrides.mon`).
     Base,
     Hold,
+    /// Pinned to the image it runs with an override, removed in its stage.
     Override,
     /// Cannot be kept: moves with the base image change.
     Early,
+    /// `--types`, a type Rook cannot hold: `imageOverrides.<type>` is set to the target in
+    /// its own stage (the base image does not change, so nothing moves it early).
+    Set,
 }
 
-fn lever(t: DaemonType, overrides: bool) -> Lever {
+fn lever(t: DaemonType, overrides: bool, partial: bool) -> Lever {
     match (t, t.hold_scope()) {
         (DaemonType::Mon, _) => Lever::Base,
         (_, HoldScope::Daemon | HoldScope::ObjectStore | HoldScope::AllOfType) => Lever::Hold,
+        _ if partial => Lever::Set,
         _ if overrides => Lever::Override,
         _ => Lever::Early,
     }
@@ -232,6 +250,74 @@ fn gates(image: &str) -> Vec<String> {
         format!("every pod of the stage Running and Ready on {image} (within --timeout)"),
         "the CephCluster's status.ceph.health not HEALTH_ERR, refreshed after the stage".to_string(),
     ]
+}
+
+/// Every daemon of `t` (with Ceph containers) runs `image`.
+fn type_on(snap: &Snapshot, t: DaemonType, image: &str) -> bool {
+    snap.daemons.iter().filter(|d| d.id.dtype == t && !d.ceph_images.is_empty()).all(|d| !d.differs_from(image))
+}
+
+/// `--types`: the types this upgrade moves, or None for every type (none named, or every
+/// type the cluster runs named). Refused where the CRD has no `imageOverrides` (the mons
+/// move only with the base image there, and everything Rook cannot hold with them), and
+/// where a type would move ahead of an earlier type of the order that does not run the
+/// target yet (FACTS §5: cephadm refuses staggered upgrades that skip earlier types).
+fn scope_of(
+    snap: &Snapshot,
+    p: &Params,
+    order: &[DaemonType],
+    overrides: bool,
+) -> Result<Option<BTreeSet<DaemonType>>, String> {
+    if p.types.is_empty() {
+        return Ok(None);
+    }
+    let named: BTreeSet<DaemonType> = p.types.iter().copied().collect();
+    let present: BTreeSet<DaemonType> = snap.daemons.iter().map(|d| d.id.dtype).collect();
+    if present.is_subset(&named) {
+        return Ok(None);
+    }
+    if !overrides {
+        return Err(format!(
+            "--types needs spec.cephVersion.imageOverrides, which this cluster's CephCluster CRD does not have: on \
+             released Rook the mons move only with spec.cephVersion.image, and mds, crash, exporter and \
+             cephfs-mirror move with them, so a partial upgrade would hold the other types from every reconcile \
+             indefinitely. Upgrade every type (stop between stages with --canary, `upgrade pause`, \
+             --pause-between), or move one type with `kubectl ceph-image set TYPE {} --strategy fence`",
+            p.image
+        ));
+    }
+    let mut behind: Vec<&str> = Vec::new();
+    for t in order {
+        if named.contains(t) {
+            if !behind.is_empty() {
+                return Err(format!(
+                    "--types moves {t} while {} (earlier in the order) do(es) not run {} yet: no daemon may run a \
+                     release the earlier types do not run (cephadm refuses it too). Name them as well (--types {})",
+                    behind.join(", "),
+                    p.image,
+                    order
+                        .iter()
+                        .filter(|o| named.contains(o) || behind.contains(&o.key()))
+                        .map(|o| o.key())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+        } else if present.contains(t) && !type_on(snap, *t, &p.image) {
+            behind.push(t.key());
+        }
+    }
+    Ok(Some(named))
+}
+
+/// Where each daemon stands in the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    OnTarget,
+    Moves(Lever),
+    Excluded,
+    /// `--types` leaves its type alone.
+    OutOfScope,
 }
 
 /// The plan from a snapshot. `overrides`: the CRD has `imageOverrides`. `state`: an
@@ -260,12 +346,15 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         ));
     }
     let order = order_of(&p.order)?;
+    let scope = scope_of(snap, p, &order, overrides)?;
+    let partial = scope.is_some();
+    let in_scope = |t: DaemonType| scope.as_ref().is_none_or(|s| s.contains(&t));
     let mut warnings = Vec::new();
     // Versions: one major release at most, never down (FACTS §5).
     if let Some(to) = snap.version_of(image) {
         let mut down = Vec::new();
         let mut too_far = Vec::new();
-        for d in &snap.daemons {
+        for d in snap.daemons.iter().filter(|d| in_scope(d.id.dtype)) {
             let Some(from) = d.image.as_deref().and_then(|i| snap.version_of(i)) else { continue };
             if from > to {
                 down.push(d.id.to_string());
@@ -313,11 +402,12 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     let held = crate::plan::held_now(&theirs);
     let base_moved = c.base_image == image;
+    // The spec already sends this type to the target: its daemons move once released.
+    let moved = |t: DaemonType| {
+        if partial { c.overrides.get(t.key()).is_some_and(|o| o == image) } else { base_moved }
+    };
     let mut excluded = Vec::new();
-    let mut movers: Vec<(Lever, &Daemon)> = Vec::new();
-    let mut on_target = 0usize;
-    // Our holds on daemons already on the target: released in their type's stage.
-    let mut release_only: Vec<&Daemon> = Vec::new();
+    let mut class: Vec<Class> = Vec::with_capacity(snap.daemons.len());
     for (i, d) in snap.daemons.iter().enumerate() {
         let t = d.id.dtype;
         let ex = |reason: String| Excluded {
@@ -326,33 +416,56 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             image: d.image.clone(),
             reason,
         };
-        let own_override = c.overrides.get(t.key()).filter(|o| pins_of_ours.get(t.key()) != Some(*o));
-        if !d.ceph_images.is_empty() && !d.differs_from(image) && d.fence.is_none() {
-            on_target += 1;
-            if d.upgrade_hold.is_some() {
-                release_only.push(d);
-            }
+        // An override of the operator's that already names the target is not in the way.
+        let own_override =
+            c.overrides.get(t.key()).filter(|o| pins_of_ours.get(t.key()) != Some(*o) && o.as_str() != image);
+        let k = if !in_scope(t) {
+            Class::OutOfScope
+        } else if !d.ceph_images.is_empty() && !d.differs_from(image) && d.fence.is_none() {
+            Class::OnTarget
         } else if d.ceph_images.is_empty() {
             excluded.push(ex("the plugin cannot tell which of its containers run Ceph".into()));
+            Class::Excluded
         } else if d.under_replacement {
             excluded.push(ex("being replaced (osd.rook.io/replace*): Rook owns its label".into()));
+            Class::Excluded
         } else if let Some(f) = &d.fence {
             excluded.push(ex(format!(
                 "fenced to {} by this plugin: `unset {t} --strategy fence` first to include it",
                 f.image
             )));
+            Class::Excluded
         } else if let Some(o) = own_override {
             excluded.push(ex(format!(
                 "the {t} type has its own override ({o}): it does not follow the base image; `unset {t}` to include it"
             )));
+            Class::Excluded
         } else if let Some(why) = &held[i] {
             excluded.push(ex(format!("{why}: the upgrade leaves what you hold; resume it to include it")));
+            Class::Excluded
         } else {
-            let l = lever(t, overrides);
-            // Already released (no hold of ours) after the base moved: Rook moves it.
-            movers.push((l, d));
-        }
+            Class::Moves(lever(t, overrides, partial))
+        };
+        class.push(k);
     }
+    let movers: Vec<(Lever, &Daemon)> = snap
+        .daemons
+        .iter()
+        .zip(&class)
+        .filter_map(|(d, k)| match k {
+            Class::Moves(l) => Some((*l, d)),
+            _ => None,
+        })
+        .collect();
+    let on_target = class.iter().filter(|k| **k == Class::OnTarget).count();
+    // Our holds on daemons already on the target: released in their type's stage.
+    let release_only: Vec<&Daemon> = snap
+        .daemons
+        .iter()
+        .zip(&class)
+        .filter(|(d, k)| **k == Class::OnTarget && d.upgrade_hold.is_some())
+        .map(|(d, _)| d)
+        .collect();
     let mut stages: Vec<Stage> = Vec::new();
     let stage = |name: String, kind: StageKind, types: Vec<DaemonType>| Stage {
         name,
@@ -360,35 +473,56 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         types,
         daemons: Vec::new(),
         holds: Vec::new(),
+        base: None,
         pins: BTreeMap::new(),
+        overrides: BTreeMap::new(),
         release: Vec::new(),
         unpin: Vec::new(),
         failure_domain: None,
         canary: false,
         gates: Vec::new(),
     };
-    // Prepare: hold what Rook honours the label for, before the base image moves.
-    if !base_moved {
-        let mut s = stage("prepare".into(), StageKind::Prepare, vec![]);
-        s.holds = movers
-            .iter()
-            .filter(|(l, d)| *l == Lever::Hold && d.upgrade_hold.is_none())
-            .map(|(_, d)| d.deployment.clone())
-            .collect();
-        s.gates = vec!["every hold labeled and read back before the base image changes".into()];
-        if !s.holds.is_empty() {
-            stages.push(s);
-        }
+    // Prepare: hold what Rook honours the label for, before the spec sends it to the target.
+    let mut prepare = stage("prepare".into(), StageKind::Prepare, vec![]);
+    prepare.holds = movers
+        .iter()
+        .filter(|(l, d)| *l == Lever::Hold && !moved(d.id.dtype) && d.upgrade_hold.is_none())
+        .map(|(_, d)| d.deployment.clone())
+        .collect();
+    prepare.gates = vec!["every hold labeled and read back before anything moves".into()];
+    if !prepare.holds.is_empty() {
+        stages.push(prepare);
     }
     // Base: the mons, and what cannot be kept.
+    let with_movers: BTreeSet<DaemonType> = movers.iter().map(|(_, d)| d.id.dtype).collect();
     let mut base = stage("mon".into(), StageKind::Base, vec![DaemonType::Mon]);
-    if !base_moved {
+    if partial {
+        // The mons' and the held types' overrides, in one patch; the held ones wait.
+        for t in with_movers.iter().filter(|t| matches!(lever(**t, overrides, true), Lever::Base | Lever::Hold)) {
+            if !moved(*t) {
+                base.overrides.insert(t.key().to_string(), image.to_string());
+            }
+        }
+        if !with_movers.contains(&DaemonType::Mon) {
+            base.name = "overrides".into();
+            base.types = vec![];
+        }
+    } else if !base_moved {
+        base.base = Some(image.to_string());
         for (l, d) in &movers {
             if *l == Lever::Override && !base.pins.contains_key(d.id.dtype.key()) {
                 let (now, _) = c.desired_image(d.id.dtype);
                 base.pins.insert(d.id.dtype.key().to_string(), now.to_string());
             }
         }
+        // Overrides that already name the target say nothing once the base does: they go in
+        // the same patch, which restarts nothing for them.
+        base.unpin = c
+            .overrides
+            .iter()
+            .filter(|(k, v)| v.as_str() == image && !pins_of_ours.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
     }
     base.daemons = movers
         .iter()
@@ -396,7 +530,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         .map(|(l, d)| mover(d, *l == Lever::Early))
         .collect();
     base.gates = gates(image);
-    if !base_moved || !base.daemons.is_empty() {
+    if base.base.is_some() || !base.overrides.is_empty() || !base.daemons.is_empty() {
         stages.push(base);
     }
     let early: BTreeSet<DaemonType> =
@@ -416,18 +550,19 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     let mut osd_batches = 0usize;
     for t in order.iter().copied().filter(|t| *t != DaemonType::Mon) {
+        let l = lever(t, overrides, partial);
         let of_type: Vec<&Daemon> = movers
             .iter()
-            .filter(|(l, d)| d.id.dtype == t && matches!(l, Lever::Hold | Lever::Override))
+            .filter(|(l, d)| d.id.dtype == t && matches!(l, Lever::Hold | Lever::Override | Lever::Set))
             .map(|(_, d)| *d)
             .collect();
         let releases: Vec<String> = of_type
             .iter()
             .chain(release_only.iter().filter(|d| d.id.dtype == t))
-            .filter(|d| d.upgrade_hold.is_some() || (lever(t, overrides) == Lever::Hold && !base_moved))
+            .filter(|d| d.upgrade_hold.is_some() || (l == Lever::Hold && !moved(t)))
             .map(|d| d.deployment.clone())
             .collect();
-        let unpin: Vec<String> = if lever(t, overrides) == Lever::Override
+        let unpin: Vec<String> = if l == Lever::Override
             && (c.overrides.contains_key(t.key()) && pins_of_ours.contains_key(t.key())
                 || !base_moved && !of_type.is_empty())
         {
@@ -435,73 +570,25 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         } else {
             vec![]
         };
+        let set: BTreeMap<String, String> = if l == Lever::Set && !moved(t) && !of_type.is_empty() {
+            BTreeMap::from([(t.key().to_string(), image.to_string())])
+        } else {
+            BTreeMap::new()
+        };
         if of_type.is_empty() && releases.is_empty() && unpin.is_empty() {
             continue;
         }
-        if t == DaemonType::Osd && lever(t, overrides) == Lever::Hold {
-            let batching = Batching { by: p.batch_by, max: p.max_unavailable };
-            // A failure domain the upgrade started (the canary's) is finished first.
-            let started: BTreeSet<&str> = snap
-                .daemons
-                .iter()
-                .filter(|d| d.id.dtype == t && !d.differs_from(image))
-                .filter_map(|d| failure_domain(d, p.batch_by))
-                .collect();
-            let mut batches = osd_batches_of(snap, &of_type, batching);
-            batches.sort_by_key(|b| {
-                !b.first().and_then(|d| failure_domain(d, p.batch_by)).is_some_and(|f| started.contains(f))
-            });
-            let canary = p.canary as usize;
-            if canary > 0 && !state.is_some_and(|s| s.canary_done) && !batches.is_empty() {
-                let first = batches.remove(0);
-                let (head, tail) = first.split_at(canary.min(first.len()));
-                let mut s =
-                    stage(format!("osd canary ({} of {})", head.len(), of_type.len()), StageKind::Release, vec![t]);
-                s.daemons = head.iter().map(|d| mover(d, false)).collect();
-                s.release = head.iter().map(|d| d.deployment.clone()).collect();
-                s.failure_domain = head.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
-                s.canary = true;
-                s.gates = gates(image);
-                s.gates.push("then a stop for confirmation (`upgrade resume` goes on)".into());
-                stages.push(s);
-                if !tail.is_empty() {
-                    batches.insert(0, tail.to_vec());
-                }
-            }
-            let n = batches.len();
-            for (k, b) in batches.into_iter().enumerate() {
-                let fd = b.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
-                let mut s = stage(
-                    format!("osd batch {}/{n} ({} {})", k + 1, domain_word(p.batch_by), fd.as_deref().unwrap_or("?")),
-                    StageKind::Release,
-                    vec![t],
-                );
-                s.daemons = b.iter().map(|d| mover(d, false)).collect();
-                s.release = b.iter().map(|d| d.deployment.clone()).collect();
-                s.failure_domain = fd;
-                s.gates = gates(image);
-                stages.push(s);
-                osd_batches += 1;
-            }
-            // Our holds on OSDs already on the target go with the last batch (or alone).
-            let extra: Vec<String> =
-                release_only.iter().filter(|d| d.id.dtype == t).map(|d| d.deployment.clone()).collect();
-            if !extra.is_empty() {
-                match stages.last_mut().filter(|s| s.types == vec![t]) {
-                    Some(s) => s.release.extend(extra),
-                    None => {
-                        let mut s = stage("osd (release holds)".into(), StageKind::Release, vec![t]);
-                        s.release = extra;
-                        stages.push(s);
-                    }
-                }
-            }
+        if t == DaemonType::Osd && l == Lever::Hold {
+            let mut s = osd_stages(snap, p, state, &class, &releases);
+            osd_batches += s.iter().filter(|s| !s.canary && !s.daemons.is_empty()).count();
+            stages.append(&mut s);
             continue;
         }
         let mut s = stage(t.ceph_name().to_string(), StageKind::Release, vec![t]);
         s.daemons = of_type.iter().map(|d| mover(d, false)).collect();
         s.release = releases;
         s.unpin = unpin;
+        s.overrides = set;
         s.gates = gates(image);
         stages.push(s);
     }
@@ -515,6 +602,29 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             ),
         });
     }
+    // What runs afterwards: the target where the upgrade moves a daemon, its image elsewhere.
+    let mut left: BTreeMap<DaemonType, Left> = BTreeMap::new();
+    let mut running = Vec::new();
+    for (d, k) in snap.daemons.iter().zip(&class) {
+        if d.ceph_images.is_empty() || d.replicas == Some(0) {
+            continue;
+        }
+        let after = match k {
+            Class::OnTarget | Class::Moves(_) => Some(image),
+            _ => d.image.as_deref(),
+        };
+        running.push((d.id.dtype, after.and_then(|i| snap.version_of(i))));
+        if *k == Class::OutOfScope {
+            let e = left.entry(d.id.dtype).or_insert_with(|| Left {
+                dtype: d.id.dtype,
+                daemons: 0,
+                images: BTreeSet::new(),
+            });
+            e.daemons += 1;
+            e.images.extend(d.image.clone());
+        }
+    }
+    crate::plan::version_mix_warnings(&running, &mut warnings);
     let moving: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).collect();
     let summary = Summary {
         moving: moving.len(),
@@ -524,7 +634,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         stages: stages.len(),
         osd_batches,
     };
-    let done = stages.is_empty() && base_moved && pins_of_ours.is_empty();
+    let done = stages.is_empty() && (partial || base_moved) && pins_of_ours.is_empty();
     Ok(UpgradePlan {
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
@@ -532,12 +642,100 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         from: c.base_image.clone(),
         levers: if overrides { "overrides" } else { "holds" },
         order,
+        types: scope.map(|s| s.into_iter().collect()).unwrap_or_default(),
+        left: left.into_values().collect(),
         summary,
         warnings,
         stages,
         excluded,
         done,
     })
+}
+
+/// The OSD stages: every OSD this upgrade moves or moved is batched the same way every
+/// round (one failure domain a batch, at most `--max-unavailable`), so a batch keeps its
+/// number across rounds and resumes; batches with nothing left to move or release are
+/// skipped. A failure domain already started (the canary's) comes first. `releases`: the
+/// Deployments whose hold this type's stages release.
+fn osd_stages(snap: &Snapshot, p: &Params, state: Option<&State>, class: &[Class], releases: &[String]) -> Vec<Stage> {
+    let image = p.image.as_str();
+    let batching = Batching { by: p.batch_by, max: p.max_unavailable };
+    let osds: Vec<(&Daemon, bool)> = snap
+        .daemons
+        .iter()
+        .zip(class)
+        .filter(|(d, _)| d.id.dtype == DaemonType::Osd)
+        .filter_map(|(d, k)| match k {
+            Class::OnTarget => Some((d, false)),
+            Class::Moves(_) => Some((d, true)),
+            _ => None,
+        })
+        .collect();
+    let started: BTreeSet<&str> =
+        osds.iter().filter(|(_, moves)| !moves).filter_map(|(d, _)| failure_domain(d, p.batch_by)).collect();
+    let all: Vec<&Daemon> = osds.iter().map(|(d, _)| *d).collect();
+    let mut batches = osd_batches_of(snap, &all, batching);
+    batches
+        .sort_by_key(|b| !b.first().and_then(|d| failure_domain(d, p.batch_by)).is_some_and(|f| started.contains(f)));
+    let moves = |d: &Daemon| osds.iter().any(|(o, m)| *m && std::ptr::eq(*o, d));
+    let n = batches.len();
+    let mut canary = if state.is_some_and(|s| s.canary_done) { 0 } else { p.canary as usize };
+    let total: usize = osds.iter().filter(|(_, m)| *m).count();
+    let mut out = Vec::new();
+    for (k, b) in batches.into_iter().enumerate() {
+        let fd = b.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
+        let mut movers: Vec<&Daemon> = b.iter().copied().filter(|d| moves(d)).collect();
+        let mut release: Vec<String> =
+            b.iter().filter(|d| releases.contains(&d.deployment)).map(|d| d.deployment.clone()).collect();
+        if movers.is_empty() && release.is_empty() {
+            continue;
+        }
+        let new = |name: String| Stage {
+            name,
+            kind: StageKind::Release,
+            types: vec![DaemonType::Osd],
+            daemons: Vec::new(),
+            holds: Vec::new(),
+            base: None,
+            pins: BTreeMap::new(),
+            overrides: BTreeMap::new(),
+            release: Vec::new(),
+            unpin: Vec::new(),
+            failure_domain: fd.clone(),
+            canary: false,
+            gates: gates(image),
+        };
+        if canary > 0 && !movers.is_empty() {
+            let head: Vec<&Daemon> = movers.drain(..canary.min(movers.len())).collect();
+            let mut s = new(format!("osd canary ({} of {total})", head.len()));
+            s.release = head.iter().map(|d| d.deployment.clone()).filter(|d| release.contains(d)).collect();
+            release.retain(|d| !s.release.contains(d));
+            s.daemons = head.iter().map(|d| mover(d, false)).collect();
+            s.canary = true;
+            s.gates.push("then a stop for confirmation (`upgrade resume` goes on)".into());
+            out.push(s);
+            canary = 0;
+            if movers.is_empty() && release.is_empty() {
+                continue;
+            }
+        }
+        let mut s =
+            new(format!("osd batch {}/{n} ({} {})", k + 1, domain_word(p.batch_by), fd.as_deref().unwrap_or("?")));
+        s.daemons = movers.iter().map(|d| mover(d, false)).collect();
+        s.release = release;
+        out.push(s);
+    }
+    out
+}
+
+/// A type `--types` leaves where it is: how many daemons, on which image(s).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Left {
+    #[serde(rename = "type")]
+    pub dtype: DaemonType,
+    pub daemons: usize,
+    pub images: BTreeSet<String>,
 }
 
 fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
@@ -571,14 +769,27 @@ fn summarise(names: &[String]) -> String {
 /// The plan for people: stages with their daemons by node, gates, warnings, totals last.
 pub fn text(p: &UpgradePlan, wide: bool) -> String {
     use crate::output::clean;
-    let mut t = format!(
-        "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
-        clean(&p.namespace),
-        clean(&p.cluster),
-        clean(&p.from),
-        clean(&p.image),
-        if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
-    );
+    let mut t = if p.types.is_empty() {
+        format!(
+            "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
+            clean(&p.namespace),
+            clean(&p.cluster),
+            clean(&p.from),
+            clean(&p.image),
+            if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
+        )
+    } else {
+        let names: Vec<&str> = p.types.iter().map(|t| t.ceph_name()).collect();
+        format!(
+            "Staged upgrade of {} on CephCluster {}/{} to {} (--types; levers: holds, and imageOverrides.<type> set \
+             to the target; the base image stays {})\n",
+            names.join(", "),
+            clean(&p.namespace),
+            clean(&p.cluster),
+            clean(&p.image),
+            clean(&p.from)
+        )
+    };
     for (i, s) in p.stages.iter().enumerate() {
         t.push_str(&format!("\nStage {}: {}\n", i + 1, clean(&s.name)));
         if !s.holds.is_empty() {
@@ -588,11 +799,14 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
                 list(&s.holds, wide)
             ));
         }
-        if s.kind == StageKind::Base {
-            t.push_str(&format!("  set spec.cephVersion.image to {}\n", clean(&p.image)));
-            for (k, v) in &s.pins {
-                t.push_str(&format!("  pin spec.cephVersion.imageOverrides.{k} to {} until its stage\n", clean(v)));
-            }
+        if let Some(b) = &s.base {
+            t.push_str(&format!("  set spec.cephVersion.image to {}\n", clean(b)));
+        }
+        for (k, v) in &s.pins {
+            t.push_str(&format!("  pin spec.cephVersion.imageOverrides.{k} to {} until its stage\n", clean(v)));
+        }
+        for (k, v) in &s.overrides {
+            t.push_str(&format!("  set spec.cephVersion.imageOverrides.{k} to {}\n", clean(v)));
         }
         if !s.release.is_empty() {
             t.push_str(&format!(
@@ -601,7 +815,10 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
             ));
         }
         for k in &s.unpin {
-            t.push_str(&format!("  remove spec.cephVersion.imageOverrides.{k}\n"));
+            t.push_str(&format!(
+                "  remove spec.cephVersion.imageOverrides.{k}{}\n",
+                if s.base.is_some() { " (it names the new base image already: nothing restarts for it)" } else { "" }
+            ));
         }
         let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for d in &s.daemons {
@@ -627,6 +844,17 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
         if !wide && p.excluded.len() > 10 {
             t.push_str(&format!("  ... and {} more (-o wide or -o json lists them all)\n", p.excluded.len() - 10));
         }
+    }
+    if !p.left.is_empty() {
+        t.push_str("\nLeft where they are (not in --types):\n");
+        for l in &p.left {
+            let images: Vec<String> = l.images.iter().map(|i| clean(i).into_owned()).collect();
+            t.push_str(&format!("  {}: {} daemon(s) on {}\n", l.dtype.ceph_name(), l.daemons, images.join(", ")));
+        }
+        t.push_str(&format!(
+            "  `upgrade {}` without --types moves them later, and folds the overrides into the base image\n",
+            clean(&p.image)
+        ));
     }
     if !p.warnings.is_empty() {
         t.push_str("\nWarnings:\n");

@@ -137,7 +137,7 @@ fn the_dry_run_lists_stages_batches_and_gates_and_sends_nothing() {
     assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "moves-early"));
     let mon = &stages[1];
     assert!(mon["daemons"].as_array().unwrap().iter().any(|d| d["type"] == "mds" && d["early"] == true));
-    assert!(!j["firstWrites"].as_array().unwrap().is_empty());
+    assert!(!j["writes"][0]["writes"].as_array().unwrap().is_empty());
     // Text: totals last.
     let t = run(&sim, &["upgrade", IMG, "--dry-run"]).ok();
     assert!(t.stdout.trim_end().ends_with("Dry run: nothing was sent."), "{}", t.stdout);
@@ -156,6 +156,9 @@ fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     assert_eq!(osds_moved, vec!["rook-ceph-osd-0".to_string()], "one OSD only");
     let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
     assert_eq!(st["state"]["phase"], "paused");
+    // The batch the canary came from keeps its number: batch 1 of the same 3 the plan had.
+    let next = st["nextStage"].as_str().unwrap();
+    assert!(next.starts_with("osd batch 1/3 (host "), "{next}");
     // status says an upgrade is under way, in text and JSON.
     let status = run(&sim, &["status"]).ok();
     assert!(
@@ -167,6 +170,10 @@ fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     assert_eq!(sj["upgrade"]["phase"], "paused");
     let r = run(&sim, &["upgrade", "resume", "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // Later batches keep their numbers too, whatever is done when the plan is made again.
+    for k in 1..=3 {
+        assert!(r.stderr.contains(&format!("stage osd batch {k}/3 (host ")), "batch {k}/3: {}", r.stderr);
+    }
     sim.settle();
     nothing_left(&sim);
     assert!(sim.replacements(NS).values().all(|n| *n == 1), "{:?}", sim.replacements(NS));
@@ -254,6 +261,10 @@ fn bad_orders_and_flags_are_refused_before_anything_is_sent() {
         (&["upgrade", IMG, "--wait", "--yes"][..], "--wait does not apply"),
         (&["upgrade", "status", "--canary", "1"][..], "unexpected argument '--canary'"),
         (&["upgrade", "resume", "--yes"][..], "no upgrade is under way"),
+        (&["upgrade", IMG, "--types", "osd", "--yes"][..], "earlier in the order"),
+        (&["upgrade", IMG, "--types", "mon,mgr,mon", "--yes"][..], "names mon twice"),
+        (&["upgrade", IMG, "--types", "mgr,osdd", "--yes"][..], "osdd"),
+        (&["upgrade", "status", "--types", "mon"][..], "unexpected argument '--types'"),
     ] {
         let r = run(&sim, args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -368,4 +379,103 @@ fn conflicts_on_the_cephcluster_are_read_again_not_fatal() {
     sim.settle();
     nothing_left(&sim);
     assert!(sim.replacements(NS).values().all(|n| *n == 1), "{:?}", sim.replacements(NS));
+}
+
+fn cluster_images(sim: &Sim) -> (String, Value) {
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    (
+        c["spec"]["cephVersion"]["image"].as_str().unwrap().to_string(),
+        c["spec"]["cephVersion"]["imageOverrides"].clone(),
+    )
+}
+
+fn ceph_image_of(d: &Value) -> String {
+    d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn types_moves_only_the_named_types_and_a_later_full_upgrade_folds_their_overrides() {
+    let sim = sim_with(Crd::Proposed, 6);
+    let (base, _) = cluster_images(&sim);
+    assert_ne!(base, IMG);
+    // The plan names what stays behind, and that versions will be mixed.
+    sim.clear_log();
+    let j = run(&sim, &["upgrade", IMG, "--types", "mgr,mon", "--dry-run", "-o", "json"]).ok().json();
+    assert!(sim.mutating_requests().is_empty());
+    assert_eq!(j["plan"]["types"], serde_json::json!(["mon", "mgr"]));
+    let left: Vec<&str> = j["plan"]["left"].as_array().unwrap().iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert!(left.contains(&"osd") && left.contains(&"rgw"), "{left:?}");
+    assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "mixed-versions"), "{j}");
+    let names: Vec<&str> =
+        j["plan"]["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["prepare", "mon", "mgr"]);
+    // Every stage has its writes; the mon stage sets the two overrides, not the base image.
+    let writes = j["writes"].as_array().unwrap();
+    assert_eq!(writes.len(), 3);
+    let mon_patch = &writes[1]["writes"][0]["patch"]["spec"]["cephVersion"];
+    assert_eq!(mon_patch["imageOverrides"], serde_json::json!({"mon": IMG, "mgr": IMG}), "{mon_patch}");
+    assert!(mon_patch.get("image").is_none(), "{mon_patch}");
+
+    sim.reset_replacements();
+    let r = run(&sim, &["upgrade", IMG, "--types", "mon,mgr", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Upgrade done: mon, mgr"), "{}", r.stdout);
+    sim.settle();
+    let (now, ov) = cluster_images(&sim);
+    assert_eq!(now, base, "the base image stays");
+    assert_eq!(ov, serde_json::json!({"mon": IMG, "mgr": IMG}));
+    let moved = sim.replacements(NS);
+    for d in deployments(&sim) {
+        let name = d["metadata"]["name"].as_str().unwrap();
+        let named = matches!(app(&d).as_str(), "rook-ceph-mon" | "rook-ceph-mgr");
+        assert_eq!(moved.get(name).copied().unwrap_or(0) as usize, usize::from(named), "{name}: {moved:?}");
+        assert_eq!(ceph_image_of(&d), if named { IMG } else { base.as_str() }, "{name}");
+        assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "hold left on {name}");
+    }
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_none(), "state left");
+
+    // The rest later: the overrides that name IMG go with the base image change, and the
+    // mons and mgrs, already there, do not restart again.
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    assert!(all_on_target(&sim).is_empty(), "{:?}", all_on_target(&sim));
+    let counts = sim.replacements(NS);
+    for d in deployments(&sim) {
+        let name = d["metadata"]["name"].as_str().unwrap();
+        assert_eq!(counts.get(name).copied().unwrap_or(0), 1, "{name}: {counts:?}");
+    }
+}
+
+#[test]
+fn types_is_refused_where_the_crd_has_no_image_overrides() {
+    let sim = sim_with(Crd::Released, 3);
+    sim.clear_log();
+    let r = run(&sim, &["upgrade", IMG, "--types", "mon,mgr", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--types needs spec.cephVersion.imageOverrides"), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+    // Naming every type the cluster runs is a whole upgrade, which needs no override.
+    let all = "mon,mgr,osd,mds,rgw,nfs,rbd-mirror,cephfs-mirror,nvmeof,crashcollector,exporter";
+    let j = run(&sim, &["upgrade", IMG, "--types", all, "--dry-run", "-o", "json"]).ok().json();
+    assert_eq!(j["plan"]["types"], serde_json::json!([]), "{}", j["plan"]);
+    assert!(sim.mutating_requests().is_empty());
+}
+
+#[test]
+fn a_type_rook_cannot_hold_moves_in_its_own_stage_with_types() {
+    let sim = sim_with(Crd::Proposed, 3);
+    sim.reset_replacements();
+    let r = run(&sim, &["upgrade", IMG, "--types", "mon,mgr,osd,mds", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    let order: Vec<String> = sim.replacement_log(NS).into_iter().map(|(_, d)| d).collect();
+    let last_osd = order.iter().rposition(|d| d.starts_with("rook-ceph-osd-")).unwrap();
+    let first_mds = order.iter().position(|d| d.starts_with("rook-ceph-mds-")).expect("mds moved");
+    assert!(first_mds > last_osd, "mds moved before the OSDs were done: {order:?}");
+    assert!(!order.iter().any(|d| d.starts_with("rook-ceph-rgw-")), "rgw is not in --types: {order:?}");
+    let (_, ov) = cluster_images(&sim);
+    assert_eq!(ov, serde_json::json!({"mon": IMG, "mgr": IMG, "osd": IMG, "mds": IMG}));
 }

@@ -83,9 +83,11 @@ fn stage_suffix(s: &State) -> String {
     if s.stage.is_empty() { String::new() } else { format!(", stage {}", s.stage) }
 }
 
-/// A stage's writes, in order: holds; the base image with its pins; hold releases; the
-/// overrides removed or a reconcile started (the CephCluster-level label added, then
-/// removed: a cleanup write, sent even after an interrupt).
+/// A stage's writes, in order: holds; the base stage's spec patch (base image, pins,
+/// `--types` overrides, overrides that name the target removed); hold releases; a release
+/// stage's spec patch (a pin removed, a `--types` override set), or else a reconcile
+/// started (the CephCluster-level label added, then removed: a cleanup write, sent even
+/// after an interrupt).
 pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
     let c = &snap.cluster;
     let mut out = Vec::new();
@@ -98,25 +100,52 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
             format!("add {DNR_LABEL} (upgrade hold)"),
         ));
     }
-    if stage.kind == StageKind::Base && c.base_image != image {
-        let mut fields = vec![("/spec/cephVersion/image".to_string(), Some(image.to_string()))];
-        let mut cv = json!({"image": image});
-        for (k, v) in &stage.pins {
-            cv["imageOverrides"][k] = v.clone().into();
-            fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), Some(v.clone())));
-        }
-        let pins: Vec<String> = stage.pins.iter().map(|(k, v)| format!("imageOverrides.{k} to {v}")).collect();
-        out.push(write(
+    // The stage's CephCluster spec patch: the base image, pins, overrides set to the target,
+    // overrides removed, all in one merge patch (each one restarts what Rook rebuilds).
+    let base = stage.base.as_deref().filter(|b| *b != c.base_image);
+    let mut cv = json!({});
+    let mut fields = Vec::new();
+    let mut what = Vec::new();
+    if let Some(b) = base {
+        cv["image"] = b.into();
+        fields.push(("/spec/cephVersion/image".to_string(), Some(b.to_string())));
+        what.push(format!("set spec.cephVersion.image to {b}"));
+    }
+    let mut after: std::collections::BTreeSet<&String> = c.overrides.keys().collect();
+    for (k, v, verb) in
+        stage.pins.iter().map(|(k, v)| (k, v, "pin")).chain(stage.overrides.iter().map(|(k, v)| (k, v, "set")))
+    {
+        cv["imageOverrides"][k] = v.clone().into();
+        fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), Some(v.clone())));
+        what.push(format!("{verb} imageOverrides.{k} to {v}"));
+        after.insert(k);
+    }
+    for k in &stage.unpin {
+        cv["imageOverrides"][k] = Value::Null;
+        fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), None));
+        what.push(format!("remove imageOverrides.{k}"));
+        after.remove(k);
+    }
+    // The last override goes: the field goes with it rather than stay as `{}`.
+    if !stage.unpin.is_empty() && after.is_empty() {
+        cv["imageOverrides"] = Value::Null;
+    }
+    // The base stage's patch comes after the holds it needs; a release stage's after the
+    // releases, so that the reconcile it starts finds them released (the executor runs the
+    // writes by step).
+    let release_first = stage.kind == StageKind::Release;
+    let spec_patch = (!what.is_empty()).then(|| {
+        write(
             Object::CephCluster(c.name.clone()),
             json!({"metadata": {"resourceVersion": c.resource_version}, "spec": {"cephVersion": cv}}),
             Expect::Fields { fields },
-            2,
-            if pins.is_empty() {
-                format!("set spec.cephVersion.image to {image}")
-            } else {
-                format!("set spec.cephVersion.image to {image}, pin {}", pins.join(", "))
-            },
-        ));
+            if release_first { 4 } else { 2 },
+            what.join(", "),
+        )
+    });
+    let released = spec_patch.is_some();
+    if !release_first {
+        out.extend(spec_patch.clone());
     }
     for d in &stage.release {
         out.push(write(
@@ -127,25 +156,11 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
             format!("remove {DNR_LABEL} (release the upgrade hold)"),
         ));
     }
-    if !stage.unpin.is_empty() {
-        let mut ov = json!({});
-        let mut fields = Vec::new();
-        for k in &stage.unpin {
-            ov[k] = Value::Null;
-            fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), None));
-        }
-        // The last pin goes: the field goes with it rather than stay as `{}`.
-        if c.overrides.keys().all(|k| stage.unpin.contains(k)) {
-            ov = Value::Null;
-        }
-        out.push(write(
-            Object::CephCluster(c.name.clone()),
-            json!({"metadata": {"resourceVersion": c.resource_version}, "spec": {"cephVersion": {"imageOverrides": ov}}}),
-            Expect::Fields { fields },
-            4,
-            format!("remove spec.cephVersion.imageOverrides.{}", stage.unpin.join(", imageOverrides.")),
-        ));
-    } else if !stage.release.is_empty() {
+    if release_first {
+        out.extend(spec_patch);
+    }
+    // A spec change starts a reconcile by itself; releasing holds alone does not.
+    if !released && !stage.release.is_empty() {
         let label = |add: bool| json!({"metadata": {"labels": {DNR_LABEL: if add { Value::from("true") } else { Value::Null }}}});
         out.push(write(
             Object::CephCluster(c.name.clone()),
@@ -171,10 +186,38 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
 #[serde(rename_all = "camelCase")]
 struct DryRunDoc<'a> {
     plan: &'a UpgradePlan,
-    /// The first stage's writes exactly as they would be sent (later stages' are planned
-    /// from the cluster as the earlier ones leave it).
-    first_writes: Vec<Write>,
+    /// Every stage's writes. The first stage's are exactly what would be sent; later
+    /// stages' are planned from the CephCluster as the earlier ones would leave it (each
+    /// stage reads the cluster again and takes its resourceVersion then).
+    writes: Vec<StageWrites>,
     dry_run: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageWrites {
+    stage: String,
+    writes: Vec<Write>,
+}
+
+/// Every stage's writes, each planned from the CephCluster's spec as the stages before it
+/// leave it (base image, pins and overrides; the holds are in the writes themselves).
+fn all_writes(snap: &Snapshot, plan: &UpgradePlan) -> Vec<StageWrites> {
+    let mut snap = snap.clone();
+    let mut out = Vec::new();
+    for st in &plan.stages {
+        out.push(StageWrites { stage: st.name.clone(), writes: stage_writes(&snap, st, &plan.image) });
+        let c = &mut snap.cluster;
+        if let Some(b) = &st.base {
+            c.base_image = b.clone();
+        }
+        c.overrides.extend(st.pins.clone());
+        c.overrides.extend(st.overrides.clone());
+        for k in &st.unpin {
+            c.overrides.remove(k);
+        }
+    }
+    out
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, req: Request) -> Result<i32> {
@@ -194,6 +237,18 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
     let state = state_of(&snap)?;
     if let Some(st) = &state
+        && st.params.image == params.image
+        && st.params != params
+    {
+        return Err(Error::usage(format!(
+            "an upgrade to {} with other parameters is under way on this CephCluster ({}{}): `upgrade resume` goes \
+             on with its own (`upgrade status` shows them); `upgrade abort` first to start again with these",
+            clean(&st.params.image),
+            st.phase,
+            stage_suffix(st)
+        )));
+    }
+    if let Some(st) = &state
         && st.params.image != params.image
     {
         return Err(Error::usage(format!(
@@ -209,13 +264,23 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
     let params = state.as_ref().map(|st| st.params.clone()).unwrap_or(params);
     let plan = upgrade::plan(&snap, &params, overrides, state.as_ref()).map_err(Error::Usage)?;
     if let Some(mode) = s.dry_run {
-        let first_writes = plan.stages.first().map(|st| stage_writes(&snap, st, &params.image)).unwrap_or_default();
-        let doc = DryRunDoc { plan: &plan, first_writes, dry_run: mode.as_str() };
+        let doc = DryRunDoc { plan: &plan, writes: all_writes(&snap, &plan), dry_run: mode.as_str() };
         print(s, &doc, || {
             let mut t = upgrade::text(&plan, s.wide);
-            if !doc.first_writes.is_empty() {
-                t.push('\n');
-                t.push_str(&execute::writes_text(&doc.first_writes));
+            if let Some(first) = doc.writes.first().filter(|w| !w.writes.is_empty()) {
+                t.push_str(&format!("\nThe writes of stage 1 ({}):\n", clean(&first.stage)));
+                let shown = if s.wide { first.writes.len() } else { first.writes.len().min(20) };
+                t.push_str(&execute::writes_text(&first.writes[..shown]));
+                if shown < first.writes.len() {
+                    t.push_str(&format!(
+                        "  ... and {} more like them (-o wide or -o json lists them all)\n",
+                        first.writes.len() - shown
+                    ));
+                }
+                let later: usize = doc.writes.iter().skip(1).map(|w| w.writes.len()).sum();
+                if later > 0 {
+                    t.push_str(&format!("and {later} write(s) in the later stages (-o json lists them all)\n"));
+                }
             }
             t.push_str("Dry run: nothing was sent.\n");
             t
@@ -476,7 +541,8 @@ async fn drive(
     let holds: Vec<&str> =
         snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.deployment.as_str()).collect();
     let pins: Vec<&String> = st.pins.keys().filter(|k| snap.cluster.overrides.contains_key(*k)).collect();
-    if !holds.is_empty() || !pins.is_empty() || snap.cluster.base_image != st.params.image {
+    let partial = !st.params.types.is_empty();
+    if !holds.is_empty() || !pins.is_empty() || (!partial && snap.cluster.base_image != st.params.image) {
         return Err(Error::Failed(format!(
             "the upgrade's stages are done but the cluster is not as planned: holds left on {:?}, pins left {:?}, base \
              image {}",
@@ -486,6 +552,24 @@ async fn drive(
         )));
     }
     save(conn, s, &cluster, None).await?;
+    if partial {
+        let types: Vec<&str> = st.params.types.iter().map(|t| t.key()).collect();
+        let plan = upgrade::plan(&snap, &st.params, overrides, None).map_err(Error::Usage)?;
+        let left: Vec<String> = plan.left.iter().map(|l| format!("{} ({})", l.dtype.ceph_name(), l.daemons)).collect();
+        crate::output::emit(&format!(
+            "Upgrade done: {} of CephCluster {ns}/{} run(s) {} through imageOverrides.{}, with no hold of the \
+             upgrade's left. {} stay on the base image {}: `kubectl ceph-image upgrade {}` moves them and folds the \
+             overrides into the base image.\n",
+            types.join(", "),
+            clean(&cluster),
+            clean(&st.params.image),
+            types.join(", imageOverrides."),
+            if left.is_empty() { "No other type".to_string() } else { left.join(", ") },
+            clean(&snap.cluster.base_image),
+            clean(&st.params.image)
+        ));
+        return Ok(0);
+    }
     crate::output::emit(&format!(
         "Upgrade done: CephCluster {ns}/{} runs {} with no hold or override of the upgrade's left.\n",
         clean(&cluster),
