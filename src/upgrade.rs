@@ -101,6 +101,10 @@ pub struct State {
     /// RFC 3339.
     #[serde(default)]
     pub updated: String,
+    /// The base image when the upgrade started (the plan's `from` on a resume, when the
+    /// base image already moved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A daemon a stage moves to the target.
@@ -190,7 +194,7 @@ pub struct UpgradePlan {
     pub namespace: String,
     pub cluster: String,
     pub image: String,
-    /// The base image now.
+    /// The base image when the upgrade started (now, for a new one).
     pub from: String,
     /// `overrides` when the CRD has imageOverrides (what cannot be held is pinned), else
     /// `holds` (released Rook: what cannot be held moves early).
@@ -639,7 +643,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
         image: image.to_string(),
-        from: c.base_image.clone(),
+        from: state.and_then(|s| s.from.clone()).unwrap_or_else(|| c.base_image.clone()),
         levers: if overrides { "overrides" } else { "holds" },
         order,
         types: scope.map(|s| s.into_iter().collect()).unwrap_or_default(),

@@ -168,6 +168,9 @@ fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     );
     let sj = run(&sim, &["status", "-o", "json"]).ok().json();
     assert_eq!(sj["upgrade"]["phase"], "paused");
+    // The resumed plan still says where the upgrade came from, though the base image moved.
+    let j = run(&sim, &["upgrade", "resume", "--dry-run", "-o", "json"]).ok().json();
+    assert!(j["from"].as_str().unwrap().starts_with("quay.io/ceph/ceph:v") && j["from"] != IMG, "{}", j["from"]);
     let r = run(&sim, &["upgrade", "resume", "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     // Later batches keep their numbers too, whatever is done when the plan is made again.
@@ -219,6 +222,7 @@ fn a_daemon_that_never_comes_ready_stops_the_upgrade_at_its_batch() {
     let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("did not pass its gate") && r.stderr.contains("osd.4"), "{}", r.stderr);
+    assert!(r.stderr.contains("Left: ") && r.stderr.contains("rgw"), "what is left is said: {}", r.stderr);
     sim.settle();
     let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
     assert_eq!(st["state"]["phase"], "failed");
@@ -241,7 +245,7 @@ fn health_err_holds_the_next_stage() {
     sim.set_health(NS, Some("HEALTH_ERR"));
     let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("HEALTH_ERR"), "{}", r.stderr);
+    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("Left: "), "{}", r.stderr);
     // The mons moved (the first stage that restarts); the mgrs did not.
     let mgr_held = deployments(&sim)
         .iter()

@@ -310,6 +310,7 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
         message: None,
         canary_done: false,
         updated: now(),
+        from: Some(snap.cluster.base_image.clone()),
     });
     drive(ctx, &conn, st, overrides).await
 }
@@ -502,15 +503,19 @@ async fn drive(
             let why = format!("stage {} did not pass its gate: {e}", stage.name);
             fail(conn, s, &cluster, &mut st, &why).await;
             return Err(Error::Failed(format!(
-                "{why}. The upgrade stopped here; nothing further moves. `upgrade status` shows what is left; \
-                 `upgrade resume` goes on once the daemon is fixed"
+                "{why}. The upgrade stopped here; nothing further moves. {}. `upgrade status` shows it; `upgrade \
+                 resume` goes on once the daemon is fixed",
+                left_after(&plan)
             )));
         }
         if !stage.daemons.is_empty()
             && let Err(e) = health_gate(conn, &cluster, s.timeout, stage_start).await
         {
             fail(conn, s, &cluster, &mut st, &e.to_string()).await;
-            return Err(e);
+            return Err(Error::Failed(format!(
+                "{e}. The upgrade stopped here; nothing further moves. {}. `upgrade resume` goes on",
+                left_after(&plan)
+            )));
         }
         if stage.canary {
             st.canary_done = true;
@@ -576,6 +581,23 @@ async fn drive(
         clean(&st.params.image)
     ));
     Ok(0)
+}
+
+/// What a stop leaves after the stage it stopped at (the first of `plan`): "Left: 4
+/// stage(s) (mgr, osd batch 2/3, ...), 17 daemon(s) not on the target, held where they are".
+fn left_after(plan: &UpgradePlan) -> String {
+    let rest = &plan.stages[plan.stages.len().min(1)..];
+    if rest.is_empty() {
+        return "It was the last stage".into();
+    }
+    let names: Vec<String> = rest.iter().map(|s| clean(&s.name).into_owned()).collect();
+    let shown = if names.len() > 6 { format!("{}, ...", names[..5].join(", ")) } else { names.join(", ") };
+    let daemons: usize = rest.iter().map(|s| s.daemons.len()).sum();
+    format!(
+        "Left: {} stage(s) ({shown}) with {daemons} daemon(s) still on their image, kept there by the upgrade's holds \
+         and pins",
+        rest.len()
+    )
 }
 
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
