@@ -93,6 +93,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 batch_by: u.batch_by.unwrap_or_default(),
                 max_unavailable: u.max_unavailable,
                 types,
+                // Taken from the settings (`--pause-between`, parsed with the other durations).
+                pause_between_ms: 0,
             }))
         }
     }

@@ -48,6 +48,10 @@ pub struct Params {
     /// empty: every type, through the base image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<DaemonType>,
+    /// `--pause-between`, milliseconds: the wait after each OSD batch, kept in the state so
+    /// that a resumed upgrade keeps its pace.
+    #[serde(default)]
+    pub pause_between_ms: u64,
 }
 
 /// `--order mon,mgr,osd,...`: the types named first, in that order, then the rest in

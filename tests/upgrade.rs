@@ -147,7 +147,7 @@ fn the_dry_run_lists_stages_batches_and_gates_and_sends_nothing() {
 fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     let sim = sim_with(Crd::Proposed, 12);
     sim.reset_replacements();
-    let r = run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--pause-between", "20ms"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("Canary done: osd.0"), "{}", r.stdout);
     sim.settle();
@@ -173,6 +173,8 @@ fn the_canary_stops_and_resume_goes_on_without_a_second_restart() {
     assert!(j["from"].as_str().unwrap().starts_with("quay.io/ceph/ceph:v") && j["from"] != IMG, "{}", j["from"]);
     let r = run(&sim, &["upgrade", "resume", "--yes"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // The pace asked for at the start holds after the resume.
+    assert!(r.stderr.contains("pausing 20ms before the next stage (--pause-between)"), "{}", r.stderr);
     // Later batches keep their numbers too, whatever is done when the plan is made again.
     for k in 1..=3 {
         assert!(r.stderr.contains(&format!("stage osd batch {k}/3 (host ")), "batch {k}/3: {}", r.stderr);

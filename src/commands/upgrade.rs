@@ -230,9 +230,10 @@ pub async fn run(ctx: &mut Ctx<'_>, req: Request) -> Result<i32> {
     }
 }
 
-async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
+async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     ctx.require_confirmable()?;
     let s = ctx.settings;
+    params.pause_between_ms = u64::try_from(s.pause_between.as_millis()).unwrap_or(u64::MAX);
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
     let state = state_of(&snap)?;
@@ -536,9 +537,10 @@ async fn drive(
                 return Ok(0);
             }
         }
-        if !s.pause_between.is_zero() && stage.types.contains(&crate::daemon::DaemonType::Osd) {
-            note(&format!("pausing {:?} before the next stage (--pause-between)", s.pause_between));
-            tokio::time::sleep(s.pause_between).await;
+        let pause = std::time::Duration::from_millis(st.params.pause_between_ms);
+        if !pause.is_zero() && stage.types.contains(&crate::daemon::DaemonType::Osd) {
+            note(&format!("pausing {pause:?} before the next stage (--pause-between)"));
+            tokio::time::sleep(pause).await;
         }
     }
     // Done: nothing of ours may be left.
