@@ -365,6 +365,16 @@ fn the_dry_run_plans_or_refuses_on_every_field_shape() {
             assert!(r.stderr.contains("error: "), "{}: {}", f.display(), r.stderr);
             refused_old_rook += usize::from(r.stderr.contains("honours from v1.19"));
         }
+        // --types on the same shapes: a plan of the named types only, or a refusal.
+        let r = run(&sim, &["-n", &ns, "upgrade", IMG, "--types", "mon,mgr", "--dry-run", "-o", "json"]);
+        assert!(r.code == 0 || r.code == 2, "{} --types: exit {}\n{}", f.display(), r.code, r.stderr);
+        if r.code == 0 {
+            for s in r.json()["plan"]["stages"].as_array().unwrap() {
+                for d in s["daemons"].as_array().unwrap() {
+                    assert!(d["type"] == "mon" || d["type"] == "mgr", "{} --types moves {d}", f.display());
+                }
+            }
+        }
         assert!(sim.mutating_requests().is_empty(), "{}", f.display());
     }
     assert!(refused_old_rook > 0, "the field shapes include a Rook before v1.19");
