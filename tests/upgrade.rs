@@ -495,3 +495,15 @@ fn a_type_rook_cannot_hold_moves_in_its_own_stage_with_types() {
     let (_, ov) = cluster_images(&sim);
     assert_eq!(ov, serde_json::json!({"mon": IMG, "mgr": IMG, "osd": IMG, "mds": IMG}));
 }
+
+#[test]
+fn an_aborted_types_upgrade_names_the_overrides_it_set_and_the_holds_it_left() {
+    let sim = sim_with(Crd::Proposed, 6);
+    let r = run(&sim, &["upgrade", IMG, "--types", "mon,mgr,osd", "--canary", "1", "--yes"]).ok();
+    assert!(r.stdout.contains("Canary done"), "{}", r.stdout);
+    let r = run(&sim, &["upgrade", "abort", "--yes"]).ok();
+    for k in ["mon", "mgr", "osd"] {
+        assert!(r.stdout.contains(&format!("imageOverrides.{k} stays on {IMG}")), "{k}: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("stay held by the upgrade's do-not-reconcile label"), "{}", r.stdout);
+}

@@ -811,6 +811,16 @@ async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
             clean(&holds.join(" "))
         ));
     }
+    // --types: the overrides it set are its result, not a pin; they stay.
+    for k in st.params.types.iter().map(|ty| ty.key()) {
+        if snap.cluster.overrides.get(k) == Some(&st.params.image) {
+            t.push_str(&format!(
+                "  imageOverrides.{k} stays on {} (set by this --types upgrade); `kubectl ceph-image unset {k}` sends \
+                 the type back to the base image\n",
+                clean(&st.params.image)
+            ));
+        }
+    }
     for (k, v) in st.pins.iter().filter(|(k, _)| snap.cluster.overrides.contains_key(*k)) {
         t.push_str(&format!(
             "  imageOverrides.{k} stays pinned to {}; `kubectl ceph-image unset {k}` removes it\n",
