@@ -167,6 +167,27 @@ pub struct Stage {
     pub gates: Vec<String>,
 }
 
+impl Stage {
+    /// A stage that writes and waits for nothing yet.
+    fn new(name: String, kind: StageKind, types: Vec<DaemonType>) -> Stage {
+        Stage {
+            name,
+            kind,
+            types,
+            daemons: Vec::new(),
+            holds: Vec::new(),
+            base: None,
+            pins: BTreeMap::new(),
+            overrides: BTreeMap::new(),
+            release: Vec::new(),
+            unpin: Vec::new(),
+            failure_domain: None,
+            canary: false,
+            gates: Vec::new(),
+        }
+    }
+}
+
 /// A daemon the upgrade leaves on its image, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -475,21 +496,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         .map(|(d, _)| d)
         .collect();
     let mut stages: Vec<Stage> = Vec::new();
-    let stage = |name: String, kind: StageKind, types: Vec<DaemonType>| Stage {
-        name,
-        kind,
-        types,
-        daemons: Vec::new(),
-        holds: Vec::new(),
-        base: None,
-        pins: BTreeMap::new(),
-        overrides: BTreeMap::new(),
-        release: Vec::new(),
-        unpin: Vec::new(),
-        failure_domain: None,
-        canary: false,
-        gates: Vec::new(),
-    };
+    let stage = Stage::new;
     // Prepare: hold what Rook honours the label for, before the spec sends it to the target.
     let mut prepare = stage("prepare".into(), StageKind::Prepare, vec![]);
     prepare.holds = movers
@@ -699,19 +706,9 @@ fn osd_stages(snap: &Snapshot, p: &Params, state: Option<&State>, class: &[Class
             continue;
         }
         let new = |name: String| Stage {
-            name,
-            kind: StageKind::Release,
-            types: vec![DaemonType::Osd],
-            daemons: Vec::new(),
-            holds: Vec::new(),
-            base: None,
-            pins: BTreeMap::new(),
-            overrides: BTreeMap::new(),
-            release: Vec::new(),
-            unpin: Vec::new(),
             failure_domain: fd.clone(),
-            canary: false,
             gates: gates(image),
+            ..Stage::new(name, StageKind::Release, vec![DaemonType::Osd])
         };
         if canary > 0 && !movers.is_empty() {
             let head: Vec<&Daemon> = movers.drain(..canary.min(movers.len())).collect();
