@@ -493,6 +493,15 @@ fn a_pre_pulled_node_restarts_its_daemon_sooner() {
         BTreeMap::from([("rook-ceph-osd-0".to_string(), 1), ("rook-ceph-osd-1".to_string(), 1)]),
         "client patches count as replacements"
     );
+    // The pull log and the replacement log share one sequence: node-00's pull came before
+    // any rollout, node-01's after osd-1's rollout began (its pod pulled it). The images
+    // nodes had from the start are not pulls.
+    let pulls = sim.pull_log();
+    let pulls_of: Vec<(&str, &str)> = pulls.iter().map(|(_, n, i)| (n.as_str(), i.as_str())).collect();
+    assert_eq!(pulls_of, [("node-00", NEW), ("node-01", NEW)], "{pulls:?}");
+    let rollouts: BTreeMap<String, u64> = sim.replacement_log(NS).into_iter().map(|(s, d)| (d, s)).collect();
+    assert!(pulls[0].0 < rollouts["rook-ceph-osd-0"], "{pulls:?} {rollouts:?}");
+    assert!(pulls[1].0 > rollouts["rook-ceph-osd-1"], "{pulls:?} {rollouts:?}");
 }
 
 #[test]
