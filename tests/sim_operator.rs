@@ -459,11 +459,21 @@ fn pods_created_through_the_api_pull_and_run_to_completion() {
     );
     wait_for("pull-b Succeeded", 10, || (phase(&pod_value(&sim, "pull-b").unwrap()) == "Succeeded").then_some(()));
     assert!(t.elapsed() < std::time::Duration::from_millis(250), "{:?}", t.elapsed());
-    // deleting them works; twice is a 404
-    for name in ["pull-a", "pull-b"] {
-        let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/{name}"), "", None);
-        assert_eq!(code, 200, "{v}");
-    }
+    // a delete whose uid precondition names another pod is refused, as the apiserver does
+    let uid = pod_value(&sim, "pull-a").unwrap()["metadata"]["uid"].as_str().unwrap().to_string();
+    let opts =
+        |uid: &str| serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}});
+    let (code, v) =
+        api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts("other")));
+    assert_eq!((code, v["reason"].as_str()), (409, Some("Conflict")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: other"), "{v}");
+    assert!(pod_value(&sim, "pull-a").is_some());
+    let (code, v) =
+        api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts(&uid)));
+    assert_eq!(code, 200, "{v}");
+    // deleting works without options too; twice is a 404
+    let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-b"), "", None);
+    assert_eq!(code, 200, "{v}");
     let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "", None);
     assert_eq!((code, v["reason"].as_str()), (404, Some("NotFound")));
     assert!(pod_value(&sim, "pull-a").is_none());
