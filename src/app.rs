@@ -33,7 +33,8 @@ fn parse_image(s: &str) -> Result<String> {
 fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Request> {
     use crate::cli::UpgradeAction;
     use commands::upgrade::Request;
-    let flags = !u.order.is_empty() || u.canary.is_some() || u.batch_by.is_some() || u.max_unavailable.is_some();
+    let flags =
+        !u.order.is_empty() || u.canary.is_some() || u.batch_by.is_some() || u.max_unavailable.is_some() || u.prepull;
     let waits = u.change.wait
         || matches!(&u.action, Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) if c.wait);
     if waits {
@@ -43,7 +44,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         (Some(a), _) => {
             if flags || u.pause_between.is_some() {
                 return Err(Error::usage(
-                    "--order, --canary, --batch-by, --max-unavailable and --pause-between go with `upgrade IMAGE`",
+                    "--order, --canary, --batch-by, --max-unavailable, --pause-between and --prepull go with `upgrade \
+                     IMAGE`",
                 ));
             }
             Ok(match a {
@@ -80,6 +82,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 canary: u.canary.unwrap_or(0),
                 batch_by: u.batch_by.unwrap_or_default(),
                 max_unavailable: u.max_unavailable,
+                prepull: u.prepull,
             }))
         }
     }

@@ -209,7 +209,14 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
     let params = state.as_ref().map(|st| st.params.clone()).unwrap_or(params);
     let plan = upgrade::plan(&snap, &params, overrides, state.as_ref()).map_err(Error::Usage)?;
     if let Some(mode) = s.dry_run {
-        let first_writes = plan.stages.first().map(|st| stage_writes(&snap, st, &params.image)).unwrap_or_default();
+        let first_writes = match plan.stages.first() {
+            Some(st) if st.kind == StageKind::Prepull => {
+                let tpl = template_of(&conn, &snap).await;
+                crate::prepull::writes(&conn.namespace, &st.nodes, &params.image, &tpl, s.timeout)
+            }
+            Some(st) => stage_writes(&snap, st, &params.image),
+            None => Vec::new(),
+        };
         let doc = DryRunDoc { plan: &plan, first_writes, dry_run: mode.as_str() };
         print(s, &doc, || {
             let mut t = upgrade::text(&plan, s.wide);
@@ -244,6 +251,7 @@ async fn start(ctx: &mut Ctx<'_>, params: Params) -> Result<i32> {
         stage: String::new(),
         message: None,
         canary_done: false,
+        prepulled: false,
         updated: now(),
     });
     drive(ctx, &conn, st, overrides).await
@@ -392,6 +400,10 @@ async fn drive(
         }
         snap.cluster.resource_version = fresh.resource_version;
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
+        if stage.kind == StageKind::Prepull {
+            prepull(conn, s, &cluster, &snap, &stage, &mut st).await?;
+            continue;
+        }
         let writes = stage_writes(&snap, &stage, &st.params.image);
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
@@ -506,6 +518,9 @@ fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::wait::Target> {
 
 fn stage_summary(s: &Stage) -> String {
     let mut parts = Vec::new();
+    if s.kind == StageKind::Prepull {
+        parts.push(format!("pull the image on {} node(s), a pod each", s.nodes.len()));
+    }
     if !s.holds.is_empty() {
         parts.push(format!("hold {}", s.holds.len()));
     }
@@ -522,6 +537,96 @@ fn stage_summary(s: &Stage) -> String {
         parts.push(format!("wait for {} daemon(s)", s.daemons.len()));
     }
     parts.join(", ")
+}
+
+/// What the pre-pull pods take from the daemons' pod template (`prepull::Template`): a
+/// mon's Deployment (Rook runs the mons with `rook-ceph-default`, its general account),
+/// else any daemon's, read with one LIST of a single item (the `list` the plan's reads
+/// already need, so a dry run needs no more). Unreadable: the namespace's default account,
+/// and a note that says so.
+async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot) -> crate::prepull::Template {
+    let daemon = snap.daemons.iter().find(|d| d.id.dtype == crate::daemon::DaemonType::Mon).or(snap.daemons.first());
+    let Some(app) = daemon.and_then(|d| d.labels.get("app")) else { return Default::default() };
+    let ns = &conn.namespace;
+    let selector = format!("{},app={app}", read::daemon_selector(ns));
+    let what = crate::cluster::api::What::new("list", "deployments.apps", Some(ns.as_str()));
+    let req = kube::core::Request::new(read::deployments_path(ns))
+        .list(&kube::api::ListParams::default().labels(&selector).limit(1))
+        .map_err(crate::cluster::api::request_error);
+    let listed = match req {
+        Ok(req) => conn.kube.json::<crate::cluster::wire::List<Value>>(req, &what).await,
+        Err(e) => Err(e),
+    };
+    match listed.map(|l| l.items.into_iter().next()) {
+        Ok(Some(d)) => crate::prepull::Template::of_deployment(&d),
+        Ok(None) => Default::default(),
+        Err(e) => {
+            note(&format!(
+                "cannot read the daemons' pod template ({}): the pre-pull pods run with the namespace's default \
+                 service account and no pull secret of their own",
+                clean(&crate::cluster::api::first_line(&e))
+            ));
+            Default::default()
+        }
+    }
+}
+
+/// The pre-pull stage (`--prepull`): a pod on each of the stage's nodes pulls the image,
+/// through the executor (`prepull::writes`: the creates, a wait for the pulls, the deletes
+/// as cleanup writes, sent whatever happened). Passed: the state records it, so no later
+/// round and no `upgrade resume` pulls again. Failed: the state says `failed`, with the
+/// nodes and the kubelet's reasons; nothing was held and nothing restarted.
+async fn prepull(
+    conn: &crate::cluster::connect::Connection,
+    s: &crate::settings::Settings,
+    cluster: &str,
+    snap: &Snapshot,
+    stage: &Stage,
+    st: &mut State,
+) -> Result<()> {
+    let tpl = template_of(conn, snap).await;
+    let writes = crate::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
+    let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
+    if journal.all_done() {
+        st.prepulled = true;
+        st.updated = now();
+        return save(conn, s, cluster, Some(st)).await;
+    }
+    let rerun = "kubectl ceph-image upgrade resume";
+    if journal.interrupted.is_some() {
+        return Err(execute::failure(&journal, rerun));
+    }
+    // Pods of ours a delete could not remove: named, with how to remove them.
+    let left: Vec<String> = writes
+        .iter()
+        .zip(&journal.entries)
+        .filter(|(w, e)| w.patch_type == PatchType::Delete && !matches!(e.done, execute::Done::Applied))
+        .map(|(w, _)| w.object.describe())
+        .collect();
+    let cleanup = if left.is_empty() {
+        "the pre-pull pods were deleted".to_string()
+    } else {
+        format!(
+            "{} pre-pull pod(s) could not be deleted ({}): kubectl -n {} delete pods -l {}",
+            left.len(),
+            left.join(", "),
+            conn.namespace,
+            crate::prepull::selector()
+        )
+    };
+    match &journal.gate {
+        Some(gate) => {
+            fail(conn, s, cluster, st, gate).await;
+            Err(Error::Failed(format!(
+                "{gate}. The upgrade stopped before anything restarted; {cleanup}. Once the node(s) can pull the \
+                 image, `{rerun}` pulls again and goes on"
+            )))
+        }
+        None => {
+            fail(conn, s, cluster, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
+            Err(execute::failure(&journal, rerun))
+        }
+    }
 }
 
 /// Record a stop on the CephCluster (best effort: the error the caller returns is the news).
