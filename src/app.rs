@@ -37,7 +37,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         || !u.types.is_empty()
         || u.canary.is_some()
         || u.batch_by.is_some()
-        || u.max_unavailable.is_some();
+        || u.max_unavailable.is_some()
+        || u.prepull;
     let waits = u.change.wait
         || matches!(&u.action, Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) if c.wait);
     if waits {
@@ -47,7 +48,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         (Some(a), _) => {
             if flags || u.pause_between.is_some() {
                 return Err(Error::usage(
-                    "--order, --types, --canary, --batch-by, --max-unavailable and --pause-between go with `upgrade IMAGE`",
+                    "--order, --types, --canary, --batch-by, --max-unavailable, --pause-between and --prepull go \
+                     with `upgrade IMAGE`",
                 ));
             }
             Ok(match a {
@@ -95,6 +97,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 types,
                 // Taken from the settings (`--pause-between`, parsed with the other durations).
                 pause_between_ms: 0,
+                prepull: u.prepull,
             }))
         }
     }

@@ -266,6 +266,10 @@ pub struct UpgradeArgs {
     /// Wait this long after each OSD batch passed its gates (e.g. 2m)
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub pause_between: Option<String>,
+    /// Before anything restarts, pull IMAGE on every node that will restart a daemon
+    /// (a pod per node, deleted when done)
+    #[arg(long)]
+    pub prepull: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
 }

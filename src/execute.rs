@@ -9,9 +9,14 @@
 //!   patches are idempotent; every other write carries a resourceVersion precondition).
 //! - A preconditioned write that meets 409 and is not applied is a conflict: the caller
 //!   re-reads and judges it by intent (`commands::change`).
+//! - Pods the plugin makes itself (an upgrade's pre-pull pods, `prepull`) are created and
+//!   deleted here too: a create that meets 409 AlreadyExists, or loses its answer, is read
+//!   back (a pod of ours as asked is the create done); a delete reads the pod first and
+//!   deletes only one of ours, with its uid as precondition (404 is the delete done).
 //! - SIGINT/SIGTERM during a run: no new write is sent, those in flight finish, cleanup
-//!   writes (removing a CephCluster-level label the run added) still go, and the journal says
-//!   what was done, what was not, and the command that finishes the job.
+//!   writes (removing a CephCluster-level label the run added, deleting pods it created)
+//!   still go, and the journal says what was done, what was not, and the command that
+//!   finishes the job.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -28,12 +33,15 @@ use crate::model::{DNR_LABEL, FENCE_IMAGE};
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = write::CONCURRENCY;
 
-/// What a write patches.
+/// What a write patches, creates or deletes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Object {
     CephCluster(String),
     Deployment(String),
+    /// A pod the plugin creates and deletes itself (an upgrade's pre-pull pod, `prepull`),
+    /// in the target's namespace.
+    Pod(String),
 }
 
 impl Object {
@@ -41,6 +49,7 @@ impl Object {
         match self {
             Object::CephCluster(n) => format!("cephcluster.ceph.rook.io/{n}"),
             Object::Deployment(n) => format!("deployment.apps/{n}"),
+            Object::Pod(n) => format!("pod/{n}"),
         }
     }
 }
@@ -57,6 +66,10 @@ pub enum Expect {
     Unfenced,
     /// JSON pointers into the object and the value each must have (None: absent).
     Fields { fields: Vec<(String, Option<String>)> },
+    /// No object of ours is left by that name: it is absent (a read answers 404), being
+    /// deleted (`metadata.deletionTimestamp`), or does not carry all of `labels` (someone
+    /// else's, which a delete never touches).
+    Gone { labels: Vec<(String, String)> },
 }
 
 impl Expect {
@@ -76,6 +89,10 @@ impl Expect {
             Expect::Fields { fields } => {
                 fields.iter().all(|(p, v)| obj.pointer(p).and_then(Value::as_str) == v.as_deref())
             }
+            Expect::Gone { labels: ours } => {
+                obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
+                    || !ours.iter().all(|(k, v)| labels.get(k).and_then(Value::as_str) == Some(v.as_str()))
+            }
         }
     }
 }
@@ -85,6 +102,12 @@ impl Expect {
 pub enum PatchType {
     Merge,
     Strategic,
+    /// Not a patch: a POST of `patch` as the whole new object (only `Object::Pod`).
+    Create,
+    /// Not a patch: a DELETE (`patch` is null; only `Object::Pod`). The object is read
+    /// first: only one that does not satisfy the write's `Expect::Gone` is deleted, with
+    /// its uid as the DELETE's precondition, so an object that replaced it meanwhile is not.
+    Delete,
 }
 
 /// One write, exactly as it is (or would be) sent.
@@ -100,7 +123,8 @@ pub struct Write {
     /// Steps run in order; the writes of one step concurrently.
     pub step: u32,
     /// After this step: wait until the step's restarted pods are Running and Ready on
-    /// their new image before the next (a fence restarts pods as its patch lands).
+    /// their new image before the next (a fence restarts pods as its patch lands). On the
+    /// create of a pre-pull pod: until its node has the image (`prepull::wait`).
     pub wait_ready: bool,
     /// Sent even after an interrupt or a failure: it undoes a temporary write of this run
     /// (the CephCluster-level label `--reconcile-now` adds).
@@ -184,10 +208,12 @@ impl Journal {
     }
 
     /// A cleanup write (removing the CephCluster-level label) is not done while the write it
-    /// undoes may have landed: the label may be on.
+    /// undoes may have landed: the label may be on. (A pre-pull pod's delete is a cleanup
+    /// write too, of a pod: not a label.)
     pub fn label_left_on(&self) -> bool {
         self.entries.iter().enumerate().any(|(i, e)| {
             e.cleanup
+                && e.object.starts_with("cephcluster.")
                 && !matches!(e.done, Done::Applied)
                 && self.entries[..i]
                     .iter()
@@ -338,14 +364,20 @@ pub struct Target<'a> {
     pub pause_between: std::time::Duration,
 }
 
-async fn send(t: &Target<'_>, w: &Write) -> Result<Value> {
+/// Send one write. `uid`: a delete's precondition (the object read just before).
+async fn send(t: &Target<'_>, w: &Write, uid: Option<&str>) -> Result<Value> {
     let (ns, dry) = (t.namespace, t.dry_run);
     match (&w.object, w.patch_type) {
-        (Object::CephCluster(n), _) => write::patch_cluster_value(t.kube, ns, n, &w.patch, dry).await,
+        (Object::CephCluster(n), PatchType::Merge | PatchType::Strategic) => {
+            write::patch_cluster_value(t.kube, ns, n, &w.patch, dry).await
+        }
         (Object::Deployment(n), PatchType::Merge) => write::patch_deployment_value(t.kube, ns, n, &w.patch, dry).await,
         (Object::Deployment(n), PatchType::Strategic) => {
             write::strategic_patch_deployment_value(t.kube, ns, n, &w.patch, dry).await
         }
+        (Object::Pod(n), PatchType::Create) => write::create_pod_value(t.kube, ns, n, &w.patch, dry).await,
+        (Object::Pod(n), PatchType::Delete) => write::delete_pod_value(t.kube, ns, n, uid, dry).await,
+        (o, p) => Err(Error::Failed(format!("the plugin has no {p:?} write for {}", o.describe()))),
     }
 }
 
@@ -353,6 +385,19 @@ async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
     match o {
         Object::CephCluster(n) => write::get_cluster_value(t.kube, t.namespace, n).await,
         Object::Deployment(n) => write::get_deployment_value(t.kube, t.namespace, n).await,
+        Object::Pod(n) => write::get_pod_value(t.kube, t.namespace, n).await,
+    }
+}
+
+/// Before a delete: read the object. `Err(done)` when there is nothing to delete (absent,
+/// being deleted, or not ours: `Expect::Gone`) or it cannot be read, else `Ok` with its
+/// uid for the DELETE's precondition.
+async fn before_delete(t: &Target<'_>, w: &Write) -> std::result::Result<Option<String>, Done> {
+    match read(t, &w.object).await {
+        Err(e) if e.api_code() == Some(404) => Err(Done::Applied),
+        Err(e) => Err(Done::Failed { error: e.to_string() }),
+        Ok(obj) if w.expect.holds(&obj) => Err(Done::Applied),
+        Ok(obj) => Ok(obj.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string)),
     }
 }
 
@@ -365,8 +410,12 @@ async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
 async fn one(t: &Target<'_>, w: &Write) -> Done {
     // A server dry run's answer is the object as it would be stored: a field the CRD
     // prunes is missing from it (FACTS §1), so it is judged like a real answer.
+    let delete = w.patch_type == PatchType::Delete;
     if t.dry_run {
-        return match send(t, w).await {
+        // A delete's answer is the object as it was: any success, or nothing to delete.
+        return match send(t, w, None).await {
+            Ok(_) if delete => Done::Applied,
+            Err(e) if delete && e.api_code() == Some(404) => Done::Applied,
             Ok(obj) if w.expect.holds(&obj) => Done::Applied,
             Ok(_) => Done::Failed { error: "the server's dry-run answer does not show the change".into() },
             Err(e) => Done::Failed { error: e.to_string() },
@@ -374,7 +423,19 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
     }
     let mut attempt = 1;
     loop {
-        let e = match send(t, w).await {
+        // Each attempt of a delete reads the object first: what is there now is judged.
+        let uid = if delete {
+            match before_delete(t, w).await {
+                Ok(uid) => uid,
+                Err(done) => return done,
+            }
+        } else {
+            None
+        };
+        let e = match send(t, w, uid.as_deref()).await {
+            // A delete was accepted: the answer is the object as it was (or a Status).
+            Ok(_) if delete => return Done::Applied,
+            Err(e) if delete && e.api_code() == Some(404) => return Done::Applied,
             Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
             Ok(_) => return Done::Failed { error: "the answer does not show the change".into() },
             // Refused before it was processed (403, 422, 429...): it did not apply.
@@ -388,7 +449,28 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
         match read(t, &w.object).await {
             Ok(obj) if w.expect.holds(&obj) => return Done::Applied,
             Ok(_) if conflict && w.preconditioned => return Done::Conflict { error: e.to_string() },
+            // AlreadyExists, and what is there is not ours as asked and is not going away
+            // (which would free the name): another try would meet it again.
+            Ok(obj)
+                if conflict
+                    && w.patch_type == PatchType::Create
+                    && obj["metadata"].get("deletionTimestamp").is_none_or(Value::is_null) =>
+            {
+                return Done::Failed {
+                    error: format!(
+                        "{e}\n  (the {} there is not the one this write creates: not made by kubectl-ceph-image, or \
+                         for another node or image; it is left as it is)",
+                        w.object.describe()
+                    ),
+                };
+            }
             Ok(_) => {}
+            // Not there: a lost create did not land (send it again), a lost delete did.
+            Err(read_err) if read_err.api_code() == Some(404) && matches!(w.object, Object::Pod(_)) => {
+                if delete {
+                    return Done::Applied;
+                }
+            }
             // Cannot tell whether it landed: say so rather than guess.
             Err(read_err) => {
                 return Done::Failed {
@@ -425,7 +507,10 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
     let mut restarted_before = false;
     for step in steps {
         let idx: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].step == step).collect();
-        let restarts = idx.iter().any(|&i| writes[i].wait_ready);
+        // A step that restarts daemons (its pods are awaited) or creates pre-pull pods
+        // (their pulls are awaited); only the first is paced and gated on health.
+        let pulls = crate::prepull::expected(&idx.iter().map(|&i| &writes[i]).collect::<Vec<_>>());
+        let restarts = idx.iter().any(|&i| writes[i].wait_ready && !matches!(writes[i].object, Object::Pod(_)));
         // Before a step that restarts pods: the pause asked for, and no new batch while the
         // cluster reports HEALTH_ERR (rook #15367, #14933).
         if restarts && !t.dry_run && !failed && stopped().is_none() {
@@ -479,6 +564,15 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         }
         if failed || stopped().is_some() || t.dry_run {
             continue;
+        }
+        if !pulls.is_empty() {
+            let waited = unless_stopped(crate::prepull::wait(t.kube, t.namespace, &pulls, t.timeout));
+            if let Some(Err(e)) = waited.await {
+                // The pods exist; only cleanup writes (their deletes) follow.
+                journal.gate = Some(e.to_string());
+                failed = true;
+                continue;
+            }
         }
         if restarts {
             restarted_before = true;
@@ -579,16 +673,22 @@ pub fn writes_text(writes: &[Write]) -> String {
     let mut t = format!("Writes, in order (fieldManager={}):\n", crate::model::FIELD_MANAGER);
     for w in writes {
         t.push_str(&format!(
-            "  step {} {} ({} patch{}{}): {}\n",
+            "  step {} {} ({}{}{}): {}\n",
             w.step,
             crate::output::clean(&w.object.describe()),
             match w.patch_type {
-                PatchType::Merge => "merge",
-                PatchType::Strategic => "strategic merge",
+                PatchType::Merge => "merge patch",
+                PatchType::Strategic => "strategic merge patch",
+                PatchType::Create => "create",
+                PatchType::Delete => "delete",
             },
             if w.preconditioned { ", resourceVersion precondition" } else { "" },
             if w.cleanup { ", sent even if interrupted" } else { "" },
-            crate::output::clean(&w.patch.to_string())
+            match (&w.patch, &w.expect) {
+                (Value::Null, Expect::Gone { .. }) =>
+                    "only if it is still ours (read first; its uid the precondition)".into(),
+                (patch, _) => crate::output::clean(&patch.to_string()).into_owned(),
+            }
         ));
     }
     t
@@ -628,5 +728,40 @@ mod tests {
         j.interrupted = Some(130);
         assert!(!j.all_done() && j.complete(), "a signal after the last write is still an interrupt");
         assert!(j.text("x").contains("Every write of this run was done"));
+    }
+
+    #[test]
+    fn a_pre_pull_pod_left_undeleted_is_not_a_cluster_label_left_on() {
+        let entry = |action: &str, done: Done, cleanup: bool| Entry {
+            object: "pod/ceph-image-prepull-node-00".into(),
+            action: action.into(),
+            done,
+            cleanup,
+        };
+        let mut j = Journal::default();
+        j.entries.push(entry("create", Done::Applied, false));
+        j.entries.push(entry("delete", Done::Failed { error: "Error from server (Forbidden)".into() }, true));
+        assert!(!j.label_left_on());
+        let t = j.text("kubectl ceph-image upgrade resume");
+        assert!(!t.contains("resume cluster") && t.contains("1 of 2 write(s) done"), "{t}");
+    }
+
+    #[test]
+    fn writes_text_names_creates_and_deletes() {
+        let w = crate::prepull::writes(
+            "rook-ceph",
+            &["node-00".to_string()],
+            "img:1",
+            &Default::default(),
+            std::time::Duration::from_secs(60),
+        );
+        let t = writes_text(&w);
+        assert!(t.contains("step 1 pod/ceph-image-prepull-node-00 (create): {"), "{t}");
+        assert!(
+            t.contains(
+                "step 2 pod/ceph-image-prepull-node-00 (delete, sent even if interrupted): only if it is still ours"
+            ),
+            "{t}"
+        );
     }
 }

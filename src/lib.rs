@@ -16,6 +16,7 @@ pub mod image;
 pub mod model;
 pub mod output;
 pub mod plan;
+pub mod prepull;
 pub mod prompt;
 pub mod render;
 pub mod selector;

@@ -156,6 +156,7 @@ pub const WARNING_CODES: &[&str] = &[
     "duplicate-id",
     "moves-early",
     "upgrade-excludes",
+    "prepull-no-node",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -52,6 +52,11 @@ pub struct Params {
     /// that a resumed upgrade keeps its pace.
     #[serde(default)]
     pub pause_between_ms: u64,
+    /// `--prepull`: before anything restarts, every node of a daemon the upgrade moves
+    /// pulls the image (a `StageKind::Prepull` stage first). Absent in the state of an
+    /// upgrade started before the flag existed: false.
+    #[serde(default)]
+    pub prepull: bool,
 }
 
 /// `--order mon,mgr,osd,...`: the types named first, in that order, then the rest in
@@ -102,6 +107,9 @@ pub struct State {
     /// The canary ran and was confirmed (or resumed past): no second canary.
     #[serde(default)]
     pub canary_done: bool,
+    /// The pre-pull passed on every node (`--prepull`): it is not planned again.
+    #[serde(default)]
+    pub prepulled: bool,
     /// RFC 3339.
     #[serde(default)]
     pub updated: String,
@@ -131,6 +139,9 @@ pub struct Mover {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StageKind {
+    /// `--prepull`: a pod per node in `Stage::nodes` pulls the image, and is deleted;
+    /// nothing restarts and the cluster's objects are not touched. Always the first stage.
+    Prepull,
     /// Holds (and nothing that restarts): before the base image changes.
     Prepare,
     /// The base image (and the pins of what cannot be held), in one patch.
@@ -165,6 +176,10 @@ pub struct Stage {
     pub canary: bool,
     /// What must hold before the next stage starts.
     pub gates: Vec<String>,
+    /// Prepull: the nodes that pull the image, sorted (the nodes of every daemon the later
+    /// stages move; a daemon with no node is named by the `prepull-no-node` warning).
+    /// Empty for the other kinds.
+    pub nodes: Vec<String>,
 }
 
 impl Stage {
@@ -184,6 +199,7 @@ impl Stage {
             failure_domain: None,
             canary: false,
             gates: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 }
@@ -640,6 +656,28 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         }
     }
     crate::plan::version_mix_warnings(&running, &mut warnings);
+    if p.prepull && !state.is_some_and(|s| s.prepulled) {
+        let (nodes, unplaced) = prepull_nodes(&stages);
+        if !unplaced.is_empty() {
+            warnings.push(Warning {
+                code: "prepull-no-node",
+                message: format!(
+                    "no node is known for {} (no pod on a node, no hostname pin): the pre-pull cannot pull for \
+                     them; they pull {image} when they restart",
+                    summarise(&unplaced)
+                ),
+            });
+        }
+        if !nodes.is_empty() {
+            let mut s = stage("prepull".into(), StageKind::Prepull, vec![]);
+            s.nodes = nodes;
+            s.gates = vec![format!(
+                "{image} pulled on every one of these nodes (its pod Running or done) within --timeout; a failed \
+                 pull stops the upgrade before anything restarts. The pods are deleted either way"
+            )];
+            stages.insert(0, s);
+        }
+    }
     let moving: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).collect();
     let summary = Summary {
         moving: moving.len(),
@@ -743,6 +781,16 @@ pub struct Left {
     pub images: BTreeSet<String>,
 }
 
+/// The nodes that pull before anything restarts, sorted, and the daemons that have no
+/// node: every distinct node of a daemon any of `stages` moves, mons and daemons that move
+/// early included, so that every node that restarts a daemon has the image first.
+fn prepull_nodes(stages: &[Stage]) -> (Vec<String>, Vec<String>) {
+    let movers = stages.iter().flat_map(|s| &s.daemons);
+    let nodes: BTreeSet<&str> = movers.clone().filter_map(|m| m.node.as_deref()).collect();
+    let unplaced = movers.filter(|m| m.node.is_none()).map(|m| m.daemon.clone()).collect();
+    (nodes.into_iter().map(str::to_string).collect(), unplaced)
+}
+
 fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
     match by {
         crate::plan::FailureDomain::Host => "host",
@@ -797,6 +845,14 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
     };
     for (i, s) in p.stages.iter().enumerate() {
         t.push_str(&format!("\nStage {}: {}\n", i + 1, clean(&s.name)));
+        if s.kind == StageKind::Prepull {
+            t.push_str(&format!(
+                "  pull {} on {} node(s) first, a pod per node (deleted when done): {}\n",
+                clean(&p.image),
+                s.nodes.len(),
+                list(&s.nodes, wide)
+            ));
+        }
         if !s.holds.is_empty() {
             t.push_str(&format!(
                 "  hold {} Deployment(s) (do-not-reconcile): {}\n",

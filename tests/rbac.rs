@@ -15,6 +15,9 @@ use rook_sim::{Crd, Fault, FaultKind, OperatorConfig, Sim, SimOptions, Topology}
 /// Who the tests act as: the roles bound, as `demo --role` names them.
 const VIEWER: [&str; 2] = ["ceph-image-viewer:rook-ceph", "ceph-image-crd-reader"];
 const EDITOR: [&str; 2] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader"];
+/// `upgrade --prepull`: the editor and the pre-pull pods' role.
+const PREPULLER: [&str; 3] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader", "ceph-image-prepull:rook-ceph"];
+const PREPULL_UPGRADE: &[&str] = &["upgrade", "quay.io/ceph/ceph:v20.2.6", "--prepull", "--yes", "--timeout", "60s"];
 
 const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
 
@@ -110,6 +113,22 @@ fn write_commands_pass_with_the_editor_role() {
     no_forbidden(&sim);
 }
 
+/// `upgrade --prepull` passes with the editor and the pre-pull role, and leaves no pod; its
+/// dry run needs only the viewer's reads.
+#[test]
+fn an_upgrade_with_prepull_passes_with_the_prepull_role() {
+    let sim = sim_as(bound(&roles(), &PREPULLER));
+    expect(&run(&sim, PREPULL_UPGRADE), 0, "upgrade --prepull");
+    no_forbidden(&sim);
+    let left = sim.list(&rook_sim::resources::PODS, "rook-ceph");
+    assert!(
+        left.iter().all(|p| p["metadata"]["labels"].get("app.kubernetes.io/component").is_none_or(|c| c != "prepull"))
+    );
+    let sim = sim_as(bound(&roles(), &VIEWER));
+    expect(&run(&sim, &["upgrade", "quay.io/ceph/ceph:v20.2.6", "--prepull", "--dry-run"]), 0, "its dry run");
+    no_forbidden(&sim);
+}
+
 #[test]
 fn a_write_with_the_viewer_role_fails_naming_the_verb_and_resource() {
     let sim = sim_as(bound(&roles(), &VIEWER));
@@ -162,6 +181,8 @@ fn witness(role: &str, resource: &str, verb: &str) -> Option<Witness> {
             Some(Witness { args: &["pause", "osd.1", "--yes"], lose_a_patch_answer: true, degrades: false })
         }
         ("ceph-image-editor", "pods", "watch") => w(&["set", "mgr", IMG, "--yes", "--wait", "--timeout", "2m"]),
+        // create the pods; get: each delete reads its pod first; delete them
+        ("ceph-image-prepull", "pods", "create" | "get" | "delete") => w(PREPULL_UPGRADE),
         _ => None,
     }
 }
@@ -171,7 +192,11 @@ fn removing_any_verb_of_any_rule_makes_a_command_fail() {
     let roles = roles();
     let mut checked = 0;
     for (ri, role) in roles.iter().enumerate() {
-        let who: &[&str] = if role.name == "ceph-image-editor" { &EDITOR } else { &VIEWER };
+        let who: &[&str] = match role.name.as_str() {
+            "ceph-image-editor" => &EDITOR,
+            "ceph-image-prepull" => &PREPULLER,
+            _ => &VIEWER,
+        };
         for (rule_i, rule) in role.rules.iter().enumerate() {
             for verb in &rule.verbs {
                 for resource in &rule.resources {
@@ -207,5 +232,5 @@ fn removing_any_verb_of_any_rule_makes_a_command_fail() {
             }
         }
     }
-    assert_eq!(checked, 12, "every (role, resource, verb) of deploy/rbac.yaml");
+    assert_eq!(checked, 15, "every (role, resource, verb) of deploy/rbac.yaml");
 }

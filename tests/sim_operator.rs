@@ -459,11 +459,21 @@ fn pods_created_through_the_api_pull_and_run_to_completion() {
     );
     wait_for("pull-b Succeeded", 10, || (phase(&pod_value(&sim, "pull-b").unwrap()) == "Succeeded").then_some(()));
     assert!(t.elapsed() < std::time::Duration::from_millis(250), "{:?}", t.elapsed());
-    // deleting them works; twice is a 404
-    for name in ["pull-a", "pull-b"] {
-        let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/{name}"), "", None);
-        assert_eq!(code, 200, "{v}");
-    }
+    // a delete whose uid precondition names another pod is refused, as the apiserver does
+    let uid = pod_value(&sim, "pull-a").unwrap()["metadata"]["uid"].as_str().unwrap().to_string();
+    let opts =
+        |uid: &str| serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}});
+    let (code, v) =
+        api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts("other")));
+    assert_eq!((code, v["reason"].as_str()), (409, Some("Conflict")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: other"), "{v}");
+    assert!(pod_value(&sim, "pull-a").is_some());
+    let (code, v) =
+        api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts(&uid)));
+    assert_eq!(code, 200, "{v}");
+    // deleting works without options too; twice is a 404
+    let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-b"), "", None);
+    assert_eq!(code, 200, "{v}");
     let (code, v) = api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "", None);
     assert_eq!((code, v["reason"].as_str()), (404, Some("NotFound")));
     assert!(pod_value(&sim, "pull-a").is_none());
@@ -493,6 +503,15 @@ fn a_pre_pulled_node_restarts_its_daemon_sooner() {
         BTreeMap::from([("rook-ceph-osd-0".to_string(), 1), ("rook-ceph-osd-1".to_string(), 1)]),
         "client patches count as replacements"
     );
+    // The pull log and the replacement log share one sequence: node-00's pull came before
+    // any rollout, node-01's after osd-1's rollout began (its pod pulled it). The images
+    // nodes had from the start are not pulls.
+    let pulls = sim.pull_log();
+    let pulls_of: Vec<(&str, &str)> = pulls.iter().map(|(_, n, i)| (n.as_str(), i.as_str())).collect();
+    assert_eq!(pulls_of, [("node-00", NEW), ("node-01", NEW)], "{pulls:?}");
+    let rollouts: BTreeMap<String, u64> = sim.replacement_log(NS).into_iter().map(|(s, d)| (d, s)).collect();
+    assert!(pulls[0].0 < rollouts["rook-ceph-osd-0"], "{pulls:?} {rollouts:?}");
+    assert!(pulls[1].0 > rollouts["rook-ceph-osd-1"], "{pulls:?} {rollouts:?}");
 }
 
 #[test]

@@ -507,3 +507,247 @@ fn an_aborted_types_upgrade_names_the_overrides_it_set_and_the_holds_it_left() {
     }
     assert!(r.stdout.contains("stay held by the upgrade's do-not-reconcile label"), "{}", r.stdout);
 }
+
+/// A simulation whose nodes take `pull_ms` to pull an image they do not have.
+fn pulling_sim(topology: rook_sim::Topology, pull_ms: u64) -> Sim {
+    use rook_sim::{OperatorConfig, SimOptions};
+    Sim::start(SimOptions {
+        topology,
+        crd: Crd::Proposed,
+        operator: OperatorConfig {
+            daemon_delay: std::time::Duration::ZERO,
+            pull_delay: std::time::Duration::from_millis(pull_ms),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("simulated cluster starts")
+}
+
+/// The pre-pull pods there are now (by their labels).
+fn prepull_pods(sim: &Sim) -> Vec<String> {
+    use rook_sim::resources::PODS;
+    sim.list(&PODS, NS)
+        .into_iter()
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "prepull")
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The node of each Deployment's pods now (daemons run where they ran: OSDs, mons, crash
+/// and exporter are pinned, the rest stay where the simulation placed them).
+fn deployment_nodes(sim: &Sim) -> BTreeMap<String, String> {
+    use rook_sim::resources::PODS;
+    sim.list(&PODS, NS)
+        .iter()
+        .filter_map(|p| Some((rook_sim::kubelet::deployment_of(p)?, p["spec"]["nodeName"].as_str()?.to_string())))
+        .collect()
+}
+
+/// `--prepull` pulls on exactly the nodes that restart, before the first restart: node-03
+/// runs only crash and exporter, whose own overrides keep them out of the upgrade, so it
+/// must not pull; every other node restarts a daemon, so it must have pulled before the
+/// first daemon pod was replaced. The pods are gone afterwards.
+#[test]
+fn prepull_pulls_on_exactly_the_nodes_that_restart_before_the_first_restart() {
+    const OLD: &str = "quay.io/ceph/ceph:v20.2.4";
+    let sim = pulling_sim(rook_sim::Topology { osds: 3, nodes: 4, ..Default::default() }, 150);
+    sim.update(&CEPHCLUSTERS, NS, NS, |c| {
+        c["spec"]["cephVersion"]["imageOverrides"] = serde_json::json!({"crashcollector": OLD, "exporter": OLD})
+    })
+    .unwrap();
+    sim.settle();
+    sim.reset_replacements();
+    let r = run(&sim, &["upgrade", IMG, "--prepull", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("pull {IMG} on 3 node(s) first")), "the plan says which: {}", r.stdout);
+    assert!(r.stdout.contains("node-00 node-01 node-02\n"), "{}", r.stdout);
+    sim.settle();
+    let log = sim.replacement_log(NS);
+    let first = log.first().map(|(seq, _)| *seq).expect("daemons were replaced");
+    let nodes = deployment_nodes(&sim);
+    let restarted: std::collections::BTreeSet<String> =
+        log.iter().map(|(_, d)| nodes.get(d).unwrap_or_else(|| panic!("node of {d}")).clone()).collect();
+    let pulled_first: std::collections::BTreeSet<String> =
+        sim.pull_log().into_iter().filter(|(seq, _, i)| *seq < first && i == IMG).map(|(_, n, _)| n).collect();
+    assert!(!restarted.contains("node-03"), "node-03 restarts nothing here: {restarted:?}");
+    assert_eq!(pulled_first, restarted, "pulled before the first restart vs. nodes that restart");
+    assert!(!sim.pulled("node-03").contains(IMG), "node-03 pulled nothing");
+    assert!(prepull_pods(&sim).is_empty(), "pre-pull pods left: {:?}", prepull_pods(&sim));
+    assert!(all_on_target(&sim).iter().all(|d| d.contains("crashcollector") || d.contains("exporter")));
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_none(), "state left");
+}
+
+/// A node that cannot pull: the upgrade stops before anything restarts, naming the node
+/// and the kubelet's reason, with no pre-pull pod left and the state `failed`; once the
+/// node can pull, `upgrade resume` pulls again and finishes.
+#[test]
+fn a_failed_pull_stops_the_upgrade_before_anything_restarts_and_resume_goes_on() {
+    let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 50);
+    sim.fail_pulls("node-01", IMG);
+    sim.reset_replacements();
+    let r = run(&sim, &["upgrade", IMG, "--prepull", "--yes", "--timeout", "30s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("failed on 1 node(s): node-01 (ErrImagePull")
+            || r.stderr.contains("node-01 (ImagePullBackOff"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("before anything restarted") && r.stderr.contains("pods were deleted"), "{}", r.stderr);
+    sim.settle();
+    assert!(sim.replacement_log(NS).is_empty(), "replaced: {:?}", sim.replacement_log(NS));
+    assert!(prepull_pods(&sim).is_empty(), "pre-pull pods left: {:?}", prepull_pods(&sim));
+    assert!(labelled(&sim).is_empty(), "nothing held yet: {:?}", labelled(&sim));
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert_eq!(c["spec"]["cephVersion"]["image"], "quay.io/ceph/ceph:v20.2.4", "the base image did not move");
+    let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+    assert_eq!(st["state"]["phase"], "failed");
+    assert_eq!(st["state"]["params"]["prepull"], true, "kept for resume");
+    assert!(st["state"]["message"].as_str().unwrap().contains("node-01"), "{st}");
+    assert_eq!(st["nextStage"], "prepull");
+
+    sim.clear_pull_failures();
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("stage prepull"), "resume pulls again: {}", r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    assert!(all_on_target(&sim).is_empty(), "{:?}", all_on_target(&sim));
+    assert!(prepull_pods(&sim).is_empty());
+    assert!(sim.replacements(NS).values().all(|n| *n == 1), "{:?}", sim.replacements(NS));
+    // node-01 pulled before any daemon there restarted
+    let first = sim.replacement_log(NS)[0].0;
+    assert!(sim.pull_log().iter().any(|(seq, n, i)| *seq < first && n == "node-01" && i == IMG));
+}
+
+#[test]
+fn the_dry_run_with_prepull_lists_the_nodes_and_the_pods_and_sends_nothing() {
+    let sim = sim_with(Crd::Proposed, 12);
+    sim.clear_log();
+    let j = run(&sim, &["upgrade", IMG, "--prepull", "--dry-run", "-o", "json"]).ok().json();
+    let stage = &j["plan"]["stages"][0];
+    assert_eq!((stage["name"].as_str(), stage["kind"].as_str()), (Some("prepull"), Some("prepull")), "{stage}");
+    assert_eq!(stage["nodes"], serde_json::json!(["node-00", "node-01", "node-02"]));
+    assert_eq!(j["plan"]["stages"][1]["nodes"], serde_json::json!([]), "only the prepull stage has nodes");
+    assert_eq!(j["writes"][0]["stage"], "prepull");
+    let writes = j["writes"][0]["writes"].as_array().unwrap();
+    let creates: Vec<&Value> = writes.iter().filter(|w| w["patchType"] == "create").collect();
+    assert_eq!(creates.len(), 3, "{writes:?}");
+    let pod = &creates[1]["patch"];
+    assert_eq!(pod["metadata"]["name"], "ceph-image-prepull-node-01");
+    assert_eq!(pod["spec"]["nodeName"], "node-01");
+    assert_eq!(pod["spec"]["containers"][0]["image"], IMG);
+    assert_eq!(pod["spec"]["serviceAccountName"], "rook-ceph-default", "the mons' account");
+    assert_eq!(writes.iter().filter(|w| w["patchType"] == "delete" && w["cleanup"] == true).count(), 3);
+    let t = run(&sim, &["upgrade", IMG, "--prepull", "--dry-run"]).ok();
+    assert!(
+        t.stdout.contains(&format!("Stage 1: prepull\n  pull {IMG} on 3 node(s) first, a pod per node (deleted when done): node-00 node-01 node-02\n")),
+        "{}",
+        t.stdout
+    );
+    assert!(t.stdout.contains("pod/ceph-image-prepull-node-00 (create)"), "{}", t.stdout);
+    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+    // Without the flag there is no such stage.
+    let j = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]).ok().json();
+    assert_ne!(j["plan"]["stages"][0]["kind"], "prepull");
+}
+
+/// Create a pod with the real kubectl (a pod left by an earlier run, or someone else's).
+fn create_pod(sim: &Sim, pod: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pod.json");
+    std::fs::write(&f, pod.to_string()).unwrap();
+    kubectl_ok(sim, &["-n", NS, "create", "--validate=false", "-f", f.to_str().unwrap()]);
+}
+
+/// The executor's rules for its own pods: a create whose answer is lost is read back, not
+/// sent again; a pod of ours left by a killed run (409 AlreadyExists) is taken as created;
+/// a delete whose answer is lost is read back (404: done).
+#[test]
+fn prepull_writes_are_judged_by_reading_back_and_sent_once() {
+    use rook_sim::{Fault, FaultKind};
+    let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 20);
+    let tpl = kubectl_ceph_image::prepull::Template::default();
+    let leftover = kubectl_ceph_image::prepull::manifest(NS, "node-01", IMG, &tpl, std::time::Duration::from_secs(600));
+    create_pod(&sim, &leftover);
+    sim.clear_log();
+    sim.faults().add(Fault::new(FaultKind::DropAfterApply).verb("create").resource("pods").times(1));
+    sim.faults().add(Fault::new(FaultKind::DropAfterApply).verb("delete").resource("pods").times(1));
+    let r = run(&sim, &["upgrade", IMG, "--prepull", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let sent = |method: &str| {
+        sim.log()
+            .iter()
+            .filter(|q| q.method == method && q.path.starts_with(&format!("/api/v1/namespaces/{NS}/pods")))
+            .count()
+    };
+    assert!(sim.faults().rules().is_empty(), "a create's and a delete's answers were lost: {:?}", sim.faults().rules());
+    assert_eq!(sent("POST"), 3, "one create per node, none sent twice: {:?}", sim.mutating_requests());
+    assert_eq!(sent("DELETE"), 3, "one delete per pod: {:?}", sim.mutating_requests());
+    assert!(prepull_pods(&sim).is_empty(), "{:?}", prepull_pods(&sim));
+    sim.settle();
+    nothing_left(&sim);
+}
+
+/// A pod by a pre-pull pod's name that the plugin did not make stops the upgrade before
+/// anything restarts, and is never deleted; the plugin's own pods are.
+#[test]
+fn a_pod_of_someone_else_by_that_name_is_never_deleted() {
+    let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 20);
+    let theirs = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ceph-image-prepull-node-02", "labels": {"app": "mine"}},
+        "spec": {"nodeName": "node-02", "containers": [{"name": "c", "image": "busybox:1"}]}});
+    create_pod(&sim, &theirs);
+    sim.reset_replacements();
+    let r = run(&sim, &["upgrade", IMG, "--prepull", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Error from server (AlreadyExists): pods \"ceph-image-prepull-node-02\" already exists")
+            && r.stderr.contains("it is left as it is"),
+        "{}",
+        r.stderr
+    );
+    let still = sim.get(&rook_sim::resources::PODS, NS, "ceph-image-prepull-node-02").expect("theirs is left");
+    assert_eq!(still["metadata"]["labels"]["app"], "mine");
+    assert!(prepull_pods(&sim).is_empty(), "ours are deleted: {:?}", prepull_pods(&sim));
+    assert!(sim.replacement_log(NS).is_empty());
+    assert_eq!(run(&sim, &["upgrade", "status", "-o", "json"]).ok().json()["state"]["phase"], "failed");
+}
+
+/// Ctrl-C while the nodes pull: the executor's cleanup writes delete the pods it created,
+/// the journal says so, and nothing restarted.
+#[test]
+fn ctrl_c_during_the_pulls_deletes_the_pods() {
+    use std::process::{Command, Stdio};
+    let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 60_000);
+    sim.reset_replacements();
+    let child = Command::new(bin())
+        .env("KUBECONFIG", sim.kubeconfig())
+        .args(["upgrade", IMG, "--prepull", "--yes", "--timeout", "5m"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once every pod is there (bounded wait, no timing asserted).
+    for _ in 0..1000 {
+        if prepull_pods(&sim).len() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(prepull_pods(&sim).len(), 3, "the pods were created");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(prepull_pods(&sim).is_empty(), "left: {:?}\n{stderr}", prepull_pods(&sim));
+    assert!(
+        stderr.contains("pod/ceph-image-prepull-node-01 delete (the pre-pull is over): done"),
+        "the journal names the deletes: {stderr}"
+    );
+    assert!(sim.replacement_log(NS).is_empty());
+    assert!(labelled(&sim).is_empty(), "nothing held: {:?}", labelled(&sim));
+}

@@ -339,7 +339,8 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
                 ("GET", Some(n), _) => get(state, kind, &ns_str, &n, sub.as_deref()),
                 ("POST", None, Ok(d)) => create(state, kind, &ns_str, req, q, d),
                 ("DELETE", Some(n), Ok(d)) if kind == &PODS => {
-                    let gone = state.store().delete(kind, &ns_str, &n, d);
+                    let gone = delete_preconditions(state, kind, &ns_str, &n, req)
+                        .and_then(|()| state.store().delete(kind, &ns_str, &n, d));
                     if gone.is_ok() && !d {
                         // a restarted daemon pod deleted before it turned Ready no longer counts
                         super::health::refresh(state, &ns_str);
@@ -353,12 +354,47 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
                     Some(PatchType::Apply) => Err(ApiError::unsupported_media_type()),
                     Some(pt) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt)),
                 },
-                ("DELETE", Some(n), Ok(d)) => state.store().delete(kind, &ns_str, &n, d).map(|v| Reply::json(200, &v)),
+                ("DELETE", Some(n), Ok(d)) => delete_preconditions(state, kind, &ns_str, &n, req)
+                    .and_then(|()| state.store().delete(kind, &ns_str, &n, d))
+                    .map(|v| Reply::json(200, &v)),
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
     };
     res.unwrap_or_else(|e| Reply::error(&e))
+}
+
+/// A DELETE's `DeleteOptions.preconditions` (`uid`, `resourceVersion`), checked against
+/// the stored object as the apiserver checks them: 409 Conflict naming both values. An
+/// empty body has none; a missing object is left for the delete's own 404.
+fn delete_preconditions(
+    state: &SimState,
+    kind: &'static Kind,
+    ns: &str,
+    name: &str,
+    req: &ApiRequest,
+) -> Result<(), ApiError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let opts = parse_body(req)?;
+    let Some(obj) = state.store().get_value(kind, ns, name) else { return Ok(()) };
+    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        let Some(want) = opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str) else { continue };
+        let have = obj["metadata"][field].as_str().unwrap_or_default();
+        if want != have {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: \
+                     {want}, {label} in object meta: {have}",
+                    kind.qualified()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn get(state: &SimState, kind: &'static Kind, ns: &str, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {

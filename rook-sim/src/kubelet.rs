@@ -6,7 +6,9 @@
 //! mark makes it Ready); a run-to-completion pod (restartPolicy Never or OnFailure, e.g. a
 //! pre-pull pod) turns Running, then Succeeded.
 //!
-//! Each node keeps the images it pulled. A pull marked to fail on a node answers
+//! Each node keeps the images it pulled, and the kubelets log each pull a pod made with a
+//! number from the sequence rollouts are numbered in, so tests can tell which came first.
+//! A pull marked to fail on a node answers
 //! `ErrImagePull`, then `ImagePullBackOff`, and is retried until the mark is cleared. A pod
 //! created through the API for a node that does not exist stays Pending with
 //! `PodScheduled=False` (reason `Unschedulable`, the node named in the message) and a
@@ -32,6 +34,8 @@ pub struct Kubelet {
     failing: Mutex<BTreeSet<(String, String)>>,
     /// (namespace, Deployment) whose new pods never turn Ready.
     never_ready: Mutex<BTreeSet<(String, String)>>,
+    /// Pulls that finished: (sequence number, node, image), in order.
+    pull_log: Mutex<Vec<(u64, String, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,6 +93,20 @@ impl Kubelet {
 
     pub fn pulled(&self, node: &str) -> BTreeSet<String> {
         lock(&self.pulled).get(node).cloned().unwrap_or_default()
+    }
+
+    /// A pod's pull of `image` on `node` finished: the node has it, and the pull log says
+    /// when, numbered in the sequence rollouts are numbered in (`rollout::next_seq`).
+    fn finish_pull(&self, node: &str, image: &str) {
+        let mut log = lock(&self.pull_log);
+        log.push((rollout::next_seq(), node.to_string(), image.to_string()));
+        self.mark_pulled(node, image);
+    }
+
+    /// Every pull a pod made (not the images a node had from the start): (sequence number,
+    /// node, image), in the order they finished.
+    pub fn pull_log(&self) -> Vec<(u64, String, String)> {
+        lock(&self.pull_log).clone()
     }
 
     /// Seed the nodes and their image caches from the pods in the store: every node a pod
@@ -309,7 +327,7 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
         }
         tokio::time::sleep(cfg.pull_delay).await;
         for i in &missing {
-            kubelet.mark_pulled(&node, i);
+            kubelet.finish_pull(&node, i);
         }
     }
     let deployment = deployment_of(&pod);

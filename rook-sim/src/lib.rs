@@ -532,6 +532,13 @@ impl Sim {
         self.state.kubelet.pulled(node)
     }
 
+    /// Every image pull a pod made, in the order they finished: (sequence number, node,
+    /// image). The numbers come from the sequence [`Sim::replacement_log`] numbers
+    /// rollouts in, so a pull numbered below a rollout finished before that rollout began.
+    pub fn pull_log(&self) -> Vec<(u64, String, String)> {
+        self.state.kubelet.pull_log()
+    }
+
     /// The nodes pods can run on.
     pub fn nodes(&self) -> BTreeSet<String> {
         self.state.kubelet.nodes()

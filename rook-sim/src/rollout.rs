@@ -18,6 +18,16 @@ use super::resources::{DEPLOYMENTS, PODS};
 use super::store::Store;
 use super::topology;
 
+/// One sequence for the events whose order tests compare: rollouts (`Replacements`) and
+/// finished image pulls (`kubelet::Kubelet::pull_log`). One counter for the process, so a
+/// pull numbered below a rollout happened before it, whichever simulation they belong to.
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The next number of [`SEQ`] (from 1).
+pub fn next_seq() -> u64 {
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+}
+
 /// Template-change rollouts, whoever caused them (the operator or a client's write): how
 /// many per Deployment, and in which order they started.
 #[derive(Default)]
@@ -27,7 +37,6 @@ pub struct Replacements {
 
 #[derive(Default)]
 struct ReplacementLog {
-    seq: u64,
     counts: BTreeMap<String, BTreeMap<String, u32>>,
     /// (seq, namespace, Deployment), in the order the rollouts started.
     log: Vec<(u64, String, String)>,
@@ -40,8 +49,8 @@ impl Replacements {
 
     pub fn record(&self, ns: &str, deployment: &str) {
         let mut r = self.lock();
-        r.seq += 1;
-        let seq = r.seq;
+        // taken under the lock: the log stays in sequence order
+        let seq = next_seq();
         *r.counts.entry(ns.to_string()).or_default().entry(deployment.to_string()).or_default() += 1;
         r.log.push((seq, ns.to_string(), deployment.to_string()));
     }

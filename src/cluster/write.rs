@@ -2,12 +2,12 @@
 //! the CephCluster's `metadata.resourceVersion` as a precondition. Never a PUT of an object
 //! read earlier, so no field the plugin does not model can be lost.
 
-use kube::api::{Patch, PatchParams, ValidationDirective};
+use kube::api::{Patch, PatchParams, PostParams, ValidationDirective};
 use kube::core::Request;
 use serde_json::{Value, json};
 
 use super::api::{Kube, What, request_error};
-use super::read::{CEPHCLUSTERS, cluster_path, deployments_path};
+use super::read::{CEPHCLUSTERS, cluster_path, deployments_path, pods_path};
 use super::wire::CephCluster;
 use crate::error::Result;
 use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, FIELD_MANAGER};
@@ -143,6 +143,40 @@ pub async fn get_cluster_value(kube: &Kube, ns: &str, name: &str) -> Result<Valu
 pub async fn get_deployment_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
     let what = What::new("get", format!("deployments.apps \"{name}\""), Some(ns));
     let req = Request::new(deployments_path(ns)).get(name, &Default::default()).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+/// Create a pod (a pre-pull pod): a POST of the whole object, `fieldManager` set.
+/// Answered as the object stored (the executor judges it by JSON pointers).
+pub async fn create_pod_value(kube: &Kube, ns: &str, name: &str, pod: &Value, dry_run: bool) -> Result<Value> {
+    let what = What::new("create", format!("pods \"{name}\""), Some(ns));
+    let pp = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.into()) };
+    let body =
+        serde_json::to_vec(pod).map_err(|e| crate::error::Error::Failed(format!("cannot encode pod {name}: {e}")))?;
+    let req = Request::new(pods_path(ns)).create(&pp, body).map_err(request_error)?;
+    kube.json(req, &what).await
+}
+
+/// Delete a pod, with `uid` as the precondition when given (the apiserver answers 409 if
+/// the pod by that name is another one). `dryRun=All` goes in the query, where every
+/// apiserver reads it.
+pub async fn delete_pod_value(kube: &Kube, ns: &str, name: &str, uid: Option<&str>, dry_run: bool) -> Result<Value> {
+    let what = What::new("delete", format!("pods \"{name}\""), Some(ns));
+    let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+    if let Some(uid) = uid {
+        body["preconditions"] = json!({"uid": uid});
+    }
+    let url = format!("{}/{name}{}", pods_path(ns), if dry_run { "?dryRun=All" } else { "" });
+    let req = http::Request::delete(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).expect("a DeleteOptions encodes"))
+        .map_err(|e| crate::error::Error::Failed(format!("cannot build the request: {e}")))?;
+    kube.json(req, &what).await
+}
+
+pub async fn get_pod_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
+    let what = What::new("get", format!("pods \"{name}\""), Some(ns));
+    let req = Request::new(pods_path(ns)).get(name, &Default::default()).map_err(request_error)?;
     kube.json(req, &what).await
 }
 

@@ -202,11 +202,16 @@ struct StageWrites {
 
 /// Every stage's writes, each planned from the CephCluster's spec as the stages before it
 /// leave it (base image, pins and overrides; the holds are in the writes themselves).
-fn all_writes(snap: &Snapshot, plan: &UpgradePlan) -> Vec<StageWrites> {
+/// `pulls`: the pre-pull stage's writes (`prepull::writes`), which need a read of their own.
+fn all_writes(snap: &Snapshot, plan: &UpgradePlan, mut pulls: Vec<Write>) -> Vec<StageWrites> {
     let mut snap = snap.clone();
     let mut out = Vec::new();
     for st in &plan.stages {
-        out.push(StageWrites { stage: st.name.clone(), writes: stage_writes(&snap, st, &plan.image) });
+        let writes = match st.kind {
+            StageKind::Prepull => std::mem::take(&mut pulls),
+            _ => stage_writes(&snap, st, &plan.image),
+        };
+        out.push(StageWrites { stage: st.name.clone(), writes });
         let c = &mut snap.cluster;
         if let Some(b) = &st.base {
             c.base_image = b.clone();
@@ -265,7 +270,15 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let params = state.as_ref().map(|st| st.params.clone()).unwrap_or(params);
     let plan = upgrade::plan(&snap, &params, overrides, state.as_ref()).map_err(Error::Usage)?;
     if let Some(mode) = s.dry_run {
-        let doc = DryRunDoc { plan: &plan, writes: all_writes(&snap, &plan), dry_run: mode.as_str() };
+        // The pre-pull's pods take the daemons' service account and pull secrets (one read).
+        let pulls = match plan.stages.iter().find(|st| st.kind == StageKind::Prepull) {
+            Some(st) => {
+                let tpl = template_of(&conn, &snap).await;
+                crate::prepull::writes(&conn.namespace, &st.nodes, &params.image, &tpl, s.timeout)
+            }
+            None => Vec::new(),
+        };
+        let doc = DryRunDoc { plan: &plan, writes: all_writes(&snap, &plan, pulls), dry_run: mode.as_str() };
         print(s, &doc, || {
             let mut t = upgrade::text(&plan, s.wide);
             if let Some(first) = doc.writes.first().filter(|w| !w.writes.is_empty()) {
@@ -310,6 +323,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         stage: String::new(),
         message: None,
         canary_done: false,
+        prepulled: false,
         updated: now(),
         from: Some(snap.cluster.base_image.clone()),
     });
@@ -459,6 +473,10 @@ async fn drive(
         }
         snap.cluster.resource_version = fresh.resource_version;
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
+        if stage.kind == StageKind::Prepull {
+            prepull(conn, s, &cluster, &snap, &stage, &mut st).await?;
+            continue;
+        }
         let writes = stage_writes(&snap, &stage, &st.params.image);
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
@@ -614,6 +632,9 @@ fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::wait::Target> {
 
 fn stage_summary(s: &Stage) -> String {
     let mut parts = Vec::new();
+    if s.kind == StageKind::Prepull {
+        parts.push(format!("pull the image on {} node(s), a pod each", s.nodes.len()));
+    }
     if !s.holds.is_empty() {
         parts.push(format!("hold {}", s.holds.len()));
     }
@@ -630,6 +651,96 @@ fn stage_summary(s: &Stage) -> String {
         parts.push(format!("wait for {} daemon(s)", s.daemons.len()));
     }
     parts.join(", ")
+}
+
+/// What the pre-pull pods take from the daemons' pod template (`prepull::Template`): a
+/// mon's Deployment (Rook runs the mons with `rook-ceph-default`, its general account),
+/// else any daemon's, read with one LIST of a single item (the `list` the plan's reads
+/// already need, so a dry run needs no more). Unreadable: the namespace's default account,
+/// and a note that says so.
+async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot) -> crate::prepull::Template {
+    let daemon = snap.daemons.iter().find(|d| d.id.dtype == crate::daemon::DaemonType::Mon).or(snap.daemons.first());
+    let Some(app) = daemon.and_then(|d| d.labels.get("app")) else { return Default::default() };
+    let ns = &conn.namespace;
+    let selector = format!("{},app={app}", read::daemon_selector(ns));
+    let what = crate::cluster::api::What::new("list", "deployments.apps", Some(ns.as_str()));
+    let req = kube::core::Request::new(read::deployments_path(ns))
+        .list(&kube::api::ListParams::default().labels(&selector).limit(1))
+        .map_err(crate::cluster::api::request_error);
+    let listed = match req {
+        Ok(req) => conn.kube.json::<crate::cluster::wire::List<Value>>(req, &what).await,
+        Err(e) => Err(e),
+    };
+    match listed.map(|l| l.items.into_iter().next()) {
+        Ok(Some(d)) => crate::prepull::Template::of_deployment(&d),
+        Ok(None) => Default::default(),
+        Err(e) => {
+            note(&format!(
+                "cannot read the daemons' pod template ({}): the pre-pull pods run with the namespace's default \
+                 service account and no pull secret of their own",
+                clean(&crate::cluster::api::first_line(&e))
+            ));
+            Default::default()
+        }
+    }
+}
+
+/// The pre-pull stage (`--prepull`): a pod on each of the stage's nodes pulls the image,
+/// through the executor (`prepull::writes`: the creates, a wait for the pulls, the deletes
+/// as cleanup writes, sent whatever happened). Passed: the state records it, so no later
+/// round and no `upgrade resume` pulls again. Failed: the state says `failed`, with the
+/// nodes and the kubelet's reasons; nothing was held and nothing restarted.
+async fn prepull(
+    conn: &crate::cluster::connect::Connection,
+    s: &crate::settings::Settings,
+    cluster: &str,
+    snap: &Snapshot,
+    stage: &Stage,
+    st: &mut State,
+) -> Result<()> {
+    let tpl = template_of(conn, snap).await;
+    let writes = crate::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
+    let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
+    if journal.all_done() {
+        st.prepulled = true;
+        st.updated = now();
+        return save(conn, s, cluster, Some(st)).await;
+    }
+    let rerun = "kubectl ceph-image upgrade resume";
+    if journal.interrupted.is_some() {
+        return Err(execute::failure(&journal, rerun));
+    }
+    // Pods of ours a delete could not remove: named, with how to remove them.
+    let left: Vec<String> = writes
+        .iter()
+        .zip(&journal.entries)
+        .filter(|(w, e)| w.patch_type == PatchType::Delete && !matches!(e.done, execute::Done::Applied))
+        .map(|(w, _)| w.object.describe())
+        .collect();
+    let cleanup = if left.is_empty() {
+        "the pre-pull pods were deleted".to_string()
+    } else {
+        format!(
+            "{} pre-pull pod(s) could not be deleted ({}): kubectl -n {} delete pods -l {}",
+            left.len(),
+            left.join(", "),
+            conn.namespace,
+            crate::prepull::selector()
+        )
+    };
+    match &journal.gate {
+        Some(gate) => {
+            fail(conn, s, cluster, st, gate).await;
+            Err(Error::Failed(format!(
+                "{gate}. The upgrade stopped before anything restarted; {cleanup}. Once the node(s) can pull the \
+                 image, `{rerun}` pulls again and goes on"
+            )))
+        }
+        None => {
+            fail(conn, s, cluster, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
+            Err(execute::failure(&journal, rerun))
+        }
+    }
 }
 
 /// Record a stop on the CephCluster (best effort: the error the caller returns is the news).
