@@ -72,6 +72,19 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             }
             let image = parse_image(&image)?;
             let last = image.rsplit('/').next().unwrap_or(&image);
+            if crate::image::parse(&image).is_ok_and(|r| r.tag.as_deref() == Some("latest") && r.digest.is_none()) {
+                return Err(Error::usage(format!(
+                    "{image} is :latest: an upgrade goes to one release, not to whatever latest is at each pull; name \
+                     it (e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST)"
+                )));
+            }
+            if crate::image::is_rook_operator(&image) {
+                return Err(Error::usage(format!(
+                    "{image} is the Rook operator's image, not a Ceph release: spec.cephVersion.image names a Ceph \
+                     image (e.g. quay.io/ceph/ceph:v20.2.6); Rook itself is upgraded with its own Deployment or Helm \
+                     chart"
+                )));
+            }
             if !last.contains([':', '@']) {
                 return Err(Error::usage(format!(
                     "{image} names no tag or digest: an upgrade goes to one release, not to whatever `latest` is at \

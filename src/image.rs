@@ -185,6 +185,18 @@ impl ImageRef {
     }
 }
 
+/// Is this the Rook operator's image (`rook/ceph`, `docker.io/rook/ceph:v1.20.6`, a
+/// mirror's `reg:5000/rook/ceph`)? It runs Rook, not Ceph: never a Ceph target (FACTS §5).
+pub fn is_rook_operator(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let repo = match name[last_slash..].rfind(':') {
+        Some(i) => &name[..last_slash + i],
+        None => name,
+    };
+    repo == "rook/ceph" || repo.ends_with("/rook/ceph")
+}
+
 /// Is this an image of a Ceph repository (`quay.io/ceph/ceph`, `ceph/daemon-base`, a
 /// private mirror's `registry:5000/ceph/ceph`, `ceph-custom`), whose tag names a Ceph
 /// release? The Rook operator image (`rook/ceph:v1.20.6`) is not: its tag is Rook's
@@ -267,6 +279,18 @@ impl fmt::Display for CephVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rook_operator_image_is_told_apart() {
+        for i in
+            ["rook/ceph:v1.11.7", "docker.io/rook/ceph:v1.20.6", "reg:5000/rook/ceph:v1.1.0", "rook/ceph@sha256:ab"]
+        {
+            assert!(is_rook_operator(i), "{i}");
+        }
+        for i in ["quay.io/ceph/ceph:v20.2.6", "quay.io/rook/ceph-custom:v1", "ceph/daemon-base:latest"] {
+            assert!(!is_rook_operator(i), "{i}");
+        }
+    }
 
     const SHA512: &str = "localhost:5000/ceph@sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
                           0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

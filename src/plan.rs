@@ -157,6 +157,9 @@ pub const WARNING_CODES: &[&str] = &[
     "moves-early",
     "upgrade-excludes",
     "prepull-no-node",
+    "health-err",
+    "starts-scaled-down",
+    "upgrade-under-way",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -636,6 +639,15 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     }
     if changes.iter().any(|c| matches!(c, Change::SetImage { .. } | Change::Unset(_))) && !noop {
         manager_warnings(c, changes, &mut warnings);
+    }
+    // A staged upgrade's state is on the CephCluster: a change by hand crosses its plan.
+    if c.upgrade.is_some() && !noop {
+        warnings.push(Warning {
+            code: "upgrade-under-way",
+            message: "a staged upgrade is under way on this CephCluster (`kubectl ceph-image upgrade status`): this \
+                      change crosses its plan; an image change stops it at its next stage, and its holds stay"
+                .into(),
+        });
     }
     for change in changes {
         if let Change::SetImage { image, .. } = change

@@ -529,13 +529,23 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
     );
     let _ = writeln!(out, "{}", overrides_line(v));
     if let Some(u) = &v.upgrade {
-        let _ = writeln!(
-            out,
-            "Upgrade under way: to {}, {} at stage {} (`upgrade status`); its holds show as held below",
-            clean(&u.image),
-            clean(&u.phase),
-            clean(&u.stage)
-        );
+        let _ = if u.phase == "aborted" {
+            writeln!(
+                out,
+                "Upgrade to {} aborted at stage {}: its holds (shown as held below) and pins stay until a new `upgrade \
+                 IMAGE` takes them over or you release them (`upgrade status`)",
+                clean(&u.image),
+                clean(&u.stage)
+            )
+        } else {
+            writeln!(
+                out,
+                "Upgrade under way: to {}, {} at stage {} (`upgrade status`); its holds show as held below",
+                clean(&u.image),
+                clean(&u.phase),
+                clean(&u.stage)
+            )
+        };
     }
     let mut rows = vec![vec![
         "TYPE".into(),

@@ -46,7 +46,7 @@ pub struct Params {
     pub max_unavailable: Option<u32>,
     /// `--types`: only these types move, each through its own `imageOverrides.<type>`;
     /// empty: every type, through the base image.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub types: Vec<DaemonType>,
     /// `--pause-between`, milliseconds: the wait after each OSD batch, kept in the state so
     /// that a resumed upgrade keeps its pace.
@@ -84,6 +84,18 @@ pub fn order_of(named: &[DaemonType]) -> Result<Vec<DaemonType>, String> {
             out.push(t);
         }
     }
+    // mgr and osd come right after the mons: Ceph's documented order, and no client-facing
+    // daemon may run a newer release than the OSDs (rook/rook#18367).
+    for (i, core) in [DaemonType::Mgr, DaemonType::Osd].into_iter().enumerate() {
+        if out[i + 1] != core {
+            return Err(format!(
+                "--order puts {} before the {core}s: Ceph upgrades mon, mgr, then osd before any other daemon, and \
+                 gateways must not run a newer release than the OSDs (rook/rook#18367). --order chooses the order \
+                 of the types after them (e.g. --order mon,mgr,osd,rgw,mds)",
+                out[i + 1]
+            ));
+        }
+    }
     Ok(out)
 }
 
@@ -96,7 +108,9 @@ pub struct State {
     /// Overrides this upgrade wrote to pin what cannot be held: type key -> image.
     #[serde(default)]
     pub pins: BTreeMap<String, String>,
-    /// `running`, `paused` (by `upgrade pause`, or after the canary), `failed`.
+    /// `running`, `paused` (by `upgrade pause`, or after the canary), `failed`, `aborted`
+    /// (kept so that its holds and pins are known as this plugin's: a new upgrade takes
+    /// them over).
     pub phase: String,
     /// The stage it is in or stopped at ("osd batch 2/6 (host node-01)").
     #[serde(default)]
@@ -113,6 +127,10 @@ pub struct State {
     /// RFC 3339.
     #[serde(default)]
     pub updated: String,
+    /// The stage that sets the target in the spec (the base image, or with `--types` the
+    /// overrides) has landed: from then on the spec must keep naming the target.
+    #[serde(default)]
+    pub spec_set: bool,
     /// The base image when the upgrade started (the plan's `from` on a resume, when the
     /// base image already moved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +151,9 @@ pub struct Mover {
     pub from: Option<String>,
     /// Rook moves it with the base image change: it cannot be held or pinned here.
     pub early: bool,
+    /// An OSD Deployment at 0 replicas: Rook's OSD update sets 1 replica and starts it on
+    /// the target when its stage releases it (FACTS §6).
+    pub starts: bool,
 }
 
 /// What a stage writes before it waits at its gates.
@@ -287,6 +308,7 @@ fn mover(d: &Daemon, early: bool) -> Mover {
         pods: d.pods.iter().filter(|p| p.running()).map(|p| p.name.clone()).collect(),
         from: d.image.clone(),
         early,
+        starts: d.replicas == Some(0) && d.id.dtype == DaemonType::Osd,
     }
 }
 
@@ -331,26 +353,27 @@ fn scope_of(
             p.image
         ));
     }
-    let mut behind: Vec<&str> = Vec::new();
-    for t in order {
-        if named.contains(t) {
-            if !behind.is_empty() {
-                return Err(format!(
-                    "--types moves {t} while {} (earlier in the order) do(es) not run {} yet: no daemon may run a \
-                     release the earlier types do not run (cephadm refuses it too). Name them as well (--types {})",
-                    behind.join(", "),
-                    p.image,
-                    order
-                        .iter()
-                        .filter(|o| named.contains(o) || behind.contains(&o.key()))
-                        .map(|o| o.key())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
-            }
-        } else if present.contains(t) && !type_on(snap, *t, &p.image) {
-            behind.push(t.key());
-        }
+    // Types not named and not on the target yet, before the last type named.
+    let last = order.iter().rposition(|t| named.contains(t)).unwrap_or(0);
+    let behind: Vec<DaemonType> = order[..last]
+        .iter()
+        .copied()
+        .filter(|t| !named.contains(t) && present.contains(t) && !type_on(snap, *t, &p.image))
+        .collect();
+    if let Some(first_named_after) = behind.first().and_then(|b| {
+        let i = order.iter().position(|o| o == b).unwrap_or(0);
+        order[i..].iter().find(|t| named.contains(t))
+    }) {
+        let all: Vec<&str> =
+            order.iter().filter(|o| named.contains(o) || behind.contains(o)).map(|o| o.key()).collect();
+        let names: Vec<&str> = behind.iter().map(|b| b.key()).collect();
+        return Err(format!(
+            "--types moves {first_named_after} while {} (earlier in the order) do(es) not run {} yet: no daemon may \
+             run a release the earlier types do not run (cephadm refuses it too). Name them as well (--types {})",
+            names.join(", "),
+            p.image,
+            all.join(",")
+        ));
     }
     Ok(Some(named))
 }
@@ -435,6 +458,14 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                 "the Ceph release of {image} cannot be told (its tag names none, or it is a digest): the release-order \
                  checks (no downgrade, at most one major release) are skipped"
             ),
+        });
+    }
+    if c.health.as_deref() == Some("HEALTH_ERR") {
+        warnings.push(Warning {
+            code: "health-err",
+            message: "the CephCluster reports HEALTH_ERR: no stage starts until it clears (each stage waits for it \
+                      within --timeout, then stops), as Rook itself refuses to upgrade on HEALTH_ERR"
+                .into(),
         });
     }
     let pins_of_ours: BTreeMap<String, String> = state.map(|s| s.pins.clone()).unwrap_or_default();
@@ -656,6 +687,33 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         }
     }
     crate::plan::version_mix_warnings(&running, &mut warnings);
+    let osds: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).filter(|m| m.dtype == DaemonType::Osd).collect();
+    let missing = snap
+        .daemons
+        .iter()
+        .filter(|d| falls_back(d, p.batch_by) && osds.iter().any(|m| m.deployment == d.deployment))
+        .count();
+    if missing > 0 {
+        warnings.push(Warning {
+            code: "batch-by-fallback",
+            message: format!(
+                "{missing} OSD Deployment(s) have no {} label: they are batched by host, the smaller failure domain",
+                domain_labels(p.batch_by).join(" or ")
+            ),
+        });
+    }
+    let starts: Vec<String> = osds.iter().filter(|m| m.starts).map(|m| m.daemon.clone()).collect();
+    if !starts.is_empty() {
+        warnings.push(Warning {
+            code: "starts-scaled-down",
+            message: format!(
+                "{} {} scaled to 0 replicas: when its stage releases it, Rook's OSD update sets 1 replica and starts \
+                 it on {image}. If it is being removed, purge it (or hold it: `pause osd.ID`) before the upgrade",
+                summarise(&starts),
+                if starts.len() == 1 { "is" } else { "are" }
+            ),
+        });
+    }
     if p.prepull && !state.is_some_and(|s| s.prepulled) {
         let (nodes, unplaced) = prepull_nodes(&stages);
         if !unplaced.is_empty() {
@@ -762,8 +820,13 @@ fn osd_stages(snap: &Snapshot, p: &Params, state: Option<&State>, class: &[Class
                 continue;
             }
         }
-        let mut s =
-            new(format!("osd batch {}/{n} ({} {})", k + 1, domain_word(p.batch_by), fd.as_deref().unwrap_or("?")));
+        // A batch falls back to the host where its OSDs have no label of the wider domain.
+        let by = if b.first().is_some_and(|d| falls_back(d, p.batch_by)) {
+            crate::plan::FailureDomain::Host
+        } else {
+            p.batch_by
+        };
+        let mut s = new(format!("osd batch {}/{n} ({} {})", k + 1, domain_word(by), fd.as_deref().unwrap_or("?")));
         s.daemons = movers.iter().map(|d| mover(d, false)).collect();
         s.release = release;
         out.push(s);
@@ -789,6 +852,22 @@ fn prepull_nodes(stages: &[Stage]) -> (Vec<String>, Vec<String>) {
     let nodes: BTreeSet<&str> = movers.clone().filter_map(|m| m.node.as_deref()).collect();
     let unplaced = movers.filter(|m| m.node.is_none()).map(|m| m.daemon.clone()).collect();
     (nodes.into_iter().map(str::to_string).collect(), unplaced)
+}
+
+/// The labels that name a failure domain wider than the host (`plan::failure_domain`);
+/// empty for the host.
+fn domain_labels(by: crate::plan::FailureDomain) -> &'static [&'static str] {
+    match by {
+        crate::plan::FailureDomain::Host => &[],
+        crate::plan::FailureDomain::Rack => &["topology-location-rack"],
+        crate::plan::FailureDomain::Zone => &["topology-location-zone", "topology.kubernetes.io/zone"],
+    }
+}
+
+/// The OSD is batched by host although a wider domain was asked for: it has no label of it.
+fn falls_back(d: &Daemon, by: crate::plan::FailureDomain) -> bool {
+    let keys = domain_labels(by);
+    !keys.is_empty() && !keys.iter().any(|k| d.labels.contains_key(k))
 }
 
 fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
@@ -883,7 +962,11 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
         }
         let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for d in &s.daemons {
-            let tag = if d.early { format!("{} (moves early)", d.daemon) } else { d.daemon.clone() };
+            let tag = match (d.early, d.starts) {
+                (true, _) => format!("{} (moves early)", d.daemon),
+                (_, true) => format!("{} (at 0 replicas: Rook starts it)", d.daemon),
+                _ => d.daemon.clone(),
+            };
             by_node.entry(d.node.clone().unwrap_or_else(|| "?".into())).or_default().push(tag);
         }
         if !s.daemons.is_empty() {

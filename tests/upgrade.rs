@@ -224,7 +224,7 @@ fn a_daemon_that_never_comes_ready_stops_the_upgrade_at_its_batch() {
     let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("did not pass its gate") && r.stderr.contains("osd.4"), "{}", r.stderr);
-    assert!(r.stderr.contains("Left: ") && r.stderr.contains("rgw"), "what is left is said: {}", r.stderr);
+    assert!(r.stderr.contains("stage(s) are left") && r.stderr.contains("rgw"), "what is left is said: {}", r.stderr);
     sim.settle();
     let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
     assert_eq!(st["state"]["phase"], "failed");
@@ -243,17 +243,36 @@ fn a_daemon_that_never_comes_ready_stops_the_upgrade_at_its_batch() {
 
 #[test]
 fn health_err_holds_the_next_stage() {
+    // HEALTH_ERR before the upgrade: the plan says so, and no stage that restarts starts.
     let sim = sim_with(Crd::Proposed, 6);
     sim.set_health(NS, Some("HEALTH_ERR"));
+    let j = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]).ok().json();
+    assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "health-err"), "{j}");
+    sim.reset_replacements();
     let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("Left: "), "{}", r.stderr);
-    // The mons moved (the first stage that restarts); the mgrs did not.
-    let mgr_held = deployments(&sim)
-        .iter()
-        .filter(|d| app(d) == "rook-ceph-mgr")
-        .all(|d| d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some());
-    assert!(mgr_held, "the mgr stage did not start");
+    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("Stage mon did not start"), "{}", r.stderr);
+    assert!(sim.replacement_log(NS).is_empty(), "{:?}", sim.replacement_log(NS));
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert_ne!(c["spec"]["cephVersion"]["image"], IMG, "the base image did not move");
+
+    // HEALTH_ERR between batches: the next batch waits, then the upgrade stops.
+    let sim = sim_with(Crd::Proposed, 6);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]);
+    assert!(r.stdout.contains("Canary done"), "{}", r.stderr);
+    sim.settle();
+    sim.reset_replacements();
+    sim.set_health(NS, Some("HEALTH_ERR"));
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("stage(s) are left"), "{}", r.stderr);
+    assert!(sim.replacement_log(NS).is_empty(), "no batch after the canary: {:?}", sim.replacement_log(NS));
+    // Once it clears, the upgrade goes on to the end.
+    sim.set_health(NS, None);
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    nothing_left(&sim);
 }
 
 #[test]
@@ -263,6 +282,10 @@ fn bad_orders_and_flags_are_refused_before_anything_is_sent() {
     for (args, why) in [
         (&["upgrade", IMG, "--order", "mgr,mon", "--yes"][..], "before the mons"),
         (&["upgrade", IMG, "--order", "mon,osd,osd", "--yes"][..], "twice"),
+        (&["upgrade", IMG, "--order", "mon,osd,mgr", "--yes"][..], "puts osd before the mgrs"),
+        (&["upgrade", IMG, "--order", "mon,mgr,rgw,osd", "--yes"][..], "puts rgw before the osds"),
+        (&["upgrade", "quay.io/ceph/ceph:latest", "--yes"][..], "is :latest"),
+        (&["upgrade", "docker.io/rook/ceph:v1.20.6", "--yes"][..], "the Rook operator's image"),
         (&["upgrade", "quay.io/ceph/ceph:v18.2.0", "--yes"][..], "cannot be downgraded"),
         (&["upgrade", IMG, "--wait", "--yes"][..], "--wait does not apply"),
         (&["upgrade", "status", "--canary", "1"][..], "unexpected argument '--canary'"),
@@ -293,7 +316,8 @@ fn typos_of_subcommands_and_floating_images_are_not_targets() {
         assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
     }
     assert!(sim.mutating_requests().is_empty());
-    let j = run(&sim, &["upgrade", "quay.io/ceph/ceph:latest", "--dry-run", "-o", "json"]).ok().json();
+    let digest = format!("quay.io/ceph/ceph@sha256:{}", "a".repeat(64));
+    let j = run(&sim, &["upgrade", &digest, "--dry-run", "-o", "json"]).ok().json();
     assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "unknown-version"), "{j}");
 }
 
@@ -750,4 +774,71 @@ fn ctrl_c_during_the_pulls_deletes_the_pods() {
     );
     assert!(sim.replacement_log(NS).is_empty());
     assert!(labelled(&sim).is_empty(), "nothing held: {:?}", labelled(&sim));
+}
+
+#[test]
+fn a_hand_edit_of_the_base_image_during_an_upgrade_stops_it_and_is_not_overwritten() {
+    let sim = sim_with(Crd::Proposed, 6);
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    // A change by hand while it is paused shows in the restart plan of `set` too.
+    let j = run(&sim, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--dry-run", "-o", "json"]).ok().json();
+    assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "upgrade-under-way"), "{j}");
+    let other = "quay.io/ceph/ceph:v20.2.5";
+    sim.update(&CEPHCLUSTERS, NS, NS, |c| c["spec"]["cephVersion"]["image"] = other.into()).unwrap();
+    sim.settle();
+    sim.clear_log();
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "5s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("someone else changed it") && r.stderr.contains(other), "{}", r.stderr);
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert_eq!(c["spec"]["cephVersion"]["image"], other, "not overwritten");
+    // Only the state's own record was written: no hold, release or spec patch.
+    let writes: Vec<String> = sim.mutating_requests().iter().map(|r| format!("{r:?}")).collect();
+    assert!(writes.iter().all(|w| w.contains("cephclusters")), "{writes:?}");
+    let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+    assert_eq!(st["state"]["phase"], "failed");
+}
+
+#[test]
+fn a_new_upgrade_takes_over_an_aborted_ones_pins_and_holds() {
+    let sim = sim_with(Crd::Proposed, 6);
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    let r = run(&sim, &["upgrade", "abort", "--yes"]).ok();
+    assert!(r.stdout.contains("imageOverrides.mds stays pinned"), "{}", r.stdout);
+    let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+    assert_eq!(st["state"]["phase"], "aborted");
+    let r = run(&sim, &["upgrade", "resume", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("was aborted"), "{}", r.stderr);
+    // The same upgrade again: the pins are the plugin's, not the operator's own overrides.
+    let j = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]).ok().json();
+    assert_eq!(j["plan"]["excluded"], serde_json::json!([]), "{}", j["plan"]["excluded"]);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    assert!(all_on_target(&sim).is_empty(), "{:?}", all_on_target(&sim));
+}
+
+#[test]
+fn an_osd_at_zero_replicas_and_a_missing_rack_label_are_said_in_the_plan() {
+    let sim = sim_with(Crd::Proposed, 6);
+    sim.update(&DEPLOYMENTS, NS, "rook-ceph-osd-1", |d| d["spec"]["replicas"] = 0.into()).unwrap();
+    sim.settle();
+    let j = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json", "--batch-by", "rack"]).ok().json();
+    let codes: Vec<&str> =
+        j["plan"]["warnings"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"starts-scaled-down") && codes.contains(&"batch-by-fallback"), "{codes:?}");
+    let osd1 = j["plan"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["daemons"].as_array().unwrap())
+        .find(|d| d["daemon"] == "osd.1")
+        .unwrap();
+    assert_eq!(osd1["starts"], true, "{osd1}");
+    // Batches without a rack label are named by the host they really are.
+    let names: Vec<&str> =
+        j["plan"]["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.starts_with("osd batch 1/3 (host ")), "{names:?}");
 }

@@ -97,6 +97,7 @@ fn state(prepulled: bool) -> State {
         prepulled,
         updated: String::new(),
         from: None,
+        spec_set: false,
     }
 }
 

@@ -241,7 +241,12 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     params.pause_between_ms = u64::try_from(s.pause_between.as_millis()).unwrap_or(u64::MAX);
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let state = state_of(&snap)?;
+    // An aborted upgrade is over, but its holds and pins are this plugin's: a new one takes
+    // them over (and releases them in their stages).
+    let (state, aborted) = match state_of(&snap)? {
+        Some(st) if st.phase == "aborted" => (None, Some(st)),
+        other => (other, None),
+    };
     if let Some(st) = &state
         && st.params.image == params.image
         && st.params != params
@@ -267,8 +272,22 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     }
     let overrides = crd_has_overrides(&conn).await?;
     // An upgrade under way keeps its parameters; this one's are taken when none is.
-    let params = state.as_ref().map(|st| st.params.clone()).unwrap_or(params);
-    let plan = upgrade::plan(&snap, &params, overrides, state.as_ref()).map_err(Error::Usage)?;
+    let st = state.unwrap_or_else(|| State {
+        params,
+        pins: aborted
+            .map(|a| a.pins.into_iter().filter(|(k, v)| snap.cluster.overrides.get(k) == Some(v)).collect())
+            .unwrap_or_default(),
+        phase: "running".into(),
+        stage: String::new(),
+        message: None,
+        canary_done: false,
+        prepulled: false,
+        updated: now(),
+        from: Some(snap.cluster.base_image.clone()),
+        spec_set: false,
+    });
+    let params = st.params.clone();
+    let plan = upgrade::plan(&snap, &params, overrides, Some(&st)).map_err(Error::Usage)?;
     if let Some(mode) = s.dry_run {
         // The pre-pull's pods take the daemons' service account and pull secrets (one read).
         let pulls = match plan.stages.iter().find(|st| st.kind == StageKind::Prepull) {
@@ -316,17 +335,6 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         params.image,
         plan.stages.len()
     ))?;
-    let st = state.unwrap_or(State {
-        params,
-        pins: Default::default(),
-        phase: "running".into(),
-        stage: String::new(),
-        message: None,
-        canary_done: false,
-        prepulled: false,
-        updated: now(),
-        from: Some(snap.cluster.base_image.clone()),
-    });
     drive(ctx, &conn, st, overrides).await
 }
 
@@ -338,6 +346,13 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     let Some(mut st) = state_of(&snap)? else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: `upgrade IMAGE` starts one"));
     };
+    if st.phase == "aborted" {
+        return Err(Error::usage(format!(
+            "the upgrade to {} was aborted: `upgrade IMAGE` starts a new one, which takes over the aborted one's holds \
+             and pins",
+            clean(&st.params.image)
+        )));
+    }
     let overrides = crd_has_overrides(&conn).await?;
     // Resuming after the canary's stop is the confirmation it asked for.
     if st.phase == "paused" && st.stage.starts_with("osd canary") {
@@ -414,9 +429,13 @@ async fn drive(
                     note("the upgrade was aborted (`upgrade abort`): stopping; nothing further moves");
                     return Ok(1);
                 }
+                Some(other) if other.phase == "aborted" => {
+                    note("the upgrade was aborted (`upgrade abort`): stopping; nothing further moves");
+                    return Ok(1);
+                }
                 Some(other) if other.phase == "paused" => {
                     note(&format!(
-                        "the upgrade was paused (`upgrade pause`) before stage {}: nothing further moves; `upgrade \
+                        "the upgrade was paused (`upgrade pause`) after stage {}: nothing further moves; `upgrade \
                          resume` goes on",
                         clean(&other.stage)
                     ));
@@ -424,6 +443,14 @@ async fn drive(
                 }
                 _ => {}
             }
+        }
+        // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
+        if let Some(why) = foreign_change(&snap, &st) {
+            fail(conn, s, &snap.cluster.name, &mut st, &why).await;
+            return Err(Error::Failed(format!(
+                "{why}. The upgrade stops here and overwrites nothing; nothing further moves. Set it back and \
+                 `upgrade resume`, or `upgrade abort`"
+            )));
         }
         // A stage cut off by an interrupt or a kill: Rook already rebuilt its Deployments,
         // but their pods may not be up. Its gate is passed before anything else moves.
@@ -477,6 +504,17 @@ async fn drive(
             prepull(conn, s, &cluster, &snap, &stage, &mut st).await?;
             continue;
         }
+        // No stage that restarts starts on HEALTH_ERR (Rook refuses to upgrade on it too).
+        if matches!(stage.kind, StageKind::Base | StageKind::Release)
+            && let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await
+        {
+            fail(conn, s, &cluster, &mut st, &e.to_string()).await;
+            return Err(Error::Failed(format!(
+                "{e}. Stage {} did not start; nothing further moves. {}. `upgrade resume` goes on once it clears",
+                clean(&stage.name),
+                left_from(&plan.stages)
+            )));
+        }
         let writes = stage_writes(&snap, &stage, &st.params.image);
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
@@ -505,6 +543,9 @@ async fn drive(
         for k in &stage.unpin {
             st.pins.remove(k);
         }
+        if stage.kind == StageKind::Base {
+            st.spec_set = true;
+        }
         // Gates: the stage's pods Running and Ready on the target, then health.
         let targets: Vec<crate::wait::Target> = stage
             .daemons
@@ -523,7 +564,7 @@ async fn drive(
             fail(conn, s, &cluster, &mut st, &why).await;
             return Err(Error::Failed(format!(
                 "{why}. The upgrade stopped here; nothing further moves. {}. `upgrade status` shows it; `upgrade \
-                 resume` goes on once the daemon is fixed",
+                 resume` goes on once the stage's daemons are up",
                 left_after(&plan)
             )));
         }
@@ -561,7 +602,14 @@ async fn drive(
             tokio::time::sleep(pause).await;
         }
     }
-    // Done: nothing of ours may be left.
+    // Done, once the health allows it (a resume after a failed health gate at the last
+    // stage waits for it here): nothing of ours may be left.
+    if let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await {
+        fail(conn, s, &cluster, &mut st, &e.to_string()).await;
+        return Err(Error::Failed(format!(
+            "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
+        )));
+    }
     let snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
     let holds: Vec<&str> =
         snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.deployment.as_str()).collect();
@@ -610,14 +658,56 @@ fn left_after(plan: &UpgradePlan) -> String {
     if rest.is_empty() {
         return "It was the last stage".into();
     }
+    format!("After it, {}", left_from(rest))
+}
+
+/// "4 stage(s) (mgr, osd batch 2/3, ...) with 17 daemon(s) still on their image, kept
+/// there by the upgrade's holds and pins".
+fn left_from(rest: &[Stage]) -> String {
     let names: Vec<String> = rest.iter().map(|s| clean(&s.name).into_owned()).collect();
     let shown = if names.len() > 6 { format!("{}, ...", names[..5].join(", ")) } else { names.join(", ") };
     let daemons: usize = rest.iter().map(|s| s.daemons.len()).sum();
     format!(
-        "Left: {} stage(s) ({shown}) with {daemons} daemon(s) still on their image, kept there by the upgrade's holds \
-         and pins",
+        "{} stage(s) are left ({shown}) with {daemons} daemon(s) still on their image, kept there by the upgrade's \
+         holds and pins",
         rest.len()
     )
+}
+
+/// What someone else changed of what the upgrade set or keeps, if anything: the base image
+/// (before the mon stage it must be where the upgrade found it or the target; after it,
+/// the target; with `--types`, where it was found), or a pin's value.
+fn foreign_change(snap: &Snapshot, st: &State) -> Option<String> {
+    let c = &snap.cluster;
+    let image = &st.params.image;
+    let expected: Vec<&String> = match (&st.from, st.params.types.is_empty(), st.spec_set) {
+        (_, true, true) => vec![image],
+        (Some(from), true, false) => vec![from, image],
+        (Some(from), false, _) => vec![from],
+        (None, _, _) => vec![],
+    };
+    if !expected.is_empty() && !expected.contains(&&c.base_image) {
+        return Some(format!(
+            "CephCluster {}/{}: spec.cephVersion.image is {} now, where this upgrade {} {}: someone else changed it",
+            c.namespace,
+            c.name,
+            clean(&c.base_image),
+            if expected.len() == 1 && expected[0] == image { "had set" } else { "keeps" },
+            clean(expected[0])
+        ));
+    }
+    for (k, v) in &st.pins {
+        if let Some(now) = c.overrides.get(k).filter(|o| *o != v) {
+            return Some(format!(
+                "CephCluster {}/{}: imageOverrides.{k} is {} now, where this upgrade pinned {}: someone else changed it",
+                c.namespace,
+                c.name,
+                clean(now),
+                clean(v)
+            ));
+        }
+    }
+    None
 }
 
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
@@ -638,8 +728,11 @@ fn stage_summary(s: &Stage) -> String {
     if !s.holds.is_empty() {
         parts.push(format!("hold {}", s.holds.len()));
     }
-    if s.kind == StageKind::Base {
+    if s.base.is_some() {
         parts.push("set the base image".into());
+    }
+    if !s.overrides.is_empty() {
+        parts.push(format!("set imageOverrides.{}", s.overrides.keys().cloned().collect::<Vec<_>>().join(", .")));
     }
     if !s.release.is_empty() {
         parts.push(format!("release {}", s.release.len()));
@@ -869,7 +962,7 @@ async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(mut st) = state_of(&snap)? else {
+    let Some(mut st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to pause"));
     };
     if s.dry_run.is_some() {
@@ -893,7 +986,7 @@ async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(st) = state_of(&snap)? else {
+    let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to abort"));
     };
     if s.dry_run.is_some() {
@@ -901,13 +994,26 @@ async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         return Ok(0);
     }
     ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
-    save(&conn, s, &snap.cluster.name, None).await?;
+    // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
+    // to take over (`upgrade IMAGE`), and for `status`.
+    let mut aborted = st.clone();
+    aborted.phase = "aborted".into();
+    aborted.message = Some("aborted by `upgrade abort`".into());
+    aborted.updated = now();
+    save(&conn, s, &snap.cluster.name, Some(&aborted)).await?;
     // What runs what, and what keeps it so.
     let mut by_image: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for d in &snap.daemons {
         by_image.entry(d.image.clone().unwrap_or_else(|| "?".into())).or_default().push(d.id.to_string());
     }
     let mut t = format!("Aborted: the upgrade to {} moves nothing further.\n", clean(&st.params.image));
+    if st.phase == "running" {
+        t.push_str(&format!(
+            "  If a process is running it, it stops after the stage under way ({}) passes its gates: until then, \
+             that stage's daemons may still move\n",
+            clean(&st.stage)
+        ));
+    }
     for (img, ds) in &by_image {
         t.push_str(&format!("  {} daemon(s) run {}\n", ds.len(), clean(img)));
     }
