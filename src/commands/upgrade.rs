@@ -272,6 +272,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     }
     let overrides = crd_has_overrides(&conn).await?;
     // An upgrade under way keeps its parameters; this one's are taken when none is.
+    let had_aborted = aborted.is_some();
     let st = state.unwrap_or_else(|| State {
         params,
         pins: aborted
@@ -321,6 +322,10 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         return Ok(if s.exit_code && plan.summary.pods > 0 { 4 } else { 0 });
     }
     if plan.done {
+        // Nothing of an aborted upgrade is left either: its record goes too.
+        if had_aborted {
+            save(&conn, s, &snap.cluster.name, None).await?;
+        }
         print(s, &plan, || format!("Every daemon already runs {}: nothing to upgrade.\n", clean(&params.image)))?;
         return Ok(0);
     }
