@@ -190,7 +190,9 @@ fn matrix(name: &str) {
                         &w.1,
                         skip,
                         Box::new(move |_| {
-                            for _ in 0..200 {
+                            // The child's pid is stored right after spawn returns; on a loaded
+                            // machine its first write can come before that: wait up to 10 s.
+                            for _ in 0..2000 {
                                 let p = pid.load(Ordering::SeqCst);
                                 if p != 0 {
                                     unsafe { libc::kill(p, libc::SIGTERM) };
