@@ -91,6 +91,11 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                      each pull; name it (e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST)"
                 )));
             }
+            if u.types.iter().chain(&u.order).any(|t| t.trim().is_empty()) {
+                return Err(Error::usage(
+                    "--types and --order take daemon types separated by single commas (e.g. mon,mgr): one entry is empty",
+                ));
+            }
             let named = u.order.iter().map(|t| parse_type(t.trim())).collect::<Result<Vec<_>>>()?;
             let order = crate::upgrade::order_of(&named).map_err(Error::Usage)?;
             let mut types = Vec::new();

@@ -23,6 +23,10 @@ pub const UPGRADE_HOLD: &str = "kubectl-ceph-image/upgrade-hold";
 /// On the CephCluster: the state of a staged upgrade (JSON, `upgrade::State`), so
 /// `upgrade status|pause|resume|abort` work from any terminal.
 pub const UPGRADE_STATE: &str = "kubectl-ceph-image/upgrade";
+/// On the CephCluster, next to the CephCluster-level do-not-reconcile label while a staged
+/// upgrade's stage has it on to start a reconcile: the label is the upgrade's, and a
+/// resume after a kill in that window removes it rather than refuse a held cluster.
+pub const UPGRADE_RECONCILE: &str = "kubectl-ceph-image/upgrade-reconcile";
 
 /// A Deployment the plugin pinned to an image with `--strategy fence`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +93,9 @@ pub struct Cluster {
     pub health: Option<String>,
     /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).
     pub upgrade: Option<String>,
+    /// The CephCluster carries `UPGRADE_RECONCILE`: its do-not-reconcile label (if on) is a
+    /// staged upgrade's, put there to start a reconcile.
+    pub upgrade_reconcile: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

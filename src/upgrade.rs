@@ -401,7 +401,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             c.namespace, c.name
         ));
     }
-    if c.held {
+    if c.held && !c.upgrade_reconcile {
         return Err("the CephCluster carries ceph.rook.io/do-not-reconcile: Rook reconciles no mon, mgr or osd \
                     while it does. `resume cluster` first"
             .into());
@@ -431,8 +431,15 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             }
         }
         if !down.is_empty() {
+            let newest = snap
+                .daemons
+                .iter()
+                .filter_map(|d| d.image.as_deref().and_then(|i| snap.version_of(i)))
+                .max()
+                .unwrap_or(to);
             return Err(format!(
-                "{image} is Ceph {to}, older than what {} run(s): a daemon once upgraded cannot be downgraded",
+                "{image} is Ceph {to}, older than what {} run(s): a daemon once upgraded cannot be downgraded; name \
+                 Ceph {newest} or newer",
                 summarise(&down)
             ));
         }
@@ -893,8 +900,9 @@ fn osd_batches_of<'a>(snap: &Snapshot, osds: &[&'a Daemon], b: Batching) -> Vec<
     domains.into_iter().flat_map(|(_, v)| v.chunks(max).map(<[&Daemon]>::to_vec).collect::<Vec<_>>()).collect()
 }
 
-/// "osd.1, osd.2 and 40 more".
-fn summarise(names: &[String]) -> String {
+/// A list of daemon names for a message: all of them up to 6, else "osd.1, osd.2, osd.3,
+/// osd.4, osd.5 and 40 more".
+pub fn summarise(names: &[String]) -> String {
     if names.len() <= 6 { names.join(", ") } else { format!("{} and {} more", names[..5].join(", "), names.len() - 5) }
 }
 

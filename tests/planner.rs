@@ -76,6 +76,7 @@ fn cluster(image: &str) -> Snapshot {
             base_image: image.into(),
             overrides: BTreeMap::new(),
             held: false,
+            upgrade_reconcile: false,
             status_image: Some(image.into()),
             status_version: None,
             ceph_versions: BTreeMap::new(),

@@ -251,10 +251,11 @@ fn health_err_holds_the_next_stage() {
     sim.reset_replacements();
     let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("Stage mon did not start"), "{}", r.stderr);
+    assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("Stage prepare did not start"), "{}", r.stderr);
     assert!(sim.replacement_log(NS).is_empty(), "{:?}", sim.replacement_log(NS));
     let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
     assert_ne!(c["spec"]["cephVersion"]["image"], IMG, "the base image did not move");
+    assert!(labelled(&sim).is_empty(), "no hold is added to a sick cluster: {:?}", labelled(&sim));
 
     // HEALTH_ERR between batches: the next batch waits, then the upgrade stops.
     let sim = sim_with(Crd::Proposed, 6);
@@ -286,6 +287,8 @@ fn bad_orders_and_flags_are_refused_before_anything_is_sent() {
         (&["upgrade", IMG, "--order", "mon,mgr,rgw,osd", "--yes"][..], "puts rgw before the osds"),
         (&["upgrade", "quay.io/ceph/ceph:latest", "--yes"][..], "is :latest"),
         (&["upgrade", "docker.io/rook/ceph:v1.20.6", "--yes"][..], "the Rook operator's image"),
+        (&["upgrade", IMG, "--dry-run=server"][..], "--dry-run (client) only"),
+        (&["upgrade", IMG, "--types", "mon,,mgr", "--yes"][..], "one entry is empty"),
         (&["upgrade", "quay.io/ceph/ceph:v18.2.0", "--yes"][..], "cannot be downgraded"),
         (&["upgrade", IMG, "--wait", "--yes"][..], "--wait does not apply"),
         (&["upgrade", "status", "--canary", "1"][..], "unexpected argument '--canary'"),
@@ -783,13 +786,19 @@ fn a_hand_edit_of_the_base_image_during_an_upgrade_stops_it_and_is_not_overwritt
     // A change by hand while it is paused shows in the restart plan of `set` too.
     let j = run(&sim, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--dry-run", "-o", "json"]).ok().json();
     assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "upgrade-under-way"), "{j}");
-    let other = "quay.io/ceph/ceph:v20.2.5";
+    // A newer image by hand: Rook moves the mons to it, and setting it back would downgrade them.
+    let other = "quay.io/ceph/ceph:v20.2.7";
     sim.update(&CEPHCLUSTERS, NS, NS, |c| c["spec"]["cephVersion"]["image"] = other.into()).unwrap();
     sim.settle();
     sim.clear_log();
     let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "5s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("someone else changed it") && r.stderr.contains(other), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("setting it back would downgrade them") && !r.stderr.contains("Set it back"),
+        "{}",
+        r.stderr
+    );
     let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
     assert_eq!(c["spec"]["cephVersion"]["image"], other, "not overwritten");
     // Only the state's own record was written: no hold, release or spec patch.
@@ -841,4 +850,39 @@ fn an_osd_at_zero_replicas_and_a_missing_rack_label_are_said_in_the_plan() {
     let names: Vec<&str> =
         j["plan"]["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert!(names.iter().any(|n| n.starts_with("osd batch 1/3 (host ")), "{names:?}");
+}
+
+/// A kill between adding and removing the CephCluster-level label (a stage's reconcile)
+/// leaves the label on: a resume knows it for the upgrade's and removes it; the operator's
+/// own label still refuses the upgrade.
+#[test]
+fn a_resume_removes_the_cluster_label_its_own_killed_run_left_on() {
+    let sim = sim_with(Crd::Proposed, 6);
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    let held = |on: bool, ours: bool| {
+        move |c: &mut Value| {
+            let set = |m: &mut Value, k: &str, on: bool| match on {
+                true => m[k] = "true".into(),
+                false => _ = m.as_object_mut().map(|o| o.remove(k)),
+            };
+            set(&mut c["metadata"]["labels"], "ceph.rook.io/do-not-reconcile", on);
+            set(&mut c["metadata"]["annotations"], "kubectl-ceph-image/upgrade-reconcile", on && ours);
+        }
+    };
+    // The operator's own `pause cluster`: refused, nothing sent.
+    sim.update(&CEPHCLUSTERS, NS, NS, held(true, false)).unwrap();
+    sim.clear_log();
+    let r = run(&sim, &["upgrade", "resume", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`resume cluster` first"), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty());
+    // The upgrade's own label, as a kill in the window leaves it: removed, and it goes on.
+    sim.update(&CEPHCLUSTERS, NS, NS, held(true, true)).unwrap();
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("an earlier run of this upgrade added"), "{}", r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
+    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none());
 }

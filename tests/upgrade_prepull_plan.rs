@@ -55,6 +55,7 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
             base_image: FROM.into(),
             overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             held: false,
+            upgrade_reconcile: false,
             status_image: Some(FROM.into()),
             status_version: None,
             ceph_versions: BTreeMap::new(),

@@ -269,6 +269,7 @@ impl CephCluster {
             managers,
             health,
             upgrade: self.metadata.annotations.get(crate::model::UPGRADE_STATE).cloned(),
+            upgrade_reconcile: self.metadata.annotations.contains_key(crate::model::UPGRADE_RECONCILE),
             namespace: self.metadata.namespace.unwrap_or_default(),
             name: self.metadata.name,
             resource_version: self.metadata.resource_version.unwrap_or_default(),

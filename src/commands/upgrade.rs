@@ -14,7 +14,7 @@ use super::{Ctx, print};
 use crate::cluster::read::{self, Support};
 use crate::error::{Error, Result};
 use crate::execute::{self, Expect, Object, PatchType, Write};
-use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_STATE};
+use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_RECONCILE, UPGRADE_STATE};
 use crate::output::{clean, note};
 use crate::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
 
@@ -161,25 +161,38 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
     }
     // A spec change starts a reconcile by itself; releasing holds alone does not.
     if !released && !stage.release.is_empty() {
-        let label = |add: bool| json!({"metadata": {"labels": {DNR_LABEL: if add { Value::from("true") } else { Value::Null }}}});
-        out.push(write(
-            Object::CephCluster(c.name.clone()),
-            label(true),
-            Expect::Label { present: true },
-            4,
-            format!("add {DNR_LABEL} (start a reconcile)"),
-        ));
-        let mut remove = write(
-            Object::CephCluster(c.name.clone()),
-            label(false),
-            Expect::Label { present: false },
-            5,
-            format!("remove {DNR_LABEL} (start a reconcile)"),
-        );
-        remove.cleanup = true;
-        out.push(remove);
+        out.extend(reconcile_toggle(&c.name));
     }
     out
+}
+
+/// Start a reconcile: the CephCluster-level label added, then removed (a cleanup write,
+/// sent even after an interrupt), each with `UPGRADE_RECONCILE` so that a kill in between
+/// leaves a label known as the upgrade's.
+fn reconcile_toggle(cluster: &str) -> Vec<Write> {
+    let label = |add: bool| {
+        let v = if add { Value::from("true") } else { Value::Null };
+        json!({"metadata": {"labels": {DNR_LABEL: v.clone()}, "annotations": {UPGRADE_RECONCILE: v}}})
+    };
+    let add = write(
+        Object::CephCluster(cluster.to_string()),
+        label(true),
+        Expect::Label { present: true },
+        4,
+        format!("add {DNR_LABEL} (start a reconcile)"),
+    );
+    // Done only when both are gone: a label removed by someone else (`resume cluster`)
+    // still leaves the annotation to remove.
+    let gone = |section: &str, k: &str| (format!("/metadata/{section}/{}", k.replace('/', "~1")), None);
+    let mut remove = write(
+        Object::CephCluster(cluster.to_string()),
+        label(false),
+        Expect::Fields { fields: vec![gone("labels", DNR_LABEL), gone("annotations", UPGRADE_RECONCILE)] },
+        5,
+        format!("remove {DNR_LABEL} (start a reconcile)"),
+    );
+    remove.cleanup = true;
+    vec![add, remove]
 }
 
 #[derive(Serialize)]
@@ -226,6 +239,15 @@ fn all_writes(snap: &Snapshot, plan: &UpgradePlan, mut pulls: Vec<Write>) -> Vec
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, req: Request) -> Result<i32> {
+    // Each stage is planned from the cluster as the one before leaves it: the API server
+    // cannot validate later stages' writes now, and a partial server dry run would mislead.
+    if ctx.settings.dry_run == Some(crate::cli::DryRun::Server) {
+        return Err(Error::usage(
+            "upgrade takes --dry-run (client) only: each stage is planned from the cluster as the stage before leaves \
+             it, so the API server cannot check the later stages' writes now. --dry-run shows every stage and its \
+             writes",
+        ));
+    }
     match req {
         Request::Status => status(ctx).await,
         Request::Start(params) => start(ctx, params).await,
@@ -363,6 +385,9 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     if st.phase == "paused" && st.stage.starts_with("osd canary") {
         st.canary_done = true;
     }
+    if s.dry_run.is_none() {
+        stop_on_foreign_change(&conn, s, &snap, &mut st).await?;
+    }
     let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
     if s.dry_run.is_some() {
         print(s, &plan, || upgrade::text(&plan, s.wide))?;
@@ -450,12 +475,21 @@ async fn drive(
             }
         }
         // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
-        if let Some(why) = foreign_change(&snap, &st) {
-            fail(conn, s, &snap.cluster.name, &mut st, &why).await;
-            return Err(Error::Failed(format!(
-                "{why}. The upgrade stops here and overwrites nothing; nothing further moves. Set it back and \
-                 `upgrade resume`, or `upgrade abort`"
-            )));
+        stop_on_foreign_change(conn, s, &snap, &mut st).await?;
+        // A kill between adding and removing the CephCluster-level label left it on: it is
+        // the upgrade's (UPGRADE_RECONCILE says so), and removing it starts the reconcile
+        // the stage wanted.
+        if snap.cluster.upgrade_reconcile {
+            note(&format!(
+                "the CephCluster still carries the {DNR_LABEL} label an earlier run of this upgrade added to start a \
+                 reconcile: removing it"
+            ));
+            let cleanup: Vec<Write> = reconcile_toggle(&snap.cluster.name).into_iter().skip(1).collect();
+            let j = execute::run(&writes_to(conn, s, &snap.cluster.name), &cleanup).await;
+            if !j.all_done() {
+                return Err(execute::failure(&j, "kubectl ceph-image upgrade resume"));
+            }
+            continue;
         }
         // A stage cut off by an interrupt or a kill: Rook already rebuilt its Deployments,
         // but their pods may not be up. Its gate is passed before anything else moves.
@@ -504,13 +538,14 @@ async fn drive(
             continue;
         }
         snap.cluster.resource_version = fresh.resource_version;
-        note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
         if stage.kind == StageKind::Prepull {
+            note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
             prepull(conn, s, &cluster, &snap, &stage, &mut st).await?;
             continue;
         }
-        // No stage that restarts starts on HEALTH_ERR (Rook refuses to upgrade on it too).
-        if matches!(stage.kind, StageKind::Base | StageKind::Release)
+        // No stage starts on HEALTH_ERR (Rook refuses to upgrade on it too); nor are holds
+        // added to a cluster that may need Rook to heal it.
+        if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
             && let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await
         {
             fail(conn, s, &cluster, &mut st, &e.to_string()).await;
@@ -520,6 +555,7 @@ async fn drive(
                 left_from(&plan.stages)
             )));
         }
+        note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
         let writes = stage_writes(&snap, &stage, &st.params.image);
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
@@ -679,10 +715,45 @@ fn left_from(rest: &[Stage]) -> String {
     )
 }
 
+/// Someone else changed what the upgrade set or keeps: record the stop and say what to do,
+/// which depends on whether Rook already moved daemons to the new value (setting a newer
+/// image back would downgrade them). Nothing is overwritten.
+async fn stop_on_foreign_change(
+    conn: &crate::cluster::connect::Connection,
+    s: &crate::settings::Settings,
+    snap: &Snapshot,
+    st: &mut State,
+) -> Result<()> {
+    let Some((why, now_set)) = foreign_change(snap, st) else { return Ok(()) };
+    fail(conn, s, &snap.cluster.name, st, &why).await;
+    // Daemons Rook already moved to the new value cannot go back (no downgrade).
+    let moved: Vec<String> = snap
+        .daemons
+        .iter()
+        .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(&now_set))
+        .map(|d| d.id.to_string())
+        .collect();
+    let newer = match (snap.version_of(&now_set), snap.version_of(&st.params.image)) {
+        (Some(a), Some(b)) => a > b,
+        _ => true,
+    };
+    let way = if moved.is_empty() || !newer {
+        "Set it back and `upgrade resume`, or `upgrade abort`".to_string()
+    } else {
+        format!(
+            "{} already run(s) {}: setting it back would downgrade them. `upgrade abort`, then `upgrade IMAGE` to \
+             that image or a newer one (the new upgrade takes over this one's holds and pins)",
+            upgrade::summarise(&moved),
+            clean(&now_set)
+        )
+    };
+    Err(Error::Failed(format!("{why}. The upgrade stops here and overwrites nothing; nothing further moves. {way}")))
+}
+
 /// What someone else changed of what the upgrade set or keeps, if anything: the base image
 /// (before the mon stage it must be where the upgrade found it or the target; after it,
 /// the target; with `--types`, where it was found), or a pin's value.
-fn foreign_change(snap: &Snapshot, st: &State) -> Option<String> {
+fn foreign_change(snap: &Snapshot, st: &State) -> Option<(String, String)> {
     let c = &snap.cluster;
     let image = &st.params.image;
     let expected: Vec<&String> = match (&st.from, st.params.types.is_empty(), st.spec_set) {
@@ -692,24 +763,26 @@ fn foreign_change(snap: &Snapshot, st: &State) -> Option<String> {
         (None, _, _) => vec![],
     };
     if !expected.is_empty() && !expected.contains(&&c.base_image) {
-        return Some(format!(
+        let why = format!(
             "CephCluster {}/{}: spec.cephVersion.image is {} now, where this upgrade {} {}: someone else changed it",
             c.namespace,
             c.name,
             clean(&c.base_image),
             if expected.len() == 1 && expected[0] == image { "had set" } else { "keeps" },
             clean(expected[0])
-        ));
+        );
+        return Some((why, c.base_image.clone()));
     }
     for (k, v) in &st.pins {
         if let Some(now) = c.overrides.get(k).filter(|o| *o != v) {
-            return Some(format!(
+            let why = format!(
                 "CephCluster {}/{}: imageOverrides.{k} is {} now, where this upgrade pinned {}: someone else changed it",
                 c.namespace,
                 c.name,
                 clean(now),
                 clean(v)
-            ));
+            );
+            return Some((why, now.clone()));
         }
     }
     None
@@ -883,11 +956,7 @@ async fn health_gate(
             return Err(Error::Failed(format!(
                 "CephCluster {cluster}: status.ceph.health is {} {} after {timeout:?}: the next stage does not start",
                 if health.is_empty() { "unknown" } else { health },
-                if fresh {
-                    "(HEALTH_ERR holds the next batch)"
-                } else {
-                    "and was not refreshed since the stage started"
-                }
+                if fresh { "(no stage starts on HEALTH_ERR)" } else { "and was not refreshed since the stage started" }
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
