@@ -188,13 +188,19 @@ impl ImageRef {
 /// Is this the Rook operator's image (`rook/ceph`, `docker.io/rook/ceph:v1.20.6`, a
 /// mirror's `reg:5000/rook/ceph`)? It runs Rook, not Ceph: never a Ceph target (FACTS §5).
 pub fn is_rook_operator(image: &str) -> bool {
+    let repo = repository(image);
+    repo == "rook/ceph" || repo.ends_with("/rook/ceph")
+}
+
+/// The repository of an image reference, without tag or digest
+/// (`reg:5000/ceph/ceph:v19@sha256:...` -> `reg:5000/ceph/ceph`).
+fn repository(image: &str) -> &str {
     let name = image.split('@').next().unwrap_or(image);
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let repo = match name[last_slash..].rfind(':') {
+    match name[last_slash..].rfind(':') {
         Some(i) => &name[..last_slash + i],
         None => name,
-    };
-    repo == "rook/ceph" || repo.ends_with("/rook/ceph")
+    }
 }
 
 /// Is this an image of a Ceph repository (`quay.io/ceph/ceph`, `ceph/daemon-base`, a
@@ -202,12 +208,7 @@ pub fn is_rook_operator(image: &str) -> bool {
 /// release? The Rook operator image (`rook/ceph:v1.20.6`) is not: its tag is Rook's
 /// version (FACTS §5), nor is a gateway image (`ceph/nvmeof:1.5`).
 pub fn is_ceph_repository(image: &str) -> bool {
-    let name = image.split('@').next().unwrap_or(image);
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let repo = match name[last_slash..].rfind(':') {
-        Some(i) => &name[..last_slash + i],
-        None => name,
-    };
+    let repo = repository(image);
     let mut parts = repo.rsplit('/');
     let last = parts.next().unwrap_or("");
     let parent = parts.next();
