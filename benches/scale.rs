@@ -255,6 +255,8 @@ fn main() {
     let out_path = std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench/results.md".into());
     let kubectl_max: usize =
         std::env::var("BENCH_KUBECTL_MAX_OSDS").ok().and_then(|r| r.parse().ok()).unwrap_or(usize::MAX);
+    // Other benchmarks' sections of the file (benches/upgrade.rs's): kept below this report.
+    let others = other_sections(Path::new(&out_path));
     let mut report = String::new();
     report.push_str(&format!("# kubectl ceph-image benchmark\n\n{}\n\n", machine()));
     report.push_str("| OSDs | objects | measurement | median ms | ratio | peak RSS MiB | requests |\n|---:|---:|---|---:|---:|---:|---:|\n");
@@ -366,7 +368,7 @@ fn main() {
         if let Some(dir) = Path::new(&out_path).parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(&out_path, &report);
+        let _ = std::fs::write(&out_path, format!("{report}{others}"));
         let kget_ratio = match &kget.failed {
             Some(why) => format!("kubectl get {why}"),
             None => format!("kubectl get / plugin status = **{:.1}x**", kget.median_ms() / base),
@@ -401,8 +403,15 @@ fn main() {
     if let Some(dir) = Path::new(&out_path).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(&out_path, &report).unwrap();
+    std::fs::write(&out_path, format!("{report}{others}")).unwrap();
     eprintln!("written to {out_path}");
+}
+
+/// What follows the first `<!-- section: ` marker of the results file (another benchmark
+/// writes it), with a blank line before it; empty when there is none.
+fn other_sections(path: &Path) -> String {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    old.find("<!-- section: ").map(|i| format!("\n{}", &old[i..])).unwrap_or_default()
 }
 
 fn machine() -> String {
