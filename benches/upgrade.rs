@@ -296,6 +296,10 @@ struct Outcome {
     sim_cpu: Duration,
     /// `stage ...` lines the plugin printed: the rounds it ran.
     stages_run: usize,
+    /// Time in the pods gates: the sum of the plugin's "rollout done: ... after X s" (from
+    /// the gate's LIST to the last pod Ready). The rest of the wall time is the plugin's
+    /// reads, plans and writes between the gates, and the health gate.
+    in_gates: Duration,
     requests: usize,
     by_verb: BTreeMap<String, usize>,
     by_resource: BTreeMap<String, usize>,
@@ -337,6 +341,7 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
         run: None,
         sim_cpu: Duration::ZERO,
         stages_run: 0,
+        in_gates: Duration::ZERO,
         requests: 0,
         by_verb: BTreeMap::new(),
         by_resource: BTreeMap::new(),
@@ -368,6 +373,13 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
         }
     }
     o.stages_run = run.stderr.lines().filter(|l| l.starts_with("stage ")).count();
+    o.in_gates = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("rollout done: "))
+        .filter_map(|l| l.rsplit_once(" after ")?.1.strip_suffix('s')?.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .sum();
     let sel = format!("labelSelector=rook_cluster%3D{NS}");
     for (resource, path) in [
         ("deployments", format!("/apis/apps/v1/namespaces/{NS}/deployments")),
@@ -463,9 +475,9 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
         join(delays),
     ));
     t.push_str(
-        "| OSDs | nodes | delays ms | stages (run) | OSD batches | daemons moved | wall s | plugin CPU s | CPU / wall | \
-         sim CPU s | peak RSS MiB | requests | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| OSDs | nodes | delays ms | stages (run) | OSD batches | daemons moved | wall s | in pod gates s | plugin CPU \
+         s | CPU / wall | sim CPU s | peak RSS MiB | requests | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE \
+         |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let head = format!("| {} | {} | {} |", o.osds, o.nodes, o.delay_ms);
@@ -473,13 +485,14 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
             (None, Some(r)) => {
                 let v = |k: &str| o.by_verb.get(k).copied().unwrap_or(0);
                 t.push_str(&format!(
-                    "{head} {} ({}) | {} | {} | {:.1} | {:.2} | {:.0}% | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} \
+                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} \
                      | {} | {} |\n",
                     o.plan.stages,
                     o.stages_run,
                     o.plan.osd_batches,
                     o.plan.moving,
                     secs(r.wall),
+                    secs(o.in_gates),
                     secs(o.cpu()),
                     100.0 * secs(o.cpu()) / secs(r.wall).max(1e-9),
                     secs(o.sim_cpu),
@@ -495,7 +508,7 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
                 ));
             }
             (why, _) => t.push_str(&format!(
-                "{head} FAILED: {} | | | | | | | | | | | | | | | |\n",
+                "{head} FAILED: {} | | | | | | | | | | | | | | | | |\n",
                 why.as_deref().unwrap_or("no run").replace('|', "/")
             )),
         }
@@ -546,13 +559,15 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
             continue;
         }
         t.push_str(&format!(
-            "- {} OSDs, delays {} ms vs none: wall {:.1} s vs {:.1} s (+{:.1} s spent on the simulated delays); plugin \
-             CPU {:.2} s vs {:.2} s\n",
+            "- {} OSDs, delays {} ms vs none: wall {:.1} s vs {:.1} s (+{:.1} s spent on the simulated delays; in the \
+             pod gates {:.1} s vs {:.1} s); plugin CPU {:.2} s vs {:.2} s\n",
             o.osds,
             o.delay_ms,
             secs(o.wall()),
             secs(zero.wall()),
             secs(o.wall()) - secs(zero.wall()),
+            secs(o.in_gates),
+            secs(zero.in_gates),
             secs(o.cpu()),
             secs(zero.cpu()),
         ));
@@ -604,8 +619,10 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
     }
     t.push_str(
         "\n`plugin CPU` is user + sys of the plugin process (wait4): its own work, apart from the time it waits on \
-         the simulation; `sim CPU` is rook-sim's over the same run (both share the cores). `wall` includes the \
-         plugin's start and its reads before the first stage. Each run was checked afterwards without the plugin: \
+         the simulation; `sim CPU` is rook-sim's over the same run (both share the cores). `in pod gates` is the sum \
+         of the plugin's own \"rollout done ... after X s\" (each stage's gate on its pods, from its LIST to the last \
+         pod Ready); the rest of `wall` is the plugin's reads, plans and writes between the gates, and the health \
+         gate. `wall` includes the plugin's start and its reads before the first stage. Each run was checked afterwards without the plugin: \
          every Deployment and Running pod on the image and Ready, nothing of the upgrade left on the CephCluster.\n",
     );
     t
