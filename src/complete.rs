@@ -23,7 +23,7 @@ pub const DEFAULT: u32 = 0;
 pub const EXEC_NAME: &str = "kubectl_complete-ceph_image";
 
 /// Flags that take a value, with their spellings.
-const VALUE_FLAGS: [&str; 27] = [
+const VALUE_FLAGS: [&str; 29] = [
     "-n",
     "--namespace",
     "--cluster",
@@ -42,6 +42,8 @@ const VALUE_FLAGS: [&str; 27] = [
     "--kubeconfig-out",
     "--port",
     "--restart-delay-ms",
+    "--ready-delay-ms",
+    "--health-settle-ms",
     "--dry-run",
     "--timeout",
     "--strategy",

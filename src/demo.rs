@@ -35,9 +35,18 @@ pub struct DemoArgs {
     /// (multi-document YAML and JSON work too). Repeatable.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub from: Vec<PathBuf>,
-    /// Milliseconds the simulated operator waits between daemons it restarts (at most 60000).
+    /// Milliseconds the simulated operator waits between daemons it restarts, and how long a
+    /// replaced pod stays Pending unless --ready-delay-ms says (at most 60000).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub restart_delay_ms: u64,
+    /// Milliseconds a replaced pod stays Pending before it runs and turns Ready (default:
+    /// --restart-delay-ms; at most 60000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub ready_delay_ms: Option<u64>,
+    /// Milliseconds `status.ceph.health` stays HEALTH_WARN after the last restarted pod
+    /// turned Ready (at most 600000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub health_settle_ms: u64,
     /// Start with this fault set (repeatable): KIND[,verb=V][,resource=R][,name=N][,count=N],
     /// KIND a status code (500, 503, 429...), conflict, forbidden, drop or drop-after-apply;
     /// or latency,ms=N. E.g. `500,verb=patch,resource=deployments,count=2`,
@@ -75,7 +84,8 @@ impl DemoArgs {
             ..Default::default()
         };
         o.operator.daemon_delay = std::time::Duration::from_millis(self.restart_delay_ms);
-        o.operator.ready_delay = std::time::Duration::from_millis(self.restart_delay_ms);
+        o.operator.ready_delay = std::time::Duration::from_millis(self.ready_delay_ms.unwrap_or(self.restart_delay_ms));
+        o.operator.health_settle = std::time::Duration::from_millis(self.health_settle_ms);
         o
     }
 

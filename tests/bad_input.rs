@@ -68,6 +68,8 @@ fn demo_sizes_are_bounded() {
         (&["demo", "--osds", "99999999999"][..], "--osds"),
         (&["demo", "--nodes", "0"][..], "--nodes"),
         (&["demo", "--restart-delay-ms", "99999999999"][..], "--restart-delay-ms"),
+        (&["demo", "--ready-delay-ms", "60001"][..], "--ready-delay-ms"),
+        (&["demo", "--health-settle-ms", "600001"][..], "--health-settle-ms"),
     ] {
         let o = plugin_at(std::path::Path::new("/nonexistent")).args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{args:?}");

@@ -886,3 +886,18 @@ fn a_resume_removes_the_cluster_label_its_own_killed_run_left_on() {
     let c = sim.get(&CEPHCLUSTERS, NS, NS).unwrap();
     assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none());
 }
+
+/// More stages than the slack the upgrade gives itself for plans made again (64): the
+/// upgrade goes to the end. The bound on its rounds is the first plan's stages, not the
+/// stages still left, which shrink as the rounds grow (benches/upgrade.rs found it: a
+/// 2000-OSD upgrade, 167 OSD batches, stopped at batch 118 "making no progress").
+#[test]
+fn an_upgrade_of_many_osd_batches_goes_to_the_end() {
+    let sim = sim_with(Crd::Proposed, 72);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--max-unavailable", "1", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.matches("stage osd batch").count() >= 72, "{}", r.stderr);
+    sim.settle();
+    assert!(all_on_target(&sim).is_empty(), "not on the target: {:?}", all_on_target(&sim));
+    nothing_left(&sim);
+}

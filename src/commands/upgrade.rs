@@ -448,6 +448,11 @@ async fn drive(
     st.message = None;
     let mut last_stage = String::new();
     let mut rounds = 0usize;
+    // At most the first plan's stages and 64 more (plans made again after a 409 or a
+    // change by someone else). Fixed at the first plan: the later ones have fewer stages
+    // left while `rounds` counts them all, so comparing with them stopped any upgrade of
+    // more than about 65 stages halfway (2000 OSDs: 167 batches).
+    let mut max_rounds = None;
     let mut conflicts = 0usize;
     loop {
         let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
@@ -512,7 +517,7 @@ async fn drive(
         let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
         let Some(stage) = plan.stages.first().cloned() else { break };
         rounds += 1;
-        if rounds > plan.stages.len() + 64
+        if rounds > *max_rounds.get_or_insert(plan.stages.len() + 64)
             || (stage.name == last_stage
                 && stage_writes(&snap, &stage, &st.params.image).is_empty()
                 && stage.daemons.is_empty())

@@ -1,0 +1,688 @@
+//! The staged upgrade at scale (issue 15's benchmark, DESIGN §8 and §10):
+//! `cargo bench --bench upgrade`.
+//!
+//! For each scale (200 and 2000 OSDs by default) and each simulated delay (none, then a
+//! small fixed one), a fresh rook-sim runs as its own process (`demo --serve`) and the
+//! plugin runs `upgrade IMAGE --yes` on it once. Measured: wall time; the plugin's own CPU
+//! time (user + sys from wait4's rusage), which is its overhead apart from the time it
+//! spends waiting on the simulation; the simulation's CPU time (from /proc, as both share
+//! the machine's cores); the plugin's peak RSS; every request the plugin sent (the
+//! simulation's request log), by verb and by resource, per daemon moved; the stages and OSD
+//! batches planned (the dry run) and run (the plugin's `stage ...` lines).
+//!
+//! A run counts only if the plugin exited 0 saying "Upgrade done" and the cluster, read
+//! back independently, has every Deployment and Running pod on IMAGE and Ready, the
+//! CephCluster's base image IMAGE with no override, hold, state annotation or cluster label
+//! left. Anything else is reported as failed with the reason, without its numbers.
+//!
+//! Ratios are taken against runs of the same invocation (the first scale with the same
+//! delay; plugin CPU against wall), since these machines are noisy. These are measurements,
+//! never test assertions.
+//!
+//! Environment: BENCH_UPGRADE_SCALES (default "200,2000"), BENCH_UPGRADE_DELAYS (ms, default
+//! "0,50": each sets the operator's pause between daemons, the pods' ready delay and the
+//! health settle time), BENCH_UPGRADE_OSDS_PER_NODE (default 12, the `demo` default),
+//! BENCH_UPGRADE_IMAGE (default quay.io/ceph/ceph:v20.2.6, the sim's v20.2.4 + 2),
+//! BENCH_OUT (default bench/results.md: this benchmark's section is replaced, the rest kept).
+// A benchmark report of our own numbers, not cluster text: printed directly.
+#![allow(clippy::disallowed_macros)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-ceph-image");
+const NS: &str = "rook-ceph";
+const DEFAULT_IMAGE: &str = "quay.io/ceph/ceph:v20.2.6";
+/// What the sim's Ceph containers run (and so what must all be IMAGE afterwards).
+const CEPH_REPO: &str = "quay.io/ceph/ceph:";
+/// Where this benchmark's section of the results file starts (benches/scale.rs keeps it).
+const SECTION: &str = "<!-- section: benches/upgrade.rs -->";
+/// The per-gate timeout given to the plugin: far above any stage here, so a stuck stage
+/// fails the run rather than hangs it.
+const GATE_TIMEOUT: &str = "600s";
+/// Verbs of the simulation's request log, in the order the report shows them.
+const VERBS: [&str; 7] = ["get", "list", "watch", "patch", "create", "update", "delete"];
+
+struct Sim {
+    child: std::process::Child,
+    kubeconfig: PathBuf,
+    server: String,
+    token: String,
+    ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(osds: usize, nodes: usize, delay_ms: u64) -> Sim {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let delay = delay_ms.to_string();
+    let mut child = Command::new(PLUGIN)
+        .args(["demo", "--serve", "--osds", &osds.to_string(), "--nodes", &nodes.to_string()])
+        .args(["--restart-delay-ms", &delay, "--ready-delay-ms", &delay, "--health-settle-ms", &delay])
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rook-sim starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("export KUBECONFIG="), "rook-sim said {line:?}");
+    let kc: Value = serde_saphyr::from_str(&std::fs::read_to_string(&kubeconfig).unwrap()).unwrap();
+    let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap().to_string();
+    let token = kc["users"][0]["user"]["token"].as_str().unwrap().to_string();
+    use base64::Engine;
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(kc["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap())
+        .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    Sim { child, kubeconfig, server, token, ca, _dir: dir }
+}
+
+impl Sim {
+    fn curl(&self, method: &str, path: &str) -> Command {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--fail", "-X", method, "--cacert"])
+            .arg(&self.ca)
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {}", self.token))
+            .arg(format!("{}{}", self.server, path));
+        c
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let out = self.curl("GET", path).output().unwrap();
+        assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn clear_log(&self) {
+        assert!(self.curl("DELETE", "/rook-sim/log").stdout(Stdio::null()).status().unwrap().success());
+    }
+
+    fn log(&self) -> Vec<Value> {
+        self.get_json("/rook-sim/log").as_array().cloned().unwrap_or_default()
+    }
+
+    /// The simulation's CPU time so far (user + sys), from /proc: it shares the cores with
+    /// the plugin, so a slow simulation shows here and not in the plugin's CPU.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // after the command name in parentheses: state is field 3, utime 14, stime 15
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let ticks: u64 = fields.get(11..13).map(|f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum()).unwrap_or(0);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_secs_f64(ticks as f64 / hz as f64)
+    }
+
+    fn plugin(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(PLUGIN);
+        c.args(args).env("KUBECONFIG", &self.kubeconfig);
+        c
+    }
+}
+
+/// One process run to completion: what wait4 says of it, and what it printed.
+struct Run {
+    wall: Duration,
+    user: Duration,
+    sys: Duration,
+    rss_kib: u64,
+    /// The exit code, or why there is none.
+    exit: Result<i32, String>,
+    stdout: String,
+    stderr: String,
+}
+
+fn tv(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its resource use
+fn measured(cmd: &mut Command) -> Run {
+    // files, not pipes: a chatty child never blocks on a pipe nobody reads while we wait4
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let err = tempfile::NamedTempFile::new().unwrap();
+    // A pre_exec hook makes std fork and exec instead of posix_spawn. A posix_spawned
+    // (vfork-like) child shares this process's memory until its exec, and Linux keeps that
+    // memory's high-water mark as the child's ru_maxrss: after a 2000-OSD run's checks (1
+    // GiB here) every later child "peaked" at 1 GiB. A forked child's peak is its own.
+    // SAFETY: the hook does nothing, so it is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| Ok(()));
+    }
+    let start = Instant::now();
+    let child =
+        cmd.stdin(Stdio::null()).stdout(out.reopen().unwrap()).stderr(err.reopen().unwrap()).spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(r, pid, "wait4");
+    let exit = if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Err(format!("killed by signal {}", libc::WTERMSIG(status)))
+    };
+    Run {
+        wall,
+        user: tv(usage.ru_utime),
+        sys: tv(usage.ru_stime),
+        rss_kib: usage.ru_maxrss as u64,
+        exit,
+        stdout: std::fs::read_to_string(out.path()).unwrap_or_default(),
+        stderr: std::fs::read_to_string(err.path()).unwrap_or_default(),
+    }
+}
+
+/// What the dry run planned.
+#[derive(Default)]
+struct Planned {
+    stages: u64,
+    osd_batches: u64,
+    moving: u64,
+}
+
+fn planned(sim: &Sim, image: &str) -> Result<Planned, String> {
+    let r = measured(&mut sim.plugin(&["upgrade", image, "--dry-run", "-o", "json"]));
+    if r.exit != Ok(0) {
+        return Err(format!("the dry run failed ({:?}): {}", r.exit, last_lines(&r.stderr, 3)));
+    }
+    let v: Value = serde_json::from_str(&r.stdout).map_err(|e| format!("the dry run's JSON: {e}"))?;
+    let s = &v["plan"]["summary"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    Ok(Planned { stages: n("stages"), osd_batches: n("osdBatches"), moving: n("moving") })
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" / ")
+}
+
+/// The cluster read back without the plugin: what is not as a finished upgrade leaves it.
+fn not_finished(sim: &Sim, image: &str) -> Vec<String> {
+    let mut off = Vec::new();
+    let dnr = "ceph.rook.io/do-not-reconcile";
+    let c = sim.get_json(&format!("/apis/ceph.rook.io/v1/namespaces/{NS}/cephclusters/{NS}"));
+    if c.pointer("/spec/cephVersion/image").and_then(Value::as_str) != Some(image) {
+        off.push(format!("CephCluster base image {}", c["spec"]["cephVersion"]["image"]));
+    }
+    if c.pointer("/spec/cephVersion/imageOverrides").is_some() {
+        off.push(format!("imageOverrides left: {}", c["spec"]["cephVersion"]["imageOverrides"]));
+    }
+    if c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_some() {
+        off.push("the upgrade's state annotation left".into());
+    }
+    if c["metadata"]["labels"].get(dnr).is_some() {
+        off.push("the CephCluster-level do-not-reconcile label left".into());
+    }
+    let ceph_images = |spec: &Value| -> Vec<String> {
+        spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(spec["initContainers"].as_array().into_iter().flatten())
+            .filter_map(|c| c["image"].as_str())
+            .filter(|i| i.starts_with(CEPH_REPO))
+            .map(str::to_string)
+            .collect()
+    };
+    let deps = sim.get_json(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
+    let mut bad = 0;
+    for d in deps["items"].as_array().into_iter().flatten() {
+        let name = d["metadata"]["name"].as_str().unwrap_or("?");
+        let held = d["metadata"]["labels"].get(dnr).is_some()
+            || d["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_some();
+        if held || ceph_images(&d["spec"]["template"]["spec"]).iter().any(|i| i != image) {
+            bad += 1;
+            if bad <= 3 {
+                off.push(format!("Deployment {name} held or not on the image"));
+            }
+        }
+    }
+    let pods = sim.get_json(&format!("/api/v1/namespaces/{NS}/pods"));
+    let mut bad_pods = 0;
+    for p in pods["items"].as_array().into_iter().flatten() {
+        if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
+            continue;
+        }
+        let ready = p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if !ready || ceph_images(&p["spec"]).iter().any(|i| i != image) {
+            bad_pods += 1;
+            if bad_pods <= 3 {
+                off.push(format!("pod {} not Ready on the image", p["metadata"]["name"].as_str().unwrap_or("?")));
+            }
+        }
+    }
+    if bad > 3 {
+        off.push(format!("{bad} Deployments in all"));
+    }
+    if bad_pods > 3 {
+        off.push(format!("{bad_pods} pods in all"));
+    }
+    off
+}
+
+/// One measured upgrade.
+struct Outcome {
+    osds: usize,
+    nodes: usize,
+    delay_ms: u64,
+    plan: Planned,
+    /// Why the run does not count (then nothing else is reported).
+    failed: Option<String>,
+    run: Option<Run>,
+    sim_cpu: Duration,
+    /// `stage ...` lines the plugin printed: the rounds it ran.
+    stages_run: usize,
+    /// Time in the pods gates: the sum of the plugin's "rollout done: ... after X s" (from
+    /// the gate's LIST to the last pod Ready). The rest of the wall time is the plugin's
+    /// reads, plans and writes between the gates, and the health gate.
+    in_gates: Duration,
+    requests: usize,
+    by_verb: BTreeMap<String, usize>,
+    by_resource: BTreeMap<String, usize>,
+    /// LISTs that started at the first page (no continue token): whole passes over a
+    /// collection, by resource.
+    list_passes: BTreeMap<String, usize>,
+    /// Objects of the plugin's label selector (`rook_cluster=NS`) after the run, by
+    /// resource: the size of each pass over that collection (the same all along, as a
+    /// replaced pod's successor is created only once it is gone).
+    collection: BTreeMap<String, usize>,
+}
+
+impl Outcome {
+    fn cpu(&self) -> Duration {
+        self.run.as_ref().map(|r| r.user + r.sys).unwrap_or_default()
+    }
+
+    fn wall(&self) -> Duration {
+        self.run.as_ref().map(|r| r.wall).unwrap_or_default()
+    }
+
+    fn per_daemon(&self) -> f64 {
+        self.requests as f64 / self.plan.moving.max(1) as f64
+    }
+
+    /// Objects the plugin's LISTs returned, about: each pass times its collection's size.
+    fn objects_listed(&self) -> usize {
+        self.list_passes.iter().map(|(r, n)| n * self.collection.get(r).copied().unwrap_or(1)).sum()
+    }
+}
+
+fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcome {
+    let mut o = Outcome {
+        osds,
+        nodes,
+        delay_ms,
+        plan: Planned::default(),
+        failed: None,
+        run: None,
+        sim_cpu: Duration::ZERO,
+        stages_run: 0,
+        in_gates: Duration::ZERO,
+        requests: 0,
+        by_verb: BTreeMap::new(),
+        by_resource: BTreeMap::new(),
+        list_passes: BTreeMap::new(),
+        collection: BTreeMap::new(),
+    };
+    let sim = start_sim(osds, nodes, delay_ms);
+    match planned(&sim, image) {
+        Ok(p) => o.plan = p,
+        Err(e) => {
+            o.failed = Some(e);
+            return o;
+        }
+    }
+    sim.clear_log();
+    let cpu0 = sim.cpu();
+    let run = measured(&mut sim.plugin(&["upgrade", image, "--yes", "--timeout", GATE_TIMEOUT]));
+    o.sim_cpu = sim.cpu().saturating_sub(cpu0);
+    // the log is read before anything else asks the simulation: it holds the plugin's requests only
+    let log = sim.log();
+    o.requests = log.len();
+    for r in &log {
+        let verb = r["verb"].as_str().unwrap_or("?").to_string();
+        let resource = r["resource"].as_str().unwrap_or("?").to_string();
+        *o.by_verb.entry(verb.clone()).or_default() += 1;
+        *o.by_resource.entry(format!("{} {resource}", verb.to_uppercase())).or_default() += 1;
+        if verb == "list" && !r["query"].as_str().unwrap_or("").split('&').any(|kv| kv.starts_with("continue=")) {
+            *o.list_passes.entry(resource).or_default() += 1;
+        }
+    }
+    o.stages_run = run.stderr.lines().filter(|l| l.starts_with("stage ")).count();
+    o.in_gates = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("rollout done: "))
+        .filter_map(|l| l.rsplit_once(" after ")?.1.strip_suffix('s')?.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .sum();
+    let sel = format!("labelSelector=rook_cluster%3D{NS}");
+    for (resource, path) in [
+        ("deployments", format!("/apis/apps/v1/namespaces/{NS}/deployments")),
+        ("pods", format!("/api/v1/namespaces/{NS}/pods")),
+    ] {
+        let items = sim.get_json(&format!("{path}?{sel}"))["items"].as_array().map_or(0, Vec::len);
+        o.collection.insert(resource.to_string(), items);
+    }
+    if run.exit != Ok(0) || !run.stdout.contains("Upgrade done") {
+        o.failed = Some(format!(
+            "the upgrade exited {:?} after {} of {} planned stages: {}",
+            run.exit,
+            o.stages_run,
+            o.plan.stages,
+            last_lines(&run.stderr, 1)
+        ));
+        eprintln!("{}", run.stderr);
+    } else {
+        let off = not_finished(&sim, image);
+        if !off.is_empty() {
+            o.failed = Some(format!("the plugin said done, but: {}", off.join("; ")));
+        }
+    }
+    o.run = Some(run);
+    o
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let list = |var: &str, default: &str| -> Vec<u64> {
+        std::env::var(var)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{var}: numbers separated by commas")))
+            .collect()
+    };
+    let scales = list("BENCH_UPGRADE_SCALES", "200,2000");
+    let delays = list("BENCH_UPGRADE_DELAYS", "0,50");
+    let per_node = list("BENCH_UPGRADE_OSDS_PER_NODE", "12")[0].max(1) as usize;
+    let image = std::env::var("BENCH_UPGRADE_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.into());
+    let out_path = std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench/results.md".into());
+    // the load before anything of ours runs: the other builds and tests sharing the machine
+    let machine = machine();
+
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for &osds in &scales {
+        let osds = osds as usize;
+        // as `demo` sizes it (one node per 12 OSDs by default, at least 3)
+        let nodes = osds.div_ceil(per_node).max(3);
+        for &delay in &delays {
+            eprintln!("== upgrade to {image}: {osds} OSDs on {nodes} nodes, simulated delays {delay} ms");
+            let o = upgrade_once(osds, nodes, delay, &image);
+            match &o.failed {
+                Some(why) => eprintln!("   FAILED: {why}"),
+                None => eprintln!(
+                    "   {:.1} s wall, plugin CPU {:.2} s, {} requests ({:.2} per daemon moved)",
+                    secs(o.wall()),
+                    secs(o.cpu()),
+                    o.requests,
+                    o.per_daemon()
+                ),
+            }
+            outcomes.push(o);
+        }
+    }
+
+    let section = report(&machine, &outcomes, &scales, &delays, per_node, &image);
+    println!("{section}");
+    write_section(Path::new(&out_path), &section);
+    eprintln!("written to {out_path}");
+    if outcomes.iter().any(|o| o.failed.is_some()) {
+        eprintln!("some upgrades failed: see the report");
+        std::process::exit(1);
+    }
+}
+
+fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], per_node: usize, image: &str) -> String {
+    let mut t = format!("{SECTION}\n## Staged upgrade: `upgrade IMAGE --yes` at scale (issue 15)\n\n");
+    t.push_str(&format!(
+        "{}\n\nDate: {}; plugin at {}. Command: `BENCH_UPGRADE_SCALES={} BENCH_UPGRADE_DELAYS={} \
+         BENCH_UPGRADE_OSDS_PER_NODE={per_node} cargo bench --bench upgrade` (benches/upgrade.rs): one \
+         `upgrade {image} --yes --timeout {GATE_TIMEOUT}` per row on a fresh `demo --serve` (proposed CRD, \
+         quay.io/ceph/ceph:v20.2.4, {per_node} OSDs a node, osdMaxUpdatesInParallel 20), with the simulated \
+         delays (`--restart-delay-ms`, `--ready-delay-ms`, `--health-settle-ms`) all set to the row's value.\n\n",
+        machine,
+        jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
+        git_head(),
+        join(scales),
+        join(delays),
+    ));
+    t.push_str(
+        "| OSDs | nodes | delays ms | stages (run) | OSD batches | daemons moved | wall s | in pod gates s | plugin CPU \
+         s | CPU / wall | sim CPU s | peak RSS MiB | requests | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE \
+         |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for o in outcomes {
+        let head = format!("| {} | {} | {} |", o.osds, o.nodes, o.delay_ms);
+        match (&o.failed, &o.run) {
+            (None, Some(r)) => {
+                let v = |k: &str| o.by_verb.get(k).copied().unwrap_or(0);
+                t.push_str(&format!(
+                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} \
+                     | {} | {} |\n",
+                    o.plan.stages,
+                    o.stages_run,
+                    o.plan.osd_batches,
+                    o.plan.moving,
+                    secs(r.wall),
+                    secs(o.in_gates),
+                    secs(o.cpu()),
+                    100.0 * secs(o.cpu()) / secs(r.wall).max(1e-9),
+                    secs(o.sim_cpu),
+                    r.rss_kib as f64 / 1024.0,
+                    o.requests,
+                    o.per_daemon(),
+                    v("get"),
+                    v("list"),
+                    v("watch"),
+                    v("patch"),
+                    v("create"),
+                    v("delete") + v("deletecollection"),
+                ));
+            }
+            (why, _) => t.push_str(&format!(
+                "{head} FAILED: {} | | | | | | | | | | | | | | | | |\n",
+                why.as_deref().unwrap_or("no run").replace('|', "/")
+            )),
+        }
+    }
+    let unknown: usize = outcomes
+        .iter()
+        .flat_map(|o| o.by_verb.iter())
+        .filter(|(k, _)| !VERBS.contains(&k.as_str()) && k.as_str() != "deletecollection")
+        .map(|(_, n)| n)
+        .sum();
+    if unknown > 0 {
+        t.push_str(&format!("\n{unknown} request(s) of other verbs are in `requests` but in no verb column.\n"));
+    }
+
+    // Ratios within this invocation: each scale against the first, at the same delay.
+    t.push_str("\nRatios (this invocation): each run against the first scale's run with the same delays.\n\n");
+    let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed.is_none()).collect();
+    for o in &ok {
+        let Some(base) = ok.iter().find(|b| b.delay_ms == o.delay_ms) else { continue };
+        if std::ptr::eq(*base, *o) {
+            continue;
+        }
+        let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        t.push_str(&format!(
+            "- {} OSDs vs {} OSDs, delays {} ms: daemons moved **{:.1}x**, OSD batches {:.1}x; wall **{:.1}x**; plugin \
+             CPU **{:.1}x** ({:.0} vs {:.0} ms per stage run); requests **{:.1}x** ({:.2} vs {:.2} per daemon moved); \
+             objects LISTed **{:.1}x**; peak RSS {:.1}x\n",
+            o.osds,
+            base.osds,
+            o.delay_ms,
+            r(o.plan.moving as f64, base.plan.moving as f64),
+            r(o.plan.osd_batches as f64, base.plan.osd_batches as f64),
+            r(secs(o.wall()), secs(base.wall())),
+            r(secs(o.cpu()), secs(base.cpu())),
+            1000.0 * secs(o.cpu()) / o.stages_run.max(1) as f64,
+            1000.0 * secs(base.cpu()) / base.stages_run.max(1) as f64,
+            r(o.requests as f64, base.requests as f64),
+            o.per_daemon(),
+            base.per_daemon(),
+            r(o.objects_listed() as f64, base.objects_listed() as f64),
+            r(o.run.as_ref().map_or(0, |x| x.rss_kib) as f64, base.run.as_ref().map_or(0, |x| x.rss_kib) as f64),
+        ));
+    }
+    // What the delays cost: same scale, delays against none.
+    for o in &ok {
+        let Some(zero) = ok.iter().find(|b| b.osds == o.osds && b.delay_ms == 0) else { continue };
+        if o.delay_ms == 0 {
+            continue;
+        }
+        t.push_str(&format!(
+            "- {} OSDs, delays {} ms vs none: wall {:.1} s vs {:.1} s (+{:.1} s spent on the simulated delays; in the \
+             pod gates {:.1} s vs {:.1} s); plugin CPU {:.2} s vs {:.2} s\n",
+            o.osds,
+            o.delay_ms,
+            secs(o.wall()),
+            secs(zero.wall()),
+            secs(o.wall()) - secs(zero.wall()),
+            secs(o.in_gates),
+            secs(zero.in_gates),
+            secs(o.cpu()),
+            secs(zero.cpu()),
+        ));
+    }
+
+    // Requests by verb and resource, and whole LIST passes: where they go.
+    if !ok.is_empty() {
+        t.push_str("\nRequests by verb and resource (per run), with the LISTs that started a new pass over a collection (no continue token):\n\n| request |");
+        for o in &ok {
+            t.push_str(&format!(" {} OSDs, {} ms |", o.osds, o.delay_ms));
+        }
+        t.push_str("\n|---|");
+        t.push_str(&"---:|".repeat(ok.len()));
+        t.push('\n');
+        let mut keys: Vec<String> = ok.iter().flat_map(|o| o.by_resource.keys().cloned()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in &keys {
+            t.push_str(&format!("| {k} |"));
+            for o in &ok {
+                t.push_str(&format!(" {} |", o.by_resource.get(k).copied().unwrap_or(0)));
+            }
+            t.push('\n');
+        }
+        let mut lists: Vec<String> = ok.iter().flat_map(|o| o.list_passes.keys().cloned()).collect();
+        lists.sort();
+        lists.dedup();
+        for k in &lists {
+            t.push_str(&format!("| LIST {k}: passes |"));
+            for o in &ok {
+                t.push_str(&format!(" {} |", o.list_passes.get(k).copied().unwrap_or(0)));
+            }
+            t.push('\n');
+        }
+        t.push_str("| LIST: objects returned (passes x collection size) |");
+        for o in &ok {
+            t.push_str(&format!(" {} |", o.objects_listed()));
+        }
+        t.push_str("\n| LIST: objects returned per daemon moved |");
+        for o in &ok {
+            t.push_str(&format!(" {:.0} |", o.objects_listed() as f64 / o.plan.moving.max(1) as f64));
+        }
+        t.push('\n');
+        t.push_str("| stages run |");
+        for o in &ok {
+            t.push_str(&format!(" {} |", o.stages_run));
+        }
+        t.push('\n');
+    }
+    t.push_str(
+        "\n`plugin CPU` is user + sys of the plugin process (wait4): its own work, apart from the time it waits on \
+         the simulation; `sim CPU` is rook-sim's over the same run (both share the cores). `in pod gates` is the sum \
+         of the plugin's own \"rollout done ... after X s\" (each stage's gate on its pods, from its LIST to the last \
+         pod Ready); the rest of `wall` is the plugin's reads, plans and writes between the gates, and the health \
+         gate. `wall` includes the plugin's start and its reads before the first stage. Each run was checked afterwards without the plugin: \
+         every Deployment and Running pod on the image and Ready, nothing of the upgrade left on the CephCluster.\n",
+    );
+    t
+}
+
+fn join(v: &[u64]) -> String {
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// This benchmark's section replaces its earlier one (up to the next section marker or
+/// the end); everything else in the file is kept.
+fn write_section(path: &Path, section: &str) {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match old.find(SECTION) {
+        Some(start) => {
+            let rest = &old[start + SECTION.len()..];
+            let end = rest.find("<!-- section: ").map(|i| start + SECTION.len() + i).unwrap_or(old.len());
+            format!("{}{section}{}", &old[..start], &old[end..])
+        }
+        None if old.trim().is_empty() => section.to_string(),
+        None => format!("{}\n\n{section}", old.trim_end()),
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(path, new).unwrap();
+}
+
+fn git_head() -> String {
+    let run = |args: &[&str]| {
+        Command::new("git").args(args).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = run(&["rev-parse", "--short", "HEAD"]).filter(|h| !h.is_empty()).unwrap_or_else(|| "?".into());
+    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty { format!("{head} with uncommitted changes") } else { head }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    // the plugin binary is built with this benchmark's profile
+    let profile = if cfg!(debug_assertions) { "a debug (dev)" } else { "the bench (release)" };
+    format!(
+        "Machine: {cpu}, {cores} cores, {:.0} GiB, load average {load} at the start; plugin and rook-sim built with \
+         {profile} profile.",
+        mem as f64 / 1024.0 / 1024.0
+    )
+}
