@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-ceph-image");
@@ -103,18 +105,20 @@ impl Sim {
         c
     }
 
-    fn get_json(&self, path: &str) -> Value {
+    /// GET into the fields a check needs: the rest is skipped as it is read, so that this
+    /// process stays small (its resident memory at a fork counts in the child's peak).
+    fn get<T: DeserializeOwned>(&self, path: &str) -> T {
         let out = self.curl("GET", path).output().unwrap();
         assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     fn clear_log(&self) {
         assert!(self.curl("DELETE", "/rook-sim/log").stdout(Stdio::null()).status().unwrap().success());
     }
 
-    fn log(&self) -> Vec<Value> {
-        self.get_json("/rook-sim/log").as_array().cloned().unwrap_or_default()
+    fn log(&self) -> Vec<Logged> {
+        self.get("/rook-sim/log")
     }
 
     /// The simulation's CPU time so far (user + sys), from /proc: it shares the cores with
@@ -136,16 +140,129 @@ impl Sim {
     }
 }
 
+/// One request of the simulation's log, as far as the report needs it.
+#[derive(Deserialize)]
+struct Logged {
+    verb: String,
+    resource: String,
+    query: String,
+}
+
+/// The parts of Kubernetes objects the checks read.
+#[derive(Deserialize)]
+struct List<T> {
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct Named {}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Meta {
+    name: String,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Meta {
+    fn label(&self, k: &str) -> Option<&String> {
+        self.labels.as_ref()?.get(k)
+    }
+
+    fn annotation(&self, k: &str) -> Option<&String> {
+        self.annotations.as_ref()?.get(k)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct PodSpec {
+    containers: Vec<Container>,
+    init_containers: Vec<Container>,
+}
+
+impl PodSpec {
+    /// The images of the containers that run Ceph.
+    fn ceph_images(&self) -> impl Iterator<Item = &str> {
+        self.containers
+            .iter()
+            .chain(&self.init_containers)
+            .map(|c| c.image.as_str())
+            .filter(|i| i.starts_with(CEPH_REPO))
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Container {
+    image: String,
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    #[serde(default)]
+    metadata: Meta,
+    spec: DeploymentSpec,
+}
+
+#[derive(Deserialize)]
+struct DeploymentSpec {
+    template: Template,
+}
+
+#[derive(Deserialize)]
+struct Template {
+    #[serde(default)]
+    spec: PodSpec,
+}
+
+#[derive(Deserialize)]
+struct Pod {
+    #[serde(default)]
+    metadata: Meta,
+    #[serde(default)]
+    spec: PodSpec,
+    #[serde(default)]
+    status: PodStatus,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PodStatus {
+    phase: Option<String>,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Condition {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+}
+
 /// One process run to completion: what wait4 says of it, and what it printed.
 struct Run {
     wall: Duration,
     user: Duration,
     sys: Duration,
     rss_kib: u64,
+    /// This process's resident memory when it forked the child: the child's peak is at
+    /// least that, so a peak close to it says more about the benchmark than the child.
+    parent_rss_kib: u64,
     /// The exit code, or why there is none.
     exit: Result<i32, String>,
     stdout: String,
     stderr: String,
+}
+
+/// VmRSS of this process (KiB).
+fn self_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn tv(t: libc::timeval) -> Duration {
@@ -157,15 +274,23 @@ fn measured(cmd: &mut Command) -> Run {
     // files, not pipes: a chatty child never blocks on a pipe nobody reads while we wait4
     let out = tempfile::NamedTempFile::new().unwrap();
     let err = tempfile::NamedTempFile::new().unwrap();
-    // A pre_exec hook makes std fork and exec instead of posix_spawn. A posix_spawned
-    // (vfork-like) child shares this process's memory until its exec, and Linux keeps that
-    // memory's high-water mark as the child's ru_maxrss: after a 2000-OSD run's checks (1
-    // GiB here) every later child "peaked" at 1 GiB. A forked child's peak is its own.
+    // Linux keeps the high-water mark of the memory a child had before its exec as part of
+    // its ru_maxrss. A posix_spawned (vfork-like) child, std's default, shares this
+    // process's memory until then, so its peak is at least this process's own high-water
+    // mark: after a 2000-OSD run's checks every later child "peaked" at 1 GiB. A forked one
+    // (a pre_exec hook makes std fork) has a copy of what is resident now, so this process
+    // gives back what it freed and stays small, and says how small (`parent_rss_kib`).
     // SAFETY: the hook does nothing, so it is async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| Ok(()));
     }
+    // SAFETY: malloc_trim only returns free memory of glibc's heap to the system.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let parent_rss_kib = self_rss_kib();
     let start = Instant::now();
     let child =
         cmd.stdin(Stdio::null()).stdout(out.reopen().unwrap()).stderr(err.reopen().unwrap()).spawn().expect("spawn");
@@ -186,6 +311,7 @@ fn measured(cmd: &mut Command) -> Run {
         user: tv(usage.ru_utime),
         sys: tv(usage.ru_stime),
         rss_kib: usage.ru_maxrss as u64,
+        parent_rss_kib,
         exit,
         stdout: std::fs::read_to_string(out.path()).unwrap_or_default(),
         stderr: std::fs::read_to_string(err.path()).unwrap_or_default(),
@@ -205,10 +331,24 @@ fn planned(sim: &Sim, image: &str) -> Result<Planned, String> {
     if r.exit != Ok(0) {
         return Err(format!("the dry run failed ({:?}): {}", r.exit, last_lines(&r.stderr, 3)));
     }
-    let v: Value = serde_json::from_str(&r.stdout).map_err(|e| format!("the dry run's JSON: {e}"))?;
-    let s = &v["plan"]["summary"];
-    let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    Ok(Planned { stages: n("stages"), osd_batches: n("osdBatches"), moving: n("moving") })
+    #[derive(Deserialize)]
+    struct DryRun {
+        plan: PlanDoc,
+    }
+    #[derive(Deserialize)]
+    struct PlanDoc {
+        summary: Summary,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Summary {
+        stages: u64,
+        osd_batches: u64,
+        moving: u64,
+    }
+    let d: DryRun = serde_json::from_str(&r.stdout).map_err(|e| format!("the dry run's JSON: {e}"))?;
+    let s = d.plan.summary;
+    Ok(Planned { stages: s.stages, osd_batches: s.osd_batches, moving: s.moving })
 }
 
 fn last_lines(s: &str, n: usize) -> String {
@@ -220,7 +360,7 @@ fn last_lines(s: &str, n: usize) -> String {
 fn not_finished(sim: &Sim, image: &str) -> Vec<String> {
     let mut off = Vec::new();
     let dnr = "ceph.rook.io/do-not-reconcile";
-    let c = sim.get_json(&format!("/apis/ceph.rook.io/v1/namespaces/{NS}/cephclusters/{NS}"));
+    let c: Value = sim.get(&format!("/apis/ceph.rook.io/v1/namespaces/{NS}/cephclusters/{NS}"));
     if c.pointer("/spec/cephVersion/image").and_then(Value::as_str) != Some(image) {
         off.push(format!("CephCluster base image {}", c["spec"]["cephVersion"]["image"]));
     }
@@ -233,45 +373,26 @@ fn not_finished(sim: &Sim, image: &str) -> Vec<String> {
     if c["metadata"]["labels"].get(dnr).is_some() {
         off.push("the CephCluster-level do-not-reconcile label left".into());
     }
-    let ceph_images = |spec: &Value| -> Vec<String> {
-        spec["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(spec["initContainers"].as_array().into_iter().flatten())
-            .filter_map(|c| c["image"].as_str())
-            .filter(|i| i.starts_with(CEPH_REPO))
-            .map(str::to_string)
-            .collect()
-    };
-    let deps = sim.get_json(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
+    let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
     let mut bad = 0;
-    for d in deps["items"].as_array().into_iter().flatten() {
-        let name = d["metadata"]["name"].as_str().unwrap_or("?");
-        let held = d["metadata"]["labels"].get(dnr).is_some()
-            || d["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_some();
-        if held || ceph_images(&d["spec"]["template"]["spec"]).iter().any(|i| i != image) {
+    for d in &deps.items {
+        let held =
+            d.metadata.label(dnr).is_some() || d.metadata.annotation("kubectl-ceph-image/upgrade-hold").is_some();
+        if held || d.spec.template.spec.ceph_images().any(|i| i != image) {
             bad += 1;
             if bad <= 3 {
-                off.push(format!("Deployment {name} held or not on the image"));
+                off.push(format!("Deployment {} held or not on the image", d.metadata.name));
             }
         }
     }
-    let pods = sim.get_json(&format!("/api/v1/namespaces/{NS}/pods"));
+    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
     let mut bad_pods = 0;
-    for p in pods["items"].as_array().into_iter().flatten() {
-        if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
-            continue;
-        }
-        let ready = p["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True");
-        if !ready || ceph_images(&p["spec"]).iter().any(|i| i != image) {
+    for p in pods.items.iter().filter(|p| p.status.phase.as_deref() == Some("Running")) {
+        let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        if !ready || p.spec.ceph_images().any(|i| i != image) {
             bad_pods += 1;
             if bad_pods <= 3 {
-                off.push(format!("pod {} not Ready on the image", p["metadata"]["name"].as_str().unwrap_or("?")));
+                off.push(format!("pod {} not Ready on the image", p.metadata.name));
             }
         }
     }
@@ -363,13 +484,11 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
     // the log is read before anything else asks the simulation: it holds the plugin's requests only
     let log = sim.log();
     o.requests = log.len();
-    for r in &log {
-        let verb = r["verb"].as_str().unwrap_or("?").to_string();
-        let resource = r["resource"].as_str().unwrap_or("?").to_string();
-        *o.by_verb.entry(verb.clone()).or_default() += 1;
-        *o.by_resource.entry(format!("{} {resource}", verb.to_uppercase())).or_default() += 1;
-        if verb == "list" && !r["query"].as_str().unwrap_or("").split('&').any(|kv| kv.starts_with("continue=")) {
-            *o.list_passes.entry(resource).or_default() += 1;
+    for r in log {
+        *o.by_verb.entry(r.verb.clone()).or_default() += 1;
+        *o.by_resource.entry(format!("{} {}", r.verb.to_uppercase(), r.resource)).or_default() += 1;
+        if r.verb == "list" && !r.query.split('&').any(|kv| kv.starts_with("continue=")) {
+            *o.list_passes.entry(r.resource).or_default() += 1;
         }
     }
     o.stages_run = run.stderr.lines().filter(|l| l.starts_with("stage ")).count();
@@ -385,8 +504,8 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
         ("deployments", format!("/apis/apps/v1/namespaces/{NS}/deployments")),
         ("pods", format!("/api/v1/namespaces/{NS}/pods")),
     ] {
-        let items = sim.get_json(&format!("{path}?{sel}"))["items"].as_array().map_or(0, Vec::len);
-        o.collection.insert(resource.to_string(), items);
+        let items: List<Named> = sim.get(&format!("{path}?{sel}"));
+        o.collection.insert(resource.to_string(), items.items.len());
     }
     if run.exit != Ok(0) || !run.stdout.contains("Upgrade done") {
         o.failed = Some(format!(
@@ -485,7 +604,7 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
             (None, Some(r)) => {
                 let v = |k: &str| o.by_verb.get(k).copied().unwrap_or(0);
                 t.push_str(&format!(
-                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {:.1} | {} | {:.2} | {} | {} | {} | {} \
+                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} \
                      | {} | {} |\n",
                     o.plan.stages,
                     o.stages_run,
@@ -496,7 +615,7 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
                     secs(o.cpu()),
                     100.0 * secs(o.cpu()) / secs(r.wall).max(1e-9),
                     secs(o.sim_cpu),
-                    r.rss_kib as f64 / 1024.0,
+                    rss_text(r),
                     o.requests,
                     o.per_daemon(),
                     v("get"),
@@ -617,15 +736,31 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
         }
         t.push('\n');
     }
-    t.push_str(
+    let parent_mib =
+        outcomes.iter().filter_map(|o| o.run.as_ref()).map(|r| r.parent_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    t.push_str(&format!(
         "\n`plugin CPU` is user + sys of the plugin process (wait4): its own work, apart from the time it waits on \
          the simulation; `sim CPU` is rook-sim's over the same run (both share the cores). `in pod gates` is the sum \
          of the plugin's own \"rollout done ... after X s\" (each stage's gate on its pods, from its LIST to the last \
          pod Ready); the rest of `wall` is the plugin's reads, plans and writes between the gates, and the health \
-         gate. `wall` includes the plugin's start and its reads before the first stage. Each run was checked afterwards without the plugin: \
+         gate. `wall` includes the plugin's start and its reads before the first stage. `peak RSS` is wait4's \
+         ru_maxrss of the plugin, forked from the benchmark, whose resident memory at the fork it counts too: {:.1} \
+         MiB at most here. Each run was checked afterwards without the plugin: \
          every Deployment and Running pod on the image and Ready, nothing of the upgrade left on the CephCluster.\n",
-    );
+        parent_mib
+    ));
     t
+}
+
+/// The child's peak RSS, unless it is no more than this process had resident at the fork
+/// (which a forked child's peak counts): then only that bound.
+fn rss_text(r: &Run) -> String {
+    let mib = |k: u64| k as f64 / 1024.0;
+    if r.rss_kib as f64 <= r.parent_rss_kib as f64 * 1.1 {
+        format!("at most {:.1} (the benchmark's own {:.1})", mib(r.rss_kib), mib(r.parent_rss_kib))
+    } else {
+        format!("{:.1}", mib(r.rss_kib))
+    }
 }
 
 fn join(v: &[u64]) -> String {
