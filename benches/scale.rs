@@ -117,7 +117,8 @@ fn measured(cmd: &mut Command) -> (Duration, u64) {
 fn try_measured(cmd: &mut Command) -> Result<(Duration, u64), String> {
     // A pre_exec hook makes std fork and exec instead of posix_spawn: a posix_spawned
     // (vfork-like) child's ru_maxrss is at least this process's own high-water mark, as
-    // Linux keeps the shared memory's at its exec. A forked child's peak is its own.
+    // Linux keeps the shared memory's at its exec. A forked child's counts only what this
+    // process has resident at the fork (its copy), which stays small here.
     // SAFETY: the hook does nothing, so it is async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;

@@ -569,7 +569,7 @@ fn main() {
         }
     }
 
-    let section = report(&machine, &outcomes, &scales, &delays, per_node, &image);
+    let section = report(&machine, &out_path, &outcomes, &scales, &delays, per_node, &image);
     println!("{section}");
     write_section(Path::new(&out_path), &section);
     eprintln!("written to {out_path}");
@@ -579,7 +579,15 @@ fn main() {
     }
 }
 
-fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], per_node: usize, image: &str) -> String {
+fn report(
+    machine: &str,
+    out_path: &str,
+    outcomes: &[Outcome],
+    scales: &[u64],
+    delays: &[u64],
+    per_node: usize,
+    image: &str,
+) -> String {
     let mut t = format!("{SECTION}\n## Staged upgrade: `upgrade IMAGE --yes` at scale (issue 15)\n\n");
     t.push_str(&format!(
         "{}\n\nDate: {}; plugin at {}. Command: `BENCH_UPGRADE_SCALES={} BENCH_UPGRADE_DELAYS={} \
@@ -589,7 +597,7 @@ fn report(machine: &str, outcomes: &[Outcome], scales: &[u64], delays: &[u64], p
          delays (`--restart-delay-ms`, `--ready-delay-ms`, `--health-settle-ms`) all set to the row's value.\n\n",
         machine,
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
-        git_head(),
+        git_head(out_path),
         join(scales),
         join(delays),
     ));
@@ -786,12 +794,16 @@ fn write_section(path: &Path, section: &str) {
     std::fs::write(path, new).unwrap();
 }
 
-fn git_head() -> String {
+/// The commit measured, and whether files it tracks differ from it (the results file this
+/// writes does not count: an earlier run's results are no change to what is measured).
+fn git_head(out_path: &str) -> String {
     let run = |args: &[&str]| {
         Command::new("git").args(args).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = run(&["rev-parse", "--short", "HEAD"]).filter(|h| !h.is_empty()).unwrap_or_else(|| "?".into());
-    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let exclude = format!(":(exclude){out_path}");
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no", "--", ".", &exclude]).is_some_and(|s| !s.is_empty());
     if dirty { format!("{head} with uncommitted changes") } else { head }
 }
 
