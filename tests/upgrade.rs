@@ -901,3 +901,27 @@ fn an_upgrade_of_many_osd_batches_goes_to_the_end() {
     assert!(all_on_target(&sim).is_empty(), "not on the target: {:?}", all_on_target(&sim));
     nothing_left(&sim);
 }
+
+/// A resume whose stages are all done is not called done on HEALTH_ERR (as after a failed
+/// health gate at the last stage): it waits within --timeout, then stops, keeping the state.
+#[test]
+fn an_upgrade_with_no_stage_left_is_not_called_done_on_health_err() {
+    let sim = sim_with(Crd::Proposed, 3);
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    let state = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json()["state"].clone();
+    run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]).ok();
+    sim.settle();
+    // The state of a run whose last stage's health gate failed: every daemon is on IMG.
+    let st = serde_json::to_string(&state).unwrap();
+    sim.update(&CEPHCLUSTERS, NS, NS, |c| c["metadata"]["annotations"]["kubectl-ceph-image/upgrade"] = st.into())
+        .unwrap();
+    sim.set_health(NS, Some("HEALTH_ERR"));
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not called done on HEALTH_ERR"), "{}", r.stderr);
+    assert_eq!(run(&sim, &["upgrade", "status", "-o", "json"]).ok().json()["state"]["phase"], "failed");
+    sim.set_health(NS, None);
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    nothing_left(&sim);
+}
