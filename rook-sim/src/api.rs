@@ -656,10 +656,13 @@ fn admit_custom(
     name: &str,
     obj: &mut Value,
     q: &HashMap<String, String>,
+    is_patch: bool,
 ) -> Result<Vec<String>, ApiError> {
     if kind.builtin {
         return Ok(vec![]);
     }
+    let strict = q.get("fieldValidation").is_some_and(|v| v == "Strict");
+    let unpruned = (strict && is_patch).then(|| obj.clone());
     let dropped = schema::prune(obj, &state.schema);
     let errs = schema::validate(obj, &state.schema);
     if !errs.is_empty() {
@@ -668,7 +671,25 @@ fn admit_custom(
     match q.get("fieldValidation").map(String::as_str) {
         Some("Strict") if !dropped.is_empty() => {
             let list: Vec<String> = dropped.iter().map(|d| format!("unknown field \"{d}\"")).collect();
-            Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))))
+            let decoding = format!("strict decoding error: {}", list.join(", "));
+            // As kube-apiserver answers: a create or update fails decoding (400 BadRequest);
+            // a patch fails on the patched object, 422 Invalid naming the field `patch` and
+            // quoting that whole object (handlers/patch.go).
+            Err(match unpruned {
+                None => ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: {decoding}",
+                    kind.kind, kind.version, kind.kind
+                )),
+                Some(unpruned) => {
+                    let quoted = serde_json::to_string(&serde_json::to_string(&unpruned).unwrap_or_default())
+                        .unwrap_or_default();
+                    let cause = format!("Invalid value: {quoted}: {decoding}");
+                    let mut e = ApiError::new(422, "Invalid", format!(" \"\" is invalid: patch: {cause}"));
+                    e.details = Some(serde_json::json!({"causes": [{"reason": "FieldValueInvalid",
+                        "message": cause, "field": "patch"}]}));
+                    e
+                }
+            })
         }
         Some("Ignore") => Ok(vec![]),
         _ => Ok(dropped.iter().map(|d| format!("unknown field \"{d}\"")).collect()),
@@ -688,7 +709,7 @@ fn create(
         return Err(ApiError::not_found(&NAMESPACES, ns));
     }
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let warnings = admit_custom(state, kind, &name, &mut obj, q)?;
+    let warnings = admit_custom(state, kind, &name, &mut obj, q, false)?;
     if kind == &PODS {
         admit_pod(&name, &mut obj)?;
     }
@@ -752,7 +773,7 @@ fn write(
             v
         }
     };
-    let warnings = admit_custom(state, kind, name, &mut new, q)?;
+    let warnings = admit_custom(state, kind, name, &mut new, q, patch_type.is_some())?;
     if kind.status_subresource {
         match sub {
             // the main resource ignores status; /status writes only status

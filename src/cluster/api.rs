@@ -333,7 +333,7 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
     let server_message = || -> String { String::from_utf8_lossy(body).trim().chars().take(300).collect() };
     let (reason, generic) = reason_for(code, &server_message());
     let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason };
-    let message = if s.message.is_empty() { generic } else { s.message };
+    let message = if s.message.is_empty() { generic } else { shorten_message(&s.message) };
     let retry_after = retry_after.or(s.details.retry_after_seconds.map(Duration::from_secs));
     Error::Api(Box::new(ApiFailure {
         verb: what.verb.to_string(),
@@ -345,6 +345,30 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
         retry_after,
         attempts: 1,
     }))
+}
+
+/// The longest server message kept whole, in characters; past it the message is cut and
+/// says how much was left out (a webhook or proxy can answer with hundreds of kB).
+const MESSAGE_LIMIT: usize = 2000;
+
+/// A server message as a person can read it. kube-apiserver answers a patch that fails
+/// strict field validation with 422 Invalid quoting the whole patched object before the
+/// reason (`patch: Invalid value: "{...the CephCluster...}": strict decoding error: unknown
+/// field "spec.cephVersion.imageOverrides"`, handlers/patch.go): the quoted object is left
+/// out, the reason kept. Anything else longer than [`MESSAGE_LIMIT`] is cut.
+pub fn shorten_message(message: &str) -> String {
+    const STRICT: &str = "strict decoding error: ";
+    if let (Some(v), Some(r)) = (message.find("Invalid value: \""), message.rfind(STRICT))
+        && v < r
+    {
+        return format!("{}{}", message[..v].trim_start(), &message[r..]).chars().take(MESSAGE_LIMIT).collect();
+    }
+    let n = message.chars().count();
+    if n <= MESSAGE_LIMIT {
+        return message.to_string();
+    }
+    let kept: String = message.chars().take(MESSAGE_LIMIT).collect();
+    format!("{kept}... ({} more characters)", n - MESSAGE_LIMIT)
 }
 
 /// client-go's reason and message for an answer that is not a `Status`
@@ -395,6 +419,19 @@ mod tests {
 
     fn what() -> What {
         What::new("list", "pods", Some("rook-ceph"))
+    }
+
+    #[test]
+    fn a_strict_patch_refusal_reads_without_the_quoted_object() {
+        // kube-apiserver v1.37's answer, cut down: the quoted object stands before the reason.
+        let m = r#" "" is invalid: patch: Invalid value: "{\"apiVersion\":\"ceph.rook.io/v1\",\"spec\":{}}": strict decoding error: unknown field "spec.cephVersion.imageOverrides""#;
+        assert_eq!(
+            shorten_message(m),
+            r#""" is invalid: patch: strict decoding error: unknown field "spec.cephVersion.imageOverrides""#
+        );
+        let long = "x".repeat(MESSAGE_LIMIT + 5);
+        assert_eq!(shorten_message(&long), format!("{}... (5 more characters)", "x".repeat(MESSAGE_LIMIT)));
+        assert_eq!(shorten_message("short"), "short");
     }
 
     #[test]

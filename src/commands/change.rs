@@ -101,8 +101,17 @@ async fn check_support(
                     Ok(())
                 }
                 Ok(_) => Err(unsupported(*t)),
-                // Strict field validation names the unknown field.
-                Err(Error::Api(a)) if a.code == 400 && a.message.contains("imageOverrides") => Err(unsupported(*t)),
+                // Strict field validation names the unknown field: kube-apiserver answers a
+                // patch 422 Invalid ("patch: ... strict decoding error: unknown field
+                // \"spec.cephVersion.imageOverrides\"", handlers/patch.go), a create or
+                // update 400 BadRequest.
+                Err(Error::Api(a))
+                    if matches!(a.code, 400 | 422)
+                        && a.message.contains("unknown field")
+                        && a.message.contains("imageOverrides") =>
+                {
+                    Err(unsupported(*t))
+                }
                 Err(e) => Err(e),
             }
         }
