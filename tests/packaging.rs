@@ -299,7 +299,7 @@ fn path_with(links: &[&str]) -> (tempfile::TempDir, String) {
 
 fn kubectl_with_path(path: &str, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
     let cache = tempfile::tempdir().unwrap();
-    Command::new("kubectl")
+    Command::new(common::control_plane::kubectl_bin())
         .args(args)
         .env("PATH", path)
         .env("KUBECONFIG", kubeconfig)

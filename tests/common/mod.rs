@@ -1,5 +1,5 @@
-//! Shared by the integration tests: a simulated cluster per test, the built plugin binary
-//! and the real kubectl pointed at it.
+//! Shared by the integration tests: a simulated cluster per test, the real control plane
+//! (`control_plane`), the built plugin binary and the real kubectl pointed at either.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -21,15 +21,11 @@ pub fn sim(crd: Crd) -> Sim {
     sim_with(crd, 12)
 }
 
-/// The real kubectl; a missing kubectl fails the test with that reason, never passes it.
+/// The real kubectl, built from the control plane's Kubernetes release (`scripts/control-plane
+/// build`); where it cannot be built the test fails with that reason, never passes.
 pub fn kubectl(sim: &Sim, args: &[&str]) -> Output {
-    let which = Command::new("sh").arg("-c").arg("command -v kubectl").output().expect("sh runs");
-    assert!(
-        which.status.success(),
-        "kubectl is not installed on this machine: the interop tests need the real kubectl (.ci/run installs it)"
-    );
     let cache = tempfile::tempdir().expect("tempdir");
-    Command::new("kubectl")
+    Command::new(control_plane::kubectl_bin())
         .arg("--kubeconfig")
         .arg(sim.kubeconfig())
         .arg("--cache-dir")
@@ -159,4 +155,5 @@ pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
     };
     Sim::start(opts).expect("simulated cluster starts")
 }
+pub mod control_plane;
 pub mod pty;

@@ -1,0 +1,243 @@
+//! The real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler and kubectl of one release, built from Kubernetes' own Go modules by
+//! `scripts/control-plane`), one per test binary and CephCluster CRD, a namespace per test.
+//!
+//! It is started on first use and stops, its folder removed, when the test binary exits
+//! (`--owner-pid`). Without Go and the Go module proxy the first use fails the test with
+//! that reason: these tests never pass without having run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rook_sim::Crd;
+use serde_json::{Value, json};
+
+pub struct ControlPlane {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+static RELEASED: OnceLock<ControlPlane> = OnceLock::new();
+static PROPOSED: OnceLock<ControlPlane> = OnceLock::new();
+static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The folder the control plane's binaries are in (built on first call).
+pub fn bin_dir() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = Command::new(repo().join("scripts/control-plane"))
+            .arg("build")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/control-plane runs");
+        assert!(
+            out.status.success(),
+            "scripts/control-plane build failed: the tests need Go 1.26+ and the Go module proxy to build the real \
+             control plane"
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .clone()
+}
+
+/// The real kubectl of the control plane's release.
+pub fn kubectl_bin() -> PathBuf {
+    bin_dir().join("kubectl")
+}
+
+/// The control plane whose CephCluster CRD is `crd` (started on first use).
+pub fn control_plane(crd: Crd) -> &'static ControlPlane {
+    let cell = match crd {
+        Crd::Released => &RELEASED,
+        Crd::Proposed => &PROPOSED,
+    };
+    cell.get_or_init(|| ControlPlane::start(crd))
+}
+
+impl ControlPlane {
+    fn start(crd: Crd) -> ControlPlane {
+        let bin = bin_dir();
+        let dir = std::env::temp_dir().join(format!(
+            "ceph-image-cp-{}-{}",
+            std::process::id(),
+            match crd {
+                Crd::Released => "released",
+                Crd::Proposed => "proposed",
+            }
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(repo().join("scripts/control-plane"))
+            .arg("up")
+            .arg(&dir)
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .output()
+            .expect("scripts/control-plane runs");
+        assert!(
+            out.status.success(),
+            "the control plane did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cp = ControlPlane { dir, bin };
+        let mut crd_object = rook_sim::crd_object(crd);
+        crd_object.as_object_mut().expect("object").remove("status");
+        cp.kubectl_stdin("admin", &["create", "-f", "-"], &crd_object.to_string());
+        // Established within a second or so (`kubectl wait` fails before any condition is set).
+        let established = (0..300).any(|_| {
+            let crd: Value = serde_json::from_str(
+                &cp.kubectl_ok("admin", &["get", "crd", "cephclusters.ceph.rook.io", "-o", "json"]),
+            )
+            .expect("JSON");
+            let ok = crd["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            ok
+        });
+        assert!(established, "the CephCluster CRD was not Established within 30 s");
+        cp.kubectl_ok("admin", &["apply", "-f", repo().join("deploy/rbac.yaml").to_str().expect("utf-8")]);
+        cp
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `DIR/USER.kubeconfig`: admin (system:masters), editor and viewer (no rights until
+    /// bound), certuser (a client certificate), rook-sim (system:masters).
+    pub fn kubeconfig(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("{user}.kubeconfig"))
+    }
+
+    pub fn kubectl(&self, user: &str, args: &[&str]) -> Output {
+        Command::new(self.bin.join("kubectl"))
+            .env("KUBECONFIG", self.kubeconfig(user))
+            .arg("--cache-dir")
+            .arg(self.dir.join("kubectl-cache"))
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    pub fn kubectl_ok(&self, user: &str, args: &[&str]) -> String {
+        let o = self.kubectl(user, args);
+        assert!(
+            o.status.success(),
+            "kubectl {args:?} as {user} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn kubectl_stdin(&self, user: &str, args: &[&str], stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(self.bin.join("kubectl"))
+            .env("KUBECONFIG", self.kubeconfig(user))
+            .arg("--cache-dir")
+            .arg(self.dir.join("kubectl-cache"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        let o = child.wait_with_output().expect("kubectl ends");
+        assert!(
+            o.status.success(),
+            "kubectl {args:?} as {user} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A fresh namespace for one test.
+    pub fn namespace(&self, prefix: &str) -> String {
+        let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
+        self.kubectl_ok("admin", &["create", "namespace", &ns]);
+        ns
+    }
+
+    /// Bind deploy/rbac.yaml's ClusterRoles to `user` in `ns` (RoleBindings), as its header says.
+    pub fn bind(&self, user: &str, ns: &str, roles: &[&str]) {
+        for role in roles {
+            self.kubectl_ok(
+                "admin",
+                &["-n", ns, "create", "rolebinding", &format!("{role}-{user}"), "--clusterrole", role, "--user", user],
+            );
+        }
+    }
+
+    /// Every audited request (the real server's request log: DIR/audit.log) by `user` in
+    /// namespace `ns`, as (verb, requestURI, response code).
+    pub fn requests(&self, user: &str, ns: &str) -> Vec<(String, String, u64)> {
+        let text = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["user"]["username"] == user && e["objectRef"]["namespace"] == ns)
+            .map(|e| {
+                (
+                    e["verb"].as_str().unwrap_or_default().to_string(),
+                    e["requestURI"].as_str().unwrap_or_default().to_string(),
+                    e["responseStatus"]["code"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Requests by `user` in `ns` that would change something: every verb but get, list and
+    /// watch, leaving out `dryRun=All`.
+    pub fn mutating_requests(&self, user: &str, ns: &str) -> Vec<(String, String, u64)> {
+        self.requests(user, ns)
+            .into_iter()
+            .filter(|(verb, uri, _)| !matches!(verb.as_str(), "get" | "list" | "watch") && !uri.contains("dryRun=All"))
+            .collect()
+    }
+
+    /// Copy a simulated cluster's CephCluster and Deployments into `ns` (as `kubectl
+    /// create` from a dump would: server-set metadata, status and owner references dropped);
+    /// the real Deployment and ReplicaSet controllers make the pods.
+    pub fn seed_from(&self, sim: &rook_sim::Sim, ns: &str) {
+        use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS};
+        let src = &sim.namespaces[0];
+        let mut items = Vec::new();
+        // Rook's manifests create the daemons' ServiceAccounts; a pod naming a missing one
+        // is refused by ServiceAccount admission.
+        let mut accounts = std::collections::BTreeSet::new();
+        for d in sim.list(&DEPLOYMENTS, src) {
+            if let Some(sa) = d.pointer("/spec/template/spec/serviceAccountName").and_then(Value::as_str) {
+                accounts.insert(sa.to_string());
+            }
+        }
+        for sa in accounts {
+            items
+                .push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}}));
+        }
+        for kind in [&CEPHCLUSTERS, &DEPLOYMENTS] {
+            for mut o in sim.list(kind, src) {
+                let m = o["metadata"].as_object_mut().expect("metadata");
+                for k in
+                    ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "ownerReferences"]
+                {
+                    m.remove(k);
+                }
+                m.insert("namespace".into(), json!(ns));
+                o.as_object_mut().expect("object").remove("status");
+                items.push(o);
+            }
+        }
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+        self.kubectl_stdin("admin", &["create", "-f", "-"], &list.to_string());
+    }
+}

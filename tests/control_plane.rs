@@ -1,0 +1,131 @@
+//! The plugin on the real Kubernetes control plane (issue 20): what only a real
+//! kube-apiserver shows — its RBAC, its field validation and its patch engine — and the
+//! control plane itself as `scripts/control-plane` promises it.
+
+mod common;
+
+use common::control_plane::{ControlPlane, control_plane};
+use common::*;
+use rook_sim::Crd;
+
+/// The plugin as `user` of the control plane, in namespace `ns`.
+fn plugin_as(cp: &ControlPlane, user: &str, ns: &str, args: &[&str]) -> Run {
+    let out =
+        plugin_at(&cp.kubeconfig(user)).arg("-n").arg(ns).args(args).write_stdin("").output().expect("plugin runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn the_control_plane_answers_as_its_release_with_every_user() {
+    let cp = control_plane(Crd::Released);
+    assert_eq!(cp.kubectl_ok("admin", &["get", "--raw", "/readyz/etcd"]).trim(), "ok");
+    let v: serde_json::Value = serde_json::from_str(&cp.kubectl_ok("admin", &["version", "-o", "json"])).unwrap();
+    let client = v["clientVersion"]["gitVersion"].as_str().unwrap();
+    assert!(client.starts_with("v1."), "{v}");
+    assert_eq!(v["serverVersion"]["gitVersion"], client, "kubectl is built from the server's release");
+    // token users and the client-certificate user are who they say; editor has no rights
+    for user in ["admin", "editor", "viewer", "certuser"] {
+        let who: serde_json::Value =
+            serde_json::from_str(&cp.kubectl_ok(user, &["auth", "whoami", "-o", "json"])).unwrap();
+        assert_eq!(who["status"]["userInfo"]["username"], user);
+    }
+    let o = cp.kubectl("editor", &["get", "pods", "-n", "default"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("Forbidden"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_real_controllers_make_the_pods_of_seeded_deployments() {
+    let cp = control_plane(Crd::Released);
+    let ns = cp.namespace("seed");
+    let sim = sim_with(Crd::Released, 3);
+    cp.seed_from(&sim, &ns);
+    // The Deployment controller makes a ReplicaSet per Deployment, the ReplicaSet
+    // controller its pod (Pending: this control plane has no nodes yet).
+    let deployments = sim.list(&rook_sim::resources::DEPLOYMENTS, "rook-ceph").len();
+    let mut pods = 0;
+    for _ in 0..100 {
+        pods = cp.kubectl_ok("admin", &["-n", &ns, "get", "pods", "-o", "name"]).lines().count();
+        if pods == deployments {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        pods,
+        deployments,
+        "one pod per Deployment, made by the real ReplicaSet controller; events:\n{}",
+        cp.kubectl_ok("admin", &["-n", &ns, "get", "events"])
+    );
+    let rs = cp.kubectl_ok("admin", &["-n", &ns, "get", "replicasets", "-o", "name"]);
+    assert_eq!(rs.lines().count(), deployments);
+    // the plugin reads the cluster as it is
+    let r = plugin_as(cp, "admin", &ns, &["status", "-o", "json"]).ok();
+    let v = r.json();
+    assert_eq!(v["crdImageOverrides"], false, "{v}");
+}
+
+/// The acceptance case of issue 20: on released Rook, as the least-privileged editor (no
+/// CRD read), `set mgr IMAGE --yes` probes with a dryRun=All patch; the real server answers
+/// that 422 Invalid (strict field validation on a patch), which the plugin must read as "this
+/// CRD has no imageOverrides": refuse naming the fence, exit 1, and send no write.
+#[test]
+fn set_on_released_rook_as_the_least_privileged_editor_refuses_with_the_fence() {
+    let cp = control_plane(Crd::Released);
+    let ns = cp.namespace("editor");
+    let sim = sim_with(Crd::Released, 3);
+    cp.seed_from(&sim, &ns);
+    cp.bind("editor", &ns, &["ceph-image-viewer", "ceph-image-editor"]);
+    let before = cp.kubectl_ok("admin", &["-n", &ns, "get", "cephcluster", "rook-ceph", "-o", "json"]);
+    let r = plugin_as(cp, "editor", &ns, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no spec.cephVersion.imageOverrides"), "{}", r.stderr);
+    assert!(r.stderr.contains("--strategy fence"), "{}", r.stderr);
+    assert!(!r.stderr.contains("managedFields"), "the server's quoted object is not shown: {}", r.stderr);
+    // what the real server logged: the probe (dryRun=All, answered 422) and no other write
+    let probes: Vec<_> = cp
+        .requests("editor", &ns)
+        .into_iter()
+        .filter(|(verb, uri, _)| verb == "patch" && uri.contains("dryRun=All"))
+        .collect();
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert_eq!(probes[0].2, 422, "kube-apiserver answers a strict patch with a pruned field 422 Invalid");
+    assert_eq!(cp.mutating_requests("editor", &ns), vec![]);
+    let after = cp.kubectl_ok("admin", &["-n", &ns, "get", "cephcluster", "rook-ceph", "-o", "json"]);
+    let rv = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["metadata"]["resourceVersion"].clone();
+    assert_eq!(rv(&before), rv(&after), "the CephCluster is unchanged");
+}
+
+/// The same refusal where the user may also read the CRD: the plugin learns it from the
+/// schema and sends no probe at all. (The viewer token user here, given the editor's roles,
+/// so that the binding cannot reach the test above, which runs at the same time.)
+#[test]
+fn set_on_released_rook_with_the_crd_reader_refuses_without_a_probe() {
+    let cp = control_plane(Crd::Released);
+    let ns = cp.namespace("crdreader");
+    let sim = sim_with(Crd::Released, 3);
+    cp.seed_from(&sim, &ns);
+    cp.bind("viewer", &ns, &["ceph-image-viewer", "ceph-image-editor"]);
+    cp.kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "clusterrolebinding",
+            &format!("crd-reader-{ns}"),
+            "--clusterrole",
+            "ceph-image-crd-reader",
+            "--user",
+            "viewer",
+        ],
+    );
+    let r = plugin_as(cp, "viewer", &ns, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("--strategy fence"), "{}", r.stderr);
+    let patches: Vec<_> = cp.requests("viewer", &ns).into_iter().filter(|(verb, _, _)| verb == "patch").collect();
+    assert_eq!(patches, vec![], "the CRD's schema answered: no probe");
+    cp.kubectl_ok("admin", &["delete", "clusterrolebinding", &format!("crd-reader-{ns}")]);
+}
