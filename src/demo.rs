@@ -24,6 +24,13 @@ pub struct DemoArgs {
     /// `proposed`: the CRD has spec.cephVersion.imageOverrides; `released`: Rook as released.
     #[arg(long, value_enum, default_value = "proposed")]
     pub crd: CrdArg,
+    /// Run the simulated Rook operator and kubelets on the real kube-apiserver this
+    /// kubeconfig points at (for instance `scripts/control-plane up DIR`'s
+    /// DIR/rook-sim.kubeconfig) instead of the embedded server: the CephCluster CRD, the
+    /// namespace, the CephCluster, its Deployments and the simulated nodes are created there,
+    /// and the real controllers make the pods. Needs --serve.
+    #[arg(long, value_name = "KUBECONFIG", requires = "serve", conflicts_with_all = ["port", "rbac", "faults"])]
+    pub on: Option<PathBuf>,
     /// Write the kubeconfig here (default: a temporary file).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -81,6 +88,7 @@ impl DemoArgs {
             from: self.from.clone(),
             kubeconfig_out: self.kubeconfig_out.clone(),
             port: self.port,
+            on: self.on.clone(),
             ..Default::default()
         };
         o.operator.daemon_delay = std::time::Duration::from_millis(self.restart_delay_ms);
@@ -137,6 +145,16 @@ fn start(args: &DemoArgs) -> Result<Sim, String> {
 pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     let sim = start(args)?;
     let mut out = std::io::stdout();
+    if args.on.is_some() {
+        let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
+        let _ = out.flush();
+        crate::output::note(&format!(
+            "rook-sim: {}, on the API server {} (Ctrl-C to stop)",
+            args.describe(&sim),
+            sim.url
+        ));
+        return wait_for_signal().await.map(|()| drop(sim));
+    }
     // one write: a reader may stop after the first line
     let _ = write!(
         out,
@@ -154,6 +172,13 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
          \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",
         rook_sim::admin::FAULTS_PATH
     ));
+    wait_for_signal().await?;
+    drop(sim);
+    Ok(())
+}
+
+/// Until SIGINT or SIGTERM.
+async fn wait_for_signal() -> Result<(), String> {
     #[cfg(unix)]
     {
         let mut term =
@@ -165,7 +190,6 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-    drop(sim);
     Ok(())
 }
 

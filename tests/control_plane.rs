@@ -129,3 +129,96 @@ fn set_on_released_rook_with_the_crd_reader_refuses_without_a_probe() {
     assert_eq!(patches, vec![], "the CRD's schema answered: no probe");
     cp.kubectl_ok("admin", &["delete", "clusterrolebinding", &format!("crd-reader-{ns}")]);
 }
+
+/// Issue 20's acceptance: rook-sim's operator and kubelets on the real control plane bring
+/// every daemon up through real ReplicaSets, scheduled by the real scheduler onto the
+/// simulated nodes; the plugin's `status` sees them.
+#[test]
+fn rook_sim_on_the_real_control_plane_brings_every_daemon_up() {
+    let cp = control_plane(Crd::Released);
+    let sim = cp.sim("onreal", 12);
+    let ns = sim.namespaces[0].clone();
+    let pods: serde_json::Value = serde_json::from_str(
+        &cp.kubectl_ok("admin", &["-n", &ns, "get", "pods", "-l", "app=rook-ceph-osd", "-o", "json"]),
+    )
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 12);
+    for p in pods {
+        assert_eq!(p["status"]["phase"], "Running", "{}", p["metadata"]["name"]);
+        let ready =
+            p["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        assert!(ready, "{} is Ready", p["metadata"]["name"]);
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet", "made by the real ReplicaSet controller");
+        assert!(p["spec"]["nodeName"].as_str().unwrap().starts_with("node-"), "bound by the real scheduler");
+    }
+    let nodes = cp.kubectl_ok("admin", &["get", "nodes", "-l", "rook-sim/simulated=true", "-o", "name"]);
+    assert!(nodes.lines().count() >= 3, "{nodes}");
+    let r = plugin_as(cp, "admin", &ns, &["status", "-o", "json"]).ok();
+    let v = r.json();
+    let osd = v["types"].as_array().unwrap().iter().find(|t| t["type"] == "osd").cloned().unwrap_or_default();
+    assert_eq!(osd["daemons"], 12, "{v}");
+}
+
+/// The images every pod of an app label runs (first container), sorted.
+fn images_of(cp: &ControlPlane, ns: &str, app: &str) -> Vec<String> {
+    let pods: serde_json::Value = serde_json::from_str(
+        &cp.kubectl_ok("admin", &["-n", ns, "get", "pods", "-l", &format!("app={app}"), "-o", "json"]),
+    )
+    .unwrap();
+    let mut v: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"].get("deletionTimestamp").is_none())
+        .map(|p| p["spec"]["containers"][0]["image"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// An override on the proposed CRD, on the real server: the simulated Rook sees the
+/// CephCluster change through its watch, rewrites the mgr Deployments, the real controllers
+/// roll them, and `--wait` returns once they run the image; nothing else restarts.
+#[test]
+fn set_mgr_with_wait_on_the_real_control_plane_moves_only_the_mgrs() {
+    let cp = control_plane(Crd::Proposed);
+    let sim = cp.sim("override", 3);
+    let ns = sim.namespaces[0].clone();
+    let image = "quay.io/ceph/ceph:v20.2.5";
+    let r = plugin_as(cp, "admin", &ns, &["set", "mgr", image, "--yes", "--wait", "--timeout", "120s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(images_of(cp, &ns, "rook-ceph-mgr"), vec![image.to_string(); 2]);
+    sim.settle();
+    let moved: Vec<String> = sim.replacements(&ns).into_keys().collect();
+    assert_eq!(moved, vec!["rook-ceph-mgr-a", "rook-ceph-mgr-b"], "only the mgrs rolled");
+    assert!(images_of(cp, &ns, "rook-ceph-osd").iter().all(|i| i != image));
+}
+
+/// The fence on released Rook, on the real server: the plugin's strategic merge patch of
+/// the OSD Deployments is rolled by the real Deployment controller (Recreate), and `--wait`
+/// returns once every OSD runs the image; the labels hold them from the simulated Rook.
+#[test]
+fn the_fence_on_the_real_control_plane_rolls_the_osds_through_the_real_controller() {
+    let cp = control_plane(Crd::Released);
+    let sim = cp.sim("fence", 3);
+    let ns = sim.namespaces[0].clone();
+    let image = "quay.io/ceph/ceph:v20.2.5";
+    let r = plugin_as(
+        cp,
+        "admin",
+        &ns,
+        &["set", "osd", image, "--strategy", "fence", "--yes", "--wait", "--timeout", "120s"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(images_of(cp, &ns, "rook-ceph-osd"), vec![image.to_string(); 3]);
+    let labelled = cp.kubectl_ok(
+        "admin",
+        &["-n", &ns, "get", "deploy", "-l", "app=rook-ceph-osd,ceph.rook.io/do-not-reconcile", "-o", "name"],
+    );
+    assert_eq!(labelled.lines().count(), 3, "{labelled}");
+    // a second ReplicaSet per OSD Deployment: the real controller rolled them
+    let rs = cp.kubectl_ok("admin", &["-n", &ns, "get", "rs", "-l", "app=rook-ceph-osd", "-o", "name"]);
+    assert_eq!(rs.lines().count(), 6, "{rs}");
+}

@@ -303,7 +303,7 @@ pub fn apply(state: &SimState, s: &Setting) -> Value {
             json!({"kind": "drop-watches", "cut": open})
         }
         Setting::NeverReady { namespace, name } => {
-            let ns = namespace.clone().unwrap_or_else(|| state.operator.namespace_of(&state.store(), name));
+            let ns = namespace.clone().unwrap_or_else(|| state.operator.namespace_of(state, name));
             state.kubelet.set_never_ready(&ns, name);
             json!({"kind": "never-ready", "namespace": ns, "name": name})
         }

@@ -16,7 +16,7 @@ use super::discovery;
 use super::faults::FaultKind;
 use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
-use super::resources::{self, CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
+use super::resources::{self, CRDS, Kind, NAMESPACES, PODS};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
@@ -714,16 +714,8 @@ fn create(
         admit_pod(&name, &mut obj)?;
     }
     let created = state.store().create(kind, ns, obj, dry_run)?;
-    if !dry_run && kind == &CEPHCLUSTERS {
-        state.operator.trigger();
-    }
-    // a pod bound to a node: its kubelet runs it
-    if !dry_run
-        && kind == &PODS
-        && let Some(pod) = created["metadata"]["name"].as_str()
-        && created.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
-    {
-        super::kubelet::spawn(state, ns, pod);
+    if !dry_run {
+        super::client::after_create(state, kind, ns, &created);
     }
     Ok(Reply::Full {
         status: 201,
@@ -810,14 +802,8 @@ fn write(
     }
     let written = store.update(kind, ns, name, new, dry_run)?;
     drop(store);
-    if !dry_run && kind == &DEPLOYMENTS {
-        let restart = written["spec"]["template"] != old["spec"]["template"];
-        if restart || written["spec"]["replicas"] != old["spec"]["replicas"] {
-            deployment_controller(state, ns, name, restart);
-        }
-    }
-    if !dry_run && kind == &CEPHCLUSTERS {
-        state.operator.cluster_written(&old, &written);
+    if !dry_run {
+        super::client::after_update(state, kind, ns, name, &old, &written);
     }
     Ok(Reply::Full {
         status: 200,
@@ -825,18 +811,6 @@ fn write(
         body: Bytes::from(serde_json::to_vec(&written).expect("json")),
         warnings,
     })
-}
-
-/// Kubernetes rolls a Deployment whose pod template changed, and adds or removes pods when
-/// its replicas change: the Deployment controller, for writes that do not come from the
-/// simulated operator, on any Deployment (Rook's or not).
-fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
-    let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
-    let started = super::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
-    super::health::refresh(state, ns);
-    for p in &started {
-        super::kubelet::spawn(state, ns, &p.name);
-    }
 }
 
 /// What the apiserver checks and defaults on a Pod it is asked to create.

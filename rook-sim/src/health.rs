@@ -13,7 +13,6 @@ use serde_json::Value;
 use super::SimState;
 use super::operator::Operator;
 use super::resources::{CEPHCLUSTERS, PODS};
-use super::store::Store;
 
 pub const OK: &str = "HEALTH_OK";
 pub const WARN: &str = "HEALTH_WARN";
@@ -69,20 +68,31 @@ impl Health {
 
     /// Whether a restarted pod of `ns` is still not Ready (forgetting those that are gone:
     /// a lookup, not a parse, as this runs on every pod change of a large rollout).
-    fn restarting(&self, store: &Store, ns: &str) -> bool {
+    /// Is a pod a restart started, and that still exists, not Ready yet?
+    fn restarting(&self, state: &SimState, ns: &str) -> bool {
+        let names: Vec<String> =
+            lock(&self.restarting).get(ns).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        if names.is_empty() {
+            return false;
+        }
+        let exist = state.get_many(&PODS, ns, &names);
         let mut r = lock(&self.restarting);
         let Some(set) = r.get_mut(ns) else { return false };
-        set.retain(|name| store.get(&PODS, ns, name).is_some());
+        for (name, pod) in names.iter().zip(exist) {
+            if pod.is_none() {
+                set.remove(name);
+            }
+        }
         !set.is_empty()
     }
 
-    /// The health to write now for `ns`: the pinned value, `HEALTH_WARN` while a restarted
-    /// pod is not Ready, else `current` (a return to OK waits for the settle time), or OK.
-    pub fn now(&self, store: &Store, ns: &str, current: Option<&str>) -> String {
+    /// The health of `ns` now: the pinned one, `HEALTH_WARN` while a restarted pod is not
+    /// Ready, else what it is (`current`) or `HEALTH_OK`.
+    pub fn now(&self, state: &SimState, ns: &str, current: Option<&str>) -> String {
         if let Some(p) = self.pinned(ns) {
             return p;
         }
-        if self.restarting(store, ns) {
+        if self.restarting(state, ns) {
             *lock(&self.epoch).entry(ns.to_string()).or_default() += 1;
             return WARN.into();
         }
@@ -94,44 +104,32 @@ impl Health {
     }
 }
 
-/// The CephCluster Rook reconciles in `ns`: (name, object).
-fn cluster(store: &Store, ns: &str) -> Option<(String, Value)> {
-    let c = Operator::clusters(store).into_iter().find(|c| c["metadata"]["namespace"] == ns)?;
-    Some((c["metadata"]["name"].as_str().unwrap_or_default().to_string(), c))
+/// Write the health (and `lastChecked`) of CephCluster `ns/name`.
+fn write(state: &Arc<SimState>, name: &str, ns: &str, health: &str) {
+    let _ = state.update_status(&CEPHCLUSTERS, ns, name, |c| {
+        c["status"]["ceph"]["health"] = health.into();
+        c["status"]["ceph"]["lastChecked"] = now_checked().into();
+    });
 }
 
-/// Write `health` (and lastChecked) into the CephCluster of `ns`.
-fn write(store: &mut Store, ns: &str, health: &str) {
-    let Some((name, mut c)) = cluster(store, ns) else { return };
-    c["status"]["ceph"]["health"] = health.into();
-    c["status"]["ceph"]["lastChecked"] = now_checked().into();
-    if let Some(m) = c["metadata"].as_object_mut() {
-        m.remove("resourceVersion");
-    }
-    let _ = store.update(&CEPHCLUSTERS, ns, &name, c, false);
+/// The CephCluster of `ns`: its name and its health as written now.
+fn current(state: &SimState, ns: &str) -> Option<(String, Option<String>)> {
+    let c = Operator::cluster_in(state, ns)?;
+    let name = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    Some((name, c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string)))
 }
 
-fn current(store: &Store, ns: &str) -> Option<String> {
-    let (_, c) = cluster(store, ns)?;
-    c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string)
-}
-
-/// Re-evaluate the health of `ns` after a pod changed: written when it changes; a return to
-/// `HEALTH_OK` is written `health_settle` after the last restarted pod turned Ready.
+/// Write the health of `ns` where it changed (see the module): `HEALTH_WARN` while a
+/// restarted pod is not Ready; once all are Ready, `HEALTH_OK` `health_settle` later.
 /// Must run inside the simulation's runtime.
 pub fn refresh(state: &Arc<SimState>, ns: &str) {
-    let mut store = state.store();
-    if cluster(&store, ns).is_none() {
-        return;
-    }
-    let cur = current(&store, ns);
-    let h = state.health.now(&store, ns, cur.as_deref());
+    let Some((name, cur)) = current(state, ns) else { return };
+    let h = state.health.now(state, ns, cur.as_deref());
     if Some(&h) != cur.as_ref() {
-        write(&mut store, ns, &h);
+        write(state, &name, ns, &h);
     }
     // all restarted pods Ready, and not pinned: Ceph comes back to OK after a while
-    if state.health.pinned(ns).is_none() && h != OK && !state.health.restarting(&store, ns) {
-        drop(store);
+    if state.health.pinned(ns).is_none() && h != OK && !state.health.restarting(state, ns) {
         settle_later(state, ns);
     }
 }
@@ -141,13 +139,13 @@ fn settle_later(state: &Arc<SimState>, ns: &str) {
     let (state, ns) = (state.clone(), ns.to_string());
     tokio::spawn(async move {
         tokio::time::sleep(state.operator.config().health_settle).await;
-        let mut store = state.store();
         if state.health.epoch(&ns) == epoch
             && state.health.pinned(&ns).is_none()
-            && !state.health.restarting(&store, &ns)
-            && current(&store, &ns).as_deref() != Some(OK)
+            && !state.health.restarting(&state, &ns)
+            && let Some((name, cur)) = current(&state, &ns)
+            && cur.as_deref() != Some(OK)
         {
-            write(&mut store, &ns, OK);
+            write(&state, &name, &ns, OK);
         }
     });
 }
@@ -156,7 +154,7 @@ fn settle_later(state: &Arc<SimState>, ns: &str) {
 /// `HEALTH_WARN` while a restarted pod is not Ready, else `HEALTH_OK` at once.
 pub fn set(state: &Arc<SimState>, ns: &str, health: Option<&str>) {
     state.health.pin(ns, health);
-    let mut store = state.store();
-    let h = state.health.now(&store, ns, None);
-    write(&mut store, ns, &h);
+    let Some((name, _)) = current(state, ns) else { return };
+    let h = state.health.now(state, ns, None);
+    write(state, &name, ns, &h);
 }

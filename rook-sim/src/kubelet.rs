@@ -242,21 +242,20 @@ fn status_at(pod: &Value, stage: &Stage) -> Value {
     s
 }
 
-/// Write the pod's status; false when the pod is gone (deleted, or replaced by a rollout).
-fn write(state: &SimState, ns: &str, name: &str, uid: &Value, f: impl FnOnce(&Value) -> Value) -> bool {
-    let mut store = state.store();
-    let Some(mut pod) = store.get_value(&PODS, ns, name) else { return false };
-    if &pod["metadata"]["uid"] != uid {
-        return false;
-    }
-    pod["status"] = f(&pod);
-    if let Some(m) = pod["metadata"].as_object_mut() {
-        m.remove("resourceVersion");
-    }
-    store.update(&PODS, ns, name, pod, false).is_ok()
+/// Write the pod's status (the `status` subresource); false when the pod is gone (deleted,
+/// or replaced by a rollout: another uid).
+fn write(state: &Arc<SimState>, ns: &str, name: &str, uid: &Value, f: impl Fn(&Value) -> Value) -> bool {
+    let mut mine = true;
+    let written = state.update_status(&PODS, ns, name, |pod| {
+        mine = &pod["metadata"]["uid"] == uid;
+        if mine {
+            pod["status"] = f(pod);
+        }
+    });
+    written.is_ok() && mine
 }
 
-fn event(state: &SimState, ns: &str, pod: &Value, reason: &str, kind: &str, message: &str) {
+fn event(state: &Arc<SimState>, ns: &str, pod: &Value, reason: &str, kind: &str, message: &str) {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let ev = json!({
         "metadata": {"generateName": format!("{name}."), "namespace": ns},
@@ -265,7 +264,7 @@ fn event(state: &SimState, ns: &str, pod: &Value, reason: &str, kind: &str, mess
         "firstTimestamp": now_rfc3339(), "lastTimestamp": now_rfc3339(),
         "source": {"component": if reason == "FailedScheduling" { "default-scheduler" } else { "kubelet" }},
     });
-    let _ = state.store().create(&EVENTS, ns, ev, false);
+    let _ = state.create(&EVENTS, ns, ev);
 }
 
 /// Start the kubelet's work on a pod (see the module). The task ends `true` once the pod
@@ -278,7 +277,7 @@ pub fn spawn(state: &Arc<SimState>, ns: &str, pod: &str) -> tokio::task::JoinHan
 
 async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
     let cfg = state.operator.config().clone();
-    let Some(pod) = state.store().get_value(&PODS, ns, name) else { return false };
+    let Some(pod) = state.get(&PODS, ns, name) else { return false };
     let uid = pod["metadata"]["uid"].clone();
     let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
     let kubelet = &state.kubelet;
@@ -345,9 +344,6 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
             if !write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready })) {
                 return false;
             }
-            if let Some(d) = &deployment {
-                rollout::refresh_status(&mut state.store(), ns, d);
-            }
             if ready {
                 state.health.note_ready(ns, name);
             }
@@ -359,7 +355,7 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
         }
         // the readiness probe, again
         tokio::time::sleep(cfg.ready_delay.max(Duration::from_millis(10))).await;
-        let gone = state.store().get_value(&PODS, ns, name).is_none_or(|p| p["metadata"]["uid"] != uid);
+        let gone = state.get(&PODS, ns, name).is_none_or(|p| p["metadata"]["uid"] != uid);
         if gone {
             return false;
         }

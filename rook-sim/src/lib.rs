@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod client;
 pub mod discovery;
 pub mod faults;
 pub mod health;
@@ -15,6 +16,7 @@ pub mod log;
 pub mod operator;
 pub mod patch;
 pub mod rbac;
+pub mod remote;
 pub mod resources;
 pub mod rollout;
 pub mod rook;
@@ -77,6 +79,12 @@ pub struct SimOptions {
     /// Bind the kubeconfig's user to these roles (`rbac::Policy`): anything else is answered
     /// 403 as the apiserver's RBAC answers it. None: the user may do everything.
     pub rbac: Option<rbac::Policy>,
+    /// Run on the real kube-apiserver this kubeconfig points at (`demo --serve --on`)
+    /// instead of the embedded one: rook-sim installs the CRD, the namespace, the
+    /// CephCluster and its Deployments there, registers the simulated nodes, and runs the
+    /// simulated Rook operator and kubelets against it (remote.rs). The embedded server's
+    /// request log, faults and RBAC do not apply there: the real server's do.
+    pub on: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -91,12 +99,15 @@ impl Default for SimOptions {
             port: 0,
             token: None,
             rbac: None,
+            on: None,
         }
     }
 }
 
 pub struct SimState {
     store: Mutex<Store>,
+    /// The API server the operator and kubelets act on (client.rs).
+    pub backend: client::Backend,
     /// The CephCluster `openAPIV3Schema` in force.
     pub schema: Value,
     pub crd: Crd,
@@ -303,7 +314,8 @@ pub struct Sim {
     pub state: Arc<SimState>,
     rt: Option<tokio::runtime::Runtime>,
     kubeconfig: PathBuf,
-    admin_files: admin::Files,
+    /// The admin endpoint's token and CA files (None on a real server: no such endpoint).
+    admin_files: Option<admin::Files>,
     owned_dir: Option<PathBuf>,
     pub url: String,
     pub ca_pem: String,
@@ -316,6 +328,9 @@ pub struct Sim {
 impl Sim {
     pub fn start(opts: SimOptions) -> Result<Sim, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        if opts.on.is_some() {
+            return on_server::start(opts);
+        }
         let tls = tls::generate()?;
         let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
         let loaded = if opts.from.is_empty() && opts.objects.is_empty() {
@@ -340,6 +355,7 @@ impl Sim {
         let (epoch, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(SimState {
             store: Mutex::new(store),
+            backend: client::Backend::Embedded,
             schema,
             crd: opts.crd,
             log: RequestLog::default(),
@@ -362,19 +378,17 @@ impl Sim {
             }
         }
         state.kubelet.seed(&state.store());
-        if generated {
-            state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
-        } else {
-            for ns in &namespaces {
-                state.operator.fill_versions(&state, ns);
+        let rt = runtime()?;
+        {
+            let _guard = rt.enter();
+            if generated {
+                state.operator.update_status(&state, &opts.topology.namespace, &opts.topology.ceph_image);
+            } else {
+                for ns in &namespaces {
+                    state.operator.fill_versions(&state, ns);
+                }
             }
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("rook-sim")
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
         // std bind, then hand to the sim's runtime: Sim::start may be called from inside
         // another runtime (demo), where block_on is not allowed.
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))
@@ -400,7 +414,7 @@ impl Sim {
             }
         };
         write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-        let admin_files = admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?;
+        let admin_files = Some(admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
         Ok(Sim {
             state,
             rt: Some(rt),
@@ -427,14 +441,16 @@ impl Sim {
         &self.state.admin_token
     }
 
-    /// The file next to the kubeconfig holding `admin_token` (mode 0600).
+    /// The file next to the kubeconfig holding `admin_token` (mode 0600). Panics on a real
+    /// server, which has no admin endpoint.
     pub fn admin_token_file(&self) -> &Path {
-        &self.admin_files.token
+        &self.admin_files.as_ref().expect("the embedded server's admin endpoint").token
     }
 
-    /// The CA certificate (PEM) next to the kubeconfig, for `curl --cacert`.
+    /// The CA certificate (PEM) next to the kubeconfig, for `curl --cacert`. Panics on a
+    /// real server.
     pub fn ca_file(&self) -> &Path {
-        &self.admin_files.ca
+        &self.admin_files.as_ref().expect("the embedded server's admin endpoint").ca
     }
 
     pub fn log(&self) -> Vec<LoggedRequest> {
@@ -460,14 +476,15 @@ impl Sim {
         self.rt.as_ref().expect("runtime").block_on(async move { state.operator.settle().await });
     }
 
-    pub fn get(&self, kind: &Kind, ns: &str, name: &str) -> Option<Value> {
-        self.state.store().get_value(kind, ns, name)
+    pub fn get(&self, kind: &'static Kind, ns: &str, name: &str) -> Option<Value> {
+        let _rt = self.runtime().enter();
+        self.state.get(kind, ns, name)
     }
 
     /// Objects of a kind in a namespace, in name order.
-    pub fn list(&self, kind: &Kind, ns: &str) -> Vec<Value> {
-        let store = self.state.store();
-        store.iter(kind, Some(ns), None).map(|(_, s)| serde_json::from_slice(&s.bytes).expect("json")).collect()
+    pub fn list(&self, kind: &'static Kind, ns: &str) -> Vec<Value> {
+        let _rt = self.runtime().enter();
+        self.state.list(kind, Some(ns))
     }
 
     /// Change an object as another client would (no request logged), e.g. a concurrent
@@ -480,19 +497,13 @@ impl Sim {
         name: &str,
         f: impl FnOnce(&mut Value),
     ) -> Result<Value, String> {
-        let mut store = self.state.store();
-        let mut v = store.get_value(kind, ns, name).ok_or("not found")?;
-        let before = v.clone();
-        f(&mut v);
-        if let Some(m) = v["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let out = store.update(kind, ns, name, v, false).map_err(|e| e.message)?;
-        drop(store);
-        if kind == &CEPHCLUSTERS {
-            self.state.operator.cluster_written(&before, &out);
-        }
-        Ok(out)
+        let _rt = self.runtime().enter();
+        let mut f = Some(f);
+        self.state.update(kind, ns, name, |v| {
+            if let Some(f) = f.take() {
+                f(v);
+            }
+        })
     }
 
     /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
@@ -604,6 +615,18 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
     f.set_len(0).map_err(err)?;
     f.write_all(content.as_bytes()).map_err(err)
 }
+
+/// The simulation's own runtime (two workers): its server, operator and kubelets run there.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rook-sim")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+mod on_server;
 
 impl Drop for Sim {
     fn drop(&mut self) {

@@ -15,9 +15,8 @@ use tokio::sync::{Notify, watch};
 
 use super::SimState;
 use super::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
-use super::rollout;
 use super::rook::{self, Managed};
-use super::store::{Store, now_rfc3339};
+use super::store::now_rfc3339;
 use super::topology::{self, DNR_LABEL};
 
 #[derive(Debug, Clone)]
@@ -159,25 +158,30 @@ impl Operator {
     }
 
     /// The CephCluster Rook reconciles in each namespace: the oldest one.
-    pub fn clusters(store: &Store) -> Vec<Value> {
+    pub fn clusters(all: Vec<Value>) -> Vec<Value> {
         let mut by_ns: BTreeMap<String, Value> = BTreeMap::new();
-        for ((ns, _), s) in store.iter(&CEPHCLUSTERS, None, None) {
-            let v: Value = serde_json::from_slice(&s.bytes).expect("json");
+        for v in all {
+            let ns = v["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
             let older = |a: &Value, b: &Value| {
                 a["metadata"]["creationTimestamp"].as_str() < b["metadata"]["creationTimestamp"].as_str()
             };
-            match by_ns.get(ns) {
+            match by_ns.get(&ns) {
                 Some(cur) if !older(&v, cur) => {}
                 _ => {
-                    by_ns.insert(ns.clone(), v);
+                    by_ns.insert(ns, v);
                 }
             }
         }
         by_ns.into_values().collect()
     }
 
+    /// The CephCluster Rook reconciles in `ns`, if any.
+    pub fn cluster_in(state: &SimState, ns: &str) -> Option<Value> {
+        Self::clusters(state.list(&CEPHCLUSTERS, Some(ns))).into_iter().next()
+    }
+
     async fn reconcile(&self, state: &Arc<SimState>) {
-        let clusters = Self::clusters(&state.store());
+        let clusters = Self::clusters(state.list(&CEPHCLUSTERS, None));
         for cluster in clusters {
             self.reconcile_cluster(state, &cluster).await;
         }
@@ -251,16 +255,20 @@ impl Operator {
     }
 
     /// Update every Deployment of one type Rook does not hold, one at a time (OSDs in
-    /// batches), waiting for each one's new pods.
+    /// batches), waiting for each one's rollout (Rook waits, and gives up after a while).
     async fn roll_type(&self, state: &Arc<SimState>, run: &Run<'_>, key: &str) {
         let desired = run.overrides.get(key).and_then(Value::as_str).unwrap_or(run.base).to_string();
+        let of_type: Vec<&Managed> = run.daemons.iter().filter(|d| d.t().key == key).collect();
+        if of_type.is_empty() {
+            return;
+        }
         let todo: Vec<(Managed, Value)> = {
-            let store = state.store();
-            let skip = rook::SkipSets::of(&store, run.ns);
-            run.daemons
+            let skip = rook::SkipSets::of(&state.labels(&DEPLOYMENTS, run.ns));
+            let names: Vec<String> = of_type.iter().map(|d| d.deployment_name()).collect();
+            of_type
                 .iter()
-                .filter(|d| d.t().key == key)
-                .filter_map(|d| store.get_value(&DEPLOYMENTS, run.ns, &d.deployment_name()).map(|v| (d.clone(), v)))
+                .zip(state.get_many(&DEPLOYMENTS, run.ns, &names))
+                .filter_map(|(d, v)| v.map(|v| ((*d).clone(), v)))
                 .filter(|(d, v)| !skip.holds(d, v))
                 .collect()
         };
@@ -269,63 +277,42 @@ impl Operator {
             let mut started = Vec::new();
             for (d, current) in chunk {
                 let generated = d.deployment(run.ns, &desired, &self.rook_image, run.rook_version, run.uid);
-                if let Some(pods) = self.apply(state, run.ns, d, current, &generated) {
-                    started.push((d.clone(), pods));
+                if self.apply(state, run.ns, d, current, &generated) {
+                    started.push(d.deployment_name());
                 }
             }
             if !started.is_empty() {
-                super::health::refresh(state, run.ns);
-                let pods: Vec<_> = started
-                    .iter()
-                    .flat_map(|(_, pods)| pods.iter().map(|p| super::kubelet::spawn(state, run.ns, &p.name)))
-                    .collect();
                 // Rook waits for the rollout, and gives up after a while
-                let _ = tokio::time::timeout(self.cfg.ready_timeout, futures::future::join_all(pods)).await;
+                let _ = tokio::time::timeout(self.cfg.ready_timeout, rolled_out(state, run.ns, &started)).await;
                 tokio::time::sleep(self.cfg.daemon_delay).await;
             }
         }
     }
 
-    /// Write the generated Deployment where it differs; when its pod template changed,
-    /// replace its pods, when only its replicas did, add or remove pods. Returns the new
-    /// (still Pending) pods.
-    fn apply(
-        &self,
-        state: &SimState,
-        ns: &str,
-        d: &Managed,
-        current: &Value,
-        generated: &Value,
-    ) -> Option<Vec<rollout::Started>> {
+    /// Write the generated Deployment where it differs. True when its pods roll (the pod
+    /// template or the replicas changed): the Deployment controller takes it from there.
+    fn apply(&self, state: &Arc<SimState>, ns: &str, d: &Managed, current: &Value, generated: &Value) -> bool {
         let restart = current["spec"]["template"] != generated["spec"]["template"];
         let scale = current["spec"]["replicas"] != generated["spec"]["replicas"];
         let same_meta = current["metadata"]["labels"] == generated["metadata"]["labels"]
             && current["metadata"]["annotations"] == generated["metadata"]["annotations"];
         if !restart && same_meta && current["spec"] == generated["spec"] {
-            return None;
+            return false;
         }
-        let mut store = state.store();
-        let name = d.deployment_name();
-        let mut dep = store.get_value(&DEPLOYMENTS, ns, &name)?;
-        for k in ["labels", "annotations"] {
-            match generated["metadata"].get(k) {
-                Some(v) => dep["metadata"][k] = v.clone(),
-                None => {
-                    if let Some(m) = dep["metadata"].as_object_mut() {
-                        m.remove(k);
+        let written = state.update(&DEPLOYMENTS, ns, &d.deployment_name(), |dep| {
+            for k in ["labels", "annotations"] {
+                match generated["metadata"].get(k) {
+                    Some(v) => dep["metadata"][k] = v.clone(),
+                    None => {
+                        if let Some(m) = dep["metadata"].as_object_mut() {
+                            m.remove(k);
+                        }
                     }
                 }
             }
-        }
-        dep["spec"] = generated["spec"].clone();
-        if let Some(m) = dep["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        store.update(&DEPLOYMENTS, ns, &name, dep, false).ok()?;
-        if !restart && !scale {
-            return None;
-        }
-        Some(rollout::start(state, &mut store, ns, &name, restart, d.node()))
+            dep["spec"] = generated["spec"].clone();
+        });
+        written.is_ok() && (restart || scale)
     }
 
     /// The daemon a Deployment of the cluster runs, if the operator manages it.
@@ -335,11 +322,11 @@ impl Operator {
 
     /// The namespace whose cluster manages a Deployment named `deployment`; else the first
     /// with a CephCluster; else `rook-ceph`.
-    pub fn namespace_of(&self, store: &Store, deployment: &str) -> String {
+    pub fn namespace_of(&self, state: &SimState, deployment: &str) -> String {
         if let Some((ns, _)) = self.daemons.lock().expect("lock").keys().find(|(_, d)| d == deployment) {
             return ns.clone();
         }
-        Self::clusters(store)
+        Self::clusters(state.list(&CEPHCLUSTERS, None))
             .first()
             .and_then(|c| c["metadata"]["namespace"].as_str())
             .unwrap_or("rook-ceph")
@@ -352,51 +339,42 @@ impl Operator {
 
     /// `status.version` from the spec image, `status.ceph.versions` counted from the
     /// images the Ready pods run, as `ceph versions` would report them.
-    pub fn update_status(&self, state: &SimState, ns: &str, base: &str) {
-        let mut store = state.store();
-        let counts = versions(&store, ns);
-        let Some(cluster) = Self::clusters(&store).into_iter().find(|c| c["metadata"]["namespace"] == ns) else {
-            return;
-        };
+    pub fn update_status(&self, state: &Arc<SimState>, ns: &str, base: &str) {
+        let Some(cluster) = Self::cluster_in(state, ns) else { return };
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let mut c = cluster;
+        let counts = versions(&state.list(&PODS, Some(ns)));
         let (version, _) = topology::ceph_version_of(base);
-        c["status"]["version"] = json!({"image": base, "version": version});
-        c["status"]["ceph"]["versions"] = serde_json::to_value(&counts).expect("json");
-        c["status"]["observedGeneration"] = c["metadata"]["generation"].clone();
-        c["status"]["phase"] = "Ready".into();
-        c["status"]["state"] = "Created".into();
-        c["status"]["message"] = "Cluster created successfully".into();
-        let current = c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string);
-        c["status"]["ceph"]["health"] = state.health.now(&store, ns, current.as_deref()).into();
-        c["status"]["ceph"]["lastChecked"] = super::health::now_checked().into();
-        if let Some(m) = c["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let _ = store.update(&CEPHCLUSTERS, ns, &name, c, false);
+        let current = cluster.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string);
+        let health = state.health.now(state, ns, current.as_deref());
+        let _ = state.update_status(&CEPHCLUSTERS, ns, &name, |c| {
+            c["status"]["version"] = json!({"image": base, "version": version});
+            c["status"]["ceph"]["versions"] = serde_json::to_value(&counts).expect("json");
+            c["status"]["observedGeneration"] = c["metadata"]["generation"].clone();
+            c["status"]["phase"] = "Ready".into();
+            c["status"]["state"] = "Created".into();
+            c["status"]["message"] = "Cluster created successfully".into();
+            c["status"]["ceph"]["health"] = health.clone().into();
+            c["status"]["ceph"]["lastChecked"] = super::health::now_checked().into();
+        });
     }
 
     /// A loaded cluster whose dump has no `status.ceph.versions` gets them from its pods
     /// (a real cluster refreshes them every 60 s); everything else is kept as dumped.
-    pub fn fill_versions(&self, state: &SimState, ns: &str) {
-        let mut store = state.store();
-        let Some(mut c) = Self::clusters(&store).into_iter().find(|c| c["metadata"]["namespace"] == ns) else {
-            return;
-        };
+    pub fn fill_versions(&self, state: &Arc<SimState>, ns: &str) {
+        let Some(c) = Self::cluster_in(state, ns) else { return };
         if c.pointer("/status/ceph/versions").is_some()
             || c.pointer("/spec/external/enable").and_then(Value::as_bool) == Some(true)
         {
             return;
         }
         let name = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        c["status"]["ceph"]["versions"] = serde_json::to_value(versions(&store, ns)).expect("json");
-        if let Some(m) = c["metadata"].as_object_mut() {
-            m.remove("resourceVersion");
-        }
-        let _ = store.update(&CEPHCLUSTERS, ns, &name, c, false);
+        let counts = versions(&state.list(&PODS, Some(ns)));
+        let _ = state.update_status(&CEPHCLUSTERS, ns, &name, |c| {
+            c["status"]["ceph"]["versions"] = serde_json::to_value(&counts).expect("json");
+        });
     }
 
-    fn event(&self, state: &SimState, ns: &str, cluster: &Value, reason: &str, message: &str) {
+    fn event(&self, state: &Arc<SimState>, ns: &str, cluster: &Value, reason: &str, message: &str) {
         let seq = self.next_seq();
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default();
         let ev = json!({
@@ -406,21 +384,52 @@ impl Operator {
             "firstTimestamp": now_rfc3339(), "lastTimestamp": now_rfc3339(),
             "source": {"component": "rook-ceph-operator"}, "reportingComponent": "rook-ceph-operator",
         });
-        let _ = state.store().create(&EVENTS, ns, ev, false);
+        let _ = state.create(&EVENTS, ns, ev);
     }
 }
 
-/// `ceph versions` as Ceph would report it: the Running pods of each daemon type (the
-/// floating mon is a mon; canaries and maintenance copies run no daemon), by the image of
-/// their first container.
-fn versions(store: &Store, ns: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+/// Whether a Deployment's rollout is complete, as `kubectl rollout status` decides it
+/// (k8s.io/kubectl pkg/polymorphichelpers/rollout_status.go): the controller has seen the
+/// latest generation, and every replica is updated, ready and the only one.
+pub fn rollout_complete(dep: &Value) -> bool {
+    let n = |p: &str| dep.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let replicas = dep.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    n("/status/observedGeneration") >= n("/metadata/generation")
+        && n("/status/updatedReplicas") >= replicas
+        && n("/status/readyReplicas") >= replicas
+        && n("/status/replicas") <= n("/status/updatedReplicas")
+}
+
+/// Until every named Deployment of `ns` has rolled out (or is gone): checked again at each
+/// change the embedded store announces, or every 100 ms on a real server.
+async fn rolled_out(state: &Arc<SimState>, ns: &str, names: &[String]) {
+    let mut events = (!state.is_remote()).then(|| state.store().subscribe());
+    loop {
+        let done = state.get_many(&DEPLOYMENTS, ns, names).iter().all(|d| d.as_ref().is_none_or(rollout_complete));
+        if done {
+            return;
+        }
+        match &mut events {
+            Some(rx) => {
+                let _ = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await;
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// `ceph versions` as Ceph would report it from the namespace's pods: the Running pods of
+/// each daemon type (the floating mon is a mon; canaries and maintenance copies run no
+/// daemon), by the image of their first container.
+fn versions(pods: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for ((_, name), s) in store.iter(&PODS, Some(ns), None) {
+    for p in pods {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
         // `<deployment>-<hash>-<suffix>`
         let deployment = name.rsplitn(3, '-').nth(2).unwrap_or(name);
-        let Some(t) = rook::daemon_type(deployment, &s.labels) else { continue };
+        let labels = super::store::labels_of(p);
+        let Some(t) = rook::daemon_type(deployment, &labels) else { continue };
         let Some(key) = t.versions_key else { continue };
-        let p: Value = serde_json::from_slice(&s.bytes).expect("json");
         if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {
             continue;
         }

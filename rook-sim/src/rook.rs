@@ -12,8 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::resources::DEPLOYMENTS;
-use crate::store::Store;
 use crate::topology::{self, DNR_LABEL, Daemon, SimType};
 
 /// Containers Rook runs on an image of their own even when that image comes from the same
@@ -209,16 +207,17 @@ const SKIP_QUERIES: [(&str, &str); 6] = [
 ];
 
 impl SkipSets {
-    pub fn of(store: &Store, ns: &str) -> SkipSets {
+    /// From the labels of the namespace's Deployments.
+    pub fn of(deployments: &[BTreeMap<String, String>]) -> SkipSets {
         let mut m = BTreeMap::new();
-        for (_, s) in store.iter(&DEPLOYMENTS, Some(ns), None) {
-            if !s.labels.contains_key(DNR_LABEL) {
+        for labels in deployments {
+            if !labels.contains_key(DNR_LABEL) {
                 continue;
             }
-            let Some(app) = s.labels.get("app") else { continue };
+            let Some(app) = labels.get("app") else { continue };
             for (a, id_label) in SKIP_QUERIES {
                 if a == app
-                    && let Some(id) = s.labels.get(id_label)
+                    && let Some(id) = labels.get(id_label)
                 {
                     m.insert((app.clone(), id.clone()), ());
                 }

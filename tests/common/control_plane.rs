@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 pub struct ControlPlane {
     dir: PathBuf,
     bin: PathBuf,
+    crd: Crd,
 }
 
 static RELEASED: OnceLock<ControlPlane> = OnceLock::new();
@@ -85,7 +86,7 @@ impl ControlPlane {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cp = ControlPlane { dir, bin };
+        let cp = ControlPlane { dir, bin, crd };
         let mut crd_object = rook_sim::crd_object(crd);
         crd_object.as_object_mut().expect("object").remove("status");
         cp.kubectl_stdin("admin", &["create", "-f", "-"], &crd_object.to_string());
@@ -203,6 +204,26 @@ impl ControlPlane {
             .into_iter()
             .filter(|(verb, uri, _)| !matches!(verb.as_str(), "get" | "list" | "watch") && !uri.contains("dryRun=All"))
             .collect()
+    }
+
+    /// rook-sim on this control plane: a generated cluster of `osds` OSDs in a fresh
+    /// namespace, its simulated Rook operator and kubelets acting on the real server (the
+    /// real controllers make the pods). The kubeconfig it writes is the rook-sim user's
+    /// (system:masters), its context in that namespace.
+    pub fn sim(&self, prefix: &str, osds: usize) -> rook_sim::Sim {
+        let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
+        let opts = rook_sim::SimOptions {
+            topology: rook_sim::Topology { osds, namespace: ns, ..Default::default() },
+            crd: self.crd,
+            operator: rook_sim::OperatorConfig {
+                daemon_delay: std::time::Duration::ZERO,
+                ready_delay: std::time::Duration::from_millis(20),
+                ..Default::default()
+            },
+            on: Some(self.kubeconfig("rook-sim")),
+            ..Default::default()
+        };
+        rook_sim::Sim::start(opts).expect("rook-sim starts on the real control plane")
     }
 
     /// Copy a simulated cluster's CephCluster and Deployments into `ns` (as `kubectl

@@ -1,0 +1,310 @@
+//! `Sim::start` on a real kube-apiserver (`SimOptions::on`, `demo --serve --on KUBECONFIG`):
+//! install what Rook's manifests and operator would have made (the CephCluster CRD, the
+//! namespace, the daemons' ServiceAccounts, the CephCluster and its Deployments, from the
+//! generated topology or from dumps), register the simulated nodes, and run the same
+//! simulated operator and kubelets as on the embedded server, through remote.rs. The real
+//! controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::client::Backend;
+use super::operator::{Operator, rollout_complete};
+use super::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
+use super::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
+use super::{Sim, SimOptions, SimState, crd_object, load, rook, runtime, topology, write_private};
+
+/// How long `start` waits for the daemons' pods to run before it hands over.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn start(opts: SimOptions) -> Result<Sim, String> {
+    let on = opts.on.clone().expect("on");
+    let rt = runtime()?;
+    let remote = Arc::new(Remote::connect(&on, rt.handle().clone())?);
+    let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
+    let crd = crd_object(opts.crd);
+    let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
+    let (epoch, _) = tokio::sync::watch::channel(0);
+    let state = Arc::new(SimState {
+        store: Mutex::new(super::store::Store::new()),
+        backend: Backend::Remote(remote.clone()),
+        schema,
+        crd: opts.crd,
+        log: Default::default(),
+        faults: Default::default(),
+        token: String::new(),
+        admin_token: String::new(),
+        operator,
+        addr: OnceLock::new(),
+        watch_epoch: epoch,
+        in_flight: Default::default(),
+        max_in_flight: Default::default(),
+        rbac: Mutex::new(None),
+        kubelet: Default::default(),
+        health: Default::default(),
+        replacements: Default::default(),
+    });
+    let _ = state.addr.set(remote.server().trim_start_matches("https://").to_string());
+    let (namespaces, skipped) = {
+        let _guard = rt.enter();
+        let n = install(&state, &remote, &opts, crd)?;
+        start_watches(&state, remote.clone(), &n.0);
+        n
+    };
+    let op_state = state.clone();
+    rt.spawn(async move { op_state.operator.run(&op_state).await });
+    {
+        let _guard = rt.enter();
+        wait_for_pods(&state, &namespaces)?;
+        let generated = opts.from.is_empty() && opts.objects.is_empty();
+        for ns in &namespaces {
+            if generated {
+                state.operator.update_status(&state, ns, &opts.topology.ceph_image);
+            } else {
+                state.operator.fill_versions(&state, ns);
+            }
+        }
+    }
+    let (kubeconfig, owned_dir) = match &opts.kubeconfig_out {
+        Some(p) => (p.clone(), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!("rook-sim-on-{}-{}", std::process::id(), super::random_hex(8)));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            (dir.join("kubeconfig"), Some(dir))
+        }
+    };
+    write_private(&kubeconfig, &kubeconfig_for(&remote, &namespaces[0]))?;
+    Ok(Sim {
+        url: remote.server().to_string(),
+        ca_pem: remote.ca_pem.clone(),
+        state,
+        rt: Some(rt),
+        kubeconfig,
+        admin_files: None,
+        owned_dir,
+        namespaces,
+        skipped,
+    })
+}
+
+/// A kubeconfig for the same server and user as the one given, its context in `ns`.
+fn kubeconfig_for(remote: &Remote, ns: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(&remote.ca_pem);
+    let user = serde_json::to_string(&remote.user).expect("json");
+    // JSON is YAML: the user's entry is written as the kubeconfig had it
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: rook-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
+         contexts:\n- name: rook-sim\n  context:\n    cluster: rook-sim\n    user: rook-sim\n    namespace: {ns}\n\
+         current-context: rook-sim\nusers:\n- name: rook-sim\n  user: {user}\n",
+        remote.server()
+    )
+}
+
+fn strip_server_fields(v: &mut Value) {
+    if let Some(m) = v["metadata"].as_object_mut() {
+        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"] {
+            m.remove(k);
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+}
+
+/// Create what Rook's manifests and operator made; register the daemons and nodes.
+/// Returns the namespaces with a CephCluster and the dumped objects left out.
+fn install(
+    state: &Arc<SimState>,
+    remote: &Remote,
+    opts: &SimOptions,
+    mut crd: Value,
+) -> Result<(Vec<String>, Vec<String>), String> {
+    // The CRD: created, or replaced where it differs (released vs proposed).
+    if let Some(o) = crd.as_object_mut() {
+        o.remove("status");
+    }
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    match remote.get(&CRDS, "", &name) {
+        None => {
+            remote.create(&CRDS, "", crd)?;
+        }
+        Some(cur) if cur["spec"]["versions"] != crd["spec"]["versions"] => {
+            crd["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
+            remote.replace(&CRDS, "", &name, &crd, false).map_err(|e| e.message)?;
+        }
+        Some(_) => {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !remote.get(&CRDS, "", &name).is_some_and(|c| {
+        c["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+    }) {
+        if Instant::now() > deadline {
+            return Err(format!("the CRD {name} was not Established within 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let generated = opts.from.is_empty() && opts.objects.is_empty();
+    let mut clusters: Vec<(String, Value)> = Vec::new();
+    let mut deployments: Vec<(String, Value)> = Vec::new();
+    let mut nodes: BTreeSet<String> = BTreeSet::new();
+    let mut skipped = Vec::new();
+    let mut managed: Vec<(String, rook::Managed)> = Vec::new();
+    if generated {
+        let t = &opts.topology;
+        let mut c = topology::ceph_cluster(&t.namespace, &t.ceph_image);
+        super::strip_nulls(&mut c);
+        clusters.push((t.namespace.clone(), c));
+        for i in 0..t.node_count() {
+            nodes.insert(t.node_name(i));
+        }
+    } else {
+        let mut values = Vec::new();
+        for p in &opts.from {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            values.extend(load::parse_text(&p.display().to_string(), &text)?);
+        }
+        values.extend(opts.objects.iter().cloned());
+        let loaded = load::from_values(values)?;
+        skipped = loaded.skipped.clone();
+        for o in &loaded.objects {
+            let mut v = load::clean(o.object.clone());
+            super::strip_nulls(&mut v);
+            if o.kind == &CEPHCLUSTERS {
+                clusters.push((o.namespace.clone(), v));
+            } else if o.kind == &DEPLOYMENTS {
+                deployments.push((o.namespace.clone(), v));
+            } else if o.kind == &PODS {
+                // the real controllers make the pods; their nodes are the cluster's nodes
+                if let Some(n) = v.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+                    nodes.insert(n.to_string());
+                }
+            }
+        }
+        for (_, d) in &deployments {
+            if let Some(n) =
+                d.pointer("/spec/template/spec/nodeSelector/kubernetes.io~1hostname").and_then(Value::as_str)
+            {
+                nodes.insert(n.to_string());
+            }
+        }
+    }
+    let mut namespaces: Vec<String> = Vec::new();
+    for (ns, _) in clusters.iter().chain(deployments.iter()) {
+        if !namespaces.contains(ns) {
+            namespaces.push(ns.clone());
+        }
+    }
+    for ns in &namespaces {
+        if remote.get(&NAMESPACES, "", ns).is_none() {
+            remote.create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
+        }
+    }
+    // the CephClusters, and their uids for the owner references
+    let mut uids: BTreeMap<String, String> = BTreeMap::new();
+    let mut images: BTreeMap<String, String> = BTreeMap::new();
+    for (ns, mut c) in clusters {
+        strip_server_fields(&mut c);
+        c["metadata"]["namespace"] = ns.clone().into();
+        if let Some(m) = c["metadata"].as_object_mut() {
+            m.remove("ownerReferences");
+        }
+        let created = remote.create(&CEPHCLUSTERS, &ns, c)?;
+        uids.entry(ns.clone()).or_insert_with(|| created["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+        images.entry(ns.clone()).or_insert_with(|| {
+            created.pointer("/spec/cephVersion/image").and_then(Value::as_str).unwrap_or_default().to_string()
+        });
+    }
+    let cluster_namespaces: Vec<String> = namespaces.iter().filter(|n| uids.contains_key(*n)).cloned().collect();
+    if cluster_namespaces.is_empty() {
+        return Err("no CephCluster to simulate".into());
+    }
+    if generated {
+        let t = &opts.topology;
+        for d in t.daemons() {
+            let dep = d.deployment(&t.namespace, &t.ceph_image, &t.rook_image, &uids[&t.namespace]);
+            deployments.push((t.namespace.clone(), dep));
+            managed.push((t.namespace.clone(), rook::Managed::Generated(d)));
+        }
+    }
+    // the ServiceAccounts Rook's manifests create (ServiceAccount admission refuses a pod
+    // that names a missing one)
+    let mut accounts: BTreeSet<(String, String)> = BTreeSet::new();
+    for (ns, d) in &deployments {
+        let sa = d.pointer("/spec/template/spec/serviceAccountName").and_then(Value::as_str).unwrap_or("default");
+        if sa != "default" {
+            accounts.insert((ns.clone(), sa.to_string()));
+        }
+    }
+    for (ns, sa) in accounts {
+        if remote.get(&SERVICEACCOUNTS, &ns, &sa).is_none() {
+            remote.create(&SERVICEACCOUNTS, &ns, json!({"metadata": {"name": sa, "namespace": ns}}))?;
+        }
+    }
+    let mut versions: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (ns, mut d) in deployments {
+        strip_server_fields(&mut d);
+        d["metadata"]["namespace"] = ns.clone().into();
+        // owner references to the objects of the dump point at the new CephCluster, or go
+        if let Some(refs) = d["metadata"]["ownerReferences"].as_array_mut() {
+            refs.retain(|r| r["kind"] == "CephCluster" && uids.contains_key(&ns));
+            for r in refs.iter_mut() {
+                r["uid"] = uids[&ns].clone().into();
+            }
+        }
+        if !generated
+            && let Some(image) = images.get(&ns)
+            && let Some(l) = rook::LoadedDaemon::from_deployment(&d, image)
+        {
+            if let Some(v) = d.pointer("/metadata/labels/rook-version").and_then(Value::as_str) {
+                *versions.entry(ns.clone()).or_default().entry(v.to_string()).or_default() += 1;
+            }
+            managed.push((ns.clone(), rook::Managed::Loaded(l)));
+        }
+        remote.create(&DEPLOYMENTS, &ns, d)?;
+    }
+    for (ns, m) in managed {
+        state.operator.register(&ns, m);
+    }
+    for (ns, v) in versions {
+        if let Some((v, _)) = v.into_iter().max_by_key(|(v, n)| (*n, rook::rook_minor(v))) {
+            state.operator.set_rook_version(&ns, &v);
+        }
+    }
+    if nodes.is_empty() {
+        nodes.insert("node-00".into());
+    }
+    register_nodes(state, remote, &nodes)?;
+    Ok((cluster_namespaces, skipped))
+}
+
+/// Until every Deployment of the namespaces has rolled out on the real server (the real
+/// controllers made the pods, the scheduler bound them, the simulated kubelets ran them).
+fn wait_for_pods(state: &Arc<SimState>, namespaces: &[String]) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let pending: Vec<String> = namespaces
+            .iter()
+            .flat_map(|ns| state.list(&DEPLOYMENTS, Some(ns)))
+            .filter(|d| !rollout_complete(d))
+            .map(|d| d["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "on the real server, these Deployments did not roll out within {} s: {}",
+                START_TIMEOUT.as_secs(),
+                pending.join(", ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
