@@ -28,8 +28,10 @@ pub struct DemoArgs {
     /// kubeconfig points at (for instance `scripts/control-plane up DIR`'s
     /// DIR/rook-sim.kubeconfig) instead of the embedded server: the CephCluster CRD, the
     /// namespace, the CephCluster, its Deployments and the simulated nodes are created there,
-    /// and the real controllers make the pods. Needs --serve.
-    #[arg(long, value_name = "KUBECONFIG", requires = "serve", conflicts_with_all = ["port", "rbac", "faults"])]
+    /// and the real controllers make the pods. The kubeconfig printed points at rook-sim's
+    /// front (its request log and faults), which forwards every request to that server as
+    /// that user. Needs --serve; the real server's RBAC applies, not --rbac.
+    #[arg(long, value_name = "KUBECONFIG", requires = "serve", conflicts_with = "rbac")]
     pub on: Option<PathBuf>,
     /// Write the kubeconfig here (default: a temporary file).
     #[arg(long, value_name = "FILE")]
@@ -145,16 +147,6 @@ fn start(args: &DemoArgs) -> Result<Sim, String> {
 pub async fn serve(args: &DemoArgs) -> Result<(), String> {
     let sim = start(args)?;
     let mut out = std::io::stdout();
-    if args.on.is_some() {
-        let _ = writeln!(out, "export KUBECONFIG={}", sim.kubeconfig().display());
-        let _ = out.flush();
-        crate::output::note(&format!(
-            "rook-sim: {}, on the API server {} (Ctrl-C to stop)",
-            args.describe(&sim),
-            sim.url
-        ));
-        return wait_for_signal().await.map(|()| drop(sim));
-    }
     // one write: a reader may stop after the first line
     let _ = write!(
         out,
@@ -166,7 +158,17 @@ pub async fn serve(args: &DemoArgs) -> Result<(), String> {
         sim.admin_token_file().display().to_string().replace('\'', "'\\''"),
     );
     let _ = out.flush();
-    crate::output::note(&format!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url));
+    match &args.on {
+        Some(on) => crate::output::note(&format!(
+            "rook-sim: {}, on the API server of {}, its front at {} (Ctrl-C to stop)",
+            args.describe(&sim),
+            on.display(),
+            sim.url
+        )),
+        None => {
+            crate::output::note(&format!("rook-sim: {}, serving {} (Ctrl-C to stop)", args.describe(&sim), sim.url))
+        }
+    }
     crate::output::note(&format!(
         "rook-sim: faults: curl --cacert \"$ROOK_SIM_CACERT\" -H \"Authorization: Bearer $ROOK_SIM_ADMIN_TOKEN\" \
          \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",

@@ -253,7 +253,19 @@ async fn answer(
                 state.operator.trigger();
             }
         }
-        match state.faults.take(verb, resource.split('/').next().unwrap_or(""), name) {
+        let fault = state.faults.take(verb, resource.split('/').next().unwrap_or(""), name);
+        // on a real server (`SimOptions::on`) this is the fault proxy in front of it
+        if let Some(remote) = &state.front {
+            return match fault {
+                Some(FaultKind::DropAfterApply) => {
+                    let _ = remote.forward(req).await;
+                    Reply::Drop
+                }
+                Some(f) => fault_reply(&f, &r, verb),
+                None => remote.forward(req).await,
+            };
+        }
+        match fault {
             Some(FaultKind::DropAfterApply) => {
                 let _ = dispatch(state, r, req, q, watch);
                 Reply::Drop

@@ -85,6 +85,10 @@ pub struct SimOptions {
     /// simulated Rook operator and kubelets against it (remote.rs). The embedded server's
     /// request log, faults and RBAC do not apply there: the real server's do.
     pub on: Option<PathBuf>,
+    /// With `on`: the kubeconfig whose user the front forwards the clients' requests as
+    /// (default: `on`'s), so a test can run the plugin as a least-privileged user of the
+    /// real server's RBAC and still read its requests in the request log.
+    pub proxy_as: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -100,6 +104,7 @@ impl Default for SimOptions {
             token: None,
             rbac: None,
             on: None,
+            proxy_as: None,
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct SimState {
     store: Mutex<Store>,
     /// The API server the operator and kubelets act on (client.rs).
     pub backend: client::Backend,
+    /// On a real server: the connection the front (request log, faults) forwards the
+    /// clients' requests through, as `SimOptions::proxy_as`'s user.
+    pub front: Option<Arc<remote::Remote>>,
     /// The CephCluster `openAPIV3Schema` in force.
     pub schema: Value,
     pub crd: Crd,
@@ -356,6 +364,7 @@ impl Sim {
         let state = Arc::new(SimState {
             store: Mutex::new(store),
             backend: client::Backend::Embedded,
+            front: None,
             schema,
             crd: opts.crd,
             log: RequestLog::default(),

@@ -4,6 +4,10 @@
 //! generated topology or from dumps), register the simulated nodes, and run the same
 //! simulated operator and kubelets as on the embedded server, through remote.rs. The real
 //! controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
+//!
+//! Clients reach it through the same front as the embedded server (its HTTPS port, token,
+//! kubeconfig, request log, fault and admin endpoints), which forwards every API request to
+//! the real server as `SimOptions::proxy_as`'s user: the fault proxy in front of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,9 +25,34 @@ use super::{Sim, SimOptions, SimState, crd_object, load, rook, runtime, topology
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn start(opts: SimOptions) -> Result<Sim, String> {
-    let on = opts.on.clone().expect("on");
     let rt = runtime()?;
-    let remote = Arc::new(Remote::connect(&on, rt.handle().clone())?);
+    let handle = rt.handle().clone();
+    let holder = std::cell::RefCell::new(Some(rt));
+    match start_on(opts, &holder, handle) {
+        Ok(sim) => Ok(sim),
+        Err(e) => {
+            // this may run inside the caller's runtime (demo), where dropping one blocks
+            if let Some(rt) = holder.borrow_mut().take() {
+                rt.shutdown_background();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn start_on(
+    opts: SimOptions,
+    holder: &std::cell::RefCell<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+) -> Result<Sim, String> {
+    let on = opts.on.clone().expect("on");
+    let rt = handle;
+    let remote = Arc::new(Remote::connect(&on, rt.clone())?);
+    let front = match &opts.proxy_as {
+        Some(p) => Arc::new(Remote::connect(p, rt.clone())?),
+        None => remote.clone(),
+    };
+    let tls = super::tls::generate()?;
     let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
     let crd = crd_object(opts.crd);
     let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
@@ -31,12 +60,13 @@ pub fn start(opts: SimOptions) -> Result<Sim, String> {
     let state = Arc::new(SimState {
         store: Mutex::new(super::store::Store::new()),
         backend: Backend::Remote(remote.clone()),
+        front: Some(front),
         schema,
         crd: opts.crd,
         log: Default::default(),
         faults: Default::default(),
-        token: String::new(),
-        admin_token: String::new(),
+        token: opts.token.clone().unwrap_or_else(|| super::random_hex(40)),
+        admin_token: super::random_hex(40),
         operator,
         addr: OnceLock::new(),
         watch_epoch: epoch,
@@ -47,7 +77,6 @@ pub fn start(opts: SimOptions) -> Result<Sim, String> {
         health: Default::default(),
         replacements: Default::default(),
     });
-    let _ = state.addr.set(remote.server().trim_start_matches("https://").to_string());
     let (namespaces, skipped) = {
         let _guard = rt.enter();
         let n = install(&state, &remote, &opts, crd)?;
@@ -56,6 +85,19 @@ pub fn start(opts: SimOptions) -> Result<Sim, String> {
     };
     let op_state = state.clone();
     rt.spawn(async move { op_state.operator.run(&op_state).await });
+    // The front: the same HTTPS API as the embedded server's, with its request log and
+    // faults, forwarding every request to the real server.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?
+    };
+    let _ = state.addr.set(addr.to_string());
+    let url = format!("https://{addr}");
+    rt.spawn(super::server::serve(state.clone(), listener, tls.server_config.clone()));
     {
         let _guard = rt.enter();
         wait_for_pods(&state, &namespaces)?;
@@ -76,32 +118,19 @@ pub fn start(opts: SimOptions) -> Result<Sim, String> {
             (dir.join("kubeconfig"), Some(dir))
         }
     };
-    write_private(&kubeconfig, &kubeconfig_for(&remote, &namespaces[0]))?;
+    write_private(&kubeconfig, &super::kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
+    let admin_files = Some(super::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
     Ok(Sim {
-        url: remote.server().to_string(),
-        ca_pem: remote.ca_pem.clone(),
+        url,
+        ca_pem: tls.ca_pem,
         state,
-        rt: Some(rt),
+        rt: holder.borrow_mut().take(),
         kubeconfig,
-        admin_files: None,
+        admin_files,
         owned_dir,
         namespaces,
         skipped,
     })
-}
-
-/// A kubeconfig for the same server and user as the one given, its context in `ns`.
-fn kubeconfig_for(remote: &Remote, ns: &str) -> String {
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(&remote.ca_pem);
-    let user = serde_json::to_string(&remote.user).expect("json");
-    // JSON is YAML: the user's entry is written as the kubeconfig had it
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: rook-sim\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
-         contexts:\n- name: rook-sim\n  context:\n    cluster: rook-sim\n    user: rook-sim\n    namespace: {ns}\n\
-         current-context: rook-sim\nusers:\n- name: rook-sim\n  user: {user}\n",
-        remote.server()
-    )
 }
 
 fn strip_server_fields(v: &mut Value) {
@@ -201,6 +230,12 @@ fn install(
             namespaces.push(ns.clone());
         }
     }
+    // the nodes first: pods created before any node is schedulable wait out the
+    // scheduler's back-off
+    if nodes.is_empty() {
+        nodes.insert("node-00".into());
+    }
+    register_nodes(state, remote, &nodes)?;
     for ns in &namespaces {
         if remote.get(&NAMESPACES, "", ns).is_none() {
             remote.create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
@@ -277,10 +312,6 @@ fn install(
             state.operator.set_rook_version(&ns, &v);
         }
     }
-    if nodes.is_empty() {
-        nodes.insert("node-00".into());
-    }
-    register_nodes(state, remote, &nodes)?;
     Ok((cluster_namespaces, skipped))
 }
 

@@ -378,6 +378,71 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// Answer a request of the front (the fault proxy: `Sim` on a real server serves the
+    /// same HTTPS API, request log and faults as the embedded one) by sending it on to the
+    /// real server as this connection's user, and its answer back: status, content type,
+    /// warnings and body; a watch streamed as it comes.
+    pub async fn forward(&self, req: &super::api::ApiRequest) -> super::api::Reply {
+        use super::api::Reply;
+        let uri = if req.query.is_empty() {
+            format!("{}{}", self.server, req.path)
+        } else {
+            format!("{}{}?{}", self.server, req.path, req.query)
+        };
+        let mut b = http::Request::builder().method(req.method.as_str()).uri(uri);
+        for (k, v) in [("Content-Type", &req.content_type), ("Accept", &req.accept), ("User-Agent", &req.user_agent)] {
+            if !v.is_empty() {
+                b = b.header(k, v.as_str());
+            }
+        }
+        if let Some(a) = &self.authorization {
+            b = b.header("Authorization", a);
+        }
+        let Ok(upstream) = b.body(Full::new(req.body.clone())) else { return Reply::Drop };
+        let Ok(resp) = self.client.request(upstream).await else { return Reply::Drop };
+        let status = resp.status().as_u16();
+        let content_type =
+            resp.headers().get("Content-Type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
+        let watch = req.query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+        if watch && status == 200 {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let mut body = resp.into_body();
+            tokio::spawn(async move {
+                while let Some(frame) = body.frame().await {
+                    let item = match frame {
+                        Ok(f) => match f.into_data() {
+                            Ok(d) => Ok(d),
+                            Err(_) => continue,
+                        },
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let end = item.is_err();
+                    if tx.send(item).await.is_err() || end {
+                        break;
+                    }
+                }
+            });
+            return Reply::Watch(rx);
+        }
+        // `299 - "text"`, as the server writes a warning
+        let warnings = resp
+            .headers()
+            .get_all("Warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|w| {
+                let text = w.splitn(3, ' ').nth(2).unwrap_or(w);
+                serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string())
+            })
+            .collect();
+        match resp.into_body().collect().await {
+            Ok(body) => Reply::Full { status, content_type, body: body.to_bytes(), warnings },
+            Err(_) => Reply::Drop,
+        }
+    }
+}
+
 /// The certificates of a PEM bundle.
 fn pem_certificates(pem: &[u8]) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
@@ -528,8 +593,13 @@ fn on_pod(state: &Arc<SimState>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
         super::health::refresh(state, &ns);
         return;
     }
-    if node.is_empty() || !state.kubelet.has_node(node) {
+    if node.is_empty() {
         return;
+    }
+    // Every node of the real server here is a simulated one (several simulations may share
+    // a control plane and its nodes): the scheduler's choice is the kubelet's node.
+    if !state.kubelet.has_node(node) {
+        state.kubelet.add_node(node);
     }
     if pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
         if seen.deleting.insert(uid.clone()) {

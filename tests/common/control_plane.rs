@@ -211,16 +211,30 @@ impl ControlPlane {
     /// real controllers make the pods). The kubeconfig it writes is the rook-sim user's
     /// (system:masters), its context in that namespace.
     pub fn sim(&self, prefix: &str, osds: usize) -> rook_sim::Sim {
+        let operator = rook_sim::OperatorConfig {
+            daemon_delay: std::time::Duration::ZERO,
+            ready_delay: std::time::Duration::from_millis(20),
+            ..Default::default()
+        };
+        self.sim_with(prefix, osds, operator, None)
+    }
+
+    /// As `sim`, with the operator's and kubelets' delays, and the plugin's requests sent
+    /// on by the front as `proxy_as`'s user (None: rook-sim's own, system:masters).
+    pub fn sim_with(
+        &self,
+        prefix: &str,
+        osds: usize,
+        operator: rook_sim::OperatorConfig,
+        proxy_as: Option<&str>,
+    ) -> rook_sim::Sim {
         let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
         let opts = rook_sim::SimOptions {
             topology: rook_sim::Topology { osds, namespace: ns, ..Default::default() },
             crd: self.crd,
-            operator: rook_sim::OperatorConfig {
-                daemon_delay: std::time::Duration::ZERO,
-                ready_delay: std::time::Duration::from_millis(20),
-                ..Default::default()
-            },
+            operator,
             on: Some(self.kubeconfig("rook-sim")),
+            proxy_as: proxy_as.map(|u| self.kubeconfig(u)),
             ..Default::default()
         };
         rook_sim::Sim::start(opts).expect("rook-sim starts on the real control plane")

@@ -7,7 +7,61 @@ use std::process::{Command, Output};
 
 use rook_sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
 
+thread_local! {
+    /// Set by `on_both!`'s real-control-plane test: the simulations this thread starts run
+    /// on the real control plane.
+    static REAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with the simulations it starts on the real control plane (`control_plane`).
+pub fn on_real_control_plane<T>(f: impl FnOnce() -> T) -> T {
+    REAL.with(|r| r.set(true));
+    let out = f();
+    REAL.with(|r| r.set(false));
+    out
+}
+
+/// Is this test running on the real control plane?
+pub fn real() -> bool {
+    REAL.with(|r| r.get())
+}
+
+/// Each test in it twice: `NAME::embedded_server` on rook-sim's embedded API server and
+/// `NAME::real_control_plane` on the real one (the simulated Rook and kubelets acting on it
+/// through rook-sim's front, in a namespace of its own). The bodies start their clusters
+/// with `sim`/`sim_with`/`slow_sim`, which follow the choice, and name the namespace as
+/// `ns(&sim)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($(#[$m:meta])* fn $name:ident() $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                $(#[$m])*
+                fn body() $body
+                #[test]
+                fn embedded_server() {
+                    body()
+                }
+                #[test]
+                fn real_control_plane() {
+                    $crate::common::on_real_control_plane(body)
+                }
+            }
+        )*
+    };
+}
+
+/// The namespace (and name) of the simulation's CephCluster.
+pub fn ns(sim: &Sim) -> String {
+    sim.namespaces[0].clone()
+}
+
 pub fn sim_with(crd: Crd, osds: usize) -> Sim {
+    if real() {
+        return control_plane::control_plane(crd).sim("t", osds);
+    }
     let opts = SimOptions {
         topology: Topology { osds, ..Default::default() },
         crd,
@@ -65,10 +119,10 @@ pub fn plugin_at(kubeconfig: &std::path::Path) -> assert_cmd::Command {
     c
 }
 
-/// The Deployments of the `rook-ceph` namespace that carry ceph.rook.io/do-not-reconcile.
+/// The Deployments of the cluster's namespace that carry ceph.rook.io/do-not-reconcile.
 pub fn labelled(sim: &Sim) -> std::collections::BTreeSet<String> {
     use rook_sim::resources::DEPLOYMENTS;
-    sim.list(&DEPLOYMENTS, "rook-ceph")
+    sim.list(&DEPLOYMENTS, &ns(sim))
         .into_iter()
         .filter(|d| d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some())
         .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
@@ -79,7 +133,7 @@ pub fn labelled(sim: &Sim) -> std::collections::BTreeSet<String> {
 pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
     use rook_sim::resources::PODS;
     let mut v: Vec<String> = sim
-        .list(&PODS, "rook-ceph")
+        .list(&PODS, &ns(sim))
         .into_iter()
         .filter(|p| p["metadata"]["labels"]["app"] == app)
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
@@ -91,7 +145,7 @@ pub fn pod_names(sim: &Sim, app: &str) -> Vec<String> {
 /// Every pod name, keyed by app label.
 pub fn all_pods(sim: &Sim) -> std::collections::BTreeMap<String, String> {
     use rook_sim::resources::PODS;
-    sim.list(&PODS, "rook-ceph")
+    sim.list(&PODS, &ns(sim))
         .into_iter()
         .map(|p| {
             (
@@ -132,7 +186,7 @@ impl Run {
 /// The CephCluster without the fields every write changes.
 pub fn cluster_fields(sim: &Sim) -> serde_json::Value {
     use rook_sim::resources::CEPHCLUSTERS;
-    let mut c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    let mut c = sim.get(&CEPHCLUSTERS, &ns(sim), &ns(sim)).unwrap();
     let m = c["metadata"].as_object_mut().unwrap();
     m.remove("resourceVersion");
     m.remove("generation");
@@ -142,17 +196,16 @@ pub fn cluster_fields(sim: &Sim) -> serde_json::Value {
 
 /// A simulation whose operator takes its time: each daemon waits `ms` to turn Ready.
 pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
-    let opts = SimOptions {
-        topology: Topology { osds: 6, ..Default::default() },
-        crd,
-        operator: OperatorConfig {
-            daemon_delay: std::time::Duration::from_millis(ms),
-            ready_delay: std::time::Duration::from_millis(ms),
-            osd_batch: 2,
-            ..Default::default()
-        },
+    let operator = OperatorConfig {
+        daemon_delay: std::time::Duration::from_millis(ms),
+        ready_delay: std::time::Duration::from_millis(ms),
+        osd_batch: 2,
         ..Default::default()
     };
+    if real() {
+        return control_plane::control_plane(crd).sim_with("t", 6, operator, None);
+    }
+    let opts = SimOptions { topology: Topology { osds: 6, ..Default::default() }, crd, operator, ..Default::default() };
     Sim::start(opts).expect("simulated cluster starts")
 }
 pub mod control_plane;
