@@ -23,76 +23,6 @@ fn restart_pods(plan: &Value) -> BTreeSet<String> {
 }
 
 #[test]
-fn set_mgr_changes_only_the_override_and_restarts_exactly_the_planned_pods() {
-    let sim = sim(Crd::Proposed);
-    let before = cluster_fields(&sim);
-    let pods_before = all_pods(&sim);
-    let mgr: BTreeSet<String> = pod_names(&sim, "rook-ceph-mgr").into_iter().collect();
-    let r = run(&sim, &["set", "mgr", IMG, "--yes", "-o", "json"]).ok();
-    let out = r.json();
-    assert_eq!(out["applied"], true);
-    let planned = restart_pods(&out["plan"]);
-    assert_eq!(planned, mgr, "the plan names exactly the mgr pods");
-
-    // Only imageOverrides.mgr changed; every other field is identical.
-    let mut after = cluster_fields(&sim);
-    assert_eq!(after["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
-    after["spec"]["cephVersion"].as_object_mut().unwrap().remove("imageOverrides");
-    let mut before_cmp = before.clone();
-    for v in [&mut after, &mut before_cmp] {
-        v["metadata"].as_object_mut().unwrap().remove("managedFields");
-    }
-    assert_eq!(after, before_cmp);
-
-    // The request: one merge patch, precondition, field manager, only the field.
-    let patches: Vec<_> = sim.mutating_requests();
-    assert_eq!(patches.len(), 1, "{patches:?}");
-    let p = &patches[0];
-    assert_eq!(p.verb, "patch");
-    assert!(p.content_type.starts_with("application/merge-patch+json"));
-    assert!(p.query.contains("fieldManager=kubectl-ceph-image"));
-    let body: Value = serde_json::from_str(p.body.as_deref().unwrap()).unwrap();
-    assert_eq!(body["spec"], serde_json::json!({"cephVersion": {"imageOverrides": {"mgr": IMG}}}));
-    assert!(body["metadata"]["resourceVersion"].is_string());
-
-    // After the simulated operator ran: exactly the planned pods were replaced.
-    sim.settle();
-    let pods_after = all_pods(&sim);
-    let gone: BTreeSet<String> = pods_before.keys().filter(|k| !pods_after.contains_key(*k)).cloned().collect();
-    assert_eq!(gone, planned);
-    assert_eq!(pods_before.len(), pods_after.len());
-}
-
-#[test]
-fn released_crd_is_refused_with_the_reason_and_nothing_is_written() {
-    let sim = sim(Crd::Released);
-    let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("no spec.cephVersion.imageOverrides"), "{}", r.stderr);
-    assert!(r.stderr.contains("silently drop"), "{}", r.stderr);
-    assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "no write of any kind: {:?}", sim.log());
-    // base image changes are fine on released Rook
-    run(&sim, &["set", "base", "quay.io/ceph/ceph:v20.2.5", "--yes"]).ok();
-}
-
-#[test]
-fn forbidden_crd_read_falls_back_to_a_dry_run_probe() {
-    let sim = sim(Crd::Released);
-    sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
-    let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("no spec.cephVersion.imageOverrides"), "{}", r.stderr);
-    assert!(sim.mutating_requests().is_empty());
-    assert!(sim.log().iter().any(|l| l.verb == "patch" && l.is_dry_run()), "the probe is a dryRun=All patch");
-
-    let sim = common::sim(Crd::Proposed);
-    sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
-    run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
-    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
-    assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
-}
-
-#[test]
 fn a_concurrent_writer_is_never_lost() {
     let sim = sim(Crd::Proposed);
     sim.faults().before_next_write(Box::new(|store| {
@@ -165,37 +95,6 @@ fn a_concurrent_change_of_the_same_field_is_never_overwritten_with_yes() {
 }
 
 #[test]
-fn bad_input_exits_2_and_sends_no_mutating_request() {
-    let sim = sim(Crd::Proposed);
-    for (args, why) in [
-        (&["set", "mgrs", IMG, "--yes"][..], "unknown daemon type \"mgrs\""),
-        (&["set", "mgr", "Quay.io/Ceph:v1", "--yes"][..], "invalid image reference"),
-        (&["set", "mgr", "quay.io/ceph/ceph@sha256:abc", "--yes"][..], "digest"),
-        (&["unset", "base", "--yes"][..], "cannot be unset"),
-        (&["pause", "osd12", "--yes"][..], "did you mean osd.12?"),
-        (&["set", "mrg", IMG, "--yes"][..], "did you mean mgr?"),
-        (&["set", "bsae", IMG, "--yes"][..], "did you mean base"),
-        (&["pause", "osd.x", "--yes"][..], "an OSD id is a number"),
-        (&["pause", "osd.999", "--yes"][..], "no daemon osd.999"),
-        (&["pause", "crash.node-00", "--yes"][..], "cannot pause crash"),
-        (&["pause", "crash", "--yes"][..], "cannot pause crash: Rook does not honour"),
-        (&["pause", "osd", "--yes"][..], "would pause every osd"),
-        (&["pause", "osd", "--node", "nowhere", "--yes"][..], "no osd daemon on node"),
-        (&["set", "mgr", IMG][..], "no terminal to confirm on"),
-        (&["pause", "osd.1"][..], "no terminal to confirm on"),
-        (&["-n", "nope", "status"][..], "namespace \"nope\" does not exist"),
-        (&["--cluster", "other", "status"][..], "no CephCluster named \"other\""),
-        (&["status", "--request-timeout", "soon"][..], "--request-timeout"),
-        (&["set", "mgr"][..], "IMAGE"),
-    ] {
-        let r = run(&sim, args);
-        assert_eq!(r.code, 2, "{args:?}: {}\n{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
-    }
-    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
-}
-
-#[test]
 fn several_clusters_need_cluster_flag() {
     let sim = sim(Crd::Proposed);
     {
@@ -225,84 +124,6 @@ fn missing_crd_says_rook_is_not_installed() {
     let r = run(&sim, &["status"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("is Rook installed?"), "{}", r.stderr);
-}
-
-#[test]
-fn dry_runs_send_nothing_that_persists() {
-    let sim = sim(Crd::Proposed);
-    let before = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
-    let r = run(&sim, &["set", "mgr", IMG, "--dry-run"]).ok();
-    assert!(
-        r.stdout.contains("cephcluster.ceph.rook.io/rook-ceph (merge patch, resourceVersion precondition)"),
-        "{}",
-        r.stdout
-    );
-    assert!(r.stdout.contains(&format!("\"mgr\":\"{IMG}\"")), "the exact patch: {}", r.stdout);
-    assert!(sim.log().iter().all(|l| !l.is_write_attempt()));
-    let r = run(&sim, &["set", "mgr", IMG, "--dry-run=server", "-o", "json"]).ok();
-    assert_eq!(r.json()["dryRun"], "server");
-    assert!(sim.log().iter().any(|l| l.verb == "patch" && l.is_dry_run()));
-    assert!(sim.mutating_requests().is_empty());
-    assert_eq!(sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap(), before);
-}
-
-#[test]
-fn exit_code_tells_a_script_whether_anything_would_restart() {
-    let sim = sim(Crd::Proposed);
-    assert_eq!(run(&sim, &["set", "mgr", IMG, "--dry-run", "--exit-code"]).code, 4);
-    assert_eq!(run(&sim, &["set", "base", "quay.io/ceph/ceph:v20.2.4", "--dry-run", "--exit-code"]).code, 0, "no-op");
-    assert_eq!(run(&sim, &["unset", "mgr", "--dry-run", "--exit-code"]).code, 0, "nothing to unset");
-}
-
-#[test]
-fn unset_returns_the_type_to_the_base_image() {
-    let sim = sim(Crd::Proposed);
-    run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
-    sim.settle();
-    let mgr_before = pod_names(&sim, "rook-ceph-mgr");
-    let others_before: Vec<String> =
-        all_pods(&sim).into_iter().filter(|(_, a)| a != "rook-ceph-mgr").map(|(n, _)| n).collect();
-    let out = run(&sim, &["unset", "mgr", "--yes", "-o", "json"]).ok().json();
-    assert_eq!(restart_pods(&out["plan"]), mgr_before.iter().cloned().collect());
-    sim.settle();
-    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
-    assert!(c["spec"]["cephVersion"]["imageOverrides"].get("mgr").is_none());
-    let others_after: Vec<String> =
-        all_pods(&sim).into_iter().filter(|(_, a)| a != "rook-ceph-mgr").map(|(n, _)| n).collect();
-    assert_eq!(others_before, others_after);
-    assert!(pod_names(&sim, "rook-ceph-mgr").iter().all(|p| !mgr_before.contains(p)));
-}
-
-#[test]
-fn verbose_logs_requests_and_never_the_token() {
-    let sim = sim(Crd::Proposed);
-    let token = sim.token().to_string();
-    for args in [&["status", "-v"][..], &["set", "mgr", IMG, "--yes", "-v"][..], &["pause", "osd.1", "--yes", "-v"][..]]
-    {
-        let r = run(&sim, args).ok();
-        assert!(r.stderr.contains("GET /apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters"), "{}", r.stderr);
-        assert!(!r.stdout.contains(&token) && !r.stderr.contains(&token), "{args:?} leaked the token");
-    }
-    // nor in an error
-    let r = run(&sim, &["--context", "nope", "status", "-v"]);
-    assert_eq!(r.code, 1);
-    assert!(!r.stderr.contains(&token));
-    assert!(r.stderr.contains("\"nope\" is not in the kubeconfig"), "{}", r.stderr);
-}
-
-#[test]
-fn reading_costs_a_handful_of_requests() {
-    let sim = sim_with(Crd::Proposed, 1200);
-    run(&sim, &["status", "-o", "json"]).ok();
-    let log = sim.log();
-    let objects = 3 + 2 + 1200 + 2 + 1 + 1 + 1 + 1 + 2 * 100;
-    // the CephCluster list, the CRD (does it have imageOverrides?), the pages
-    let expected = 2 + 2 * (objects as usize).div_ceil(500);
-    assert_eq!(log.len(), expected, "{:?}", log.iter().map(|l| &l.path).collect::<Vec<_>>());
-    assert_eq!(log.iter().filter(|l| l.resource == "customresourcedefinitions").count(), 1);
-    assert!(
-        log.iter().filter(|l| l.verb == "list" && l.resource != "cephclusters").all(|l| l.query.contains("limit=500"))
-    );
 }
 
 /// Issue 12: on a terminal, a concurrent change of the same field shows the new plan and
@@ -340,4 +161,200 @@ fn a_concurrent_change_of_the_same_field_is_asked_again_on_a_terminal() {
     assert_eq!(p.wait(), 0, "{}", p.screen());
     let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
     assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG, "replaced after the second yes");
+}
+
+on_both! {
+    fn set_mgr_changes_only_the_override_and_restarts_exactly_the_planned_pods() {
+        let sim = sim(Crd::Proposed);
+        let before = cluster_fields(&sim);
+        let pods_before = all_pods(&sim);
+        let mgr: BTreeSet<String> = pod_names(&sim, "rook-ceph-mgr").into_iter().collect();
+        let r = run(&sim, &["set", "mgr", IMG, "--yes", "-o", "json"]).ok();
+        let out = r.json();
+        assert_eq!(out["applied"], true);
+        let planned = restart_pods(&out["plan"]);
+        assert_eq!(planned, mgr, "the plan names exactly the mgr pods");
+
+        // Only imageOverrides.mgr changed; every other field is identical.
+        let mut after = cluster_fields(&sim);
+        assert_eq!(after["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
+        after["spec"]["cephVersion"].as_object_mut().unwrap().remove("imageOverrides");
+        let mut before_cmp = before.clone();
+        for v in [&mut after, &mut before_cmp] {
+            v["metadata"].as_object_mut().unwrap().remove("managedFields");
+        }
+        assert_eq!(after, before_cmp);
+
+        // The request: one merge patch, precondition, field manager, only the field.
+        let patches: Vec<_> = sim.mutating_requests();
+        assert_eq!(patches.len(), 1, "{patches:?}");
+        let p = &patches[0];
+        assert_eq!(p.verb, "patch");
+        assert!(p.content_type.starts_with("application/merge-patch+json"));
+        assert!(p.query.contains("fieldManager=kubectl-ceph-image"));
+        let body: Value = serde_json::from_str(p.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["spec"], serde_json::json!({"cephVersion": {"imageOverrides": {"mgr": IMG}}}));
+        assert!(body["metadata"]["resourceVersion"].is_string());
+
+        // After the simulated operator ran: exactly the planned pods were replaced.
+        sim.settle();
+        let pods_after = all_pods(&sim);
+        let gone: BTreeSet<String> = pods_before.keys().filter(|k| !pods_after.contains_key(*k)).cloned().collect();
+        assert_eq!(gone, planned);
+        assert_eq!(pods_before.len(), pods_after.len());
+    }
+
+    fn released_crd_is_refused_with_the_reason_and_nothing_is_written() {
+        let sim = sim(Crd::Released);
+        let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("no spec.cephVersion.imageOverrides"), "{}", r.stderr);
+        assert!(r.stderr.contains("silently drop"), "{}", r.stderr);
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "no write of any kind: {:?}", sim.log());
+        // base image changes are fine on released Rook
+        run(&sim, &["set", "base", "quay.io/ceph/ceph:v20.2.5", "--yes"]).ok();
+    }
+
+    fn forbidden_crd_read_falls_back_to_a_dry_run_probe() {
+        let sim = sim(Crd::Released);
+        sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
+        let r = run(&sim, &["set", "mgr", IMG, "--yes"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("no spec.cephVersion.imageOverrides"), "{}", r.stderr);
+        assert!(sim.mutating_requests().is_empty());
+        assert!(sim.log().iter().any(|l| l.verb == "patch" && l.is_dry_run()), "the probe is a dryRun=All patch");
+
+        let sim = common::sim(Crd::Proposed);
+        sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
+        run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
+        let c = sim.get(&CEPHCLUSTERS, &ns(&sim), &ns(&sim)).unwrap();
+        assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
+    }
+
+    fn bad_input_exits_2_and_sends_no_mutating_request() {
+        let sim = sim(Crd::Proposed);
+        for (args, why) in [
+            (&["set", "mgrs", IMG, "--yes"][..], "unknown daemon type \"mgrs\""),
+            (&["set", "mgr", "Quay.io/Ceph:v1", "--yes"][..], "invalid image reference"),
+            (&["set", "mgr", "quay.io/ceph/ceph@sha256:abc", "--yes"][..], "digest"),
+            (&["unset", "base", "--yes"][..], "cannot be unset"),
+            (&["pause", "osd12", "--yes"][..], "did you mean osd.12?"),
+            (&["set", "mrg", IMG, "--yes"][..], "did you mean mgr?"),
+            (&["set", "bsae", IMG, "--yes"][..], "did you mean base"),
+            (&["pause", "osd.x", "--yes"][..], "an OSD id is a number"),
+            (&["pause", "osd.999", "--yes"][..], "no daemon osd.999"),
+            (&["pause", "crash.node-00", "--yes"][..], "cannot pause crash"),
+            (&["pause", "crash", "--yes"][..], "cannot pause crash: Rook does not honour"),
+            (&["pause", "osd", "--yes"][..], "would pause every osd"),
+            (&["pause", "osd", "--node", "nowhere", "--yes"][..], "no osd daemon on node"),
+            (&["set", "mgr", IMG][..], "no terminal to confirm on"),
+            (&["pause", "osd.1"][..], "no terminal to confirm on"),
+            (&["-n", "nope", "status"][..], "namespace \"nope\" does not exist"),
+            (&["--cluster", "other", "status"][..], "no CephCluster named \"other\""),
+            (&["status", "--request-timeout", "soon"][..], "--request-timeout"),
+            (&["set", "mgr"][..], "IMAGE"),
+        ] {
+            let r = run(&sim, args);
+            assert_eq!(r.code, 2, "{args:?}: {}\n{}", r.stdout, r.stderr);
+            assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+        }
+        assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+    }
+
+    fn dry_runs_send_nothing_that_persists() {
+        let sim = sim(Crd::Proposed);
+        let before = sim.get(&CEPHCLUSTERS, &ns(&sim), &ns(&sim)).unwrap();
+        let r = run(&sim, &["set", "mgr", IMG, "--dry-run"]).ok();
+        assert!(
+            r.stdout.contains(&format!("cephcluster.ceph.rook.io/{} (merge patch, resourceVersion precondition)", ns(&sim))),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains(&format!("\"mgr\":\"{IMG}\"")), "the exact patch: {}", r.stdout);
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()));
+        let r = run(&sim, &["set", "mgr", IMG, "--dry-run=server", "-o", "json"]).ok();
+        assert_eq!(r.json()["dryRun"], "server");
+        assert!(sim.log().iter().any(|l| l.verb == "patch" && l.is_dry_run()));
+        assert!(sim.mutating_requests().is_empty());
+        assert_eq!(sim.get(&CEPHCLUSTERS, &ns(&sim), &ns(&sim)).unwrap(), before);
+    }
+
+    fn exit_code_tells_a_script_whether_anything_would_restart() {
+        let sim = sim(Crd::Proposed);
+        assert_eq!(run(&sim, &["set", "mgr", IMG, "--dry-run", "--exit-code"]).code, 4);
+        assert_eq!(run(&sim, &["set", "base", "quay.io/ceph/ceph:v20.2.4", "--dry-run", "--exit-code"]).code, 0, "no-op");
+        assert_eq!(run(&sim, &["unset", "mgr", "--dry-run", "--exit-code"]).code, 0, "nothing to unset");
+    }
+
+    fn unset_returns_the_type_to_the_base_image() {
+        let sim = sim(Crd::Proposed);
+        run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
+        sim.settle();
+        let mgr_before = pod_names(&sim, "rook-ceph-mgr");
+        let others_before: Vec<String> =
+            all_pods(&sim).into_iter().filter(|(_, a)| a != "rook-ceph-mgr").map(|(n, _)| n).collect();
+        let out = run(&sim, &["unset", "mgr", "--yes", "-o", "json"]).ok().json();
+        assert_eq!(restart_pods(&out["plan"]), mgr_before.iter().cloned().collect());
+        sim.settle();
+        let c = sim.get(&CEPHCLUSTERS, &ns(&sim), &ns(&sim)).unwrap();
+        assert!(c["spec"]["cephVersion"]["imageOverrides"].get("mgr").is_none());
+        let others_after: Vec<String> =
+            all_pods(&sim).into_iter().filter(|(_, a)| a != "rook-ceph-mgr").map(|(n, _)| n).collect();
+        assert_eq!(others_before, others_after);
+        assert!(pod_names(&sim, "rook-ceph-mgr").iter().all(|p| !mgr_before.contains(p)));
+    }
+
+    fn verbose_logs_requests_and_never_the_token() {
+        let sim = sim(Crd::Proposed);
+        let token = sim.token().to_string();
+        for args in [&["status", "-v"][..], &["set", "mgr", IMG, "--yes", "-v"][..], &["pause", "osd.1", "--yes", "-v"][..]]
+        {
+            let r = run(&sim, args).ok();
+            let list = format!("GET /apis/ceph.rook.io/v1/namespaces/{}/cephclusters", ns(&sim));
+            assert!(r.stderr.contains(&list), "{}", r.stderr);
+            assert!(!r.stdout.contains(&token) && !r.stderr.contains(&token), "{args:?} leaked the token");
+        }
+        // nor in an error
+        let r = run(&sim, &["--context", "nope", "status", "-v"]);
+        assert_eq!(r.code, 1);
+        assert!(!r.stderr.contains(&token));
+        assert!(r.stderr.contains("\"nope\" is not in the kubeconfig"), "{}", r.stderr);
+    }
+}
+
+/// 1200 OSDs: on the embedded server only (the real one would need minutes to create them).
+#[test]
+fn reading_costs_a_handful_of_requests() {
+    let sim = sim_with(Crd::Proposed, 1200);
+    run(&sim, &["status", "-o", "json"]).ok();
+    let log = sim.log();
+    let objects = 3 + 2 + 1200 + 2 + 1 + 1 + 1 + 1 + 2 * 100;
+    // the CephCluster list, the CRD (does it have imageOverrides?), the pages
+    let expected = 2 + 2 * (objects as usize).div_ceil(500);
+    assert_eq!(log.len(), expected, "{:?}", log.iter().map(|l| &l.path).collect::<Vec<_>>());
+    assert_eq!(log.iter().filter(|l| l.resource == "customresourcedefinitions").count(), 1);
+    assert!(
+        log.iter().filter(|l| l.verb == "list" && l.resource != "cephclusters").all(|l| l.query.contains("limit=500"))
+    );
+}
+
+/// Found on the real control plane: where the CRD may not be read, the dryRun=All probe
+/// carried the snapshot's resourceVersion, so a status write by Rook between the read and
+/// the probe failed the whole command with 409. The probe asks only whether the field
+/// survives; the real write keeps its precondition (and its re-read on 409).
+#[test]
+fn a_status_write_before_the_probe_does_not_fail_the_change() {
+    let sim = sim(Crd::Proposed);
+    sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
+    sim.faults().before_next_write(Box::new(|store| {
+        let mut c = store.get_value(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+        c["status"]["ceph"]["lastChecked"] = "2026-12-07T00:00:00.000Z".into();
+        c["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        store.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", c, false).unwrap();
+    }));
+    run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
+    let c = sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap();
+    assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);
+    let probe = sim.log().into_iter().find(|l| l.verb == "patch" && l.is_dry_run()).expect("the probe");
+    assert_eq!(probe.status, 200, "the probe is not refused by the status write");
 }
