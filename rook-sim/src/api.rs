@@ -56,6 +56,14 @@ impl Reply {
         }
     }
     fn error(e: &ApiError) -> Reply {
+        if e.plain {
+            return Reply::Full {
+                status: e.code,
+                content_type: "text/plain; charset=utf-8".into(),
+                body: Bytes::from(format!("{}\n", e.message)),
+                warnings: vec![],
+            };
+        }
         Reply::json(e.code, &e.to_json())
     }
     pub fn status(&self) -> u16 {
@@ -106,8 +114,23 @@ enum Route {
     LegacyApis,
     Group(String),
     ResourceList(String, String),
-    Resource { kind: &'static Kind, ns: Option<String>, name: Option<String>, sub: Option<String> },
+    Resource {
+        kind: &'static Kind,
+        ns: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
+    /// A path under a built-in group naming nothing it serves (a `Status`).
     NotFound,
+    /// A path no group handles (`404 page not found`).
+    NoHandler,
+}
+
+/// A group whose resources are built into kube-apiserver: its own handler answers a path
+/// it does not know with a `Status`. Custom resources' groups, and groups nobody serves,
+/// leave it to Go's `http.NotFound`.
+fn builtin_group(group: &str) -> bool {
+    resources::ALL.iter().any(|k| k.builtin && k.group == group)
 }
 
 fn route(path: &str, accept: &str) -> Route {
@@ -122,8 +145,9 @@ fn route(path: &str, accept: &str) -> Route {
         ["apis", g, v] => return Route::ResourceList(g.to_string(), v.to_string()),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Route::NotFound,
+        _ => return Route::NoHandler,
     };
+    let not_found = if builtin_group(group) { Route::NotFound } else { Route::NoHandler };
     let found = |plural: &str| resources::find(group, version, plural);
     let s = |x: &&str| x.to_string();
     match rest {
@@ -139,7 +163,7 @@ fn route(path: &str, accept: &str) -> Route {
             (Some(k), [name, sub]) if k.namespaced => {
                 Route::Resource { kind: k, ns: Some(s(ns)), name: Some(s(name)), sub: Some(s(sub)) }
             }
-            _ => Route::NotFound,
+            _ => not_found,
         },
         [plural, tail @ ..] => match (found(plural), tail) {
             (Some(k), []) => Route::Resource { kind: k, ns: None, name: None, sub: None },
@@ -147,9 +171,9 @@ fn route(path: &str, accept: &str) -> Route {
             (Some(k), [name, sub]) if !k.namespaced => {
                 Route::Resource { kind: k, ns: None, name: Some(s(name)), sub: Some(s(sub)) }
             }
-            _ => Route::NotFound,
+            _ => not_found,
         },
-        [] => Route::NotFound,
+        [] => not_found,
     }
 }
 
@@ -312,51 +336,38 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
         }),
         Route::LegacyApi => Ok(Reply::json(200, &discovery::legacy_api(&addr))),
         Route::LegacyApis => Ok(Reply::json(200, &discovery::legacy_apis())),
-        Route::Group(g) => {
-            discovery::legacy_group(&g).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
-        }
-        Route::ResourceList(g, v) => {
-            discovery::resource_list(&g, &v).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
-        }
+        Route::Group(g) => discovery::legacy_group(&g).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::no_handler),
+        Route::ResourceList(g, v) => discovery::resource_list(&g, &v)
+            .map(|d| Reply::json(200, &d))
+            .ok_or_else(|| if builtin_group(&g) { ApiError::path_not_found() } else { ApiError::no_handler() }),
         Route::NotFound => Err(ApiError::path_not_found()),
-        // Custom resources exist only while their CRD does (Rook not installed: 404).
+        Route::NoHandler => Err(ApiError::no_handler()),
+        // Custom resources exist only while their CRD does (Rook not installed: no group,
+        // 404 page not found).
         Route::Resource { kind, .. } if !kind.builtin && state.store().get(&CRDS, "", &kind.qualified()).is_none() => {
-            Err(ApiError::path_not_found())
+            Err(ApiError::no_handler())
         }
         Route::Resource { kind, ns, name, sub } => {
             let ns_str = ns.clone().unwrap_or_default();
-            let dry_run = match q.get("dryRun").map(String::as_str) {
-                None | Some("") => Ok(false),
-                Some("All") => Ok(true),
-                Some(o) => {
-                    Err(ApiError::bad_request(format!("Invalid dryRun value: {o:?}: supported values: \"All\"")))
+            // Reads take no dryRun; each write reads it from its own options.
+            match (req.method.as_str(), name) {
+                ("GET", None) if watch => watch_stream(state, kind, ns.as_deref(), q),
+                ("GET", None) => list(state, kind, ns.as_deref(), q),
+                ("GET", Some(n)) => get(state, kind, &ns_str, &n, sub.as_deref()),
+                ("POST", None) => {
+                    query_dry_run(q, "CreateOptions").and_then(|d| create(state, kind, &ns_str, req, q, d))
                 }
-            };
-            match (req.method.as_str(), name, dry_run) {
-                (_, _, Err(e)) => Err(e),
-                ("GET", None, _) if watch => watch_stream(state, kind, ns.as_deref(), q),
-                ("GET", None, _) => list(state, kind, ns.as_deref(), q),
-                ("GET", Some(n), _) => get(state, kind, &ns_str, &n, sub.as_deref()),
-                ("POST", None, Ok(d)) => create(state, kind, &ns_str, req, q, d),
-                ("DELETE", Some(n), Ok(d)) if kind == &PODS => {
-                    let gone = delete_preconditions(state, kind, &ns_str, &n, req)
-                        .and_then(|()| state.store().delete(kind, &ns_str, &n, d));
-                    if gone.is_ok() && !d {
-                        // a restarted daemon pod deleted before it turned Ready no longer counts
-                        super::health::refresh(state, &ns_str);
-                    }
-                    gone.map(|v| Reply::json(200, &v))
-                }
-                ("PUT", Some(n), Ok(d)) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None),
-                ("PATCH", Some(n), Ok(d)) => match PatchType::from_content_type(&req.content_type) {
+                ("PUT", Some(n)) => query_dry_run(q, "UpdateOptions")
+                    .and_then(|d| write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None)),
+                // the patch type first, then the options (handlers/patch.go)
+                ("PATCH", Some(n)) => match PatchType::from_content_type(&req.content_type) {
                     None => Err(ApiError::unsupported_media_type()),
                     Some(PatchType::Strategic) if !kind.builtin => Err(ApiError::unsupported_media_type()),
                     Some(PatchType::Apply) => Err(ApiError::unsupported_media_type()),
-                    Some(pt) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt)),
+                    Some(pt) => query_dry_run(q, "PatchOptions")
+                        .and_then(|d| write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt))),
                 },
-                ("DELETE", Some(n), Ok(d)) => delete_preconditions(state, kind, &ns_str, &n, req)
-                    .and_then(|()| state.store().delete(kind, &ns_str, &n, d))
-                    .map(|v| Reply::json(200, &v)),
+                ("DELETE", Some(n)) => delete(state, kind, &ns_str, &n, req, q),
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
@@ -364,42 +375,83 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
     res.unwrap_or_else(|e| Reply::error(&e))
 }
 
-/// A DELETE's `DeleteOptions.preconditions` (`uid`, `resourceVersion`), checked against
-/// the stored object as the apiserver checks them: 409 Conflict naming both values. An
-/// empty body has none; a missing object is left for the delete's own 404.
-fn delete_preconditions(
-    state: &SimState,
+/// `dryRun` of a write's options from the query: absent, or `All`; anything else is 422
+/// Invalid naming the options (`CreateOptions`, `UpdateOptions`, `PatchOptions`).
+fn query_dry_run(q: &HashMap<String, String>, options: &str) -> Result<bool, ApiError> {
+    let values: Vec<String> = q.get("dryRun").filter(|v| !v.is_empty()).cloned().into_iter().collect();
+    dry_run_of(&values, options)
+}
+
+fn dry_run_of(values: &[String], options: &str) -> Result<bool, ApiError> {
+    if values.iter().any(|v| v != "All") {
+        return Err(ApiError::invalid_dry_run(options, values));
+    }
+    Ok(!values.is_empty())
+}
+
+/// A DELETE's `DeleteOptions`, as kube-apiserver reads them (handlers/delete.go): from the
+/// body when there is one — the query is then not read at all, so a `dryRun=All` in the
+/// query of a DELETE with a body deletes — else from the query (`dryRun` alone here).
+pub fn delete_options(body: &[u8], q: &HashMap<String, String>) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        let dry: Vec<&String> = q.get("dryRun").filter(|v| !v.is_empty()).into_iter().collect();
+        return Ok(serde_json::json!({"dryRun": dry}));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
+}
+
+/// DELETE: the object must be there (404), its `preconditions` must hold (409), then it
+/// goes, unless a dry run. Pods and namespaces answer with the object, every other kind
+/// with a `Status` of `Success` (the registry's `ReturnDeletedObject`).
+fn delete(
+    state: &Arc<SimState>,
     kind: &'static Kind,
     ns: &str,
     name: &str,
     req: &ApiRequest,
-) -> Result<(), ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    let opts = parse_body(req)?;
-    let Some(obj) = state.store().get_value(kind, ns, name) else { return Ok(()) };
-    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
-        let Some(want) = opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str) else { continue };
-        let have = obj["metadata"][field].as_str().unwrap_or_default();
-        if want != have {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: \
-                     {want}, {label} in object meta: {have}",
-                    kind.qualified()
-                ),
-            ));
+    q: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let opts = delete_options(&req.body, q)?;
+    let values: Vec<String> = match &opts["dryRun"] {
+        Value::Null => vec![],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect(),
+        _ => return Err(ApiError::bad_request("error decoding DeleteOptions: dryRun is a list of strings")),
+    };
+    let dry = dry_run_of(&values, "DeleteOptions")?;
+    let gone = {
+        let mut store = state.store();
+        let obj = store.get_value(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+        // rest.BeforeDelete: the uid, then the resourceVersion
+        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+            let Some(want) = opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str) else {
+                continue;
+            };
+            let have = obj["metadata"][field].as_str().unwrap_or_default();
+            if want != have {
+                return Err(ApiError::precondition_failed(kind, name, label, want, have));
+            }
         }
+        store.delete(kind, ns, name, dry)?
+    };
+    if kind == &PODS && !dry {
+        // a restarted daemon pod deleted before it turned Ready no longer counts
+        super::health::refresh(state, ns);
     }
-    Ok(())
+    if kind == &PODS || kind == &NAMESPACES {
+        return Ok(Reply::json(200, &gone));
+    }
+    let uid = gone["metadata"]["uid"].as_str().unwrap_or_default();
+    Ok(Reply::json(200, &ApiError::deleted(kind, name, uid)))
+}
+
+/// A path below an object naming a subresource the kind does not have.
+fn no_subresource(kind: &Kind) -> ApiError {
+    if kind.builtin { ApiError::path_not_found() } else { ApiError::no_handler() }
 }
 
 fn get(state: &SimState, kind: &'static Kind, ns: &str, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     if sub.is_some_and(|s| s != "status") {
-        return Err(ApiError::path_not_found());
+        return Err(no_subresource(kind));
     }
     let store = state.store();
     let s = store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
@@ -747,7 +799,7 @@ fn write(
     patch_type: Option<PatchType>,
 ) -> Result<Reply, ApiError> {
     if sub.is_some_and(|s| s != "status") || (sub.is_some() && !kind.status_subresource) {
-        return Err(ApiError::path_not_found());
+        return Err(no_subresource(kind));
     }
     let mut store = state.store();
     let old = store.get_value(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
