@@ -492,13 +492,17 @@ impl FieldSel {
     }
 }
 
+/// A continue token as kube-apiserver writes one: `{"v":"meta.k8s.io/v1","rv":N,"start":K}`
+/// in base64url without padding (storage's `EncodeContinue`), N the list's
+/// resourceVersion; K here the last key given.
 fn encode_continue(rv: u64, key: &Key) -> String {
     let raw = serde_json::json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{}/{}", key.0, key.1)});
-    base64::engine::general_purpose::URL_SAFE.encode(raw.to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.to_string())
 }
 
 fn decode_continue(tok: &str) -> Option<(u64, Key)> {
-    let raw = base64::engine::general_purpose::URL_SAFE.decode(tok).ok()?;
+    // tokens of older rook-sims had padding
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok.trim_end_matches('=')).ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     let rv = v.get("rv")?.as_u64()?;
     let (ns, name) = v.get("start")?.as_str()?.split_once('/')?;
@@ -529,7 +533,8 @@ fn list(
         Some(tok) => {
             let (rv, key) = decode_continue(tok).ok_or_else(|| {
                 ApiError::bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                    "invalid continue token: continue key is not valid: incorrect encoded start resourceVersion \
+                     (version meta.k8s.io/v1)",
                 )
             })?;
             if rv < store.compacted() {
@@ -545,13 +550,27 @@ fn list(
     let mut next: Option<Key> = None;
     let mut last: Option<&Key> = None;
     let mut items = Vec::new();
+    // Without selectors the server knows how many are left past a page (etcd counts
+    // them); with one it cannot say, and says nothing (storage/etcd3 GetList).
+    let unselected =
+        q.get("labelSelector").is_none_or(|s| s.is_empty()) && q.get("fieldSelector").is_none_or(|s| s.is_empty());
+    let mut remaining = 0u64;
+    // A full page has a continue token whenever any object follows its last one, whether
+    // or not it matches the selectors: the server stops reading there (storage/etcd3
+    // GetList), so the last page of a selective list can be empty.
     for (key, s) in store.iter(kind, ns, after.as_ref()) {
-        if !sel.matches(&s.labels) || !fsel.matches(key, s.node.as_ref()) {
+        if count == limit {
+            if next.is_none() {
+                next = last.cloned();
+            }
+            if !unselected {
+                break;
+            }
+            remaining += 1;
             continue;
         }
-        if count == limit {
-            next = last.cloned();
-            break;
+        if !sel.matches(&s.labels) || !fsel.matches(key, s.node.as_ref()) {
+            continue;
         }
         items.push(s.bytes.clone());
         last = Some(key);
@@ -560,6 +579,9 @@ fn list(
     let mut meta = serde_json::json!({"resourceVersion": list_rv.to_string()});
     if let Some(k) = &next {
         meta["continue"] = encode_continue(list_rv, k).into();
+        if unselected {
+            meta["remainingItemCount"] = remaining.into();
+        }
     }
     drop(store);
     body.extend_from_slice(
@@ -614,8 +636,17 @@ fn watch_stream(
                 }
             }
             Some(v) => {
-                let from: u64 =
-                    v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
+                // kube-apiserver answers this one 500 with no reason (the watch cache's
+                // parse error is no API error)
+                let from: u64 = v.parse().map_err(|_| {
+                    ApiError::new(
+                        500,
+                        "",
+                        format!(
+                            "resourceVersion: Invalid value: {v:?}: strconv.ParseUint: parsing {v:?}: invalid syntax"
+                        ),
+                    )
+                })?;
                 match store.events_since(from) {
                     Some(evs) => {
                         for e in evs.iter().filter(|e| e.plural == kind.plural && ns.is_none_or(|n| n == e.namespace)) {
@@ -627,7 +658,7 @@ fn watch_stream(
                         }
                     }
                     None => {
-                        let err = ApiError::gone_watch(from, rv);
+                        let err = ApiError::gone_watch(from, store.history_start());
                         initial.push(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")));
                         let tx2 = tx.clone();
                         tokio::spawn(async move {
@@ -644,43 +675,61 @@ fn watch_stream(
     };
     let mut epoch = state.watch_epoch.subscribe();
     let state2 = state.clone();
+    let filter = WatchFilter { kind, ns: ns_owned, sel, fsel, start_rv };
     tokio::spawn(async move {
         for l in initial {
             if tx.send(Ok(l)).await.is_err() {
                 return;
             }
         }
-        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
-        tokio::pin!(deadline);
+        let start = tokio::time::Instant::now();
+        let deadline = start + Duration::from_secs(timeout);
+        let mut bookmark_at = next_bookmark(start, deadline);
         let mut last_rv = start_rv;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = &mut deadline => return,
+                _ = tokio::time::sleep_until(deadline) => return,
                 _ = epoch.changed() => {
                     // a dropped-connection fault: abort the stream mid-way
                     let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
                     return;
                 }
-                _ = tick.tick(), if bookmarks => {
+                _ = tokio::time::sleep_until(bookmark_at), if bookmarks => {
+                    // Everything stored up to the bookmark's resourceVersion goes out first: a
+                    // client resuming from the bookmark misses nothing.
                     let rv = state2.store().resource_version();
-                    let bm = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.max(last_rv).to_string()}});
-                    if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() { return; }
+                    loop {
+                        match sub.try_recv() {
+                            Ok(e) => {
+                                if !filter.send(&e, &mut last_rv, &tx).await {
+                                    return;
+                                }
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                                let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
+                                return;
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Closed) => return,
+                        }
+                    }
+                    // As the watch cache: only a resourceVersion past the watch's start.
+                    if rv > start_rv {
+                        let bm = bookmark_object(kind, rv.max(last_rv));
+                        if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() {
+                            return;
+                        }
+                    }
+                    bookmark_at = next_bookmark(tokio::time::Instant::now(), deadline);
                 }
                 ev = sub.recv() => match ev {
                     Ok(e) => {
-                        if e.rv <= start_rv || e.plural != kind.plural || ns_owned.as_deref().is_some_and(|n| n != e.namespace) {
-                            continue;
-                        }
-                        last_rv = e.rv;
-                        if sel.matches(&e.labels) && fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref())
-                            && tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_err() {
+                        if !filter.send(&e, &mut last_rv, &tx).await {
                             return;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let err = ApiError::gone_watch(last_rv, state2.store().resource_version());
-                        let _ = tx.send(Ok(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")))).await;
+                        let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
                         return;
                     }
                     Err(_) => return,
@@ -689,6 +738,68 @@ fn watch_stream(
         }
     });
     Ok(Reply::Watch(rx))
+}
+
+/// When the next BOOKMARK is due, as kube-apiserver's watch cache sends them
+/// (cacher.go `nextBookmarkTime`): about every minute, and 2 s before the watch's deadline
+/// (once that is past: in a minute, i.e. not before the deadline).
+fn next_bookmark(now: tokio::time::Instant, deadline: tokio::time::Instant) -> tokio::time::Instant {
+    let minute = now + Duration::from_secs(60);
+    match deadline.checked_sub(Duration::from_secs(2)) {
+        Some(before) if before > now => before.min(minute),
+        _ => minute,
+    }
+}
+
+/// A BOOKMARK's object: an empty object of the kind with only a resourceVersion, as Go
+/// encodes an empty one of the built-in types (`"spec":{"containers":null}` for a Pod).
+fn bookmark_object(kind: &Kind, rv: u64) -> Value {
+    let mut o = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()}});
+    if kind == &PODS {
+        o["spec"] = serde_json::json!({"containers": null});
+        o["status"] = serde_json::json!({});
+    } else if kind == &DEPLOYMENTS {
+        o["spec"] = serde_json::json!({"replicas": 0, "selector": null,
+            "template": {"metadata": {}, "spec": {"containers": null}}, "strategy": {}});
+        o["status"] = serde_json::json!({});
+    }
+    o
+}
+
+/// The ERROR event of a watch whose history is gone past `rv`.
+fn gone_event(state: &SimState, rv: u64) -> Bytes {
+    let err = ApiError::gone_watch(rv, state.store().history_start());
+    event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json"))
+}
+
+/// What one watch passes on.
+struct WatchFilter {
+    kind: &'static Kind,
+    ns: Option<String>,
+    sel: Selector,
+    fsel: FieldSel,
+    start_rv: u64,
+}
+
+impl WatchFilter {
+    /// Send `e` if the watch wants it; false once the client is gone.
+    async fn send(
+        &self,
+        e: &super::store::WatchEvent,
+        last_rv: &mut u64,
+        tx: &mpsc::Sender<Result<Bytes, String>>,
+    ) -> bool {
+        if e.rv <= self.start_rv || e.plural != self.kind.plural || self.ns.as_deref().is_some_and(|n| n != e.namespace)
+        {
+            return true;
+        }
+        *last_rv = e.rv;
+        if self.sel.matches(&e.labels) && self.fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref()) {
+            return tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_ok();
+        }
+        true
+    }
 }
 
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {

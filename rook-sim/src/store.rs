@@ -103,6 +103,13 @@ impl Store {
         self.compacted
     }
 
+    /// The resourceVersion the history starts after: a watch from an older one is 410
+    /// Expired (the number the message gives, as the watch cache's `oldest - 1`).
+    pub fn history_start(&self) -> u64 {
+        let first = self.history.front().map_or(self.rv, |e| e.rv - 1);
+        first.max(self.compacted)
+    }
+
     /// Events after `rv`, or None when history no longer reaches back that far.
     pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<WatchEvent>>> {
         let oldest = self.history.front().map(|e| e.rv).unwrap_or(self.rv + 1);
