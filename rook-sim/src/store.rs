@@ -245,7 +245,8 @@ impl Store {
         if !has(meta, "creationTimestamp") {
             meta.insert("creationTimestamp".into(), now_rfc3339().into());
         }
-        if kind.plural != "pods" && kind.plural != "events" && kind.plural != "namespaces" && !has(meta, "generation") {
+        // Pods have a generation too (1 on create; pod strategy PrepareForCreate, v1.37).
+        if kind.plural != "events" && kind.plural != "namespaces" && !has(meta, "generation") {
             meta.insert("generation".into(), 1.into());
         }
         obj["apiVersion"] = kind.api_version().into();
