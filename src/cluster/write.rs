@@ -127,13 +127,18 @@ pub fn create_request(path: &str, object: &Value, dry_run: bool) -> Result<http:
     Request::new(path).create(&pp, body).map_err(request_error)
 }
 
-/// The DELETE of a pod, with `uid` as the precondition when given (the apiserver answers
-/// 409 if the pod by that name is another one). `dryRun=All` goes in the query, where
-/// every apiserver reads it.
+/// The DELETE of a pod: `DeleteOptions` in the body, with `uid` as the precondition when
+/// given (the apiserver answers 409 if the pod by that name is another one), and `dryRun`.
+/// kube-apiserver reads a DELETE's options from its body whenever it has one and then
+/// ignores the query (handlers/delete.go): a `dryRun=All` in the query alone deletes the
+/// pod. It is in the query too, where request logs (and `api::is_write`) look for it.
 pub fn delete_pod_request(ns: &str, name: &str, uid: Option<&str>, dry_run: bool) -> Result<http::Request<Vec<u8>>> {
     let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
     if let Some(uid) = uid {
         body["preconditions"] = json!({"uid": uid});
+    }
+    if dry_run {
+        body["dryRun"] = json!(["All"]);
     }
     let url = format!("{}/{name}{}", pods_path(ns), if dry_run { "?dryRun=All" } else { "" });
     http::Request::delete(url)
@@ -200,3 +205,23 @@ pub async fn get_pod_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
 /// How many label patches are in flight at once: enough to finish 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kube-apiserver takes a DELETE's options from its body alone when it has one: the
+    /// dry run must be said there, or the "dry run" deletes the pod.
+    #[test]
+    fn a_dry_run_delete_says_so_in_its_delete_options() {
+        let req = delete_pod_request("rook-ceph", "p", Some("u-1"), true).unwrap();
+        let body: Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(body["dryRun"], json!(["All"]), "{body}");
+        assert_eq!(body["preconditions"], json!({"uid": "u-1"}));
+        assert_eq!(req.uri().query(), Some("dryRun=All"), "where request logs see it");
+        let req = delete_pod_request("rook-ceph", "p", None, false).unwrap();
+        let body: Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(body, json!({"kind": "DeleteOptions", "apiVersion": "v1"}));
+        assert_eq!(req.uri().query(), None);
+    }
+}
