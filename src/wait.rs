@@ -188,6 +188,13 @@ async fn list(kube: &Kube, ns: &str, progress: &mut Progress) -> Result<String> 
     Ok(l.resource_version)
 }
 
+/// The watch of the cluster's pods from `rv`, as `wait` sends it: the daemon selector,
+/// bookmarks allowed (kube's default), ended by the server after `timeout_secs`.
+pub fn watch_request(ns: &str, rv: &str, timeout_secs: u32) -> Result<http::Request<Vec<u8>>> {
+    let wp = WatchParams::default().labels(&daemon_selector(ns)).timeout(timeout_secs);
+    Request::new(pods_path(ns)).watch(&wp, rv).map_err(request_error)
+}
+
 /// Follow the rollout until every target is done, or the timeout.
 pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, terminal: bool) -> Result<()> {
     let start = Instant::now();
@@ -225,8 +232,7 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
                 Err(_) => break,
             }
         } else {
-            let wp = WatchParams::default().labels(&daemon_selector(ns)).timeout(left.as_secs().clamp(1, 290) as u32);
-            let req = Request::new(pods_path(ns)).watch(&wp, &rv).map_err(request_error)?;
+            let req = watch_request(ns, &rv, left.as_secs().clamp(1, 290) as u32)?;
             let what = What::new("watch", "pods", Some(ns));
             match tokio::time::timeout(left, kube.stream(req, &what)).await {
                 Ok(Ok(r)) => {

@@ -466,7 +466,7 @@ fn pods_created_through_the_api_pull_and_run_to_completion() {
     let (code, v) =
         api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts("other")));
     assert_eq!((code, v["reason"].as_str()), (409, Some("Conflict")), "{v}");
-    assert!(v["message"].as_str().unwrap().contains("Precondition failed: UID in precondition: other"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("the UID in the precondition (other) does not match"), "{v}");
     assert!(pod_value(&sim, "pull-a").is_some());
     let (code, v) =
         api(&sim, "DELETE", &format!("/api/v1/namespaces/{NS}/pods/pull-a"), "application/json", Some(&opts(&uid)));

@@ -56,6 +56,14 @@ impl Reply {
         }
     }
     fn error(e: &ApiError) -> Reply {
+        if e.plain {
+            return Reply::Full {
+                status: e.code,
+                content_type: "text/plain; charset=utf-8".into(),
+                body: Bytes::from(format!("{}\n", e.message)),
+                warnings: vec![],
+            };
+        }
         Reply::json(e.code, &e.to_json())
     }
     pub fn status(&self) -> u16 {
@@ -106,8 +114,23 @@ enum Route {
     LegacyApis,
     Group(String),
     ResourceList(String, String),
-    Resource { kind: &'static Kind, ns: Option<String>, name: Option<String>, sub: Option<String> },
+    Resource {
+        kind: &'static Kind,
+        ns: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
+    /// A path under a built-in group naming nothing it serves (a `Status`).
     NotFound,
+    /// A path no group handles (`404 page not found`).
+    NoHandler,
+}
+
+/// A group whose resources are built into kube-apiserver: its own handler answers a path
+/// it does not know with a `Status`. Custom resources' groups, and groups nobody serves,
+/// leave it to Go's `http.NotFound`.
+fn builtin_group(group: &str) -> bool {
+    resources::ALL.iter().any(|k| k.builtin && k.group == group)
 }
 
 fn route(path: &str, accept: &str) -> Route {
@@ -122,8 +145,9 @@ fn route(path: &str, accept: &str) -> Route {
         ["apis", g, v] => return Route::ResourceList(g.to_string(), v.to_string()),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Route::NotFound,
+        _ => return Route::NoHandler,
     };
+    let not_found = if builtin_group(group) { Route::NotFound } else { Route::NoHandler };
     let found = |plural: &str| resources::find(group, version, plural);
     let s = |x: &&str| x.to_string();
     match rest {
@@ -139,7 +163,7 @@ fn route(path: &str, accept: &str) -> Route {
             (Some(k), [name, sub]) if k.namespaced => {
                 Route::Resource { kind: k, ns: Some(s(ns)), name: Some(s(name)), sub: Some(s(sub)) }
             }
-            _ => Route::NotFound,
+            _ => not_found,
         },
         [plural, tail @ ..] => match (found(plural), tail) {
             (Some(k), []) => Route::Resource { kind: k, ns: None, name: None, sub: None },
@@ -147,9 +171,9 @@ fn route(path: &str, accept: &str) -> Route {
             (Some(k), [name, sub]) if !k.namespaced => {
                 Route::Resource { kind: k, ns: None, name: Some(s(name)), sub: Some(s(sub)) }
             }
-            _ => Route::NotFound,
+            _ => not_found,
         },
-        [] => Route::NotFound,
+        [] => not_found,
     }
 }
 
@@ -324,51 +348,38 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
         }),
         Route::LegacyApi => Ok(Reply::json(200, &discovery::legacy_api(&addr))),
         Route::LegacyApis => Ok(Reply::json(200, &discovery::legacy_apis())),
-        Route::Group(g) => {
-            discovery::legacy_group(&g).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
-        }
-        Route::ResourceList(g, v) => {
-            discovery::resource_list(&g, &v).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::path_not_found)
-        }
+        Route::Group(g) => discovery::legacy_group(&g).map(|d| Reply::json(200, &d)).ok_or_else(ApiError::no_handler),
+        Route::ResourceList(g, v) => discovery::resource_list(&g, &v)
+            .map(|d| Reply::json(200, &d))
+            .ok_or_else(|| if builtin_group(&g) { ApiError::path_not_found() } else { ApiError::no_handler() }),
         Route::NotFound => Err(ApiError::path_not_found()),
-        // Custom resources exist only while their CRD does (Rook not installed: 404).
+        Route::NoHandler => Err(ApiError::no_handler()),
+        // Custom resources exist only while their CRD does (Rook not installed: no group,
+        // 404 page not found).
         Route::Resource { kind, .. } if !kind.builtin && state.store().get(&CRDS, "", &kind.qualified()).is_none() => {
-            Err(ApiError::path_not_found())
+            Err(ApiError::no_handler())
         }
         Route::Resource { kind, ns, name, sub } => {
             let ns_str = ns.clone().unwrap_or_default();
-            let dry_run = match q.get("dryRun").map(String::as_str) {
-                None | Some("") => Ok(false),
-                Some("All") => Ok(true),
-                Some(o) => {
-                    Err(ApiError::bad_request(format!("Invalid dryRun value: {o:?}: supported values: \"All\"")))
+            // Reads take no dryRun; each write reads it from its own options.
+            match (req.method.as_str(), name) {
+                ("GET", None) if watch => watch_stream(state, kind, ns.as_deref(), q),
+                ("GET", None) => list(state, kind, ns.as_deref(), q),
+                ("GET", Some(n)) => get(state, kind, &ns_str, &n, sub.as_deref()),
+                ("POST", None) => {
+                    query_dry_run(q, "CreateOptions").and_then(|d| create(state, kind, &ns_str, req, q, d))
                 }
-            };
-            match (req.method.as_str(), name, dry_run) {
-                (_, _, Err(e)) => Err(e),
-                ("GET", None, _) if watch => watch_stream(state, kind, ns.as_deref(), q),
-                ("GET", None, _) => list(state, kind, ns.as_deref(), q),
-                ("GET", Some(n), _) => get(state, kind, &ns_str, &n, sub.as_deref()),
-                ("POST", None, Ok(d)) => create(state, kind, &ns_str, req, q, d),
-                ("DELETE", Some(n), Ok(d)) if kind == &PODS => {
-                    let gone = delete_preconditions(state, kind, &ns_str, &n, req)
-                        .and_then(|()| state.store().delete(kind, &ns_str, &n, d));
-                    if gone.is_ok() && !d {
-                        // a restarted daemon pod deleted before it turned Ready no longer counts
-                        super::health::refresh(state, &ns_str);
-                    }
-                    gone.map(|v| Reply::json(200, &v))
-                }
-                ("PUT", Some(n), Ok(d)) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None),
-                ("PATCH", Some(n), Ok(d)) => match PatchType::from_content_type(&req.content_type) {
+                ("PUT", Some(n)) => query_dry_run(q, "UpdateOptions")
+                    .and_then(|d| write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, None)),
+                // the patch type first, then the options (handlers/patch.go)
+                ("PATCH", Some(n)) => match PatchType::from_content_type(&req.content_type) {
                     None => Err(ApiError::unsupported_media_type()),
                     Some(PatchType::Strategic) if !kind.builtin => Err(ApiError::unsupported_media_type()),
                     Some(PatchType::Apply) => Err(ApiError::unsupported_media_type()),
-                    Some(pt) => write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt)),
+                    Some(pt) => query_dry_run(q, "PatchOptions")
+                        .and_then(|d| write(state, kind, &ns_str, &n, sub.as_deref(), req, q, d, Some(pt))),
                 },
-                ("DELETE", Some(n), Ok(d)) => delete_preconditions(state, kind, &ns_str, &n, req)
-                    .and_then(|()| state.store().delete(kind, &ns_str, &n, d))
-                    .map(|v| Reply::json(200, &v)),
+                ("DELETE", Some(n)) => delete(state, kind, &ns_str, &n, req, q),
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
@@ -376,42 +387,83 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
     res.unwrap_or_else(|e| Reply::error(&e))
 }
 
-/// A DELETE's `DeleteOptions.preconditions` (`uid`, `resourceVersion`), checked against
-/// the stored object as the apiserver checks them: 409 Conflict naming both values. An
-/// empty body has none; a missing object is left for the delete's own 404.
-fn delete_preconditions(
-    state: &SimState,
+/// `dryRun` of a write's options from the query: absent, or `All`; anything else is 422
+/// Invalid naming the options (`CreateOptions`, `UpdateOptions`, `PatchOptions`).
+fn query_dry_run(q: &HashMap<String, String>, options: &str) -> Result<bool, ApiError> {
+    let values: Vec<String> = q.get("dryRun").filter(|v| !v.is_empty()).cloned().into_iter().collect();
+    dry_run_of(&values, options)
+}
+
+fn dry_run_of(values: &[String], options: &str) -> Result<bool, ApiError> {
+    if values.iter().any(|v| v != "All") {
+        return Err(ApiError::invalid_dry_run(options, values));
+    }
+    Ok(!values.is_empty())
+}
+
+/// A DELETE's `DeleteOptions`, as kube-apiserver reads them (handlers/delete.go): from the
+/// body when there is one — the query is then not read at all, so a `dryRun=All` in the
+/// query of a DELETE with a body deletes — else from the query (`dryRun` alone here).
+pub fn delete_options(body: &[u8], q: &HashMap<String, String>) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        let dry: Vec<&String> = q.get("dryRun").filter(|v| !v.is_empty()).into_iter().collect();
+        return Ok(serde_json::json!({"dryRun": dry}));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
+}
+
+/// DELETE: the object must be there (404), its `preconditions` must hold (409), then it
+/// goes, unless a dry run. Pods and namespaces answer with the object, every other kind
+/// with a `Status` of `Success` (the registry's `ReturnDeletedObject`).
+fn delete(
+    state: &Arc<SimState>,
     kind: &'static Kind,
     ns: &str,
     name: &str,
     req: &ApiRequest,
-) -> Result<(), ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    let opts = parse_body(req)?;
-    let Some(obj) = state.store().get_value(kind, ns, name) else { return Ok(()) };
-    for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
-        let Some(want) = opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str) else { continue };
-        let have = obj["metadata"][field].as_str().unwrap_or_default();
-        if want != have {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: \
-                     {want}, {label} in object meta: {have}",
-                    kind.qualified()
-                ),
-            ));
+    q: &HashMap<String, String>,
+) -> Result<Reply, ApiError> {
+    let opts = delete_options(&req.body, q)?;
+    let values: Vec<String> = match &opts["dryRun"] {
+        Value::Null => vec![],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect(),
+        _ => return Err(ApiError::bad_request("error decoding DeleteOptions: dryRun is a list of strings")),
+    };
+    let dry = dry_run_of(&values, "DeleteOptions")?;
+    let gone = {
+        let mut store = state.store();
+        let obj = store.get_value(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
+        // rest.BeforeDelete: the uid, then the resourceVersion
+        for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+            let Some(want) = opts.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str) else {
+                continue;
+            };
+            let have = obj["metadata"][field].as_str().unwrap_or_default();
+            if want != have {
+                return Err(ApiError::precondition_failed(kind, name, label, want, have));
+            }
         }
+        store.delete(kind, ns, name, dry)?
+    };
+    if kind == &PODS && !dry {
+        // a restarted daemon pod deleted before it turned Ready no longer counts
+        super::health::refresh(state, ns);
     }
-    Ok(())
+    if kind == &PODS || kind == &NAMESPACES {
+        return Ok(Reply::json(200, &gone));
+    }
+    let uid = gone["metadata"]["uid"].as_str().unwrap_or_default();
+    Ok(Reply::json(200, &ApiError::deleted(kind, name, uid)))
+}
+
+/// A path below an object naming a subresource the kind does not have.
+fn no_subresource(kind: &Kind) -> ApiError {
+    if kind.builtin { ApiError::path_not_found() } else { ApiError::no_handler() }
 }
 
 fn get(state: &SimState, kind: &'static Kind, ns: &str, name: &str, sub: Option<&str>) -> Result<Reply, ApiError> {
     if sub.is_some_and(|s| s != "status") {
-        return Err(ApiError::path_not_found());
+        return Err(no_subresource(kind));
     }
     let store = state.store();
     let s = store.get(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;
@@ -452,13 +504,17 @@ impl FieldSel {
     }
 }
 
+/// A continue token as kube-apiserver writes one: `{"v":"meta.k8s.io/v1","rv":N,"start":K}`
+/// in base64url without padding (storage's `EncodeContinue`), N the list's
+/// resourceVersion; K here the last key given.
 fn encode_continue(rv: u64, key: &Key) -> String {
     let raw = serde_json::json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{}/{}", key.0, key.1)});
-    base64::engine::general_purpose::URL_SAFE.encode(raw.to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.to_string())
 }
 
 fn decode_continue(tok: &str) -> Option<(u64, Key)> {
-    let raw = base64::engine::general_purpose::URL_SAFE.decode(tok).ok()?;
+    // tokens of older rook-sims had padding
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tok.trim_end_matches('=')).ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     let rv = v.get("rv")?.as_u64()?;
     let (ns, name) = v.get("start")?.as_str()?.split_once('/')?;
@@ -489,7 +545,8 @@ fn list(
         Some(tok) => {
             let (rv, key) = decode_continue(tok).ok_or_else(|| {
                 ApiError::bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                    "invalid continue token: continue key is not valid: incorrect encoded start resourceVersion \
+                     (version meta.k8s.io/v1)",
                 )
             })?;
             if rv < store.compacted() {
@@ -505,13 +562,27 @@ fn list(
     let mut next: Option<Key> = None;
     let mut last: Option<&Key> = None;
     let mut items = Vec::new();
+    // Without selectors the server knows how many are left past a page (etcd counts
+    // them); with one it cannot say, and says nothing (storage/etcd3 GetList).
+    let unselected =
+        q.get("labelSelector").is_none_or(|s| s.is_empty()) && q.get("fieldSelector").is_none_or(|s| s.is_empty());
+    let mut remaining = 0u64;
+    // A full page has a continue token whenever any object follows its last one, whether
+    // or not it matches the selectors: the server stops reading there (storage/etcd3
+    // GetList), so the last page of a selective list can be empty.
     for (key, s) in store.iter(kind, ns, after.as_ref()) {
-        if !sel.matches(&s.labels) || !fsel.matches(key, s.node.as_ref()) {
+        if count == limit {
+            if next.is_none() {
+                next = last.cloned();
+            }
+            if !unselected {
+                break;
+            }
+            remaining += 1;
             continue;
         }
-        if count == limit {
-            next = last.cloned();
-            break;
+        if !sel.matches(&s.labels) || !fsel.matches(key, s.node.as_ref()) {
+            continue;
         }
         items.push(s.bytes.clone());
         last = Some(key);
@@ -520,6 +591,9 @@ fn list(
     let mut meta = serde_json::json!({"resourceVersion": list_rv.to_string()});
     if let Some(k) = &next {
         meta["continue"] = encode_continue(list_rv, k).into();
+        if unselected {
+            meta["remainingItemCount"] = remaining.into();
+        }
     }
     drop(store);
     body.extend_from_slice(
@@ -574,8 +648,17 @@ fn watch_stream(
                 }
             }
             Some(v) => {
-                let from: u64 =
-                    v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
+                // kube-apiserver answers this one 500 with no reason (the watch cache's
+                // parse error is no API error)
+                let from: u64 = v.parse().map_err(|_| {
+                    ApiError::new(
+                        500,
+                        "",
+                        format!(
+                            "resourceVersion: Invalid value: {v:?}: strconv.ParseUint: parsing {v:?}: invalid syntax"
+                        ),
+                    )
+                })?;
                 match store.events_since(from) {
                     Some(evs) => {
                         for e in evs.iter().filter(|e| e.plural == kind.plural && ns.is_none_or(|n| n == e.namespace)) {
@@ -587,7 +670,7 @@ fn watch_stream(
                         }
                     }
                     None => {
-                        let err = ApiError::gone_watch(from, rv);
+                        let err = ApiError::gone_watch(from, store.history_start());
                         initial.push(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")));
                         let tx2 = tx.clone();
                         tokio::spawn(async move {
@@ -604,43 +687,61 @@ fn watch_stream(
     };
     let mut epoch = state.watch_epoch.subscribe();
     let state2 = state.clone();
+    let filter = WatchFilter { kind, ns: ns_owned, sel, fsel, start_rv };
     tokio::spawn(async move {
         for l in initial {
             if tx.send(Ok(l)).await.is_err() {
                 return;
             }
         }
-        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
-        tokio::pin!(deadline);
+        let start = tokio::time::Instant::now();
+        let deadline = start + Duration::from_secs(timeout);
+        let mut bookmark_at = next_bookmark(start, deadline);
         let mut last_rv = start_rv;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = &mut deadline => return,
+                _ = tokio::time::sleep_until(deadline) => return,
                 _ = epoch.changed() => {
                     // a dropped-connection fault: abort the stream mid-way
                     let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
                     return;
                 }
-                _ = tick.tick(), if bookmarks => {
+                _ = tokio::time::sleep_until(bookmark_at), if bookmarks => {
+                    // Everything stored up to the bookmark's resourceVersion goes out first: a
+                    // client resuming from the bookmark misses nothing.
                     let rv = state2.store().resource_version();
-                    let bm = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.max(last_rv).to_string()}});
-                    if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() { return; }
+                    loop {
+                        match sub.try_recv() {
+                            Ok(e) => {
+                                if !filter.send(&e, &mut last_rv, &tx).await {
+                                    return;
+                                }
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                                let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
+                                return;
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Closed) => return,
+                        }
+                    }
+                    // As the watch cache: only a resourceVersion past the watch's start.
+                    if rv > start_rv {
+                        let bm = bookmark_object(kind, rv.max(last_rv));
+                        if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() {
+                            return;
+                        }
+                    }
+                    bookmark_at = next_bookmark(tokio::time::Instant::now(), deadline);
                 }
                 ev = sub.recv() => match ev {
                     Ok(e) => {
-                        if e.rv <= start_rv || e.plural != kind.plural || ns_owned.as_deref().is_some_and(|n| n != e.namespace) {
-                            continue;
-                        }
-                        last_rv = e.rv;
-                        if sel.matches(&e.labels) && fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref())
-                            && tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_err() {
+                        if !filter.send(&e, &mut last_rv, &tx).await {
                             return;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let err = ApiError::gone_watch(last_rv, state2.store().resource_version());
-                        let _ = tx.send(Ok(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")))).await;
+                        let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
                         return;
                     }
                     Err(_) => return,
@@ -649,6 +750,68 @@ fn watch_stream(
         }
     });
     Ok(Reply::Watch(rx))
+}
+
+/// When the next BOOKMARK is due, as kube-apiserver's watch cache sends them
+/// (cacher.go `nextBookmarkTime`): about every minute, and 2 s before the watch's deadline
+/// (once that is past: in a minute, i.e. not before the deadline).
+fn next_bookmark(now: tokio::time::Instant, deadline: tokio::time::Instant) -> tokio::time::Instant {
+    let minute = now + Duration::from_secs(60);
+    match deadline.checked_sub(Duration::from_secs(2)) {
+        Some(before) if before > now => before.min(minute),
+        _ => minute,
+    }
+}
+
+/// A BOOKMARK's object: an empty object of the kind with only a resourceVersion, as Go
+/// encodes an empty one of the built-in types (`"spec":{"containers":null}` for a Pod).
+fn bookmark_object(kind: &Kind, rv: u64) -> Value {
+    let mut o = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()}});
+    if kind == &PODS {
+        o["spec"] = serde_json::json!({"containers": null});
+        o["status"] = serde_json::json!({});
+    } else if kind == &DEPLOYMENTS {
+        o["spec"] = serde_json::json!({"replicas": 0, "selector": null,
+            "template": {"metadata": {}, "spec": {"containers": null}}, "strategy": {}});
+        o["status"] = serde_json::json!({});
+    }
+    o
+}
+
+/// The ERROR event of a watch whose history is gone past `rv`.
+fn gone_event(state: &SimState, rv: u64) -> Bytes {
+    let err = ApiError::gone_watch(rv, state.store().history_start());
+    event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json"))
+}
+
+/// What one watch passes on.
+struct WatchFilter {
+    kind: &'static Kind,
+    ns: Option<String>,
+    sel: Selector,
+    fsel: FieldSel,
+    start_rv: u64,
+}
+
+impl WatchFilter {
+    /// Send `e` if the watch wants it; false once the client is gone.
+    async fn send(
+        &self,
+        e: &super::store::WatchEvent,
+        last_rv: &mut u64,
+        tx: &mpsc::Sender<Result<Bytes, String>>,
+    ) -> bool {
+        if e.rv <= self.start_rv || e.plural != self.kind.plural || self.ns.as_deref().is_some_and(|n| n != e.namespace)
+        {
+            return true;
+        }
+        *last_rv = e.rv;
+        if self.sel.matches(&e.labels) && self.fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref()) {
+            return tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_ok();
+        }
+        true
+    }
 }
 
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
@@ -751,7 +914,7 @@ fn write(
     patch_type: Option<PatchType>,
 ) -> Result<Reply, ApiError> {
     if sub.is_some_and(|s| s != "status") || (sub.is_some() && !kind.status_subresource) {
-        return Err(ApiError::path_not_found());
+        return Err(no_subresource(kind));
     }
     let mut store = state.store();
     let old = store.get_value(kind, ns, name).ok_or_else(|| ApiError::not_found(kind, name))?;

@@ -11,15 +11,29 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// Answered as Go's `http.NotFound` is, `404 page not found` in plain text, not as a
+    /// `Status`: a path no API group handles (`no_handler`).
+    pub plain: bool,
+}
+
+/// `StatusDetails` as Go encodes it: `name`, `group` and `kind` are `omitempty`.
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut d = serde_json::Map::new();
+    for (k, v) in [("name", name), ("group", group), ("kind", kind)] {
+        if !v.is_empty() {
+            d.insert(k.into(), v.into());
+        }
+    }
+    Value::Object(d)
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError { code, reason, message: message.into(), details: None, plain: false }
     }
 
     fn with_details(mut self, kind: &Kind, name: &str) -> Self {
-        self.details = Some(json!({"name": name, "group": kind.group, "kind": kind.plural}));
+        self.details = Some(details(name, kind.group, kind.plural));
         self
     }
 
@@ -91,10 +105,47 @@ impl ApiError {
             "Invalid",
             format!("{} \"{name}\" is invalid: {}", kind.kind_qualified(), joined.join(", ")),
         );
-        e.details = Some(json!({
-            "name": name, "group": kind.group, "kind": kind.kind,
-            "causes": causes.iter().map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f})).collect::<Vec<_>>(),
-        }));
+        let mut d = details(name, kind.group, kind.kind);
+        d["causes"] = causes
+            .iter()
+            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .collect::<Vec<_>>()
+            .into();
+        e.details = Some(d);
+        e
+    }
+
+    /// A `dryRun` value other than `All` in a write's options (`options`: `PatchOptions`,
+    /// `CreateOptions`, `UpdateOptions`, `DeleteOptions`): 422 Invalid, as the apiserver's
+    /// validation of the options answers it.
+    pub fn invalid_dry_run(options: &str, values: &[String]) -> Self {
+        let value = serde_json::to_string(values).unwrap_or_default();
+        let cause = format!("Unsupported value: {value}: supported values: \"All\"");
+        let mut e = Self::new(422, "Invalid", format!("{options}.meta.k8s.io \"\" is invalid: dryRun: {cause}"));
+        e.details = Some(json!({"group": "meta.k8s.io", "kind": options,
+            "causes": [{"reason": "FieldValueNotSupported", "message": cause, "field": "dryRun"}]}));
+        e
+    }
+
+    /// A DELETE whose `preconditions` do not hold: 409 Conflict as `rest.BeforeDelete`
+    /// words it, naming the kind (`Pod`, `Deployment.apps`), not the resource. `field`:
+    /// `UID` or `ResourceVersion`.
+    pub fn precondition_failed(kind: &Kind, name: &str, field: &str, want: &str, have: &str) -> Self {
+        let why = if field == "UID" {
+            "The object might have been deleted and then recreated"
+        } else {
+            "The object might have been modified"
+        };
+        let mut e = Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the {field} in the precondition ({want}) does not \
+                 match the {field} in record ({have}). {why}",
+                kind.kind_qualified()
+            ),
+        );
+        e.details = Some(details(name, kind.group, kind.kind));
         e
     }
 
@@ -119,8 +170,10 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
-    pub fn gone_watch(rv: u64, current: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {rv} ({current})"))
+    /// A watch from `rv`, older than the history, which starts after `oldest` (the watch
+    /// cache's words: `too old resource version: 1 (229)`).
+    pub fn gone_watch(rv: u64, oldest: u64) -> Self {
+        Self::new(410, "Expired", format!("too old resource version: {rv} ({oldest})"))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -135,8 +188,26 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     }
 
+    /// A path under a built-in API group that names no resource: a `Status` with empty
+    /// details.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        let mut e = Self::new(404, "NotFound", "the server could not find the requested resource");
+        e.details = Some(json!({}));
+        e
+    }
+
+    /// A path no API group handles (not under /api or /apis, a group nobody serves, or a
+    /// custom resource group's path naming no resource it has): Go's `http.NotFound`.
+    pub fn no_handler() -> Self {
+        ApiError { plain: true, ..Self::new(404, "NotFound", "404 page not found") }
+    }
+
+    /// A successful DELETE of a kind that does not answer with the object (Deployments,
+    /// custom resources): a `Status` of `Success` naming it, with its uid.
+    pub fn deleted(kind: &Kind, name: &str, uid: &str) -> Value {
+        let mut d = details(name, kind.group, kind.plural);
+        d["uid"] = uid.into();
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": d})
     }
 
     pub fn to_json(&self) -> Value {
@@ -151,6 +222,12 @@ impl ApiError {
         });
         if let Some(d) = &self.details {
             v["details"] = d.clone();
+        }
+        // `reason` is omitempty
+        if self.reason.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("reason");
         }
         v
     }

@@ -103,6 +103,13 @@ impl Store {
         self.compacted
     }
 
+    /// The resourceVersion the history starts after: a watch from an older one is 410
+    /// Expired (the number the message gives, as the watch cache's `oldest - 1`).
+    pub fn history_start(&self) -> u64 {
+        let first = self.history.front().map_or(self.rv, |e| e.rv - 1);
+        first.max(self.compacted)
+    }
+
     /// Events after `rv`, or None when history no longer reaches back that far.
     pub fn events_since(&self, rv: u64) -> Option<Vec<Arc<WatchEvent>>> {
         let oldest = self.history.front().map(|e| e.rv).unwrap_or(self.rv + 1);
@@ -238,7 +245,8 @@ impl Store {
         if !has(meta, "creationTimestamp") {
             meta.insert("creationTimestamp".into(), now_rfc3339().into());
         }
-        if kind.plural != "pods" && kind.plural != "events" && kind.plural != "namespaces" && !has(meta, "generation") {
+        // Pods have a generation too (1 on create; pod strategy PrepareForCreate, v1.37).
+        if kind.plural != "events" && kind.plural != "namespaces" && !has(meta, "generation") {
             meta.insert("generation".into(), 1.into());
         }
         obj["apiVersion"] = kind.api_version().into();

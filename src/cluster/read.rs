@@ -32,6 +32,16 @@ pub fn daemon_selector(ns: &str) -> String {
     format!("rook_cluster={ns}")
 }
 
+/// One page of a LIST as the plugin sends it: `labelSelector`, `limit` and, after the first
+/// page, the `continue` token the page before gave.
+pub fn list_request(path: &str, selector: &str, limit: u32, token: Option<&str>) -> Result<http::Request<Vec<u8>>> {
+    let mut lp = ListParams::default().labels(selector).limit(limit);
+    if let Some(t) = token {
+        lp = lp.continue_token(t);
+    }
+    Request::new(path).list(&lp).map_err(request_error)
+}
+
 /// Every item of a LIST and the list's resourceVersion (a watch starts from it).
 pub struct Listed<T> {
     pub items: Vec<T>,
@@ -64,11 +74,7 @@ pub async fn list_fold<T: DeserializeOwned, S>(
         let mut token: Option<String> = None;
         let mut resource_version = None;
         loop {
-            let mut lp = ListParams::default().labels(selector).limit(PAGE);
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
-            let req = Request::new(path).list(&lp).map_err(request_error)?;
+            let req = list_request(path, selector, PAGE, token.as_deref())?;
             let page: List<T> = match kube.json(req, what).await {
                 Ok(p) => p,
                 Err(e) if e.api_code() == Some(410) && token.is_some() && !restarted => {

@@ -97,27 +97,70 @@ fn params(dry_run: bool) -> PatchParams {
     }
 }
 
+/// A PATCH as the plugin sends it (`params`): a JSON merge patch, or a strategic merge
+/// patch (Deployments only: custom resources answer 415).
+pub fn patch_request(
+    path: &str,
+    name: &str,
+    patch: &Value,
+    strategic: bool,
+    dry_run: bool,
+) -> Result<http::Request<Vec<u8>>> {
+    let req = Request::new(path);
+    if strategic {
+        req.patch(name, &params(dry_run), &Patch::Strategic(patch))
+    } else {
+        req.patch(name, &params(dry_run), &Patch::Merge(patch))
+    }
+    .map_err(request_error)
+}
+
+pub fn get_request(path: &str, name: &str) -> Result<http::Request<Vec<u8>>> {
+    Request::new(path).get(name, &Default::default()).map_err(request_error)
+}
+
+/// A POST of the whole object, `fieldManager` set.
+pub fn create_request(path: &str, object: &Value, dry_run: bool) -> Result<http::Request<Vec<u8>>> {
+    let pp = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.into()) };
+    let body = serde_json::to_vec(object)
+        .map_err(|e| crate::error::Error::Failed(format!("cannot encode the object to create: {e}")))?;
+    Request::new(path).create(&pp, body).map_err(request_error)
+}
+
+/// The DELETE of a pod: `DeleteOptions` in the body, with `uid` as the precondition when
+/// given (the apiserver answers 409 if the pod by that name is another one), and `dryRun`.
+/// kube-apiserver reads a DELETE's options from its body whenever it has one and then
+/// ignores the query (handlers/delete.go): a `dryRun=All` in the query alone deletes the
+/// pod. It is in the query too, where request logs (and `api::is_write`) look for it.
+pub fn delete_pod_request(ns: &str, name: &str, uid: Option<&str>, dry_run: bool) -> Result<http::Request<Vec<u8>>> {
+    let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+    if let Some(uid) = uid {
+        body["preconditions"] = json!({"uid": uid});
+    }
+    if dry_run {
+        body["dryRun"] = json!(["All"]);
+    }
+    let url = format!("{}/{name}{}", pods_path(ns), if dry_run { "?dryRun=All" } else { "" });
+    http::Request::delete(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).expect("a DeleteOptions encodes"))
+        .map_err(|e| crate::error::Error::Failed(format!("cannot build the request: {e}")))
+}
+
 pub async fn patch_cluster(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<CephCluster> {
     let what = What::new("patch", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
-    let req =
-        Request::new(cluster_path(ns)).patch(name, &params(dry_run), &Patch::Merge(patch)).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(patch_request(&cluster_path(ns), name, patch, false, dry_run)?, &what).await
 }
 
 /// The same patches, answered as the whole object (`execute` judges it by JSON pointers).
 pub async fn patch_cluster_value(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value> {
     let what = What::new("patch", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
-    let req =
-        Request::new(cluster_path(ns)).patch(name, &params(dry_run), &Patch::Merge(patch)).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(patch_request(&cluster_path(ns), name, patch, false, dry_run)?, &what).await
 }
 
 pub async fn patch_deployment_value(kube: &Kube, ns: &str, name: &str, patch: &Value, dry_run: bool) -> Result<Value> {
     let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
-    let req = Request::new(deployments_path(ns))
-        .patch(name, &params(dry_run), &Patch::Merge(patch))
-        .map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(patch_request(&deployments_path(ns), name, patch, false, dry_run)?, &what).await
 }
 
 pub async fn strategic_patch_deployment_value(
@@ -128,58 +171,57 @@ pub async fn strategic_patch_deployment_value(
     dry_run: bool,
 ) -> Result<Value> {
     let what = What::new("patch", format!("deployments.apps \"{name}\""), Some(ns));
-    let req = Request::new(deployments_path(ns))
-        .patch(name, &params(dry_run), &Patch::Strategic(patch))
-        .map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(patch_request(&deployments_path(ns), name, patch, true, dry_run)?, &what).await
 }
 
 pub async fn get_cluster_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
     let what = What::new("get", format!("{CEPHCLUSTERS} \"{name}\""), Some(ns));
-    let req = Request::new(cluster_path(ns)).get(name, &Default::default()).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(get_request(&cluster_path(ns), name)?, &what).await
 }
 
 pub async fn get_deployment_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
     let what = What::new("get", format!("deployments.apps \"{name}\""), Some(ns));
-    let req = Request::new(deployments_path(ns)).get(name, &Default::default()).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(get_request(&deployments_path(ns), name)?, &what).await
 }
 
-/// Create a pod (a pre-pull pod): a POST of the whole object, `fieldManager` set.
-/// Answered as the object stored (the executor judges it by JSON pointers).
+/// Create a pod (a pre-pull pod). Answered as the object stored (the executor judges it
+/// by JSON pointers).
 pub async fn create_pod_value(kube: &Kube, ns: &str, name: &str, pod: &Value, dry_run: bool) -> Result<Value> {
     let what = What::new("create", format!("pods \"{name}\""), Some(ns));
-    let pp = PostParams { dry_run, field_manager: Some(FIELD_MANAGER.into()) };
-    let body =
-        serde_json::to_vec(pod).map_err(|e| crate::error::Error::Failed(format!("cannot encode pod {name}: {e}")))?;
-    let req = Request::new(pods_path(ns)).create(&pp, body).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(create_request(&pods_path(ns), pod, dry_run)?, &what).await
 }
 
-/// Delete a pod, with `uid` as the precondition when given (the apiserver answers 409 if
-/// the pod by that name is another one). `dryRun=All` goes in the query, where every
-/// apiserver reads it.
+/// Delete a pod (`delete_pod_request`).
 pub async fn delete_pod_value(kube: &Kube, ns: &str, name: &str, uid: Option<&str>, dry_run: bool) -> Result<Value> {
     let what = What::new("delete", format!("pods \"{name}\""), Some(ns));
-    let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
-    if let Some(uid) = uid {
-        body["preconditions"] = json!({"uid": uid});
-    }
-    let url = format!("{}/{name}{}", pods_path(ns), if dry_run { "?dryRun=All" } else { "" });
-    let req = http::Request::delete(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(&body).expect("a DeleteOptions encodes"))
-        .map_err(|e| crate::error::Error::Failed(format!("cannot build the request: {e}")))?;
-    kube.json(req, &what).await
+    kube.json(delete_pod_request(ns, name, uid, dry_run)?, &what).await
 }
 
 pub async fn get_pod_value(kube: &Kube, ns: &str, name: &str) -> Result<Value> {
     let what = What::new("get", format!("pods \"{name}\""), Some(ns));
-    let req = Request::new(pods_path(ns)).get(name, &Default::default()).map_err(request_error)?;
-    kube.json(req, &what).await
+    kube.json(get_request(&pods_path(ns), name)?, &what).await
 }
 
 /// How many label patches are in flight at once: enough to finish 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// kube-apiserver takes a DELETE's options from its body alone when it has one: the
+    /// dry run must be said there, or the "dry run" deletes the pod.
+    #[test]
+    fn a_dry_run_delete_says_so_in_its_delete_options() {
+        let req = delete_pod_request("rook-ceph", "p", Some("u-1"), true).unwrap();
+        let body: Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(body["dryRun"], json!(["All"]), "{body}");
+        assert_eq!(body["preconditions"], json!({"uid": "u-1"}));
+        assert_eq!(req.uri().query(), Some("dryRun=All"), "where request logs see it");
+        let req = delete_pod_request("rook-ceph", "p", None, false).unwrap();
+        let body: Value = serde_json::from_slice(req.body()).unwrap();
+        assert_eq!(body, json!({"kind": "DeleteOptions", "apiVersion": "v1"}));
+        assert_eq!(req.uri().query(), None);
+    }
+}

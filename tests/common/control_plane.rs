@@ -198,7 +198,9 @@ impl ControlPlane {
     }
 
     /// Requests by `user` in `ns` that would change something: every verb but get, list and
-    /// watch, leaving out `dryRun=All`.
+    /// watch, leaving out `dryRun=All`. By the URI alone (the audit log has no bodies): a
+    /// DELETE with a body is a dry run only if its DeleteOptions say so, whatever its query
+    /// says, so the plugin says it in both (`write::delete_pod_request`).
     pub fn mutating_requests(&self, user: &str, ns: &str) -> Vec<(String, String, u64)> {
         self.requests(user, ns)
             .into_iter()
