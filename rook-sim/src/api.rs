@@ -16,7 +16,7 @@ use super::discovery;
 use super::faults::FaultKind;
 use super::log::LoggedRequest;
 use super::patch::{self, PatchType};
-use super::resources::{self, CRDS, Kind, NAMESPACES, PODS};
+use super::resources::{self, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
 use super::schema;
 use super::status::ApiError;
 use super::store::Key;
