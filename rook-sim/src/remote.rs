@@ -484,8 +484,12 @@ fn node_status(now: &str) -> Value {
 pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<String>) -> Result<(), String> {
     let now = super::store::now_rfc3339();
     for n in nodes {
-        if remote.get(&NODES, "", n).is_none() {
-            remote.create(&NODES, "", node_object(n))?;
+        // several simulations may share a control plane and register the same node at once
+        if remote.get(&NODES, "", n).is_none()
+            && let Err(e) = remote.create(&NODES, "", node_object(n))
+            && remote.get(&NODES, "", n).is_none()
+        {
+            return Err(e);
         }
         state.update_status(&NODES, "", n, |node| node["status"] = node_status(&now))?;
         state.kubelet.add_node(n);
