@@ -346,7 +346,7 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
                 return false;
             }
             if let Some(d) = &deployment {
-                rollout::refresh_status(&mut state.store(), ns, d);
+                rollout::pod_changed(state, ns, d, name, ready);
             }
             if ready {
                 state.health.note_ready(ns, name);
