@@ -385,6 +385,35 @@ fn the_upgrades_gate_waits_for_both_rgw_pods() {
     assert!(rolled_out(&sim, RGW, IMG, 2));
 }
 
+/// A cluster loaded from a field dump (`demo --from`): the multisite store's RGW is one
+/// Deployment of 2 replicas whose pods came from the real cluster. The fence's gate waits
+/// for both, and rook-sim rolls them one at a time from the dumped ReplicaSet.
+#[test]
+fn a_fence_of_a_dumped_two_instance_rgw_waits_for_both() {
+    const MULTI: &str = "rook-ceph-rgw-multisite-store-a";
+    const FIXTURE: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/field/27-two-filesystems-two-object-stores.yaml");
+    let sim = Sim::start(SimOptions {
+        from: vec![FIXTURE.into()],
+        crd: Crd::Released,
+        operator: OperatorConfig { daemon_delay: Duration::ZERO, ..Default::default() },
+        ..Default::default()
+    })
+    .expect("the dump loads");
+    let before = names(&pods_of(&sim, MULTI));
+    assert_eq!(before.len(), 2, "the dump's two gateways");
+    sim.hold_rollout(NS, MULTI, 1);
+    let r = run(&sim, &["set", "rgw", IMG, "--strategy", "fence", "--yes", "--wait", "--timeout", "3s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("rgw.multisite-store"), "{}", r.stderr);
+    sim.release_rollout(NS, MULTI);
+    wait_for("both gateways on the image", 10, || rolled_out(&sim, MULTI, IMG, 2).then_some(()));
+    assert_eq!(
+        story(&events_of(&sim, MULTI), &before),
+        ["deleted old-2", "created new-1", "ready new-1", "deleted old-1", "created new-2", "ready new-2"]
+    );
+}
+
 // ---- the real control plane ----
 
 fn plugin_as(cp: &ControlPlane, ns: &str, args: &[&str]) -> Run {
