@@ -363,17 +363,21 @@ fn deletion_order(pods: &mut [(String, Value)]) {
     });
 }
 
+/// Pods as (name, object).
+type Pods = Vec<(String, Value)>;
+
 /// The Deployment's pods by ReplicaSet: the new one's, and the old ones' (oldest
 /// ReplicaSet first), active pods only; plus whether an old pod is still not terminal.
 struct Sets {
-    new: Vec<(String, Value)>,
-    old: Vec<(String, Vec<(String, Value)>)>,
+    new: Pods,
+    old: Vec<(String, Pods)>,
     old_not_terminal: bool,
 }
 
 fn sets(owned: &[(String, Value)], new_rs: &str) -> Sets {
     let mut new = Vec::new();
-    let mut old: BTreeMap<String, (String, Vec<(String, Value)>)> = BTreeMap::new();
+    // ReplicaSet -> (its oldest pod's creationTimestamp, its active pods)
+    let mut old: BTreeMap<String, (String, Pods)> = BTreeMap::new();
     let mut old_not_terminal = false;
     for (n, p) in owned {
         let rs = controller_replicaset(p).unwrap_or_default().to_string();
@@ -391,9 +395,9 @@ fn sets(owned: &[(String, Value)], new_rs: &str) -> Sets {
             e.1.push((n.clone(), p.clone()));
         }
     }
-    let mut old: Vec<(String, (String, Vec<(String, Value)>))> = old.into_iter().collect();
-    old.sort_by(|a, b| (&a.1.0, &a.0).cmp(&(&b.1.0, &b.0)));
-    Sets { new, old: old.into_iter().map(|(rs, (_, pods))| (rs, pods)).collect(), old_not_terminal }
+    let mut by_age: Vec<(String, String, Pods)> = old.into_iter().map(|(rs, (t, pods))| (t, rs, pods)).collect();
+    by_age.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    Sets { new, old: by_age.into_iter().map(|(_, rs, pods)| (rs, pods)).collect(), old_not_terminal }
 }
 
 fn ready_count(pods: &[(String, Value)]) -> usize {
@@ -448,7 +452,7 @@ fn step(dep: &Value, s: &Sets) -> Option<(Vec<String>, usize)> {
             let mut delete = Vec::new();
             // cleanupUnhealthyReplicas: the old ReplicaSets' pods that are not available
             let mut left = max_scaled_down as usize;
-            let mut old: Vec<Vec<(String, Value)>> = s.old.iter().map(|(_, p)| p.clone()).collect();
+            let mut old: Vec<Pods> = s.old.iter().map(|(_, p)| p.clone()).collect();
             for pods in &mut old {
                 deletion_order(pods);
                 let unhealthy = pods.len() - ready_count(pods);
