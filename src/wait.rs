@@ -428,6 +428,8 @@ mod tests {
         p.apply("ADDED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", false));
         assert!(!p.done(&t), "new but Pending");
         p.apply("MODIFIED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
+        assert!(!p.done(&t), "the old pod is still there (a surge: the new pod came first)");
+        p.apply("DELETED", &pod("rook-ceph-mgr-a-1111111111-aaaaa", "rook-ceph-mgr-a-1111111111", "ceph:1", true));
         assert!(p.done(&t));
         p.apply("DELETED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
         assert!(!p.done(&t));
