@@ -829,8 +829,9 @@ fn write(
 
 /// Kubernetes rolls a Deployment whose pod template changed, and adds or removes pods when
 /// its replicas change: the Deployment controller, for writes that do not come from the
-/// simulated operator, on any Deployment (Rook's or not).
-fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
+/// simulated operator, on any Deployment (Rook's or not). Needs a Tokio runtime (it starts
+/// the new pods' kubelets).
+pub fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
     let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
     let started = super::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
     super::health::refresh(state, ns);

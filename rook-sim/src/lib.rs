@@ -475,7 +475,8 @@ impl Sim {
 
     /// Change an object as another client would (no request logged), e.g. a concurrent
     /// writer between the plugin's read and its patch. Triggers the operator like an
-    /// API write of a CephCluster would.
+    /// API write of a CephCluster would; a Deployment's pods are left as they are (see
+    /// [`Sim::run_deployment_controller`]).
     pub fn update(
         &self,
         kind: &'static Kind,
@@ -496,6 +497,14 @@ impl Sim {
             self.state.operator.cluster_written(&before, &out);
         }
         Ok(out)
+    }
+
+    /// Run the Deployment controller on Deployment `name` as after an API write that changed
+    /// its pod template (`template_changed`) or its replicas: [`Sim::update`] changes the
+    /// stored object only, as if the controller had not seen it yet.
+    pub fn run_deployment_controller(&self, ns: &str, name: &str, template_changed: bool) {
+        let _rt = self.runtime().enter();
+        api::deployment_controller(&self.state, ns, name, template_changed);
     }
 
     /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
