@@ -34,10 +34,12 @@ use crate::plan::{Action, Plan};
 /// What has to happen for one restarting daemon: its Deployment rolled out on `image`.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The daemon id (`rgw.my-store`), for messages.
     pub daemon: String,
     pub deployment: String,
     /// The pods the plan saw (names): none of them counts as a new pod.
     pub old_pods: BTreeSet<String>,
+    /// The image the daemon's main Ceph container must run.
     pub image: String,
     /// How many pods must run `image`, Running and Ready: the Deployment's `spec.replicas`
     /// when it was read (unset: 1; at least 1), e.g. 2 for an RGW with `instances: 2`.

@@ -112,6 +112,7 @@ impl Replacements {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A template-change rollout of `deployment` in `ns` starts now.
     pub fn record(&self, ns: &str, deployment: &str) {
         let mut r = self.lock();
         // taken under the lock: the log stays in sequence order
@@ -120,10 +121,12 @@ impl Replacements {
         r.log.push((seq, ns.to_string(), deployment.to_string()));
     }
 
+    /// Rollouts per Deployment of `ns`.
     pub fn counts(&self, ns: &str) -> BTreeMap<String, u32> {
         self.lock().counts.get(ns).cloned().unwrap_or_default()
     }
 
+    /// The rollouts of `ns` as (sequence number, Deployment), in the order they started.
     pub fn log(&self, ns: &str) -> Vec<(u64, String)> {
         self.lock().log.iter().filter(|(_, n, _)| n == ns).map(|(s, _, d)| (*s, d.clone())).collect()
     }
@@ -168,10 +171,12 @@ impl Replacements {
     }
 }
 
-/// A pod a rollout created, still Pending.
+/// A pod a rollout created and scheduled, still Pending: its kubelet is to be started.
 #[derive(Debug, Clone)]
 pub struct Started {
     pub name: String,
+    /// The operator's number the pod's name suffix and IP derive from (0: scheduled later,
+    /// by [`release`]).
     pub seq: u64,
     pub node: String,
 }
@@ -335,15 +340,19 @@ fn place(store: &Store, ns: &str, dep: &Value, owned: &[(String, Value)], rs: &s
         .filter(|(_, p)| active(p) && controller_replicaset(p) == Some(rs))
         .filter_map(|(_, p)| node_of(p))
         .collect();
-    let mut candidates: Vec<String> = hint.map(str::to_string).into_iter().collect();
-    candidates.extend(owned.iter().filter_map(|(_, p)| node_of(p)));
-    candidates.extend(store.iter(&PODS, Some(ns), None).filter_map(|(_, s)| s.node.clone().filter(|n| !n.is_empty())));
-    candidates
-        .iter()
-        .find(|n| !taken.contains(*n))
-        .or(candidates.first())
-        .cloned()
-        .unwrap_or_else(|| "node-00".to_string())
+    let mut near: Vec<String> = hint.map(str::to_string).into_iter().collect();
+    near.extend(owned.iter().filter_map(|(_, p)| node_of(p)));
+    if let Some(n) = near.iter().find(|n| !taken.contains(*n)) {
+        return n.clone();
+    }
+    // the namespace's nodes only when the Deployment's own are all taken (a lookup per
+    // pod of the namespace, so not for every pod created)
+    let mut any = store.iter(&PODS, Some(ns), None).filter_map(|(_, s)| s.node.as_deref().filter(|n| !n.is_empty()));
+    let first = near.first().cloned();
+    match any.find(|n| !taken.contains(*n)) {
+        Some(n) => n.to_string(),
+        None => first.unwrap_or_else(|| "node-00".to_string()),
+    }
 }
 
 /// The order the ReplicaSet controller deletes pods in when it scales down
