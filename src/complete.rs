@@ -23,7 +23,7 @@ pub const DEFAULT: u32 = 0;
 pub const EXEC_NAME: &str = "kubectl_complete-ceph_image";
 
 /// Flags that take a value, with their spellings.
-const VALUE_FLAGS: [&str; 29] = [
+const VALUE_FLAGS: [&str; 30] = [
     "-n",
     "--namespace",
     "--cluster",
@@ -38,6 +38,7 @@ const VALUE_FLAGS: [&str; 29] = [
     "--selector",
     "--osds",
     "--nodes",
+    "--rgw-instances",
     "--crd",
     "--kubeconfig-out",
     "--port",

@@ -21,6 +21,10 @@ pub struct DemoArgs {
     /// Number of nodes (default: one per 12 OSDs, at least 3; 1 to 10000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
     pub nodes: Option<usize>,
+    /// Gateways of the object store (its `spec.gateway.instances`): Rook runs them as one
+    /// Deployment with that many replicas, rolled one pod at a time (1 to 16).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16).map(|n| n as usize))]
+    pub rgw_instances: usize,
     /// `proposed`: the CRD has spec.cephVersion.imageOverrides; `released`: Rook as released.
     #[arg(long, value_enum, default_value = "proposed")]
     pub crd: CrdArg,
@@ -82,7 +86,12 @@ pub enum CrdArg {
 impl DemoArgs {
     pub fn options(&self) -> SimOptions {
         let mut o = SimOptions {
-            topology: Topology { osds: self.osds, nodes: self.nodes.unwrap_or(0), ..Default::default() },
+            topology: Topology {
+                osds: self.osds,
+                nodes: self.nodes.unwrap_or(0),
+                rgw_instances: self.rgw_instances,
+                ..Default::default()
+            },
             crd: match self.crd {
                 CrdArg::Released => Crd::Released,
                 CrdArg::Proposed => Crd::Proposed,
@@ -113,7 +122,9 @@ impl DemoArgs {
     /// The same cluster again, as `demo` arguments.
     fn source_args(&self) -> String {
         if self.from.is_empty() {
-            format!("--osds {}", self.osds)
+            let rgw =
+                if self.rgw_instances > 1 { format!(" --rgw-instances {}", self.rgw_instances) } else { String::new() };
+            format!("--osds {}{rgw}", self.osds)
         } else {
             self.from.iter().map(|p| format!("--from {}", p.display())).collect::<Vec<_>>().join(" ")
         }

@@ -108,6 +108,11 @@ pub struct DaemonPlan {
     pub note: Option<String>,
     /// The Deployment's do-not-reconcile label after the change.
     pub labelled: bool,
+    /// The pods its rollout ends with (`spec.replicas`, at least 1): what `--wait` and the
+    /// step gates wait for (`wait::Target::replicas`). Not in the JSON plan, whose `pods`
+    /// lists the pods that restart.
+    #[serde(skip)]
+    pub replicas: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -572,6 +577,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             alongside: false,
             note,
             labelled: after.labelled.contains(&d.deployment),
+            replicas: crate::wait::replicas_of(d.replicas),
         });
     }
     if after.pins.is_empty() {

@@ -154,6 +154,10 @@ pub struct Mover {
     /// An OSD Deployment at 0 replicas: Rook's OSD update sets 1 replica and starts it on
     /// the target when its stage releases it (FACTS §6).
     pub starts: bool,
+    /// The pods its rollout ends with (`spec.replicas`, at least 1): what the stage's pod
+    /// gate waits for. Not in the JSON plan.
+    #[serde(skip)]
+    pub replicas: usize,
 }
 
 /// What a stage writes before it waits at its gates.
@@ -309,6 +313,7 @@ fn mover(d: &Daemon, early: bool) -> Mover {
         from: d.image.clone(),
         early,
         starts: d.replicas == Some(0) && d.id.dtype == DaemonType::Osd,
+        replicas: crate::wait::replicas_of(d.replicas),
     }
 }
 

@@ -1,5 +1,12 @@
-//! `--wait`: follow the rollout a plan announced until every pod it named has been replaced
-//! by one that is Running and Ready on the new image (held daemons are not waited for).
+//! `--wait`: follow the rollout a plan announced until each restarting Deployment is rolled
+//! out (held daemons are not waited for): every one of its `spec.replicas` pods runs the
+//! new image, Running and Ready, and none of its other pods is left active. That is what
+//! `kubectl rollout status` calls done (k8s.io/kubectl v0.37.2
+//! `pkg/polymorphichelpers/rollout_status.go`: `updatedReplicas` at least `spec.replicas`,
+//! no more `replicas` than `updatedReplicas`, every updated replica available), read from
+//! the pods the plugin already watches instead of one more watch on Deployments: the
+//! Deployment controller rolls a Deployment of several replicas (an RGW with
+//! `instances: 2`) one pod at a time, so one new Ready pod is not the end of it.
 //! One LIST, then the watch API from its resourceVersion; a watch that ends or drops is
 //! resumed from the last resourceVersion seen, a 410 Expired starts over with a LIST. A
 //! watch (or re-LIST) failing transiently (429, 5xx, no answer) is tried again under the
@@ -24,20 +31,41 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::plan::{Action, Plan};
 
-/// What has to happen for one restarting daemon.
+/// What has to happen for one restarting daemon: its Deployment rolled out on `image`.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The daemon id (`rgw.my-store`), for messages.
     pub daemon: String,
     pub deployment: String,
+    /// The pods the plan saw (names): none of them counts as a new pod.
     pub old_pods: BTreeSet<String>,
+    /// The image the daemon's main Ceph container must run.
     pub image: String,
+    /// How many pods must run `image`, Running and Ready: the Deployment's `spec.replicas`
+    /// when it was read (unset: 1; at least 1), e.g. 2 for an RGW with `instances: 2`.
+    pub replicas: usize,
 }
 
-/// A daemon whose Deployment already runs `image` but that has no pod Running and Ready
-/// on it (a step or stage cut off before its gate): what to wait for, or None. The pods
-/// not on `image` are the ones a new pod replaces.
+/// The pods a Deployment of `spec.replicas` = `replicas` (None: unset, i.e. 1) rolls to
+/// when it restarts: at least one (a Deployment at 0 that Rook starts again runs one).
+pub fn replicas_of(replicas: Option<i32>) -> usize {
+    replicas.map_or(1, |r| r.max(1) as usize)
+}
+
+/// A daemon whose Deployment already runs `image` but that is not rolled out on it (a
+/// step or stage cut off before its gate): not every one of its `spec.replicas` pods is
+/// Running and Ready on `image`, or an old pod is still active. What to wait for, or None
+/// (also for a Deployment at 0 replicas: nothing runs, nothing is waited for). The pods
+/// not on `image` are the ones new pods replace.
 pub fn not_up_on(d: &crate::model::Daemon, image: &str) -> Option<Target> {
-    if d.pods.iter().any(|p| p.running() && p.ready && p.image.as_deref() == Some(image)) {
+    if d.replicas == Some(0) {
+        return None;
+    }
+    let replicas = replicas_of(d.replicas);
+    let up = |p: &crate::model::Pod| p.running() && p.ready && p.image.as_deref() == Some(image);
+    let up_count = d.pods.iter().filter(|p| up(p)).count();
+    let other_active = d.pods.iter().any(|p| p.replaced_by_rollout() && !up(p));
+    if up_count >= replicas && !other_active {
         return None;
     }
     Some(Target {
@@ -45,6 +73,7 @@ pub fn not_up_on(d: &crate::model::Daemon, image: &str) -> Option<Target> {
         deployment: d.deployment.clone(),
         old_pods: d.pods.iter().filter(|p| p.image.as_deref() != Some(image)).map(|p| p.name.clone()).collect(),
         image: image.to_string(),
+        replicas,
     })
 }
 
@@ -57,6 +86,7 @@ pub fn targets(plan: &Plan) -> Vec<Target> {
             deployment: d.deployment.clone(),
             old_pods: d.pods.iter().map(|p| p.name.clone()).collect(),
             image: d.image_to.clone().unwrap_or_default(),
+            replicas: d.replicas,
         })
         .collect()
 }
@@ -65,14 +95,19 @@ pub fn targets(plan: &Plan) -> Vec<Target> {
 struct PodState {
     deployment: Option<String>,
     running_ready: bool,
+    /// Counted by its ReplicaSet: not Failed or Succeeded, not being deleted (a pod going
+    /// away no longer counts, as `status.replicas` no longer counts it).
+    active: bool,
     image: Option<String>,
 }
 
 fn pod_state(p: &WirePod) -> PodState {
     let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let terminal = matches!(p.status.phase.as_deref(), Some("Failed" | "Succeeded"));
     PodState {
         deployment: wire::pod_deployment(p),
         running_ready: ready && p.status.phase.as_deref() == Some("Running"),
+        active: !terminal && p.metadata.deletion_timestamp.is_none(),
         image: crate::classify::main_image(&p.spec, None),
     }
 }
@@ -89,12 +124,22 @@ impl Progress {
         targets.iter().filter(|t| self.done(t)).count()
     }
 
-    /// "waiting for osd.3": the first target not done (empty when all are).
+    /// "waiting for osd.3": the first target not done (empty when all are); for a
+    /// Deployment of several replicas with how far it is, "waiting for rgw.my-store (1 of
+    /// 2 replicas Ready on the image)".
     pub fn waiting_for(&self, targets: &[Target]) -> String {
         targets
             .iter()
             .find(|t| !self.done(t))
-            .map(|t| format!("waiting for {}", output::clean(&t.daemon)))
+            .map(|t| {
+                let name = output::clean(&t.daemon);
+                if t.replicas < 2 {
+                    return format!("waiting for {name}");
+                }
+                let r = self.rollout(t);
+                let old = if r.old > 0 { format!(", {} old pod(s) still active", r.old) } else { String::new() };
+                format!("waiting for {name} ({} of {} replicas Ready on the image{old})", r.ready, t.replicas)
+            })
             .unwrap_or_default()
     }
 
@@ -109,16 +154,43 @@ impl Progress {
         }
     }
 
-    /// A target is done when a pod of its Deployment that the plan did not name runs
-    /// Ready on the new image.
-    pub fn done(&self, t: &Target) -> bool {
-        self.pods.iter().any(|(name, s)| {
-            s.deployment.as_deref() == Some(&t.deployment)
-                && !t.old_pods.contains(name)
-                && s.running_ready
-                && s.image.as_deref() == Some(&t.image)
-        })
+    /// Where the rollout of a target's Deployment stands, from its pods.
+    pub fn rollout(&self, t: &Target) -> Rollout {
+        let mut r = Rollout::default();
+        for (name, s) in &self.pods {
+            if s.deployment.as_deref() != Some(&t.deployment) || !s.active {
+                continue;
+            }
+            // a new pod: one the plan did not name, on the new image
+            if !t.old_pods.contains(name) && s.image.as_deref() == Some(&t.image) {
+                r.updated += 1;
+                r.ready += usize::from(s.running_ready);
+            } else {
+                r.old += 1;
+            }
+        }
+        r
     }
+
+    /// A target is done when its Deployment is rolled out, as `kubectl rollout status`
+    /// judges one: at least `replicas` new pods (pods the plan did not name, on the new
+    /// image), every one of them Running and Ready, and no other active pod left.
+    pub fn done(&self, t: &Target) -> bool {
+        let r = self.rollout(t);
+        r.updated >= t.replicas && r.ready == r.updated && r.old == 0
+    }
+}
+
+/// The active pods of one Deployment during its rollout.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// New pods: not named by the plan, on the new image (`status.updatedReplicas`).
+    pub updated: usize,
+    /// Of those, Running and Ready.
+    pub ready: usize,
+    /// Every other active pod (old image, or named by the plan): `status.replicas -
+    /// status.updatedReplicas`, the old replicas kubectl says are pending termination.
+    pub old: usize,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +428,7 @@ mod tests {
             deployment: "rook-ceph-mgr-a".into(),
             old_pods: ["rook-ceph-mgr-a-1111111111-aaaaa".to_string()].into(),
             image: "ceph:2".into(),
+            replicas: 1,
         };
         let mut p = Progress::default();
         p.apply("ADDED", &pod("rook-ceph-mgr-a-1111111111-aaaaa", "rook-ceph-mgr-a-1111111111", "ceph:1", true));
@@ -363,10 +436,57 @@ mod tests {
         p.apply("ADDED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", false));
         assert!(!p.done(&t), "new but Pending");
         p.apply("MODIFIED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
+        assert!(!p.done(&t), "the old pod is still there (a surge: the new pod came first)");
+        p.apply("DELETED", &pod("rook-ceph-mgr-a-1111111111-aaaaa", "rook-ceph-mgr-a-1111111111", "ceph:1", true));
         assert!(p.done(&t));
         p.apply("DELETED", &pod("rook-ceph-mgr-a-2222222222-bbbbb", "rook-ceph-mgr-a-2222222222", "ceph:2", true));
         assert!(!p.done(&t));
         p.apply("ADDED", &pod("rook-ceph-mgr-a-3333333333-ccccc", "rook-ceph-mgr-a-3333333333", "ceph:3", true));
         assert!(!p.done(&t), "ready on another image");
+    }
+
+    /// Issue 20: a Deployment of 2 replicas (an RGW with `instances: 2`, rolled by the
+    /// Deployment controller one pod at a time) is done only when both run the image Ready
+    /// and neither old pod is left; a terminating or Failed old pod does not hold it up.
+    #[test]
+    fn done_means_every_replica_on_the_new_image_and_no_old_pod_left() {
+        let rs_old = "rook-ceph-rgw-s-a-1111111111";
+        let rs_new = "rook-ceph-rgw-s-a-2222222222";
+        let t = Target {
+            daemon: "rgw.s".into(),
+            deployment: "rook-ceph-rgw-s-a".into(),
+            old_pods: [format!("{rs_old}-aaaaa"), format!("{rs_old}-bbbbb")].into(),
+            image: "ceph:2".into(),
+            replicas: 2,
+        };
+        let mut p = Progress::default();
+        p.apply("ADDED", &pod(&format!("{rs_old}-aaaaa"), rs_old, "ceph:1", true));
+        p.apply("ADDED", &pod(&format!("{rs_old}-bbbbb"), rs_old, "ceph:1", true));
+        // Rook's RGW strategy (maxUnavailable 1, maxSurge 0): one old pod goes, one new comes
+        p.apply("DELETED", &pod(&format!("{rs_old}-bbbbb"), rs_old, "ceph:1", true));
+        p.apply("ADDED", &pod(&format!("{rs_new}-ccccc"), rs_new, "ceph:2", false));
+        assert!(!p.done(&t));
+        p.apply("MODIFIED", &pod(&format!("{rs_new}-ccccc"), rs_new, "ceph:2", true));
+        assert!(!p.done(&t), "one of two replicas: the old gate called this done");
+        assert_eq!(p.rollout(&t), Rollout { updated: 1, ready: 1, old: 1 });
+        assert_eq!(
+            p.waiting_for(std::slice::from_ref(&t)),
+            "waiting for rgw.s (1 of 2 replicas Ready on the image, 1 old pod(s) still active)"
+        );
+        // the second old pod is being deleted: it no longer counts, the second new one does
+        let mut going = pod(&format!("{rs_old}-aaaaa"), rs_old, "ceph:1", true);
+        going.metadata.deletion_timestamp = Some("2026-01-01T00:00:00Z".into());
+        p.apply("MODIFIED", &going);
+        p.apply("ADDED", &pod(&format!("{rs_new}-ddddd"), rs_new, "ceph:2", false));
+        assert!(!p.done(&t), "the second new pod is not Ready yet");
+        p.apply("MODIFIED", &pod(&format!("{rs_new}-ddddd"), rs_new, "ceph:2", true));
+        assert!(p.done(&t));
+        // an old pod still active (a surge rollout: new pods first) holds it up
+        p.apply("ADDED", &pod(&format!("{rs_old}-eeeee"), rs_old, "ceph:1", true));
+        assert!(!p.done(&t));
+        let mut failed = pod(&format!("{rs_old}-eeeee"), rs_old, "ceph:1", false);
+        failed.status.phase = Some("Failed".into());
+        p.apply("MODIFIED", &failed);
+        assert!(p.done(&t), "a Failed pod is not active");
     }
 }

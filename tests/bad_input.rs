@@ -67,6 +67,8 @@ fn demo_sizes_are_bounded() {
     for (args, why) in [
         (&["demo", "--osds", "99999999999"][..], "--osds"),
         (&["demo", "--nodes", "0"][..], "--nodes"),
+        (&["demo", "--rgw-instances", "0"][..], "--rgw-instances"),
+        (&["demo", "--rgw-instances", "17"][..], "--rgw-instances"),
         (&["demo", "--restart-delay-ms", "99999999999"][..], "--restart-delay-ms"),
         (&["demo", "--ready-delay-ms", "60001"][..], "--ready-delay-ms"),
         (&["demo", "--health-settle-ms", "600001"][..], "--health-settle-ms"),

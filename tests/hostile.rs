@@ -86,6 +86,18 @@ fn hostile_sim(status_nulls: bool) -> Sim {
         }
     })
     .unwrap();
+    // as after a client's write: Kubernetes rolls the pod to the hostile template (else the
+    // template Rook writes back is the pod's own, and Kubernetes restarts nothing)
+    sim.run_deployment_controller(ns, "rook-ceph-osd-2", true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sim
+        .list(&PODS, ns)
+        .iter()
+        .any(|p| p["spec"]["containers"][0]["image"] == image.as_str() && p["status"]["phase"] == "Running")
+    {
+        assert!(std::time::Instant::now() < deadline, "osd-2 rolled to the hostile template");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     // a mgr whose id label is hostile: it restarts on `set mgr`, so `--wait` names it
     sim.update(&DEPLOYMENTS, ns, "rook-ceph-mgr-a", |d| {
         d["metadata"]["labels"]["mgr"] = hostile("a").into();

@@ -200,11 +200,14 @@ pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: 
             deployment_controller(state, ns, name, restart);
         }
     }
+    // the kubelet's report of a pod turning Running or Ready: the controllers take their
+    // next step (a RollingUpdate goes on as each new pod turns Ready)
+    let phase = |p: &Value| p.pointer("/status/phase").cloned();
     if kind == &PODS
-        && new["status"] != old["status"]
+        && (phase(old), super::kubelet::is_ready(old)) != (phase(new), super::kubelet::is_ready(new))
         && let Some(d) = super::kubelet::deployment_of(new)
     {
-        super::rollout::refresh_status(&mut state.store(), ns, &d);
+        super::rollout::pod_changed(state, ns, &d, name, super::kubelet::is_ready(new));
     }
     if kind == &CEPHCLUSTERS {
         state.operator.cluster_written(old, new);
@@ -214,7 +217,7 @@ pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: 
 /// Kubernetes rolls a Deployment whose pod template changed, and adds or removes pods when
 /// its replicas change: the Deployment controller's part on the embedded server, for every
 /// writer (the simulated operator, a fence, a `kubectl scale`) and any Deployment.
-fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
+pub fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
     let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
     let started = super::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
     super::health::refresh(state, ns);

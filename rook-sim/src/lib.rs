@@ -224,12 +224,15 @@ fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
     schema::prune(&mut cluster, &schema);
     let cluster = store.create(&CEPHCLUSTERS, &t.namespace, cluster, false).expect("cluster");
     let uid = cluster["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let nodes: Vec<String> = (0..t.node_count()).map(|i| t.node_name(i)).collect();
     for d in t.daemons() {
         let dep = d.deployment(&t.namespace, &t.ceph_image, &t.rook_image, &uid);
         let dep = store.create(&DEPLOYMENTS, &t.namespace, dep, false).expect("deployment");
-        let seq = operator.next_seq();
-        let pod = topology::pod(&dep, &d.node, seq, true, &Operator::pod_ip(seq));
-        store.create(&PODS, &t.namespace, pod, false).expect("pod");
+        for node in d.pod_nodes(&nodes) {
+            let seq = operator.next_seq();
+            let pod = topology::pod(&dep, &node, seq, true, &Operator::pod_ip(seq));
+            store.create(&PODS, &t.namespace, pod, false).expect("pod");
+        }
         operator.register(&t.namespace, rook::Managed::Generated(d));
     }
     (store, schema)
@@ -292,7 +295,7 @@ fn bootstrap_loaded(
         for dep in &deployments {
             let name = dep["metadata"]["name"].as_str().unwrap_or_default().to_string();
             if dep.get("status").is_none() {
-                rollout::refresh_status(&mut store, ns, &name);
+                rollout::initial_status(&mut store, ns, &name);
             }
             if let Some(d) = rook::LoadedDaemon::from_deployment(dep, &cluster_images[ns]) {
                 if let Some(v) = dep.pointer("/metadata/labels/rook-version").and_then(Value::as_str) {
@@ -498,7 +501,8 @@ impl Sim {
 
     /// Change an object as another client would (no request logged), e.g. a concurrent
     /// writer between the plugin's read and its patch. Triggers the operator like an
-    /// API write of a CephCluster would.
+    /// API write of a CephCluster would; a Deployment's pods are left as they are (see
+    /// [`Sim::run_deployment_controller`]).
     pub fn update(
         &self,
         kind: &'static Kind,
@@ -513,6 +517,14 @@ impl Sim {
                 f(v);
             }
         })
+    }
+
+    /// Run the Deployment controller on Deployment `name` as after an API write that changed
+    /// its pod template (`template_changed`) or its replicas: [`Sim::update`] changes the
+    /// stored object only, as if the controller had not seen it yet.
+    pub fn run_deployment_controller(&self, ns: &str, name: &str, template_changed: bool) {
+        let _rt = self.runtime().enter();
+        client::deployment_controller(&self.state, ns, name, template_changed);
     }
 
     /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
@@ -597,9 +609,29 @@ impl Sim {
         self.state.replacements.log(ns)
     }
 
-    /// Forget the replacement counts and log of every namespace.
+    /// Forget the replacement counts and log, and the pod event log, of every namespace.
     pub fn reset_replacements(&self) {
         self.state.replacements.reset();
+    }
+
+    /// What the Deployment and ReplicaSet controllers and the kubelets did to the pods of
+    /// `ns`'s Deployments (created, deleted, Ready), in order, since start or
+    /// [`Sim::reset_replacements`]; numbered in the sequence [`Sim::replacement_log`] uses.
+    pub fn pod_events(&self, ns: &str) -> Vec<rollout::PodEvent> {
+        self.state.replacements.pod_events(ns)
+    }
+
+    /// Stop a rollout of Deployment `deployment` midway: from now on at most `pods` pods of
+    /// its new ReplicaSet get a node; the others its controller creates stay Pending,
+    /// unschedulable, until [`Sim::release_rollout`].
+    pub fn hold_rollout(&self, ns: &str, deployment: &str, pods: usize) {
+        rollout::hold(&self.state, ns, deployment, pods);
+    }
+
+    /// Lift [`Sim::hold_rollout`]: the held pods are scheduled and start.
+    pub fn release_rollout(&self, ns: &str, deployment: &str) {
+        let _rt = self.runtime().enter();
+        rollout::release(&self.state, ns, deployment);
     }
 }
 

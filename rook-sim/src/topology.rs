@@ -89,6 +89,11 @@ pub struct Topology {
     pub mgrs: usize,
     pub filesystem: Option<String>,
     pub object_store: Option<String>,
+    /// The object store's `spec.gateway.instances`: Rook writes one Deployment
+    /// `rook-ceph-rgw-<store>-a` with this many replicas (FACTS §3; rook object/rgw.go "We
+    /// force a single deployment and later set the deployment replica to the instances
+    /// value"). Default 1.
+    pub rgw_instances: usize,
     pub nfs: Option<String>,
     pub rbd_mirrors: usize,
     pub cephfs_mirror: bool,
@@ -106,6 +111,7 @@ impl Default for Topology {
             mgrs: 2,
             filesystem: Some("myfs".into()),
             object_store: Some("my-store".into()),
+            rgw_instances: 1,
             nfs: Some("my-nfs".into()),
             rbd_mirrors: 1,
             cephfs_mirror: true,
@@ -157,7 +163,9 @@ impl Topology {
             }
         }
         if let Some(store) = &self.object_store {
-            out.push(Daemon::new(sim_type("rgw"), &format!("{store}-a"), self.node_name(0)));
+            let mut rgw = Daemon::new(sim_type("rgw"), &format!("{store}-a"), self.node_name(0));
+            rgw.replicas = self.rgw_instances.max(1);
+            out.push(rgw);
         }
         if let Some(nfs) = &self.nfs {
             out.push(Daemon::new(sim_type("nfs"), &format!("{nfs}-a"), self.node_name(1 % n)));
@@ -184,12 +192,32 @@ pub struct Daemon {
     pub t: &'static SimType,
     /// Instance: `a`, `12`, `myfs-a`, `my-store-a`, `my-nfs-a`, a node for crash/exporter.
     pub instance: String,
+    /// Where its (first) pod runs.
     pub node: String,
+    /// The Deployment's `spec.replicas`: 1, except an RGW with several instances.
+    pub replicas: usize,
 }
 
 impl Daemon {
     pub fn new(t: &'static SimType, instance: &str, node: String) -> Daemon {
-        Daemon { t, instance: instance.to_string(), node }
+        Daemon { t, instance: instance.to_string(), node, replicas: 1 }
+    }
+
+    /// The node of each of its pods at start: `node` for the first, the next nodes (of
+    /// `nodes`, in order) for the others, as Rook's preferred anti-affinity spreads RGWs.
+    pub fn pod_nodes(&self, nodes: &[String]) -> Vec<String> {
+        let first = nodes.iter().position(|n| *n == self.node).unwrap_or(0);
+        (0..self.replicas)
+            .map(
+                |i| {
+                    if i == 0 || nodes.is_empty() {
+                        self.node.clone()
+                    } else {
+                        nodes[(first + i) % nodes.len()].clone()
+                    }
+                },
+            )
+            .collect()
     }
 
     pub fn deployment_name(&self) -> String {
@@ -306,7 +334,7 @@ impl Daemon {
                     "uid": cluster_uid, "controller": true, "blockOwnerDeletion": true}],
             },
             "spec": {
-                "replicas": 1,
+                "replicas": self.replicas,
                 "selector": {"matchLabels": self.selector(ns)},
                 "strategy": strategy,
                 "revisionHistoryLimit": 10,
@@ -317,7 +345,8 @@ impl Daemon {
                     "spec": spec,
                 },
             },
-            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+            "status": {"observedGeneration": 1, "replicas": self.replicas, "updatedReplicas": self.replicas,
+                "readyReplicas": self.replicas, "availableReplicas": self.replicas,
                 "conditions": [
                     {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
                     {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{}\" has successfully progressed.", self.deployment_name())}]},

@@ -138,6 +138,8 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         merged.entries =
             journal.entries.into_iter().filter(|e| matches!(e.done, Done::Applied)).chain(next.entries).collect();
         merged.interrupted = next.interrupted;
+        // a step gate that failed after the re-read fails the command
+        merged.gate = next.gate;
         journal = merged;
         outcome.writes.extend(writes.into_iter().map(|mut w| {
             w.action = format!("{} (again, after a conflict)", w.action);

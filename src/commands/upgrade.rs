@@ -601,6 +601,7 @@ async fn drive(
                 deployment: d.deployment.clone(),
                 old_pods: d.pods.iter().cloned().collect(),
                 image: st.params.image.clone(),
+                replicas: d.replicas,
             })
             .collect();
         if !targets.is_empty()
