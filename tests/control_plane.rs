@@ -222,3 +222,38 @@ fn the_fence_on_the_real_control_plane_rolls_the_osds_through_the_real_controlle
     let rs = cp.kubectl_ok("admin", &["-n", &ns, "get", "rs", "-l", "app=rook-ceph-osd", "-o", "name"]);
     assert_eq!(rs.lines().count(), 6, "{rs}");
 }
+
+/// Issue 20's acceptance: on the real control plane, with the real Deployment controller
+/// rolling the 2-instance RGW (Rook's RollingUpdate, maxUnavailable 1, maxSurge 0) and the
+/// simulated kubelets running its pods, the fence with `--wait` returns only once both RGW
+/// pods run the image and are Ready.
+#[test]
+fn the_fence_waits_for_both_pods_of_a_two_instance_rgw_on_the_real_control_plane() {
+    let cp = control_plane(Crd::Released);
+    let operator = rook_sim::OperatorConfig {
+        daemon_delay: std::time::Duration::ZERO,
+        // long enough that a gate calling the rollout done at the first new pod returns
+        // while the second is still to come
+        ready_delay: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let sim = cp.sim_of("rgw2", rook_sim::Topology { osds: 3, rgw_instances: 2, ..Default::default() }, operator, None);
+    let ns = sim.namespaces[0].clone();
+    assert_eq!(images_of(cp, &ns, "rook-ceph-rgw").len(), 2, "two RGW pods");
+    let image = "quay.io/ceph/ceph:v20.2.5";
+    let r = run(&sim, &["set", "rgw", image, "--strategy", "fence", "--yes", "--wait", "--timeout", "120s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // the moment --wait returned: both RGW pods on the image, Running and Ready, no old one left
+    let pods: serde_json::Value = serde_json::from_str(
+        &cp.kubectl_ok("admin", &["-n", &ns, "get", "pods", "-l", "app=rook-ceph-rgw", "-o", "json"]),
+    )
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    for p in pods {
+        assert_eq!(p["spec"]["containers"][0]["image"], image);
+        let ready =
+            p["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+        assert!(ready, "{} Ready when --wait returned", p["metadata"]["name"]);
+    }
+}

@@ -230,9 +230,20 @@ impl ControlPlane {
         operator: rook_sim::OperatorConfig,
         proxy_as: Option<&str>,
     ) -> rook_sim::Sim {
+        self.sim_of(prefix, rook_sim::Topology { osds, ..Default::default() }, operator, proxy_as)
+    }
+
+    /// As `sim_with`, of any topology (its namespace replaced by a fresh one).
+    pub fn sim_of(
+        &self,
+        prefix: &str,
+        topology: rook_sim::Topology,
+        operator: rook_sim::OperatorConfig,
+        proxy_as: Option<&str>,
+    ) -> rook_sim::Sim {
         let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
         let opts = rook_sim::SimOptions {
-            topology: rook_sim::Topology { osds, namespace: ns, ..Default::default() },
+            topology: rook_sim::Topology { namespace: ns, ..topology },
             crd: self.crd,
             operator,
             on: Some(self.kubeconfig("rook-sim")),
