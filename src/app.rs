@@ -249,7 +249,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Demo(d)) => {
             if d.serve {
-                crate::demo::serve(&d).await.map_err(Error::Failed)?;
+                crate::demo::serve(&d, ctx.settings.connect.namespace.as_deref()).await.map_err(Error::Failed)?;
                 Ok(0)
             } else {
                 crate::demo::show(&d, &mut ctx).await

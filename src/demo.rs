@@ -131,8 +131,19 @@ impl DemoArgs {
     }
 }
 
-fn start(args: &DemoArgs) -> Result<Sim, String> {
+/// Start the simulation; `namespace` (the global `-n`) is where a generated cluster lives
+/// (default `rook-ceph`); dumps name their own namespaces.
+fn start(args: &DemoArgs, namespace: Option<&str>) -> Result<Sim, String> {
     let mut opts = args.options();
+    if let Some(ns) = namespace {
+        if !args.from.is_empty() {
+            return Err(format!(
+                "-n {ns} with --from: the dumped objects name their own namespaces; leave out -n (the plugin's \
+                 -n picks one of them afterwards)"
+            ));
+        }
+        opts.topology.namespace = ns.to_string();
+    }
     if let Some(file) = &args.rbac {
         opts.rbac = Some(rook_sim::rbac::Policy::from_file(file, &args.roles)?);
     }
@@ -155,8 +166,8 @@ fn start(args: &DemoArgs) -> Result<Sim, String> {
 }
 
 /// Run the simulated cluster until SIGINT/SIGTERM.
-pub async fn serve(args: &DemoArgs) -> Result<(), String> {
-    let sim = start(args)?;
+pub async fn serve(args: &DemoArgs, namespace: Option<&str>) -> Result<(), String> {
+    let sim = start(args, namespace)?;
     let mut out = std::io::stdout();
     // one write: a reader may stop after the first line
     let _ = write!(
@@ -209,7 +220,7 @@ async fn wait_for_signal() -> Result<(), String> {
 /// `demo` without `--serve`: the plugin on an in-process simulated cluster: the
 /// interactive editor on a terminal, else its `status` and how to try the other commands.
 pub async fn show(args: &DemoArgs, ctx: &mut crate::commands::Ctx<'_>) -> crate::error::Result<i32> {
-    let sim = start(args).map_err(crate::error::Error::Failed)?;
+    let sim = start(args, ctx.settings.connect.namespace.as_deref()).map_err(crate::error::Error::Failed)?;
     let mut settings = ctx.settings.clone();
     settings.connect.kubeconfig = Some(sim.kubeconfig().to_path_buf());
     settings.connect.context = None;

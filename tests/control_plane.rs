@@ -257,3 +257,100 @@ fn the_fence_waits_for_both_pods_of_a_two_instance_rgw_on_the_real_control_plane
         assert!(ready, "{} Ready when --wait returned", p["metadata"]["name"]);
     }
 }
+
+/// What a fresh user found: a second simulation must never change what the first one
+/// has. A CRD other than the server's is refused before anything is changed (a released
+/// schema would prune every CephCluster's imageOverrides); so is a CephCluster already there.
+#[test]
+fn a_second_simulation_changes_nothing_of_the_first() {
+    let cp = control_plane(Crd::Proposed);
+    let first = cp.sim("first", 3);
+    let ns = first.namespaces[0].clone();
+    run(&first, &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--yes"]).ok();
+    let crd_before = cp.kubectl_ok(
+        "admin",
+        &["get", "crd", "cephclusters.ceph.rook.io", "-o", "jsonpath={.metadata.resourceVersion}"],
+    );
+    // the released CRD on a server that has the proposed one
+    let opts = rook_sim::SimOptions {
+        topology: rook_sim::Topology { osds: 3, namespace: format!("{ns}-released"), ..Default::default() },
+        crd: Crd::Released,
+        on: Some(cp.kubeconfig("rook-sim")),
+        ..Default::default()
+    };
+    let err = rook_sim::Sim::start(opts).err().expect("refused");
+    assert!(err.contains("is the proposed one") && err.contains("Nothing was changed"), "{err}");
+    // a CephCluster already there (the first one's namespace)
+    let opts = rook_sim::SimOptions {
+        topology: rook_sim::Topology { osds: 3, namespace: ns.clone(), ..Default::default() },
+        crd: Crd::Proposed,
+        on: Some(cp.kubeconfig("rook-sim")),
+        ..Default::default()
+    };
+    let err = rook_sim::Sim::start(opts).err().expect("refused");
+    assert!(err.contains(&format!("already has CephCluster {ns}/{ns}")), "{err}");
+    let crd_after = cp.kubectl_ok(
+        "admin",
+        &["get", "crd", "cephclusters.ceph.rook.io", "-o", "jsonpath={.metadata.resourceVersion}"],
+    );
+    assert_eq!(crd_before, crd_after, "the CRD is untouched");
+    let c: serde_json::Value =
+        serde_json::from_str(&cp.kubectl_ok("admin", &["-n", &ns, "get", "cephcluster", &ns, "-o", "json"])).unwrap();
+    assert_eq!(
+        c["spec"]["cephVersion"]["imageOverrides"]["mgr"], "quay.io/ceph/ceph:v20.2.5",
+        "the first's override stays"
+    );
+    let refused_ns = cp.kubectl("admin", &["get", "namespace", &format!("{ns}-released")]);
+    assert!(!refused_ns.status.success(), "the refused start created no namespace");
+}
+
+/// A simulation that stops deletes the namespaces it created, with their pods (no kubelet
+/// is left to finish their graceful deletion).
+#[test]
+fn a_simulation_that_stops_leaves_no_namespace_behind() {
+    let cp = control_plane(Crd::Released);
+    let sim = cp.sim("gone", 3);
+    let ns = sim.namespaces[0].clone();
+    drop(sim);
+    let mut gone = false;
+    for _ in 0..300 {
+        let o = cp.kubectl("admin", &["get", "namespace", &ns, "-o", "name"]);
+        if !o.status.success() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "namespace {ns} is deleted within 30 s");
+}
+
+/// `demo --serve --on KUBECONFIG -n NAME` through the binary: the cluster lives in NAME, the
+/// printed kubeconfig points at rook-sim's front in that namespace, and SIGTERM removes it.
+#[test]
+fn demo_serve_on_a_real_server_in_a_namespace_of_its_own() {
+    use std::io::BufRead;
+    let cp = control_plane(Crd::Proposed);
+    let ns = "demo-own-namespace";
+    let mut child = std::process::Command::new(bin())
+        .args(["demo", "--serve", "--osds", "3", "--restart-delay-ms", "0", "--ready-delay-ms", "20", "-n", ns, "--on"])
+        .arg(cp.kubeconfig("rook-sim"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let kubeconfig = first.trim().strip_prefix("export KUBECONFIG=").expect(&first).to_string();
+    let status =
+        plugin_at(std::path::Path::new(&kubeconfig)).args(["status", "-o", "json"]).write_stdin("").output().unwrap();
+    let osds = cp.kubectl_ok("admin", &["-n", ns, "get", "pods", "-l", "app=rook-ceph-osd", "-o", "name"]);
+    // SAFETY: kill(2) on the child this test started, by its pid
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["namespace"], ns, "{v}");
+    assert_eq!(osds.lines().count(), 3, "{osds}");
+    let left = cp.kubectl("admin", &["get", "namespace", ns, "-o", "jsonpath={.metadata.deletionTimestamp}"]);
+    assert!(!left.status.success() || !stdout(&left).is_empty(), "the namespace is being deleted or gone");
+}

@@ -334,6 +334,8 @@ pub struct Sim {
     pub namespaces: Vec<String>,
     /// Loaded objects of kinds the simulation does not serve, skipped (one line each).
     pub skipped: Vec<String>,
+    /// On a real server: the namespaces this simulation created, deleted when it stops.
+    pub(crate) created_namespaces: Vec<String>,
 }
 
 impl Sim {
@@ -437,6 +439,7 @@ impl Sim {
             ca_pem: tls.ca_pem,
             namespaces,
             skipped,
+            created_namespaces: Vec::new(),
         })
     }
 
@@ -671,6 +674,11 @@ mod on_server;
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        if let client::Backend::Remote(r) = &self.state.backend {
+            for ns in &self.created_namespaces {
+                r.delete_namespace(ns);
+            }
+        }
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
         }

@@ -77,9 +77,11 @@ fn start_on(
         health: Default::default(),
         replacements: Default::default(),
     });
+    // what this start created goes again if the start fails part way
+    let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let (namespaces, skipped) = {
         let _guard = rt.enter();
-        let n = install(&state, &remote, &opts, crd)?;
+        let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces)?;
         start_watches(&state, remote.clone(), &n.0);
         n
     };
@@ -130,6 +132,7 @@ fn start_on(
         owned_dir,
         namespaces,
         skipped,
+        created_namespaces: std::mem::take(&mut cleanup.namespaces),
     })
 }
 
@@ -151,19 +154,31 @@ fn install(
     remote: &Remote,
     opts: &SimOptions,
     mut crd: Value,
+    created: &mut Vec<String>,
 ) -> Result<(Vec<String>, Vec<String>), String> {
-    // The CRD: created, or replaced where it differs (released vs proposed).
+    // The CRD: created where there is none. One that differs is never replaced: a
+    // released schema would prune imageOverrides from every CephCluster already there.
     if let Some(o) = crd.as_object_mut() {
         o.remove("status");
     }
     let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let has_overrides = |c: &Value| {
+        c.pointer(
+            "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/cephVersion/properties/imageOverrides",
+        )
+        .is_some()
+    };
     match remote.get(&CRDS, "", &name) {
         None => {
             remote.create(&CRDS, "", crd)?;
         }
-        Some(cur) if cur["spec"]["versions"] != crd["spec"]["versions"] => {
-            crd["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
-            remote.replace(&CRDS, "", &name, &crd, false).map_err(|e| e.message)?;
+        Some(cur) if has_overrides(&cur) != has_overrides(&crd) => {
+            let (is, asked) = if has_overrides(&cur) { ("proposed", "released") } else { ("released", "proposed") };
+            return Err(format!(
+                "the API server's CephCluster CRD is the {is} one; --crd {asked} would replace it for every \
+                 CephCluster there (a released schema prunes their imageOverrides). Use --crd {is}, or another \
+                 control plane. Nothing was changed."
+            ));
         }
         Some(_) => {}
     }
@@ -185,6 +200,7 @@ fn install(
     let mut nodes: BTreeSet<String> = BTreeSet::new();
     let mut skipped = Vec::new();
     let mut managed: Vec<(String, rook::Managed)> = Vec::new();
+    let mut dumped_namespaces: Vec<String> = Vec::new();
     if generated {
         let t = &opts.topology;
         let mut c = topology::ceph_cluster(&t.namespace, &t.ceph_image);
@@ -205,7 +221,11 @@ fn install(
         for o in &loaded.objects {
             let mut v = load::clean(o.object.clone());
             super::strip_nulls(&mut v);
-            if o.kind == &CEPHCLUSTERS {
+            if o.kind == &NAMESPACES {
+                if let Some(n) = v.pointer("/metadata/name").and_then(Value::as_str) {
+                    dumped_namespaces.push(n.to_string());
+                }
+            } else if o.kind == &CEPHCLUSTERS {
                 clusters.push((o.namespace.clone(), v));
             } else if o.kind == &DEPLOYMENTS {
                 deployments.push((o.namespace.clone(), v));
@@ -225,9 +245,20 @@ fn install(
         }
     }
     let mut namespaces: Vec<String> = Vec::new();
-    for (ns, _) in clusters.iter().chain(deployments.iter()) {
+    for ns in clusters.iter().chain(deployments.iter()).map(|(ns, _)| ns).chain(dumped_namespaces.iter()) {
         if !namespaces.contains(ns) {
             namespaces.push(ns.clone());
+        }
+    }
+    // Before anything is created: a CephCluster already there is someone else's.
+    for (ns, c) in &clusters {
+        let name = c["metadata"]["name"].as_str().unwrap_or_default();
+        if remote.get(&CEPHCLUSTERS, ns, name).is_some() {
+            return Err(format!(
+                "the API server already has CephCluster {ns}/{name} (another simulation, or one left by an \
+                 earlier one): start in another namespace (-n), delete that namespace, or use another control \
+                 plane. Nothing was changed."
+            ));
         }
     }
     // the nodes first: pods created before any node is schedulable wait out the
@@ -239,6 +270,7 @@ fn install(
     for ns in &namespaces {
         if remote.get(&NAMESPACES, "", ns).is_none() {
             remote.create(&NAMESPACES, "", json!({"metadata": {"name": ns}}))?;
+            created.push(ns.clone());
         }
     }
     // the CephClusters, and their uids for the owner references
@@ -313,6 +345,20 @@ fn install(
         }
     }
     Ok((cluster_namespaces, skipped))
+}
+
+/// The namespaces a start created, deleted (with their pods) when it fails part way.
+struct Cleanup {
+    remote: Arc<Remote>,
+    namespaces: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            self.remote.delete_namespace(ns);
+        }
+    }
 }
 
 /// Until every Deployment of the namespaces has rolled out on the real server (the real

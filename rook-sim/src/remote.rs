@@ -195,7 +195,14 @@ impl Remote {
         };
         let req = req.body(body).map_err(|e| RemoteError { code: 0, message: e.to_string() })?;
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            let resp = self.client.request(req).await.map_err(|e| RemoteError { code: 0, message: e.to_string() })?;
+            let resp = self.client.request(req).await.map_err(|e| RemoteError {
+                code: 0,
+                message: format!(
+                    "{method} {}{path_and_query}: cannot reach the API server: {}",
+                    self.server,
+                    chain(&e)
+                ),
+            })?;
             let code = resp.status().as_u16();
             let bytes = resp
                 .into_body()
@@ -295,6 +302,26 @@ impl Remote {
             Ok(_) => Ok(()),
             Err(e) if e.code == 404 => Ok(()),
             Err(e) => Err(e.message),
+        }
+    }
+
+    /// Delete a namespace this simulation made and wait (at most 30 s) until it is gone:
+    /// the namespace controller deletes its objects, and the pods it deletes gracefully are
+    /// deleted again at once, as no kubelet is left to finish their graceful deletion.
+    pub fn delete_namespace(&self, ns: &str) {
+        let now = || {
+            serde_json::to_vec(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}))
+                .expect("json")
+        };
+        let _ = self.block(self.call("DELETE", &format!("/api/v1/namespaces/{ns}"), None));
+        for _ in 0..60 {
+            let _ = self.block(self.call("DELETE", &path(&PODS, Some(ns), None, false), Some(("application/json", now()))));
+            if let Err(e) = self.block(self.call("GET", &format!("/api/v1/namespaces/{ns}"), None))
+                && e.code == 404
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
 
@@ -400,7 +427,21 @@ impl Remote {
             b = b.header("Authorization", a);
         }
         let Ok(upstream) = b.body(Full::new(req.body.clone())) else { return Reply::Drop };
-        let Ok(resp) = self.client.request(upstream).await else { return Reply::Drop };
+        let resp = match self.client.request(upstream).await {
+            Ok(r) => r,
+            // as an apiserver's own proxy answers when its backend is gone
+            Err(e) => {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("rook-sim's front cannot reach the API server at {}: {}", self.server, chain(&e)),
+                    "reason": "ServiceUnavailable", "code": 503});
+                return Reply::Full {
+                    status: 503,
+                    content_type: "application/json".into(),
+                    body: Bytes::from(serde_json::to_vec(&status).expect("json")),
+                    warnings: vec![],
+                };
+            }
+        };
         let status = resp.status().as_u16();
         let content_type =
             resp.headers().get("Content-Type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
@@ -441,6 +482,18 @@ impl Remote {
             Err(_) => Reply::Drop,
         }
     }
+}
+
+/// An error and its causes, `a: b: c` (hyper's own says only "client error (Connect)").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// The certificates of a PEM bundle.

@@ -72,6 +72,8 @@ impl ControlPlane {
                 Crd::Proposed => "proposed",
             }
         ));
+        // a start that failed half way (a panic below) left its processes: stop them first
+        let _ = Command::new(repo().join("scripts/control-plane")).arg("down").arg(&dir).output();
         let _ = std::fs::remove_dir_all(&dir);
         let out = Command::new(repo().join("scripts/control-plane"))
             .arg("up")

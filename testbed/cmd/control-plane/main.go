@@ -390,13 +390,10 @@ func ours(pid int, dir string) bool {
 	return err == nil && bytes.Contains(b, []byte(dir))
 }
 
-func down(dir string) error {
+func readPids(dir string) []proc {
 	b, err := os.ReadFile(filepath.Join(dir, "pids"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return nil
 	}
 	var procs []proc
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -405,7 +402,12 @@ func down(dir string) error {
 			procs = append(procs, p)
 		}
 	}
-	// The reaper (if any) goes first, then the components in the reverse of their start.
+	return procs
+}
+
+// stop ends the processes in the reverse of their start (the reaper, if any, first):
+// SIGTERM, then SIGKILL after 10 s. A PID that no longer runs a program of DIR is left alone.
+func stop(procs []proc, dir string) {
 	self := os.Getpid()
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
@@ -420,19 +422,37 @@ func down(dir string) error {
 			}
 		}
 	}
+}
+
+func down(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "pids")); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	stop(readPids(dir), dir)
 	return os.Remove(filepath.Join(dir, "pids"))
 }
 
-// reap waits for the owner to exit, then stops the control plane and removes DIR.
+// reap waits for the owner to exit, then stops the control plane and removes DIR. The
+// components' PIDs are read at the start and kept: a DIR removed by someone else does not
+// leave them running.
 func reap(dir string, owner int) {
+	procs := readPids(dir)
 	for alive(owner) {
 		if _, err := os.Stat(filepath.Join(dir, "pids")); err != nil {
-			return // stopped by `down`
+			if errors.Is(err, os.ErrNotExist) && dirExists(dir) {
+				return // stopped by `down`
+			}
+			break // DIR is gone: stop what was started anyway
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	_ = down(dir)
+	stop(procs, dir)
 	_ = os.RemoveAll(dir)
+}
+
+func dirExists(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
 }
 
 func waitHTTP(url string, hdr map[string]string, limit time.Duration) error {
