@@ -403,19 +403,7 @@ impl Sim {
                 }
             }
         }
-        // std bind, then hand to the sim's runtime: Sim::start may be called from inside
-        // another runtime (demo), where block_on is not allowed.
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
-        std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
-        let listener = {
-            let _guard = rt.enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?
-        };
-        let _ = state.addr.set(addr.to_string());
-        let url = format!("https://{addr}");
-        rt.spawn(server::serve(state.clone(), listener, tls.server_config.clone()));
+        let (url, addr) = serve_on(rt.handle(), &state, opts.port, &tls)?;
         let op_state = state.clone();
         rt.spawn(async move { op_state.operator.run(&op_state).await });
 
@@ -658,6 +646,28 @@ fn write_private(path: &Path, content: &str) -> Result<(), String> {
     f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     f.set_len(0).map_err(err)?;
     f.write_all(content.as_bytes()).map_err(err)
+}
+
+/// Serve the simulation's HTTPS API on 127.0.0.1:`port` (0: any free port) on `rt`:
+/// returns its URL and address. Bound with std, then handed to the runtime: `Sim::start`
+/// may be called from inside another runtime (demo), where block_on is not allowed.
+fn serve_on(
+    rt: &tokio::runtime::Handle,
+    state: &Arc<SimState>,
+    port: u16,
+    tls: &tls::Tls,
+) -> Result<(String, std::net::SocketAddr), String> {
+    let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = {
+        let _guard = rt.enter();
+        tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?
+    };
+    let _ = state.addr.set(addr.to_string());
+    rt.spawn(server::serve(state.clone(), listener, tls.server_config.clone()));
+    Ok((format!("https://{addr}"), addr))
 }
 
 /// The simulation's own runtime (two workers): its server, operator and kubelets run there.

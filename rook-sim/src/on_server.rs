@@ -89,17 +89,7 @@ fn start_on(
     rt.spawn(async move { op_state.operator.run(&op_state).await });
     // The front: the same HTTPS API as the embedded server's, with its request log and
     // faults, forwarding every request to the real server.
-    let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.port))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let listener = {
-        let _guard = rt.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?
-    };
-    let _ = state.addr.set(addr.to_string());
-    let url = format!("https://{addr}");
-    rt.spawn(super::server::serve(state.clone(), listener, tls.server_config.clone()));
+    let (url, _) = super::serve_on(&rt, &state, opts.port, &tls)?;
     {
         let _guard = rt.enter();
         wait_for_pods(&state, &namespaces)?;

@@ -315,7 +315,8 @@ impl Remote {
         };
         let _ = self.block(self.call("DELETE", &format!("/api/v1/namespaces/{ns}"), None));
         for _ in 0..60 {
-            let _ = self.block(self.call("DELETE", &path(&PODS, Some(ns), None, false), Some(("application/json", now()))));
+            let _ =
+                self.block(self.call("DELETE", &path(&PODS, Some(ns), None, false), Some(("application/json", now()))));
             if let Err(e) = self.block(self.call("GET", &format!("/api/v1/namespaces/{ns}"), None))
                 && e.code == 404
             {

@@ -121,14 +121,15 @@ impl ControlPlane {
         self.dir.join(format!("{user}.kubeconfig"))
     }
 
+    /// The control plane's kubectl as `user`.
+    fn kubectl_command(&self, user: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(self.bin.join("kubectl"));
+        c.env("KUBECONFIG", self.kubeconfig(user)).arg("--cache-dir").arg(self.dir.join("kubectl-cache")).args(args);
+        c
+    }
+
     pub fn kubectl(&self, user: &str, args: &[&str]) -> Output {
-        Command::new(self.bin.join("kubectl"))
-            .env("KUBECONFIG", self.kubeconfig(user))
-            .arg("--cache-dir")
-            .arg(self.dir.join("kubectl-cache"))
-            .args(args)
-            .output()
-            .expect("kubectl runs")
+        self.kubectl_command(user, args).output().expect("kubectl runs")
     }
 
     pub fn kubectl_ok(&self, user: &str, args: &[&str]) -> String {
@@ -144,11 +145,8 @@ impl ControlPlane {
 
     pub fn kubectl_stdin(&self, user: &str, args: &[&str], stdin: &str) -> String {
         use std::io::Write;
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .env("KUBECONFIG", self.kubeconfig(user))
-            .arg("--cache-dir")
-            .arg(self.dir.join("kubectl-cache"))
-            .args(args)
+        let mut child = self
+            .kubectl_command(user, args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
