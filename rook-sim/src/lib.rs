@@ -474,9 +474,32 @@ impl Sim {
     }
 
     /// Block until the simulated operator has finished every reconcile asked for so far.
+    ///
+    /// On a real server the operator hears of a write only when the server's watch event
+    /// arrives, and the real controllers roll the pods: there it waits (at most 60 s) until
+    /// the cluster is quiet — the operator idle, every Deployment of the cluster rolled out
+    /// and no pod terminating — at two checks 300 ms apart.
     pub fn settle(&self) {
         let state = self.state.clone();
-        self.rt.as_ref().expect("runtime").block_on(async move { state.operator.settle().await });
+        let rt = self.rt.as_ref().expect("runtime");
+        if !state.is_remote() {
+            rt.block_on(async move { state.operator.settle().await });
+            return;
+        }
+        let namespaces = self.namespaces.clone();
+        rt.block_on(async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut quiet = 0;
+            while quiet < 2 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                state.operator.settle().await;
+                let calm = namespaces.iter().all(|ns| {
+                    state.list(&DEPLOYMENTS, Some(ns)).iter().all(operator::rollout_complete)
+                        && state.list(&PODS, Some(ns)).iter().all(|p| p["metadata"].get("deletionTimestamp").is_none())
+                });
+                quiet = if calm { quiet + 1 } else { 0 };
+            }
+        });
     }
 
     pub fn get(&self, kind: &'static Kind, ns: &str, name: &str) -> Option<Value> {
