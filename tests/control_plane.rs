@@ -354,3 +354,47 @@ fn demo_serve_on_a_real_server_in_a_namespace_of_its_own() {
     let left = cp.kubectl("admin", &["get", "namespace", ns, "-o", "jsonpath={.metadata.deletionTimestamp}"]);
     assert!(!left.status.success() || !stdout(&left).is_empty(), "the namespace is being deleted or gone");
 }
+
+/// deploy/rbac.yaml on the real server's RBAC: the plugin as the `editor` token user, bound
+/// (RoleBindings in the cluster's namespace) to ceph-image-viewer and ceph-image-editor and
+/// nothing else, through rook-sim's front: set base with --wait, pause, resume and a fence
+/// with --wait all pass; as `viewer` bound to the viewer role only, a write fails naming
+/// the verb, the resource and the user in the real server's words, and is the only write.
+#[test]
+fn the_least_roles_of_deploy_rbac_suffice_on_the_real_server() {
+    let cp = control_plane(Crd::Released);
+    let operator = rook_sim::OperatorConfig {
+        daemon_delay: std::time::Duration::ZERO,
+        ready_delay: std::time::Duration::from_millis(20),
+        ..Default::default()
+    };
+    let sim = cp.sim_with("rbac", 3, operator.clone(), Some("editor"));
+    let ns = sim.namespaces[0].clone();
+    cp.bind("editor", &ns, &["ceph-image-viewer", "ceph-image-editor"]);
+    for args in [
+        &["status"][..],
+        &["pause", "osd.1", "--yes"],
+        &["resume", "osd.1", "--yes"],
+        &["set", "mgr", "quay.io/ceph/ceph:v20.2.5", "--strategy", "fence", "--yes", "--wait", "--timeout", "120s"],
+        &["set", "base", "quay.io/ceph/ceph:v20.2.5", "--yes", "--wait", "--timeout", "120s"],
+    ] {
+        let r = run(&sim, args);
+        assert_eq!(r.code, 0, "{args:?} as editor: {}\n{}", r.stdout, r.stderr);
+    }
+    // the CRD's read is the one rule left out (ceph-image-crd-reader, cluster-wide): the
+    // plugin copes without it, as deploy/rbac.yaml says
+    let forbidden: Vec<String> =
+        sim.log().iter().filter(|l| l.status == 403).map(|l| format!("{} {}", l.verb, l.resource)).collect();
+    assert!(forbidden.iter().all(|f| f == "get customresourcedefinitions"), "{forbidden:?}");
+    let viewer = cp.sim_with("rbacview", 3, operator, Some("viewer"));
+    let vns = viewer.namespaces[0].clone();
+    cp.bind("viewer", &vns, &["ceph-image-viewer"]);
+    run(&viewer, &["status"]).ok();
+    let r = run(&viewer, &["pause", "osd.1", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Forbidden") && r.stderr.contains("User \"viewer\" cannot patch resource \"deployments\""),
+        "{}",
+        r.stderr
+    );
+}
