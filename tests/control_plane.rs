@@ -398,3 +398,38 @@ fn the_least_roles_of_deploy_rbac_suffice_on_the_real_server() {
         r.stderr
     );
 }
+
+/// Field shapes through `--from` on the real control plane: each dump's CephCluster and
+/// Deployments are recreated there, the real controllers make the pods on the dump's nodes,
+/// and the plugin's `status` and a dry run of a base change work on them. One test, one file
+/// after the other: the dumps name their own namespaces.
+#[test]
+fn field_shapes_load_onto_the_real_control_plane() {
+    let cp = control_plane(Crd::Released);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/field");
+    for file in
+        ["01-floating-mon.yaml", "12-two-clusters-two-namespaces.yaml", "27-two-filesystems-two-object-stores.yaml"]
+    {
+        let opts = rook_sim::SimOptions {
+            from: vec![dir.join(file)],
+            crd: Crd::Released,
+            operator: rook_sim::OperatorConfig {
+                daemon_delay: std::time::Duration::ZERO,
+                ready_delay: std::time::Duration::from_millis(20),
+                ..Default::default()
+            },
+            on: Some(cp.kubeconfig("rook-sim")),
+            ..Default::default()
+        };
+        let sim = rook_sim::Sim::start(opts).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for ns in sim.namespaces.clone() {
+            let r = run(&sim, &["-n", &ns, "status", "-o", "json"]);
+            assert_eq!(r.code, 0, "{file} {ns}: {}\n{}", r.stdout, r.stderr);
+            let daemons = r.json()["types"].as_array().map(|t| t.len()).unwrap_or(0);
+            assert!(daemons > 0, "{file} {ns}: {}", r.stdout);
+            let r = run(&sim, &["-n", &ns, "set", "base", "quay.io/ceph/ceph:v20.2.5", "--dry-run", "-o", "json"]);
+            assert_eq!(r.code, 0, "{file} {ns}: {}\n{}", r.stdout, r.stderr);
+        }
+        drop(sim);
+    }
+}

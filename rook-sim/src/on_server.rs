@@ -126,9 +126,14 @@ fn start_on(
     })
 }
 
+/// Leave out what the server sets, and finalizers: Rook's (`cephcluster.ceph.rook.io`) waits
+/// for a cleanup the simulated Rook does not run, and would keep the namespace from ever
+/// being deleted.
 fn strip_server_fields(v: &mut Value) {
     if let Some(m) = v["metadata"].as_object_mut() {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"] {
+        for k in
+            ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink", "finalizers"]
+        {
             m.remove(k);
         }
     }
