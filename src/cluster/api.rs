@@ -158,7 +158,8 @@ impl Kube {
         }
     }
 
-    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+    async fn send_once(&self, mut req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+        set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
@@ -239,7 +240,12 @@ impl Kube {
 
     /// A streaming request (a watch): the answer's body is read by the caller; no overall
     /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors.
-    pub async fn stream(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<http::Response<kube::client::Body>> {
+    pub async fn stream(
+        &self,
+        mut req: http::Request<Vec<u8>>,
+        what: &What,
+    ) -> Result<http::Response<kube::client::Body>> {
+        set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
@@ -297,6 +303,19 @@ pub fn retryable(e: &Error) -> bool {
 }
 
 /// The first line of an error (the server's own words, without what was being done).
+/// The User-Agent of every request: `kubectl-ceph-image/0.1.0 (linux/x86_64)`, in kubectl's form (`kubectl/v1.37.2
+/// (linux/amd64) ...`): an API server's audit log and its API Priority and Fairness tell the
+/// plugin's requests from kubectl's and from the operator's by it.
+pub fn user_agent() -> String {
+    format!("kubectl-ceph-image/{} ({}/{})", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn set_user_agent(req: &mut http::Request<Vec<u8>>) {
+    if let Ok(v) = http::HeaderValue::from_str(&user_agent()) {
+        req.headers_mut().entry(http::header::USER_AGENT).or_insert(v);
+    }
+}
+
 pub fn first_line(e: &Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
