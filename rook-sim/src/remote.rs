@@ -366,7 +366,11 @@ impl Remote {
             self.server,
             path(kind, ns, None, false)
         );
-        let mut req = http::Request::builder().method("GET").uri(uri).header("Accept", "application/json");
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("Accept", "application/json")
+            .header("User-Agent", "rook-sim");
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
