@@ -561,9 +561,16 @@ fn failing_pulls_and_missing_nodes_leave_pods_pending_with_the_reason() {
         "application/json",
         Some(&pull_pod("pull-x", "node-99", NEW)),
     );
+    // created with its nodeName (PodScheduled True, as the apiserver admits it), then its
+    // kubelet, which finds no such node, says so: wait for that, not the first condition seen
     let cond = wait_for("the pod unschedulable", 10, || {
         let p = pod_value(&sim, "pull-x").unwrap();
-        p["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "PodScheduled").cloned()
+        p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            .cloned()
     });
     assert_eq!((cond["status"].as_str(), cond["reason"].as_str()), (Some("False"), Some("Unschedulable")));
     assert!(cond["message"].as_str().unwrap().contains("node-99"));
