@@ -185,6 +185,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The pods its Deployment rolls to when it restarts: `spec.replicas` (unset: 1), at
+    /// least one (a Deployment at 0 that Rook starts again runs one). What `--wait` and the
+    /// gates wait for (`wait::Target::replicas`).
+    pub fn rollout_replicas(&self) -> usize {
+        self.replicas.map_or(1, |r| r.max(1) as usize)
+    }
+
     /// Would the operator change this Deployment's pod template to run `desired`?
     pub fn differs_from(&self, desired: &str) -> bool {
         self.ceph_images.iter().any(|i| i != desired)

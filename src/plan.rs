@@ -577,7 +577,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             alongside: false,
             note,
             labelled: after.labelled.contains(&d.deployment),
-            replicas: crate::wait::replicas_of(d.replicas),
+            replicas: d.rollout_replicas(),
         });
     }
     if after.pins.is_empty() {

@@ -313,7 +313,7 @@ fn mover(d: &Daemon, early: bool) -> Mover {
         from: d.image.clone(),
         early,
         starts: d.replicas == Some(0) && d.id.dtype == DaemonType::Osd,
-        replicas: crate::wait::replicas_of(d.replicas),
+        replicas: d.rollout_replicas(),
     }
 }
 

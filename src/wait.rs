@@ -46,12 +46,6 @@ pub struct Target {
     pub replicas: usize,
 }
 
-/// The pods a Deployment of `spec.replicas` = `replicas` (None: unset, i.e. 1) rolls to
-/// when it restarts: at least one (a Deployment at 0 that Rook starts again runs one).
-pub fn replicas_of(replicas: Option<i32>) -> usize {
-    replicas.map_or(1, |r| r.max(1) as usize)
-}
-
 /// A daemon whose Deployment already runs `image` but that is not rolled out on it (a
 /// step or stage cut off before its gate): not every one of its `spec.replicas` pods is
 /// Running and Ready on `image`, or an old pod is still active. What to wait for, or None
@@ -61,7 +55,7 @@ pub fn not_up_on(d: &crate::model::Daemon, image: &str) -> Option<Target> {
     if d.replicas == Some(0) {
         return None;
     }
-    let replicas = replicas_of(d.replicas);
+    let replicas = d.rollout_replicas();
     let up = |p: &crate::model::Pod| p.running() && p.ready && p.image.as_deref() == Some(image);
     let up_count = d.pods.iter().filter(|p| up(p)).count();
     let other_active = d.pods.iter().any(|p| p.replaced_by_rollout() && !up(p));
