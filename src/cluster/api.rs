@@ -302,20 +302,24 @@ pub fn retryable(e: &Error) -> bool {
     }
 }
 
-/// The first line of an error (the server's own words, without what was being done).
 /// The User-Agent of every request: `kubectl-ceph-image/0.1.0 (linux/x86_64)`, in kubectl's form (`kubectl/v1.37.2
 /// (linux/amd64) ...`): an API server's audit log and its API Priority and Fairness tell the
 /// plugin's requests from kubectl's and from the operator's by it.
-pub fn user_agent() -> String {
-    format!("kubectl-ceph-image/{} ({}/{})", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
-}
+static USER_AGENT: std::sync::LazyLock<http::HeaderValue> = std::sync::LazyLock::new(|| {
+    let ua = format!(
+        "kubectl-ceph-image/{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    http::HeaderValue::from_str(&ua).expect("an ASCII header value")
+});
 
 fn set_user_agent(req: &mut http::Request<Vec<u8>>) {
-    if let Ok(v) = http::HeaderValue::from_str(&user_agent()) {
-        req.headers_mut().entry(http::header::USER_AGENT).or_insert(v);
-    }
+    req.headers_mut().entry(http::header::USER_AGENT).or_insert_with(|| USER_AGENT.clone());
 }
 
+/// The first line of an error (the server's own words, without what was being done).
 pub fn first_line(e: &Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }

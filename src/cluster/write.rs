@@ -13,8 +13,18 @@ use crate::error::Result;
 use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, FIELD_MANAGER};
 use crate::plan::{Change, Target};
 
-/// The exact merge patch for a CephCluster change (None: the change is on Deployments).
+/// The exact merge patch for a CephCluster change (None: the change is on Deployments),
+/// with `resource_version` as its precondition.
 pub fn cluster_patch(change: &Change, resource_version: &str) -> Option<Value> {
+    let mut body = cluster_change(change)?;
+    body["metadata"]["resourceVersion"] = resource_version.into();
+    Some(body)
+}
+
+/// The fields a CephCluster change sets, as a merge patch without a precondition (None:
+/// the change is on Deployments). Only a dryRun=All probe is sent so (`cluster_patch` for
+/// every write).
+pub fn cluster_change(change: &Change) -> Option<Value> {
     let body = match change {
         Change::SetImage { target: Target::Base, image } => json!({"spec": {"cephVersion": {"image": image}}}),
         Change::SetImage { target: Target::Type(t), image } => {
@@ -25,8 +35,6 @@ pub fn cluster_patch(change: &Change, resource_version: &str) -> Option<Value> {
         Change::ResumeCluster => json!({"metadata": {"labels": {DNR_LABEL: null}}}),
         Change::Pause(_) | Change::Resume(_) | Change::Fence { .. } | Change::Unfence { .. } => return None,
     };
-    let mut body = body;
-    body["metadata"]["resourceVersion"] = resource_version.into();
     Some(body)
 }
 

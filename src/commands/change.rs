@@ -97,13 +97,7 @@ async fn check_support(
             // The probe asks only whether the field survives: without the resourceVersion
             // precondition, so that Rook's own status writes (a real server's CephCluster
             // changes about every minute) cannot fail it with a 409.
-            let mut patch = write::cluster_patch(change, &snap.cluster.resource_version).unwrap_or_default();
-            if let Some(m) = patch.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
-                m.remove("resourceVersion");
-                if m.is_empty() {
-                    patch.as_object_mut().map(|o| o.remove("metadata"));
-                }
-            }
+            let patch = write::cluster_change(change).unwrap_or_default();
             let answer = write::patch_cluster(&conn.kube, &conn.namespace, &snap.cluster.name, &patch, true).await;
             match answer {
                 Ok(c) if c.spec.ceph_version.as_ref().and_then(|v| v.image_overrides.get(t.key())) == Some(image) => {
