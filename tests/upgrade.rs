@@ -913,8 +913,10 @@ fn an_upgrade_with_no_stage_left_is_not_called_done_on_health_err() {
     sim.settle();
     // The state of a run whose last stage's health gate failed: every daemon is on IMG.
     let st = serde_json::to_string(&state).unwrap();
-    sim.update(&CEPHCLUSTERS, NS, NS, |c| c["metadata"]["annotations"]["kubectl-ceph-image/upgrade"] = st.into())
-        .unwrap();
+    sim.update(&CEPHCLUSTERS, NS, NS, |c| {
+        c["metadata"]["annotations"]["kubectl-ceph-image/upgrade"] = st.clone().into()
+    })
+    .unwrap();
     sim.set_health(NS, Some("HEALTH_ERR"));
     let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);

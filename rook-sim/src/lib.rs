@@ -143,6 +143,40 @@ pub struct SimState {
 }
 
 impl SimState {
+    /// A simulation's state: its store (empty on a real server), where the operator and
+    /// kubelets act (`backend`) and what the front forwards to (`front`), with `opts`' CRD,
+    /// token and RBAC, fresh logs, faults and kubelets.
+    fn new(
+        store: Store,
+        backend: client::Backend,
+        front: Option<Arc<remote::Remote>>,
+        schema: Value,
+        opts: &SimOptions,
+        operator: Operator,
+    ) -> Arc<SimState> {
+        let (watch_epoch, _) = tokio::sync::watch::channel(0);
+        Arc::new(SimState {
+            store: Mutex::new(store),
+            backend,
+            front,
+            schema,
+            crd: opts.crd,
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            token: opts.token.clone().unwrap_or_else(|| random_hex(40)),
+            admin_token: random_hex(40),
+            operator,
+            addr: OnceLock::new(),
+            watch_epoch,
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
+            rbac: Mutex::new(opts.rbac.clone()),
+            kubelet: Default::default(),
+            health: Default::default(),
+            replacements: Default::default(),
+        })
+    }
+
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -365,27 +399,7 @@ impl Sim {
             Some(l) => bootstrap_loaded(&opts, &operator, l)?,
         };
         let generated = opts.from.is_empty() && opts.objects.is_empty();
-        let (epoch, _) = tokio::sync::watch::channel(0);
-        let state = Arc::new(SimState {
-            store: Mutex::new(store),
-            backend: client::Backend::Embedded,
-            front: None,
-            schema,
-            crd: opts.crd,
-            log: RequestLog::default(),
-            faults: Faults::default(),
-            token: opts.token.clone().unwrap_or_else(|| random_hex(40)),
-            admin_token: random_hex(40),
-            operator,
-            addr: OnceLock::new(),
-            watch_epoch: epoch,
-            in_flight: Default::default(),
-            max_in_flight: Default::default(),
-            rbac: Mutex::new(opts.rbac.clone()),
-            kubelet: Default::default(),
-            health: Default::default(),
-            replacements: Default::default(),
-        });
+        let state = SimState::new(store, client::Backend::Embedded, None, schema, &opts, operator);
         if generated {
             for i in 0..opts.topology.node_count() {
                 state.kubelet.add_node(&opts.topology.node_name(i));
@@ -522,15 +536,11 @@ impl Sim {
         kind: &'static Kind,
         ns: &str,
         name: &str,
-        f: impl FnOnce(&mut Value),
+        f: impl FnMut(&mut Value),
     ) -> Result<Value, String> {
         let _rt = self.runtime().enter();
-        let mut f = Some(f);
-        self.state.update(kind, ns, name, |v| {
-            if let Some(f) = f.take() {
-                f(v);
-            }
-        })
+        // FnMut: on a real server a 409 reads again and changes again
+        self.state.update(kind, ns, name, f)
     }
 
     /// Run the Deployment controller on Deployment `name` as after an API write that changed

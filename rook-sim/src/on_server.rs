@@ -10,7 +10,7 @@
 //! the real server as `SimOptions::proxy_as`'s user: the fault proxy in front of it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -56,27 +56,16 @@ fn start_on(
     let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
     let crd = crd_object(opts.crd);
     let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
-    let (epoch, _) = tokio::sync::watch::channel(0);
-    let state = Arc::new(SimState {
-        store: Mutex::new(super::store::Store::new()),
-        backend: Backend::Remote(remote.clone()),
-        front: Some(front),
+    // the simulated RBAC does not apply on a real server: its own does
+    let opts = SimOptions { rbac: None, ..opts };
+    let state = SimState::new(
+        super::store::Store::new(),
+        Backend::Remote(remote.clone()),
+        Some(front),
         schema,
-        crd: opts.crd,
-        log: Default::default(),
-        faults: Default::default(),
-        token: opts.token.clone().unwrap_or_else(|| super::random_hex(40)),
-        admin_token: super::random_hex(40),
+        &opts,
         operator,
-        addr: OnceLock::new(),
-        watch_epoch: epoch,
-        in_flight: Default::default(),
-        max_in_flight: Default::default(),
-        rbac: Mutex::new(None),
-        kubelet: Default::default(),
-        health: Default::default(),
-        replacements: Default::default(),
-    });
+    );
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let (namespaces, skipped) = {

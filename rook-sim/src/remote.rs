@@ -562,22 +562,19 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
     loop {
         let now_micro = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
         for n in state.kubelet.nodes() {
-            let lease = remote.get(&LEASES, "kube-node-lease", &n);
-            let result = match lease {
-                Some(mut l) => {
-                    l["spec"]["renewTime"] = now_micro.clone().into();
-                    remote.replace(&LEASES, "kube-node-lease", &n, &l, false).map(|_| ()).map_err(|e| e.message)
-                }
-                None => remote
-                    .create(
-                        &LEASES,
-                        "kube-node-lease",
-                        json!({"metadata": {"name": n, "namespace": "kube-node-lease"},
-                            "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": now_micro}}),
-                    )
-                    .map(|_| ()),
-            };
-            let _ = result;
+            // renewed with the client's read-modify-write (several simulations sharing a
+            // control plane renew the same node's Lease); created when it is not there yet.
+            // A failed renewal is tried again at the next tick.
+            let renewed =
+                state.update(&LEASES, "kube-node-lease", &n, |l| l["spec"]["renewTime"] = now_micro.clone().into());
+            if renewed.is_err() {
+                let _ = remote.create(
+                    &LEASES,
+                    "kube-node-lease",
+                    json!({"metadata": {"name": n, "namespace": "kube-node-lease"},
+                        "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": now_micro}}),
+                );
+            }
             if tick.is_multiple_of(6) {
                 let now = super::store::now_rfc3339();
                 let _ = state.update_status(&NODES, "", &n, |node| node["status"] = node_status(&now));
