@@ -59,18 +59,19 @@ fn strings_from_the_cluster_are_sanitised_before_the_terminal() {
     }
 }
 
-/// Every request names the plugin (`kubectl-ceph-image/VERSION (OS/ARCH)`, kubectl's form),
-/// so an API server's audit log tells the plugin's requests from kubectl's (a fresh user
-/// found it sent none).
-#[test]
-fn every_request_names_the_plugin_as_its_user_agent() {
-    let sim = sim(rook_sim::Crd::Proposed);
-    run(&sim, &["status"]).ok();
-    run(&sim, &["pause", "osd.1", "--yes", "--wait"]).ok();
-    let log = sim.log();
-    assert!(!log.is_empty());
-    let want = format!("kubectl-ceph-image/{} (", env!("CARGO_PKG_VERSION"));
-    for l in &log {
-        assert!(l.user_agent.starts_with(&want), "{} {}: {:?}", l.verb, l.path, l.user_agent);
+on_both! {
+    /// Every request names the plugin (`kubectl-ceph-image/VERSION (OS/ARCH)`, kubectl's form),
+    /// so an API server's audit log tells the plugin's requests from kubectl's (a fresh user
+    /// found it sent none).
+    fn every_request_names_the_plugin_as_its_user_agent() {
+        let sim = sim(rook_sim::Crd::Proposed);
+        run(&sim, &["status"]).ok();
+        run(&sim, &["pause", "osd.1", "--yes", "--wait"]).ok();
+        let log = sim.log();
+        assert!(!log.is_empty());
+        let want = format!("kubectl-ceph-image/{} (", env!("CARGO_PKG_VERSION"));
+        for l in &log {
+            assert!(l.user_agent.starts_with(&want), "{} {}: {:?}", l.verb, l.path, l.user_agent);
+        }
     }
 }

@@ -386,6 +386,12 @@ fn the_least_roles_of_deploy_rbac_suffice_on_the_real_server() {
     let forbidden: Vec<String> =
         sim.log().iter().filter(|l| l.status == 403).map(|l| format!("{} {}", l.verb, l.resource)).collect();
     assert!(forbidden.iter().all(|f| f == "get customresourcedefinitions"), "{forbidden:?}");
+    // the real server's audit log: the front passes the plugin's user agent on; the
+    // simulation's own requests (as the rook-sim user) say rook-sim
+    let agents = cp.user_agents("editor", &ns);
+    assert!(!agents.is_empty() && agents.iter().all(|a| a.starts_with("kubectl-ceph-image/")), "{agents:?}");
+    let sims = cp.user_agents("rook-sim", &ns);
+    assert!(!sims.is_empty() && sims.iter().all(|a| a == "rook-sim"), "{sims:?}");
     let viewer = cp.sim_with("rbacview", 3, operator, Some("viewer"));
     let vns = viewer.namespaces[0].clone();
     cp.bind("viewer", &vns, &["ceph-image-viewer"]);

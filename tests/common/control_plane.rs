@@ -24,6 +24,17 @@ static RELEASED: OnceLock<ControlPlane> = OnceLock::new();
 static PROPOSED: OnceLock<ControlPlane> = OnceLock::new();
 static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
 
+/// kubectl's stdout; a failure fails the test with what it said.
+fn succeeded(user: &str, args: &[&str], o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "kubectl {args:?} as {user} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -133,14 +144,7 @@ impl ControlPlane {
     }
 
     pub fn kubectl_ok(&self, user: &str, args: &[&str]) -> String {
-        let o = self.kubectl(user, args);
-        assert!(
-            o.status.success(),
-            "kubectl {args:?} as {user} failed: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        succeeded(user, args, self.kubectl(user, args))
     }
 
     pub fn kubectl_stdin(&self, user: &str, args: &[&str], stdin: &str) -> String {
@@ -153,14 +157,7 @@ impl ControlPlane {
             .spawn()
             .expect("kubectl runs");
         child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        let o = child.wait_with_output().expect("kubectl ends");
-        assert!(
-            o.status.success(),
-            "kubectl {args:?} as {user} failed: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        succeeded(user, args, child.wait_with_output().expect("kubectl ends"))
     }
 
     /// A fresh namespace for one test.
@@ -194,6 +191,16 @@ impl ControlPlane {
                     e["responseStatus"]["code"].as_u64().unwrap_or_default(),
                 )
             })
+            .collect()
+    }
+
+    /// The user agents of every audited request by `user` in namespace `ns`.
+    pub fn user_agents(&self, user: &str, ns: &str) -> std::collections::BTreeSet<String> {
+        let text = std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["user"]["username"] == user && e["objectRef"]["namespace"] == ns)
+            .map(|e| e["userAgent"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 
