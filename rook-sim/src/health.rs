@@ -105,9 +105,11 @@ impl Health {
 }
 
 /// Write the health (and `lastChecked`) of CephCluster `ns/name`.
+/// A pinned health wins over the `health` a refresh computed before the pin (on a real
+/// server the GET and PUT of a write leave room for `set` in between).
 fn write(state: &Arc<SimState>, name: &str, ns: &str, health: &str) {
     let _ = state.update_status(&CEPHCLUSTERS, ns, name, |c| {
-        c["status"]["ceph"]["health"] = health.into();
+        c["status"]["ceph"]["health"] = state.health.pinned(ns).unwrap_or_else(|| health.to_string()).into();
         c["status"]["ceph"]["lastChecked"] = now_checked().into();
     });
 }

@@ -353,7 +353,8 @@ impl Operator {
             c["status"]["phase"] = "Ready".into();
             c["status"]["state"] = "Created".into();
             c["status"]["message"] = "Cluster created successfully".into();
-            c["status"]["ceph"]["health"] = health.clone().into();
+            // a health pinned since it was computed wins (health.rs `write`)
+            c["status"]["ceph"]["health"] = state.health.pinned(ns).unwrap_or_else(|| health.clone()).into();
             c["status"]["ceph"]["lastChecked"] = super::health::now_checked().into();
         });
     }
