@@ -2,9 +2,9 @@
 
 use crate::cli::{Cli, Command, Strategy};
 use crate::commands::{self, Ctx};
-use crate::daemon::DaemonType;
 use crate::error::{Error, Result};
-use crate::image;
+use crate::model::daemon::DaemonType;
+use crate::model::image;
 use crate::output::note;
 use crate::plan::{Change, Target};
 use crate::prompt::{Confirm, TerminalConfirm};
@@ -17,7 +17,7 @@ fn parse_type(s: &str) -> Result<DaemonType> {
 
 /// `set`'s TYPE: a daemon type, or a hint when it mistypes `base`.
 fn parse_set_type(s: &str) -> Result<DaemonType> {
-    match crate::daemon::closest(s, ["base"]) {
+    match crate::model::daemon::closest(s, ["base"]) {
         Some(_) if s.parse::<DaemonType>().is_err() => {
             Err(Error::usage(format!("unknown daemon type {s:?}: did you mean base (spec.cephVersion.image)?")))
         }
@@ -64,7 +64,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         )),
         (None, Some(image)) => {
             if !image.contains(['/', ':', '@'])
-                && let Some(m) = crate::daemon::closest(&image, ["status", "pause", "resume", "abort"])
+                && let Some(m) = crate::model::daemon::closest(&image, ["status", "pause", "resume", "abort"])
             {
                 return Err(Error::usage(format!(
                     "{image:?} is not an upgrade subcommand (did you mean {m}?), nor an image to upgrade to"
@@ -72,13 +72,15 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             }
             let image = parse_image(&image)?;
             let last = image.rsplit('/').next().unwrap_or(&image);
-            if crate::image::parse(&image).is_ok_and(|r| r.tag.as_deref() == Some("latest") && r.digest.is_none()) {
+            if crate::model::image::parse(&image)
+                .is_ok_and(|r| r.tag.as_deref() == Some("latest") && r.digest.is_none())
+            {
                 return Err(Error::usage(format!(
                     "{image} is :latest: an upgrade goes to one release, not to whatever latest is at each pull; name \
                      it (e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST)"
                 )));
             }
-            if crate::image::is_rook_operator(&image) {
+            if crate::model::image::is_rook_operator(&image) {
                 return Err(Error::usage(format!(
                     "{image} is the Rook operator's image, not a Ceph release: spec.cephVersion.image names a Ceph \
                      image (e.g. quay.io/ceph/ceph:v20.2.6); Rook itself is upgraded with its own Deployment or Helm \
@@ -97,7 +99,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 ));
             }
             let named = u.order.iter().map(|t| parse_type(t.trim())).collect::<Result<Vec<_>>>()?;
-            let order = crate::upgrade::order_of(&named).map_err(Error::Usage)?;
+            let order = crate::plan::upgrade::order_of(&named).map_err(Error::Usage)?;
             let mut types = Vec::new();
             for t in u.types.iter().map(|t| parse_type(t.trim())) {
                 let t = t?;
@@ -106,7 +108,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 }
                 types.push(t);
             }
-            Ok(Request::Start(crate::upgrade::Params {
+            Ok(Request::Start(crate::plan::upgrade::Params {
                 image,
                 order,
                 canary: u.canary.unwrap_or(0),
@@ -123,8 +125,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
 
 /// `kubectl_complete-ceph_image WORDS...` (kubectl's plugin completion) or `__complete`.
 pub async fn complete(words: Vec<String>) -> i32 {
-    let (cands, directive) = crate::complete::complete(&words).await;
-    crate::complete::print(&cands, directive);
+    let (cands, directive) = crate::commands::complete::complete(&words).await;
+    crate::commands::complete::print(&cands, directive);
     0
 }
 
@@ -233,7 +235,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Pause(t)) => commands::labels::run(&mut ctx, &t, true).await,
         Some(Command::Resume(t)) => commands::labels::run(&mut ctx, &t, false).await,
         Some(Command::Completion { shell: clap_complete::Shell::Bash }) => {
-            crate::output::emit(&crate::complete::bash_script());
+            crate::output::emit(&crate::commands::complete::bash_script());
             Ok(0)
         }
         Some(Command::Completion { shell }) => {
@@ -249,10 +251,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Demo(d)) => {
             if d.serve {
-                crate::demo::serve(&d, ctx.settings.connect.namespace.as_deref()).await.map_err(Error::Failed)?;
+                crate::commands::demo::serve(&d, ctx.settings.connect.namespace.as_deref())
+                    .await
+                    .map_err(Error::Failed)?;
                 Ok(0)
             } else {
-                crate::demo::show(&d, &mut ctx).await
+                crate::commands::demo::show(&d, &mut ctx).await
             }
         }
     }

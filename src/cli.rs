@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::demo::DemoArgs;
+use crate::commands::demo::DemoArgs;
 
 const ABOUT: &str = "Per-daemon Ceph images and do-not-reconcile holds on Rook CephClusters, \
 with the restart plan shown before anything is sent.";

@@ -11,7 +11,7 @@ fn main() {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let completion_words = if invoked_as.starts_with(kubectl_ceph_image::complete::EXEC_NAME) {
+    let completion_words = if invoked_as.starts_with(kubectl_ceph_image::commands::complete::EXEC_NAME) {
         Some(args[1..].to_vec())
     } else if args.get(1).map(String::as_str) == Some("__complete") {
         Some(args[2..].to_vec())

@@ -35,9 +35,9 @@ use http_body_util::BodyExt;
 use kubectl_ceph_image::cluster::connect::{ConnectOptions, connect};
 use kubectl_ceph_image::cluster::read::{self, cluster_path, daemon_selector, deployments_path, pods_path};
 use kubectl_ceph_image::cluster::{Kube, wire, write};
-use kubectl_ceph_image::daemon::DaemonType;
+use kubectl_ceph_image::execute::{prepull, wait};
+use kubectl_ceph_image::model::daemon::DaemonType;
 use kubectl_ceph_image::plan::{Change, Target};
-use kubectl_ceph_image::{prepull, wait};
 use rook_sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
 use serde_json::{Value, json};
 
@@ -535,7 +535,7 @@ fn a_watch_from_a_too_old_resource_version_is_an_error_event_in_a_200_stream() {
 
     // The plugin's own watch of pods from "1": the real server's pod history reaches back
     // to its start (a fresh control plane), or not; it answers 200 either way, with the
-    // events since, or with the ERROR above. The plugin takes both (wait.rs `follow`).
+    // events since, or with the ERROR above. The plugin takes both (execute/wait.rs `follow`).
     let pods = p.rt.block_on(async {
         servers[1].watch(wait::watch_request(&ns, "1", 2).unwrap()).await.await.expect("watch task")
     });

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use kubectl_ceph_image::classify::classify;
 use kubectl_ceph_image::cluster::wire::{CephCluster, Deployment, WirePod};
-use kubectl_ceph_image::daemon::DaemonType;
 use kubectl_ceph_image::model::Snapshot;
+use kubectl_ceph_image::model::daemon::DaemonType;
 use kubectl_ceph_image::plan::{Action, Change, Plan, Target, plan};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
@@ -138,7 +138,7 @@ fn plans(s: &Snapshot) -> Vec<(String, Result<Plan, String>)> {
         ),
     ];
     let pausable = s.daemons.iter().find(|d| d.id.dtype == DaemonType::Osd).or_else(|| {
-        s.daemons.iter().find(|d| d.id.dtype.hold_scope() == kubectl_ceph_image::daemon::HoldScope::Daemon)
+        s.daemons.iter().find(|d| d.id.dtype.hold_scope() == kubectl_ceph_image::model::daemon::HoldScope::Daemon)
     });
     if let Some(d) = pausable {
         out.push((format!("pause {}", d.id), Change::Pause(vec![d.deployment.clone()])));

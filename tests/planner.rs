@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kubectl_ceph_image::daemon::{DaemonId, DaemonType as T};
+use kubectl_ceph_image::model::daemon::{DaemonId, DaemonType as T};
 use kubectl_ceph_image::model::{Cluster, Daemon, Pod, Snapshot, daemon_order};
 use kubectl_ceph_image::plan::{Action, Change, Plan, PlanError, Target, plan};
 

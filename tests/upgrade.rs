@@ -696,8 +696,9 @@ fn create_pod(sim: &Sim, pod: &Value) {
 fn prepull_writes_are_judged_by_reading_back_and_sent_once() {
     use rook_sim::{Fault, FaultKind};
     let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 20);
-    let tpl = kubectl_ceph_image::prepull::Template::default();
-    let leftover = kubectl_ceph_image::prepull::manifest(NS, "node-01", IMG, &tpl, std::time::Duration::from_secs(600));
+    let tpl = kubectl_ceph_image::execute::prepull::Template::default();
+    let leftover =
+        kubectl_ceph_image::execute::prepull::manifest(NS, "node-01", IMG, &tpl, std::time::Duration::from_secs(600));
     create_pod(&sim, &leftover);
     sim.clear_log();
     sim.faults().add(Fault::new(FaultKind::DropAfterApply).verb("create").resource("pods").times(1));

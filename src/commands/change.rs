@@ -67,7 +67,7 @@ pub fn verify(change: &Change, c: &CephCluster) -> Result<()> {
     )))
 }
 
-fn unsupported(t: crate::daemon::DaemonType) -> Error {
+fn unsupported(t: crate::model::daemon::DaemonType) -> Error {
     Error::Refused(format!(
         "cannot set a {t} image override: this cluster's CephCluster CRD has no spec.cephVersion.imageOverrides \
          (released Rook has none), so the API server would silently drop it and the {t} daemons would keep \
@@ -169,7 +169,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if !plan.noop {
         check_support(ctx, &conn, &snap, &change).await?;
     }
-    let mut writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
+    let mut writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
     let dry = s.dry_run.map(DryRun::as_str);
     if plan.noop || writes.is_empty() || s.dry_run.is_some() {
         let mut outcome = Outcome {
@@ -285,7 +285,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             }
         }
         snap = fresh;
-        writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
+        writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
     };
     // Never report a write as done without reading it back (FACTS §1).
     let back = read::get_cluster(&conn.kube, &ns, &snap.cluster.name).await?;
@@ -302,7 +302,14 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     };
     if s.wait {
         print(s, &outcome, || applied_text(&outcome, &ns))?;
-        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), s.timeout, s.progress_bar).await?;
+        crate::execute::wait::wait(
+            &conn.kube,
+            &ns,
+            &crate::execute::wait::targets(&outcome.plan),
+            s.timeout,
+            s.progress_bar,
+        )
+        .await?;
         return Ok(0);
     }
     print(s, &outcome, || applied_text(&outcome, &ns))?;

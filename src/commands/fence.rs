@@ -10,10 +10,10 @@ use super::labels::results_summary;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
-use crate::daemon::DaemonType;
 use crate::error::{Error, Result};
 use crate::execute::{self, Done, Journal, Write};
 use crate::model::Snapshot;
+use crate::model::daemon::DaemonType;
 use crate::output::clean;
 use crate::plan::{self, Change, Plan};
 use crate::render;
@@ -46,7 +46,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     }
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, &now);
+    let writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, &now);
     let dry = s.dry_run.map(DryRun::as_str);
     let mut outcome = Outcome { plan, writes, dry_run: dry, applied: false, journal: None, reconcile_started: false };
     if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {
@@ -67,11 +67,11 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // pods are not yet Running and Ready on the image come up first, so no step starts
     // while an earlier one is still down (one mgr at a time, one failure domain a batch).
     if let (Change::Fence { dtype, image, .. }, false) = (&change, dry_run) {
-        let unsettled: Vec<crate::wait::Target> = snap
+        let unsettled: Vec<crate::execute::wait::Target> = snap
             .daemons
             .iter()
             .filter(|d| d.id.dtype == *dtype && d.fenced_to(image))
-            .filter_map(|d| crate::wait::not_up_on(d, image))
+            .filter_map(|d| crate::execute::wait::not_up_on(d, image))
             .collect();
         if !unsettled.is_empty() {
             crate::output::note(&format!(
@@ -80,7 +80,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                 unsettled.len(),
                 clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
             ));
-            crate::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await?;
+            crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await?;
         }
     }
     let target = super::exec_target(&conn, &outcome.plan, dry_run, s);
@@ -130,7 +130,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             super::show_plan(s, &again);
             ctx.confirm("Fence these Deployments to the image asked (the plan above)?")?;
         }
-        let writes = crate::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
+        let writes = crate::plan::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
         let target = super::exec_target(&conn, &again, false, s);
         let next = execute::run(&target, &writes).await;
         // The journal of the whole command: what the earlier runs applied, then this run.
@@ -158,7 +158,14 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // A fence already waited step by step; an unfence restarts pods only through the
     // reconcile it started.
     if outcome.reconcile_started && s.wait {
-        crate::wait::wait(&conn.kube, &ns, &crate::wait::targets(&outcome.plan), s.timeout, s.progress_bar).await?;
+        crate::execute::wait::wait(
+            &conn.kube,
+            &ns,
+            &crate::execute::wait::targets(&outcome.plan),
+            s.timeout,
+            s.progress_bar,
+        )
+        .await?;
     }
     Ok(0)
 }

@@ -9,14 +9,14 @@ use serde::Serialize;
 use super::{Ctx, change, print};
 use crate::cli::{DryRun, Targets};
 use crate::cluster::read;
-use crate::daemon::{DaemonId, DaemonType, HoldScope};
 use crate::error::{Error, Result};
 use crate::execute::{self, Done, Journal, Write};
 use crate::model::Snapshot;
+use crate::model::daemon::{DaemonId, DaemonType, HoldScope};
+use crate::model::selector::Selector;
 use crate::output::{clean, note};
 use crate::plan::{self, Change, Plan};
 use crate::render;
-use crate::selector::Selector;
 
 /// What the command line names, checked before anything is read.
 #[derive(Debug, PartialEq)]
@@ -56,7 +56,7 @@ pub fn parse(t: &Targets, pause: bool) -> Result<Spec> {
         } else if d.contains('.') {
             spec.ids.push(d.parse().map_err(Error::Usage)?);
         } else {
-            spec.types.push(d.parse().map_err(|e: String| match crate::daemon::id_missing_its_dot(d) {
+            spec.types.push(d.parse().map_err(|e: String| match crate::model::daemon::id_missing_its_dot(d) {
                 Some(id) => Error::usage(format!("{d:?} is not a daemon type or id: did you mean {id}?")),
                 None => Error::usage(format!("{e}; or name a daemon as TYPE.ID (osd.12), or `cluster`")),
             })?);
@@ -111,7 +111,7 @@ pub fn resolve(spec: &Spec, snap: &Snapshot) -> Result<Vec<String>> {
             let ids: Vec<String> =
                 snap.daemons.iter().filter(|d| d.id.dtype == id.dtype).map(|d| d.id.to_string()).collect();
             let typed = id.to_string();
-            let hint = crate::daemon::closest(&typed, ids.iter().map(String::as_str))
+            let hint = crate::model::daemon::closest(&typed, ids.iter().map(String::as_str))
                 .filter(|_| id.id.len() >= 3)
                 .map(|m| format!("did you mean {m}? "))
                 .unwrap_or_default();
@@ -178,7 +178,7 @@ pub async fn run(ctx: &mut Ctx<'_>, targets: &Targets, pause: bool) -> Result<i3
     let plan = plan::plan(&snap, &change).map_err(|e| Error::usage(e.to_string()))?;
     // Only what changes is sent: already-labelled (or unlabelled) ones and OSDs under
     // replacement are left alone.
-    let writes = crate::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
+    let writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, "");
     let dry = s.dry_run.map(DryRun::as_str);
     let mut outcome = Outcome { plan, writes, dry_run: dry, applied: false, journal: None };
     if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {

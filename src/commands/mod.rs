@@ -1,6 +1,8 @@
 //! The commands: each reads the cluster, plans, shows the plan, confirms, applies, verifies.
 
 pub mod change;
+pub mod complete;
+pub mod demo;
 pub mod fence;
 pub mod labels;
 pub mod status;
@@ -77,7 +79,7 @@ pub fn exec_target<'a>(
         namespace: &conn.namespace,
         cluster: plan.cluster.clone(),
         dry_run,
-        restarts: crate::wait::targets(plan),
+        restarts: crate::execute::wait::targets(plan),
         timeout: s.timeout,
         progress_bar: s.progress_bar,
         pause_between: s.pause_between,

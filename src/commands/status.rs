@@ -3,7 +3,8 @@
 use super::{Ctx, print};
 use crate::cluster::read::{self, Support};
 use crate::error::Result;
-use crate::{render, status};
+use crate::plan::status;
+use crate::render;
 
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
     let conn = ctx.connect().await?;

@@ -1,5 +1,5 @@
 //! `upgrade IMAGE` and `upgrade status|pause|resume|abort` (DESIGN §10, issue 15): the
-//! staged upgrade planned by `crate::upgrade`, run stage by stage through the one executor.
+//! staged upgrade planned by `crate::plan::upgrade`, run stage by stage through the one executor.
 //!
 //! Each round re-reads the cluster and plans again from what it finds: the first stage of
 //! that plan is the next one. A killed process, a pause or a failed gate therefore leaves
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::execute::{self, Expect, Object, PatchType, Write};
 use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_RECONCILE, UPGRADE_STATE};
 use crate::output::{clean, note};
-use crate::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
+use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
 
 /// What `upgrade` was asked to do.
 #[derive(Debug, Clone)]
@@ -316,7 +316,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         let pulls = match plan.stages.iter().find(|st| st.kind == StageKind::Prepull) {
             Some(st) => {
                 let tpl = template_of(&conn, &snap).await;
-                crate::prepull::writes(&conn.namespace, &st.nodes, &params.image, &tpl, s.timeout)
+                crate::execute::prepull::writes(&conn.namespace, &st.nodes, &params.image, &tpl, s.timeout)
             }
             None => Vec::new(),
         };
@@ -507,7 +507,7 @@ async fn drive(
                 clean(&st.params.image),
                 clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
             ));
-            if let Err(e) = crate::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await {
+            if let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await {
                 let why = format!("daemons moved by an earlier run did not come up: {e}");
                 fail(conn, s, &snap.cluster.name, &mut st, &why).await;
                 return Err(Error::Failed(format!("{why}. Nothing further moves; `upgrade resume` goes on")));
@@ -593,10 +593,10 @@ async fn drive(
             st.spec_set = true;
         }
         // Gates: the stage's pods Running and Ready on the target, then health.
-        let targets: Vec<crate::wait::Target> = stage
+        let targets: Vec<crate::execute::wait::Target> = stage
             .daemons
             .iter()
-            .map(|d| crate::wait::Target {
+            .map(|d| crate::execute::wait::Target {
                 daemon: d.daemon.clone(),
                 deployment: d.deployment.clone(),
                 old_pods: d.pods.iter().cloned().collect(),
@@ -605,7 +605,7 @@ async fn drive(
             })
             .collect();
         if !targets.is_empty()
-            && let Err(e) = crate::wait::wait(&conn.kube, &ns, &targets, s.timeout, s.progress_bar).await
+            && let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &targets, s.timeout, s.progress_bar).await
         {
             let why = format!("stage {} did not pass its gate: {e}", stage.name);
             fail(conn, s, &cluster, &mut st, &why).await;
@@ -644,7 +644,7 @@ async fn drive(
             }
         }
         let pause = std::time::Duration::from_millis(st.params.pause_between_ms);
-        if !pause.is_zero() && stage.types.contains(&crate::daemon::DaemonType::Osd) {
+        if !pause.is_zero() && stage.types.contains(&crate::model::daemon::DaemonType::Osd) {
             note(&format!("pausing {pause:?} before the next stage (--pause-between)"));
             tokio::time::sleep(pause).await;
         }
@@ -796,11 +796,11 @@ fn foreign_change(snap: &Snapshot, st: &State) -> Option<(String, String)> {
 
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
 /// Running and Ready on it: a stage was cut off before its gate.
-fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::wait::Target> {
+fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::execute::wait::Target> {
     snap.daemons
         .iter()
         .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(image) && d.replicas != Some(0))
-        .filter_map(|d| crate::wait::not_up_on(d, image))
+        .filter_map(|d| crate::execute::wait::not_up_on(d, image))
         .collect()
 }
 
@@ -835,8 +835,9 @@ fn stage_summary(s: &Stage) -> String {
 /// else any daemon's, read with one LIST of a single item (the `list` the plan's reads
 /// already need, so a dry run needs no more). Unreadable: the namespace's default account,
 /// and a note that says so.
-async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot) -> crate::prepull::Template {
-    let daemon = snap.daemons.iter().find(|d| d.id.dtype == crate::daemon::DaemonType::Mon).or(snap.daemons.first());
+async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot) -> crate::execute::prepull::Template {
+    let daemon =
+        snap.daemons.iter().find(|d| d.id.dtype == crate::model::daemon::DaemonType::Mon).or(snap.daemons.first());
     let Some(app) = daemon.and_then(|d| d.labels.get("app")) else { return Default::default() };
     let ns = &conn.namespace;
     let selector = format!("{},app={app}", read::daemon_selector(ns));
@@ -849,7 +850,7 @@ async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot
         Err(e) => Err(e),
     };
     match listed.map(|l| l.items.into_iter().next()) {
-        Ok(Some(d)) => crate::prepull::Template::of_deployment(&d),
+        Ok(Some(d)) => crate::execute::prepull::Template::of_deployment(&d),
         Ok(None) => Default::default(),
         Err(e) => {
             note(&format!(
@@ -876,7 +877,7 @@ async fn prepull(
     st: &mut State,
 ) -> Result<()> {
     let tpl = template_of(conn, snap).await;
-    let writes = crate::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
+    let writes = crate::execute::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
     let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
     if journal.all_done() {
         st.prepulled = true;
@@ -902,7 +903,7 @@ async fn prepull(
             left.len(),
             left.join(", "),
             conn.namespace,
-            crate::prepull::selector()
+            crate::execute::prepull::selector()
         )
     };
     match &journal.gate {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::{DaemonType, HoldScope};
+use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::{Daemon, Snapshot};
 use crate::plan::{Batching, Warning, failure_domain};
 

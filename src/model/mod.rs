@@ -1,12 +1,16 @@
 //! What the planner knows of a cluster: the CephCluster and one entry per daemon
 //! Deployment with its pods. Built from the API by `cluster::wire`; pure data.
 
+pub mod daemon;
+pub mod image;
+pub mod selector;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::daemon::{DaemonId, DaemonType};
+use crate::model::daemon::{DaemonId, DaemonType};
 
 pub const DNR_LABEL: &str = "ceph.rook.io/do-not-reconcile";
 /// Annotations Rook's OSD replacement (v1.21) sets together with the label (FACTS §2).
@@ -308,10 +312,10 @@ pub struct Snapshot {
 impl Snapshot {
     /// The Ceph release an image runs: what Rook detected for it (`versions`), else its
     /// tag if it is an image of a Ceph repository; never the Rook operator image's tag.
-    pub fn version_of(&self, image: &str) -> Option<crate::image::CephVersion> {
+    pub fn version_of(&self, image: &str) -> Option<crate::model::image::CephVersion> {
         match self.versions.get(image) {
-            Some(v) => crate::image::parse_version(v),
-            None => crate::image::ceph_version(image),
+            Some(v) => crate::model::image::parse_version(v),
+            None => crate::model::image::ceph_version(image),
         }
     }
 

@@ -12,12 +12,14 @@ use dialoguer::{Confirm, Select};
 
 use crate::cluster::read::{self, Support};
 use crate::commands::Ctx;
-use crate::daemon::{DaemonType, HoldScope};
 use crate::error::{Error, Result};
 use crate::model::Snapshot;
+use crate::model::daemon::{DaemonType, HoldScope};
+use crate::model::image;
 use crate::output::clean;
+use crate::plan::status;
 use crate::plan::{self, Change, Target};
-use crate::{image, render, status};
+use crate::render;
 
 /// Run a blocking prompt without stalling the runtime; map dialoguer's errors.
 fn ask<T>(f: impl FnOnce() -> dialoguer::Result<T>) -> Result<T> {
@@ -670,7 +672,7 @@ async fn review_and_submit(
     }
     // Holds land and are verified before the CephCluster patch that starts the rollout;
     // releases after it (`writes::build`).
-    let writes = crate::writes::build(&snap, staged, &p, "");
+    let writes = crate::plan::writes::build(&snap, staged, &p, "");
     let target = crate::commands::exec_target(conn, &p, false, ctx.settings);
     let journal = crate::execute::run(&target, &writes).await;
     crate::execute::forget_last();

@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use owo_colors::OwoColorize;
 
-use crate::daemon::DaemonType;
+use crate::model::daemon::DaemonType;
 use crate::output::{Styles, clean};
+use crate::plan::status::StatusView;
 use crate::plan::{Action, DaemonPlan, Plan, Warning};
-use crate::status::StatusView;
 
 fn type_name(t: DaemonType) -> &'static str {
     t.ceph_name()

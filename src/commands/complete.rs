@@ -13,7 +13,7 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 use crate::cluster::connect::{ConnectOptions, connect};
 use crate::cluster::read;
-use crate::daemon::{DaemonType, HoldScope};
+use crate::model::daemon::{DaemonType, HoldScope};
 
 /// Cobra directives.
 pub const NO_FILE: u32 = 4;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::daemon::{DaemonType, HoldScope};
+use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::{ImageSource, Snapshot};
 use crate::plan::{Warning, held_now};
 
@@ -321,7 +321,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         upgrade: c
             .upgrade
             .as_deref()
-            .and_then(|s| serde_json::from_str::<crate::upgrade::State>(s).ok())
+            .and_then(|s| serde_json::from_str::<crate::plan::upgrade::State>(s).ok())
             .map(|st| UpgradeUnderWay { image: st.params.image, phase: st.phase, stage: st.stage }),
     }
 }

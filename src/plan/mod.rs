@@ -3,12 +3,16 @@
 //! do-not-reconcile, or are not managed, in Rook's order, with every warning and its reason.
 //! No I/O here: everything it needs is in the `Snapshot`.
 
+pub mod status;
+pub mod upgrade;
+pub mod writes;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::daemon::{DaemonType, HoldScope};
-use crate::image::CephVersion;
+use crate::model::daemon::{DaemonType, HoldScope};
+use crate::model::image::CephVersion;
 use crate::model::{Daemon, Snapshot};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -658,7 +662,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     for change in changes {
         if let Change::SetImage { image, .. } = change
             && !noop
-            && let Ok(r) = crate::image::parse(image)
+            && let Ok(r) = crate::model::image::parse(image)
             && (r.is_floating() || (r.tag.as_deref() == Some("latest") && r.digest.is_none()))
         {
             warnings.push(Warning {

@@ -18,6 +18,9 @@
 //!   still go, and the journal says what was done, what was not, and the command that
 //!   finishes the job.
 
+pub mod prepull;
+pub mod wait;
+
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use futures::StreamExt;
@@ -357,7 +360,7 @@ pub struct Target<'a> {
     pub cluster: String,
     pub dry_run: bool,
     /// The pods each restarting Deployment must replace (`wait::targets` of the plan).
-    pub restarts: Vec<crate::wait::Target>,
+    pub restarts: Vec<crate::execute::wait::Target>,
     pub timeout: std::time::Duration,
     pub progress_bar: bool,
     /// `--pause-between`: after a step whose pods came Ready, wait this long (rook #14933).
@@ -509,7 +512,7 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         let idx: Vec<usize> = (0..writes.len()).filter(|&i| writes[i].step == step).collect();
         // A step that restarts daemons (its pods are awaited) or creates pre-pull pods
         // (their pulls are awaited); only the first is paced and gated on health.
-        let pulls = crate::prepull::expected(&idx.iter().map(|&i| &writes[i]).collect::<Vec<_>>());
+        let pulls = crate::execute::prepull::expected(&idx.iter().map(|&i| &writes[i]).collect::<Vec<_>>());
         let restarts = idx.iter().any(|&i| writes[i].wait_ready && !matches!(writes[i].object, Object::Pod(_)));
         // Before a step that restarts pods: the pause asked for, and no new batch while the
         // cluster reports HEALTH_ERR (rook #15367, #14933).
@@ -566,7 +569,7 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
             continue;
         }
         if !pulls.is_empty() {
-            let waited = unless_stopped(crate::prepull::wait(t.kube, t.namespace, &pulls, t.timeout));
+            let waited = unless_stopped(crate::execute::prepull::wait(t.kube, t.namespace, &pulls, t.timeout));
             if let Some(Err(e)) = waited.await {
                 // The pods exist; only cleanup writes (their deletes) follow.
                 journal.gate = Some(e.to_string());
@@ -583,9 +586,10 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                     _ => None,
                 })
                 .collect();
-            let targets: Vec<crate::wait::Target> =
+            let targets: Vec<crate::execute::wait::Target> =
                 t.restarts.iter().filter(|r| deps.contains(&r.deployment)).cloned().collect();
-            let waited = unless_stopped(crate::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar));
+            let waited =
+                unless_stopped(crate::execute::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar));
             if let Some(Err(e)) = waited.await {
                 // The step's writes are done; what follows is not sent.
                 crate::output::note(&format!("{e}; stopped before the next step"));
@@ -748,7 +752,7 @@ mod tests {
 
     #[test]
     fn writes_text_names_creates_and_deletes() {
-        let w = crate::prepull::writes(
+        let w = crate::execute::prepull::writes(
             "rook-ceph",
             &["node-00".to_string()],
             "img:1",

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::cluster::wire::{Deployment, PodSpec, WirePod, pod_deployment};
-use crate::daemon::{DaemonId, DaemonType};
+use crate::model::daemon::{DaemonId, DaemonType};
 use crate::model::{
     CephContainer, Cluster, Copy, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, Labels, NotHandled,
     Pod, REPLACE_ANNOTATIONS, Snapshot, daemon_order,
@@ -381,7 +381,7 @@ fn pod_model(p: PodRecord, ceph: &CephSet) -> Pod {
 
 /// `19.2.3` from a `ceph-version` label or `status.version` (`19.2.3-0`).
 fn version_text(v: &str) -> Option<String> {
-    crate::image::parse_version(v).map(|v| v.to_string())
+    crate::model::image::parse_version(v).map(|v| v.to_string())
 }
 
 /// `v1.20.6` as (1, 20, 6), to find the newest Rook version label.
