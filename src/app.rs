@@ -262,24 +262,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Print an error as the last word, on stderr (through the sanitising writer: an error
-/// quotes names and server messages).
-pub fn report(e: &Error, styles: &crate::output::Styles) {
-    use owo_colors::OwoColorize;
-    crate::output::allow_colour(false, styles.is_colored());
-    let text = e.to_string();
-    match e {
-        Error::Api(_) => note(&text),
-        Error::Declined => note(&format!("{}", text.style(styles.warn))),
-        // Ctrl-C in a prompt: leave the terminal sane.
-        Error::Interrupted => {
-            crate::output::show_cursor();
-            note("\ninterrupted")
-        }
-        _ => note(&format!("{} {text}", "error:".style(styles.error))),
-    }
-}
-
 /// The next SIGINT (130) or SIGTERM (143), as the exit code each one means.
 async fn signal() -> i32 {
     #[cfg(unix)]

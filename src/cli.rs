@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::commands::demo::DemoArgs;
 
 const ABOUT: &str = "Per-daemon Ceph images and do-not-reconcile holds on Rook CephClusters, \
 with the restart plan shown before anything is sent.";
@@ -361,4 +360,77 @@ mod tests {
             assert_eq!(parse(args).unwrap().global.verbosity, want, "{args:?}");
         }
     }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Serve the simulated cluster until killed instead of opening the plugin on it.
+    #[arg(long)]
+    pub serve: bool,
+    /// Number of OSDs (at most 100000).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(0..=100_000).map(|n| n as usize))]
+    pub osds: usize,
+    /// Number of nodes (default: one per 12 OSDs, at least 3; 1 to 10000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000).map(|n| n as usize))]
+    pub nodes: Option<usize>,
+    /// Gateways of the object store (its `spec.gateway.instances`): Rook runs them as one
+    /// Deployment with that many replicas, rolled one pod at a time (1 to 16).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16).map(|n| n as usize))]
+    pub rgw_instances: usize,
+    /// `proposed`: the CRD has spec.cephVersion.imageOverrides; `released`: Rook as released.
+    #[arg(long, value_enum, default_value = "proposed")]
+    pub crd: CrdArg,
+    /// Run the simulated Rook operator and kubelets on the real kube-apiserver this
+    /// kubeconfig points at (for instance `scripts/control-plane up DIR`'s
+    /// DIR/rook-sim.kubeconfig) instead of the embedded server: the CephCluster CRD, the
+    /// namespace, the CephCluster, its Deployments and the simulated nodes are created there,
+    /// and the real controllers make the pods. The kubeconfig printed points at rook-sim's
+    /// front (its request log and faults), which forwards every request to that server as
+    /// that user. Needs --serve; the real server's RBAC applies, not --rbac.
+    #[arg(long, value_name = "KUBECONFIG", requires = "serve", conflicts_with = "rbac")]
+    pub on: Option<PathBuf>,
+    /// Write the kubeconfig here (default: a temporary file).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Start from objects dumped from a real cluster instead of a generated one:
+    /// `kubectl get cephclusters.ceph.rook.io,deployments,pods -n NS -o yaml > FILE`
+    /// (multi-document YAML and JSON work too). Repeatable.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub from: Vec<PathBuf>,
+    /// Milliseconds the simulated operator waits between daemons it restarts, and how long a
+    /// replaced pod stays Pending unless --ready-delay-ms says (at most 60000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub restart_delay_ms: u64,
+    /// Milliseconds a replaced pod stays Pending before it runs and turns Ready (default:
+    /// --restart-delay-ms; at most 60000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub ready_delay_ms: Option<u64>,
+    /// Milliseconds `status.ceph.health` stays HEALTH_WARN after the last restarted pod
+    /// turned Ready (at most 600000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub health_settle_ms: u64,
+    /// Start with this fault set (repeatable): KIND[,verb=V][,resource=R][,name=N][,count=N],
+    /// KIND a status code (500, 503, 429...), conflict, forbidden, drop or drop-after-apply;
+    /// or latency,ms=N. E.g. `500,verb=patch,resource=deployments,count=2`,
+    /// `drop,verb=watch`, `429,verb=list,resource=pods`. With --serve, more can be set and
+    /// cleared while it runs (see the README, "Faults from outside").
+    #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::admin::parse_flag)]
+    pub faults: Vec<rook_sim::admin::Setting>,
+    /// Bind the kubeconfig's user to roles of this RBAC manifest (e.g. deploy/rbac.yaml):
+    /// every request no bound rule allows is answered 403 Forbidden. Needs --role.
+    #[arg(long, value_name = "FILE", requires = "roles")]
+    pub rbac: Option<PathBuf>,
+    /// A Role or ClusterRole of --rbac to bind (repeatable): NAME binds a Role in its own
+    /// namespace or a ClusterRole cluster-wide; NAME:NAMESPACE binds it in that namespace only.
+    #[arg(long = "role", value_name = "NAME[:NAMESPACE]", requires = "rbac")]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CrdArg {
+    Released,
+    Proposed,
 }

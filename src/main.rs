@@ -48,7 +48,7 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 let styles = if colour_errors { Styles::colored() } else { Styles::plain() };
-                app::report(&e, &styles);
+                kubectl_ceph_image::render::report(&e, &styles);
                 e.exit_code()
             }
         }

@@ -659,3 +659,23 @@ fn status_totals(v: &StatusView, s: &Styles) -> String {
     }
     format!("\n{} {}\n", "Total:".style(s.header), parts.join(", "))
 }
+
+/// Print an error as the last word, on stderr (through the sanitising writer: an error
+/// quotes names and server messages).
+pub fn report(e: &crate::error::Error, styles: &crate::output::Styles) {
+    use crate::error::Error;
+    use crate::output::note;
+    use owo_colors::OwoColorize;
+    crate::output::allow_colour(false, styles.is_colored());
+    let text = e.to_string();
+    match e {
+        Error::Api(_) => note(&text),
+        Error::Declined => note(&format!("{}", text.style(styles.warn))),
+        // Ctrl-C in a prompt: leave the terminal sane.
+        Error::Interrupted => {
+            crate::output::show_cursor();
+            note("\ninterrupted")
+        }
+        _ => note(&format!("{} {text}", "error:".style(styles.error))),
+    }
+}
