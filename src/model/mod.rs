@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod image;
 pub mod selector;
+pub mod warning;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -334,7 +335,7 @@ impl Snapshot {
 
     /// The warning for each duplicated id: what Rook does with it, and, where `acting` (verb,
     /// Deployments changed) touches one of them, that the command acts on every one.
-    pub fn duplicate_warnings(&self, acting: &[(&str, Vec<String>)]) -> Vec<crate::plan::Warning> {
+    pub fn duplicate_warnings(&self, acting: &[(&str, Vec<String>)]) -> Vec<crate::model::warning::Warning> {
         self.duplicate_ids()
             .into_iter()
             .map(|(id, ds)| {
@@ -352,7 +353,7 @@ impl Snapshot {
                         ds.len()
                     ),
                 };
-                crate::plan::Warning { code: "duplicate-id", message }
+                crate::model::warning::Warning { code: "duplicate-id", message }
             })
             .collect()
     }
