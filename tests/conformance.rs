@@ -37,7 +37,7 @@ use kubectl_ceph_image::cluster::read::{self, cluster_path, daemon_selector, dep
 use kubectl_ceph_image::cluster::{Kube, wire, write};
 use kubectl_ceph_image::execute::{prepull, wait};
 use kubectl_ceph_image::model::daemon::DaemonType;
-use kubectl_ceph_image::plan::{Change, Target};
+use kubectl_ceph_image::plan::{Change, Target, writes};
 use rook_sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
 use serde_json::{Value, json};
 
@@ -576,7 +576,7 @@ fn a_get_of_a_missing_object_is_404_not_found_with_the_same_details() {
 }
 
 /// The plugin's CephCluster write: a JSON merge patch carrying `metadata.resourceVersion`
-/// (`write::cluster_patch`). The current one: 200, the change, generation + 1; a stale one:
+/// (`writes::cluster_patch`). The current one: 200, the change, generation + 1; a stale one:
 /// 409 Conflict, the same Status on both.
 #[test]
 fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
@@ -590,7 +590,7 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
             let rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
             let image = "quay.io/ceph/ceph:v20.2.5";
             let change = Change::SetImage { target: Target::Base, image: image.into() };
-            let patch = write::cluster_patch(&change, &rv).unwrap();
+            let patch = writes::cluster_patch(&change, &rv).unwrap();
             let a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, false).unwrap()).await;
             assert_eq!(a.code, 200, "{}: {a:?}", s.name);
             assert_eq!(a.body["spec"]["cephVersion"]["image"], image, "{}", s.name);
@@ -598,7 +598,7 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
             assert_ne!(a.body["metadata"]["resourceVersion"], json!(rv), "{}", s.name);
             // the CephCluster-level label: metadata only, no new generation
             let pause =
-                write::cluster_patch(&Change::PauseCluster, a.body["metadata"]["resourceVersion"].as_str().unwrap())
+                writes::cluster_patch(&Change::PauseCluster, a.body["metadata"]["resourceVersion"].as_str().unwrap())
                     .unwrap();
             let l = s.send(write::patch_request(&cluster_path(&ns), &ns, &pause, false, false).unwrap()).await;
             assert_eq!(l.code, 200, "{}: {l:?}", s.name);
@@ -614,7 +614,7 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
 }
 
 /// Labels of a Deployment: a strategic merge patch adds, a merge patch with null removes
-/// (the plugin's pause/resume); the fence (`write::fence_patch`, a strategic merge patch
+/// (the plugin's pause/resume); the fence (`writes::fence_patch`, a strategic merge patch
 /// merging containers and env by name) rewrites only the Ceph containers' images.
 #[test]
 fn label_and_fence_patches_of_a_deployment_leave_the_same_objects() {
@@ -630,7 +630,7 @@ fn label_and_fence_patches_of_a_deployment_leave_the_same_objects() {
             let add = json!({"metadata": {"labels": {"ceph.rook.io/do-not-reconcile": "true"}}});
             let a = s.send(write::patch_request(&path, "rook-ceph-osd-1", &add, true, false).unwrap()).await;
             assert_eq!(a.code, 200, "{}: {a:?}", s.name);
-            let removed = write::label_patch(false, false);
+            let removed = writes::label_patch(false, false);
             let b = s.send(write::patch_request(&path, "rook-ceph-osd-1", &add, false, false).unwrap()).await;
             let c = s.send(write::patch_request(&path, "rook-ceph-osd-2", &add, false, false).unwrap()).await;
             let d = s.send(write::patch_request(&path, "rook-ceph-osd-2", &removed, false, false).unwrap()).await;
@@ -646,7 +646,7 @@ fn label_and_fence_patches_of_a_deployment_leave_the_same_objects() {
             let (fence, f) = loop {
                 let snap = read::snapshot(kube, &ns, None).await.unwrap_or_else(|e| panic!("{}: {e}", s.name));
                 let mgr = snap.daemons.iter().find(|d| d.deployment == "rook-ceph-mgr-a").expect("mgr.a");
-                let fence = write::fence_patch(mgr, "quay.io/ceph/ceph:v20.2.5", "2026-01-01T00:00:00Z");
+                let fence = writes::fence_patch(mgr, "quay.io/ceph/ceph:v20.2.5", "2026-01-01T00:00:00Z");
                 let f = s.send(write::patch_request(&path, "rook-ceph-mgr-a", &fence, true, false).unwrap()).await;
                 tries += 1;
                 if f.code != 409 || tries == 5 {
@@ -703,7 +703,7 @@ fn dry_run_all_persists_nothing_and_answers_the_change() {
             let before = s.send(write::get_request(&cluster_path(&ns), &ns).unwrap()).await.body;
             let rv = before["metadata"]["resourceVersion"].as_str().unwrap();
             let change = Change::SetImage { target: Target::Base, image: "quay.io/ceph/ceph:v20.2.5".into() };
-            let patch = write::cluster_patch(&change, rv).unwrap();
+            let patch = writes::cluster_patch(&change, rv).unwrap();
             let a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, true).unwrap()).await;
             assert_eq!(a.code, 200, "{}: {a:?}", s.name);
             assert_eq!(a.body["spec"]["cephVersion"]["image"], "quay.io/ceph/ceph:v20.2.5", "{}", s.name);
@@ -720,7 +720,7 @@ fn dry_run_all_persists_nothing_and_answers_the_change() {
             // a Deployment
             let path = deployments_path(&ns);
             let d0 = s.send(write::get_request(&path, "rook-ceph-mgr-a").unwrap()).await.body;
-            let label = write::label_patch(true, false);
+            let label = writes::label_patch(true, false);
             let d = s.send(write::patch_request(&path, "rook-ceph-mgr-a", &label, true, true).unwrap()).await;
             assert_eq!(d.code, 200, "{}: {d:?}", s.name);
             assert_eq!(d.body["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"], "true", "{}", s.name);
@@ -766,7 +766,7 @@ fn strict_field_validation_of_a_pruned_field() {
             let rv = cluster["metadata"]["resourceVersion"].as_str().unwrap();
             let change =
                 Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v20.2.5".into() };
-            let patch = write::cluster_patch(&change, rv).unwrap();
+            let patch = writes::cluster_patch(&change, rv).unwrap();
             let a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, true).unwrap()).await;
             assert_eq!((a.code, a.reason()), (422, "Invalid"), "{}: {a:?}", s.name);
             let causes = a.body["details"]["causes"].as_array().expect("causes");

@@ -376,7 +376,7 @@ fn nfs_server_image_is_intended_and_never_rewritten() {
     assert_eq!(by_daemon(&mgr)["nfs.my-nfs-a"].0, Action::Unchanged);
     assert_eq!(by_daemon(&set_base(&s))["nfs.my-nfs-a"].0, Action::Restart);
     // The fence rewrites nfs-ganesha's CONTAINER_IMAGE only, never its image.
-    let patch = kubectl_ceph_image::cluster::write::fence_patch(nfs, "quay.io/ceph/ceph:v19.2.4", "now");
+    let patch = kubectl_ceph_image::plan::writes::fence_patch(nfs, "quay.io/ceph/ceph:v19.2.4", "now");
     let ganesha = &patch["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(ganesha["name"], "nfs-ganesha");
     assert!(ganesha.get("image").is_none(), "{ganesha}");

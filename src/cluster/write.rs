@@ -1,6 +1,7 @@
-//! Writes: JSON merge patches of only the changed fields, `fieldManager=kubectl-ceph-image`,
-//! the CephCluster's `metadata.resourceVersion` as a precondition. Never a PUT of an object
-//! read earlier, so no field the plugin does not model can be lost.
+//! Write requests as the plugin sends them: PATCH (JSON merge, or strategic merge for
+//! Deployments) with `fieldManager=kubectl-ceph-image` and `fieldValidation=Strict`, POST
+//! and DELETE with preconditions. Never a PUT of an object read earlier, so no field the
+//! plugin does not model can be lost. What each patch holds is decided in `plan::writes`.
 
 use kube::api::{Patch, PatchParams, PostParams, ValidationDirective};
 use kube::core::Request;
@@ -10,90 +11,7 @@ use super::api::{Kube, What, request_error};
 use super::read::{CEPHCLUSTERS, cluster_path, deployments_path, pods_path};
 use super::wire::CephCluster;
 use crate::error::Result;
-use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, FIELD_MANAGER};
-use crate::plan::{Change, Target};
-
-/// The exact merge patch for a CephCluster change (None: the change is on Deployments),
-/// with `resource_version` as its precondition.
-pub fn cluster_patch(change: &Change, resource_version: &str) -> Option<Value> {
-    let mut body = cluster_change(change)?;
-    body["metadata"]["resourceVersion"] = resource_version.into();
-    Some(body)
-}
-
-/// The fields a CephCluster change sets, as a merge patch without a precondition (None:
-/// the change is on Deployments). Only a dryRun=All probe is sent so (`cluster_patch` for
-/// every write).
-pub fn cluster_change(change: &Change) -> Option<Value> {
-    let body = match change {
-        Change::SetImage { target: Target::Base, image } => json!({"spec": {"cephVersion": {"image": image}}}),
-        Change::SetImage { target: Target::Type(t), image } => {
-            json!({"spec": {"cephVersion": {"imageOverrides": {t.key(): image}}}})
-        }
-        Change::Unset(t) => json!({"spec": {"cephVersion": {"imageOverrides": {t.key(): null}}}}),
-        Change::PauseCluster => json!({"metadata": {"labels": {DNR_LABEL: "true"}}}),
-        Change::ResumeCluster => json!({"metadata": {"labels": {DNR_LABEL: null}}}),
-        Change::Pause(_) | Change::Resume(_) | Change::Fence { .. } | Change::Unfence { .. } => return None,
-    };
-    Some(body)
-}
-
-/// The label patch of one Deployment. Removing the label from a fenced Deployment also
-/// removes the fence's annotations, so nothing claims a fence that no longer holds.
-pub fn label_patch(add: bool, fenced: bool) -> Value {
-    if add {
-        json!({"metadata": {"labels": {DNR_LABEL: "true"}}})
-    } else if fenced {
-        unfence_patch()
-    } else {
-        json!({"metadata": {"labels": {DNR_LABEL: null}}})
-    }
-}
-
-/// The fence of one Deployment (DESIGN §3.2), one strategic merge patch: the label, the
-/// annotations recording the pin, and every container running Ceph (and its
-/// `CONTAINER_IMAGE`) rewritten to `image`, merged by container name so the Rook-image
-/// helpers stay as they are. `metadata.resourceVersion` is the precondition.
-pub fn fence_patch(d: &Daemon, image: &str, now: &str) -> Value {
-    let replaced = d.fence.as_ref().and_then(|f| f.replaced.clone()).or_else(|| d.image.clone()).unwrap_or_default();
-    // A container on its own image on purpose (NFS Ganesha, NVMe-oF gateway) keeps it:
-    // only its CONTAINER_IMAGE names the new Ceph image (FACTS §6).
-    let container = |c: &crate::model::CephContainer| {
-        let mut v = json!({"name": c.name});
-        if c.runs_ceph {
-            v["image"] = image.into();
-        }
-        if c.has_env {
-            v["env"] = json!([{"name": "CONTAINER_IMAGE", "value": image}]);
-        }
-        v
-    };
-    let inits: Vec<Value> = d.ceph_containers.iter().filter(|c| c.init).map(container).collect();
-    let mains: Vec<Value> = d.ceph_containers.iter().filter(|c| !c.init).map(container).collect();
-    let mut spec = json!({});
-    if !inits.is_empty() {
-        spec["initContainers"] = inits.into();
-    }
-    if !mains.is_empty() {
-        spec["containers"] = mains.into();
-    }
-    json!({
-        "metadata": {
-            "resourceVersion": d.resource_version,
-            "labels": {DNR_LABEL: "true"},
-            "annotations": {FENCE_IMAGE: image, FENCE_REPLACED: replaced, FENCE_AT: now},
-        },
-        "spec": {"template": {"spec": spec}},
-    })
-}
-
-/// Remove a fence: the label and the annotations (a merge patch; nothing else changes).
-pub fn unfence_patch() -> Value {
-    json!({"metadata": {
-        "labels": {DNR_LABEL: null},
-        "annotations": {FENCE_IMAGE: null, FENCE_REPLACED: null, FENCE_AT: null},
-    }})
-}
+use crate::model::FIELD_MANAGER;
 
 fn params(dry_run: bool) -> PatchParams {
     PatchParams {

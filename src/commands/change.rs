@@ -11,9 +11,10 @@ use crate::cluster::read::{self, Support};
 use crate::cluster::wire::CephCluster;
 use crate::cluster::write;
 use crate::error::{Error, Result};
-use crate::execute::{self, Journal, Write};
+use crate::execute::{self, Journal};
 use crate::model::{DNR_LABEL, Snapshot};
 use crate::output::{clean, note};
+use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan, Target};
 use crate::render;
 
@@ -97,7 +98,7 @@ async fn check_support(
             // The probe asks only whether the field survives: without the resourceVersion
             // precondition, so that Rook's own status writes (a real server's CephCluster
             // changes about every minute) cannot fail it with a 409.
-            let patch = write::cluster_change(change).unwrap_or_default();
+            let patch = crate::plan::writes::cluster_change(change).unwrap_or_default();
             let answer = write::patch_cluster(&conn.kube, &conn.namespace, &snap.cluster.name, &patch, true).await;
             match answer {
                 Ok(c) if c.spec.ceph_version.as_ref().and_then(|v| v.image_overrides.get(t.key())) == Some(image) => {
@@ -331,9 +332,9 @@ pub enum Intent {
 /// ("(none)" when absent): (field, value, wanted).
 fn field_of(snap: &Snapshot, change: &Change) -> Option<(String, String, String)> {
     let none = || "(none)".to_string();
-    if let Some((pointer, want)) = plan::spec_field(change) {
+    if let Some((pointer, want)) = plan::writes::spec_field(change) {
         let field = pointer.trim_start_matches('/').replace('/', ".");
-        let value = plan::spec_value(snap, &pointer).map(str::to_string).unwrap_or_else(none);
+        let value = plan::writes::spec_value(snap, &pointer).map(str::to_string).unwrap_or_else(none);
         return Some((field, value, want.unwrap_or_else(none)));
     }
     let label = |held: bool| if held { "present" } else { "absent" }.to_string();

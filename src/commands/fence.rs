@@ -11,10 +11,11 @@ use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
 use crate::error::{Error, Result};
-use crate::execute::{self, Done, Journal, Write};
+use crate::execute::{self, Done, Journal};
 use crate::model::Snapshot;
 use crate::model::daemon::DaemonType;
 use crate::output::clean;
+use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan};
 use crate::render;
 
@@ -56,7 +57,8 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if s.dry_run.is_none() {
         super::show_plan(s, &outcome.plan);
         let what = if matches!(change, Change::Fence { .. }) { "Fence" } else { "Unfence" };
-        let n = outcome.writes.iter().filter(|w| matches!(w.object, execute::Object::Deployment(_))).count();
+        let n =
+            outcome.writes.iter().filter(|w| matches!(w.object, crate::plan::writes::Object::Deployment(_))).count();
         ctx.confirm(&format!("{what} {n} Deployment(s) in {ns}?"))?;
     }
     let dry_run = s.dry_run == Some(DryRun::Server);

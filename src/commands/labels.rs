@@ -10,11 +10,12 @@ use super::{Ctx, change, print};
 use crate::cli::{DryRun, Targets};
 use crate::cluster::read;
 use crate::error::{Error, Result};
-use crate::execute::{self, Done, Journal, Write};
+use crate::execute::{self, Done, Journal};
 use crate::model::Snapshot;
 use crate::model::daemon::{DaemonId, DaemonType, HoldScope};
 use crate::model::selector::Selector;
 use crate::output::{clean, note};
+use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan};
 use crate::render;
 

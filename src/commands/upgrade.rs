@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 use super::{Ctx, print};
 use crate::cluster::read::{self, Support};
 use crate::error::{Error, Result};
-use crate::execute::{self, Expect, Object, PatchType, Write};
+use crate::execute;
 use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_RECONCILE, UPGRADE_STATE};
 use crate::output::{clean, note};
 use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
+use crate::plan::writes::{Expect, Object, PatchType, Write};
 
 /// What `upgrade` was asked to do.
 #[derive(Debug, Clone)]

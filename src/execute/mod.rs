@@ -30,111 +30,11 @@ use serde_json::Value;
 use crate::cluster::Kube;
 use crate::cluster::write;
 use crate::error::{Error, Result};
-use crate::model::{DNR_LABEL, FENCE_IMAGE};
+use crate::plan::writes::{Expect, Object, PatchType, Write};
 
 /// How many writes of one step are in flight at once: enough to label 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
 pub const CONCURRENCY: usize = write::CONCURRENCY;
-
-/// What a write patches, creates or deletes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Object {
-    CephCluster(String),
-    Deployment(String),
-    /// A pod the plugin creates and deletes itself (an upgrade's pre-pull pod, `prepull`),
-    /// in the target's namespace.
-    Pod(String),
-}
-
-impl Object {
-    pub fn describe(&self) -> String {
-        match self {
-            Object::CephCluster(n) => format!("cephcluster.ceph.rook.io/{n}"),
-            Object::Deployment(n) => format!("deployment.apps/{n}"),
-            Object::Pod(n) => format!("pod/{n}"),
-        }
-    }
-}
-
-/// How to tell, from the object, that a write is applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum Expect {
-    /// `ceph.rook.io/do-not-reconcile` present (or absent).
-    Label { present: bool },
-    /// Labelled, annotated with the fence, every Ceph container on `image`.
-    Fenced { image: String },
-    /// Neither the label nor the fence's annotations.
-    Unfenced,
-    /// JSON pointers into the object and the value each must have (None: absent).
-    Fields { fields: Vec<(String, Option<String>)> },
-    /// No object of ours is left by that name: it is absent (a read answers 404), being
-    /// deleted (`metadata.deletionTimestamp`), or does not carry all of `labels` (someone
-    /// else's, which a delete never touches).
-    Gone { labels: Vec<(String, String)> },
-}
-
-impl Expect {
-    pub fn holds(&self, obj: &Value) -> bool {
-        let labels = &obj["metadata"]["labels"];
-        let annotations = &obj["metadata"]["annotations"];
-        match self {
-            Expect::Label { present } => labels.get(DNR_LABEL).is_some() == *present,
-            Expect::Fenced { image } => {
-                let spec: crate::cluster::wire::PodSpec =
-                    serde_json::from_value(obj["spec"]["template"]["spec"].clone()).unwrap_or_default();
-                labels.get(DNR_LABEL).is_some()
-                    && annotations.get(FENCE_IMAGE).and_then(Value::as_str) == Some(image.as_str())
-                    && crate::classify::images(&spec, Some(image)).iter().all(|i| i == image)
-            }
-            Expect::Unfenced => labels.get(DNR_LABEL).is_none() && annotations.get(FENCE_IMAGE).is_none(),
-            Expect::Fields { fields } => {
-                fields.iter().all(|(p, v)| obj.pointer(p).and_then(Value::as_str) == v.as_deref())
-            }
-            Expect::Gone { labels: ours } => {
-                obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
-                    || !ours.iter().all(|(k, v)| labels.get(k).and_then(Value::as_str) == Some(v.as_str()))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PatchType {
-    Merge,
-    Strategic,
-    /// Not a patch: a POST of `patch` as the whole new object (only `Object::Pod`).
-    Create,
-    /// Not a patch: a DELETE (`patch` is null; only `Object::Pod`). The object is read
-    /// first: only one that does not satisfy the write's `Expect::Gone` is deleted, with
-    /// its uid as the DELETE's precondition, so an object that replaced it meanwhile is not.
-    Delete,
-}
-
-/// One write, exactly as it is (or would be) sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Write {
-    pub object: Object,
-    pub patch_type: PatchType,
-    pub patch: Value,
-    /// The patch carries `metadata.resourceVersion`: a 409 means the object changed.
-    pub preconditioned: bool,
-    pub expect: Expect,
-    /// Steps run in order; the writes of one step concurrently.
-    pub step: u32,
-    /// After this step: wait until the step's restarted pods are Running and Ready on
-    /// their new image before the next (a fence restarts pods as its patch lands). On the
-    /// create of a pre-pull pod: until its node has the image (`prepull::wait`).
-    pub wait_ready: bool,
-    /// Sent even after an interrupt or a failure: it undoes a temporary write of this run
-    /// (the CephCluster-level label `--reconcile-now` adds).
-    pub cleanup: bool,
-    /// What it does, for people: "label", "fence to IMAGE", "set spec.cephVersion.image".
-    pub action: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "state")]

@@ -22,8 +22,8 @@ use crate::cluster::Kube;
 use crate::cluster::api::What;
 use crate::cluster::read::{list_all, pods_path};
 use crate::error::{Error, Result};
-use crate::execute::{Expect, Object, PatchType, Write};
 use crate::output::{clean, note};
+use crate::plan::writes::{Expect, Object, PatchType, Write};
 
 /// The labels every pre-pull pod carries; a pod without both is never taken for one of
 /// ours (the executor deletes only pods that carry them).

@@ -187,31 +187,6 @@ impl Plan {
     }
 }
 
-/// The CephCluster spec field a change writes, as a JSON pointer, and the value it asks
-/// for (None: the field is removed). None for changes that write no spec field.
-pub fn spec_field(change: &Change) -> Option<(String, Option<String>)> {
-    match change {
-        Change::SetImage { target: Target::Base, image } => {
-            Some(("/spec/cephVersion/image".to_string(), Some(image.clone())))
-        }
-        Change::SetImage { target: Target::Type(t), image } => {
-            Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), Some(image.clone())))
-        }
-        Change::Unset(t) => Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), None)),
-        _ => None,
-    }
-}
-
-/// The value of a `spec_field` pointer in a snapshot's CephCluster (None: absent).
-pub fn spec_value<'a>(snap: &'a Snapshot, pointer: &str) -> Option<&'a str> {
-    let c = &snap.cluster;
-    match pointer.strip_prefix("/spec/cephVersion/") {
-        Some("image") => Some(c.base_image.as_str()),
-        Some(p) => p.strip_prefix("imageOverrides/").and_then(|k| c.overrides.get(k)).map(String::as_str),
-        None => None,
-    }
-}
-
 /// Requests the planner refuses: bad input, nothing is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {

@@ -1,4 +1,8 @@
-//! The plan's writes, in the order that cannot break it (DESIGN §3): pure, no I/O.
+//! The plan's writes (DESIGN §3): pure, no I/O. The one place that says which field a
+//! change writes and what it holds: the shape of a write (`Write`: object, exact patch,
+//! precondition, how to tell it landed), the patches (`cluster_patch`, `label_patch`,
+//! `fence_patch`, `unfence_patch`), the spec field a change sets (`spec_field`), and the
+//! order that cannot break a plan (`build`):
 //!
 //! 1. holds: do-not-reconcile labels added, verified before anything restarts;
 //! 2. the CephCluster: one merge patch of the changed fields (or its label), with its
@@ -9,12 +13,218 @@
 //! 5. `--reconcile-now`: the CephCluster-level label added, then removed (the removal is a
 //!    cleanup write: sent even after an interrupt, so it is never left behind unsaid).
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cluster::write;
-use crate::execute::{Expect, Object, PatchType, Write};
-use crate::model::{DNR_LABEL, Snapshot};
-use crate::plan::{Action, Change, Plan};
+use crate::model::{DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Snapshot};
+use crate::plan::{Action, Change, Plan, Target};
+
+/// What a write patches, creates or deletes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Object {
+    CephCluster(String),
+    Deployment(String),
+    /// A pod the plugin creates and deletes itself (an upgrade's pre-pull pod, `prepull`),
+    /// in the target's namespace.
+    Pod(String),
+}
+
+impl Object {
+    pub fn describe(&self) -> String {
+        match self {
+            Object::CephCluster(n) => format!("cephcluster.ceph.rook.io/{n}"),
+            Object::Deployment(n) => format!("deployment.apps/{n}"),
+            Object::Pod(n) => format!("pod/{n}"),
+        }
+    }
+}
+
+/// How to tell, from the object, that a write is applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Expect {
+    /// `ceph.rook.io/do-not-reconcile` present (or absent).
+    Label { present: bool },
+    /// Labelled, annotated with the fence, every Ceph container on `image`.
+    Fenced { image: String },
+    /// Neither the label nor the fence's annotations.
+    Unfenced,
+    /// JSON pointers into the object and the value each must have (None: absent).
+    Fields { fields: Vec<(String, Option<String>)> },
+    /// No object of ours is left by that name: it is absent (a read answers 404), being
+    /// deleted (`metadata.deletionTimestamp`), or does not carry all of `labels` (someone
+    /// else's, which a delete never touches).
+    Gone { labels: Vec<(String, String)> },
+}
+
+impl Expect {
+    pub fn holds(&self, obj: &Value) -> bool {
+        let labels = &obj["metadata"]["labels"];
+        let annotations = &obj["metadata"]["annotations"];
+        match self {
+            Expect::Label { present } => labels.get(DNR_LABEL).is_some() == *present,
+            Expect::Fenced { image } => {
+                let spec: crate::cluster::wire::PodSpec =
+                    serde_json::from_value(obj["spec"]["template"]["spec"].clone()).unwrap_or_default();
+                labels.get(DNR_LABEL).is_some()
+                    && annotations.get(FENCE_IMAGE).and_then(Value::as_str) == Some(image.as_str())
+                    && crate::classify::images(&spec, Some(image)).iter().all(|i| i == image)
+            }
+            Expect::Unfenced => labels.get(DNR_LABEL).is_none() && annotations.get(FENCE_IMAGE).is_none(),
+            Expect::Fields { fields } => {
+                fields.iter().all(|(p, v)| obj.pointer(p).and_then(Value::as_str) == v.as_deref())
+            }
+            Expect::Gone { labels: ours } => {
+                obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
+                    || !ours.iter().all(|(k, v)| labels.get(k).and_then(Value::as_str) == Some(v.as_str()))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PatchType {
+    Merge,
+    Strategic,
+    /// Not a patch: a POST of `patch` as the whole new object (only `Object::Pod`).
+    Create,
+    /// Not a patch: a DELETE (`patch` is null; only `Object::Pod`). The object is read
+    /// first: only one that does not satisfy the write's `Expect::Gone` is deleted, with
+    /// its uid as the DELETE's precondition, so an object that replaced it meanwhile is not.
+    Delete,
+}
+
+/// One write, exactly as it is (or would be) sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Write {
+    pub object: Object,
+    pub patch_type: PatchType,
+    pub patch: Value,
+    /// The patch carries `metadata.resourceVersion`: a 409 means the object changed.
+    pub preconditioned: bool,
+    pub expect: Expect,
+    /// Steps run in order; the writes of one step concurrently.
+    pub step: u32,
+    /// After this step: wait until the step's restarted pods are Running and Ready on
+    /// their new image before the next (a fence restarts pods as its patch lands). On the
+    /// create of a pre-pull pod: until its node has the image (`prepull::wait`).
+    pub wait_ready: bool,
+    /// Sent even after an interrupt or a failure: it undoes a temporary write of this run
+    /// (the CephCluster-level label `--reconcile-now` adds).
+    pub cleanup: bool,
+    /// What it does, for people: "label", "fence to IMAGE", "set spec.cephVersion.image".
+    pub action: String,
+}
+
+/// The exact merge patch for a CephCluster change (None: the change is on Deployments),
+/// with `resource_version` as its precondition.
+pub fn cluster_patch(change: &Change, resource_version: &str) -> Option<Value> {
+    let mut body = cluster_change(change)?;
+    body["metadata"]["resourceVersion"] = resource_version.into();
+    Some(body)
+}
+
+/// The fields a CephCluster change sets, as a merge patch without a precondition (None:
+/// the change is on Deployments). Only a dryRun=All probe is sent so (`cluster_patch` for
+/// every write).
+pub fn cluster_change(change: &Change) -> Option<Value> {
+    let body = match change {
+        Change::SetImage { target: Target::Base, image } => json!({"spec": {"cephVersion": {"image": image}}}),
+        Change::SetImage { target: Target::Type(t), image } => {
+            json!({"spec": {"cephVersion": {"imageOverrides": {t.key(): image}}}})
+        }
+        Change::Unset(t) => json!({"spec": {"cephVersion": {"imageOverrides": {t.key(): null}}}}),
+        Change::PauseCluster => json!({"metadata": {"labels": {DNR_LABEL: "true"}}}),
+        Change::ResumeCluster => json!({"metadata": {"labels": {DNR_LABEL: null}}}),
+        Change::Pause(_) | Change::Resume(_) | Change::Fence { .. } | Change::Unfence { .. } => return None,
+    };
+    Some(body)
+}
+
+/// The label patch of one Deployment. Removing the label from a fenced Deployment also
+/// removes the fence's annotations, so nothing claims a fence that no longer holds.
+pub fn label_patch(add: bool, fenced: bool) -> Value {
+    if add {
+        json!({"metadata": {"labels": {DNR_LABEL: "true"}}})
+    } else if fenced {
+        unfence_patch()
+    } else {
+        json!({"metadata": {"labels": {DNR_LABEL: null}}})
+    }
+}
+
+/// The fence of one Deployment (DESIGN §3.2), one strategic merge patch: the label, the
+/// annotations recording the pin, and every container running Ceph (and its
+/// `CONTAINER_IMAGE`) rewritten to `image`, merged by container name so the Rook-image
+/// helpers stay as they are. `metadata.resourceVersion` is the precondition.
+pub fn fence_patch(d: &Daemon, image: &str, now: &str) -> Value {
+    let replaced = d.fence.as_ref().and_then(|f| f.replaced.clone()).or_else(|| d.image.clone()).unwrap_or_default();
+    // A container on its own image on purpose (NFS Ganesha, NVMe-oF gateway) keeps it:
+    // only its CONTAINER_IMAGE names the new Ceph image (FACTS §6).
+    let container = |c: &crate::model::CephContainer| {
+        let mut v = json!({"name": c.name});
+        if c.runs_ceph {
+            v["image"] = image.into();
+        }
+        if c.has_env {
+            v["env"] = json!([{"name": "CONTAINER_IMAGE", "value": image}]);
+        }
+        v
+    };
+    let inits: Vec<Value> = d.ceph_containers.iter().filter(|c| c.init).map(container).collect();
+    let mains: Vec<Value> = d.ceph_containers.iter().filter(|c| !c.init).map(container).collect();
+    let mut spec = json!({});
+    if !inits.is_empty() {
+        spec["initContainers"] = inits.into();
+    }
+    if !mains.is_empty() {
+        spec["containers"] = mains.into();
+    }
+    json!({
+        "metadata": {
+            "resourceVersion": d.resource_version,
+            "labels": {DNR_LABEL: "true"},
+            "annotations": {FENCE_IMAGE: image, FENCE_REPLACED: replaced, FENCE_AT: now},
+        },
+        "spec": {"template": {"spec": spec}},
+    })
+}
+
+/// Remove a fence: the label and the annotations (a merge patch; nothing else changes).
+pub fn unfence_patch() -> Value {
+    json!({"metadata": {
+        "labels": {DNR_LABEL: null},
+        "annotations": {FENCE_IMAGE: null, FENCE_REPLACED: null, FENCE_AT: null},
+    }})
+}
+
+/// The CephCluster spec field a change writes, as a JSON pointer, and the value it asks
+/// for (None: the field is removed). None for changes that write no spec field.
+pub fn spec_field(change: &Change) -> Option<(String, Option<String>)> {
+    match change {
+        Change::SetImage { target: Target::Base, image } => {
+            Some(("/spec/cephVersion/image".to_string(), Some(image.clone())))
+        }
+        Change::SetImage { target: Target::Type(t), image } => {
+            Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), Some(image.clone())))
+        }
+        Change::Unset(t) => Some((format!("/spec/cephVersion/imageOverrides/{}", t.key()), None)),
+        _ => None,
+    }
+}
+
+/// The value of a `spec_field` pointer in a snapshot's CephCluster (None: absent).
+pub fn spec_value<'a>(snap: &'a Snapshot, pointer: &str) -> Option<&'a str> {
+    let c = &snap.cluster;
+    match pointer.strip_prefix("/spec/cephVersion/") {
+        Some("image") => Some(c.base_image.as_str()),
+        Some(p) => p.strip_prefix("imageOverrides/").and_then(|k| c.overrides.get(k)).map(String::as_str),
+        None => None,
+    }
+}
 
 // Phases; renumbered densely at the end.
 const HOLD: u32 = 0;
@@ -28,7 +238,7 @@ fn label_write(d: &str, add: bool, fenced: bool, step: u32) -> Write {
     Write {
         object: Object::Deployment(d.to_string()),
         patch_type: PatchType::Merge,
-        patch: write::label_patch(add, fenced),
+        patch: label_patch(add, fenced),
         preconditioned: false,
         expect: if !add && fenced { Expect::Unfenced } else { Expect::Label { present: add } },
         step,
@@ -63,12 +273,12 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
     // The CephCluster: every spec change in one merge patch, resourceVersion as precondition.
     let mut spec = json!({});
     for ch in changes.iter().filter(|ch| matches!(ch, Change::SetImage { .. } | Change::Unset(_))) {
-        if let Some(b) = write::cluster_patch(ch, &c.resource_version) {
+        if let Some(b) = cluster_patch(ch, &c.resource_version) {
             combine(&mut spec, b);
         }
     }
-    let fields: Vec<(String, Option<String>)> = changes.iter().filter_map(crate::plan::spec_field).collect();
-    if !fields.is_empty() && !fields.iter().all(|(p, v)| crate::plan::spec_value(snap, p) == v.as_deref()) {
+    let fields: Vec<(String, Option<String>)> = changes.iter().filter_map(spec_field).collect();
+    if !fields.is_empty() && !fields.iter().all(|(p, v)| spec_value(snap, p) == v.as_deref()) {
         let action = fields
             .iter()
             .map(|(p, v)| {
@@ -129,7 +339,7 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                     out.push(Write {
                         object: Object::Deployment(d.deployment.clone()),
                         patch_type: PatchType::Strategic,
-                        patch: write::fence_patch(d, image, now),
+                        patch: fence_patch(d, image, now),
                         preconditioned: true,
                         expect: Expect::Fenced { image: image.clone() },
                         step: FENCE + p.and_then(|p| p.step).unwrap_or(0),
