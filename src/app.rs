@@ -205,7 +205,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 )),
                 (Strategy::Fence, t) => {
                     let dtype = parse_type(t)?;
-                    crate::plan::check_fenceable(dtype).map_err(|e| Error::usage(e.to_string()))?;
+                    crate::plan::warnings::check_fenceable(dtype).map_err(|e| Error::usage(e.to_string()))?;
                     let batching = crate::plan::Batching { by: batch_by.unwrap_or_default(), max: max_unavailable };
                     commands::fence::run(&mut ctx, Change::Fence { dtype, image, batching }).await
                 }

@@ -446,7 +446,7 @@ fn osd_batches_never_span_two_failure_domains() {
         let mut by_step: BTreeMap<u32, std::collections::BTreeSet<String>> = BTreeMap::new();
         for d in p.daemons.iter().filter(|d| d.dtype == DaemonType::Osd && d.action == Action::Restart) {
             let daemon = s.daemons.iter().find(|x| x.deployment == d.deployment).unwrap();
-            let fd = kubectl_ceph_image::plan::failure_domain(daemon, Default::default()).unwrap().to_string();
+            let fd = kubectl_ceph_image::plan::order::failure_domain(daemon, Default::default()).unwrap().to_string();
             by_step.entry(d.step.unwrap()).or_default().insert(fd);
         }
         assert!(by_step.len() > 1, "{by_step:?}");

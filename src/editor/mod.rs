@@ -614,7 +614,7 @@ async fn fence_offer(ctx: &mut Ctx<'_>, term: &Term, snap: &Snapshot, dt: Daemon
     for l in wrap(&explain, cols - 1) {
         let _ = term.write_line(&l);
     }
-    if plan::check_fenceable(dt).is_err() {
+    if plan::warnings::check_fenceable(dt).is_err() {
         return Err(Error::Usage(format!("Rook does not honour the label on {name}: it cannot be fenced either.")));
     }
     let choices = [format!("Pin {name} with the fence strategy..."), "Back".to_string()];

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::{Daemon, Snapshot};
-use crate::plan::{Batching, Warning, failure_domain};
+use crate::plan::order::failure_domain;
+use crate::plan::{Batching, Warning};
 
 /// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons,
 /// which is the declaration order of `DaemonType`.
@@ -698,7 +699,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             e.images.extend(d.image.clone());
         }
     }
-    crate::plan::version_mix_warnings(&running, &mut warnings);
+    crate::plan::warnings::version_mix_warnings(&running, &mut warnings);
     let osds: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).filter(|m| m.dtype == DaemonType::Osd).collect();
     let missing = snap
         .daemons
