@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use kubectl_ceph_image::model::daemon::{DaemonId, DaemonType as T};
 use kubectl_ceph_image::model::{Cluster, Daemon, Pod, Snapshot, daemon_order};
 use kubectl_ceph_image::plan::FailureDomain;
-use kubectl_ceph_image::plan::upgrade::{Params, StageKind, State, UpgradePlan, plan, text};
+use kubectl_ceph_image::plan::upgrade::{Params, StageKind, State, UpgradePlan, plan};
+use kubectl_ceph_image::render::upgrade::text;
 
 const FROM: &str = "quay.io/ceph/ceph:v20.2.4";
 const TO: &str = "quay.io/ceph/ceph:v20.2.6";

@@ -323,7 +323,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         };
         let doc = DryRunDoc { plan: &plan, writes: all_writes(&snap, &plan, pulls), dry_run: mode.as_str() };
         print(s, &doc, || {
-            let mut t = upgrade::text(&plan, s.wide);
+            let mut t = crate::render::upgrade::text(&plan, s.wide);
             if let Some(first) = doc.writes.first().filter(|w| !w.writes.is_empty()) {
                 t.push_str(&format!("\nThe writes of stage 1 ({}):\n", clean(&first.stage)));
                 let shown = if s.wide { first.writes.len() } else { first.writes.len().min(20) };
@@ -353,8 +353,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         return Ok(0);
     }
     match s.output {
-        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, s.wide)),
-        _ => note(&upgrade::text(&plan, s.wide)),
+        crate::cli::OutputFormat::Text => crate::output::emit(&crate::render::upgrade::text(&plan, s.wide)),
+        _ => note(&crate::render::upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!(
         "Upgrade CephCluster {}/{} to {} in these {} stage(s)?",
@@ -391,12 +391,12 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
     if s.dry_run.is_some() {
-        print(s, &plan, || upgrade::text(&plan, s.wide))?;
+        print(s, &plan, || crate::render::upgrade::text(&plan, s.wide))?;
         return Ok(0);
     }
     match s.output {
-        crate::cli::OutputFormat::Text => crate::output::emit(&upgrade::text(&plan, s.wide)),
-        _ => note(&upgrade::text(&plan, s.wide)),
+        crate::cli::OutputFormat::Text => crate::output::emit(&crate::render::upgrade::text(&plan, s.wide)),
+        _ => note(&crate::render::upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!("Resume the upgrade to {} ({} stage(s) left)?", st.params.image, plan.stages.len()))?;
     drive(ctx, &conn, st, overrides).await

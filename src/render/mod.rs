@@ -2,6 +2,8 @@
 //! pod is listed; unchanged daemons are counted by type). Renderers take `&Styles` and
 //! return strings, so tests compare plain text.
 
+pub mod upgrade;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 

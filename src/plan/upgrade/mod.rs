@@ -19,14 +19,16 @@
 //! canary of N OSDs. Gateways (mds, rgw, nfs...) wait until every OSD runs the target
 //! (rook/rook#18367).
 
+mod osd;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::{Daemon, Snapshot};
-use crate::plan::order::failure_domain;
-use crate::plan::{Batching, Warning};
+use crate::plan::Warning;
+use osd::{domain_labels, falls_back, osd_stages, prepull_nodes};
 
 /// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons,
 /// which is the declaration order of `DaemonType`.
@@ -281,7 +283,7 @@ pub struct UpgradePlan {
 
 /// How a type is kept where it is until its stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lever {
+pub(super) enum Lever {
     /// The mons: the base image change moves them (with `--types`: `imageOverrides.mon`).
     Base,
     Hold,
@@ -304,7 +306,7 @@ fn lever(t: DaemonType, overrides: bool, partial: bool) -> Lever {
     }
 }
 
-fn mover(d: &Daemon, early: bool) -> Mover {
+pub(super) fn mover(d: &Daemon, early: bool) -> Mover {
     Mover {
         daemon: d.id.to_string(),
         dtype: d.id.dtype,
@@ -318,7 +320,7 @@ fn mover(d: &Daemon, early: bool) -> Mover {
     }
 }
 
-fn gates(image: &str) -> Vec<String> {
+pub(super) fn gates(image: &str) -> Vec<String> {
     vec![
         format!("every pod of the stage Running and Ready on {image} (within --timeout)"),
         "the CephCluster's status.ceph.health not HEALTH_ERR, refreshed after the stage".to_string(),
@@ -386,7 +388,7 @@ fn scope_of(
 
 /// Where each daemon stands in the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Class {
+pub(super) enum Class {
     OnTarget,
     Moves(Lever),
     Excluded,
@@ -776,77 +778,6 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     })
 }
 
-/// The OSD stages: every OSD this upgrade moves or moved is batched the same way every
-/// round (one failure domain a batch, at most `--max-unavailable`), so a batch keeps its
-/// number across rounds and resumes; batches with nothing left to move or release are
-/// skipped. A failure domain already started (the canary's) comes first. `releases`: the
-/// Deployments whose hold this type's stages release.
-fn osd_stages(snap: &Snapshot, p: &Params, state: Option<&State>, class: &[Class], releases: &[String]) -> Vec<Stage> {
-    let image = p.image.as_str();
-    let batching = Batching { by: p.batch_by, max: p.max_unavailable };
-    let osds: Vec<(&Daemon, bool)> = snap
-        .daemons
-        .iter()
-        .zip(class)
-        .filter(|(d, _)| d.id.dtype == DaemonType::Osd)
-        .filter_map(|(d, k)| match k {
-            Class::OnTarget => Some((d, false)),
-            Class::Moves(_) => Some((d, true)),
-            _ => None,
-        })
-        .collect();
-    let started: BTreeSet<&str> =
-        osds.iter().filter(|(_, moves)| !moves).filter_map(|(d, _)| failure_domain(d, p.batch_by)).collect();
-    let all: Vec<&Daemon> = osds.iter().map(|(d, _)| *d).collect();
-    let mut batches = osd_batches_of(snap, &all, batching);
-    batches
-        .sort_by_key(|b| !b.first().and_then(|d| failure_domain(d, p.batch_by)).is_some_and(|f| started.contains(f)));
-    let moves = |d: &Daemon| osds.iter().any(|(o, m)| *m && std::ptr::eq(*o, d));
-    let n = batches.len();
-    let mut canary = if state.is_some_and(|s| s.canary_done) { 0 } else { p.canary as usize };
-    let total: usize = osds.iter().filter(|(_, m)| *m).count();
-    let mut out = Vec::new();
-    for (k, b) in batches.into_iter().enumerate() {
-        let fd = b.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
-        let mut movers: Vec<&Daemon> = b.iter().copied().filter(|d| moves(d)).collect();
-        let mut release: Vec<String> =
-            b.iter().filter(|d| releases.contains(&d.deployment)).map(|d| d.deployment.clone()).collect();
-        if movers.is_empty() && release.is_empty() {
-            continue;
-        }
-        let new = |name: String| Stage {
-            failure_domain: fd.clone(),
-            gates: gates(image),
-            ..Stage::new(name, StageKind::Release, vec![DaemonType::Osd])
-        };
-        if canary > 0 && !movers.is_empty() {
-            let head: Vec<&Daemon> = movers.drain(..canary.min(movers.len())).collect();
-            let mut s = new(format!("osd canary ({} of {total})", head.len()));
-            s.release = head.iter().map(|d| d.deployment.clone()).filter(|d| release.contains(d)).collect();
-            release.retain(|d| !s.release.contains(d));
-            s.daemons = head.iter().map(|d| mover(d, false)).collect();
-            s.canary = true;
-            s.gates.push("then a stop for confirmation (`upgrade resume` goes on)".into());
-            out.push(s);
-            canary = 0;
-            if movers.is_empty() && release.is_empty() {
-                continue;
-            }
-        }
-        // A batch falls back to the host where its OSDs have no label of the wider domain.
-        let by = if b.first().is_some_and(|d| falls_back(d, p.batch_by)) {
-            crate::plan::FailureDomain::Host
-        } else {
-            p.batch_by
-        };
-        let mut s = new(format!("osd batch {}/{n} ({} {})", k + 1, domain_word(by), fd.as_deref().unwrap_or("?")));
-        s.daemons = movers.iter().map(|d| mover(d, false)).collect();
-        s.release = release;
-        out.push(s);
-    }
-    out
-}
-
 /// A type `--types` leaves where it is: how many daemons, on which image(s).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -857,184 +788,8 @@ pub struct Left {
     pub images: BTreeSet<String>,
 }
 
-/// The nodes that pull before anything restarts, sorted, and the daemons that have no
-/// node: every distinct node of a daemon any of `stages` moves, mons and daemons that move
-/// early included, so that every node that restarts a daemon has the image first.
-fn prepull_nodes(stages: &[Stage]) -> (Vec<String>, Vec<String>) {
-    let movers = stages.iter().flat_map(|s| &s.daemons);
-    let nodes: BTreeSet<&str> = movers.clone().filter_map(|m| m.node.as_deref()).collect();
-    let unplaced = movers.filter(|m| m.node.is_none()).map(|m| m.daemon.clone()).collect();
-    (nodes.into_iter().map(str::to_string).collect(), unplaced)
-}
-
-/// The labels that name a failure domain wider than the host (`plan::failure_domain`);
-/// empty for the host.
-fn domain_labels(by: crate::plan::FailureDomain) -> &'static [&'static str] {
-    match by {
-        crate::plan::FailureDomain::Host => &[],
-        crate::plan::FailureDomain::Rack => &["topology-location-rack"],
-        crate::plan::FailureDomain::Zone => &["topology-location-zone", "topology.kubernetes.io/zone"],
-    }
-}
-
-/// The OSD is batched by host although a wider domain was asked for: it has no label of it.
-fn falls_back(d: &Daemon, by: crate::plan::FailureDomain) -> bool {
-    let keys = domain_labels(by);
-    !keys.is_empty() && !keys.iter().any(|k| d.labels.contains_key(k))
-}
-
-fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
-    match by {
-        crate::plan::FailureDomain::Host => "host",
-        crate::plan::FailureDomain::Rack => "rack",
-        crate::plan::FailureDomain::Zone => "zone",
-    }
-}
-
-/// OSD batches: one failure domain a batch, at most `max` OSDs (default the CephCluster's
-/// osdMaxUpdatesInParallel), domains in the order their first OSD comes.
-fn osd_batches_of<'a>(snap: &Snapshot, osds: &[&'a Daemon], b: Batching) -> Vec<Vec<&'a Daemon>> {
-    let max = b.max.unwrap_or(snap.cluster.osd_max_updates_in_parallel).max(1) as usize;
-    let mut domains: Vec<(String, Vec<&Daemon>)> = Vec::new();
-    for d in osds {
-        let fd = failure_domain(d, b.by).unwrap_or("").to_string();
-        match domains.iter_mut().find(|(k, _)| *k == fd) {
-            Some((_, v)) => v.push(d),
-            None => domains.push((fd, vec![d])),
-        }
-    }
-    domains.into_iter().flat_map(|(_, v)| v.chunks(max).map(<[&Daemon]>::to_vec).collect::<Vec<_>>()).collect()
-}
-
 /// A list of daemon names for a message: all of them up to 6, else "osd.1, osd.2, osd.3,
 /// osd.4, osd.5 and 40 more".
 pub fn summarise(names: &[String]) -> String {
     if names.len() <= 6 { names.join(", ") } else { format!("{} and {} more", names[..5].join(", "), names.len() - 5) }
-}
-
-/// The plan for people: stages with their daemons by node, gates, warnings, totals last.
-pub fn text(p: &UpgradePlan, wide: bool) -> String {
-    use crate::output::clean;
-    let mut t = if p.types.is_empty() {
-        format!(
-            "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
-            clean(&p.namespace),
-            clean(&p.cluster),
-            clean(&p.from),
-            clean(&p.image),
-            if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
-        )
-    } else {
-        let names: Vec<&str> = p.types.iter().map(|t| t.ceph_name()).collect();
-        format!(
-            "Staged upgrade of {} on CephCluster {}/{} to {} (--types; levers: holds, and imageOverrides.<type> set \
-             to the target; the base image stays {})\n",
-            names.join(", "),
-            clean(&p.namespace),
-            clean(&p.cluster),
-            clean(&p.image),
-            clean(&p.from)
-        )
-    };
-    for (i, s) in p.stages.iter().enumerate() {
-        t.push_str(&format!("\nStage {}: {}\n", i + 1, clean(&s.name)));
-        if s.kind == StageKind::Prepull {
-            t.push_str(&format!(
-                "  pull {} on {} node(s) first, a pod per node (deleted when done): {}\n",
-                clean(&p.image),
-                s.nodes.len(),
-                list(&s.nodes, wide)
-            ));
-        }
-        if !s.holds.is_empty() {
-            t.push_str(&format!(
-                "  hold {} Deployment(s) (do-not-reconcile): {}\n",
-                s.holds.len(),
-                list(&s.holds, wide)
-            ));
-        }
-        if let Some(b) = &s.base {
-            t.push_str(&format!("  set spec.cephVersion.image to {}\n", clean(b)));
-        }
-        for (k, v) in &s.pins {
-            t.push_str(&format!("  pin spec.cephVersion.imageOverrides.{k} to {} until its stage\n", clean(v)));
-        }
-        for (k, v) in &s.overrides {
-            t.push_str(&format!("  set spec.cephVersion.imageOverrides.{k} to {}\n", clean(v)));
-        }
-        if !s.release.is_empty() {
-            t.push_str(&format!(
-                "  release {} hold(s), then start a reconcile (add and remove the CephCluster-level label)\n",
-                s.release.len()
-            ));
-        }
-        for k in &s.unpin {
-            t.push_str(&format!(
-                "  remove spec.cephVersion.imageOverrides.{k}{}\n",
-                if s.base.is_some() { " (it names the new base image already: nothing restarts for it)" } else { "" }
-            ));
-        }
-        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for d in &s.daemons {
-            let tag = match (d.early, d.starts) {
-                (true, _) => format!("{} (moves early)", d.daemon),
-                (_, true) => format!("{} (at 0 replicas: Rook starts it)", d.daemon),
-                _ => d.daemon.clone(),
-            };
-            by_node.entry(d.node.clone().unwrap_or_else(|| "?".into())).or_default().push(tag);
-        }
-        if !s.daemons.is_empty() {
-            let pods: usize = s.daemons.iter().map(|d| d.pods.len()).sum();
-            t.push_str(&format!("  restarts {} daemon(s), {pods} pod(s):\n", s.daemons.len()));
-            for (node, ds) in &by_node {
-                t.push_str(&format!("    {}: {}\n", clean(node), list(ds, wide)));
-            }
-        }
-        for g in &s.gates {
-            t.push_str(&format!("  gate: {}\n", clean(g)));
-        }
-    }
-    if !p.excluded.is_empty() {
-        t.push_str(&format!("\nExcluded ({}):\n", p.excluded.len()));
-        for e in p.excluded.iter().take(if wide { usize::MAX } else { 10 }) {
-            t.push_str(&format!("  {}: {}\n", clean(&e.daemon), clean(&e.reason)));
-        }
-        if !wide && p.excluded.len() > 10 {
-            t.push_str(&format!("  ... and {} more (-o wide or -o json lists them all)\n", p.excluded.len() - 10));
-        }
-    }
-    if !p.left.is_empty() {
-        t.push_str("\nLeft where they are (not in --types):\n");
-        for l in &p.left {
-            let images: Vec<String> = l.images.iter().map(|i| clean(i).into_owned()).collect();
-            t.push_str(&format!("  {}: {} daemon(s) on {}\n", l.dtype.ceph_name(), l.daemons, images.join(", ")));
-        }
-        t.push_str(&format!(
-            "  `upgrade {}` without --types moves them later, and folds the overrides into the base image\n",
-            clean(&p.image)
-        ));
-    }
-    if !p.warnings.is_empty() {
-        t.push_str("\nWarnings:\n");
-        for w in &p.warnings {
-            t.push_str(&format!("  ! {}: {}\n", w.code, clean(&w.message)));
-        }
-    }
-    let s = &p.summary;
-    t.push_str(&format!(
-        "\n{} stage(s) ({} OSD batch(es)); {} daemon(s) and {} pod(s) move; {} already on {}; {} excluded\n",
-        s.stages,
-        s.osd_batches,
-        s.moving,
-        s.pods,
-        s.on_target,
-        clean(&p.image),
-        s.excluded
-    ));
-    t
-}
-
-fn list(v: &[String], wide: bool) -> String {
-    let v: Vec<String> = v.iter().map(|s| crate::output::clean(s).into_owned()).collect();
-    if wide || v.len() <= 12 { v.join(" ") } else { format!("{} ... (+{} more)", v[..8].join(" "), v.len() - 8) }
 }
