@@ -19,6 +19,8 @@
 //! canary of N OSDs. Gateways (mds, rgw, nfs...) wait until every OSD runs the target
 //! (rook/rook#18367).
 
+pub mod writes;
+
 mod osd;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -7,17 +7,23 @@
 //! phase): `upgrade resume` plans from the cluster as it is, and what is done is not done
 //! again (holds that are there are not re-added; daemons on the target are not moved).
 
+mod control;
+
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Ctx, print};
 use crate::cluster::read::{self, Support};
 use crate::error::{Error, Result};
 use crate::execute;
-use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_RECONCILE, UPGRADE_STATE};
+use crate::model::{DNR_LABEL, Snapshot, UPGRADE_STATE};
 use crate::output::{clean, note};
+use crate::plan::upgrade::writes::{
+    StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes, state_write,
+};
 use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
-use crate::plan::writes::{Expect, Object, PatchType, Write};
+use crate::plan::writes::{PatchType, Write};
+use control::{abort, set_phase, status};
 
 /// What `upgrade` was asked to do.
 #[derive(Debug, Clone)]
@@ -50,152 +56,6 @@ fn now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn write(object: Object, patch: Value, expect: Expect, step: u32, action: String) -> Write {
-    Write {
-        object,
-        patch_type: PatchType::Merge,
-        preconditioned: patch.pointer("/metadata/resourceVersion").is_some(),
-        patch,
-        expect,
-        step,
-        wait_ready: false,
-        cleanup: false,
-        action,
-    }
-}
-
-/// The state annotation's write (not preconditioned: only this plugin writes it).
-fn state_write(cluster: &str, st: Option<&State>) -> Write {
-    let value = st.map(|s| serde_json::to_string(s).expect("state serialises"));
-    let pointer = format!("/metadata/annotations/{}", UPGRADE_STATE.replace('/', "~1"));
-    write(
-        Object::CephCluster(cluster.to_string()),
-        json!({"metadata": {"annotations": {UPGRADE_STATE: value}}}),
-        Expect::Fields { fields: vec![(pointer, value.clone())] },
-        1,
-        match st {
-            Some(s) => format!("record the upgrade's state ({}{})", s.phase, stage_suffix(s)),
-            None => "remove the upgrade's state".into(),
-        },
-    )
-}
-
-fn stage_suffix(s: &State) -> String {
-    if s.stage.is_empty() { String::new() } else { format!(", stage {}", s.stage) }
-}
-
-/// A stage's writes, in order: holds; the base stage's spec patch (base image, pins,
-/// `--types` overrides, overrides that name the target removed); hold releases; a release
-/// stage's spec patch (a pin removed, a `--types` override set), or else a reconcile
-/// started (the CephCluster-level label added, then removed: a cleanup write, sent even
-/// after an interrupt).
-pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
-    let c = &snap.cluster;
-    let mut out = Vec::new();
-    for d in &stage.holds {
-        out.push(write(
-            Object::Deployment(d.clone()),
-            json!({"metadata": {"labels": {DNR_LABEL: "true"}, "annotations": {UPGRADE_HOLD: image}}}),
-            Expect::Label { present: true },
-            1,
-            format!("add {DNR_LABEL} (upgrade hold)"),
-        ));
-    }
-    // The stage's CephCluster spec patch: the base image, pins, overrides set to the target,
-    // overrides removed, all in one merge patch (each one restarts what Rook rebuilds).
-    let base = stage.base.as_deref().filter(|b| *b != c.base_image);
-    let mut cv = json!({});
-    let mut fields = Vec::new();
-    let mut what = Vec::new();
-    if let Some(b) = base {
-        cv["image"] = b.into();
-        fields.push(("/spec/cephVersion/image".to_string(), Some(b.to_string())));
-        what.push(format!("set spec.cephVersion.image to {b}"));
-    }
-    let mut after: std::collections::BTreeSet<&String> = c.overrides.keys().collect();
-    for (k, v, verb) in
-        stage.pins.iter().map(|(k, v)| (k, v, "pin")).chain(stage.overrides.iter().map(|(k, v)| (k, v, "set")))
-    {
-        cv["imageOverrides"][k] = v.clone().into();
-        fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), Some(v.clone())));
-        what.push(format!("{verb} imageOverrides.{k} to {v}"));
-        after.insert(k);
-    }
-    for k in &stage.unpin {
-        cv["imageOverrides"][k] = Value::Null;
-        fields.push((format!("/spec/cephVersion/imageOverrides/{k}"), None));
-        what.push(format!("remove imageOverrides.{k}"));
-        after.remove(k);
-    }
-    // The last override goes: the field goes with it rather than stay as `{}`.
-    if !stage.unpin.is_empty() && after.is_empty() {
-        cv["imageOverrides"] = Value::Null;
-    }
-    // The base stage's patch comes after the holds it needs; a release stage's after the
-    // releases, so that the reconcile it starts finds them released (the executor runs the
-    // writes by step).
-    let release_first = stage.kind == StageKind::Release;
-    let spec_patch = (!what.is_empty()).then(|| {
-        write(
-            Object::CephCluster(c.name.clone()),
-            json!({"metadata": {"resourceVersion": c.resource_version}, "spec": {"cephVersion": cv}}),
-            Expect::Fields { fields },
-            if release_first { 4 } else { 2 },
-            what.join(", "),
-        )
-    });
-    let released = spec_patch.is_some();
-    if !release_first {
-        out.extend(spec_patch.clone());
-    }
-    for d in &stage.release {
-        out.push(write(
-            Object::Deployment(d.clone()),
-            json!({"metadata": {"labels": {DNR_LABEL: null}, "annotations": {UPGRADE_HOLD: null}}}),
-            Expect::Label { present: false },
-            3,
-            format!("remove {DNR_LABEL} (release the upgrade hold)"),
-        ));
-    }
-    if release_first {
-        out.extend(spec_patch);
-    }
-    // A spec change starts a reconcile by itself; releasing holds alone does not.
-    if !released && !stage.release.is_empty() {
-        out.extend(reconcile_toggle(&c.name));
-    }
-    out
-}
-
-/// Start a reconcile: the CephCluster-level label added, then removed (a cleanup write,
-/// sent even after an interrupt), each with `UPGRADE_RECONCILE` so that a kill in between
-/// leaves a label known as the upgrade's.
-fn reconcile_toggle(cluster: &str) -> Vec<Write> {
-    let label = |add: bool| {
-        let v = if add { Value::from("true") } else { Value::Null };
-        json!({"metadata": {"labels": {DNR_LABEL: v.clone()}, "annotations": {UPGRADE_RECONCILE: v}}})
-    };
-    let add = write(
-        Object::CephCluster(cluster.to_string()),
-        label(true),
-        Expect::Label { present: true },
-        4,
-        format!("add {DNR_LABEL} (start a reconcile)"),
-    );
-    // Done only when both are gone: a label removed by someone else (`resume cluster`)
-    // still leaves the annotation to remove.
-    let gone = |section: &str, k: &str| (format!("/metadata/{section}/{}", k.replace('/', "~1")), None);
-    let mut remove = write(
-        Object::CephCluster(cluster.to_string()),
-        label(false),
-        Expect::Fields { fields: vec![gone("labels", DNR_LABEL), gone("annotations", UPGRADE_RECONCILE)] },
-        5,
-        format!("remove {DNR_LABEL} (start a reconcile)"),
-    );
-    remove.cleanup = true;
-    vec![add, remove]
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DryRunDoc<'a> {
@@ -205,38 +65,6 @@ struct DryRunDoc<'a> {
     /// stage reads the cluster again and takes its resourceVersion then).
     writes: Vec<StageWrites>,
     dry_run: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StageWrites {
-    stage: String,
-    writes: Vec<Write>,
-}
-
-/// Every stage's writes, each planned from the CephCluster's spec as the stages before it
-/// leave it (base image, pins and overrides; the holds are in the writes themselves).
-/// `pulls`: the pre-pull stage's writes (`prepull::writes`), which need a read of their own.
-fn all_writes(snap: &Snapshot, plan: &UpgradePlan, mut pulls: Vec<Write>) -> Vec<StageWrites> {
-    let mut snap = snap.clone();
-    let mut out = Vec::new();
-    for st in &plan.stages {
-        let writes = match st.kind {
-            StageKind::Prepull => std::mem::take(&mut pulls),
-            _ => stage_writes(&snap, st, &plan.image),
-        };
-        out.push(StageWrites { stage: st.name.clone(), writes });
-        let c = &mut snap.cluster;
-        if let Some(b) = &st.base {
-            c.base_image = b.clone();
-        }
-        c.overrides.extend(st.pins.clone());
-        c.overrides.extend(st.overrides.clone());
-        for k in &st.unpin {
-            c.overrides.remove(k);
-        }
-    }
-    out
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, req: Request) -> Result<i32> {
@@ -969,163 +797,4 @@ async fn health_gate(
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusDoc {
-    namespace: String,
-    cluster: String,
-    /// None: no upgrade under way.
-    state: Option<State>,
-    image: Option<String>,
-    /// Daemons on the target image, of those the upgrade moves or moved.
-    on_target: usize,
-    total: usize,
-    /// The next stage (what it waits for), and how many are left.
-    next_stage: Option<String>,
-    stages_left: usize,
-    excluded: usize,
-}
-
-async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
-    let s = ctx.settings;
-    let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let state = state_of(&snap)?;
-    let mut doc = StatusDoc {
-        namespace: snap.cluster.namespace.clone(),
-        cluster: snap.cluster.name.clone(),
-        state: state.clone(),
-        image: state.as_ref().map(|st| st.params.image.clone()),
-        on_target: 0,
-        total: 0,
-        next_stage: None,
-        stages_left: 0,
-        excluded: 0,
-    };
-    if let Some(st) = &state {
-        let overrides = crd_has_overrides(&conn).await?;
-        if let Ok(plan) = upgrade::plan(&snap, &st.params, overrides, Some(st)) {
-            doc.on_target = plan.summary.on_target;
-            doc.total = plan.summary.on_target + plan.summary.moving;
-            doc.next_stage = plan.stages.first().map(|x| x.name.clone());
-            doc.stages_left = plan.stages.len();
-            doc.excluded = plan.summary.excluded;
-        }
-    }
-    print(s, &doc, || match &doc.state {
-        None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
-        Some(st) => format!(
-            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}\n  updated {}{}\n",
-            clean(&doc.namespace),
-            clean(&doc.cluster),
-            clean(&st.params.image),
-            st.phase,
-            stage_suffix(st),
-            doc.on_target,
-            doc.total,
-            doc.stages_left,
-            doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
-            st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
-            clean(&st.updated),
-            if st.phase == "running" {
-                " (if the process that ran it was stopped, `upgrade resume` goes on)"
-            } else {
-                ""
-            }
-        ),
-    })?;
-    Ok(0)
-}
-
-async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
-    ctx.require_confirmable()?;
-    let s = ctx.settings;
-    let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(mut st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
-        return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to pause"));
-    };
-    if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, Some(&st))]));
-        return Ok(0);
-    }
-    ctx.confirm(&format!("Pause the upgrade to {} ({})?", st.params.image, st.stage))?;
-    st.phase = phase.into();
-    st.message = Some("paused by `upgrade pause`".into());
-    st.updated = now();
-    save(&conn, s, &snap.cluster.name, Some(&st)).await?;
-    crate::output::emit(
-        "Paused: the upgrade stops before its next stage (a stage under way finishes); `kubectl ceph-image upgrade \
-         resume` goes on.\n",
-    );
-    Ok(0)
-}
-
-async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
-    ctx.require_confirmable()?;
-    let s = ctx.settings;
-    let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
-        return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to abort"));
-    };
-    if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, None)]));
-        return Ok(0);
-    }
-    ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
-    // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
-    // to take over (`upgrade IMAGE`), and for `status`.
-    let mut aborted = st.clone();
-    aborted.phase = "aborted".into();
-    aborted.message = Some("aborted by `upgrade abort`".into());
-    aborted.updated = now();
-    save(&conn, s, &snap.cluster.name, Some(&aborted)).await?;
-    // What runs what, and what keeps it so.
-    let mut by_image: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for d in &snap.daemons {
-        by_image.entry(d.image.clone().unwrap_or_else(|| "?".into())).or_default().push(d.id.to_string());
-    }
-    let mut t = format!("Aborted: the upgrade to {} moves nothing further.\n", clean(&st.params.image));
-    if st.phase == "running" {
-        t.push_str(&format!(
-            "  If a process is running it, it stops after the stage under way ({}) passes its gates: until then, \
-             that stage's daemons may still move\n",
-            clean(&st.stage)
-        ));
-    }
-    for (img, ds) in &by_image {
-        t.push_str(&format!("  {} daemon(s) run {}\n", ds.len(), clean(img)));
-    }
-    let holds: Vec<String> =
-        snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.id.to_string()).collect();
-    if !holds.is_empty() {
-        t.push_str(&format!(
-            "  {} daemon(s) stay held by the upgrade's do-not-reconcile label: {}. `kubectl ceph-image resume ID...` \
-             releases them (Rook moves them to the base image on its next reconcile; `pause cluster` then `resume \
-             cluster` starts one)\n",
-            holds.len(),
-            clean(&holds.join(" "))
-        ));
-    }
-    // --types: the overrides it set are its result, not a pin; they stay.
-    for k in st.params.types.iter().map(|ty| ty.key()) {
-        if snap.cluster.overrides.get(k) == Some(&st.params.image) {
-            t.push_str(&format!(
-                "  imageOverrides.{k} stays on {} (set by this --types upgrade); `kubectl ceph-image unset {k}` sends \
-                 the type back to the base image\n",
-                clean(&st.params.image)
-            ));
-        }
-    }
-    for (k, v) in st.pins.iter().filter(|(k, _)| snap.cluster.overrides.contains_key(*k)) {
-        t.push_str(&format!(
-            "  imageOverrides.{k} stays pinned to {}; `kubectl ceph-image unset {k}` removes it\n",
-            clean(v)
-        ));
-    }
-    crate::output::emit(&t);
-    Ok(0)
 }

@@ -1,0 +1,173 @@
+//! `upgrade status`, `upgrade pause` and `upgrade abort`: read and change the state
+//! annotation of an upgrade under way (a paused one is resumed by `upgrade resume`).
+
+use serde::Serialize;
+
+use super::super::{Ctx, print};
+use super::{crd_has_overrides, now, save, state_of};
+use crate::cluster::read;
+use crate::error::{Error, Result};
+use crate::execute;
+use crate::output::clean;
+use crate::plan::upgrade;
+use crate::plan::upgrade::State;
+use crate::plan::upgrade::writes::{stage_suffix, state_write};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusDoc {
+    namespace: String,
+    cluster: String,
+    /// None: no upgrade under way.
+    state: Option<State>,
+    image: Option<String>,
+    /// Daemons on the target image, of those the upgrade moves or moved.
+    on_target: usize,
+    total: usize,
+    /// The next stage (what it waits for), and how many are left.
+    next_stage: Option<String>,
+    stages_left: usize,
+    excluded: usize,
+}
+
+pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
+    let s = ctx.settings;
+    let conn = ctx.connect().await?;
+    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let state = state_of(&snap)?;
+    let mut doc = StatusDoc {
+        namespace: snap.cluster.namespace.clone(),
+        cluster: snap.cluster.name.clone(),
+        state: state.clone(),
+        image: state.as_ref().map(|st| st.params.image.clone()),
+        on_target: 0,
+        total: 0,
+        next_stage: None,
+        stages_left: 0,
+        excluded: 0,
+    };
+    if let Some(st) = &state {
+        let overrides = crd_has_overrides(&conn).await?;
+        if let Ok(plan) = upgrade::plan(&snap, &st.params, overrides, Some(st)) {
+            doc.on_target = plan.summary.on_target;
+            doc.total = plan.summary.on_target + plan.summary.moving;
+            doc.next_stage = plan.stages.first().map(|x| x.name.clone());
+            doc.stages_left = plan.stages.len();
+            doc.excluded = plan.summary.excluded;
+        }
+    }
+    print(s, &doc, || match &doc.state {
+        None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
+        Some(st) => format!(
+            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}\n  updated {}{}\n",
+            clean(&doc.namespace),
+            clean(&doc.cluster),
+            clean(&st.params.image),
+            st.phase,
+            stage_suffix(st),
+            doc.on_target,
+            doc.total,
+            doc.stages_left,
+            doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
+            st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
+            clean(&st.updated),
+            if st.phase == "running" {
+                " (if the process that ran it was stopped, `upgrade resume` goes on)"
+            } else {
+                ""
+            }
+        ),
+    })?;
+    Ok(0)
+}
+
+pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
+    ctx.require_confirmable()?;
+    let s = ctx.settings;
+    let conn = ctx.connect().await?;
+    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let Some(mut st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
+        return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to pause"));
+    };
+    if s.dry_run.is_some() {
+        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, Some(&st))]));
+        return Ok(0);
+    }
+    ctx.confirm(&format!("Pause the upgrade to {} ({})?", st.params.image, st.stage))?;
+    st.phase = phase.into();
+    st.message = Some("paused by `upgrade pause`".into());
+    st.updated = now();
+    save(&conn, s, &snap.cluster.name, Some(&st)).await?;
+    crate::output::emit(
+        "Paused: the upgrade stops before its next stage (a stage under way finishes); `kubectl ceph-image upgrade \
+         resume` goes on.\n",
+    );
+    Ok(0)
+}
+
+pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
+    ctx.require_confirmable()?;
+    let s = ctx.settings;
+    let conn = ctx.connect().await?;
+    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
+        return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to abort"));
+    };
+    if s.dry_run.is_some() {
+        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, None)]));
+        return Ok(0);
+    }
+    ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
+    // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
+    // to take over (`upgrade IMAGE`), and for `status`.
+    let mut aborted = st.clone();
+    aborted.phase = "aborted".into();
+    aborted.message = Some("aborted by `upgrade abort`".into());
+    aborted.updated = now();
+    save(&conn, s, &snap.cluster.name, Some(&aborted)).await?;
+    // What runs what, and what keeps it so.
+    let mut by_image: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for d in &snap.daemons {
+        by_image.entry(d.image.clone().unwrap_or_else(|| "?".into())).or_default().push(d.id.to_string());
+    }
+    let mut t = format!("Aborted: the upgrade to {} moves nothing further.\n", clean(&st.params.image));
+    if st.phase == "running" {
+        t.push_str(&format!(
+            "  If a process is running it, it stops after the stage under way ({}) passes its gates: until then, \
+             that stage's daemons may still move\n",
+            clean(&st.stage)
+        ));
+    }
+    for (img, ds) in &by_image {
+        t.push_str(&format!("  {} daemon(s) run {}\n", ds.len(), clean(img)));
+    }
+    let holds: Vec<String> =
+        snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.id.to_string()).collect();
+    if !holds.is_empty() {
+        t.push_str(&format!(
+            "  {} daemon(s) stay held by the upgrade's do-not-reconcile label: {}. `kubectl ceph-image resume ID...` \
+             releases them (Rook moves them to the base image on its next reconcile; `pause cluster` then `resume \
+             cluster` starts one)\n",
+            holds.len(),
+            clean(&holds.join(" "))
+        ));
+    }
+    // --types: the overrides it set are its result, not a pin; they stay.
+    for k in st.params.types.iter().map(|ty| ty.key()) {
+        if snap.cluster.overrides.get(k) == Some(&st.params.image) {
+            t.push_str(&format!(
+                "  imageOverrides.{k} stays on {} (set by this --types upgrade); `kubectl ceph-image unset {k}` sends \
+                 the type back to the base image\n",
+                clean(&st.params.image)
+            ));
+        }
+    }
+    for (k, v) in st.pins.iter().filter(|(k, _)| snap.cluster.overrides.contains_key(*k)) {
+        t.push_str(&format!(
+            "  imageOverrides.{k} stays pinned to {}; `kubectl ceph-image unset {k}` removes it\n",
+            clean(v)
+        ));
+    }
+    crate::output::emit(&t);
+    Ok(0)
+}
