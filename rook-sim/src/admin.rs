@@ -29,11 +29,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{ApiRequest, Reply};
-use super::faults::{Fault, FaultKind};
-use super::resources;
-use super::status::ApiError;
-use super::{Sim, SimState};
+use crate::faults::{Fault, FaultKind};
+use crate::request::{ApiRequest, Reply};
+use crate::resources;
+use crate::status::ApiError;
+use crate::{Sim, SimState};
 
 pub const FAULTS_PATH: &str = "/rook-sim/faults";
 
@@ -419,8 +419,8 @@ impl Files {
             kubeconfig.with_file_name(name)
         };
         let files = Files { token: sibling(".admin-token"), ca: sibling(".ca.crt") };
-        super::write_private(&files.token, admin_token)?;
-        super::write_private(&files.ca, ca_pem)?;
+        crate::write_private(&files.token, admin_token)?;
+        crate::write_private(&files.ca, ca_pem)?;
         Ok(files)
     }
 }

@@ -11,101 +11,17 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::SimState;
-use super::discovery;
-use super::faults::FaultKind;
-use super::log::LoggedRequest;
-use super::patch::{self, PatchType};
-use super::resources::{self, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
-use super::schema;
-use super::status::ApiError;
-use super::store::Key;
+use crate::SimState;
+use crate::discovery;
+use crate::faults::FaultKind;
+use crate::log::LoggedRequest;
+use crate::patch::{self, PatchType};
+use crate::request::{ApiRequest, Reply, delete_options, dry_run_of, parse_query, query_dry_run};
+use crate::resources::{self, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
+use crate::schema;
 use crate::selector::LabelSelector as Selector;
-
-pub struct ApiRequest {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub content_type: String,
-    pub accept: String,
-    pub authorization: Option<String>,
-    pub user_agent: String,
-    pub body: Bytes,
-}
-
-pub enum Reply {
-    Full {
-        status: u16,
-        content_type: String,
-        body: Bytes,
-        warnings: Vec<String>,
-    },
-    /// A watch: newline-delimited JSON events until the sender closes.
-    Watch(mpsc::Receiver<Result<Bytes, String>>),
-    /// Close the connection without an answer (a fault).
-    Drop,
-}
-
-impl Reply {
-    fn json(status: u16, v: &Value) -> Reply {
-        Reply::Full {
-            status,
-            content_type: "application/json".into(),
-            body: Bytes::from(serde_json::to_vec(v).expect("json")),
-            warnings: vec![],
-        }
-    }
-    fn error(e: &ApiError) -> Reply {
-        if e.plain {
-            return Reply::Full {
-                status: e.code,
-                content_type: "text/plain; charset=utf-8".into(),
-                body: Bytes::from(format!("{}\n", e.message)),
-                warnings: vec![],
-            };
-        }
-        Reply::json(e.code, &e.to_json())
-    }
-    pub fn status(&self) -> u16 {
-        match self {
-            Reply::Full { status, .. } => *status,
-            Reply::Watch(_) => 200,
-            Reply::Drop => 0,
-        }
-    }
-}
-
-pub fn parse_query(q: &str) -> HashMap<String, String> {
-    q.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::status::ApiError;
+use crate::store::Key;
 
 enum Route {
     Version,
@@ -196,7 +112,7 @@ fn verb_of(method: &str, has_name: bool, watch: bool) -> &'static str {
 pub const LOG_PATH: &str = "/rook-sim/log";
 
 pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
-    if let Some(reply) = super::admin::handle(state, &req) {
+    if let Some(reply) = crate::admin::handle(state, &req) {
         return reply;
     }
     if req.path == LOG_PATH {
@@ -230,7 +146,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
     state.max_in_flight.fetch_max(now, SeqCst);
     let reply = answer(state, &req, &q, watch, r, verb, &resource, name.as_deref()).await;
     state.in_flight.fetch_sub(1, SeqCst);
-    let write = super::faults::WRITE_VERBS.contains(&verb);
+    let write = crate::faults::WRITE_VERBS.contains(&verb);
     state.log.push(LoggedRequest {
         method: req.method.clone(),
         path: req.path.clone(),
@@ -267,7 +183,7 @@ async fn answer(
     } else if let Some(denied) = forbidden(state, &r, verb) {
         Reply::error(&denied)
     } else {
-        if super::faults::WRITE_VERBS.contains(&verb) {
+        if crate::faults::WRITE_VERBS.contains(&verb) {
             // A hook at one object's write (a test's signal to its client): no reconcile.
             if let Some(f) = state.faults.take_interloper_for(name) {
                 f(&mut state.store());
@@ -305,7 +221,7 @@ async fn answer(
 /// authenticated user (the default `system:discovery` and `system:public-info-viewer`).
 fn forbidden(state: &SimState, r: &Route, verb: &str) -> Option<ApiError> {
     let Route::Resource { kind, ns, name, sub } = r else { return None };
-    let a = super::rbac::Attributes {
+    let a = crate::rbac::Attributes {
         verb,
         group: kind.group,
         resource: kind.plural,
@@ -387,31 +303,6 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
     res.unwrap_or_else(|e| Reply::error(&e))
 }
 
-/// `dryRun` of a write's options from the query: absent, or `All`; anything else is 422
-/// Invalid naming the options (`CreateOptions`, `UpdateOptions`, `PatchOptions`).
-fn query_dry_run(q: &HashMap<String, String>, options: &str) -> Result<bool, ApiError> {
-    let values: Vec<String> = q.get("dryRun").filter(|v| !v.is_empty()).cloned().into_iter().collect();
-    dry_run_of(&values, options)
-}
-
-fn dry_run_of(values: &[String], options: &str) -> Result<bool, ApiError> {
-    if values.iter().any(|v| v != "All") {
-        return Err(ApiError::invalid_dry_run(options, values));
-    }
-    Ok(!values.is_empty())
-}
-
-/// A DELETE's `DeleteOptions`, as kube-apiserver reads them (handlers/delete.go): from the
-/// body when there is one — the query is then not read at all, so a `dryRun=All` in the
-/// query of a DELETE with a body deletes — else from the query (`dryRun` alone here).
-pub fn delete_options(body: &[u8], q: &HashMap<String, String>) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        let dry: Vec<&String> = q.get("dryRun").filter(|v| !v.is_empty()).into_iter().collect();
-        return Ok(serde_json::json!({"dryRun": dry}));
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
-}
-
 /// DELETE: the object must be there (404), its `preconditions` must hold (409), then it
 /// goes, unless a dry run. Pods and namespaces answer with the object, every other kind
 /// with a `Status` of `Success` (the registry's `ReturnDeletedObject`).
@@ -447,7 +338,7 @@ fn delete(
     };
     if kind == &PODS && !dry {
         // a restarted daemon pod deleted before it turned Ready no longer counts
-        super::health::refresh(state, ns);
+        crate::health::refresh(state, ns);
     }
     if kind == &PODS || kind == &NAMESPACES {
         return Ok(Reply::json(200, &gone));
@@ -798,7 +689,7 @@ impl WatchFilter {
     /// Send `e` if the watch wants it; false once the client is gone.
     async fn send(
         &self,
-        e: &super::store::WatchEvent,
+        e: &crate::store::WatchEvent,
         last_rv: &mut u64,
         tx: &mpsc::Sender<Result<Bytes, String>>,
     ) -> bool {
@@ -890,7 +781,7 @@ fn create(
     }
     let created = state.store().create(kind, ns, obj, dry_run)?;
     if !dry_run {
-        super::client::after_create(state, kind, ns, &created);
+        crate::client::after_create(state, kind, ns, &created);
     }
     Ok(Reply::Full {
         status: 201,
@@ -978,7 +869,7 @@ fn write(
     let written = store.update(kind, ns, name, new, dry_run)?;
     drop(store);
     if !dry_run {
-        super::client::after_update(state, kind, ns, name, &old, &written);
+        crate::client::after_update(state, kind, ns, name, &old, &written);
     }
     Ok(Reply::Full {
         status: 200,
@@ -1016,7 +907,7 @@ fn admit_pod(name: &str, pod: &mut Value) -> Result<(), ApiError> {
     pod["status"] = serde_json::json!({"phase": "Pending", "qosClass": "BestEffort"});
     if scheduled {
         pod["status"]["conditions"] = serde_json::json!([{"type": "PodScheduled", "status": "True",
-            "lastTransitionTime": super::store::now_rfc3339(), "lastProbeTime": null}]);
+            "lastTransitionTime": crate::store::now_rfc3339(), "lastProbeTime": null}]);
     }
     Ok(())
 }

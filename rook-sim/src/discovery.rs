@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::{self, Kind};
+use crate::resources::{self, Kind};
 
 pub const AGGREGATED_CT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 

@@ -17,6 +17,7 @@ pub mod operator;
 pub mod patch;
 pub mod rbac;
 pub mod remote;
+pub mod request;
 pub mod resources;
 pub mod rollout;
 pub mod rook;

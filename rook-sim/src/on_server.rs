@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::client::Backend;
-use super::operator::{Operator, rollout_complete};
-use super::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
-use super::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
-use super::{Sim, SimOptions, SimState, crd_object, load, rook, runtime, topology, write_private};
+use crate::client::Backend;
+use crate::operator::{Operator, rollout_complete};
+use crate::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
+use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
+use crate::{Sim, SimOptions, SimState, crd_object, load, rook, runtime, topology, write_private};
 
 /// How long `start` waits for the daemons' pods to run before it hands over.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,14 +52,14 @@ fn start_on(
         Some(p) => Arc::new(Remote::connect(p, rt.clone())?),
         None => remote.clone(),
     };
-    let tls = super::tls::generate()?;
+    let tls = crate::tls::generate()?;
     let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
     let crd = crd_object(opts.crd);
     let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
     // the simulated RBAC does not apply on a real server: its own does
     let opts = SimOptions { rbac: None, ..opts };
     let state = SimState::new(
-        super::store::Store::new(),
+        crate::store::Store::new(),
         Backend::Remote(remote.clone()),
         Some(front),
         schema,
@@ -78,7 +78,7 @@ fn start_on(
     rt.spawn(async move { op_state.operator.run(&op_state).await });
     // The front: the same HTTPS API as the embedded server's, with its request log and
     // faults, forwarding every request to the real server.
-    let (url, _) = super::serve_on(&rt, &state, opts.port, &tls)?;
+    let (url, _) = crate::serve_on(&rt, &state, opts.port, &tls)?;
     {
         let _guard = rt.enter();
         wait_for_pods(&state, &namespaces)?;
@@ -94,13 +94,13 @@ fn start_on(
     let (kubeconfig, owned_dir) = match &opts.kubeconfig_out {
         Some(p) => (p.clone(), None),
         None => {
-            let dir = std::env::temp_dir().join(format!("rook-sim-on-{}-{}", std::process::id(), super::random_hex(8)));
+            let dir = std::env::temp_dir().join(format!("rook-sim-on-{}-{}", std::process::id(), crate::random_hex(8)));
             std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             (dir.join("kubeconfig"), Some(dir))
         }
     };
-    write_private(&kubeconfig, &super::kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-    let admin_files = Some(super::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
+    write_private(&kubeconfig, &crate::kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
+    let admin_files = Some(crate::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
     Ok(Sim {
         url,
         ca_pem: tls.ca_pem,
@@ -188,7 +188,7 @@ fn install(
     if generated {
         let t = &opts.topology;
         let mut c = topology::ceph_cluster(&t.namespace, &t.ceph_image);
-        super::strip_nulls(&mut c);
+        crate::strip_nulls(&mut c);
         clusters.push((t.namespace.clone(), c));
         for i in 0..t.node_count() {
             nodes.insert(t.node_name(i));
@@ -204,7 +204,7 @@ fn install(
         skipped = loaded.skipped.clone();
         for o in &loaded.objects {
             let mut v = load::clean(o.object.clone());
-            super::strip_nulls(&mut v);
+            crate::strip_nulls(&mut v);
             if o.kind == &NAMESPACES {
                 if let Some(n) = v.pointer("/metadata/name").and_then(Value::as_str) {
                     dumped_namespaces.push(n.to_string());

@@ -13,11 +13,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
-use super::SimState;
-use super::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
-use super::rook::{self, Managed};
-use super::store::now_rfc3339;
-use super::topology::{self, DNR_LABEL};
+use crate::SimState;
+use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
+use crate::rook::{self, Managed};
+use crate::store::now_rfc3339;
+use crate::topology::{self, DNR_LABEL};
 
 #[derive(Debug, Clone)]
 pub struct OperatorConfig {
@@ -157,31 +157,8 @@ impl Operator {
         }
     }
 
-    /// The CephCluster Rook reconciles in each namespace: the oldest one.
-    pub fn clusters(all: Vec<Value>) -> Vec<Value> {
-        let mut by_ns: BTreeMap<String, Value> = BTreeMap::new();
-        for v in all {
-            let ns = v["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-            let older = |a: &Value, b: &Value| {
-                a["metadata"]["creationTimestamp"].as_str() < b["metadata"]["creationTimestamp"].as_str()
-            };
-            match by_ns.get(&ns) {
-                Some(cur) if !older(&v, cur) => {}
-                _ => {
-                    by_ns.insert(ns, v);
-                }
-            }
-        }
-        by_ns.into_values().collect()
-    }
-
-    /// The CephCluster Rook reconciles in `ns`, if any.
-    pub fn cluster_in(state: &SimState, ns: &str) -> Option<Value> {
-        Self::clusters(state.list(&CEPHCLUSTERS, Some(ns))).into_iter().next()
-    }
-
     async fn reconcile(&self, state: &Arc<SimState>) {
-        let clusters = Self::clusters(state.list(&CEPHCLUSTERS, None));
+        let clusters = rook::clusters(state.list(&CEPHCLUSTERS, None));
         for cluster in clusters {
             self.reconcile_cluster(state, &cluster).await;
         }
@@ -326,7 +303,7 @@ impl Operator {
         if let Some((ns, _)) = self.daemons.lock().expect("lock").keys().find(|(_, d)| d == deployment) {
             return ns.clone();
         }
-        Self::clusters(state.list(&CEPHCLUSTERS, None))
+        rook::clusters(state.list(&CEPHCLUSTERS, None))
             .first()
             .and_then(|c| c["metadata"]["namespace"].as_str())
             .unwrap_or("rook-ceph")
@@ -340,7 +317,7 @@ impl Operator {
     /// `status.version` from the spec image, `status.ceph.versions` counted from the
     /// images the Ready pods run, as `ceph versions` would report them.
     pub fn update_status(&self, state: &Arc<SimState>, ns: &str, base: &str) {
-        let Some(cluster) = Self::cluster_in(state, ns) else { return };
+        let Some(cluster) = rook::cluster_in(state, ns) else { return };
         let name = cluster["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let counts = versions(&state.list(&PODS, Some(ns)));
         let (version, _) = topology::ceph_version_of(base);
@@ -355,14 +332,14 @@ impl Operator {
             c["status"]["message"] = "Cluster created successfully".into();
             // a health pinned since it was computed wins (health.rs `write`)
             c["status"]["ceph"]["health"] = state.health.pinned(ns).unwrap_or_else(|| health.clone()).into();
-            c["status"]["ceph"]["lastChecked"] = super::health::now_checked().into();
+            c["status"]["ceph"]["lastChecked"] = crate::health::now_checked().into();
         });
     }
 
     /// A loaded cluster whose dump has no `status.ceph.versions` gets them from its pods
     /// (a real cluster refreshes them every 60 s); everything else is kept as dumped.
     pub fn fill_versions(&self, state: &Arc<SimState>, ns: &str) {
-        let Some(c) = Self::cluster_in(state, ns) else { return };
+        let Some(c) = rook::cluster_in(state, ns) else { return };
         if c.pointer("/status/ceph/versions").is_some()
             || c.pointer("/spec/external/enable").and_then(Value::as_bool) == Some(true)
         {
@@ -428,7 +405,7 @@ fn versions(pods: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
         let name = p["metadata"]["name"].as_str().unwrap_or_default();
         // `<deployment>-<hash>-<suffix>`
         let deployment = name.rsplitn(3, '-').nth(2).unwrap_or(name);
-        let labels = super::store::labels_of(p);
+        let labels = crate::store::labels_of(p);
         let Some(t) = rook::daemon_type(deployment, &labels) else { continue };
         let Some(key) = t.versions_key else { continue };
         if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {

@@ -70,7 +70,7 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 /// other kinds (bindings, service accounts) are skipped.
 pub fn roles_from_text(origin: &str, text: &str) -> Result<Vec<Role>, String> {
     let mut out = Vec::new();
-    let mut docs: Vec<Value> = super::load::parse_text(origin, text)?.into_iter().map(|(_, v)| v).collect();
+    let mut docs: Vec<Value> = crate::load::parse_text(origin, text)?.into_iter().map(|(_, v)| v).collect();
     while let Some(v) = docs.pop() {
         if let Some(items) = v.get("items").and_then(Value::as_array) {
             docs.extend(items.iter().cloned());

@@ -26,8 +26,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use super::SimState;
-use super::resources::{CEPHCLUSTERS, DEPLOYMENTS, Kind, PODS};
+use crate::SimState;
+use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS, Kind, PODS};
 
 /// Kinds rook-sim writes on a real server that its embedded one does not serve.
 pub const NODES: Kind = Kind {
@@ -415,8 +415,8 @@ impl Remote {
     /// same HTTPS API, request log and faults as the embedded one) by sending it on to the
     /// real server as this connection's user, and its answer back: status, content type,
     /// warnings and body; a watch streamed as it comes.
-    pub async fn forward(&self, req: &super::api::ApiRequest) -> super::api::Reply {
-        use super::api::Reply;
+    pub async fn forward(&self, req: &crate::request::ApiRequest) -> crate::request::Reply {
+        use crate::request::Reply;
         let uri = if req.query.is_empty() {
             format!("{}{}", self.server, req.path)
         } else {
@@ -540,7 +540,7 @@ fn node_status(now: &str) -> Value {
 
 /// Register the simulated nodes (a Node, Ready, and its Lease), as kubelets do.
 pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<String>) -> Result<(), String> {
-    let now = super::store::now_rfc3339();
+    let now = crate::store::now_rfc3339();
     for n in nodes {
         // several simulations may share a control plane and register the same node at once
         if remote.get(&NODES, "", n).is_none()
@@ -576,7 +576,7 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
                 );
             }
             if tick.is_multiple_of(6) {
-                let now = super::store::now_rfc3339();
+                let now = crate::store::now_rfc3339();
                 let _ = state.update_status(&NODES, "", &n, |node| node["status"] = node_status(&now));
             }
         }
@@ -591,9 +591,9 @@ pub fn start_watches(state: &Arc<SimState>, remote: Arc<Remote>, namespaces: &[S
     tokio::spawn(heartbeats(state.clone(), remote.clone()));
     for ns in namespaces {
         // pods: the kubelets of the simulated nodes
-        let (st, seen) = (state.clone(), Mutex::new(Seen::default()));
+        let (st, seen, me) = (state.clone(), Mutex::new(Seen::default()), remote.clone());
         tokio::spawn(remote.clone().informer(&PODS, Some(ns.clone()), move |etype, pod| {
-            on_pod(&st, &seen, etype, &pod);
+            on_pod(&st, &me, &seen, etype, &pod);
         }));
         // Deployments: rollouts counted as the embedded server's Deployment controller counts them
         let st = state.clone();
@@ -639,7 +639,7 @@ pub struct Seen {
 /// A pod event, as the kubelet of its node sees it: a new pod bound to a simulated node is
 /// run (one already Running from before rook-sim started is left as it is, its images
 /// counted as pulled); a pod being deleted is removed once its containers stopped.
-fn on_pod(state: &Arc<SimState>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
+fn on_pod(state: &Arc<SimState>, remote: &Arc<Remote>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
     let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -649,7 +649,7 @@ fn on_pod(state: &Arc<SimState>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
         seen.run.remove(&uid);
         seen.deleting.remove(&uid);
         drop(seen);
-        super::health::refresh(state, &ns);
+        crate::health::refresh(state, &ns);
         return;
     }
     if node.is_empty() {
@@ -662,13 +662,11 @@ fn on_pod(state: &Arc<SimState>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
     }
     if pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
         if seen.deleting.insert(uid.clone()) {
-            let (state, ns) = (state.clone(), ns.clone());
+            let (state, remote, ns) = (state.clone(), remote.clone(), ns.clone());
             tokio::spawn(async move {
                 // the containers stop (a Ceph daemon exits on SIGTERM), then the kubelet removes the pod
                 tokio::time::sleep(state.operator.config().ready_delay).await;
-                if let super::client::Backend::Remote(r) = &state.backend {
-                    let _ = r.delete(&PODS, &ns, &name, Some(&uid));
-                }
+                let _ = remote.delete(&PODS, &ns, &name, Some(&uid));
             });
         }
         return;
@@ -678,11 +676,11 @@ fn on_pod(state: &Arc<SimState>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
     }
     drop(seen);
     if pod.pointer("/status/phase").and_then(Value::as_str).is_some_and(|p| p != "Pending") {
-        for i in super::kubelet::images_of(pod) {
+        for i in crate::kubelet::images_of(pod) {
             state.kubelet.mark_pulled(node, &i);
         }
         return;
     }
     state.health.note_started(&ns, [name.as_str()]);
-    super::kubelet::spawn(state, &ns, &name);
+    crate::kubelet::spawn(state, &ns, &name);
 }

@@ -39,22 +39,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::SimState;
-use super::operator::Operator;
-use super::resources::{DEPLOYMENTS, PODS};
-use super::store::{Store, now_rfc3339};
-use super::topology;
-
-/// One sequence for the events whose order tests compare: rollouts (`Replacements`), pod
-/// events of the Deployment controller ([`PodEvent`]) and finished image pulls
-/// (`kubelet::Kubelet::pull_log`). One counter for the process, so an event numbered below
-/// another happened before it, whichever simulation they belong to.
-static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The next number of [`SEQ`] (from 1).
-pub fn next_seq() -> u64 {
-    SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
-}
+use crate::SimState;
+use crate::operator::Operator;
+use crate::resources::{DEPLOYMENTS, PODS};
+use crate::store::{Store, next_seq, now_rfc3339};
+use crate::topology;
 
 /// What happened to a pod of a Deployment, as the Deployment and ReplicaSet controllers
 /// and the kubelet saw it.
@@ -71,7 +60,7 @@ pub enum PodEventKind {
 /// One entry of the pod event log ([`Replacements::pod_events`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodEvent {
-    /// From [`next_seq`]: orders events across the whole process.
+    /// From [`crate::store::next_seq`]: orders events across the whole process.
     pub seq: u64,
     pub deployment: String,
     /// The pod's ReplicaSet, `<deployment>-<template hash>`.
@@ -362,7 +351,7 @@ fn deletion_order(pods: &mut [(String, Value)]) {
     let rank = |p: &Value| {
         let scheduled = p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
         let running = phase(p) == "Running";
-        (scheduled, running, super::kubelet::is_ready(p))
+        (scheduled, running, crate::kubelet::is_ready(p))
     };
     pods.sort_by(|(an, a), (bn, b)| {
         rank(a).cmp(&rank(b)).then_with(|| {
@@ -410,7 +399,7 @@ fn sets(owned: &[(String, Value)], new_rs: &str) -> Sets {
 }
 
 fn ready_count(pods: &[(String, Value)]) -> usize {
-    pods.iter().filter(|(_, p)| super::kubelet::is_ready(p)).count()
+    pods.iter().filter(|(_, p)| crate::kubelet::is_ready(p)).count()
 }
 
 /// One step of the controllers: what to delete, how many to create. None: nothing to do.
@@ -568,9 +557,9 @@ pub fn start(
 
 /// Start the kubelets of pods a step created, and refresh the cluster's health.
 fn run_pods(state: &Arc<SimState>, ns: &str, started: &[Started]) {
-    super::health::refresh(state, ns);
+    crate::health::refresh(state, ns);
     for p in started {
-        super::kubelet::spawn(state, ns, &p.name);
+        crate::kubelet::spawn(state, ns, &p.name);
     }
 }
 
@@ -616,7 +605,7 @@ pub fn release(state: &Arc<SimState>, ns: &str, deployment: &str) {
                 state.replacements.lock().unscheduled.remove(&key(ns, &name));
                 continue;
             };
-            if super::kubelet::deployment_of(&p).as_deref() != Some(deployment) {
+            if crate::kubelet::deployment_of(&p).as_deref() != Some(deployment) {
                 continue;
             }
             state.replacements.lock().unscheduled.remove(&key(ns, &name));
@@ -646,7 +635,7 @@ fn write_status(store: &mut Store, ns: &str, name: &str, new_rs: &str) {
     let s = sets(&owned, new_rs);
     let all: Vec<&(String, Value)> = s.new.iter().chain(s.old.iter().flat_map(|(_, p)| p.iter())).collect();
     let replicas = all.len() as u64;
-    let ready = all.iter().filter(|(_, p)| super::kubelet::is_ready(p)).count() as u64;
+    let ready = all.iter().filter(|(_, p)| crate::kubelet::is_ready(p)).count() as u64;
     let updated = s.new.len() as u64;
     let spec_replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1);
     let max_unavailable = match strategy(&dep) {
@@ -800,7 +789,7 @@ mod tests {
             // nothing more this round: the new pods turn Ready
             if step(&d, &sets(&pods, "d-new")).is_none() {
                 for (name, p) in pods.iter_mut().filter(|(name, _)| name.starts_with("new-")) {
-                    if !super::super::kubelet::is_ready(p) {
+                    if !crate::kubelet::is_ready(p) {
                         out.push(format!("ready {name}"));
                         *p = pod(name, "d-new", true).1;
                     }

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::SimState;
+use crate::resources::CEPHCLUSTERS;
 use crate::topology::{self, DNR_LABEL, Daemon, SimType};
 
 /// Containers Rook runs on an image of their own even when that image comes from the same
@@ -260,6 +262,29 @@ impl SkipSets {
 pub fn rook_minor(version: &str) -> Option<(u32, u32)> {
     let mut it = version.trim_start_matches('v').split(['.', '-']);
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// The CephCluster Rook reconciles in each namespace: the oldest one.
+pub fn clusters(all: Vec<Value>) -> Vec<Value> {
+    let mut by_ns: BTreeMap<String, Value> = BTreeMap::new();
+    for v in all {
+        let ns = v["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let older = |a: &Value, b: &Value| {
+            a["metadata"]["creationTimestamp"].as_str() < b["metadata"]["creationTimestamp"].as_str()
+        };
+        match by_ns.get(&ns) {
+            Some(cur) if !older(&v, cur) => {}
+            _ => {
+                by_ns.insert(ns, v);
+            }
+        }
+    }
+    by_ns.into_values().collect()
+}
+
+/// The CephCluster Rook reconciles in `ns`, if any.
+pub fn cluster_in(state: &SimState, ns: &str) -> Option<Value> {
+    clusters(state.list(&CEPHCLUSTERS, Some(ns))).into_iter().next()
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::SimState;
-use super::api::{self, ApiRequest, Reply};
+use crate::SimState;
+use crate::api;
+use crate::request::{ApiRequest, Reply};
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 

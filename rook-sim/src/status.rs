@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::Kind;
+use crate::resources::Kind;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -89,7 +89,7 @@ impl ApiError {
             "Forbidden",
             format!(
                 "{what} is forbidden: User \"{}\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
-                super::SIM_USER,
+                crate::SIM_USER,
                 resource,
                 kind.group
             ),

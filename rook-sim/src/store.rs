@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::resources::Kind;
-use super::status::ApiError;
+use crate::resources::Kind;
+use crate::status::ApiError;
 
 pub type Key = (String, String); // (namespace, name); namespace "" for cluster-scoped kinds
 
@@ -349,6 +349,17 @@ pub fn fnv64(data: &[u8]) -> u64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h
+}
+
+/// One sequence for the events whose order tests compare: rollouts (`Replacements`), pod
+/// events of the Deployment controller (`rollout::PodEvent`) and finished image pulls
+/// (`kubelet::Kubelet::pull_log`). One counter for the process, so an event numbered below
+/// another happened before it, whichever simulation they belong to.
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The next number of [`SEQ`] (from 1).
+pub fn next_seq() -> u64 {
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
 }
 
 #[cfg(test)]
