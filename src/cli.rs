@@ -417,8 +417,8 @@ pub struct DemoArgs {
     /// or latency,ms=N. E.g. `500,verb=patch,resource=deployments,count=2`,
     /// `drop,verb=watch`, `429,verb=list,resource=pods`. With --serve, more can be set and
     /// cleared while it runs (see the README, "Faults from outside").
-    #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::admin::parse_flag)]
-    pub faults: Vec<rook_sim::admin::Setting>,
+    #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::server::admin::parse_flag)]
+    pub faults: Vec<rook_sim::server::admin::Setting>,
     /// Bind the kubeconfig's user to roles of this RBAC manifest (e.g. deploy/rbac.yaml):
     /// every request no bound rule allows is answered 403 Forbidden. Needs --role.
     #[arg(long, value_name = "FILE", requires = "roles")]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::*;
 use kubectl_ceph_image::cluster::api::ATTEMPTS;
-use rook_sim::rbac::{Policy, Role, roles_from_text};
+use rook_sim::server::rbac::{Policy, Role, roles_from_text};
 use rook_sim::{Crd, Fault, FaultKind, OperatorConfig, Sim, SimOptions, Topology};
 
 /// Who the tests act as: the roles bound, as `demo --role` names them.

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use common::control_plane::{ControlPlane, control_plane};
 use common::*;
+use rook_sim::kube::events::{PodEvent, PodEventKind};
 use rook_sim::resources::{DEPLOYMENTS, PODS};
-use rook_sim::rollout::{PodEvent, PodEventKind};
 use rook_sim::{Crd, OperatorConfig, Sim, SimOptions, Topology};
 use serde_json::Value;
 

@@ -140,7 +140,7 @@ fn assert_clean(what: &str, o: &Out, key_pem: &str) {
 }
 
 fn identity() -> (String, String) {
-    rook_sim::tls::client_identity("canary-user").expect("client identity")
+    rook_sim::server::tls::client_identity("canary-user").expect("client identity")
 }
 
 #[test]

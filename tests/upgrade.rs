@@ -567,7 +567,7 @@ fn deployment_nodes(sim: &Sim) -> BTreeMap<String, String> {
     use rook_sim::resources::PODS;
     sim.list(&PODS, NS)
         .iter()
-        .filter_map(|p| Some((rook_sim::kubelet::deployment_of(p)?, p["spec"]["nodeName"].as_str()?.to_string())))
+        .filter_map(|p| Some((rook_sim::kube::kubelet::deployment_of(p)?, p["spec"]["nodeName"].as_str()?.to_string())))
         .collect()
 }
 

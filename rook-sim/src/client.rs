@@ -83,7 +83,7 @@ impl SimState {
     pub fn labels(&self, kind: &'static Kind, ns: &str) -> Vec<BTreeMap<String, String>> {
         match &self.backend {
             Backend::Embedded => self.store().iter(kind, Some(ns), None).map(|(_, s)| s.labels.clone()).collect(),
-            Backend::Remote(r) => r.list(kind, Some(ns)).iter().map(crate::store::labels_of).collect(),
+            Backend::Remote(r) => r.list(kind, Some(ns)).iter().map(crate::server::store::labels_of).collect(),
         }
     }
 
@@ -166,7 +166,7 @@ impl SimState {
             Backend::Embedded => {
                 self.store().delete(kind, ns, name, false).map_err(|e| e.message)?;
                 if kind == &PODS {
-                    crate::health::refresh(self, ns);
+                    crate::operator::health::refresh(self, ns);
                 }
                 Ok(())
             }
@@ -185,7 +185,7 @@ pub fn after_create(state: &Arc<SimState>, kind: &'static Kind, ns: &str, create
         && let Some(pod) = created["metadata"]["name"].as_str()
         && created.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
     {
-        crate::kubelet::spawn(state, ns, pod);
+        crate::kube::kubelet::spawn(state, ns, pod);
     }
 }
 
@@ -204,10 +204,10 @@ pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: 
     // next step (a RollingUpdate goes on as each new pod turns Ready)
     let phase = |p: &Value| p.pointer("/status/phase").cloned();
     if kind == &PODS
-        && (phase(old), crate::kubelet::is_ready(old)) != (phase(new), crate::kubelet::is_ready(new))
-        && let Some(d) = crate::kubelet::deployment_of(new)
+        && (phase(old), crate::kube::kubelet::is_ready(old)) != (phase(new), crate::kube::kubelet::is_ready(new))
+        && let Some(d) = crate::kube::kubelet::deployment_of(new)
     {
-        crate::rollout::pod_changed(state, ns, &d, name, crate::kubelet::is_ready(new));
+        crate::kube::rollout::pod_changed(state, ns, &d, name, crate::kube::kubelet::is_ready(new));
     }
     if kind == &CEPHCLUSTERS {
         state.operator.cluster_written(old, new);
@@ -219,9 +219,9 @@ pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: 
 /// writer (the simulated operator, a fence, a `kubectl scale`) and any Deployment.
 pub fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
     let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
-    let started = crate::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
-    crate::health::refresh(state, ns);
+    let started = crate::kube::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
+    crate::operator::health::refresh(state, ns);
     for p in &started {
-        crate::kubelet::spawn(state, ns, &p.name);
+        crate::kube::kubelet::spawn(state, ns, &p.name);
     }
 }

@@ -4,29 +4,13 @@
 //! simulated Rook operator, injects faults on demand and logs every request.
 //! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
 
-pub mod admin;
-pub mod api;
 pub mod client;
-pub mod discovery;
-pub mod faults;
-pub mod health;
-pub mod kubelet;
+pub mod kube;
 pub mod load;
-pub mod log;
 pub mod operator;
-pub mod patch;
-pub mod rbac;
 pub mod remote;
-pub mod request;
 pub mod resources;
-pub mod rollout;
-pub mod rook;
-pub mod schema;
-pub mod selector;
 pub mod server;
-pub mod status;
-pub mod store;
-pub mod tls;
 pub mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,14 +21,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use base64::Engine;
 use serde_json::{Value, json};
 
-pub use faults::{Fault, FaultKind, Faults};
-pub use log::{LoggedRequest, RequestLog};
 pub use operator::OperatorConfig;
+pub use server::faults::{Fault, FaultKind, Faults};
+pub use server::log::{LoggedRequest, RequestLog};
 pub use topology::Topology;
 
 use operator::Operator;
 use resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
-use store::Store;
+use server::store::Store;
 
 /// The user the simulated RBAC names in Forbidden messages.
 pub const SIM_USER: &str = "system:serviceaccount:rook-ceph:rook-sim-admin";
@@ -77,9 +61,9 @@ pub struct SimOptions {
     /// The bearer token the kubeconfig's user presents; default: a random one. Tests set a
     /// recognisable one to check that it is never printed.
     pub token: Option<String>,
-    /// Bind the kubeconfig's user to these roles (`rbac::Policy`): anything else is answered
+    /// Bind the kubeconfig's user to these roles (`server::rbac::Policy`): anything else is answered
     /// 403 as the apiserver's RBAC answers it. None: the user may do everything.
-    pub rbac: Option<rbac::Policy>,
+    pub rbac: Option<server::rbac::Policy>,
     /// Run on the real kube-apiserver this kubeconfig points at (`demo --serve --on`)
     /// instead of the embedded one: rook-sim installs the CRD, the namespace, the
     /// CephCluster and its Deployments there, registers the simulated nodes, and runs the
@@ -134,13 +118,13 @@ pub struct SimState {
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub max_in_flight: std::sync::atomic::AtomicUsize,
     /// The user's RBAC (None: everything allowed); changeable while running.
-    rbac: Mutex<Option<rbac::Policy>>,
+    rbac: Mutex<Option<server::rbac::Policy>>,
     /// Nodes, their pulled images, pods that fail to pull or never turn Ready.
-    pub kubelet: kubelet::Kubelet,
+    pub kubelet: kube::kubelet::Kubelet,
     /// `status.ceph.health` of each cluster.
-    pub health: health::Health,
+    pub health: operator::health::Health,
     /// Template-change rollouts per Deployment, and their order.
-    pub replacements: rollout::Replacements,
+    pub replacements: kube::events::Replacements,
 }
 
 impl SimState {
@@ -187,7 +171,7 @@ impl SimState {
     }
 
     /// Is the kubeconfig's user allowed this request? (Always, without a policy.)
-    pub fn authorize(&self, a: &rbac::Attributes) -> bool {
+    pub fn authorize(&self, a: &server::rbac::Attributes) -> bool {
         self.rbac.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|p| p.allows(a))
     }
 }
@@ -221,7 +205,7 @@ fn strip_nulls(v: &mut Value) {
 pub fn crd_object(crd: Crd) -> Value {
     let mut v: Value = serde_saphyr::from_str(include_str!("../assets/cephcluster-crd.yaml")).expect("CRD parses");
     if crd == Crd::Proposed {
-        schema::add_image_overrides(&mut v);
+        server::schema::add_image_overrides(&mut v);
     }
     v["status"] = json!({
         "acceptedNames": v["spec"]["names"].clone(),
@@ -256,7 +240,7 @@ fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
     let (mut store, schema) = store_with_crd(opts.crd, &[t.namespace.as_str()]);
     let mut cluster = topology::ceph_cluster(&t.namespace, &t.ceph_image);
     strip_nulls(&mut cluster);
-    schema::prune(&mut cluster, &schema);
+    server::schema::prune(&mut cluster, &schema);
     let cluster = store.create(&CEPHCLUSTERS, &t.namespace, cluster, false).expect("cluster");
     let uid = cluster["metadata"]["uid"].as_str().unwrap_or_default().to_string();
     let nodes: Vec<String> = (0..t.node_count()).map(|i| t.node_name(i)).collect();
@@ -268,7 +252,7 @@ fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
             let pod = topology::pod(&dep, &node, seq, true, &Operator::pod_ip(seq));
             store.create(&PODS, &t.namespace, pod, false).expect("pod");
         }
-        operator.register(&t.namespace, rook::Managed::Generated(d));
+        operator.register(&t.namespace, operator::rook::Managed::Generated(d));
     }
     (store, schema)
 }
@@ -306,7 +290,7 @@ fn bootstrap_loaded(
                 let _ = store.delete(&NAMESPACES, "", &name, false);
             }
             if kind == &CEPHCLUSTERS {
-                schema::prune(&mut v, &schema);
+                server::schema::prune(&mut v, &schema);
                 if !cluster_namespaces.contains(&o.namespace) {
                     cluster_namespaces.push(o.namespace.clone());
                 }
@@ -330,16 +314,16 @@ fn bootstrap_loaded(
         for dep in &deployments {
             let name = dep["metadata"]["name"].as_str().unwrap_or_default().to_string();
             if dep.get("status").is_none() {
-                rollout::initial_status(&mut store, ns, &name);
+                kube::rollout::initial_status(&mut store, ns, &name);
             }
-            if let Some(d) = rook::LoadedDaemon::from_deployment(dep, &cluster_images[ns]) {
+            if let Some(d) = operator::rook::LoadedDaemon::from_deployment(dep, &cluster_images[ns]) {
                 if let Some(v) = dep.pointer("/metadata/labels/rook-version").and_then(Value::as_str) {
                     *versions.entry(v.to_string()).or_default() += 1;
                 }
-                operator.register(ns, rook::Managed::Loaded(d));
+                operator.register(ns, operator::rook::Managed::Loaded(d));
             }
         }
-        if let Some((v, _)) = versions.into_iter().max_by_key(|(v, n)| (*n, rook::rook_minor(v))) {
+        if let Some((v, _)) = versions.into_iter().max_by_key(|(v, n)| (*n, operator::rook::rook_minor(v))) {
             operator.set_rook_version(ns, &v);
         }
     }
@@ -361,7 +345,7 @@ pub struct Sim {
     rt: Option<tokio::runtime::Runtime>,
     kubeconfig: PathBuf,
     /// The admin endpoint's token and CA files (None on a real server: no such endpoint).
-    admin_files: Option<admin::Files>,
+    admin_files: Option<server::admin::Files>,
     owned_dir: Option<PathBuf>,
     pub url: String,
     pub ca_pem: String,
@@ -377,9 +361,9 @@ impl Sim {
     pub fn start(opts: SimOptions) -> Result<Sim, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if opts.on.is_some() {
-            return on_server::start(opts);
+            return remote::on_server::start(opts);
         }
-        let tls = tls::generate()?;
+        let tls = server::tls::generate()?;
         let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
         let loaded = if opts.from.is_empty() && opts.objects.is_empty() {
             None
@@ -431,7 +415,7 @@ impl Sim {
             }
         };
         write_private(&kubeconfig, &kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-        let admin_files = Some(admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
+        let admin_files = Some(server::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
         Ok(Sim {
             state,
             rt: Some(rt),
@@ -553,7 +537,7 @@ impl Sim {
     }
 
     /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
-    pub fn set_rbac(&self, policy: Option<rbac::Policy>) {
+    pub fn set_rbac(&self, policy: Option<server::rbac::Policy>) {
         *self.state.rbac.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
@@ -581,7 +565,7 @@ impl Sim {
     /// not Ready, else `HEALTH_OK`. Written at once, with `lastChecked`.
     pub fn set_health(&self, ns: &str, health: Option<&str>) {
         let _rt = self.runtime().enter();
-        health::set(&self.state, ns, health);
+        operator::health::set(&self.state, ns, health);
     }
 
     /// The images `node` has pulled (or had from the start: those its Running pods ran).
@@ -642,7 +626,7 @@ impl Sim {
     /// What the Deployment and ReplicaSet controllers and the kubelets did to the pods of
     /// `ns`'s Deployments (created, deleted, Ready), in order, since start or
     /// [`Sim::reset_replacements`]; numbered in the sequence [`Sim::replacement_log`] uses.
-    pub fn pod_events(&self, ns: &str) -> Vec<rollout::PodEvent> {
+    pub fn pod_events(&self, ns: &str) -> Vec<kube::events::PodEvent> {
         self.state.replacements.pod_events(ns)
     }
 
@@ -650,13 +634,13 @@ impl Sim {
     /// its new ReplicaSet get a node; the others its controller creates stay Pending,
     /// unschedulable, until [`Sim::release_rollout`].
     pub fn hold_rollout(&self, ns: &str, deployment: &str, pods: usize) {
-        rollout::hold(&self.state, ns, deployment, pods);
+        kube::rollout::hold(&self.state, ns, deployment, pods);
     }
 
     /// Lift [`Sim::hold_rollout`]: the held pods are scheduled and start.
     pub fn release_rollout(&self, ns: &str, deployment: &str) {
         let _rt = self.runtime().enter();
-        rollout::release(&self.state, ns, deployment);
+        kube::rollout::release(&self.state, ns, deployment);
     }
 }
 
@@ -689,7 +673,7 @@ fn serve_on(
     rt: &tokio::runtime::Handle,
     state: &Arc<SimState>,
     port: u16,
-    tls: &tls::Tls,
+    tls: &server::tls::Tls,
 ) -> Result<(String, std::net::SocketAddr), String> {
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -713,8 +697,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| e.to_string())
 }
-
-mod on_server;
 
 impl Drop for Sim {
     fn drop(&mut self) {

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::store::fnv64;
+use crate::server::store::fnv64;
 
 pub const ROOK_VERSION: &str = "v1.20.6";
 pub const DNR_LABEL: &str = "ceph.rook.io/do-not-reconcile";
@@ -590,7 +590,7 @@ pub fn pod(deployment: &Value, node: &str, seed: u64, ready: bool, ip: &str) -> 
     }
     let mut spec = template["spec"].clone();
     spec["nodeName"] = node.into();
-    let now = crate::store::now_rfc3339();
+    let now = crate::server::store::now_rfc3339();
     let statuses = |key: &str, init: bool| -> Vec<Value> {
         spec[key].as_array().map(|cs| cs.iter().map(|c| {
             let image = c["image"].as_str().unwrap_or_default();

@@ -79,7 +79,7 @@ fn container_image_env(d: &Value) -> Vec<String> {
 /// The pods of a Deployment (through its ReplicaSets), name -> pod.
 fn pods_of(sim: &Sim, ns: &str, name: &str) -> Vec<(String, Value)> {
     let d = dep(sim, ns, name);
-    rook_sim::rollout::owned_pods(&sim.state.store(), ns, &d)
+    rook_sim::kube::rollout::owned_pods(&sim.state.store(), ns, &d)
 }
 
 fn pod_names(sim: &Sim, ns: &str, name: &str) -> Vec<String> {

@@ -71,7 +71,7 @@ fn start(args: &DemoArgs, namespace: Option<&str>) -> Result<Sim, String> {
         opts.topology.namespace = ns.to_string();
     }
     if let Some(file) = &args.rbac {
-        opts.rbac = Some(rook_sim::rbac::Policy::from_file(file, &args.roles)?);
+        opts.rbac = Some(rook_sim::server::rbac::Policy::from_file(file, &args.roles)?);
     }
     let sim = Sim::start(opts)?;
     for s in &sim.skipped {
@@ -79,7 +79,7 @@ fn start(args: &DemoArgs, namespace: Option<&str>) -> Result<Sim, String> {
     }
     for f in &args.faults {
         let id = sim.apply_fault(f)["id"].as_u64().map(|id| format!(" {id}")).unwrap_or_default();
-        crate::output::note(&format!("rook-sim: fault{id}: {}", rook_sim::admin::describe(f)));
+        crate::output::note(&format!("rook-sim: fault{id}: {}", rook_sim::server::admin::describe(f)));
     }
     if let Some(file) = &args.rbac {
         crate::output::note(&format!(
@@ -120,7 +120,7 @@ pub async fn serve(args: &DemoArgs, namespace: Option<&str>) -> Result<(), Strin
     crate::output::note(&format!(
         "rook-sim: faults: curl --cacert \"$ROOK_SIM_CACERT\" -H \"Authorization: Bearer $ROOK_SIM_ADMIN_TOKEN\" \
          \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",
-        rook_sim::admin::FAULTS_PATH
+        rook_sim::server::admin::FAULTS_PATH
     ));
     wait_for_signal().await?;
     drop(sim);

@@ -115,7 +115,7 @@ fn write(state: &Arc<SimState>, name: &str, ns: &str, health: &str) {
 
 /// The CephCluster of `ns`: its name and its health as written now.
 fn current(state: &SimState, ns: &str) -> Option<(String, Option<String>)> {
-    let c = crate::rook::cluster_in(state, ns)?;
+    let c = crate::operator::rook::cluster_in(state, ns)?;
     let name = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
     Some((name, c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string)))
 }

@@ -5,6 +5,9 @@
 //! types that ignore it, and `imageOverrides` when the CRD keeps that field. Removing a
 //! Deployment's label triggers nothing, as in Rook.
 
+pub mod health;
+pub mod rook;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,9 +17,9 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 
 use crate::SimState;
+use crate::operator::rook::Managed;
 use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS, EVENTS, PODS};
-use crate::rook::{self, Managed};
-use crate::store::now_rfc3339;
+use crate::server::store::now_rfc3339;
 use crate::topology::{self, DNR_LABEL};
 
 #[derive(Debug, Clone)]
@@ -332,7 +335,7 @@ impl Operator {
             c["status"]["message"] = "Cluster created successfully".into();
             // a health pinned since it was computed wins (health.rs `write`)
             c["status"]["ceph"]["health"] = state.health.pinned(ns).unwrap_or_else(|| health.clone()).into();
-            c["status"]["ceph"]["lastChecked"] = crate::health::now_checked().into();
+            c["status"]["ceph"]["lastChecked"] = crate::operator::health::now_checked().into();
         });
     }
 
@@ -405,7 +408,7 @@ fn versions(pods: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
         let name = p["metadata"]["name"].as_str().unwrap_or_default();
         // `<deployment>-<hash>-<suffix>`
         let deployment = name.rsplitn(3, '-').nth(2).unwrap_or(name);
-        let labels = crate::store::labels_of(p);
+        let labels = crate::server::store::labels_of(p);
         let Some(t) = rook::daemon_type(deployment, &labels) else { continue };
         let Some(key) = t.versions_key else { continue };
         if p.pointer("/status/phase").and_then(Value::as_str) != Some("Running") {

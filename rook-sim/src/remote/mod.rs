@@ -13,6 +13,8 @@
 //! The real controller-manager makes the ReplicaSets and pods and the real scheduler binds
 //! them: rook-sim writes only what Rook and the kubelets write.
 
+pub(crate) mod on_server;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -415,8 +417,8 @@ impl Remote {
     /// same HTTPS API, request log and faults as the embedded one) by sending it on to the
     /// real server as this connection's user, and its answer back: status, content type,
     /// warnings and body; a watch streamed as it comes.
-    pub async fn forward(&self, req: &crate::request::ApiRequest) -> crate::request::Reply {
-        use crate::request::Reply;
+    pub async fn forward(&self, req: &crate::server::request::ApiRequest) -> crate::server::request::Reply {
+        use crate::server::request::Reply;
         let uri = if req.query.is_empty() {
             format!("{}{}", self.server, req.path)
         } else {
@@ -540,7 +542,7 @@ fn node_status(now: &str) -> Value {
 
 /// Register the simulated nodes (a Node, Ready, and its Lease), as kubelets do.
 pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<String>) -> Result<(), String> {
-    let now = crate::store::now_rfc3339();
+    let now = crate::server::store::now_rfc3339();
     for n in nodes {
         // several simulations may share a control plane and register the same node at once
         if remote.get(&NODES, "", n).is_none()
@@ -576,7 +578,7 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
                 );
             }
             if tick.is_multiple_of(6) {
-                let now = crate::store::now_rfc3339();
+                let now = crate::server::store::now_rfc3339();
                 let _ = state.update_status(&NODES, "", &n, |node| node["status"] = node_status(&now));
             }
         }
@@ -649,7 +651,7 @@ fn on_pod(state: &Arc<SimState>, remote: &Arc<Remote>, seen: &Mutex<Seen>, etype
         seen.run.remove(&uid);
         seen.deleting.remove(&uid);
         drop(seen);
-        crate::health::refresh(state, &ns);
+        crate::operator::health::refresh(state, &ns);
         return;
     }
     if node.is_empty() {
@@ -676,11 +678,11 @@ fn on_pod(state: &Arc<SimState>, remote: &Arc<Remote>, seen: &Mutex<Seen>, etype
     }
     drop(seen);
     if pod.pointer("/status/phase").and_then(Value::as_str).is_some_and(|p| p != "Pending") {
-        for i in crate::kubelet::images_of(pod) {
+        for i in crate::kube::kubelet::images_of(pod) {
             state.kubelet.mark_pulled(node, &i);
         }
         return;
     }
     state.health.note_started(&ns, [name.as_str()]);
-    crate::kubelet::spawn(state, &ns, &name);
+    crate::kube::kubelet::spawn(state, &ns, &name);
 }

@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::client::Backend;
+use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
 use crate::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
-use crate::{Sim, SimOptions, SimState, crd_object, load, rook, runtime, topology, write_private};
+use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
 
 /// How long `start` waits for the daemons' pods to run before it hands over.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,14 +53,14 @@ fn start_on(
         Some(p) => Arc::new(Remote::connect(p, rt.clone())?),
         None => remote.clone(),
     };
-    let tls = crate::tls::generate()?;
+    let tls = crate::server::tls::generate()?;
     let operator = Operator::new(opts.operator.clone(), opts.topology.rook_image.clone());
     let crd = crd_object(opts.crd);
     let schema = crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().expect("schema");
     // the simulated RBAC does not apply on a real server: its own does
     let opts = SimOptions { rbac: None, ..opts };
     let state = SimState::new(
-        crate::store::Store::new(),
+        crate::server::store::Store::new(),
         Backend::Remote(remote.clone()),
         Some(front),
         schema,
@@ -100,7 +101,7 @@ fn start_on(
         }
     };
     write_private(&kubeconfig, &crate::kubeconfig_yaml(&url, &tls.ca_pem, &state.token, &namespaces[0]))?;
-    let admin_files = Some(crate::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
+    let admin_files = Some(crate::server::admin::Files::write(&kubeconfig, &state.admin_token, &tls.ca_pem)?);
     Ok(Sim {
         url,
         ca_pem: tls.ca_pem,

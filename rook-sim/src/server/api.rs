@@ -4,24 +4,23 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::SimState;
-use crate::discovery;
-use crate::faults::FaultKind;
-use crate::log::LoggedRequest;
-use crate::patch::{self, PatchType};
-use crate::request::{ApiRequest, Reply, delete_options, dry_run_of, parse_query, query_dry_run};
-use crate::resources::{self, CRDS, DEPLOYMENTS, Kind, NAMESPACES, PODS};
-use crate::schema;
-use crate::selector::LabelSelector as Selector;
-use crate::status::ApiError;
-use crate::store::Key;
+use crate::resources::{self, CRDS, Kind, NAMESPACES, PODS};
+use crate::server::discovery;
+use crate::server::faults::FaultKind;
+use crate::server::log::LoggedRequest;
+use crate::server::patch::{self, PatchType};
+use crate::server::request::{ApiRequest, Reply, delete_options, dry_run_of, parse_query, query_dry_run};
+use crate::server::schema;
+use crate::server::selector::selectors;
+use crate::server::status::ApiError;
+use crate::server::store::Key;
+use crate::server::watch::watch_stream;
 
 enum Route {
     Version,
@@ -112,7 +111,7 @@ fn verb_of(method: &str, has_name: bool, watch: bool) -> &'static str {
 pub const LOG_PATH: &str = "/rook-sim/log";
 
 pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
-    if let Some(reply) = crate::admin::handle(state, &req) {
+    if let Some(reply) = crate::server::admin::handle(state, &req) {
         return reply;
     }
     if req.path == LOG_PATH {
@@ -146,7 +145,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
     state.max_in_flight.fetch_max(now, SeqCst);
     let reply = answer(state, &req, &q, watch, r, verb, &resource, name.as_deref()).await;
     state.in_flight.fetch_sub(1, SeqCst);
-    let write = crate::faults::WRITE_VERBS.contains(&verb);
+    let write = crate::server::faults::WRITE_VERBS.contains(&verb);
     state.log.push(LoggedRequest {
         method: req.method.clone(),
         path: req.path.clone(),
@@ -183,7 +182,7 @@ async fn answer(
     } else if let Some(denied) = forbidden(state, &r, verb) {
         Reply::error(&denied)
     } else {
-        if crate::faults::WRITE_VERBS.contains(&verb) {
+        if crate::server::faults::WRITE_VERBS.contains(&verb) {
             // A hook at one object's write (a test's signal to its client): no reconcile.
             if let Some(f) = state.faults.take_interloper_for(name) {
                 f(&mut state.store());
@@ -221,7 +220,7 @@ async fn answer(
 /// authenticated user (the default `system:discovery` and `system:public-info-viewer`).
 fn forbidden(state: &SimState, r: &Route, verb: &str) -> Option<ApiError> {
     let Route::Resource { kind, ns, name, sub } = r else { return None };
-    let a = crate::rbac::Attributes {
+    let a = crate::server::rbac::Attributes {
         verb,
         group: kind.group,
         resource: kind.plural,
@@ -338,7 +337,7 @@ fn delete(
     };
     if kind == &PODS && !dry {
         // a restarted daemon pod deleted before it turned Ready no longer counts
-        crate::health::refresh(state, ns);
+        crate::operator::health::refresh(state, ns);
     }
     if kind == &PODS || kind == &NAMESPACES {
         return Ok(Reply::json(200, &gone));
@@ -361,40 +360,6 @@ fn get(state: &SimState, kind: &'static Kind, ns: &str, name: &str, sub: Option<
     Ok(Reply::Full { status: 200, content_type: "application/json".into(), body: s.bytes.clone(), warnings: vec![] })
 }
 
-/// Field selectors the simulation supports: metadata.name, metadata.namespace, spec.nodeName.
-struct FieldSel(Vec<(String, String, bool)>);
-
-impl FieldSel {
-    fn parse(s: Option<&String>) -> Result<FieldSel, ApiError> {
-        let mut out = Vec::new();
-        for term in s.map(String::as_str).unwrap_or("").split(',').filter(|t| !t.is_empty()) {
-            let (k, v, eq) = if let Some((k, v)) = term.split_once("!=") {
-                (k, v, false)
-            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (k, v, true)
-            } else {
-                return Err(ApiError::bad_request(format!("invalid field selector: {term:?}")));
-            };
-            if !matches!(k, "metadata.name" | "metadata.namespace" | "spec.nodeName") {
-                return Err(ApiError::bad_request(format!("field label not supported: {k}")));
-            }
-            out.push((k.to_string(), v.to_string(), eq));
-        }
-        Ok(FieldSel(out))
-    }
-
-    fn matches(&self, key: &Key, node: Option<&String>) -> bool {
-        self.0.iter().all(|(k, v, eq)| {
-            let actual = match k.as_str() {
-                "metadata.name" => Some(&key.1),
-                "metadata.namespace" => Some(&key.0),
-                _ => node,
-            };
-            (actual.map(String::as_str).unwrap_or("") == v) == *eq
-        })
-    }
-}
-
 /// A continue token as kube-apiserver writes one: `{"v":"meta.k8s.io/v1","rv":N,"start":K}`
 /// in base64url without padding (storage's `EncodeContinue`), N the list's
 /// resourceVersion; K here the last key given.
@@ -410,13 +375,6 @@ fn decode_continue(tok: &str) -> Option<(u64, Key)> {
     let rv = v.get("rv")?.as_u64()?;
     let (ns, name) = v.get("start")?.as_str()?.split_once('/')?;
     Some((rv, (ns.to_string(), name.to_string())))
-}
-
-/// The `labelSelector` and `fieldSelector` of a list or watch.
-fn selectors(q: &HashMap<String, String>) -> Result<(Selector, FieldSel), ApiError> {
-    let sel = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    Ok((sel, FieldSel::parse(q.get("fieldSelector"))?))
 }
 
 fn list(
@@ -504,205 +462,6 @@ fn list(
     }
     body.extend_from_slice(b"]}");
     Ok(Reply::Full { status: 200, content_type: "application/json".into(), body: Bytes::from(body), warnings: vec![] })
-}
-
-fn event_line(etype: &str, obj: &[u8]) -> Bytes {
-    let mut b = Vec::with_capacity(obj.len() + 32);
-    b.extend_from_slice(format!("{{\"type\":\"{etype}\",\"object\":").as_bytes());
-    b.extend_from_slice(obj);
-    b.extend_from_slice(b"}\n");
-    Bytes::from(b)
-}
-
-fn watch_stream(
-    state: &Arc<SimState>,
-    kind: &'static Kind,
-    ns: Option<&str>,
-    q: &HashMap<String, String>,
-) -> Result<Reply, ApiError> {
-    let (sel, fsel) = selectors(q)?;
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
-    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
-    let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(4096);
-    let ns_owned = ns.map(str::to_string);
-    let mut initial = Vec::new();
-    let (mut sub, start_rv) = {
-        let store = state.store();
-        let sub = store.subscribe();
-        let rv = store.resource_version();
-        match q.get("resourceVersion").map(String::as_str) {
-            None | Some("") | Some("0") => {
-                for (key, s) in store.iter(kind, ns, None) {
-                    if sel.matches(&s.labels) && fsel.matches(key, s.node.as_ref()) {
-                        initial.push(event_line("ADDED", &s.bytes));
-                    }
-                }
-            }
-            Some(v) => {
-                // kube-apiserver answers this one 500 with no reason (the watch cache's
-                // parse error is no API error)
-                let from: u64 = v.parse().map_err(|_| {
-                    ApiError::new(
-                        500,
-                        "",
-                        format!(
-                            "resourceVersion: Invalid value: {v:?}: strconv.ParseUint: parsing {v:?}: invalid syntax"
-                        ),
-                    )
-                })?;
-                match store.events_since(from) {
-                    Some(evs) => {
-                        for e in evs.iter().filter(|e| e.plural == kind.plural && ns.is_none_or(|n| n == e.namespace)) {
-                            if sel.matches(&e.labels)
-                                && fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref())
-                            {
-                                initial.push(event_line(e.etype, &e.bytes));
-                            }
-                        }
-                    }
-                    None => {
-                        let err = ApiError::gone_watch(from, store.history_start());
-                        initial.push(event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json")));
-                        let tx2 = tx.clone();
-                        tokio::spawn(async move {
-                            for l in initial {
-                                let _ = tx2.send(Ok(l)).await;
-                            }
-                        });
-                        return Ok(Reply::Watch(rx));
-                    }
-                }
-            }
-        }
-        (sub, rv)
-    };
-    let mut epoch = state.watch_epoch.subscribe();
-    let state2 = state.clone();
-    let filter = WatchFilter { kind, ns: ns_owned, sel, fsel, start_rv };
-    tokio::spawn(async move {
-        for l in initial {
-            if tx.send(Ok(l)).await.is_err() {
-                return;
-            }
-        }
-        let start = tokio::time::Instant::now();
-        let deadline = start + Duration::from_secs(timeout);
-        let mut bookmark_at = next_bookmark(start, deadline);
-        let mut last_rv = start_rv;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return,
-                _ = epoch.changed() => {
-                    // a dropped-connection fault: abort the stream mid-way
-                    let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
-                    return;
-                }
-                _ = tokio::time::sleep_until(bookmark_at), if bookmarks => {
-                    // Everything stored up to the bookmark's resourceVersion goes out first: a
-                    // client resuming from the bookmark misses nothing.
-                    let rv = state2.store().resource_version();
-                    loop {
-                        match sub.try_recv() {
-                            Ok(e) => {
-                                if !filter.send(&e, &mut last_rv, &tx).await {
-                                    return;
-                                }
-                            }
-                            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
-                                let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
-                                return;
-                            }
-                            Err(tokio::sync::broadcast::error::TryRecvError::Closed) => return,
-                        }
-                    }
-                    // As the watch cache: only a resourceVersion past the watch's start.
-                    if rv > start_rv {
-                        let bm = bookmark_object(kind, rv.max(last_rv));
-                        if tx.send(Ok(event_line("BOOKMARK", &serde_json::to_vec(&bm).expect("json")))).await.is_err() {
-                            return;
-                        }
-                    }
-                    bookmark_at = next_bookmark(tokio::time::Instant::now(), deadline);
-                }
-                ev = sub.recv() => match ev {
-                    Ok(e) => {
-                        if !filter.send(&e, &mut last_rv, &tx).await {
-                            return;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = tx.send(Ok(gone_event(&state2, last_rv))).await;
-                        return;
-                    }
-                    Err(_) => return,
-                }
-            }
-        }
-    });
-    Ok(Reply::Watch(rx))
-}
-
-/// When the next BOOKMARK is due, as kube-apiserver's watch cache sends them
-/// (cacher.go `nextBookmarkTime`): about every minute, and 2 s before the watch's deadline
-/// (once that is past: in a minute, i.e. not before the deadline).
-fn next_bookmark(now: tokio::time::Instant, deadline: tokio::time::Instant) -> tokio::time::Instant {
-    let minute = now + Duration::from_secs(60);
-    match deadline.checked_sub(Duration::from_secs(2)) {
-        Some(before) if before > now => before.min(minute),
-        _ => minute,
-    }
-}
-
-/// A BOOKMARK's object: an empty object of the kind with only a resourceVersion, as Go
-/// encodes an empty one of the built-in types (`"spec":{"containers":null}` for a Pod).
-fn bookmark_object(kind: &Kind, rv: u64) -> Value {
-    let mut o = serde_json::json!({"kind": kind.kind, "apiVersion": kind.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()}});
-    if kind == &PODS {
-        o["spec"] = serde_json::json!({"containers": null});
-        o["status"] = serde_json::json!({});
-    } else if kind == &DEPLOYMENTS {
-        o["spec"] = serde_json::json!({"replicas": 0, "selector": null,
-            "template": {"metadata": {}, "spec": {"containers": null}}, "strategy": {}});
-        o["status"] = serde_json::json!({});
-    }
-    o
-}
-
-/// The ERROR event of a watch whose history is gone past `rv`.
-fn gone_event(state: &SimState, rv: u64) -> Bytes {
-    let err = ApiError::gone_watch(rv, state.store().history_start());
-    event_line("ERROR", &serde_json::to_vec(&err.to_json()).expect("json"))
-}
-
-/// What one watch passes on.
-struct WatchFilter {
-    kind: &'static Kind,
-    ns: Option<String>,
-    sel: Selector,
-    fsel: FieldSel,
-    start_rv: u64,
-}
-
-impl WatchFilter {
-    /// Send `e` if the watch wants it; false once the client is gone.
-    async fn send(
-        &self,
-        e: &crate::store::WatchEvent,
-        last_rv: &mut u64,
-        tx: &mpsc::Sender<Result<Bytes, String>>,
-    ) -> bool {
-        if e.rv <= self.start_rv || e.plural != self.kind.plural || self.ns.as_deref().is_some_and(|n| n != e.namespace)
-        {
-            return true;
-        }
-        *last_rv = e.rv;
-        if self.sel.matches(&e.labels) && self.fsel.matches(&(e.namespace.clone(), e.name.clone()), e.node.as_ref()) {
-            return tx.send(Ok(event_line(e.etype, &e.bytes))).await.is_ok();
-        }
-        true
-    }
 }
 
 fn parse_body(req: &ApiRequest) -> Result<Value, ApiError> {
@@ -907,7 +666,7 @@ fn admit_pod(name: &str, pod: &mut Value) -> Result<(), ApiError> {
     pod["status"] = serde_json::json!({"phase": "Pending", "qosClass": "BestEffort"});
     if scheduled {
         pod["status"]["conditions"] = serde_json::json!([{"type": "PodScheduled", "status": "True",
-            "lastTransitionTime": crate::store::now_rfc3339(), "lastProbeTime": null}]);
+            "lastTransitionTime": crate::server::store::now_rfc3339(), "lastProbeTime": null}]);
     }
     Ok(())
 }

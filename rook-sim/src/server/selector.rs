@@ -6,7 +6,10 @@
 //! Operators: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k` (exists), `!k`
 //! (does not exist), and the numeric `k>n`, `k<n`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::server::status::ApiError;
+use crate::server::store::Key;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
@@ -275,6 +278,47 @@ impl LabelSelector {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Field selectors the simulation supports: metadata.name, metadata.namespace, spec.nodeName.
+pub struct FieldSel(Vec<(String, String, bool)>);
+
+impl FieldSel {
+    fn parse(s: Option<&String>) -> Result<FieldSel, ApiError> {
+        let mut out = Vec::new();
+        for term in s.map(String::as_str).unwrap_or("").split(',').filter(|t| !t.is_empty()) {
+            let (k, v, eq) = if let Some((k, v)) = term.split_once("!=") {
+                (k, v, false)
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (k, v, true)
+            } else {
+                return Err(ApiError::bad_request(format!("invalid field selector: {term:?}")));
+            };
+            if !matches!(k, "metadata.name" | "metadata.namespace" | "spec.nodeName") {
+                return Err(ApiError::bad_request(format!("field label not supported: {k}")));
+            }
+            out.push((k.to_string(), v.to_string(), eq));
+        }
+        Ok(FieldSel(out))
+    }
+
+    pub fn matches(&self, key: &Key, node: Option<&String>) -> bool {
+        self.0.iter().all(|(k, v, eq)| {
+            let actual = match k.as_str() {
+                "metadata.name" => Some(&key.1),
+                "metadata.namespace" => Some(&key.0),
+                _ => node,
+            };
+            (actual.map(String::as_str).unwrap_or("") == v) == *eq
+        })
+    }
+}
+
+/// The `labelSelector` and `fieldSelector` of a list or watch.
+pub fn selectors(q: &HashMap<String, String>) -> Result<(LabelSelector, FieldSel), ApiError> {
+    let sel = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    Ok((sel, FieldSel::parse(q.get("fieldSelector"))?))
 }
 
 #[cfg(test)]

@@ -1,5 +1,23 @@
-//! HTTPS on loopback: TLS with the generated certificate, HTTP/1.1 by hyper, each request
+//! The embedded Kubernetes API server (`demo`, quick tests): the API (`api`: routing,
+//! RBAC, admission, list and watch), its object store (`store`), the admin and fault
+//! endpoints (`admin`, `faults`), the request log, and what it answers with (`request`,
+//! `status`). Its listener, here: HTTPS on loopback: TLS with the generated certificate, HTTP/1.1 by hyper, each request
 //! handed to the API layer; watch replies stream as chunked bodies.
+
+pub mod admin;
+pub mod api;
+pub mod discovery;
+pub mod faults;
+pub mod log;
+pub mod patch;
+pub mod rbac;
+pub mod request;
+pub mod schema;
+pub mod selector;
+pub mod status;
+pub mod store;
+pub mod tls;
+pub mod watch;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,8 +35,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::SimState;
-use crate::api;
-use crate::request::{ApiRequest, Reply};
+use crate::server::request::{ApiRequest, Reply};
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 

@@ -82,7 +82,7 @@ impl LoadedDaemon {
     /// `cluster_image` is the CephCluster's image, for Deployments without `CONTAINER_IMAGE`.
     pub fn from_deployment(dep: &Value, cluster_image: &str) -> Option<LoadedDaemon> {
         let name = dep["metadata"]["name"].as_str()?.to_string();
-        let labels = crate::store::labels_of(dep);
+        let labels = crate::server::store::labels_of(dep);
         let t = daemon_type(&name, &labels)?;
         let spec = &dep["spec"]["template"]["spec"];
         // The Ceph image Rook last wrote: what its Ceph containers say in CONTAINER_IMAGE.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::resources::Kind;
-use crate::status::ApiError;
+use crate::server::status::ApiError;
 
 pub type Key = (String, String); // (namespace, name); namespace "" for cluster-scoped kinds
 
@@ -352,7 +352,7 @@ pub fn fnv64(data: &[u8]) -> u64 {
 }
 
 /// One sequence for the events whose order tests compare: rollouts (`Replacements`), pod
-/// events of the Deployment controller (`rollout::PodEvent`) and finished image pulls
+/// events of the Deployment controller (`kube::events::PodEvent`) and finished image pulls
 /// (`kubelet::Kubelet::pull_log`). One counter for the process, so an event numbered below
 /// another happened before it, whichever simulation they belong to.
 static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

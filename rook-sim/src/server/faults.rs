@@ -70,7 +70,7 @@ pub const WRITE_VERBS: [&str; 4] = ["create", "update", "patch", "delete"];
 
 /// Another client's write, run just before the next write request is handled: the
 /// "concurrent writer between the plugin's read and its patch".
-pub type Interloper = Box<dyn FnOnce(&mut crate::store::Store) + Send>;
+pub type Interloper = Box<dyn FnOnce(&mut crate::server::store::Store) + Send>;
 
 #[derive(Default)]
 pub struct Faults {

@@ -29,10 +29,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::faults::{Fault, FaultKind};
-use crate::request::{ApiRequest, Reply};
 use crate::resources;
-use crate::status::ApiError;
+use crate::server::faults::{Fault, FaultKind};
+use crate::server::request::{ApiRequest, Reply};
+use crate::server::status::ApiError;
 use crate::{Sim, SimState};
 
 pub const FAULTS_PATH: &str = "/rook-sim/faults";

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::status::ApiError;
+use crate::server::status::ApiError;
 
 pub struct ApiRequest {
     pub method: String,

@@ -22,23 +22,23 @@ pub struct LoggedRequest {
 impl LoggedRequest {
     /// create, update, patch, delete, not counting `dryRun=All` ones.
     pub fn is_mutating(&self) -> bool {
-        crate::faults::WRITE_VERBS.contains(&self.verb.as_str()) && !self.is_dry_run()
+        crate::server::faults::WRITE_VERBS.contains(&self.verb.as_str()) && !self.is_dry_run()
     }
 
     /// As the server read it: from the query, but a DELETE with a body takes its options
     /// from the body alone (`api::delete_options`).
     pub fn is_dry_run(&self) -> bool {
         if self.method == "DELETE" {
-            let q = crate::request::parse_query(&self.query);
+            let q = crate::server::request::parse_query(&self.query);
             let body = self.body.as_deref().unwrap_or_default().as_bytes();
-            return crate::request::delete_options(body, &q)
+            return crate::server::request::delete_options(body, &q)
                 .is_ok_and(|o| o["dryRun"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|v| v == "All")));
         }
         self.query.split('&').any(|kv| kv == "dryRun=All")
     }
 
     pub fn is_write_attempt(&self) -> bool {
-        crate::faults::WRITE_VERBS.contains(&self.verb.as_str())
+        crate::server::faults::WRITE_VERBS.contains(&self.verb.as_str())
     }
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::SimState;
 use crate::resources::{EVENTS, PODS};
-use crate::store::{Store, now_rfc3339};
+use crate::server::store::{Store, now_rfc3339};
 
 /// The kubelets' state: the nodes, what each pulled, and the faults set on pods.
 #[derive(Default)]
@@ -98,7 +98,7 @@ impl Kubelet {
     /// when, numbered in the sequence rollouts are numbered in (`store::next_seq`).
     fn finish_pull(&self, node: &str, image: &str) {
         let mut log = lock(&self.pull_log);
-        log.push((crate::store::next_seq(), node.to_string(), image.to_string()));
+        log.push((crate::server::store::next_seq(), node.to_string(), image.to_string()));
         self.mark_pulled(node, image);
     }
 
@@ -207,7 +207,7 @@ fn status_at(pod: &Value, stage: &Stage) -> Value {
                 let seed = format!("{}{}", pod["metadata"]["uid"].as_str().unwrap_or_default(), c["name"]);
                 json!({"name": c["name"], "image": image,
                     "imageID": if started { crate::topology::image_id(image) } else { String::new() },
-                    "containerID": if started { format!("containerd://{:016x}{:016x}", crate::store::fnv64(seed.as_bytes()), i) } else { String::new() },
+                    "containerID": if started { format!("containerd://{:016x}{:016x}", crate::server::store::fnv64(seed.as_bytes()), i) } else { String::new() },
                     "ready": ready && !init, "restartCount": 0, "started": started && !init && phase == "Running",
                     "state": state})
             })
@@ -346,7 +346,7 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
             if ready {
                 state.health.note_ready(ns, name);
             }
-            crate::health::refresh(state, ns);
+            crate::operator::health::refresh(state, ns);
             was = Some(ready);
         }
         if ready {

@@ -35,130 +35,16 @@
 //! still in the way of a `Recreate`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::SimState;
+use crate::kube::events::{PodEventKind, key};
 use crate::operator::Operator;
 use crate::resources::{DEPLOYMENTS, PODS};
-use crate::store::{Store, next_seq, now_rfc3339};
+use crate::server::store::{Store, now_rfc3339};
 use crate::topology;
-
-/// What happened to a pod of a Deployment, as the Deployment and ReplicaSet controllers
-/// and the kubelet saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodEventKind {
-    /// The ReplicaSet controller created it (Pending).
-    Created,
-    /// The ReplicaSet controller deleted it.
-    Deleted,
-    /// Its kubelet reported it Running and Ready.
-    Ready,
-}
-
-/// One entry of the pod event log ([`Replacements::pod_events`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodEvent {
-    /// From [`crate::store::next_seq`]: orders events across the whole process.
-    pub seq: u64,
-    pub deployment: String,
-    /// The pod's ReplicaSet, `<deployment>-<template hash>`.
-    pub replica_set: String,
-    pub pod: String,
-    pub kind: PodEventKind,
-}
-
-/// The Deployment controller's memory: template-change rollouts (how many per Deployment,
-/// in which order they started), each Deployment's new ReplicaSet, the pod event log, and
-/// the holds tests put on scheduling ([`hold`]).
-#[derive(Default)]
-pub struct Replacements {
-    inner: Mutex<ReplacementLog>,
-}
-
-#[derive(Default)]
-struct ReplacementLog {
-    counts: BTreeMap<String, BTreeMap<String, u32>>,
-    /// (seq, namespace, Deployment), in the order the rollouts started.
-    log: Vec<(u64, String, String)>,
-    /// (namespace, Deployment) -> the ReplicaSet its last template change made.
-    current: BTreeMap<(String, String), String>,
-    /// (namespace, event), in sequence order.
-    pods: Vec<(String, PodEvent)>,
-    /// (namespace, Deployment) -> how many pods of its new ReplicaSet may be scheduled.
-    holds: BTreeMap<(String, String), usize>,
-    /// Pods created while held, not scheduled yet: (namespace, pod).
-    unscheduled: BTreeSet<(String, String)>,
-}
-
-fn key(ns: &str, deployment: &str) -> (String, String) {
-    (ns.to_string(), deployment.to_string())
-}
-
-impl Replacements {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReplacementLog> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A template-change rollout of `deployment` in `ns` starts now.
-    pub fn record(&self, ns: &str, deployment: &str) {
-        let mut r = self.lock();
-        // taken under the lock: the log stays in sequence order
-        let seq = next_seq();
-        *r.counts.entry(ns.to_string()).or_default().entry(deployment.to_string()).or_default() += 1;
-        r.log.push((seq, ns.to_string(), deployment.to_string()));
-    }
-
-    /// Rollouts per Deployment of `ns`.
-    pub fn counts(&self, ns: &str) -> BTreeMap<String, u32> {
-        self.lock().counts.get(ns).cloned().unwrap_or_default()
-    }
-
-    /// The rollouts of `ns` as (sequence number, Deployment), in the order they started.
-    pub fn log(&self, ns: &str) -> Vec<(u64, String)> {
-        self.lock().log.iter().filter(|(_, n, _)| n == ns).map(|(s, _, d)| (*s, d.clone())).collect()
-    }
-
-    /// Forget the counts, the rollout log and the pod event log (sequence numbers keep
-    /// growing; what the controller knows of each Deployment and the holds stay).
-    pub fn reset(&self) {
-        let mut r = self.lock();
-        r.counts.clear();
-        r.log.clear();
-        r.pods.clear();
-    }
-
-    fn pod_event(&self, ns: &str, deployment: &str, replica_set: &str, pod: &str, kind: PodEventKind) {
-        let mut r = self.lock();
-        let seq = next_seq();
-        let e = PodEvent {
-            seq,
-            deployment: deployment.to_string(),
-            replica_set: replica_set.to_string(),
-            pod: pod.to_string(),
-            kind,
-        };
-        r.pods.push((ns.to_string(), e));
-    }
-
-    /// The pod events of `ns` (of every Deployment), in the order they happened.
-    pub fn pod_events(&self, ns: &str) -> Vec<PodEvent> {
-        self.lock().pods.iter().filter(|(n, _)| n == ns).map(|(_, e)| e.clone()).collect()
-    }
-
-    fn current(&self, ns: &str, deployment: &str) -> Option<String> {
-        self.lock().current.get(&key(ns, deployment)).cloned()
-    }
-
-    fn set_current(&self, ns: &str, deployment: &str, rs: &str) {
-        self.lock().current.insert(key(ns, deployment), rs.to_string());
-    }
-
-    fn hold_of(&self, ns: &str, deployment: &str) -> Option<usize> {
-        self.lock().holds.get(&key(ns, deployment)).copied()
-    }
-}
 
 /// A pod a rollout created and scheduled, still Pending: its kubelet is to be started.
 #[derive(Debug, Clone)]
@@ -351,7 +237,7 @@ fn deletion_order(pods: &mut [(String, Value)]) {
     let rank = |p: &Value| {
         let scheduled = p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
         let running = phase(p) == "Running";
-        (scheduled, running, crate::kubelet::is_ready(p))
+        (scheduled, running, crate::kube::kubelet::is_ready(p))
     };
     pods.sort_by(|(an, a), (bn, b)| {
         rank(a).cmp(&rank(b)).then_with(|| {
@@ -399,7 +285,7 @@ fn sets(owned: &[(String, Value)], new_rs: &str) -> Sets {
 }
 
 fn ready_count(pods: &[(String, Value)]) -> usize {
-    pods.iter().filter(|(_, p)| crate::kubelet::is_ready(p)).count()
+    pods.iter().filter(|(_, p)| crate::kube::kubelet::is_ready(p)).count()
 }
 
 /// One step of the controllers: what to delete, how many to create. None: nothing to do.
@@ -557,9 +443,9 @@ pub fn start(
 
 /// Start the kubelets of pods a step created, and refresh the cluster's health.
 fn run_pods(state: &Arc<SimState>, ns: &str, started: &[Started]) {
-    crate::health::refresh(state, ns);
+    crate::operator::health::refresh(state, ns);
     for p in started {
-        crate::kubelet::spawn(state, ns, &p.name);
+        crate::kube::kubelet::spawn(state, ns, &p.name);
     }
 }
 
@@ -605,7 +491,7 @@ pub fn release(state: &Arc<SimState>, ns: &str, deployment: &str) {
                 state.replacements.lock().unscheduled.remove(&key(ns, &name));
                 continue;
             };
-            if crate::kubelet::deployment_of(&p).as_deref() != Some(deployment) {
+            if crate::kube::kubelet::deployment_of(&p).as_deref() != Some(deployment) {
                 continue;
             }
             state.replacements.lock().unscheduled.remove(&key(ns, &name));
@@ -635,7 +521,7 @@ fn write_status(store: &mut Store, ns: &str, name: &str, new_rs: &str) {
     let s = sets(&owned, new_rs);
     let all: Vec<&(String, Value)> = s.new.iter().chain(s.old.iter().flat_map(|(_, p)| p.iter())).collect();
     let replicas = all.len() as u64;
-    let ready = all.iter().filter(|(_, p)| crate::kubelet::is_ready(p)).count() as u64;
+    let ready = all.iter().filter(|(_, p)| crate::kube::kubelet::is_ready(p)).count() as u64;
     let updated = s.new.len() as u64;
     let spec_replicas = dep["spec"]["replicas"].as_u64().unwrap_or(1);
     let max_unavailable = match strategy(&dep) {
@@ -789,7 +675,7 @@ mod tests {
             // nothing more this round: the new pods turn Ready
             if step(&d, &sets(&pods, "d-new")).is_none() {
                 for (name, p) in pods.iter_mut().filter(|(name, _)| name.starts_with("new-")) {
-                    if !crate::kubelet::is_ready(p) {
+                    if !crate::kube::kubelet::is_ready(p) {
                         out.push(format!("ready {name}"));
                         *p = pod(name, "d-new", true).1;
                     }
