@@ -371,6 +371,8 @@ fn wait_for_pods(state: &Arc<SimState>, namespaces: &[String]) -> Result<(), Str
                 pending.join(", ")
             ));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // each look is a LIST of every Deployment from the real server (10 MB at 2000 OSDs):
+        // every 200 ms, it kept the simulation's cores busy while its kubelets had pods to run
+        std::thread::sleep(Duration::from_millis(200).max(Duration::from_millis(count as u64)));
     }
 }
