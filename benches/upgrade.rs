@@ -16,8 +16,9 @@
 //!
 //! A run counts only if the plugin exited 0 saying "Upgrade done" and the cluster, read
 //! back through the API (not the simulation's internals), has every Deployment and Running
-//! pod on IMAGE and Ready, each Deployment's spec changed exactly once (its generation one
-//! above the one before the upgrade) and its pods all new (none of a pod template from
+//! pod on IMAGE and Ready, each Deployment's pod template changed exactly once (on the real
+//! server its `deployment.kubernetes.io/revision`, on the embedded one, which keeps none,
+//! its generation: one above the one before the upgrade) and its pods all new (none of a pod template from
 //! before, none terminating, as many as its replicas), the CephCluster's base image IMAGE
 //! with no override, hold, state annotation or cluster label left. Anything else is
 //! reported as failed with the reason, without its numbers.
@@ -293,6 +294,9 @@ fn last_lines(s: &str, n: usize) -> String {
 #[derive(Default)]
 struct Before {
     generation: BTreeMap<String, u64>,
+    /// The Deployment controller's `deployment.kubernetes.io/revision` (real server only:
+    /// one more for each new pod template it rolled out).
+    revision: BTreeMap<String, u64>,
     hashes: BTreeMap<String, BTreeSet<String>>,
 }
 
@@ -300,6 +304,7 @@ fn before(sim: &Sim) -> Before {
     let mut b = Before::default();
     let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
     for d in deps.items {
+        b.revision.insert(d.metadata.name.clone(), revision(&d));
         b.generation.insert(d.metadata.name, d.metadata.generation);
     }
     let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
@@ -309,6 +314,10 @@ fn before(sim: &Sim) -> Before {
         }
     }
     b
+}
+
+fn revision(d: &Deployment) -> u64 {
+    d.metadata.annotation("deployment.kubernetes.io/revision").and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
 /// The cluster read back through the API, without the plugin: what is not as a finished
@@ -347,13 +356,20 @@ fn not_finished(sim: &Sim, image: &str, before: &Before) -> Vec<String> {
         if held || d.spec.template.spec.ceph_images().any(|i| i != image) {
             found.entry("Deployments held or not on the image").or_default().push(name.clone());
         }
-        // one spec change (the operator's, to the image), one new pod template
-        match before.generation.get(name) {
+        // one new pod template: on the real server the Deployment controller's revision
+        // counts them (its generation also counts the simulated operator's other spec
+        // writes); rook-sim's embedded server keeps no revision, and its generation moves
+        // only with the template here
+        let (what, was, is) = match sim.server {
+            Server::Real => ("revision", before.revision.get(name).copied(), revision(d)),
+            Server::Embedded => ("generation", before.generation.get(name).copied(), d.metadata.generation),
+        };
+        match was {
             None => found.entry("Deployments that were not there before").or_default().push(name.clone()),
-            Some(g) if d.metadata.generation != g + 1 => found
-                .entry("Deployments whose spec did not change exactly once")
+            Some(w) if is != w + 1 => found
+                .entry("Deployments whose pod template did not change exactly once")
                 .or_default()
-                .push(format!("{name} (generation {g} to {})", d.metadata.generation)),
+                .push(format!("{name} ({what} {w} to {is})")),
             Some(_) => {}
         }
         let old = before.hashes.get(name);
@@ -861,7 +877,8 @@ fn report(
          gate. `wall` includes the plugin's start and its reads before the first stage. `peak RSS` is wait4's \
          ru_maxrss of the plugin, forked from the benchmark, whose resident memory at the fork it counts too: {:.1} \
          MiB at most here. Each run was checked afterwards through the API, without the plugin: every Deployment \
-         and Running pod on the image and Ready, each Deployment's spec changed exactly once (generation + 1) and \
+         and Running pod on the image and Ready, each Deployment's pod template changed exactly once (revision + 1 on the real \
+         server, generation + 1 on the embedded one) and \
          all its pods new (none of a pod template from before, none terminating, as many as its replicas), nothing \
          of the upgrade left on the CephCluster.\n",
         parent_mib
