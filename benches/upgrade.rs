@@ -1,44 +1,54 @@
-//! The staged upgrade at scale (issue 15's benchmark, DESIGN §8 and §10):
-//! `cargo bench --bench upgrade`.
+//! The staged upgrade at scale (issue 15's benchmark, DESIGN §8 and §10; issue 20: on both
+//! servers): `cargo bench --bench upgrade`.
 //!
-//! For each scale (200 and 2000 OSDs by default) and each simulated delay (none, then a
-//! small fixed one), a fresh rook-sim runs as its own process (`demo --serve`) and the
-//! plugin runs `upgrade IMAGE --yes` on it once. Measured: wall time; the plugin's own CPU
-//! time (user + sys from wait4's rusage), which is its overhead apart from the time it
-//! spends waiting on the simulation; the simulation's CPU time (from /proc, as both share
-//! the machine's cores); the plugin's peak RSS; every request the plugin sent (the
-//! simulation's request log), by verb and by resource, per daemon moved; the stages and OSD
-//! batches planned (the dry run) and run (the plugin's `stage ...` lines).
+//! For each scale (200 and 2000 OSDs by default), each simulated delay (none, then a small
+//! fixed one) and each server (rook-sim's embedded API server, then a fresh real control
+//! plane with rook-sim's operator and kubelets on it: benches/common), a fresh rook-sim runs
+//! as its own process (`demo --serve`, `--on` the real server) and the plugin runs `upgrade
+//! IMAGE --yes` on it once (on the real server as its admin user, directly). Measured: wall
+//! time; the plugin's own CPU time (user + sys from wait4's rusage), which is its overhead
+//! apart from the time it spends waiting on the simulation; the simulation's CPU time and,
+//! on the real server, kube-apiserver + etcd's and the controllers' (from /proc, as all
+//! share the machine's cores); the plugin's peak RSS; every request the plugin sent (the
+//! embedded server's request log; the real server's audit log), by verb and by resource,
+//! per daemon moved; the stages and OSD batches planned (the dry run) and run (the plugin's
+//! `stage ...` lines).
 //!
 //! A run counts only if the plugin exited 0 saying "Upgrade done" and the cluster, read
-//! back independently, has every Deployment and Running pod on IMAGE and Ready, the
-//! CephCluster's base image IMAGE with no override, hold, state annotation or cluster label
-//! left. Anything else is reported as failed with the reason, without its numbers.
+//! back through the API (not the simulation's internals), has every Deployment and Running
+//! pod on IMAGE and Ready, each Deployment's pod template changed exactly once (on the real
+//! server its `deployment.kubernetes.io/revision`, on the embedded one, which keeps none,
+//! its generation: one above the one before the upgrade) and its pods all new (none of a pod template from
+//! before, none terminating, as many as its replicas), the CephCluster's base image IMAGE
+//! with no override, hold, state annotation or cluster label left. Anything else is
+//! reported as failed with the reason, without its numbers.
 //!
 //! Ratios are taken against runs of the same invocation (the first scale with the same
-//! delay; plugin CPU against wall), since these machines are noisy. These are measurements,
-//! never test assertions.
+//! delay and server; the real server against the embedded one; plugin CPU against wall),
+//! since these machines are noisy. These are measurements, never test assertions.
 //!
 //! Environment: BENCH_UPGRADE_SCALES (default "200,2000"), BENCH_UPGRADE_DELAYS (ms, default
 //! "0,50": each sets the operator's pause between daemons, the pods' ready delay and the
-//! health settle time), BENCH_UPGRADE_OSDS_PER_NODE (default 12, the `demo` default),
+//! health settle time), BENCH_SERVERS (default "embedded,real"), BENCH_UPGRADE_SKIP (rows
+//! left out, SERVER/OSDS/DELAY separated by commas, e.g. "real/2000/50"; reported as
+//! skipped), BENCH_UPGRADE_OSDS_PER_NODE (default 12, the `demo` default),
 //! BENCH_UPGRADE_IMAGE (default quay.io/ceph/ceph:v20.2.6, the sim's v20.2.4 + 2),
 //! BENCH_OUT (default bench/results.md: this benchmark's section is replaced, the rest kept).
 // A benchmark report of our own numbers, not cluster text: printed directly.
 #![allow(clippy::disallowed_macros)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-ceph-image");
-const NS: &str = "rook-ceph";
+use common::{NS, Server, Sim, kubectl_version, start_sim};
+
 const DEFAULT_IMAGE: &str = "quay.io/ceph/ceph:v20.2.6";
 /// What the sim's Ceph containers run (and so what must all be IMAGE afterwards).
 const CEPH_REPO: &str = "quay.io/ceph/ceph:";
@@ -50,104 +60,6 @@ const GATE_TIMEOUT: &str = "600s";
 /// Verbs of the simulation's request log, in the order the report shows them.
 const VERBS: [&str; 7] = ["get", "list", "watch", "patch", "create", "update", "delete"];
 
-struct Sim {
-    child: std::process::Child,
-    kubeconfig: PathBuf,
-    server: String,
-    token: String,
-    ca: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(osds: usize, nodes: usize, delay_ms: u64) -> Sim {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let delay = delay_ms.to_string();
-    let mut child = Command::new(PLUGIN)
-        .args(["demo", "--serve", "--osds", &osds.to_string(), "--nodes", &nodes.to_string()])
-        .args(["--restart-delay-ms", &delay, "--ready-delay-ms", &delay, "--health-settle-ms", &delay])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rook-sim starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("export KUBECONFIG="), "rook-sim said {line:?}");
-    let kc: Value = serde_saphyr::from_str(&std::fs::read_to_string(&kubeconfig).unwrap()).unwrap();
-    let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap().to_string();
-    let token = kc["users"][0]["user"]["token"].as_str().unwrap().to_string();
-    use base64::Engine;
-    let ca_pem = base64::engine::general_purpose::STANDARD
-        .decode(kc["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap())
-        .unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, ca_pem).unwrap();
-    Sim { child, kubeconfig, server, token, ca, _dir: dir }
-}
-
-impl Sim {
-    fn curl(&self, method: &str, path: &str) -> Command {
-        let mut c = Command::new("curl");
-        c.args(["-sS", "--fail", "-X", method, "--cacert"])
-            .arg(&self.ca)
-            .arg("-H")
-            .arg(format!("Authorization: Bearer {}", self.token))
-            .arg(format!("{}{}", self.server, path));
-        c
-    }
-
-    /// GET into the fields a check needs: the rest is skipped as it is read, so that this
-    /// process stays small (its resident memory at a fork counts in the child's peak).
-    fn get<T: DeserializeOwned>(&self, path: &str) -> T {
-        let out = self.curl("GET", path).output().unwrap();
-        assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    fn clear_log(&self) {
-        assert!(self.curl("DELETE", "/rook-sim/log").stdout(Stdio::null()).status().unwrap().success());
-    }
-
-    fn log(&self) -> Vec<Logged> {
-        self.get("/rook-sim/log")
-    }
-
-    /// The simulation's CPU time so far (user + sys), from /proc: it shares the cores with
-    /// the plugin, so a slow simulation shows here and not in the plugin's CPU.
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // after the command name in parentheses: state is field 3, utime 14, stime 15
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-        let ticks: u64 = fields.get(11..13).map(|f| f.iter().filter_map(|x| x.parse::<u64>().ok()).sum()).unwrap_or(0);
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Duration::from_secs_f64(ticks as f64 / hz as f64)
-    }
-
-    fn plugin(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(PLUGIN);
-        c.args(args).env("KUBECONFIG", &self.kubeconfig);
-        c
-    }
-}
-
-/// One request of the simulation's log, as far as the report needs it.
-#[derive(Deserialize)]
-struct Logged {
-    verb: String,
-    resource: String,
-    query: String,
-}
-
 /// The parts of Kubernetes objects the checks read.
 #[derive(Deserialize)]
 struct List<T> {
@@ -158,11 +70,21 @@ struct List<T> {
 struct Named {}
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 struct Meta {
     name: String,
     labels: Option<BTreeMap<String, String>>,
     annotations: Option<BTreeMap<String, String>>,
+    generation: u64,
+    owner_references: Vec<OwnerRef>,
+    deletion_timestamp: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OwnerRef {
+    kind: String,
+    name: String,
 }
 
 impl Meta {
@@ -172,6 +94,16 @@ impl Meta {
 
     fn annotation(&self, k: &str) -> Option<&String> {
         self.annotations.as_ref()?.get(k)
+    }
+}
+
+impl Pod {
+    /// The Deployment whose ReplicaSet owns the pod, and the pod template's hash.
+    fn owner(&self) -> Option<(String, String)> {
+        let hash = self.metadata.label("pod-template-hash")?;
+        let rs = self.metadata.owner_references.iter().find(|r| r.kind == "ReplicaSet")?;
+        let dep = rs.name.strip_suffix(&format!("-{hash}"))?;
+        Some((dep.to_string(), hash.clone()))
     }
 }
 
@@ -208,6 +140,8 @@ struct Deployment {
 
 #[derive(Deserialize)]
 struct DeploymentSpec {
+    #[serde(default)]
+    replicas: Option<u64>,
     template: Template,
 }
 
@@ -356,8 +290,39 @@ fn last_lines(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" / ")
 }
 
-/// The cluster read back without the plugin: what is not as a finished upgrade leaves it.
-fn not_finished(sim: &Sim, image: &str) -> Vec<String> {
+/// Each Deployment's generation and the pod templates its pods ran, before the upgrade.
+#[derive(Default)]
+struct Before {
+    generation: BTreeMap<String, u64>,
+    /// The Deployment controller's `deployment.kubernetes.io/revision` (real server only:
+    /// one more for each new pod template it rolled out).
+    revision: BTreeMap<String, u64>,
+    hashes: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn before(sim: &Sim) -> Before {
+    let mut b = Before::default();
+    let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
+    for d in deps.items {
+        b.revision.insert(d.metadata.name.clone(), revision(&d));
+        b.generation.insert(d.metadata.name, d.metadata.generation);
+    }
+    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
+    for p in &pods.items {
+        if let Some((dep, hash)) = p.owner() {
+            b.hashes.entry(dep).or_default().insert(hash);
+        }
+    }
+    b
+}
+
+fn revision(d: &Deployment) -> u64 {
+    d.metadata.annotation("deployment.kubernetes.io/revision").and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// The cluster read back through the API, without the plugin: what is not as a finished
+/// upgrade leaves it (every daemon on the image, replaced exactly once, nothing left).
+fn not_finished(sim: &Sim, image: &str, before: &Before) -> Vec<String> {
     let mut off = Vec::new();
     let dnr = "ceph.rook.io/do-not-reconcile";
     let c: Value = sim.get(&format!("/apis/ceph.rook.io/v1/namespaces/{NS}/cephclusters/{NS}"));
@@ -373,40 +338,81 @@ fn not_finished(sim: &Sim, image: &str) -> Vec<String> {
     if c["metadata"]["labels"].get(dnr).is_some() {
         off.push("the CephCluster-level do-not-reconcile label left".into());
     }
+    // the first three of each kind of finding, and how many in all
+    let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
-    let mut bad = 0;
+    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
+    let mut pods_of: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+    for p in &pods.items {
+        match p.owner() {
+            Some((dep, _)) => pods_of.entry(dep).or_default().push(p),
+            None => found.entry("pods of no Deployment").or_default().push(p.metadata.name.clone()),
+        }
+    }
     for d in &deps.items {
+        let name = &d.metadata.name;
         let held =
             d.metadata.label(dnr).is_some() || d.metadata.annotation("kubectl-ceph-image/upgrade-hold").is_some();
         if held || d.spec.template.spec.ceph_images().any(|i| i != image) {
-            bad += 1;
-            if bad <= 3 {
-                off.push(format!("Deployment {} held or not on the image", d.metadata.name));
+            found.entry("Deployments held or not on the image").or_default().push(name.clone());
+        }
+        // one new pod template: on the real server the Deployment controller's revision
+        // counts them (its generation also counts the simulated operator's other spec
+        // writes); rook-sim's embedded server keeps no revision, and its generation moves
+        // only with the template here
+        let (what, was, is) = match sim.server {
+            Server::Real => ("revision", before.revision.get(name).copied(), revision(d)),
+            Server::Embedded => ("generation", before.generation.get(name).copied(), d.metadata.generation),
+        };
+        match was {
+            None => found.entry("Deployments that were not there before").or_default().push(name.clone()),
+            Some(w) if is != w + 1 => found
+                .entry("Deployments whose pod template did not change exactly once")
+                .or_default()
+                .push(format!("{name} ({what} {w} to {is})")),
+            Some(_) => {}
+        }
+        let old = before.hashes.get(name);
+        let mine = pods_of.remove(name).unwrap_or_default();
+        let replicas = d.spec.replicas.unwrap_or(1) as usize;
+        if mine.len() != replicas {
+            found
+                .entry("Deployments with other than their replicas' pods")
+                .or_default()
+                .push(format!("{name} ({} pods, {replicas} replicas)", mine.len()));
+        }
+        for p in mine {
+            let (_, hash) = p.owner().unwrap_or_default();
+            if old.is_some_and(|o| o.contains(&hash)) {
+                found
+                    .entry("pods of a template from before the upgrade left")
+                    .or_default()
+                    .push(p.metadata.name.clone());
+            }
+            if p.metadata.deletion_timestamp.is_some() {
+                found.entry("pods terminating").or_default().push(p.metadata.name.clone());
             }
         }
     }
-    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
-    let mut bad_pods = 0;
+    for (dep, left) in pods_of {
+        found.entry("pods of a Deployment no longer there").or_default().push(format!("{dep}: {}", left.len()));
+    }
     for p in pods.items.iter().filter(|p| p.status.phase.as_deref() == Some("Running")) {
         let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
         if !ready || p.spec.ceph_images().any(|i| i != image) {
-            bad_pods += 1;
-            if bad_pods <= 3 {
-                off.push(format!("pod {} not Ready on the image", p.metadata.name));
-            }
+            found.entry("Running pods not Ready on the image").or_default().push(p.metadata.name.clone());
         }
     }
-    if bad > 3 {
-        off.push(format!("{bad} Deployments in all"));
-    }
-    if bad_pods > 3 {
-        off.push(format!("{bad_pods} pods in all"));
+    for (what, names) in found {
+        let more = if names.len() > 3 { format!(", ... ({} in all)", names.len()) } else { String::new() };
+        off.push(format!("{what}: {}{more}", names[..names.len().min(3)].join(", ")));
     }
     off
 }
 
 /// One measured upgrade.
 struct Outcome {
+    server: Server,
     osds: usize,
     nodes: usize,
     delay_ms: u64,
@@ -414,7 +420,14 @@ struct Outcome {
     /// Why the run does not count (then nothing else is reported).
     failed: Option<String>,
     run: Option<Run>,
+    /// How long rook-sim took to start (every daemon's pod running).
+    start: Duration,
+    /// CPU over the upgrade: the simulation process (on the embedded server, with its API
+    /// server); on the real server kube-apiserver + etcd, and the controller-manager +
+    /// scheduler.
     sim_cpu: Duration,
+    server_cpu: Duration,
+    controllers_cpu: Duration,
     /// `stage ...` lines the plugin printed: the rounds it ran.
     stages_run: usize,
     /// Time in the pods gates: the sum of the plugin's "rollout done: ... after X s" (from
@@ -452,15 +465,19 @@ impl Outcome {
     }
 }
 
-fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcome {
+fn upgrade_once(server: Server, osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcome {
     let mut o = Outcome {
+        server,
         osds,
         nodes,
         delay_ms,
         plan: Planned::default(),
         failed: None,
         run: None,
+        start: Duration::ZERO,
         sim_cpu: Duration::ZERO,
+        server_cpu: Duration::ZERO,
+        controllers_cpu: Duration::ZERO,
         stages_run: 0,
         in_gates: Duration::ZERO,
         requests: 0,
@@ -469,7 +486,25 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
         list_passes: BTreeMap::new(),
         collection: BTreeMap::new(),
     };
-    let sim = start_sim(osds, nodes, delay_ms);
+    let delay = delay_ms.to_string();
+    let args: Vec<String> = [
+        "--osds",
+        &osds.to_string(),
+        "--nodes",
+        &nodes.to_string(),
+        "--restart-delay-ms",
+        &delay,
+        "--ready-delay-ms",
+        &delay,
+        "--health-settle-ms",
+        &delay,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let sim = start_sim(server, &args);
+    o.start = sim.start_time;
+    eprintln!("   rook-sim started in {:.1} s", secs(o.start));
     match planned(&sim, image) {
         Ok(p) => o.plan = p,
         Err(e) => {
@@ -477,10 +512,13 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
             return o;
         }
     }
+    let before = before(&sim);
     sim.clear_log();
-    let cpu0 = sim.cpu();
+    let (cpu0, server0, controllers0) = (sim.sim_cpu(), sim.server_cpu(), sim.controllers_cpu());
     let run = measured(&mut sim.plugin(&["upgrade", image, "--yes", "--timeout", GATE_TIMEOUT]));
-    o.sim_cpu = sim.cpu().saturating_sub(cpu0);
+    o.sim_cpu = sim.sim_cpu().saturating_sub(cpu0);
+    o.server_cpu = sim.server_cpu().saturating_sub(server0);
+    o.controllers_cpu = sim.controllers_cpu().saturating_sub(controllers0);
     // the log is read before anything else asks the simulation: it holds the plugin's requests only
     let log = sim.log();
     o.requests = log.len();
@@ -517,7 +555,7 @@ fn upgrade_once(osds: usize, nodes: usize, delay_ms: u64, image: &str) -> Outcom
         ));
         eprintln!("{}", run.stderr);
     } else {
-        let off = not_finished(&sim, image);
+        let off = not_finished(&sim, image, &before);
         if !off.is_empty() {
             o.failed = Some(format!("the plugin said done, but: {}", off.join("; ")));
         }
@@ -541,6 +579,9 @@ fn main() {
     };
     let scales = list("BENCH_UPGRADE_SCALES", "200,2000");
     let delays = list("BENCH_UPGRADE_DELAYS", "0,50");
+    let servers = common::servers();
+    let skip: Vec<String> =
+        std::env::var("BENCH_UPGRADE_SKIP").unwrap_or_default().split(',').map(|s| s.trim().to_string()).collect();
     let per_node = list("BENCH_UPGRADE_OSDS_PER_NODE", "12")[0].max(1) as usize;
     let image = std::env::var("BENCH_UPGRADE_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.into());
     let out_path = std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench/results.md".into());
@@ -548,28 +589,42 @@ fn main() {
     let machine = machine();
 
     let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
     for &osds in &scales {
         let osds = osds as usize;
         // as `demo` sizes it (one node per 12 OSDs by default, at least 3)
         let nodes = osds.div_ceil(per_node).max(3);
         for &delay in &delays {
-            eprintln!("== upgrade to {image}: {osds} OSDs on {nodes} nodes, simulated delays {delay} ms");
-            let o = upgrade_once(osds, nodes, delay, &image);
-            match &o.failed {
-                Some(why) => eprintln!("   FAILED: {why}"),
-                None => eprintln!(
-                    "   {:.1} s wall, plugin CPU {:.2} s, {} requests ({:.2} per daemon moved)",
-                    secs(o.wall()),
-                    secs(o.cpu()),
-                    o.requests,
-                    o.per_daemon()
-                ),
+            for &server in &servers {
+                let key = format!("{}/{osds}/{delay}", server.name());
+                if skip.contains(&key) {
+                    skipped.push(key);
+                    continue;
+                }
+                eprintln!(
+                    "== upgrade to {image}: {osds} OSDs on {nodes} nodes, simulated delays {delay} ms, {} server",
+                    server.name()
+                );
+                let o = upgrade_once(server, osds, nodes, delay, &image);
+                match &o.failed {
+                    Some(why) => eprintln!("   FAILED: {why}"),
+                    None => eprintln!(
+                        "   {:.1} s wall, plugin CPU {:.2} s, {} requests ({:.2} per daemon moved)",
+                        secs(o.wall()),
+                        secs(o.cpu()),
+                        o.requests,
+                        o.per_daemon()
+                    ),
+                }
+                outcomes.push(o);
+                // written after each run: a long invocation that dies late keeps what it measured
+                let section = report(&machine, &out_path, &outcomes, &skipped, &scales, &delays, per_node, &image);
+                write_section(Path::new(&out_path), &section);
             }
-            outcomes.push(o);
         }
     }
 
-    let section = report(&machine, &out_path, &outcomes, &scales, &delays, per_node, &image);
+    let section = report(&machine, &out_path, &outcomes, &skipped, &scales, &delays, per_node, &image);
     println!("{section}");
     write_section(Path::new(&out_path), &section);
     eprintln!("written to {out_path}");
@@ -579,41 +634,59 @@ fn main() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     machine: &str,
     out_path: &str,
     outcomes: &[Outcome],
+    skipped: &[String],
     scales: &[u64],
     delays: &[u64],
     per_node: usize,
     image: &str,
 ) -> String {
-    let mut t = format!("{SECTION}\n## Staged upgrade: `upgrade IMAGE --yes` at scale (issue 15)\n\n");
+    let mut t = format!("{SECTION}\n## Staged upgrade: `upgrade IMAGE --yes` at scale (issues 15 and 20)\n\n");
+    let servers: Vec<&str> = {
+        let mut v: Vec<&str> = outcomes.iter().map(|o| o.server.name()).collect();
+        v.dedup();
+        v
+    };
     t.push_str(&format!(
-        "{}\n\nDate: {}; plugin at {}. Command: `BENCH_UPGRADE_SCALES={} BENCH_UPGRADE_DELAYS={} \
+        "{}\n\nDate: {}; plugin at {}. Command: `BENCH_UPGRADE_SCALES={} BENCH_UPGRADE_DELAYS={} BENCH_SERVERS={}{} \
          BENCH_UPGRADE_OSDS_PER_NODE={per_node} cargo bench --bench upgrade` (benches/upgrade.rs): one \
          `upgrade {image} --yes --timeout {GATE_TIMEOUT}` per row on a fresh `demo --serve` (proposed CRD, \
          quay.io/ceph/ceph:v20.2.4, {per_node} OSDs a node, osdMaxUpdatesInParallel 20), with the simulated \
-         delays (`--restart-delay-ms`, `--ready-delay-ms`, `--health-settle-ms`) all set to the row's value.\n\n",
+         delays (`--restart-delay-ms`, `--ready-delay-ms`, `--health-settle-ms`) all set to the row's value; on \
+         the `real` server that is `demo --serve --on` a fresh control plane (`scripts/control-plane up`, \
+         Kubernetes {}) for each row, the plugin talking to kube-apiserver directly as its admin user.\n\n",
         machine,
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC"),
         git_head(out_path),
         join(scales),
         join(delays),
+        servers.join(","),
+        if skipped.is_empty() { String::new() } else { format!(" BENCH_UPGRADE_SKIP={}", skipped.join(",")) },
+        kubectl_version().trim_start_matches("Client Version: "),
     ));
     t.push_str(
-        "| OSDs | nodes | delays ms | stages (run) | OSD batches | daemons moved | wall s | in pod gates s | plugin CPU \
-         s | CPU / wall | sim CPU s | peak RSS MiB | requests | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE \
-         |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| server | OSDs | nodes | delays ms | sim start s | stages (run) | OSD batches | daemons moved | wall s | in pod \
+         gates s | plugin CPU s | CPU / wall | sim CPU s | server CPU s | controllers CPU s | peak RSS MiB | requests \
+         | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE \
+         |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
-        let head = format!("| {} | {} | {} |", o.osds, o.nodes, o.delay_ms);
+        let (server_cpu, controllers_cpu) = match o.server {
+            Server::Embedded => ("(in sim)".to_string(), "(in sim)".to_string()),
+            Server::Real => (format!("{:.1}", secs(o.server_cpu)), format!("{:.1}", secs(o.controllers_cpu))),
+        };
+        let head =
+            format!("| {} | {} | {} | {} | {:.1} |", o.server.name(), o.osds, o.nodes, o.delay_ms, secs(o.start));
         match (&o.failed, &o.run) {
             (None, Some(r)) => {
                 let v = |k: &str| o.by_verb.get(k).copied().unwrap_or(0);
                 t.push_str(&format!(
-                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {} | {} | {:.2} | {} | {} | {} | {} \
-                     | {} | {} |\n",
+                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {server_cpu} | \
+                     {controllers_cpu} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
                     o.plan.stages,
                     o.stages_run,
                     o.plan.osd_batches,
@@ -635,7 +708,7 @@ fn report(
                 ));
             }
             (why, _) => t.push_str(&format!(
-                "{head} FAILED: {} | | | | | | | | | | | | | | | | |\n",
+                "{head} FAILED: {} | | | | | | | | | | | | | | | | | | |\n",
                 why.as_deref().unwrap_or("no run").replace('|', "/")
             )),
         }
@@ -651,18 +724,25 @@ fn report(
     }
 
     // Ratios within this invocation: each scale against the first, at the same delay.
-    t.push_str("\nRatios (this invocation): each run against the first scale's run with the same delays.\n\n");
+    for k in skipped {
+        t.push_str(&format!("\nNot run (BENCH_UPGRADE_SKIP): server/OSDs/delays {k}.\n"));
+    }
+    t.push_str(
+        "\nRatios (this invocation): each run against the first scale's run with the same delays on the same server; \
+         then the real server against the embedded one.\n\n",
+    );
     let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.failed.is_none()).collect();
     for o in &ok {
-        let Some(base) = ok.iter().find(|b| b.delay_ms == o.delay_ms) else { continue };
+        let Some(base) = ok.iter().find(|b| b.delay_ms == o.delay_ms && b.server == o.server) else { continue };
         if std::ptr::eq(*base, *o) {
             continue;
         }
         let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         t.push_str(&format!(
-            "- {} OSDs vs {} OSDs, delays {} ms: daemons moved **{:.1}x**, OSD batches {:.1}x; wall **{:.1}x**; plugin \
-             CPU **{:.1}x** ({:.0} vs {:.0} ms per stage run); requests **{:.1}x** ({:.2} vs {:.2} per daemon moved); \
-             objects LISTed **{:.1}x**; peak RSS {:.1}x\n",
+            "- {}: {} OSDs vs {} OSDs, delays {} ms: daemons moved **{:.1}x**, OSD batches {:.1}x; wall **{:.1}x**; \
+             plugin CPU **{:.1}x** ({:.0} vs {:.0} ms per stage run); requests **{:.1}x** ({:.2} vs {:.2} per daemon \
+             moved); objects LISTed **{:.1}x**; peak RSS {:.1}x\n",
+            o.server.name(),
             o.osds,
             base.osds,
             o.delay_ms,
@@ -679,15 +759,52 @@ fn report(
             r(o.run.as_ref().map_or(0, |x| x.rss_kib) as f64, base.run.as_ref().map_or(0, |x| x.rss_kib) as f64),
         ));
     }
-    // What the delays cost: same scale, delays against none.
+    // The real server against the embedded one: same scale, same delays.
+    for o in ok.iter().filter(|o| o.server == Server::Real) {
+        let Some(e) = ok.iter().find(|b| b.server == Server::Embedded && b.osds == o.osds && b.delay_ms == o.delay_ms)
+        else {
+            continue;
+        };
+        let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        t.push_str(&format!(
+            "- real / embedded server, {} OSDs, delays {} ms: wall **{:.2}x** ({:.1} vs {:.1} s; in pod gates {:.1} vs \
+             {:.1} s); plugin CPU **{:.2}x** ({:.2} vs {:.2} s); requests {:.2}x ({} vs {}); peak RSS {:.2}x; rook-sim \
+             start {:.1} vs {:.1} s; on the real server kube-apiserver + etcd used {:.1} s of CPU and the controllers \
+             {:.1} s, the simulation {:.1} s (embedded: server and simulation {:.1} s)\n",
+            o.osds,
+            o.delay_ms,
+            r(secs(o.wall()), secs(e.wall())),
+            secs(o.wall()),
+            secs(e.wall()),
+            secs(o.in_gates),
+            secs(e.in_gates),
+            r(secs(o.cpu()), secs(e.cpu())),
+            secs(o.cpu()),
+            secs(e.cpu()),
+            r(o.requests as f64, e.requests as f64),
+            o.requests,
+            e.requests,
+            r(o.run.as_ref().map_or(0, |x| x.rss_kib) as f64, e.run.as_ref().map_or(0, |x| x.rss_kib) as f64),
+            secs(o.start),
+            secs(e.start),
+            secs(o.server_cpu),
+            secs(o.controllers_cpu),
+            secs(o.sim_cpu),
+            secs(e.sim_cpu),
+        ));
+    }
+    // What the delays cost: same scale and server, delays against none.
     for o in &ok {
-        let Some(zero) = ok.iter().find(|b| b.osds == o.osds && b.delay_ms == 0) else { continue };
+        let Some(zero) = ok.iter().find(|b| b.osds == o.osds && b.delay_ms == 0 && b.server == o.server) else {
+            continue;
+        };
         if o.delay_ms == 0 {
             continue;
         }
         t.push_str(&format!(
-            "- {} OSDs, delays {} ms vs none: wall {:.1} s vs {:.1} s (+{:.1} s spent on the simulated delays; in the \
-             pod gates {:.1} s vs {:.1} s); plugin CPU {:.2} s vs {:.2} s\n",
+            "- {}: {} OSDs, delays {} ms vs none: wall {:.1} s vs {:.1} s (+{:.1} s spent on the simulated delays; in \
+             the pod gates {:.1} s vs {:.1} s); plugin CPU {:.2} s vs {:.2} s\n",
+            o.server.name(),
             o.osds,
             o.delay_ms,
             secs(o.wall()),
@@ -704,7 +821,7 @@ fn report(
     if !ok.is_empty() {
         t.push_str("\nRequests by verb and resource (per run), with the LISTs that started a new pass over a collection (no continue token):\n\n| request |");
         for o in &ok {
-            t.push_str(&format!(" {} OSDs, {} ms |", o.osds, o.delay_ms));
+            t.push_str(&format!(" {}, {} OSDs, {} ms |", o.server.name(), o.osds, o.delay_ms));
         }
         t.push_str("\n|---|");
         t.push_str(&"---:|".repeat(ok.len()));
@@ -748,13 +865,22 @@ fn report(
         outcomes.iter().filter_map(|o| o.run.as_ref()).map(|r| r.parent_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
     t.push_str(&format!(
         "\n`plugin CPU` is user + sys of the plugin process (wait4): its own work, apart from the time it waits on \
-         the simulation; `sim CPU` is rook-sim's over the same run (both share the cores). `in pod gates` is the sum \
+         the simulation; `sim CPU` is rook-sim's process over the same run (`demo --serve`: on the embedded server \
+         its API server and Deployment controller too; on the real server only the simulated Rook operator and \
+         kubelets), `server CPU` kube-apiserver + etcd's and `controllers CPU` kube-controller-manager + \
+         kube-scheduler's on the real server (from /proc; all share the cores). `sim start` is how long `demo \
+         --serve` took until every daemon's pod ran. `requests` are the plugin's: the embedded server's request \
+         log, or the real server's audit log (its admin user's requests, one per audit ID; rook-sim acts as \
+         another user). `in pod gates` is the sum \
          of the plugin's own \"rollout done ... after X s\" (each stage's gate on its pods, from its LIST to the last \
          pod Ready); the rest of `wall` is the plugin's reads, plans and writes between the gates, and the health \
          gate. `wall` includes the plugin's start and its reads before the first stage. `peak RSS` is wait4's \
          ru_maxrss of the plugin, forked from the benchmark, whose resident memory at the fork it counts too: {:.1} \
-         MiB at most here. Each run was checked afterwards without the plugin: \
-         every Deployment and Running pod on the image and Ready, nothing of the upgrade left on the CephCluster.\n",
+         MiB at most here. Each run was checked afterwards through the API, without the plugin: every Deployment \
+         and Running pod on the image and Ready, each Deployment's pod template changed exactly once (revision + 1 on the real \
+         server, generation + 1 on the embedded one) and \
+         all its pods new (none of a pod template from before, none terminating, as many as its replicas), nothing \
+         of the upgrade left on the CephCluster.\n",
         parent_mib
     ));
     t

@@ -35,7 +35,15 @@ pub struct Kubelet {
     never_ready: Mutex<BTreeSet<(String, String)>>,
     /// Pulls that finished: (sequence number, node, image), in order.
     pull_log: Mutex<Vec<(u64, String, String)>>,
+    /// On a real server: the pods being started at once (`REMOTE_STARTS`).
+    starts: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
 }
+
+/// On a real server, how many pods the kubelets start at once. Each remote call blocks its
+/// task's thread (`block_in_place`, which hands the worker's core to a new thread of the
+/// runtime's blocking pool, 512 at most): 2000 pods bound at once took every thread of the
+/// pool, and no worker was left to drive their requests' I/O (the simulation hung, issue 20).
+pub const REMOTE_STARTS: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -271,10 +279,26 @@ fn event(state: &Arc<SimState>, ns: &str, pod: &Value, reason: &str, kind: &str,
 /// or can never run (no such node).
 pub fn spawn(state: &Arc<SimState>, ns: &str, pod: &str) -> tokio::task::JoinHandle<bool> {
     let (state, ns, pod) = (state.clone(), ns.to_string(), pod.to_string());
-    tokio::spawn(async move { run(&state, &ns, &pod).await })
+    tokio::spawn(async move {
+        let permit = match state.is_remote() {
+            true => {
+                let starts = state.kubelet.starts.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(REMOTE_STARTS)));
+                starts.clone().acquire_owned().await.ok()
+            }
+            false => None,
+        };
+        run(&state, &ns, &pod, permit).await
+    })
 }
 
-async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
+/// `permit`: held until the pod runs (a pod that never turns Ready gives it back before it
+/// probes again).
+async fn run(
+    state: &Arc<SimState>,
+    ns: &str,
+    name: &str,
+    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> bool {
     let cfg = state.operator.config().clone();
     let Some(pod) = state.get(&PODS, ns, name) else { return false };
     let uid = pod["metadata"]["uid"].clone();
@@ -353,6 +377,7 @@ async fn run(state: &Arc<SimState>, ns: &str, name: &str) -> bool {
             return true;
         }
         // the readiness probe, again
+        permit.take();
         tokio::time::sleep(cfg.ready_delay.max(Duration::from_millis(10))).await;
         let gone = state.get(&PODS, ns, name).is_none_or(|p| p["metadata"]["uid"] != uid);
         if gone {

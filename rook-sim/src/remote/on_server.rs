@@ -22,8 +22,11 @@ use crate::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
 use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
 
-/// How long `start` waits for the daemons' pods to run before it hands over.
+/// How long `start` waits for the daemons' pods to run before it hands over: this, and
+/// `START_PER_DEPLOYMENT` more for each Deployment (2031 at 2000 OSDs: the kubelets start
+/// `kubelet::REMOTE_STARTS` pods at a time, each a few writes to a server sharing the cores).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
+const START_PER_DEPLOYMENT: Duration = Duration::from_millis(150);
 
 pub fn start(opts: SimOptions) -> Result<Sim, String> {
     let rt = runtime()?;
@@ -349,7 +352,9 @@ impl Drop for Cleanup {
 /// Until every Deployment of the namespaces has rolled out on the real server (the real
 /// controllers made the pods, the scheduler bound them, the simulated kubelets ran them).
 fn wait_for_pods(state: &Arc<SimState>, namespaces: &[String]) -> Result<(), String> {
-    let deadline = Instant::now() + START_TIMEOUT;
+    let count: usize = namespaces.iter().map(|ns| state.list(&DEPLOYMENTS, Some(ns)).len()).sum();
+    let timeout = START_TIMEOUT + START_PER_DEPLOYMENT * count as u32;
+    let deadline = Instant::now() + timeout;
     loop {
         let pending: Vec<String> = namespaces
             .iter()
@@ -363,10 +368,12 @@ fn wait_for_pods(state: &Arc<SimState>, namespaces: &[String]) -> Result<(), Str
         if Instant::now() > deadline {
             return Err(format!(
                 "on the real server, these Deployments did not roll out within {} s: {}",
-                START_TIMEOUT.as_secs(),
+                timeout.as_secs(),
                 pending.join(", ")
             ));
         }
-        std::thread::sleep(Duration::from_millis(200));
+        // each look is a LIST of every Deployment from the real server (10 MB at 2000 OSDs):
+        // every 200 ms, it kept the simulation's cores busy while its kubelets had pods to run
+        std::thread::sleep(Duration::from_millis(200).max(Duration::from_millis(count as u64)));
     }
 }
