@@ -504,3 +504,41 @@ fn batching_by_a_domain_the_labels_do_not_give_falls_back_to_the_host_and_says_s
         .unwrap();
     assert!(p.warnings.iter().any(|w| w.code == "batch-by-fallback"), "{:?}", p.warnings);
 }
+
+/// Kind 3 of issue 22 (field 21, and the mgr of kind k7): a Deployment paused with `kubectl
+/// rollout pause` rolls out nothing, so a fence leaves it out (its step would wait for a
+/// rollout that cannot happen) and says how to resume; a change through Rook restarts it
+/// anyway, since Rook's update writes a spec without `paused`.
+#[test]
+fn a_paused_deployment_is_left_out_of_a_fence_and_rook_clears_the_pause() {
+    for (dir, file, dtype, paused) in [
+        ("field", "21-osd-rollout-paused.yaml", DaemonType::Osd, "osd.1"),
+        ("kinds", "k7-mgr-rollout-paused.yaml", DaemonType::Mgr, "mgr.a"),
+    ] {
+        let s = load(dir, file);
+        let d = s.daemons.iter().find(|d| d.id.to_string() == paused).unwrap();
+        assert!(d.paused, "{file}: spec.paused read");
+        assert_eq!(s.daemons.iter().filter(|d| d.paused).count(), 1, "{file}: only {paused} is paused");
+        let image = "quay.io/ceph/ceph:v19.2.4";
+        let fence = plan(&s, &Change::Fence { dtype, image: image.into(), batching: Default::default() }).unwrap();
+        let dp = fence.daemons.iter().find(|p| p.daemon == paused).unwrap();
+        assert_ne!(dp.action, Action::Restart, "{file}: a fence does not restart the paused {paused}");
+        assert!(dp.note.as_deref().unwrap_or("").contains("left out of the fence"), "{file}: {:?}", dp.note);
+        let w = fence.warnings.iter().find(|w| w.code == "rollout-paused").expect("rollout-paused warning");
+        assert!(w.message.contains(&format!("kubectl rollout resume deployment/{}", d.deployment)), "{}", w.message);
+        let change = Change::Fence { dtype, image: image.into(), batching: Default::default() };
+        let writes = kubectl_ceph_image::plan::writes::build(&s, std::slice::from_ref(&change), &fence, "now");
+        assert!(!writes.is_empty(), "{file}: the fence writes the other Deployments");
+        assert!(
+            writes.iter().all(|w| w.object.describe() != format!("deployment.apps/{}", d.deployment)),
+            "{file}: no write touches the paused Deployment"
+        );
+        // every other daemon of the type is fenced, so the fence is not a no-op
+        assert!(fence.daemons.iter().any(|p| p.dtype == dtype && p.action == Action::Restart), "{file}");
+        let base = set_base(&s);
+        let dp = base.daemons.iter().find(|p| p.daemon == paused).unwrap();
+        assert_eq!(dp.action, Action::Restart, "{file}: Rook's update restarts {paused} whatever the pause");
+        assert!(dp.note.as_deref().unwrap_or("").contains("Rook's update clears the pause"), "{:?}", dp.note);
+        assert!(base.warnings.iter().any(|w| w.code == "rollout-paused"), "{file}");
+    }
+}

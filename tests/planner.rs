@@ -42,6 +42,7 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
         ceph_containers: vec![],
         fence: None,
         upgrade_hold: None,
+        paused: false,
     }
 }
 

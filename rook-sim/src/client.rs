@@ -195,8 +195,11 @@ pub fn after_create(state: &Arc<SimState>, kind: &'static Kind, ns: &str, create
 /// change wakes the operator when Rook's watch would react to it (FACTS §2).
 pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value) {
     if kind == &DEPLOYMENTS {
-        let restart = new["spec"]["template"] != old["spec"]["template"];
-        if restart || new["spec"]["replicas"] != old["spec"]["replicas"] {
+        // `kubectl rollout resume` rolls out what changed while paused
+        let resumed = crate::kube::rollout::paused(old) && !crate::kube::rollout::paused(new);
+        let restart = new["spec"]["template"] != old["spec"]["template"]
+            || (resumed && crate::kube::rollout::template_pending(&state.store(), ns, name));
+        if restart || resumed || new["spec"]["replicas"] != old["spec"]["replicas"] {
             deployment_controller(state, ns, name, restart);
         }
     }

@@ -116,6 +116,8 @@ pub struct DeploymentRecord {
     pub under_replacement: bool,
     pub resource_version: Option<String>,
     pub replicas: Option<i32>,
+    /// `spec.paused` (`kubectl rollout pause`).
+    pub paused: bool,
     /// The `kubernetes.io/hostname` node selector of its pod template.
     pub hostname: Option<String>,
     pub containers: Vec<ContainerRecord>,
@@ -135,6 +137,7 @@ impl DeploymentRecord {
             name: m.name,
             resource_version: m.resource_version,
             replicas: d.spec.replicas,
+            paused: d.spec.paused,
             hostname,
             containers,
         }
@@ -477,6 +480,7 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
                     node: node.or(named_node),
                     hostname: d.hostname,
                     replicas: d.replicas,
+                    paused: d.paused,
                     rook_version: d.labels.get("rook-version").cloned(),
                     own_images: parts.own_images,
                     ceph_images: parts.images,

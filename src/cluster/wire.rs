@@ -140,6 +140,9 @@ pub struct PodTemplate {
 pub struct DeploymentSpec {
     #[serde(default)]
     pub replicas: Option<i32>,
+    /// `kubectl rollout pause`: the Deployment controller rolls out no template change.
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub paused: bool,
     #[serde(default, deserialize_with = "lenient::null_default")]
     pub template: PodTemplate,
 }

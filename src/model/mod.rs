@@ -166,6 +166,11 @@ pub struct Daemon {
     pub held_by: Option<String>,
     /// `spec.replicas` (None: unset, i.e. 1).
     pub replicas: Option<i32>,
+    /// `spec.paused` (`kubectl rollout pause`): the Deployment controller rolls out no
+    /// template change until `kubectl rollout resume`, so a fence would wait for a rollout
+    /// that cannot happen; Rook's own update clears it, since Rook writes the whole spec it
+    /// generates (rook pkg/operator/k8sutil/deployment.go UpdateDeploymentAndWait).
+    pub paused: bool,
     /// The `rook-version` label: the Rook that last wrote the Deployment.
     pub rook_version: Option<String>,
     /// Containers that carry `CONTAINER_IMAGE` but run an image of their own on purpose

@@ -53,6 +53,7 @@ pub const WARNING_CODES: &[&str] = &[
     "health-err",
     "starts-scaled-down",
     "upgrade-under-way",
+    "rollout-paused",
 ];
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::{Daemon, Snapshot};
 use change::{After, stage};
 use order::{rook_steps, sequential_steps};
+use upgrade::summarise;
 use warnings::{gateway_warnings, manager_warnings, release_warnings, show};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,10 +232,16 @@ impl std::fmt::Display for PlanError {
 
 /// The Deployments a fence of `t` rewrites: not an OSD under replacement (Rook's), not a
 /// daemon the operator already holds with its own label (the fence would take the hold
-/// over, and unfencing would then release it), not one held by a maintenance copy.
+/// over, and unfencing would then release it), not one held by a maintenance copy, not one
+/// whose rollout is paused (`kubectl rollout pause`: its step would wait for a rollout that
+/// cannot happen).
 pub fn fence_targets(snap: &Snapshot, t: DaemonType) -> impl Iterator<Item = &Daemon> {
     snap.daemons.iter().filter(move |d| {
-        d.id.dtype == t && !d.under_replacement && d.held_by.is_none() && !(d.labelled && d.fence.is_none())
+        d.id.dtype == t
+            && !d.under_replacement
+            && !d.paused
+            && d.held_by.is_none()
+            && !(d.labelled && d.fence.is_none())
     })
 }
 
@@ -348,6 +355,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
 
     let mut daemons = Vec::with_capacity(snap.daemons.len());
     let mut held_missing = 0usize;
+    let (mut paused_left_out, mut paused_restarting) = (Vec::new(), Vec::new());
     for d in &snap.daemons {
         let desired = after.desired(d.id.dtype).to_string();
         let held_now_reason = after.held(d, &snap.daemons);
@@ -437,6 +445,26 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             let own: Vec<String> = d.own_images.iter().map(|(c, i)| format!("{c} stays on {i}")).collect();
             join_notes(note, Some(own.join(", ")))
         };
+        // `kubectl rollout pause`: the Deployment controller rolls out no template change, so
+        // a fence leaves the Deployment out (`fence_targets`) rather than wait for a rollout
+        // that cannot happen; Rook's own update writes the whole spec it generates, which
+        // has no `paused`, and so clears it (rook pkg/operator/k8sutil/deployment.go).
+        let fenced_type = changes.iter().any(|ch| matches!(ch, Change::Fence { dtype, .. } if *dtype == d.id.dtype));
+        let note = match (d.paused, action == Action::Restart, fenced_type) {
+            (false, ..) => note,
+            (true, true, _) => join_notes(
+                note,
+                Some("rollout paused (kubectl rollout pause): Rook's update clears the pause, so it restarts".into()),
+            ),
+            (true, false, true) => {
+                paused_left_out.push(d.deployment.clone());
+                join_notes(note, Some("rollout paused (kubectl rollout pause): left out of the fence".into()))
+            }
+            (true, false, false) => join_notes(note, Some("rollout paused (kubectl rollout pause)".into())),
+        };
+        if d.paused && action == Action::Restart {
+            paused_restarting.push(d.deployment.clone());
+        }
         daemons.push(DaemonPlan {
             daemon: d.id.to_string(),
             dtype: d.id.dtype,
@@ -451,6 +479,31 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             note,
             labelled: after.labelled.contains(&d.deployment),
             replicas: d.rollout_replicas(),
+        });
+    }
+    if !paused_left_out.is_empty() {
+        warnings.push(Warning {
+            code: "rollout-paused",
+            message: format!(
+                "{} paused with kubectl rollout pause: the fence leaves {} out, since no rollout \
+                 happens while paused; resume first (kubectl rollout resume deployment/{} -n {}), then run \
+                 the fence again",
+                summarise(&paused_left_out),
+                if paused_left_out.len() == 1 { "it" } else { "them" },
+                paused_left_out[0],
+                c.namespace
+            ),
+        });
+    }
+    if !paused_restarting.is_empty() {
+        warnings.push(Warning {
+            code: "rollout-paused",
+            message: format!(
+                "{} paused with kubectl rollout pause: Rook's update of the Deployment clears the pause, \
+                 so {} restart with the rest",
+                summarise(&paused_restarting),
+                if paused_restarting.len() == 1 { "it" } else { "they" }
+            ),
         });
     }
     if after.pins.is_empty() {

@@ -426,6 +426,13 @@ pub fn start(
     node: Option<&str>,
 ) -> Vec<Started> {
     let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return vec![] };
+    // `kubectl rollout pause`: the Deployment controller only scales a paused Deployment and
+    // rolls nothing out (kubernetes pkg/controller/deployment/deployment_controller.go
+    // syncDeployment); here it does neither until resumed (scaling while paused is not
+    // simulated).
+    if paused(&dep) {
+        return vec![];
+    }
     let owned = owned_pods(store, ns, &dep);
     let rs = if template_changed {
         format!("{name}-{}", topology::template_hash(&dep["spec"]["template"]))
@@ -439,6 +446,19 @@ pub fn start(
         state.replacements.record(ns, name);
     }
     sync(state, store, ns, name, node)
+}
+
+/// `spec.paused` (`kubectl rollout pause`).
+pub fn paused(dep: &Value) -> bool {
+    dep["spec"]["paused"] == true
+}
+
+/// Whether a Deployment's pods run another template than its own: what a resumed
+/// Deployment rolls out.
+pub fn template_pending(store: &Store, ns: &str, name: &str) -> bool {
+    let Some(dep) = store.get_value(&DEPLOYMENTS, ns, name) else { return false };
+    let rs = format!("{name}-{}", topology::template_hash(&dep["spec"]["template"]));
+    owned_pods(store, ns, &dep).iter().any(|(_, p)| active(p) && controller_replicaset(p) != Some(rs.as_str()))
 }
 
 /// Start the kubelets of pods a step created, and refresh the cluster's health.

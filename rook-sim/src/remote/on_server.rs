@@ -72,9 +72,10 @@ fn start_on(
     );
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
+    let mut paused = Vec::new();
     let (namespaces, skipped) = {
         let _guard = rt.enter();
-        let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces)?;
+        let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces, &mut paused)?;
         start_watches(&state, remote.clone(), &n.0);
         n
     };
@@ -86,6 +87,11 @@ fn start_on(
     {
         let _guard = rt.enter();
         wait_for_pods(&state, &namespaces)?;
+        // Paused as in the dump once their pods run: a Deployment created paused gets no
+        // ReplicaSet and no pod from the real controller, unlike the cluster dumped.
+        for (ns, name) in &paused {
+            state.update(&DEPLOYMENTS, ns, name, |d| d["spec"]["paused"] = true.into())?;
+        }
         let generated = opts.from.is_empty() && opts.objects.is_empty();
         for ns in &namespaces {
             if generated {
@@ -143,6 +149,7 @@ fn install(
     opts: &SimOptions,
     mut crd: Value,
     created: &mut Vec<String>,
+    paused: &mut Vec<(String, String)>,
 ) -> Result<(Vec<String>, Vec<String>), String> {
     // The CRD: created where there is none. One that differs is never replaced: a
     // released schema would prune imageOverrides from every CephCluster already there.
@@ -321,6 +328,10 @@ fn install(
                 *versions.entry(ns.clone()).or_default().entry(v.to_string()).or_default() += 1;
             }
             managed.push((ns.clone(), rook::Managed::Loaded(l)));
+        }
+        if d["spec"]["paused"] == true {
+            d["spec"]["paused"] = false.into();
+            paused.push((ns.clone(), d["metadata"]["name"].as_str().unwrap_or_default().to_string()));
         }
         remote.create(&DEPLOYMENTS, &ns, d)?;
     }
