@@ -314,7 +314,11 @@ fn health_err_holds_the_next_stage() {
     let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("HEALTH_ERR") && r.stderr.contains("stage(s) are left"), "{}", r.stderr);
-    assert!(sim.replacement_log(&ns(&sim)).is_empty(), "no batch after the canary: {:?}", sim.replacement_log(&ns(&sim)));
+    assert!(
+        sim.replacement_log(&ns(&sim)).is_empty(),
+        "no batch after the canary: {:?}",
+        sim.replacement_log(&ns(&sim))
+    );
     // Once it clears, the upgrade goes on to the end.
     sim.set_health(&ns(&sim), None);
     let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
@@ -607,7 +611,8 @@ fn prepull_writes_are_judged_by_reading_back_and_sent_once() {
     use rook_sim::{Fault, FaultKind};
     let sim = pulling_sim(rook_sim::Topology { osds: 6, ..Default::default() }, 20);
     let tpl = kubectl_ceph_image::prepull::Template::default();
-    let leftover = kubectl_ceph_image::prepull::manifest(&ns(&sim), "node-01", IMG, &tpl, std::time::Duration::from_secs(600));
+    let leftover =
+        kubectl_ceph_image::prepull::manifest(&ns(&sim), "node-01", IMG, &tpl, std::time::Duration::from_secs(600));
     create_pod(&sim, &leftover);
     sim.clear_log();
     sim.faults().add(Fault::new(FaultKind::DropAfterApply).verb("create").resource("pods").times(1));
