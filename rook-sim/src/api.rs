@@ -286,7 +286,7 @@ async fn answer(
                     Reply::Drop
                 }
                 Some(f) => fault_reply(&f, &r, verb),
-                None => remote.forward(req).await,
+                None => cut_when_watches_drop(state, remote.forward(req).await),
             };
         }
         match fault {
@@ -750,6 +750,33 @@ fn watch_stream(
         }
     });
     Ok(Reply::Watch(rx))
+}
+
+/// A watch the front forwards is cut when the watches are dropped (`Sim::drop_watches`, the
+/// `drop-watches` fault), as the embedded server cuts its own.
+fn cut_when_watches_drop(state: &Arc<SimState>, reply: Reply) -> Reply {
+    let Reply::Watch(mut upstream) = reply else { return reply };
+    let mut epoch = state.watch_epoch.subscribe();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                item = upstream.recv() => match item {
+                    Some(item) => {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                _ = epoch.changed() => {
+                    let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
+                    return;
+                }
+            }
+        }
+    });
+    Reply::Watch(rx)
 }
 
 /// When the next BOOKMARK is due, as kube-apiserver's watch cache sends them
