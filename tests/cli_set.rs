@@ -318,7 +318,7 @@ on_both! {
         let sim = sim(Crd::Proposed);
         sim.faults().add(Fault::new(FaultKind::Forbidden).verb("get").resource("customresourcedefinitions"));
         let checked = json!({"status": {"ceph": {"lastChecked": "2026-12-07T00:00:00.000Z"}}});
-        OtherWrite::merge(&CEPHCLUSTERS, &ns(&sim), checked).to_status().before_next_write(&sim);
+        OtherWrite::merge(&CEPHCLUSTERS, &ns(&sim), checked).of_status().before_next_write(&sim);
         run(&sim, &["set", "mgr", IMG, "--yes"]).ok();
         let c = sim.get(&CEPHCLUSTERS, &ns(&sim), &ns(&sim)).unwrap();
         assert_eq!(c["spec"]["cephVersion"]["imageOverrides"]["mgr"], IMG);

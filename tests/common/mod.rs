@@ -231,7 +231,7 @@ impl OtherWrite {
         OtherWrite { strategic: true, ..OtherWrite::merge(kind, name, patch) }
     }
 
-    pub fn to_status(self) -> OtherWrite {
+    pub fn of_status(self) -> OtherWrite {
         OtherWrite { status: true, ..self }
     }
 
