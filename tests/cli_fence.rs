@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rook_sim::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
 use rook_sim::{Crd, Sim};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const DNR: &str = "ceph.rook.io/do-not-reconcile";
 const IMG: &str = "registry.example.com/ceph/ceph:v20.2.5-mgrfix";
@@ -48,21 +48,6 @@ fn mgr_pod_images(sim: &Sim) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
-    let sim = slow_sim(Crd::Released, 5000);
-    let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("stopped before the next step") && r.stderr.contains("mon.a"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("rook-ceph-mon-b fence to") && r.stderr.contains("not sent"),
-        "the journal: {}",
-        r.stderr
-    );
-    let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
-    assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
-}
-
 /// The node each OSD Deployment is pinned to.
 fn osd_nodes(sim: &Sim) -> std::collections::BTreeMap<String, String> {
     deployments(sim)
@@ -77,111 +62,10 @@ fn osd_nodes(sim: &Sim) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn pause_between_waits_between_steps() {
-    let sim = sim_with(Crd::Released, 6);
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1ms", "--yes"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.stderr.matches("(--pause-between)").count(), 2, "3 node batches, 2 pauses: {}", r.stderr);
-    let r = run(&sim, &["set", "mgr", IMG, "--pause-between", "1m", "--dry-run"]);
-    assert_eq!(r.code, 2, "pacing an override is a usage error: {}", r.stderr);
-}
-
-/// SIGTERM during --pause-between stops the run at once, with the journal.
-#[test]
-fn a_signal_during_pause_between_stops_at_once() {
-    let sim = sim_with(Crd::Released, 6);
-    let child = std::process::Command::new(bin())
-        .env("KUBECONFIG", sim.kubeconfig())
-        .args(["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1h", "--yes"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Signal once the first batch is done (its patches landed), bounded.
-    for _ in 0..1000 {
-        if sim.mutating_requests().len() >= 2 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // SAFETY: kill(2) on the child this test started, by its pid
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    // A run that slept out the hour would hang the test: give up after a bound instead.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the run stopped on SIGTERM").unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains(": not sent"), "the journal: {stderr}");
-}
-
-/// Another writer changes a Deployment between the plugin's read and its fence patch.
-fn before_fence_of(sim: &Sim, name: &'static str, change: fn(&mut Value)) {
-    sim.faults().before_write_to(
-        name,
-        0,
-        Box::new(move |store| {
-            let mut d = store.get_value(&DEPLOYMENTS, "rook-ceph", name).unwrap();
-            change(&mut d);
-            d["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-            store.update(&DEPLOYMENTS, "rook-ceph", name, d, false).unwrap();
-        }),
-    );
-}
-
-/// Issue 12: a 409 on a fence patch is judged by intent. A change elsewhere in the
-/// Deployment (here an annotation of someone else's) is kept and the Deployment fenced
-/// from its current state; every other OSD is fenced once.
-#[test]
-fn a_fence_patch_that_meets_a_change_elsewhere_is_re_read_and_sent_again() {
-    let sim = sim_with(Crd::Released, 6);
-    before_fence_of(&sim, "rook-ceph-osd-0", |d| {
-        d["metadata"]["annotations"]["example.com/owner"] = "storage-team".into();
-    });
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("409 Conflict"), "{}", r.stderr);
-    let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
-    assert_eq!(d["metadata"]["annotations"]["example.com/owner"], "storage-team", "the other change survives");
-    for d in deployments(&sim).iter().filter(|d| d["metadata"]["labels"]["app"] == "rook-ceph-osd") {
-        assert!(images(d).iter().filter(|(n, _)| n == "osd").all(|(_, i)| i == IMG), "{}", d["metadata"]["name"]);
-    }
-    let applied: Vec<String> =
-        sim.mutating_requests().iter().filter(|l| l.status == 200).map(|l| l.name.clone().unwrap()).collect();
-    let unique: std::collections::BTreeSet<&String> = applied.iter().collect();
-    assert_eq!((applied.len(), unique.len()), (6, 6), "each OSD fenced exactly once: {applied:?}");
-}
-
-/// Issue 12: another writer fencing the same Deployment to another image is never
-/// overwritten silently: with --yes, exit 1 naming both, and that Deployment is left as the
-/// other writer left it.
-#[test]
-fn a_fence_that_meets_another_fence_of_the_same_deployment_stops_with_yes() {
-    let sim = sim_with(Crd::Released, 6);
-    const OTHER: &str = "registry.example.com/ceph/ceph:v20.2.5-other";
-    before_fence_of(&sim, "rook-ceph-osd-0", |d| {
-        d["metadata"]["labels"][DNR] = "true".into();
-        d["metadata"]["annotations"]["kubectl-ceph-image/fenced-image"] = OTHER.into();
-        for c in d["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap() {
-            if c["name"] == "osd" {
-                c["image"] = OTHER.into();
-            }
-        }
-    });
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("rook-ceph-osd-0") && r.stderr.contains(OTHER) && r.stderr.contains("nothing is overwritten"),
-        "{}",
-        r.stderr
-    );
-    let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
-    assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
+/// Another writer changes a Deployment (a strategic merge patch) between the plugin's read
+/// and its fence patch.
+fn before_fence_of(sim: &Sim, name: &'static str, patch: Value) {
+    OtherWrite::strategic(&DEPLOYMENTS, name, patch).before_write_to(sim, name, 0);
 }
 
 on_both! {
@@ -421,5 +305,103 @@ on_both! {
         for p in pods_before.iter().filter(|p| paused.iter().any(|d| p.starts_with(&format!("{d}-")))) {
             assert!(pods_after.contains(p), "paused pod {p} was restarted");
         }
+    }
+
+    fn a_fenced_step_that_does_not_come_up_stops_the_rest() {
+        let sim = slow_sim(Crd::Released, 5000);
+        let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("stopped before the next step") && r.stderr.contains("mon.a"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("rook-ceph-mon-b fence to") && r.stderr.contains("not sent"),
+            "the journal: {}",
+            r.stderr
+        );
+        let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
+        assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
+    }
+
+    fn pause_between_waits_between_steps() {
+        let sim = sim_with(Crd::Released, 6);
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1ms", "--yes"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stderr.matches("(--pause-between)").count(), 2, "3 node batches, 2 pauses: {}", r.stderr);
+        let r = run(&sim, &["set", "mgr", IMG, "--pause-between", "1m", "--dry-run"]);
+        assert_eq!(r.code, 2, "pacing an override is a usage error: {}", r.stderr);
+    }
+
+    /// SIGTERM during --pause-between stops the run at once, with the journal.
+    fn a_signal_during_pause_between_stops_at_once() {
+        let sim = sim_with(Crd::Released, 6);
+        let child = std::process::Command::new(bin())
+            .env("KUBECONFIG", sim.kubeconfig())
+            .args(["set", "osd", IMG, "--strategy", "fence", "--pause-between", "1h", "--yes"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signal once the first batch is done (its patches landed), bounded.
+        for _ in 0..1000 {
+            if sim.mutating_requests().len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // SAFETY: kill(2) on the child this test started, by its pid
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        // A run that slept out the hour would hang the test: give up after a bound instead.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the run stopped on SIGTERM").unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(143), "{stderr}");
+        assert!(stderr.contains(": not sent"), "the journal: {stderr}");
+    }
+
+    /// Issue 12: a 409 on a fence patch is judged by intent. A change elsewhere in the
+    /// Deployment (here an annotation of someone else's) is kept and the Deployment fenced
+    /// from its current state; every other OSD is fenced once.
+    fn a_fence_patch_that_meets_a_change_elsewhere_is_re_read_and_sent_again() {
+        let sim = sim_with(Crd::Released, 6);
+        before_fence_of(&sim, "rook-ceph-osd-0", json!({"metadata": {"annotations": {"example.com/owner": "storage-team"}}}));
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("409 Conflict"), "{}", r.stderr);
+        let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
+        assert_eq!(d["metadata"]["annotations"]["example.com/owner"], "storage-team", "the other change survives");
+        for d in deployments(&sim).iter().filter(|d| d["metadata"]["labels"]["app"] == "rook-ceph-osd") {
+            assert!(images(d).iter().filter(|(n, _)| n == "osd").all(|(_, i)| i == IMG), "{}", d["metadata"]["name"]);
+        }
+        let applied: Vec<String> =
+            sim.mutating_requests().iter().filter(|l| l.status == 200).map(|l| l.name.clone().unwrap()).collect();
+        let unique: std::collections::BTreeSet<&String> = applied.iter().collect();
+        assert_eq!((applied.len(), unique.len()), (6, 6), "each OSD fenced exactly once: {applied:?}");
+    }
+
+    /// Issue 12: another writer fencing the same Deployment to another image is never
+    /// overwritten silently: with --yes, exit 1 naming both, and that Deployment is left as the
+    /// other writer left it.
+    fn a_fence_that_meets_another_fence_of_the_same_deployment_stops_with_yes() {
+        let sim = sim_with(Crd::Released, 6);
+        const OTHER: &str = "registry.example.com/ceph/ceph:v20.2.5-other";
+        before_fence_of(
+            &sim,
+            "rook-ceph-osd-0",
+            json!({"metadata": {"labels": {DNR: "true"}, "annotations": {"kubectl-ceph-image/fenced-image": OTHER}},
+                "spec": {"template": {"spec": {"containers": [{"name": "osd", "image": OTHER}]}}}}),
+        );
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("rook-ceph-osd-0") && r.stderr.contains(OTHER) && r.stderr.contains("nothing is overwritten"),
+            "{}",
+            r.stderr
+        );
+        let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
+        assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
     }
 }

@@ -2,7 +2,8 @@
 //! with `--reconcile-now`, a lost answer, a 409, a 5xx and an interrupt at each of the
 //! command's writes. Each case checks the final state, what was printed, and that no
 //! write was applied twice (over the run and, after an interrupt, a re-run that finishes
-//! the job). Drives the built binary against rook-sim over HTTPS.
+//! the job). Drives the built binary against rook-sim over HTTPS; the set also against the
+//! real control plane behind rook-sim's front, the fault proxy (`on_both!`).
 
 mod common;
 
@@ -45,7 +46,7 @@ struct Case {
 }
 
 fn deployments(sim: &Sim, app: &str) -> Vec<Value> {
-    sim.list(&DEPLOYMENTS, "rook-ceph").into_iter().filter(|d| d["metadata"]["labels"]["app"] == app).collect()
+    sim.list(&DEPLOYMENTS, &ns(sim)).into_iter().filter(|d| d["metadata"]["labels"]["app"] == app).collect()
 }
 
 fn labelled(d: &Value) -> bool {
@@ -60,7 +61,7 @@ fn fenced_to_img(d: &Value) -> bool {
 }
 
 fn cluster(sim: &Sim) -> Value {
-    sim.get(&CEPHCLUSTERS, "rook-ceph", "rook-ceph").unwrap()
+    sim.get(&CEPHCLUSTERS, &ns(sim), &ns(sim)).unwrap()
 }
 
 fn cases() -> Vec<(&'static str, Case)> {
@@ -121,17 +122,28 @@ fn planned_writes(sim: &Sim, args: &[&str]) -> Vec<(String, String)> {
         .iter()
         .map(|w| match w["object"].as_object().and_then(|o| o.iter().next()) {
             Some((k, v)) if k == "deployment" => ("deployments".to_string(), v.as_str().unwrap().to_string()),
-            Some((k, v)) if k == "cephCluster" => ("cephclusters".to_string(), v.as_str().unwrap().to_string()),
+            // named after its namespace, which is each simulation's own on the real server
+            Some((k, _)) if k == "cephCluster" => ("cephclusters".to_string(), CLUSTER.to_string()),
             other => panic!("unknown object {other:?}"),
         })
         .collect()
+}
+
+/// How `planned_writes` names the CephCluster.
+const CLUSTER: &str = "<the CephCluster>";
+
+/// The name of a planned write's object in `sim`.
+fn name_in(sim: &Sim, w: &(String, String)) -> String {
+    if w.1 == CLUSTER { ns(sim) } else { w.1.clone() }
 }
 
 /// Writes that landed, per object: answered 200, plus the one whose answer was dropped.
 fn applied(sim: &Sim, lost: Option<&(String, String)>) -> BTreeMap<(String, String), usize> {
     let mut m = BTreeMap::new();
     for l in sim.mutating_requests() {
-        let key = (l.resource.clone(), l.name.clone().unwrap_or_default());
+        let name = l.name.clone().unwrap_or_default();
+        let name = if l.resource == "cephclusters" && name == ns(sim) { CLUSTER.to_string() } else { name };
+        let key = (l.resource.clone(), name);
         if l.status == 200 || (l.status == 0 && lost == Some(&key)) {
             *m.entry(key).or_default() += 1;
         }
@@ -182,12 +194,13 @@ fn matrix(name: &str) {
                         Hit::Conflict => FaultKind::Conflict,
                         _ => FaultKind::Status(500),
                     };
-                    sim.faults().add(Fault::new(kind).verb("patch").resource(&w.0).name(&w.1).skip(skip).times(1));
+                    let name = name_in(&sim, w);
+                    sim.faults().add(Fault::new(kind).verb("patch").resource(&w.0).name(&name).skip(skip).times(1));
                 }
                 Hit::Interrupt => {
                     let pid = pid.clone();
                     sim.faults().before_write_to(
-                        &w.1,
+                        &name_in(&sim, w),
                         skip,
                         Box::new(move |_| {
                             // The child's pid is stored right after spawn returns; on a loaded
@@ -237,22 +250,27 @@ fn matrix(name: &str) {
     }
 }
 
-#[test]
-fn set_under_every_fault() {
-    matrix("set");
-}
-
+/// Embedded only: 24 writes, each under 4 faults, a simulation each (minutes of starts on
+/// the real server; the set runs there, through the same fault proxy).
 #[test]
 fn pause_of_many_daemons_under_every_fault() {
     matrix("pause");
 }
 
+/// Embedded only: 16 simulations, as above.
 #[test]
 fn fence_under_every_fault() {
     matrix("fence");
 }
 
+/// Embedded only: 13 simulations, each fenced first (about 4 minutes on the real server).
 #[test]
 fn unfence_with_reconcile_now_under_every_fault() {
     matrix("unfence");
+}
+
+on_both! {
+    fn set_under_every_fault() {
+        matrix("set");
+    }
 }

@@ -1,7 +1,10 @@
 //! `deploy/rbac.yaml` is what the plugin needs, and no more: every command passes with its
 //! roles bound in rook-sim (which answers 403 as the apiserver's RBAC does), a write with
 //! the read-only role fails naming the verb and resource, and removing any one verb of any
-//! rule makes a command fail (each rule has a witness: the command that needs it).
+//! rule makes a command fail (each rule has a witness: the command that needs it). The same
+//! on the real control plane's RBAC authoriser (`real_server`), with the roles bound to its
+//! token users and the client-certificate user, and its audit log as the record of what
+//! each sent.
 
 mod common;
 
@@ -233,4 +236,253 @@ fn removing_any_verb_of_any_rule_makes_a_command_fail() {
         }
     }
     assert_eq!(checked, 15, "every (role, resource, verb) of deploy/rbac.yaml");
+}
+
+/// The same roles on the real control plane's RBAC authoriser: deploy/rbac.yaml's
+/// ClusterRoles (the control plane applies the file when it starts), bound with
+/// RoleBindings in each simulation's namespace to the control plane's token users, the
+/// plugin's requests sent on by rook-sim's front as that user. `editor` and `viewer` are
+/// bound to the CRD reader cluster-wide once for this test binary (a ClusterRoleBinding,
+/// as the file's header binds it); `certuser` (a client certificate) never is: it is the
+/// witness of the CRD reader's one verb. The real server's audit log shows what each user
+/// sent.
+mod real_server {
+    use super::*;
+    use common::control_plane::{ControlPlane, control_plane};
+
+    /// The control plane of this binary, its token users bound to the CRD reader.
+    fn cp() -> &'static ControlPlane {
+        static CRD_READER: std::sync::Once = std::sync::Once::new();
+        let cp = control_plane(Crd::Proposed);
+        CRD_READER.call_once(|| {
+            cp.kubectl_ok(
+                "admin",
+                &[
+                    "create",
+                    "clusterrolebinding",
+                    "ceph-image-crd-reader",
+                    "--clusterrole",
+                    "ceph-image-crd-reader",
+                    "--user",
+                    "editor",
+                    "--user",
+                    "viewer",
+                ],
+            );
+        });
+        cp
+    }
+
+    /// rook-sim on the real control plane in a namespace of its own, the plugin as `user`
+    /// bound there to `roles` (ClusterRoles of the control plane).
+    fn sim_as(user: &str, roles: &[&str]) -> (Sim, String) {
+        let operator = OperatorConfig {
+            daemon_delay: std::time::Duration::ZERO,
+            ready_delay: std::time::Duration::from_millis(20),
+            ..Default::default()
+        };
+        let sim = cp().sim_with("rbac", 3, operator, Some(user));
+        let ns = ns(&sim);
+        cp().bind(user, &ns, roles);
+        (sim, ns)
+    }
+
+    /// Every write `user` sent to `ns` as the real server audited it (dry runs aside).
+    fn writes(user: &str, ns: &str) -> Vec<(String, String, u64)> {
+        cp().mutating_requests(user, ns)
+    }
+
+    #[test]
+    fn read_only_commands_pass_with_the_viewer_role() {
+        let (sim, ns) = sim_as("viewer", &["ceph-image-viewer"]);
+        let status = run(&sim, &["status"]);
+        expect(&status, 0, "status");
+        assert!(
+            status.stdout.contains("Image overrides: the CRD has spec.cephVersion.imageOverrides"),
+            "{}",
+            status.stdout
+        );
+        for args in [
+            vec!["set", "mgr", IMG, "--dry-run"],
+            vec!["unset", "mgr", "--dry-run"],
+            vec!["pause", "osd.1", "--dry-run"],
+            vec!["pause", "osd", "--node", "node-01", "--dry-run"],
+            vec!["pause", "cluster", "--dry-run"],
+            vec!["set", "mgr", IMG, "--strategy", "fence", "--dry-run"],
+            vec!["upgrade", "quay.io/ceph/ceph:v20.2.6", "--prepull", "--dry-run"],
+            vec!["version"],
+        ] {
+            expect(&run(&sim, &args), 0, &args.join(" "));
+        }
+        let comp = run(&sim, &["__complete", "pause", "osd."]);
+        assert!(comp.stdout.contains("osd.2"), "completion of ids reads with the viewer role: {}", comp.stdout);
+        no_forbidden(&sim);
+        assert!(sim.mutating_requests().is_empty());
+        let audited = cp().requests("viewer", &ns);
+        assert!(audited.iter().any(|(v, _, c)| v == "list" && *c == 200), "the audit log has the reads: {audited:?}");
+        assert_eq!(writes("viewer", &ns), vec![], "the viewer sent no write");
+    }
+
+    #[test]
+    fn write_commands_pass_with_the_editor_role() {
+        let (sim, ns) = sim_as("editor", &["ceph-image-editor"]);
+        for args in [
+            vec!["set", "mgr", IMG, "--dry-run=server"],
+            vec!["set", "mgr", IMG, "--yes", "--wait", "--timeout", "2m"],
+            vec!["unset", "mgr", "--yes", "--wait", "--timeout", "2m"],
+            vec!["pause", "osd.1", "osd.2", "--yes"],
+            vec!["resume", "osd.1", "osd.2", "--yes"],
+            vec!["pause", "cluster", "--yes"],
+            vec!["resume", "cluster", "--yes"],
+            vec!["set", "mgr", "quay.io/ceph/ceph:v20.2.6", "--strategy", "fence", "--yes", "--timeout", "2m"],
+            vec!["unset", "mgr", "--strategy", "fence", "--reconcile-now", "--yes"],
+        ] {
+            expect(&run(&sim, &args), 0, &args.join(" "));
+        }
+        // A write whose answer is lost at every send is judged by reading the object back: `get`.
+        sim.faults().add(lost_answers());
+        expect(&run(&sim, &["pause", "osd.0", "--yes"]), 0, "pause with a lost answer");
+        no_forbidden(&sim);
+        // in the real server's audit log: the editor's writes, none refused (a 409 is Rook's
+        // status write between a read and a patch, read again and sent again)
+        let sent = writes("editor", &ns);
+        assert!(!sent.is_empty() && sent.iter().all(|(_, _, c)| *c == 200 || *c == 409), "{sent:?}");
+    }
+
+    /// `upgrade --prepull` with the editor and the pre-pull role: the real server admits
+    /// the pods, the simulated kubelets pull, and the plugin deletes them again. Of the mons
+    /// only (`--types mon`): the pre-pull and the writes of every stage, in a quarter of
+    /// the time of a whole upgrade.
+    #[test]
+    fn an_upgrade_with_prepull_passes_with_the_prepull_role() {
+        let (sim, ns) = sim_as("editor", &["ceph-image-editor", "ceph-image-prepull"]);
+        let args = ["upgrade", "quay.io/ceph/ceph:v20.2.6", "--prepull", "--types", "mon", "--yes", "--timeout", "60s"];
+        expect(&run(&sim, &args), 0, "upgrade --prepull --types mon");
+        no_forbidden(&sim);
+        let created: Vec<_> = writes("editor", &ns).into_iter().filter(|(v, _, _)| v == "create").collect();
+        assert_eq!(created.len(), 3, "one pre-pull pod per mon's node: {created:?}");
+        let left = sim.list(&rook_sim::resources::PODS, &ns);
+        assert!(
+            left.iter()
+                .all(|p| p["metadata"]["labels"].get("app.kubernetes.io/component").is_none_or(|c| c != "prepull"))
+        );
+    }
+
+    /// The viewer's writes are refused by the real authoriser in its own words, exit 1, and
+    /// each command stops at its first refused write: the audit log has exactly those, all 403.
+    #[test]
+    fn a_write_with_the_viewer_role_fails_naming_the_verb_and_resource() {
+        let (sim, ns) = sim_as("viewer", &["ceph-image-viewer"]);
+        for (args, says) in [
+            (
+                vec!["pause", "osd.1", "--yes"],
+                format!(
+                    r#"User "viewer" cannot patch resource "deployments" in API group "apps" in the namespace "{ns}""#
+                ),
+            ),
+            (
+                vec!["set", "mgr", IMG, "--yes"],
+                r#"cannot patch resource "cephclusters" in API group "ceph.rook.io""#.into(),
+            ),
+            (vec!["set", "mgr", IMG, "--dry-run=server"], r#"cannot patch resource "cephclusters""#.into()),
+            (vec!["pause", "cluster", "--yes"], r#"cannot patch resource "cephclusters""#.into()),
+            (vec!["upgrade", "quay.io/ceph/ceph:v20.2.6", "--yes"], r#"cannot patch resource "cephclusters""#.into()),
+        ] {
+            let r = run(&sim, &args);
+            expect(&r, 1, &args.join(" "));
+            assert!(
+                r.stderr.contains("Error from server (Forbidden)") && r.stderr.contains(&says),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+        let sent = writes("viewer", &ns);
+        assert_eq!(sent.len(), 4, "one refused write per command that writes: {sent:?}");
+        assert!(sent.iter().all(|(v, _, c)| v == "patch" && *c == 403), "nothing was written: {sent:?}");
+        assert!(labelled(&sim).is_empty());
+    }
+
+    /// A ClusterRole of deploy/rbac.yaml without one verb of one rule, made on the control
+    /// plane under a name of its own.
+    fn without(role: &Role, rule_i: usize, verb: &str, resource: &str) -> String {
+        let name = format!("{}-without-{verb}-{resource}", role.name);
+        let mut rules = Vec::new();
+        for (i, r) in role.rules.iter().enumerate() {
+            let verbs: Vec<&String> = r.verbs.iter().filter(|v| i != rule_i || *v != verb).collect();
+            if verbs.is_empty() {
+                continue;
+            }
+            let mut rule = serde_json::json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": verbs});
+            if !r.resource_names.is_empty() {
+                rule["resourceNames"] = r.resource_names.clone().into();
+            }
+            rules.push(rule);
+        }
+        let role = serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name}, "rules": rules});
+        cp().kubectl_stdin("admin", &["apply", "-f", "-"], &role.to_string());
+        name
+    }
+
+    /// Each namespaced rule's verbs, one at a time, removed from the role the real server
+    /// binds (the editor in a namespace of its own, with the other roles it needs whole):
+    /// the witness command fails with the real authoriser's refusal naming that verb. The
+    /// CRD reader's `get` is witnessed by `certuser`, who never has it.
+    #[test]
+    fn removing_any_verb_of_any_rule_makes_a_command_fail() {
+        let roles = roles();
+        let mut cases = Vec::new();
+        for role in roles.iter().filter(|r| r.name != "ceph-image-crd-reader") {
+            for (rule_i, rule) in role.rules.iter().enumerate() {
+                for verb in &rule.verbs {
+                    for resource in &rule.resources {
+                        let w = witness(&role.name, resource, verb).expect("every rule has a witness (above)");
+                        let less = without(role, rule_i, verb, resource);
+                        let mut bound = vec![less];
+                        if role.name == "ceph-image-prepull" {
+                            bound.push("ceph-image-editor".into());
+                        }
+                        cases.push((role.name.clone(), verb.clone(), resource.clone(), w, bound));
+                    }
+                }
+            }
+        }
+        assert_eq!(cases.len(), 14, "every (role, resource, verb) of the namespaced roles");
+        // a few at a time: each is a simulation on the one control plane
+        for chunk in cases.chunks(4) {
+            std::thread::scope(|s| {
+                for (role, verb, resource, w, bound) in chunk {
+                    s.spawn(move || {
+                        let bound: Vec<&str> = bound.iter().map(String::as_str).collect();
+                        let (sim, ns) = sim_as("editor", &bound);
+                        if w.lose_a_patch_answer {
+                            sim.faults().add(lost_answers());
+                        }
+                        let out = run(&sim, w.args);
+                        let what = format!("{role} without {verb} {resource}: {:?}", w.args);
+                        expect(&out, 1, &what);
+                        let says = format!("User \"editor\" cannot {verb} resource \"{resource}\"");
+                        assert!(out.stderr.contains(&says), "{what}: {}", out.stderr);
+                        let refused: Vec<_> =
+                            cp().requests("editor", &ns).into_iter().filter(|(_, _, c)| *c == 403).collect();
+                        assert!(!refused.is_empty(), "{what}: the audit log has the refusal");
+                        // a refused read or patch stops the command before anything is written
+                        if matches!(verb.as_str(), "list" | "patch") && !w.lose_a_patch_answer {
+                            let sent = writes("editor", &ns);
+                            assert!(sent.iter().all(|(_, _, c)| *c == 403), "{what}: nothing written: {sent:?}");
+                        }
+                    });
+                }
+            });
+        }
+        // the CRD reader: without it `status` says it cannot tell, and goes on
+        let (sim, _) = sim_as("certuser", &["ceph-image-viewer"]);
+        let out = run(&sim, &["status"]);
+        expect(&out, 0, "status without the CRD reader");
+        assert!(
+            out.stdout.contains("User \"certuser\" cannot get resource \"customresourcedefinitions\""),
+            "{}",
+            out.stdout
+        );
+    }
 }

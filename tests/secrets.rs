@@ -464,3 +464,88 @@ fn demo_kubeconfig_out_is_0600_even_over_a_0644_file() {
     assert!(std::fs::read_to_string(&out).unwrap().contains(sim.token()));
     assert_eq!(std::fs::metadata(sim.admin_token_file()).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// On the real control plane, straight to kube-apiserver (no front in between): the token
+/// users' tokens and `certuser`'s client key never appear on stdout or stderr, with `-v` and
+/// `--v=9`, on success (the real authenticators: a bearer token, a client certificate), on
+/// the real RBAC's 403, the real authenticator's 401 and a TLS failure.
+#[test]
+fn no_credential_of_the_real_servers_users_on_any_path() {
+    use common::control_plane::control_plane;
+    let cp = control_plane(Crd::Proposed);
+    let sim = cp.sim("secrets", 3);
+    let ns = ns(&sim);
+    for user in ["editor", "certuser"] {
+        cp.bind(user, &ns, &["ceph-image-viewer", "ceph-image-editor"]);
+    }
+    // every credential the control plane has: its token users' tokens, certuser's key
+    let tokens: Vec<String> = std::fs::read_to_string(cp.dir().join("pki/tokens.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    assert!(tokens.len() >= 3 && tokens.iter().all(|t| t.len() >= 16), "{tokens:?}");
+    let key_pem = std::fs::read_to_string(cp.dir().join("pki/certuser.key")).unwrap();
+    let clean = |what: &str, o: &Out| {
+        for (name, text) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            for t in &tokens {
+                assert!(!text.contains(t.as_str()), "{what}: a token is on {name}:\n{text}");
+            }
+            assert!(!text.contains(CANARY), "{what}: the canary is on {name}:\n{text}");
+        }
+        assert_clean(what, o, &key_pem);
+    };
+    let list = format!("GET /apis/ceph.rook.io/v1/namespaces/{ns}/cephclusters");
+    let n = ns.as_str();
+    let commands: [&[&str]; 4] = [
+        &["-n", n, "status"],
+        &["-n", n, "status", "-v"],
+        &["-n", n, "status", "--v=9"],
+        &["-n", n, "pause", "osd.1", "--yes", "-v"],
+    ];
+    // success, as a token user and as the client-certificate user
+    for user in ["editor", "certuser"] {
+        for args in commands {
+            let o = run_with(&cp.kubeconfig(user), &[], args);
+            assert_eq!(o.code, 0, "{user} {args:?}: {}", o.stderr);
+            if args.iter().any(|a| a.starts_with("-v") || a.starts_with("--v")) {
+                assert!(o.stderr.contains(&list), "{user} {args:?}: the requests are logged: {}", o.stderr);
+            }
+            clean(&format!("{user} {args:?}"), &o);
+        }
+        run_with(&cp.kubeconfig(user), &[], &["-n", n, "resume", "osd.1", "--yes"]);
+    }
+    assert!(!cp.requests("certuser", &ns).is_empty(), "the server authenticated the client certificate");
+    // 403: viewer has no binding in this namespace
+    for args in commands {
+        let o = run_with(&cp.kubeconfig("viewer"), &[], args);
+        assert_eq!(o.code, 1, "403 {args:?}: {}", o.stderr);
+        assert!(o.stderr.contains("Forbidden") && o.stderr.contains("User \"viewer\""), "{}", o.stderr);
+        clean(&format!("403 {args:?}"), &o);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let editor = std::fs::read_to_string(cp.kubeconfig("editor")).unwrap();
+    let editor_token = editor.split("token: ").nth(1).unwrap().trim().to_string();
+    // 401: a token the server does not know
+    let kc = dir.path().join("wrong-token");
+    std::fs::write(&kc, editor.replace(&editor_token, &format!("{CANARY}-wrong"))).unwrap();
+    for args in commands {
+        let o = run_with(&kc, &[], args);
+        assert_eq!(o.code, 1, "401 {args:?}: {}", o.stderr);
+        assert!(o.stderr.contains("Unauthorized"), "{}", o.stderr);
+        clean(&format!("401 {args:?}"), &o);
+    }
+    // TLS: a CA that did not sign the server's certificate, for a token and for a client key
+    let ca = |kc: &str| kc.split("certificate-authority-data: ").nth(1).unwrap().lines().next().unwrap().to_string();
+    for user in ["editor", "certuser"] {
+        let text = std::fs::read_to_string(cp.kubeconfig(user)).unwrap();
+        let kc = dir.path().join(format!("wrong-ca-{user}"));
+        std::fs::write(&kc, text.replace(&ca(&text), &b64(&sim.ca_pem))).unwrap();
+        for args in commands {
+            let o = run_with(&kc, &[], args);
+            assert_eq!(o.code, 1, "TLS {user} {args:?}: {}", o.stderr);
+            assert!(o.stderr.to_lowercase().contains("certificate"), "{}", o.stderr);
+            clean(&format!("TLS {user} {args:?}"), &o);
+        }
+    }
+}

@@ -167,7 +167,8 @@ impl ControlPlane {
         ns
     }
 
-    /// Bind deploy/rbac.yaml's ClusterRoles to `user` in `ns` (RoleBindings), as its header says.
+    /// Bind deploy/rbac.yaml's ClusterRoles (or any of the control plane's) to `user` in `ns`
+    /// (RoleBindings), as its header says; returns once the RBAC authoriser has them.
     pub fn bind(&self, user: &str, ns: &str, roles: &[&str]) {
         for role in roles {
             self.kubectl_ok(
@@ -175,6 +176,36 @@ impl ControlPlane {
                 &["-n", ns, "create", "rolebinding", &format!("{role}-{user}"), "--clusterrole", role, "--user", user],
             );
         }
+        for role in roles {
+            self.wait_for_binding(user, ns, role);
+        }
+    }
+
+    /// Until the RBAC authoriser's cache has `user`'s binding to `role` in `ns` (it reaches
+    /// the cache through a watch, a moment after the create answered): asked whether the
+    /// user may do the role's first rule's first verb there.
+    fn wait_for_binding(&self, user: &str, ns: &str, role: &str) {
+        let r: Value =
+            serde_json::from_str(&self.kubectl_ok("admin", &["get", "clusterrole", role, "-o", "json"])).expect("JSON");
+        let rule = &r["rules"][0];
+        let verb = rule["verbs"][0].as_str().expect("a verb");
+        let resource = match (rule["apiGroups"][0].as_str().expect("a group"), rule["resources"][0].as_str()) {
+            ("", Some(res)) => res.to_string(),
+            (group, Some(res)) => format!("{res}.{group}"),
+            (_, None) => return,
+        };
+        let resource = match rule["resourceNames"][0].as_str() {
+            Some(name) => format!("{resource}/{name}"),
+            None => resource,
+        };
+        for _ in 0..200 {
+            let o = self.kubectl(user, &["auth", "can-i", verb, &resource, "-n", ns]);
+            if String::from_utf8_lossy(&o.stdout).trim() == "yes" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{user}'s binding to {role} in {ns} did not reach the RBAC authoriser within 10 s");
     }
 
     /// Every audited request (the real server's request log: DIR/audit.log) by `user` in

@@ -208,5 +208,76 @@ pub fn slow_sim(crd: Crd, ms: u64) -> Sim {
     let opts = SimOptions { topology: Topology { osds: 6, ..Default::default() }, crd, operator, ..Default::default() };
     Sim::start(opts).expect("simulated cluster starts")
 }
+/// Another writer's patch of one object of the simulation's namespace, landing just before
+/// a write of the plugin reaches the server: on the embedded server into its store, on the
+/// real control plane through its API (the front runs the real kubectl as `admin` before it
+/// forwards the plugin's write), so the plugin's precondition meets a real 409 there.
+pub struct OtherWrite {
+    pub kind: &'static rook_sim::resources::Kind,
+    pub name: String,
+    /// A JSON merge patch, or a strategic merge patch with `strategic` (built-in kinds).
+    pub patch: serde_json::Value,
+    pub strategic: bool,
+    /// To the status subresource, as Rook writes a CephCluster's status.
+    pub status: bool,
+}
+
+impl OtherWrite {
+    pub fn merge(kind: &'static rook_sim::resources::Kind, name: &str, patch: serde_json::Value) -> OtherWrite {
+        OtherWrite { kind, name: name.to_string(), patch, strategic: false, status: false }
+    }
+
+    pub fn strategic(kind: &'static rook_sim::resources::Kind, name: &str, patch: serde_json::Value) -> OtherWrite {
+        OtherWrite { strategic: true, ..OtherWrite::merge(kind, name, patch) }
+    }
+
+    pub fn of_status(self) -> OtherWrite {
+        OtherWrite { status: true, ..self }
+    }
+
+    /// The write, as a hook the simulation runs before a write of its client.
+    fn hook(self, sim: &Sim) -> rook_sim::server::faults::Interloper {
+        let ns = ns(sim);
+        let real = sim.state.is_remote();
+        let crd = sim.state.crd;
+        Box::new(move |store| {
+            if real {
+                let kind = self.kind;
+                let resource = if kind.group.is_empty() {
+                    kind.plural.to_string()
+                } else {
+                    format!("{}.{}", kind.plural, kind.group)
+                };
+                let patch = self.patch.to_string();
+                let mut args = vec!["-n", &ns, "patch", &resource, &self.name, "-p", &patch, "--type"];
+                args.push(if self.strategic { "strategic" } else { "merge" });
+                if self.status {
+                    args.push("--subresource=status");
+                }
+                control_plane::control_plane(crd).kubectl_ok("admin", &args);
+                return;
+            }
+            use rook_sim::server::patch::{PatchType, apply};
+            let mut o = store.get_value(self.kind, &ns, &self.name).expect("the object");
+            let t = if self.strategic { PatchType::Strategic } else { PatchType::Merge };
+            apply(&mut o, t, self.patch.to_string().as_bytes()).expect("the patch applies");
+            o["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+            store.update(self.kind, &ns, &self.name, o, false).expect("the other write lands");
+        })
+    }
+
+    /// Before the plugin's next write (of any object).
+    pub fn before_next_write(self, sim: &Sim) {
+        let hook = self.hook(sim);
+        sim.faults().before_next_write(hook);
+    }
+
+    /// Before the plugin's write to `target`, after `skip` writes to it went by.
+    pub fn before_write_to(self, sim: &Sim, target: &str, skip: u32) {
+        let hook = self.hook(sim);
+        sim.faults().before_write_to(target, skip, hook);
+    }
+}
+
 pub mod control_plane;
 pub mod pty;

@@ -309,6 +309,16 @@ fn install(
             remote.create(&SERVICEACCOUNTS, &ns, json!({"metadata": {"name": sa, "namespace": ns}}))?;
         }
     }
+    // The nodes have the cluster's images (its pods ran there before rook-sim started, as
+    // the embedded server counts the images of its Running pods): only an image new to a
+    // node is pulled, with `pull_delay`.
+    for (_, d) in &deployments {
+        for image in crate::kube::kubelet::images_of(&json!({"spec": d["spec"]["template"]["spec"]})) {
+            for n in &nodes {
+                state.kubelet.mark_pulled(n, &image);
+            }
+        }
+    }
     let mut versions: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for (ns, mut d) in deployments {
         strip_server_fields(&mut d);

@@ -20,7 +20,7 @@ use crate::server::schema;
 use crate::server::selector::selectors;
 use crate::server::status::ApiError;
 use crate::server::store::Key;
-use crate::server::watch::watch_stream;
+use crate::server::watch::{cut_when_watches_drop, watch_stream};
 
 enum Route {
     Version,
@@ -201,7 +201,7 @@ async fn answer(
                     Reply::Drop
                 }
                 Some(f) => fault_reply(&f, &r, verb),
-                None => remote.forward(req).await,
+                None => cut_when_watches_drop(state, remote.forward(req).await),
             };
         }
         match fault {

@@ -215,3 +215,30 @@ impl WatchFilter {
         true
     }
 }
+
+/// A watch the front forwards is cut when the watches are dropped (`Sim::drop_watches`, the
+/// `drop-watches` fault), as the embedded server cuts its own.
+pub(super) fn cut_when_watches_drop(state: &Arc<SimState>, reply: Reply) -> Reply {
+    let Reply::Watch(mut upstream) = reply else { return reply };
+    let mut epoch = state.watch_epoch.subscribe();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                item = upstream.recv() => match item {
+                    Some(item) => {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                _ = epoch.changed() => {
+                    let _ = tx.send(Err("watch connection dropped by fault injection".into())).await;
+                    return;
+                }
+            }
+        }
+    });
+    Reply::Watch(rx)
+}
