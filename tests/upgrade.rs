@@ -965,3 +965,181 @@ on_both! {
         assert!(labelled(&sim).is_empty(), "nothing held: {:?}", labelled(&sim));
     }
 }
+
+// Issue 22: the state is one record with one writer at a time. Each race is made exact with
+// `Faults::at_write_to`: another terminal's command runs to its end just before the write
+// named is handled, i.e. between the writer's read and its write.
+
+/// Another terminal: the plugin with `args`, run to its end just before the `skip + 1`-th
+/// write to `object` is handled. Its result, once it ran.
+fn another_terminal_at_write(
+    sim: &Sim,
+    object: &str,
+    skip: u32,
+    args: &[&str],
+) -> std::sync::Arc<std::sync::Mutex<Option<Run>>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (o, kc) = (out.clone(), sim.kubeconfig().to_path_buf());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    sim.faults().at_write_to(
+        object,
+        skip,
+        Box::new(move || {
+            let r = plugin_at(&kc).args(&args).write_stdin("").output().expect("plugin runs");
+            *o.lock().unwrap() = Some(Run {
+                code: r.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&r.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&r.stderr).into_owned(),
+            });
+        }),
+    );
+    out
+}
+
+fn took(r: &std::sync::Arc<std::sync::Mutex<Option<Run>>>) -> Run {
+    r.lock().unwrap().take().expect("the other terminal's command ran")
+}
+
+fn state_now(sim: &Sim) -> Option<Value> {
+    let ns = ns(sim);
+    let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+    c["metadata"]["annotations"]["kubectl-ceph-image/upgrade"].as_str().map(|s| serde_json::from_str(s).unwrap())
+}
+
+/// Upgrade held at `stage prepare` by a write it may not make: the state says `failed`
+/// there, with no pin recorded yet.
+fn failed_at_prepare(sim: &Sim, args: &[&str]) {
+    use rook_sim::{Fault, FaultKind};
+    let id = sim.faults().add(Fault::new(FaultKind::Forbidden).verb("patch").resource("deployments").times(1));
+    let r = run(sim, args);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    sim.faults().remove(id);
+    let st = state_now(sim).expect("a state");
+    assert_eq!((st["phase"].as_str(), st["stage"].as_str()), (Some("failed"), Some("prepare")), "{st}");
+    assert_eq!(st["pins"], serde_json::json!({}), "{st}");
+}
+
+on_both! {
+    /// Item 1: `upgrade abort` lands between the running upgrade's read and its next state
+    /// write. The write meets 409, the upgrade reads again, sees the abort and stops: the
+    /// mon stage never starts.
+    fn an_abort_between_the_upgrades_read_and_its_state_write_stops_it() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+        let base = c["spec"]["cephVersion"]["image"].as_str().unwrap().to_string();
+        // The CephCluster's second write is the state record of the mon stage.
+        let abort = another_terminal_at_write(&sim, &ns, 1, &["upgrade", "abort", "--yes"]);
+        let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s", "--request-timeout", "5m"]);
+        let a = took(&abort);
+        assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+        assert!(a.stdout.contains("moves nothing further"), "{}", a.stdout);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("409 Conflict") && r.stderr.contains("the upgrade was aborted"), "{}", r.stderr);
+        assert!(!r.stdout.contains("Upgrade done"), "{}", r.stdout);
+        let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+        assert_eq!(c["spec"]["cephVersion"]["image"], base.as_str(), "nothing moved after the abort");
+        assert_eq!(state_now(&sim).unwrap()["phase"], "aborted");
+    }
+
+    /// Item 4: two `upgrade IMAGE` at once. The second runs (to its canary) between the
+    /// first's read and its first state write: the first loses the race and is refused,
+    /// naming the one under way, and writes nothing of its own.
+    fn a_second_upgrade_started_at_once_is_refused_and_names_the_first() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        let other =
+            another_terminal_at_write(&sim, &ns, 0, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]);
+        let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s", "--request-timeout", "5m"]);
+        let o = took(&other);
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+        assert!(o.stdout.contains("Canary done"), "{}", o.stdout);
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!("an upgrade to {IMG} is under way")) && r.stderr.contains("osd canary"),
+            "{}",
+            r.stderr
+        );
+        // The canary's state stands, with its pins: resume finishes it, nothing left behind.
+        let st = state_now(&sim).unwrap();
+        assert_eq!(st["phase"], "paused", "{st}");
+        assert_ne!(st["pins"], serde_json::json!({}), "{st}");
+        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        sim.settle();
+        assert!(state_now(&sim).is_none());
+        let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+        assert!(c["spec"]["cephVersion"].get("imageOverrides").is_none(), "pins left: {c}");
+    }
+
+    /// Item 5: a pause whose write comes after the upgrade went on (here: a resume ran to
+    /// the canary and recorded pins) reads again and writes nothing stale.
+    fn a_late_pause_keeps_the_pins_recorded_meanwhile() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        failed_at_prepare(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]);
+        let resume = another_terminal_at_write(&sim, &ns, 0, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+        let p = run(&sim, &["upgrade", "pause", "--yes", "--request-timeout", "5m"]);
+        let res = took(&resume);
+        assert!(res.stdout.contains("Canary done"), "{}\n{}", res.stdout, res.stderr);
+        assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+        assert!(p.stdout.contains("Already paused"), "{}", p.stdout);
+        let st = state_now(&sim).unwrap();
+        assert!(st["stage"].as_str().unwrap().starts_with("osd canary"), "{st}");
+        assert_ne!(st["pins"], serde_json::json!({}), "the pins recorded meanwhile are kept: {st}");
+    }
+
+    /// Item 5: a pause confirmed just after the upgrade finished writes nothing: no paused
+    /// state is recreated to block every later upgrade.
+    fn a_pause_after_the_upgrade_finished_writes_nothing() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        failed_at_prepare(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+        let resume = another_terminal_at_write(&sim, &ns, 0, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+        let p = run(&sim, &["upgrade", "pause", "--yes", "--request-timeout", "5m"]);
+        let res = took(&resume);
+        assert_eq!(res.code, 0, "{}\n{}", res.stdout, res.stderr);
+        assert_eq!(p.code, 2, "{}\n{}", p.stdout, p.stderr);
+        assert!(p.stderr.contains("finished or was aborted") && p.stderr.contains("nothing was written"), "{}", p.stderr);
+        assert!(state_now(&sim).is_none(), "{:?}", state_now(&sim));
+    }
+
+    /// Item 2: `pause osd.N` on a daemon the upgrade holds makes the hold the operator's,
+    /// even when it lands between the upgrade's read and its release of that daemon: the
+    /// release meets 409, the upgrade plans again and leaves it held, on its image.
+    fn an_operators_pause_of_an_upgrade_held_daemon_is_never_released() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
+        let before = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-osd-2").unwrap();
+        assert!(before["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_some());
+        // The next write to osd.2 is the upgrade's release of it.
+        let pause = another_terminal_at_write(&sim, "rook-ceph-osd-2", 0, &["pause", "osd.2", "--yes"]);
+        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s", "--request-timeout", "5m"]);
+        let p = took(&pause);
+        assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+        assert!(p.stdout.contains("rook-ceph-osd-2 labeled"), "not `Nothing to change`: {}", p.stdout);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("409 Conflict"), "{}", r.stderr);
+        sim.settle();
+        let d = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-osd-2").unwrap();
+        assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_some(), "the operator's hold stays");
+        assert!(d["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-hold").is_none(), "{d}");
+        assert_ne!(ceph_image_of(&d), IMG, "osd.2 did not move");
+        assert!(r.stdout.contains("osd.2") || r.stderr.contains("osd.2"), "named as held: {}\n{}", r.stdout, r.stderr);
+        assert!(state_now(&sim).is_none());
+    }
+
+    /// Item 13: the very first state write fails: nothing was started, so the hint is the
+    /// same command again, not `upgrade resume` (which would answer "no upgrade under way").
+    fn when_the_first_state_write_fails_the_hint_is_the_same_command() {
+        use rook_sim::{Fault, FaultKind};
+        let sim = sim_with(Crd::Proposed, 3);
+        sim.faults().add(Fault::new(FaultKind::Forbidden).verb("patch").resource("cephclusters").times(1));
+        let r = run(&sim, &["upgrade", IMG, "--yes"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(&format!("kubectl ceph-image upgrade {IMG} --yes")), "{}", r.stderr);
+        assert!(!r.stderr.contains("upgrade resume"), "{}", r.stderr);
+        assert!(state_now(&sim).is_none());
+    }
+}

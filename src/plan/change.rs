@@ -153,8 +153,13 @@ pub(super) fn stage(
                     check_holdable(d)?;
                 }
             }
-            let newly: Vec<&Daemon> =
-                names.iter().filter_map(|n| by_name.get(n.as_str()).copied()).filter(|d| !d.labelled).collect();
+            // A hold of a staged upgrade's becomes the operator's: the upgrade never
+            // releases it then (its annotation goes; the label stays).
+            let newly: Vec<&Daemon> = names
+                .iter()
+                .filter_map(|n| by_name.get(n.as_str()).copied())
+                .filter(|d| !d.labelled || d.upgrade_hold.is_some())
+                .collect();
             for d in &newly {
                 after.labelled.insert(d.deployment.clone());
             }

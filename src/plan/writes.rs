@@ -252,6 +252,21 @@ fn label_write(d: &str, add: bool, fenced: bool, step: u32) -> Write {
     }
 }
 
+/// `pause` of a daemon a staged upgrade holds: the hold becomes the operator's (the
+/// upgrade's annotation goes, the label stays), so the upgrade never releases it.
+fn take_over_write(d: &str) -> Write {
+    let mut w = label_write(d, true, false, HOLD);
+    w.patch["metadata"]["annotations"][crate::model::UPGRADE_HOLD] = Value::Null;
+    w.expect = Expect::Fields {
+        fields: vec![
+            (format!("/metadata/labels/{}", DNR_LABEL.replace('/', "~1")), Some("true".into())),
+            (format!("/metadata/annotations/{}", crate::model::UPGRADE_HOLD.replace('/', "~1")), None),
+        ],
+    };
+    w.action = format!("add {DNR_LABEL} (the upgrade's hold becomes yours)");
+    w
+}
+
 fn cluster_label(name: &str, add: bool, step: u32, cleanup: bool) -> Write {
     Write {
         object: Object::CephCluster(name.to_string()),
@@ -314,8 +329,12 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                 }
             }
             Change::Pause(names) => {
-                for d in snap.daemons.iter().filter(|d| names.contains(&d.deployment) && !d.labelled) {
-                    out.push(label_write(&d.deployment, true, false, HOLD));
+                for d in snap.daemons.iter().filter(|d| names.contains(&d.deployment)) {
+                    if !d.labelled {
+                        out.push(label_write(&d.deployment, true, false, HOLD));
+                    } else if d.upgrade_hold.is_some() {
+                        out.push(take_over_write(&d.deployment));
+                    }
                 }
             }
             // An OSD under replacement keeps the label Rook set (FACTS §2).

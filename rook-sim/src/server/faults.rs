@@ -72,6 +72,11 @@ pub const WRITE_VERBS: [&str; 4] = ["create", "update", "patch", "delete"];
 /// "concurrent writer between the plugin's read and its patch".
 pub type Interloper = Box<dyn FnOnce(&mut crate::server::store::Store) + Send>;
 
+/// Another client that acts to its end while one write waits: run with nothing of the
+/// simulation locked, so it may itself send requests to the server (another terminal's
+/// run of the plugin landing exactly between a client's read and its write).
+pub type Hook = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 pub struct Faults {
     latency: Mutex<Duration>,
@@ -79,6 +84,8 @@ pub struct Faults {
     interloper: Mutex<Option<Interloper>>,
     /// Interlopers for the next write to one object (by name).
     interlopers_for: Mutex<Vec<(String, u32, Interloper)>>,
+    /// Hooks for the next write to one object (by name).
+    hooks_for: Mutex<Vec<(String, u32, Hook)>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -128,6 +135,26 @@ impl Faults {
     /// reconcile of the simulated operator.
     pub fn before_write_to(&self, name: &str, skip: u32, f: Interloper) {
         self.interlopers_for.lock().expect("lock").push((name.to_string(), skip, f));
+    }
+
+    /// Runs `f` just before a write to the object `name` is handled, after `skip` writes to
+    /// it went by, with nothing of the simulation locked; the write waits until `f`
+    /// returns, then goes on. `f` may be another client's whole run (a second terminal's
+    /// `upgrade abort` between this client's read and its write), on the embedded server
+    /// and through the front of a real one alike.
+    pub fn at_write_to(&self, name: &str, skip: u32, f: Hook) {
+        self.hooks_for.lock().expect("lock").push((name.to_string(), skip, f));
+    }
+
+    /// The hook for a write to `name`, if one waits for it.
+    pub fn take_hook_for(&self, name: Option<&str>) -> Option<Hook> {
+        let mut v = self.hooks_for.lock().expect("lock");
+        let idx = v.iter().position(|(n, _, _)| Some(n.as_str()) == name)?;
+        if v[idx].1 > 0 {
+            v[idx].1 -= 1;
+            return None;
+        }
+        Some(v.remove(idx).2)
     }
 
     pub fn take_interloper(&self) -> Option<Interloper> {

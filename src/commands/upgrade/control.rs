@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::super::{Ctx, print};
-use super::{crd_has_overrides, now, save, state_of};
+use super::record::{Record, Written, save};
+use super::{crd_has_overrides, now, state_of, state_of_text};
 use crate::cluster::read;
 use crate::error::{Error, Result};
 use crate::execute;
@@ -86,18 +87,49 @@ pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(mut st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
+    let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to pause"));
     };
+    let paused = |mut st: State| {
+        st.phase = phase.into();
+        st.message = Some("paused by `upgrade pause`".into());
+        st.updated = now();
+        st
+    };
     if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, Some(&st))]));
+        let w = state_write(&snap.cluster.name, Some(&paused(st)), &snap.cluster.resource_version);
+        crate::output::emit(&execute::writes_text(&[w]));
         return Ok(0);
     }
     ctx.confirm(&format!("Pause the upgrade to {} ({})?", st.params.image, st.stage))?;
-    st.phase = phase.into();
-    st.message = Some("paused by `upgrade pause`".into());
-    st.updated = now();
-    save(&conn, s, &snap.cluster.name, Some(&st)).await?;
+    // The upgrade went on while the question was asked (stages done, pins recorded), or
+    // finished: the state is read again and only what is there now is paused.
+    let mut tries = 0;
+    loop {
+        let c = read::get_cluster(&conn.kube, &conn.namespace, &snap.cluster.name).await?.into_model();
+        let Some(now_st) = state_of_text(&c.name, c.upgrade.as_deref())?.filter(|n| n.phase != "aborted") else {
+            return Err(Error::usage(format!(
+                "the upgrade to {} finished or was aborted since it was read (no upgrade is under way now): nothing \
+                 to pause; nothing was written",
+                clean(&st.params.image)
+            )));
+        };
+        if now_st.phase == phase {
+            crate::output::emit(&format!(
+                "Already paused (at stage {}): nothing was written; `kubectl ceph-image upgrade resume` goes on.\n",
+                clean(&now_st.stage)
+            ));
+            return Ok(0);
+        }
+        let mut rec = Record::of(&c);
+        if let Written::Done = save(&conn, s, &mut rec, Some(&paused(now_st))).await? {
+            break;
+        }
+        tries += 1;
+        if tries >= super::super::change::MAX_CONFLICTS {
+            return Err(Error::Failed("the upgrade's state keeps changing: nothing was paused; try again".into()));
+        }
+    }
     crate::output::emit(
         "Paused: the upgrade stops before its next stage (a stage under way finishes); `kubectl ceph-image upgrade \
          resume` goes on.\n",
@@ -113,18 +145,44 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to abort"));
     };
+    let aborted = |mut st: State| {
+        st.phase = "aborted".into();
+        st.message = Some("aborted by `upgrade abort`".into());
+        st.updated = now();
+        st
+    };
     if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&[state_write(&snap.cluster.name, None)]));
+        let w = state_write(&snap.cluster.name, Some(&aborted(st)), &snap.cluster.resource_version);
+        crate::output::emit(&execute::writes_text(&[w]));
         return Ok(0);
     }
     ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
     // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
-    // to take over (`upgrade IMAGE`), and for `status`.
-    let mut aborted = st.clone();
-    aborted.phase = "aborted".into();
-    aborted.message = Some("aborted by `upgrade abort`".into());
-    aborted.updated = now();
-    save(&conn, s, &snap.cluster.name, Some(&aborted)).await?;
+    // to take over (`upgrade IMAGE`), and for `status`. Read again after the question: what
+    // the upgrade recorded meanwhile (pins) is kept, and a finished one is not recreated.
+    let mut tries = 0;
+    let (snap, st) = loop {
+        let snap = read::snapshot(&conn.kube, &conn.namespace, Some(&snap.cluster.name)).await?;
+        let Some(now_st) = state_of(&snap)? else {
+            return Err(Error::usage(format!(
+                "the upgrade to {} finished since it was read (no upgrade is under way now): nothing to abort; \
+                 nothing was written",
+                clean(&st.params.image)
+            )));
+        };
+        if now_st.phase == "aborted" {
+            crate::output::emit("Already aborted (by another terminal): nothing was written.\n");
+            return Ok(0);
+        }
+        let mut rec = Record::of(&snap.cluster);
+        if let Written::Done = save(&conn, s, &mut rec, Some(&aborted(now_st.clone()))).await? {
+            break (snap, now_st);
+        }
+        tries += 1;
+        if tries >= super::super::change::MAX_CONFLICTS {
+            return Err(Error::Failed("the upgrade's state keeps changing: nothing was aborted; try again".into()));
+        }
+    };
     // What runs what, and what keeps it so.
     let mut by_image: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for d in &snap.daemons {

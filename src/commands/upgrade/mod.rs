@@ -8,6 +8,8 @@
 //! again (holds that are there are not re-added; daemons on the target are not moved).
 
 mod control;
+mod foreign;
+mod record;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -18,12 +20,12 @@ use crate::error::{Error, Result};
 use crate::execute;
 use crate::model::{DNR_LABEL, Snapshot, UPGRADE_STATE};
 use crate::output::{clean, note};
-use crate::plan::upgrade::writes::{
-    StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes, state_write,
-};
+use crate::plan::upgrade::writes::{StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes};
 use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
 use crate::plan::writes::{PatchType, Write};
 use control::{abort, set_phase, status};
+use foreign::stop_on_foreign_change;
+use record::{Record, Written, fail, obey, save};
 
 /// What `upgrade` was asked to do.
 #[derive(Debug, Clone)]
@@ -36,13 +38,16 @@ pub enum Request {
 }
 
 fn state_of(snap: &Snapshot) -> Result<Option<State>> {
-    match &snap.cluster.upgrade {
+    state_of_text(&snap.cluster.name, snap.cluster.upgrade.as_deref())
+}
+
+fn state_of_text(cluster: &str, text: Option<&str>) -> Result<Option<State>> {
+    match text {
         None => Ok(None),
         Some(s) => serde_json::from_str(s).map(Some).map_err(|e| {
             Error::Failed(format!(
                 "the CephCluster's {UPGRADE_STATE} annotation is not an upgrade state this plugin wrote ({e}): remove \
-                 it with kubectl annotate cephcluster {} {UPGRADE_STATE}- if no upgrade is under way",
-                snap.cluster.name
+                 it with kubectl annotate cephcluster {cluster} {UPGRADE_STATE}- if no upgrade is under way"
             ))
         }),
     }
@@ -110,6 +115,20 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             stage_suffix(st)
         )));
     }
+    // One that runs (in another terminal, or a process that was killed) is not run twice:
+    // two runs at once would both move the cluster.
+    if let Some(st) = &state
+        && st.params.image == params.image
+        && st.phase == "running"
+    {
+        return Err(Error::usage(format!(
+            "an upgrade to {} is under way on this CephCluster ({}{}), perhaps in another terminal: `upgrade status` \
+             shows it; if the process that ran it was stopped, `upgrade resume` goes on",
+            clean(&st.params.image),
+            st.phase,
+            stage_suffix(st)
+        )));
+    }
     if let Some(st) = &state
         && st.params.image != params.image
     {
@@ -172,10 +191,12 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         })?;
         return Ok(if s.exit_code && plan.summary.pods > 0 { 4 } else { 0 });
     }
+    let mut rec = Record::of(&snap.cluster);
     if plan.done {
-        // Nothing of an aborted upgrade is left either: its record goes too.
-        if had_aborted {
-            save(&conn, s, &snap.cluster.name, None).await?;
+        // Nothing of an aborted upgrade is left either: its record goes too (unless
+        // another terminal wrote the state meanwhile: then it stays as that one left it).
+        if had_aborted && let Written::Changed(other) = save(&conn, s, &mut rec, None).await? {
+            return obey(other, true);
         }
         print(s, &plan, || format!("Every daemon already runs {}: nothing to upgrade.\n", clean(&params.image)))?;
         return Ok(0);
@@ -191,7 +212,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         params.image,
         plan.stages.len()
     ))?;
-    drive(ctx, &conn, st, overrides).await
+    drive(ctx, &conn, st, overrides, rec).await
 }
 
 async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
@@ -214,8 +235,9 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     if st.phase == "paused" && st.stage.starts_with("osd canary") {
         st.canary_done = true;
     }
+    let mut rec = Record::of(&snap.cluster);
     if s.dry_run.is_none() {
-        stop_on_foreign_change(&conn, s, &snap, &mut st).await?;
+        stop_on_foreign_change(&conn, s, &mut rec, &snap, &mut st).await?;
     }
     let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
     if s.dry_run.is_some() {
@@ -227,7 +249,7 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
         _ => note(&crate::render::upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!("Resume the upgrade to {} ({} stage(s) left)?", st.params.image, plan.stages.len()))?;
-    drive(ctx, &conn, st, overrides).await
+    drive(ctx, &conn, st, overrides, rec).await
 }
 
 /// Where an upgrade's writes go: the executor waits for nothing itself (the stages have
@@ -249,29 +271,23 @@ fn writes_to<'a>(
     }
 }
 
-/// Write the state (or remove it: None) through the executor.
-async fn save(
-    conn: &crate::cluster::connect::Connection,
-    s: &crate::settings::Settings,
-    cluster: &str,
-    st: Option<&State>,
-) -> Result<()> {
-    let w = vec![state_write(cluster, st)];
-    let t = writes_to(conn, s, cluster);
-    let j = execute::run(&t, &w).await;
-    if j.all_done() { Ok(()) } else { Err(execute::failure(&j, &execute::rerun_hint())) }
-}
-
 /// Run the remaining stages: each round plans again from the cluster and runs the first.
 async fn drive(
     ctx: &mut Ctx<'_>,
     conn: &crate::cluster::connect::Connection,
     mut st: State,
     overrides: bool,
+    mut rec: Record,
 ) -> Result<i32> {
     let s = ctx.settings;
     let ns = conn.namespace.clone();
-    execute::set_rerun_hint("kubectl ceph-image upgrade resume");
+    // `upgrade resume` finishes the job only once a state it goes on with is recorded
+    // (`record::save` names it then); before, the same command again does.
+    if rec.resumable() {
+        execute::set_rerun_hint("kubectl ceph-image upgrade resume");
+    }
+    // Nothing recorded by this run yet: a state someone else writes meanwhile refuses it.
+    let mut started = !rec.resumable();
     let mut cluster;
     st.phase = "running".into();
     st.message = None;
@@ -286,30 +302,13 @@ async fn drive(
     loop {
         let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
         cluster = snap.cluster.name.clone();
-        // Another terminal's `upgrade pause` or `upgrade abort`, seen between stages.
-        if rounds > 0 {
-            match state_of(&snap)? {
-                None => {
-                    note("the upgrade was aborted (`upgrade abort`): stopping; nothing further moves");
-                    return Ok(1);
-                }
-                Some(other) if other.phase == "aborted" => {
-                    note("the upgrade was aborted (`upgrade abort`): stopping; nothing further moves");
-                    return Ok(1);
-                }
-                Some(other) if other.phase == "paused" => {
-                    note(&format!(
-                        "the upgrade was paused (`upgrade pause`) after stage {}: nothing further moves; `upgrade \
-                         resume` goes on",
-                        clean(&other.stage)
-                    ));
-                    return Ok(0);
-                }
-                _ => {}
-            }
+        // Another terminal's `upgrade pause`, `abort` or run, seen between stages (or
+        // during the prompt): the state is not what this run last read or wrote.
+        if let Err(other) = rec.check(&snap.cluster)? {
+            return obey(other, started);
         }
         // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
-        stop_on_foreign_change(conn, s, &snap, &mut st).await?;
+        stop_on_foreign_change(conn, s, &mut rec, &snap, &mut st).await?;
         // A kill between adding and removing the CephCluster-level label left it on: it is
         // the upgrade's (UPGRADE_RECONCILE says so), and removing it starts the reconcile
         // the stage wanted.
@@ -338,7 +337,7 @@ async fn drive(
             ));
             if let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await {
                 let why = format!("daemons moved by an earlier run did not come up: {e}");
-                fail(conn, s, &snap.cluster.name, &mut st, &why).await;
+                fail(conn, s, &mut rec, &mut st, &why).await;
                 return Err(Error::Failed(format!("{why}. Nothing further moves; `upgrade resume` goes on")));
             }
             continue;
@@ -362,10 +361,16 @@ async fn drive(
         // Pins are recorded before the patch that writes them: a crash in between leaves
         // nothing of ours unrecorded.
         st.pins.extend(stage.pins.clone());
-        save(conn, s, &cluster, Some(&st)).await?;
+        if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+            return obey(other, started);
+        }
+        started = false;
         // The state write changed the CephCluster's resourceVersion: the spec patches take
         // the new one, unless someone else changed the spec meanwhile (then plan again).
         let fresh = read::get_cluster(&conn.kube, &ns, &cluster).await?.into_model();
+        if let Err(other) = rec.check(&fresh)? {
+            return obey(other, false);
+        }
         if (&fresh.base_image, &fresh.overrides) != (&snap.cluster.base_image, &snap.cluster.overrides) {
             note("the CephCluster's images changed since it was read: planning again");
             last_stage.clear();
@@ -374,7 +379,9 @@ async fn drive(
         snap.cluster.resource_version = fresh.resource_version;
         if stage.kind == StageKind::Prepull {
             note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
-            prepull(conn, s, &cluster, &snap, &stage, &mut st).await?;
+            if let Some(code) = prepull(conn, s, &mut rec, &snap, &stage, &mut st).await? {
+                return Ok(code);
+            }
             continue;
         }
         // No stage starts on HEALTH_ERR (Rook refuses to upgrade on it too); nor are holds
@@ -382,7 +389,7 @@ async fn drive(
         if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
             && let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await
         {
-            fail(conn, s, &cluster, &mut st, &e.to_string()).await;
+            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
                 "{e}. Stage {} did not start; nothing further moves. {}. `upgrade resume` goes on once it clears",
                 clean(&stage.name),
@@ -394,14 +401,18 @@ async fn drive(
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
         let journal = execute::run(&target, &writes).await;
+        // The stage's own CephCluster writes moved its resourceVersion on.
+        rec.rv = None;
         // Rook writes the CephCluster's status all the time: a 409 on the stage's spec
         // patch means the object moved on, not that the stage is wrong. The next round
         // reads it again and plans this stage from what it finds (a change to the images
-        // by someone else shows there), at most MAX_CONFLICTS times in a row.
+        // by someone else shows there, and so does a hold an operator's `pause` took over
+        // before its release), at most MAX_CONFLICTS times in a row.
         if journal.conflict() && journal.interrupted.is_none() && conflicts < super::change::MAX_CONFLICTS {
             conflicts += 1;
             note(&format!(
-                "the CephCluster changed since it was read (409 Conflict): reading it again ({conflicts}/{})",
+                "{} changed since it was read (409 Conflict): reading the cluster again ({conflicts}/{})",
+                conflicted(&journal),
                 super::change::MAX_CONFLICTS
             ));
             last_stage.clear();
@@ -411,7 +422,7 @@ async fn drive(
         if !journal.all_done() {
             let e = execute::failure(&journal, "kubectl ceph-image upgrade resume");
             if journal.interrupted.is_none() {
-                fail(conn, s, &cluster, &mut st, &format!("a write of stage {} failed", stage.name)).await;
+                fail(conn, s, &mut rec, &mut st, &format!("a write of stage {} failed", stage.name)).await;
             }
             return Err(e);
         }
@@ -437,7 +448,7 @@ async fn drive(
             && let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &targets, s.timeout, s.progress_bar).await
         {
             let why = format!("stage {} did not pass its gate: {e}", stage.name);
-            fail(conn, s, &cluster, &mut st, &why).await;
+            fail(conn, s, &mut rec, &mut st, &why).await;
             return Err(Error::Failed(format!(
                 "{why}. The upgrade stopped here; nothing further moves. {}. `upgrade status` shows it; `upgrade \
                  resume` goes on once the stage's daemons are up",
@@ -447,7 +458,7 @@ async fn drive(
         if !stage.daemons.is_empty()
             && let Err(e) = health_gate(conn, &cluster, s.timeout, stage_start).await
         {
-            fail(conn, s, &cluster, &mut st, &e.to_string()).await;
+            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
                 "{e}. The upgrade stopped here; nothing further moves. {}. `upgrade resume` goes on",
                 left_after(&plan)
@@ -462,7 +473,9 @@ async fn drive(
                 st.phase = "paused".into();
                 st.message = Some("stopped after the canary for confirmation".into());
                 st.updated = now();
-                save(conn, s, &cluster, Some(&st)).await?;
+                if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+                    return obey(other, false);
+                }
                 crate::output::emit(&format!(
                     "Canary done: {} run(s) {} and are Ready. The upgrade is paused; `kubectl ceph-image upgrade resume` \
                      goes on.\n",
@@ -481,7 +494,7 @@ async fn drive(
     // Done, once the health allows it (a resume after a failed health gate at the last
     // stage waits for it here): nothing of ours may be left.
     if let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await {
-        fail(conn, s, &cluster, &mut st, &e.to_string()).await;
+        fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
         return Err(Error::Failed(format!(
             "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
         )));
@@ -500,7 +513,9 @@ async fn drive(
             clean(&snap.cluster.base_image)
         )));
     }
-    save(conn, s, &cluster, None).await?;
+    if let Written::Changed(other) = save(conn, s, &mut rec, None).await? {
+        return obey(other, false);
+    }
     if partial {
         let types: Vec<&str> = st.params.types.iter().map(|t| t.key()).collect();
         let plan = upgrade::plan(&snap, &st.params, overrides, None).map_err(Error::Usage)?;
@@ -519,12 +534,30 @@ async fn drive(
         ));
         return Ok(0);
     }
+    // What it left where it is (a hold of the operator's, one taken over from the upgrade
+    // by `pause` while it ran, included), named.
+    let left: Vec<String> = upgrade::plan(&snap, &st.params, overrides, None)
+        .map(|p| p.excluded.iter().map(|e| format!("{} ({})", clean(&e.daemon), clean(&e.reason))).collect())
+        .unwrap_or_default();
     crate::output::emit(&format!(
-        "Upgrade done: CephCluster {ns}/{} runs {} with no hold or override of the upgrade's left.\n",
+        "Upgrade done: CephCluster {ns}/{} runs {} with no hold or override of the upgrade's left.\n{}",
         clean(&cluster),
-        clean(&st.params.image)
+        clean(&st.params.image),
+        if left.is_empty() { String::new() } else { format!("  Left where they are: {}\n", left.join("; ")) }
     ));
     Ok(0)
+}
+
+/// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").
+fn conflicted(j: &execute::Journal) -> String {
+    let mut o: Vec<String> = j
+        .entries
+        .iter()
+        .filter(|e| matches!(e.done, execute::Done::Conflict { .. }))
+        .map(|e| clean(&e.object).into_owned())
+        .collect();
+    o.dedup();
+    o.join(", ")
 }
 
 /// What a stop leaves after the stage it stopped at (the first of `plan`): "Left: 4
@@ -548,79 +581,6 @@ fn left_from(rest: &[Stage]) -> String {
          holds and pins",
         rest.len()
     )
-}
-
-/// Someone else changed what the upgrade set or keeps: record the stop and say what to do,
-/// which depends on whether Rook already moved daemons to the new value (setting a newer
-/// image back would downgrade them). Nothing is overwritten.
-async fn stop_on_foreign_change(
-    conn: &crate::cluster::connect::Connection,
-    s: &crate::settings::Settings,
-    snap: &Snapshot,
-    st: &mut State,
-) -> Result<()> {
-    let Some((why, now_set)) = foreign_change(snap, st) else { return Ok(()) };
-    fail(conn, s, &snap.cluster.name, st, &why).await;
-    // Daemons Rook already moved to the new value cannot go back (no downgrade).
-    let moved: Vec<String> = snap
-        .daemons
-        .iter()
-        .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(&now_set))
-        .map(|d| d.id.to_string())
-        .collect();
-    let newer = match (snap.version_of(&now_set), snap.version_of(&st.params.image)) {
-        (Some(a), Some(b)) => a > b,
-        _ => true,
-    };
-    let way = if moved.is_empty() || !newer {
-        "Set it back and `upgrade resume`, or `upgrade abort`".to_string()
-    } else {
-        format!(
-            "{} already run(s) {}: setting it back would downgrade them. `upgrade abort`, then `upgrade IMAGE` to \
-             that image or a newer one (the new upgrade takes over this one's holds and pins)",
-            upgrade::summarise(&moved),
-            clean(&now_set)
-        )
-    };
-    Err(Error::Failed(format!("{why}. The upgrade stops here and overwrites nothing; nothing further moves. {way}")))
-}
-
-/// What someone else changed of what the upgrade set or keeps, if anything: the base image
-/// (before the mon stage it must be where the upgrade found it or the target; after it,
-/// the target; with `--types`, where it was found), or a pin's value.
-fn foreign_change(snap: &Snapshot, st: &State) -> Option<(String, String)> {
-    let c = &snap.cluster;
-    let image = &st.params.image;
-    let expected: Vec<&String> = match (&st.from, st.params.types.is_empty(), st.spec_set) {
-        (_, true, true) => vec![image],
-        (Some(from), true, false) => vec![from, image],
-        (Some(from), false, _) => vec![from],
-        (None, _, _) => vec![],
-    };
-    if !expected.is_empty() && !expected.contains(&&c.base_image) {
-        let why = format!(
-            "CephCluster {}/{}: spec.cephVersion.image is {} now, where this upgrade {} {}: someone else changed it",
-            c.namespace,
-            c.name,
-            clean(&c.base_image),
-            if expected.len() == 1 && expected[0] == image { "had set" } else { "keeps" },
-            clean(expected[0])
-        );
-        return Some((why, c.base_image.clone()));
-    }
-    for (k, v) in &st.pins {
-        if let Some(now) = c.overrides.get(k).filter(|o| *o != v) {
-            let why = format!(
-                "CephCluster {}/{}: imageOverrides.{k} is {} now, where this upgrade pinned {}: someone else changed it",
-                c.namespace,
-                c.name,
-                clean(now),
-                clean(v)
-            );
-            return Some((why, now.clone()));
-        }
-    }
-    None
 }
 
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
@@ -700,18 +660,23 @@ async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot
 async fn prepull(
     conn: &crate::cluster::connect::Connection,
     s: &crate::settings::Settings,
-    cluster: &str,
+    rec: &mut Record,
     snap: &Snapshot,
     stage: &Stage,
     st: &mut State,
-) -> Result<()> {
+) -> Result<Option<i32>> {
+    let cluster = rec.cluster.clone();
+    let cluster = cluster.as_str();
     let tpl = template_of(conn, snap).await;
     let writes = crate::execute::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
     let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
     if journal.all_done() {
         st.prepulled = true;
         st.updated = now();
-        return save(conn, s, cluster, Some(st)).await;
+        return match save(conn, s, rec, Some(st)).await? {
+            Written::Done => Ok(None),
+            Written::Changed(other) => obey(other, false).map(Some),
+        };
     }
     let rerun = "kubectl ceph-image upgrade resume";
     if journal.interrupted.is_some() {
@@ -737,32 +702,16 @@ async fn prepull(
     };
     match &journal.gate {
         Some(gate) => {
-            fail(conn, s, cluster, st, gate).await;
+            fail(conn, s, rec, st, gate).await;
             Err(Error::Failed(format!(
                 "{gate}. The upgrade stopped before anything restarted; {cleanup}. Once the node(s) can pull the \
                  image, `{rerun}` pulls again and goes on"
             )))
         }
         None => {
-            fail(conn, s, cluster, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
+            fail(conn, s, rec, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
             Err(execute::failure(&journal, rerun))
         }
-    }
-}
-
-/// Record a stop on the CephCluster (best effort: the error the caller returns is the news).
-async fn fail(
-    conn: &crate::cluster::connect::Connection,
-    s: &crate::settings::Settings,
-    cluster: &str,
-    st: &mut State,
-    why: &str,
-) {
-    st.phase = "failed".into();
-    st.message = Some(why.to_string());
-    st.updated = now();
-    if let Err(e) = save(conn, s, cluster, Some(st)).await {
-        note(&format!("could not record the stop on the CephCluster: {e}"));
     }
 }
 

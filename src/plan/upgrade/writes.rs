@@ -23,13 +23,16 @@ pub fn write(object: Object, patch: Value, expect: Expect, step: u32, action: St
     }
 }
 
-/// The state annotation's write (not preconditioned: only this plugin writes it).
-pub fn state_write(cluster: &str, st: Option<&State>) -> Write {
+/// The state annotation's write, with the resourceVersion the CephCluster was read at as
+/// its precondition: the state is one record with one writer at a time (another
+/// terminal's `upgrade pause`, `abort` or second run may write it too), so a 409 means
+/// read it again and obey what is there now (`commands::upgrade::record`).
+pub fn state_write(cluster: &str, st: Option<&State>, resource_version: &str) -> Write {
     let value = st.map(|s| serde_json::to_string(s).expect("state serialises"));
     let pointer = format!("/metadata/annotations/{}", UPGRADE_STATE.replace('/', "~1"));
     write(
         Object::CephCluster(cluster.to_string()),
-        json!({"metadata": {"annotations": {UPGRADE_STATE: value}}}),
+        json!({"metadata": {"resourceVersion": resource_version, "annotations": {UPGRADE_STATE: value}}}),
         Expect::Fields { fields: vec![(pointer, value.clone())] },
         1,
         match st {
@@ -107,10 +110,17 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
     if !release_first {
         out.extend(spec_patch.clone());
     }
+    // A release carries the Deployment's resourceVersion: an operator's `pause` of it since
+    // the read (the hold is theirs then) meets 409 and is planned again, never released.
     for d in &stage.release {
+        let rv = snap.daemons.iter().find(|x| x.deployment == *d).map(|x| x.resource_version.clone());
+        let mut meta = json!({"labels": {DNR_LABEL: null}, "annotations": {UPGRADE_HOLD: null}});
+        if let Some(rv) = rv.filter(|r| !r.is_empty()) {
+            meta["resourceVersion"] = rv.into();
+        }
         out.push(write(
             Object::Deployment(d.clone()),
-            json!({"metadata": {"labels": {DNR_LABEL: null}, "annotations": {UPGRADE_HOLD: null}}}),
+            json!({"metadata": meta}),
             Expect::Label { present: false },
             3,
             format!("remove {DNR_LABEL} (release the upgrade hold)"),
