@@ -361,7 +361,13 @@ func (f *pidFile) start(dir, bin, name string, args ...string) error {
 	for _, p := range f.entries {
 		fmt.Fprintf(&b, "%d %s\n", p.pid, p.name)
 	}
-	if err := os.WriteFile(f.path, []byte(b.String()), 0o600); err != nil {
+	// Atomically (a temporary file renamed over it): the reaper, started by this very call,
+	// reads the file at once, and a truncate-then-write let it read it empty.
+	tmp := f.path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
 		return err
 	}
 	go func() { _ = cmd.Wait() }()
@@ -445,6 +451,17 @@ func reap(dir string, owner int) {
 			break // DIR is gone: stop what was started anyway
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	// What the file says now as well: the components' PIDs, even if the first read missed
+	// them.
+	for _, p := range readPids(dir) {
+		known := false
+		for _, q := range procs {
+			known = known || q.pid == p.pid
+		}
+		if !known {
+			procs = append(procs, p)
+		}
 	}
 	stop(procs, dir)
 	_ = os.RemoveAll(dir)
