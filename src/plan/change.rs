@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::warnings::{check_fenceable, check_holdable, fence_warnings, pause_warnings, replacement_warnings};
-use super::{Change, FailureDomain, PlanError, Target, fence_targets, unfenced_stale};
+use super::{Change, FailureDomain, PlanError, Target};
 use crate::model::daemon::{DaemonType, HoldScope};
 use crate::model::warning::Warning;
 use crate::model::{Daemon, Snapshot};
@@ -343,4 +343,39 @@ pub(super) fn stage(
         }
     };
     Ok(out)
+}
+
+/// The Deployments a fence of `t` rewrites: not an OSD under replacement (Rook's), not a
+/// daemon the operator already holds with its own label (the fence would take the hold
+/// over, and unfencing would then release it), not one held by a maintenance copy, not one
+/// whose rollout is paused (`kubectl rollout pause`: its step would wait for a rollout that
+/// cannot happen).
+pub fn fence_targets(snap: &Snapshot, t: DaemonType) -> impl Iterator<Item = &Daemon> {
+    snap.daemons.iter().filter(move |d| {
+        d.id.dtype == t
+            && !d.under_replacement
+            && !d.paused
+            && d.held_by.is_none()
+            && !(d.labelled && d.fence.is_none())
+    })
+}
+
+/// Daemons of type `t` that nothing holds or fences but that run an image other than
+/// their desired one: after an unfence, those wait for the operator's next reconcile.
+/// Their ids ("mgr.a").
+pub fn unfenced_stale(snap: &Snapshot, t: DaemonType) -> Vec<String> {
+    let now = After::now(snap);
+    let desired = now.desired(t).to_string();
+    snap.daemons
+        .iter()
+        .filter(|d| d.id.dtype == t && d.fence.is_none() && !d.ceph_images.is_empty() && !d.under_replacement)
+        .filter(|d| now.held(d, &snap.daemons).is_none() && d.differs_from(&desired))
+        .map(|d| d.id.to_string())
+        .collect()
+}
+
+/// For each daemon of the snapshot, why it is held now (None: not held).
+pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
+    let now = After::now(snap);
+    snap.daemons.iter().map(|d| now.held(d, &snap.daemons)).collect()
 }
