@@ -10,15 +10,16 @@
 mod control;
 mod foreign;
 mod record;
+mod state;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::{Ctx, print};
-use crate::cluster::read::{self, Support};
+use crate::cluster::read;
 use crate::error::{Error, Result};
 use crate::execute;
-use crate::model::{DNR_LABEL, Snapshot, UPGRADE_STATE};
+use crate::model::{DNR_LABEL, Snapshot};
 use crate::output::{clean, note};
 use crate::plan::upgrade::writes::{StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes};
 use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
@@ -26,6 +27,7 @@ use crate::plan::writes::{PatchType, Write};
 use control::{abort, set_phase, status};
 use foreign::stop_on_foreign_change;
 use record::{Record, Written, fail, obey, save};
+use state::{crd_has_overrides, now, state_of, state_of_text, writes_to};
 
 /// What `upgrade` was asked to do.
 #[derive(Debug, Clone)]
@@ -35,30 +37,6 @@ pub enum Request {
     Pause,
     Resume,
     Abort,
-}
-
-fn state_of(snap: &Snapshot) -> Result<Option<State>> {
-    state_of_text(&snap.cluster.name, snap.cluster.upgrade.as_deref())
-}
-
-fn state_of_text(cluster: &str, text: Option<&str>) -> Result<Option<State>> {
-    match text {
-        None => Ok(None),
-        Some(s) => serde_json::from_str(s).map(Some).map_err(|e| {
-            Error::Failed(format!(
-                "the CephCluster's {UPGRADE_STATE} annotation is not an upgrade state this plugin wrote ({e}): remove \
-                 it with kubectl annotate cephcluster {cluster} {UPGRADE_STATE}- if no upgrade is under way"
-            ))
-        }),
-    }
-}
-
-async fn crd_has_overrides(conn: &crate::cluster::connect::Connection) -> Result<bool> {
-    Ok(matches!(read::overrides_support(&conn.kube).await?, Support::Yes))
-}
-
-fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[derive(Serialize)]
@@ -250,25 +228,6 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     }
     ctx.confirm(&format!("Resume the upgrade to {} ({} stage(s) left)?", st.params.image, plan.stages.len()))?;
     drive(ctx, &conn, st, overrides, rec).await
-}
-
-/// Where an upgrade's writes go: the executor waits for nothing itself (the stages have
-/// their own gates) and never pauses between its steps.
-fn writes_to<'a>(
-    conn: &'a crate::cluster::connect::Connection,
-    s: &crate::settings::Settings,
-    cluster: &str,
-) -> execute::Target<'a> {
-    execute::Target {
-        kube: &conn.kube,
-        namespace: &conn.namespace,
-        cluster: cluster.to_string(),
-        dry_run: false,
-        restarts: vec![],
-        timeout: s.timeout,
-        progress_bar: s.progress_bar,
-        pause_between: std::time::Duration::ZERO,
-    }
 }
 
 /// Run the remaining stages: each round plans again from the cluster and runs the first.
