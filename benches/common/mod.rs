@@ -19,7 +19,6 @@
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -56,29 +55,10 @@ pub fn servers() -> Vec<Server> {
         .collect()
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The control plane's binaries (`scripts/control-plane build`, cached after the first).
-pub fn bin_dir() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(repo().join("scripts/control-plane"))
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/control-plane runs");
-        assert!(out.status.success(), "scripts/control-plane build failed (Go 1.26+ and the module proxy, once)");
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-    .clone()
-}
-
-/// The kubectl of the control plane's release, measured on both servers.
-pub fn kubectl_bin() -> PathBuf {
-    bin_dir().join("kubectl")
-}
+#[path = "../../tests/common/binaries.rs"]
+mod binaries;
+use binaries::repo;
+pub use binaries::{bin_dir, kubectl_bin};
 
 /// `kubectl version --client`'s first line.
 pub fn kubectl_version() -> String {

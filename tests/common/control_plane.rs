@@ -35,33 +35,8 @@ fn succeeded(user: &str, args: &[&str], o: Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The folder the control plane's binaries are in (built on first call).
-pub fn bin_dir() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(repo().join("scripts/control-plane"))
-            .arg("build")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("scripts/control-plane runs");
-        assert!(
-            out.status.success(),
-            "scripts/control-plane build failed: the tests need Go 1.26+ and the Go module proxy to build the real \
-             control plane"
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-    .clone()
-}
-
-/// The real kubectl of the control plane's release.
-pub fn kubectl_bin() -> PathBuf {
-    bin_dir().join("kubectl")
-}
+use super::binaries::repo;
+pub use super::binaries::{bin_dir, kubectl_bin};
 
 /// The control plane whose CephCluster CRD is `crd` (started on first use).
 pub fn control_plane(crd: Crd) -> &'static ControlPlane {

@@ -279,5 +279,6 @@ impl OtherWrite {
     }
 }
 
+pub mod binaries;
 pub mod control_plane;
 pub mod pty;
