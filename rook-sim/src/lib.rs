@@ -368,13 +368,7 @@ impl Sim {
         let loaded = if opts.from.is_empty() && opts.objects.is_empty() {
             None
         } else {
-            let mut values = Vec::new();
-            for p in &opts.from {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                values.extend(load::parse_text(&p.display().to_string(), &text)?);
-            }
-            values.extend(opts.objects.iter().cloned());
-            Some(load::from_values(values)?)
+            Some(load::from_sources(&opts.from, &opts.objects)?)
         };
         let (store, schema, namespaces, skipped) = match loaded {
             None => {

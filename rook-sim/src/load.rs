@@ -278,14 +278,16 @@ pub fn from_values(values: Vec<(String, Value)>) -> Result<Loaded, String> {
     Ok(loaded)
 }
 
-/// Read and check dump files.
-pub fn from_files(paths: &[impl AsRef<Path>]) -> Result<Loaded, String> {
+/// Read and check dump files, then the objects given as values (`SimOptions::from` and
+/// `SimOptions::objects`, on either server).
+pub fn from_sources(paths: &[impl AsRef<Path>], objects: &[(String, Value)]) -> Result<Loaded, String> {
     let mut values = Vec::new();
     for p in paths {
         let p = p.as_ref();
         let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
         values.extend(parse_text(&p.display().to_string(), &text)?);
     }
+    values.extend(objects.iter().cloned());
     from_values(values)
 }
 

@@ -205,13 +205,7 @@ fn install(
             nodes.insert(t.node_name(i));
         }
     } else {
-        let mut values = Vec::new();
-        for p in &opts.from {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            values.extend(load::parse_text(&p.display().to_string(), &text)?);
-        }
-        values.extend(opts.objects.iter().cloned());
-        let loaded = load::from_values(values)?;
+        let loaded = load::from_sources(&opts.from, &opts.objects)?;
         skipped = loaded.skipped.clone();
         for o in &loaded.objects {
             let mut v = load::clean(o.object.clone());
