@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Stage, StageKind, State, UpgradePlan};
 use crate::model::{DNR_LABEL, Snapshot, UPGRADE_HOLD, UPGRADE_RECONCILE, UPGRADE_STATE};
-use crate::plan::writes::{Expect, Object, PatchType, Write};
+use crate::plan::writes::{Expect, Object, PatchType, Write, label_patch};
 
 pub fn write(object: Object, patch: Value, expect: Expect, step: u32, action: String) -> Write {
     Write {
@@ -55,9 +55,11 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
     let c = &snap.cluster;
     let mut out = Vec::new();
     for d in &stage.holds {
+        let mut hold = label_patch(true, false);
+        hold["metadata"]["annotations"] = json!({UPGRADE_HOLD: image});
         out.push(write(
             Object::Deployment(d.clone()),
-            json!({"metadata": {"labels": {DNR_LABEL: "true"}, "annotations": {UPGRADE_HOLD: image}}}),
+            hold,
             Expect::Label { present: true },
             1,
             format!("add {DNR_LABEL} (upgrade hold)"),
@@ -114,13 +116,14 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
     // the read (the hold is theirs then) meets 409 and is planned again, never released.
     for d in &stage.release {
         let rv = snap.daemons.iter().find(|x| x.deployment == *d).map(|x| x.resource_version.clone());
-        let mut meta = json!({"labels": {DNR_LABEL: null}, "annotations": {UPGRADE_HOLD: null}});
+        let mut release = label_patch(false, false);
+        release["metadata"]["annotations"] = json!({UPGRADE_HOLD: null});
         if let Some(rv) = rv.filter(|r| !r.is_empty()) {
-            meta["resourceVersion"] = rv.into();
+            release["metadata"]["resourceVersion"] = rv.into();
         }
         out.push(write(
             Object::Deployment(d.clone()),
-            json!({"metadata": meta}),
+            release,
             Expect::Label { present: false },
             3,
             format!("remove {DNR_LABEL} (release the upgrade hold)"),
@@ -141,8 +144,9 @@ pub fn stage_writes(snap: &Snapshot, stage: &Stage, image: &str) -> Vec<Write> {
 /// leaves a label known as the upgrade's.
 pub fn reconcile_toggle(cluster: &str) -> Vec<Write> {
     let label = |add: bool| {
-        let v = if add { Value::from("true") } else { Value::Null };
-        json!({"metadata": {"labels": {DNR_LABEL: v.clone()}, "annotations": {UPGRADE_RECONCILE: v}}})
+        let mut p = label_patch(add, false);
+        p["metadata"]["annotations"] = json!({UPGRADE_RECONCILE: if add { Value::from("true") } else { Value::Null }});
+        p
     };
     let add = write(
         Object::CephCluster(cluster.to_string()),
