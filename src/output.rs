@@ -277,6 +277,20 @@ impl serde_json::ser::Formatter for SafeFormatter<'_> {
     }
 }
 
+/// A list for one line of text: every name when there are at most `max`, else the first
+/// `shown`, then how many more as `more(n)` says it. The one list shortening of the
+/// plugin's messages (`plan::upgrade::summarise`) and views (`render`).
+pub fn some_of<S: AsRef<str>>(
+    names: &[S],
+    max: usize,
+    shown: usize,
+    sep: &str,
+    more: impl Fn(usize) -> String,
+) -> String {
+    let join = |v: &[S]| v.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(sep);
+    if names.len() <= max { join(names) } else { format!("{}{}", join(&names[..shown]), more(names.len() - shown)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +329,15 @@ mod tests {
         assert_eq!(back, doc);
         let plain = serde_json::json!({"a": [1, {"b": "c", "d": []}], "e": {}});
         assert_eq!(to_json_pretty(&plain).unwrap(), serde_json::to_string_pretty(&plain).unwrap(), "the same layout");
+    }
+
+    #[test]
+    fn some_of_names_all_up_to_max_then_the_first_shown_and_how_many_more() {
+        let names: Vec<String> = (1..=7).map(|i| format!("osd.{i}")).collect();
+        let more = |n: usize| format!(" and {n} more");
+        assert_eq!(some_of(&names[..6], 6, 5, ", ", more), "osd.1, osd.2, osd.3, osd.4, osd.5, osd.6");
+        assert_eq!(some_of(&names, 6, 5, ", ", more), "osd.1, osd.2, osd.3, osd.4, osd.5 and 2 more");
+        assert_eq!(some_of(&names, 2, 2, " ", |n| format!(" ... (+{n} more)")), "osd.1 osd.2 ... (+5 more)");
+        assert_eq!(some_of(&names, usize::MAX, 0, " ", more).len(), 41);
     }
 }

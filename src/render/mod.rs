@@ -418,11 +418,7 @@ fn same_notes<'a>(ds: impl Iterator<Item = &'a DaemonPlan>, s: &Styles) -> Strin
 
 /// The first `max` names, then how many more.
 fn some_of(names: &[String], max: usize) -> String {
-    if names.len() <= max {
-        names.join(", ")
-    } else {
-        format!("{}, ... and {} more", names[..max].join(", "), names.len() - max)
-    }
+    crate::output::some_of(names, max, max, ", ", |n| format!(", ... and {n} more"))
 }
 
 /// Deployments that are not daemons, and those not handled: shown, never changed.

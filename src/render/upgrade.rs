@@ -129,5 +129,5 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
 
 fn list(v: &[String], wide: bool) -> String {
     let v: Vec<String> = v.iter().map(|s| crate::output::clean(s).into_owned()).collect();
-    if wide || v.len() <= 12 { v.join(" ") } else { format!("{} ... (+{} more)", v[..8].join(" "), v.len() - 8) }
+    crate::output::some_of(&v, if wide { usize::MAX } else { 12 }, 8, " ", |n| format!(" ... (+{n} more)"))
 }

@@ -532,5 +532,5 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
 /// A list of daemon names for a message: all of them up to 6, else "osd.1, osd.2, osd.3,
 /// osd.4, osd.5 and 40 more".
 pub fn summarise(names: &[String]) -> String {
-    if names.len() <= 6 { names.join(", ") } else { format!("{} and {} more", names[..5].join(", "), names.len() - 5) }
+    crate::output::some_of(names, 6, 5, ", ", |n| format!(" and {n} more"))
 }
