@@ -17,6 +17,7 @@ pub mod topology;
 pub use operator::OperatorConfig;
 pub use server::faults::{Fault, FaultKind, Faults};
 pub use server::log::{LoggedRequest, RequestLog};
-pub use sim::{Crd, SIM_USER, Sim, SimOptions, SimState, crd_object, kubeconfig_yaml};
+pub use server::status::SIM_USER;
+pub use sim::{Crd, Sim, SimOptions, SimState, crd_object, kubeconfig_yaml};
 pub(crate) use sim::{random_hex, runtime, serve_on, strip_nulls, write_private};
 pub use topology::Topology;

@@ -18,9 +18,6 @@ use crate::server::store::Store;
 use crate::topology::Topology;
 use crate::{client, kube, load, remote, server, topology};
 
-/// The user the simulated RBAC names in Forbidden messages.
-pub const SIM_USER: &str = "system:serviceaccount:rook-ceph:rook-sim-admin";
-
 /// Which CephCluster CRD the cluster has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crd {

@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 
 use crate::resources::Kind;
 
+/// The user the simulated RBAC names in Forbidden messages.
+pub const SIM_USER: &str = "system:serviceaccount:rook-ceph:rook-sim-admin";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: u16,
