@@ -560,12 +560,40 @@ fn no_import_circles_in_the_plugin() {
     assert!(found.is_empty(), "import circles in src/:\n{}", found.join("\n"));
 }
 
+/// rook-sim's one circle not untangled yet (issue 21): `SimState` (sim.rs) holds the
+/// client's backend, the operator, the kubelets and the health they all act on, and each of
+/// them takes a `SimState`; client.rs's `impl SimState` runs the Deployment controller, the
+/// kubelets and the health refresh after each write, and server/api.rs calls
+/// `operator::health::refresh`. Until hooks the operator and kube/ register take their
+/// place, the check holds the circle to exactly these modules: one joining it, or any other
+/// circle, fails, and one leaving it must be taken off the list.
+const ROOK_SIM_KNOWN_CIRCLE: &[&str] = &[
+    "client",
+    "kube::kubelet",
+    "kube::rollout",
+    "operator",
+    "operator::health",
+    "operator::rook",
+    "remote",
+    "remote::on_server",
+    "server",
+    "server::admin",
+    "server::api",
+    "server::watch",
+    "sim",
+];
+
 #[test]
-fn no_import_circles_in_rook_sim() {
+fn no_import_circles_in_rook_sim_but_the_known_one() {
     let g = graph(&root().join("rook-sim/src"));
     assert!(g.len() > 20, "the source was read ({} modules)", g.len());
-    let found: Vec<String> = circles(&g).iter().map(|c| describe(&g, c)).collect();
-    assert!(found.is_empty(), "import circles in rook-sim/src/:\n{}", found.join("\n"));
+    let known: Vec<String> = ROOK_SIM_KNOWN_CIRCLE.iter().map(|s| s.to_string()).collect();
+    let found: Vec<String> = circles(&g).iter().filter(|c| **c != known).map(|c| describe(&g, c)).collect();
+    assert!(
+        found.is_empty(),
+        "import circles in rook-sim/src/ (other than, or instead of, ROOK_SIM_KNOWN_CIRCLE):\n{}",
+        found.join("\n")
+    );
 }
 
 /// The layers, top to bottom. A module may use its own layer's modules and those of any
