@@ -79,6 +79,8 @@ fn next_patch(image: &str) -> String {
     if image.is_empty() {
         return "quay.io/ceph/ceph:v18.2.5".into();
     }
+    // A digest pins the old build: the next patch is named by its tag alone.
+    let image = image.split('@').next().unwrap();
     let (repo, tag) = image.rsplit_once(':').unwrap();
     let v = tag.trim_start_matches('v');
     let mut parts: Vec<String> = v.split(['.', '-']).map(str::to_string).collect();
@@ -541,4 +543,30 @@ fn a_paused_deployment_is_left_out_of_a_fence_and_rook_clears_the_pause() {
         assert!(dp.note.as_deref().unwrap_or("").contains("Rook's update clears the pause"), "{:?}", dp.note);
         assert!(base.warnings.iter().any(|w| w.code == "rollout-paused"), "{file}");
     }
+}
+
+/// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a
+/// version of its own to Ceph, a date-stamped rebuild is not, and the same digest of the
+/// same repository is the same image whatever tag stands beside it.
+#[test]
+fn versions_are_told_apart_by_build_as_ceph_versions_does() {
+    let s = load("field", "25-image-reference-shapes.yaml");
+    let codes = |image: &str| -> (Vec<&'static str>, String) {
+        let p = plan(&s, &Change::Fence { dtype: DaemonType::Mgr, image: image.into(), batching: Default::default() })
+            .unwrap();
+        let mixed = p.warnings.iter().find(|w| w.code == "mixed-versions").map(|w| w.message.clone());
+        (p.warnings.iter().map(|w| w.code).collect(), mixed.unwrap_or_default())
+    };
+    // mgr.a (held) runs hotfix.1; a second hotfix build for mgr.b makes three builds of 19.2.3.
+    let (c, mixed) = codes("registry.example.com/storage/ceph:v19.2.3-hotfix.2");
+    assert!(c.contains(&"daemon-old-version"), "{c:?}");
+    assert!(mixed.contains("19.2.3-hotfix.1 on 1 mgr") && mixed.contains("19.2.3-hotfix.2 on 1 mgr"), "{mixed}");
+    // Ceph's date-stamped rebuild of 19.2.3 is 19.2.3: two builds, as today.
+    let (c, mixed) = codes("quay.io/ceph/ceph:v19.2.3-20250717");
+    assert!(!c.contains(&"daemon-old-version"), "{c:?}");
+    assert!(mixed.contains("19.2.3 on 3 mon, 1 mgr"), "{mixed}");
+    // The spec's digest without its tag is the spec image: still two builds, not three.
+    let digest = s.cluster.base_image.split_once('@').unwrap().1.to_string();
+    let (c, _) = codes(&format!("quay.io/ceph/ceph@{digest}"));
+    assert!(!c.contains(&"daemon-old-version") && !c.contains(&"unknown-version"), "{c:?}");
 }

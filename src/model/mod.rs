@@ -317,12 +317,36 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The Ceph release an image runs: what Rook detected for it (`versions`), else its
-    /// tag if it is an image of a Ceph repository; never the Rook operator image's tag.
+    /// tag if it is an image of a Ceph repository, else that of the same image (same
+    /// repository and digest) under another tag (`build_of`); never the Rook operator
+    /// image's tag.
     pub fn version_of(&self, image: &str) -> Option<crate::model::image::CephVersion> {
         match self.versions.get(image) {
             Some(v) => crate::model::image::parse_version(v),
-            None => crate::model::image::ceph_version(image),
+            None => self.build_of(image).map(|b| b.version),
         }
+    }
+
+    /// The Ceph build an image runs, as `ceph versions` tells builds apart (a hotfix tag is
+    /// a build of its own, a date-stamped rebuild is not): the build its tag names; for an
+    /// image pinned by digest alone, the build of another image of the cluster with the
+    /// same repository and digest (the same image); else the version Rook detected.
+    pub fn build_of(&self, image: &str) -> Option<crate::model::image::Build> {
+        use crate::model::image::{detected_build, pinned, tag_build};
+        if let Some(b) = tag_build(image) {
+            return Some(b);
+        }
+        if let Some(p) = pinned(image) {
+            let known = self.versions.keys().map(String::as_str);
+            let spec = std::iter::once(self.cluster.base_image.as_str())
+                .chain(self.cluster.overrides.values().map(String::as_str));
+            let running = self.daemons.iter().flat_map(|d| d.ceph_images.iter().map(String::as_str));
+            let same = known.chain(spec).chain(running).filter(|i| pinned(i).as_ref() == Some(&p));
+            if let Some(b) = same.filter_map(tag_build).next() {
+                return Some(b);
+            }
+        }
+        self.versions.get(image).and_then(|v| detected_build(v))
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

@@ -692,7 +692,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             Class::OnTarget | Class::Moves(_) => Some(image),
             _ => d.image.as_deref(),
         };
-        running.push((d.id.dtype, after.and_then(|i| snap.version_of(i))));
+        running.push((d.id.dtype, after.and_then(|i| snap.build_of(i))));
         if *k == Class::OutOfScope {
             let e = left.entry(d.id.dtype).or_insert_with(|| Left {
                 dtype: d.id.dtype,
