@@ -570,3 +570,47 @@ fn versions_are_told_apart_by_build_as_ceph_versions_does() {
     let (c, _) = codes(&format!("quay.io/ceph/ceph@{digest}"));
     assert!(!c.contains(&"daemon-old-version") && !c.contains(&"unknown-version"), "{c:?}");
 }
+
+/// Floating tags and releases the running Rook will not run (issue 22 kind 7): a Ceph tag
+/// with no X.Y.Z floats as :latest does, on every plan, and `upgrade` refuses it; a base
+/// change to a release outside Rook's supported list is planned as Rook does it (its
+/// version check stops the reconcile: nothing restarts) and names allowUnsupported.
+#[test]
+fn floating_tags_and_releases_rook_will_not_run() {
+    let mut s = load("field", "01-floating-mon.yaml");
+    assert_eq!(s.rook_version.as_deref(), Some("v1.20.6"));
+    let base =
+        |s: &Snapshot, image: &str| plan(s, &Change::SetImage { target: Target::Base, image: image.into() }).unwrap();
+    let codes = |p: &Plan| p.warnings.iter().map(|w| w.code).collect::<Vec<_>>();
+
+    let p = base(&s, "quay.io/ceph/ceph:v21.2.0");
+    assert_eq!(p.summary.restart, 0, "Rook's version check stops the reconcile: nothing restarts");
+    assert!(!p.triggers_reconcile);
+    let w = p.warnings.iter().find(|w| w.code == "unsupported-release").expect("unsupported-release");
+    assert!(
+        w.message.contains("allowUnsupported: true") && w.message.contains("Squid 19 and Tentacle 20"),
+        "{}",
+        w.message
+    );
+    // With allowUnsupported, Rook runs it: the mons restart first as ever.
+    s.cluster.allow_unsupported = true;
+    let p = base(&s, "quay.io/ceph/ceph:v21.2.0");
+    assert!(p.summary.restart > 0 && !codes(&p).contains(&"unsupported-release"), "{:?}", codes(&p));
+    // Below Rook's minimum (19.2.0 for v1.20), allowUnsupported does not help.
+    let p = base(&s, "quay.io/ceph/ceph:v18.2.7");
+    assert_eq!(p.summary.restart, 0);
+    assert!(codes(&p).contains(&"unsupported-release"), "{:?}", codes(&p));
+    s.cluster.allow_unsupported = false;
+
+    for floating in ["quay.io/ceph/ceph:v21", "quay.io/ceph/ceph:main", "quay.io/ceph/ceph:latest-main"] {
+        assert!(codes(&base(&s, floating)).contains(&"floating-image"), "{floating}");
+        let fence = Change::Fence { dtype: DaemonType::Mgr, image: floating.into(), batching: Default::default() };
+        assert!(codes(&plan(&s, &fence).unwrap()).contains(&"floating-image"), "fence {floating}");
+        let e = s.upgrade_refusal(floating).expect("upgrade refuses a floating tag");
+        assert!(e.contains("names no fixed release"), "{e}");
+    }
+    assert!(!codes(&base(&s, "quay.io/ceph/ceph:v20.2.5-20261001")).contains(&"floating-image"));
+    let e = s.upgrade_refusal("quay.io/ceph/ceph:v21.2.0").expect("upgrade refuses what Rook will not run");
+    assert!(e.contains("allowUnsupported"), "{e}");
+    assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5"), None);
+}

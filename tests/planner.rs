@@ -85,6 +85,8 @@ fn cluster(image: &str) -> Snapshot {
             external: false,
             managers: vec![],
             health: Some("HEALTH_OK".into()),
+            allow_unsupported: false,
+            rook: Default::default(),
             upgrade: None,
         },
         deployments_read: ds.len(),

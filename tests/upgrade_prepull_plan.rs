@@ -65,6 +65,8 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
             external: false,
             managers: vec![],
             health: Some("HEALTH_OK".into()),
+            allow_unsupported: false,
+            rook: Default::default(),
             upgrade: None,
         },
         deployments_read: daemons.len(),

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod image;
 pub mod selector;
+pub mod support;
 pub mod warning;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,11 @@ pub struct Cluster {
     pub managers: Vec<Manager>,
     /// `status.ceph.health` (`HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`).
     pub health: Option<String>,
+    /// `spec.cephVersion.allowUnsupported`: Rook runs a Ceph release outside its supported
+    /// list (`cluster/version.go` validateCephVersion).
+    pub allow_unsupported: bool,
+    /// What Rook last wrote of the cluster's state and Ceph's health besides the codes above.
+    pub rook: RookStatus,
     /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).
     pub upgrade: Option<String>,
     /// The CephCluster carries `UPGRADE_RECONCILE`: its do-not-reconcile label (if on) is a
@@ -288,6 +294,35 @@ pub struct Copy {
     pub node: Option<String>,
 }
 
+/// The CephCluster's status as Rook writes it (`pkg/apis/ceph.rook.io/v1/types.go`
+/// ClusterStatus, CephStatus): its phase and message, and Ceph's health checks with the
+/// time Rook last asked Ceph. All strings come from the cluster: render them sanitised.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookStatus {
+    /// `status.phase` (`Ready`, `Progressing`, `Failure`, `Connected`, ...).
+    pub phase: Option<String>,
+    /// `status.state` (`Created`, `Creating`, `Updating`, `Error`, ...).
+    pub state: Option<String>,
+    /// `status.message`: Rook's own words for the phase (`failed to ...`).
+    pub message: Option<String>,
+    /// `status.ceph` exists at all: Rook has reached Ceph once.
+    pub ceph_present: bool,
+    /// `status.ceph.lastChecked` as written (RFC 3339).
+    pub last_checked: Option<String>,
+    /// `status.ceph.details`: Ceph's health checks, by code.
+    pub health_checks: Vec<HealthCheck>,
+}
+
+/// One of Ceph's health checks (`OSD_DOWN`, `AUTH_INSECURE_SERVICE_KEY_TYPE`, ...) as Rook
+/// copies it into `status.ceph.details`: severity `HEALTH_WARN` or `HEALTH_ERR`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+}
+
 /// A Deployment of the cluster the plugin does not plan for, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -347,6 +382,12 @@ impl Snapshot {
             }
         }
         self.versions.get(image).and_then(|v| detected_build(v))
+    }
+
+    /// Why a staged upgrade to `image` must not start (`support::upgrade_refusal`).
+    pub fn upgrade_refusal(&self, image: &str) -> Option<String> {
+        let (rook, allow) = (self.rook_version.as_deref(), self.cluster.allow_unsupported);
+        support::upgrade_refusal(image, self.version_of(image), rook, allow)
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

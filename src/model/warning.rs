@@ -24,6 +24,7 @@ pub const WARNING_CODES: &[&str] = &[
     "gateways-with-osds",
     "unknown-version",
     "floating-image",
+    "unsupported-release",
     "held-miss-update",
     "held-by-copy",
     "resume-pending",

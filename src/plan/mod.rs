@@ -352,6 +352,15 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         noop &= n;
         reconcile |= r;
     }
+    // Rook checks the spec image's release before it reconciles anything: one it will not
+    // run stops the reconcile there, and nothing restarts (model::support).
+    let refused = (after.base != c.base_image)
+        .then(|| snap.version_of(&after.base))
+        .flatten()
+        .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported));
+    if refused.is_some() {
+        reconcile = false;
+    }
 
     let mut daemons = Vec::with_capacity(snap.daemons.len());
     let mut held_missing = 0usize;
@@ -413,6 +422,9 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 None
             };
             (Action::Restart, join_notes(note, not_running_note(d)), pods_of(d))
+        } else if drifts && refused.is_some() {
+            // The `unsupported-release` warning says why, once for every daemon.
+            (Action::Unchanged, None, vec![])
         } else if drifts {
             // Not held, not reconciled now: it changes at the operator's next reconcile.
             (
@@ -581,17 +593,47 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 .into(),
         });
     }
+    if let Some(why) = &refused {
+        warnings.push(Warning {
+            code: "unsupported-release",
+            message: format!(
+                "{why}. Rook's version check (cluster/version.go) stops the whole CephCluster reconcile at the new \
+                 spec image: nothing restarts, the CephCluster shows the error, and no other change of its spec is \
+                 reconciled until the image is one Rook runs (or spec.cephVersion.allowUnsupported is set where \
+                 that is allowed)"
+            ),
+        });
+    }
     for change in changes {
-        if let Change::SetImage { image, .. } = change
-            && !noop
-            && let Ok(r) = crate::model::image::parse(image)
-            && (r.is_floating() || (r.tag.as_deref() == Some("latest") && r.digest.is_none()))
-        {
+        let (image, what) = match change {
+            Change::SetImage { target: Target::Type(t), image } => (image, format!("the {} override", t.key())),
+            Change::Fence { dtype, image, .. } => (image, format!("the fence of {}", dtype.key())),
+            Change::SetImage { image, .. } => (image, String::new()),
+            _ => continue,
+        };
+        if noop {
+            continue;
+        }
+        if crate::model::support::floats(image) {
             warnings.push(Warning {
                 code: "floating-image",
                 message: format!(
-                    "{image} names no fixed release (no tag, or :latest, and no digest): each node pulls whatever it \
-                     is at the time; Rook recommends a full version+build tag (v19.2.3-20250717) or a digest"
+                    "{image} names no fixed release (no tag, :latest, or a tag with no X.Y.Z such as v21 or main, \
+                     and no digest): each node pulls whatever it is at the time, so daemons restarted apart may run \
+                     different builds; Rook recommends a full version+build tag (v19.2.3-20250717) or a digest"
+                ),
+            });
+        }
+        if !what.is_empty()
+            && let Some(why) = snap
+                .version_of(image)
+                .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported))
+        {
+            warnings.push(Warning {
+                code: "unsupported-release",
+                message: format!(
+                    "{why}. Rook's version check covers the spec image; {what} runs it outside that check, on a \
+                     release Rook does not test"
                 ),
             });
         }

@@ -136,6 +136,8 @@ pub fn plan_view(p: &Plan, s: &Styles, wide: bool) -> String {
             "This change starts an operator reconcile."
         } else if p.summary.restart > 0 {
             "No operator reconcile: the pods below restart because their Deployments are rewritten directly."
+        } else if p.warnings.iter().any(|w| w.code == "unsupported-release") {
+            "Rook's version check refuses the new spec image: its reconcile stops there and nothing restarts."
         } else {
             "Changing Deployment labels starts no reconcile: nothing restarts now."
         }

@@ -416,6 +416,9 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     while it does. `resume cluster` first"
             .into());
     }
+    if let Some(why) = snap.upgrade_refusal(image) {
+        return Err(why);
+    }
     if snap.rook_release().is_some_and(|r| r < (1, 19)) {
         return Err(format!(
             "this cluster runs Rook {}: a staged upgrade releases each stage by adding and removing the \
