@@ -614,3 +614,89 @@ fn floating_tags_and_releases_rook_will_not_run() {
     assert!(e.contains("allowUnsupported"), "{e}");
     assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5"), None);
 }
+
+/// HEALTH_ERR as Rook's gates treat it (issue 22 kind 9, FACTS §7): the CephCluster
+/// upgrade refuses another build, the child controllers skip their reconcile unless every
+/// HEALTH_ERR code is one they allow, so with the cephx codes the gateways move alone.
+#[test]
+fn health_err_holds_what_rooks_health_gates_hold() {
+    use kubectl_ceph_image::model::HealthCheck;
+    let mut s = load("field", "27-two-filesystems-two-object-stores.yaml");
+    let next = next_patch(&s.cluster.base_image);
+    let base = |s: &Snapshot| plan(s, &Change::SetImage { target: Target::Base, image: next.clone() }).unwrap();
+    let moves =
+        |p: &Plan, t: DaemonType| p.daemons.iter().filter(|d| d.dtype == t && d.action == Action::Restart).count();
+    let healthy = base(&s);
+    assert!(moves(&healthy, DaemonType::Osd) > 0 && moves(&healthy, DaemonType::Rgw) > 0);
+    assert!(moves(&healthy, DaemonType::Mds) > 0);
+    let check = |code: &str| HealthCheck { code: code.into(), severity: "HEALTH_ERR".into(), message: "m".into() };
+
+    s.cluster.health = Some("HEALTH_ERR".into());
+    s.cluster.rook.health_checks = vec![check("OSD_FULL")];
+    let p = base(&s);
+    assert_eq!(p.summary.restart, 0, "nothing moves: the upgrade gate and the child controllers' gate");
+    let w = p.warnings.iter().find(|w| w.code == "health-err").expect("health-err");
+    assert!(w.message.contains("OSD_FULL") && w.message.contains("refusing to upgrade"), "{}", w.message);
+
+    // Only the cephx code: the child controllers reconcile through it, the CephCluster does not.
+    s.cluster.rook.health_checks = vec![check("AUTH_INSECURE_SERVICE_KEY_TYPE")];
+    let p = base(&s);
+    assert_eq!(moves(&p, DaemonType::Osd), 0);
+    assert_eq!(moves(&p, DaemonType::Mon), 0);
+    assert_eq!(moves(&p, DaemonType::Rgw), moves(&healthy, DaemonType::Rgw), "gateways move alone");
+
+    // skipUpgradeChecks forces the CephCluster's upgrade; the child controllers still skip on OSD_FULL.
+    s.cluster.skip_upgrade_checks = true;
+    s.cluster.rook.health_checks = vec![check("OSD_FULL")];
+    let p = base(&s);
+    assert_eq!(moves(&p, DaemonType::Osd), moves(&healthy, DaemonType::Osd));
+    assert_eq!(moves(&p, DaemonType::Rgw), 0);
+    assert_eq!(moves(&p, DaemonType::Mds), 0);
+}
+
+/// Stale or absent `status.ceph`, and Rook's own failure (issue 22 kind 9): `status` shows
+/// health with its checks and its age and Rook's phase and message, and says when it is
+/// too old to trust; the upgrade's gate refuses the same (model::support::health_blocks).
+#[test]
+fn status_shows_health_with_its_checks_and_age_and_rooks_phase() {
+    use kubectl_ceph_image::model::HealthCheck;
+    use kubectl_ceph_image::plan::status::view;
+    let mut s = load("field", "01-floating-mon.yaml");
+    let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+    let text = |s: &Snapshot| {
+        let v = view(s, now);
+        (kubectl_ceph_image::render::status(&v, &kubectl_ceph_image::output::Styles::plain()), v)
+    };
+    s.cluster.rook.last_checked = Some("2026-12-04T07:30:00Z".into());
+    s.cluster.health = Some("HEALTH_ERR".into());
+    s.cluster.rook.health_checks = vec![HealthCheck {
+        code: "OSD_FULL".into(),
+        severity: "HEALTH_ERR".into(),
+        message: "1 full osd(s)\u{1b}[8m".into(),
+    }];
+    s.cluster.rook.phase = Some("Progressing".into());
+    s.cluster.rook.state = Some("Error".into());
+    s.cluster.rook.message = Some("failed to create cluster: allowUnsupported must be set".into());
+    let (t, v) = text(&s);
+    assert!(t.contains("health HEALTH_ERR (last checked 3d4h ago)"), "{t}");
+    assert!(t.contains("  OSD_FULL (HEALTH_ERR): 1 full osd(s)") && !t.contains('\u{1b}'), "{t}");
+    assert!(t.contains("Rook: phase Progressing, state Error: failed to create cluster"), "{t}");
+    assert_eq!(v.health_age_seconds, Some(275400));
+    // HEALTH_ERR speaks for itself; stale OK health is warned about.
+    assert!(!v.warnings.iter().any(|w| w.code == "health-stale"));
+    s.cluster.health = Some("HEALTH_OK".into());
+    let (_, v) = text(&s);
+    let w = v.warnings.iter().find(|w| w.code == "health-stale").expect("health-stale");
+    assert!(w.message.contains("3d4h ago") && w.message.contains("not running"), "{}", w.message);
+    // A cluster still being created: no status.ceph at all.
+    s.cluster.health = None;
+    s.cluster.rook.last_checked = None;
+    let (t, v) = text(&s);
+    assert!(t.contains("health unknown (no status.ceph)"), "{t}");
+    assert!(v.warnings.iter().any(|w| w.code == "health-stale" && w.message.contains("absent")));
+    // Fresh health shows no age and no warning.
+    s.cluster.health = Some("HEALTH_OK".into());
+    s.cluster.rook.last_checked = Some("2026-12-07T11:59:10Z".into());
+    let (t, v) = text(&s);
+    assert!(t.contains("health HEALTH_OK;") && !v.warnings.iter().any(|w| w.code == "health-stale"), "{t}");
+}

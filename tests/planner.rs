@@ -86,6 +86,7 @@ fn cluster(image: &str) -> Snapshot {
             managers: vec![],
             health: Some("HEALTH_OK".into()),
             allow_unsupported: false,
+            skip_upgrade_checks: false,
             rook: Default::default(),
             upgrade: None,
         },

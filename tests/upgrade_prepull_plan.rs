@@ -66,6 +66,7 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
             managers: vec![],
             health: Some("HEALTH_OK".into()),
             allow_unsupported: false,
+            skip_upgrade_checks: false,
             rook: Default::default(),
             upgrade: None,
         },

@@ -226,6 +226,8 @@ pub struct ClusterSpec {
     pub storage: Option<StorageSpec>,
     #[serde(default)]
     pub external: Option<ExternalSpec>,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub skip_upgrade_checks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -313,6 +315,7 @@ impl CephCluster {
         Cluster {
             rook,
             allow_unsupported: cv.allow_unsupported,
+            skip_upgrade_checks: self.spec.skip_upgrade_checks,
             external: self.spec.external.is_some_and(|e| e.enable),
             managers,
             health,

@@ -100,6 +100,8 @@ pub struct Cluster {
     /// `spec.cephVersion.allowUnsupported`: Rook runs a Ceph release outside its supported
     /// list (`cluster/version.go` validateCephVersion).
     pub allow_unsupported: bool,
+    /// `spec.skipUpgradeChecks`: Rook upgrades on HEALTH_ERR and drops ok-to-stop.
+    pub skip_upgrade_checks: bool,
     /// What Rook last wrote of the cluster's state and Ceph's health besides the codes above.
     pub rook: RookStatus,
     /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).

@@ -7,6 +7,8 @@
 //! nothing restarts and the CephCluster shows the error. The table is read from
 //! `pkg/operator/ceph/version/version.go` at each release tag of rook/rook.
 
+use crate::model::HealthCheck;
+use crate::model::daemon::DaemonType;
 use crate::model::image::{CephVersion, ceph_version, is_ceph_repository};
 
 /// What a Rook release accepts: its minimum Ceph version and the supported majors.
@@ -75,6 +77,99 @@ pub fn refusal(rook_version: Option<&str>, to: CephVersion, allow_unsupported: b
     None
 }
 
+/// HEALTH_ERR codes Rook's child controllers reconcile through
+/// (`controller/controller_utils.go` canIgnoreHealthErrStatusInReconcile).
+pub const CHILD_RECONCILE_ALLOWS: [&str; 5] = [
+    "MDS_ALL_DOWN",
+    "MGR_MODULE_ERROR",
+    "AUTH_INSECURE_SERVICE_KEY_TYPE",
+    "AUTH_INSECURE_ROTATING_SERVICE_KEY_TYPE",
+    "AUTH_INSECURE_SERVICE_TICKETS",
+];
+
+/// The Rook controller that rolls a type's Deployments where it is not the CephCluster's
+/// own (`IsReadyToReconcile` callers: object, file, nfs, rbd, file/mirror, nvmeof).
+pub fn child_controller(t: DaemonType) -> Option<&'static str> {
+    Some(match t {
+        DaemonType::Mds => "CephFilesystem",
+        DaemonType::Rgw => "CephObjectStore",
+        DaemonType::Nfs => "CephNFS",
+        DaemonType::Rbdmirror => "CephRBDMirror",
+        DaemonType::Cephfsmirror => "CephFilesystemMirror",
+        DaemonType::Nvmeof => "CephNVMeOFGateway",
+        _ => return None,
+    })
+}
+
+/// Why Rook's child controllers skip their reconcile now, from `status.ceph`: HEALTH_ERR
+/// with a HEALTH_ERR code outside `CHILD_RECONCILE_ALLOWS`, or with no code at all (Rook
+/// then skips too). None on OK, WARN, no status, or only allowed codes.
+pub fn child_reconcile_skipped(health: Option<&str>, checks: &[HealthCheck]) -> Option<String> {
+    if health != Some("HEALTH_ERR") {
+        return None;
+    }
+    let errs: Vec<&str> = checks.iter().filter(|c| c.severity == "HEALTH_ERR").map(|c| c.code.as_str()).collect();
+    if !errs.is_empty() && errs.iter().all(|c| CHILD_RECONCILE_ALLOWS.contains(c)) {
+        return None;
+    }
+    Some(if errs.is_empty() {
+        "the CephCluster reports HEALTH_ERR".to_string()
+    } else {
+        format!("the CephCluster reports HEALTH_ERR ({})", errs.join(", "))
+    })
+}
+
+/// How old `status.ceph` may be before it is called stale: five of Rook's refreshes, which
+/// come about every 60 s (`cluster/cephstatus.go`). Older means the operator is not
+/// running or cannot reach Ceph.
+pub const HEALTH_STALE_AFTER_SECS: i64 = 300;
+
+/// The age of `status.ceph.lastChecked` at `now`, in seconds; None where absent or not a
+/// time.
+pub fn health_age(last_checked: Option<&str>, now: jiff::Timestamp) -> Option<i64> {
+    let t: jiff::Timestamp = last_checked?.parse().ok()?;
+    Some((now.as_second() - t.as_second()).max(0))
+}
+
+/// Why Ceph's health as Rook last wrote it cannot be trusted to start a restart: absent
+/// (Rook has not reached Ceph: the cluster is being created, or the operator never ran),
+/// HEALTH_ERR, or older than `HEALTH_STALE_AFTER_SECS`. None when it is OK or WARN and
+/// fresh (or carries no `lastChecked`, as Rook before v1.0 wrote it).
+pub fn health_blocks(health: Option<&str>, last_checked: Option<&str>, now: jiff::Timestamp) -> Option<String> {
+    let Some(h) = health.filter(|h| !h.is_empty()) else {
+        return Some(
+            "status.ceph.health is absent: Rook has not reported Ceph's health (a cluster being created, or an \
+             operator that is not running)"
+                .into(),
+        );
+    };
+    if h == "HEALTH_ERR" {
+        return Some("status.ceph.health is HEALTH_ERR (Rook refuses to upgrade on it too)".into());
+    }
+    match health_age(last_checked, now) {
+        Some(age) if age > HEALTH_STALE_AFTER_SECS => Some(format!(
+            "status.ceph was last checked {} ago ({h} then): Rook refreshes it about every 60 s, so the operator is \
+             not running or cannot reach Ceph",
+            age_text(age)
+        )),
+        _ => None,
+    }
+}
+
+/// `3d4h`, `2h10m`, `5m`, `40s`.
+pub fn age_text(secs: i64) -> String {
+    let (d, h, m) = (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
 /// `squid` -> `Squid`, as Ceph's release notes name releases.
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
@@ -140,6 +235,18 @@ mod tests {
         // A Rook the table does not know is not judged.
         assert_eq!(refusal(Some("v1.30.0"), umbrella, false), None);
         assert_eq!(refusal(None, umbrella, false), None);
+    }
+
+    #[test]
+    fn health_that_cannot_be_trusted_blocks() {
+        let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+        assert_eq!(health_blocks(Some("HEALTH_OK"), Some("2026-12-07T11:59:00Z"), now), None);
+        assert_eq!(health_blocks(Some("HEALTH_WARN"), None, now), None);
+        assert!(health_blocks(Some("HEALTH_ERR"), Some("2026-12-07T11:59:00Z"), now).unwrap().contains("HEALTH_ERR"));
+        assert!(health_blocks(None, None, now).unwrap().contains("absent"));
+        let e = health_blocks(Some("HEALTH_OK"), Some("2026-12-05T08:00:00Z"), now).unwrap();
+        assert!(e.contains("2d4h ago") && e.contains("not running"), "{e}");
+        assert_eq!(health_blocks(Some("HEALTH_OK"), Some("2026-12-07T11:55:00Z"), now), None, "5 min is fresh");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub const WARNING_CODES: &[&str] = &[
     "upgrade-excludes",
     "prepull-no-node",
     "health-err",
+    "health-stale",
     "starts-scaled-down",
     "upgrade-under-way",
     "rollout-paused",

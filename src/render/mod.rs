@@ -512,7 +512,15 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         facts.push(format!("Rook {}", clean(r)));
     }
     if let Some(h) = &v.health {
-        facts.push(format!("health {}", clean(h)));
+        // The age only where it says something: Rook refreshes it about every 60 s.
+        match v.health_age_seconds.filter(|a| *a > 120) {
+            Some(a) => {
+                facts.push(format!("health {} (last checked {} ago)", clean(h), crate::model::support::age_text(a)))
+            }
+            None => facts.push(format!("health {}", clean(h))),
+        }
+    } else if !v.external {
+        facts.push("health unknown (no status.ceph)".into());
     }
     facts.push(format!(
         "{} Deployment(s): {} daemon(s), {} not daemon(s), {} not handled",
@@ -522,6 +530,20 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         v.not_handled.len()
     ));
     let _ = writeln!(out, "{}", facts.join("; "));
+    for hc in &v.health_checks {
+        let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
+    }
+    let settled = matches!(v.phase.as_deref(), None | Some("Ready") | Some("Connected"));
+    if !settled || v.state.as_deref() == Some("Error") {
+        let mut line = format!("Rook: phase {}", clean(v.phase.as_deref().unwrap_or("unknown")));
+        if let Some(st) = &v.state {
+            line.push_str(&format!(", state {}", clean(st)));
+        }
+        if let Some(m) = &v.message {
+            line.push_str(&format!(": {}", clean(m)));
+        }
+        let _ = writeln!(out, "{}", line.style(s.held));
+    }
     let _ = writeln!(
         out,
         "CephCluster-level do-not-reconcile: {}",
