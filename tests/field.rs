@@ -606,13 +606,13 @@ fn floating_tags_and_releases_rook_will_not_run() {
         assert!(codes(&base(&s, floating)).contains(&"floating-image"), "{floating}");
         let fence = Change::Fence { dtype: DaemonType::Mgr, image: floating.into(), batching: Default::default() };
         assert!(codes(&plan(&s, &fence).unwrap()).contains(&"floating-image"), "fence {floating}");
-        let e = s.upgrade_refusal(floating).expect("upgrade refuses a floating tag");
+        let e = s.upgrade_refusal(floating, true).expect("upgrade refuses a floating tag");
         assert!(e.contains("names no fixed release"), "{e}");
     }
     assert!(!codes(&base(&s, "quay.io/ceph/ceph:v20.2.5-20261001")).contains(&"floating-image"));
-    let e = s.upgrade_refusal("quay.io/ceph/ceph:v21.2.0").expect("upgrade refuses what Rook will not run");
+    let e = s.upgrade_refusal("quay.io/ceph/ceph:v21.2.0", true).expect("upgrade refuses what Rook will not run");
     assert!(e.contains("allowUnsupported"), "{e}");
-    assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5"), None);
+    assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5", true), None);
 }
 
 /// HEALTH_ERR as Rook's gates treat it (issue 22 kind 9, FACTS §7): the CephCluster
@@ -699,4 +699,30 @@ fn status_shows_health_with_its_checks_and_age_and_rooks_phase() {
     s.cluster.rook.last_checked = Some("2026-12-07T11:59:10Z".into());
     let (t, v) = text(&s);
     assert!(t.contains("health HEALTH_OK;") && !v.warnings.iter().any(|w| w.code == "health-stale"), "{t}");
+}
+
+/// Rook's own upgrade caught half way (issue 22 kind 4): the spec image ahead of what the
+/// daemons run. `status` says Rook is rolling it out and how far; a new `upgrade` to that
+/// image says its canary and batches cannot apply, and claims no hold.
+#[test]
+fn rooks_own_rollout_half_way_is_said_and_not_staged_over() {
+    use kubectl_ceph_image::plan::status::view;
+    let mut s = load("field", "01-floating-mon.yaml");
+    let now = jiff::Timestamp::now();
+    assert_eq!(view(&s, now).rook_rollout, None, "every daemon runs the spec image");
+    let next = next_patch(&s.cluster.base_image);
+    s.cluster.base_image = next.clone();
+    // Rook has moved the mons so far.
+    for d in s.daemons.iter_mut().filter(|d| d.id.dtype == DaemonType::Mon) {
+        d.ceph_images = vec![next.clone()];
+        d.image = Some(next.clone());
+    }
+    let r = view(&s, now).rook_rollout.expect("Rook's rollout is seen");
+    assert_eq!((r.image.as_str(), r.on_target, r.total), (next.as_str(), 3, 7));
+    let e = s.upgrade_refusal(&next, true).expect("a new upgrade to the image Rook rolls is refused");
+    assert!(e.contains("3 of 7") && e.contains("cannot apply") && e.contains("no hold was set"), "{e}");
+    assert_eq!(s.upgrade_refusal(&next, false), None, "the plugin's own upgrade, past its spec write, goes on");
+    // Held by the CephCluster-level label, Rook rolls nothing: not Rook's rollout.
+    s.cluster.held = true;
+    assert_eq!(view(&s, now).rook_rollout, None);
 }

@@ -325,6 +325,18 @@ pub struct HealthCheck {
     pub message: String,
 }
 
+/// Rook's rollout of the spec image as the Deployments show it (`Snapshot::rook_rollout`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookRollout {
+    /// `spec.cephVersion.image`.
+    pub image: String,
+    /// Daemons following it that run it.
+    pub on_target: usize,
+    /// Daemons following it.
+    pub total: usize,
+}
+
 /// A Deployment of the cluster the plugin does not plan for, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -386,10 +398,45 @@ impl Snapshot {
         self.versions.get(image).and_then(|v| detected_build(v))
     }
 
-    /// Why a staged upgrade to `image` must not start (`support::upgrade_refusal`).
-    pub fn upgrade_refusal(&self, image: &str) -> Option<String> {
+    /// Why a staged upgrade to `image` must not start (`support::upgrade_refusal`), and,
+    /// for a new upgrade (`fresh`: none of the plugin's under way), Rook's own rollout of
+    /// that very image in flight: Rook paces it (mons, mgrs, OSDs by its ok-to-stop), so
+    /// a canary and batches of the plugin's cannot apply to what it has begun.
+    pub fn upgrade_refusal(&self, image: &str, fresh: bool) -> Option<String> {
         let (rook, allow) = (self.rook_version.as_deref(), self.cluster.allow_unsupported);
-        support::upgrade_refusal(image, self.version_of(image), rook, allow)
+        if let Some(why) = support::upgrade_refusal(image, self.version_of(image), rook, allow) {
+            return Some(why);
+        }
+        let r = self.rook_rollout().filter(|r| fresh && r.image == image && r.on_target < r.total)?;
+        Some(format!(
+            "Rook is already rolling out {image} (it is spec.cephVersion.image): {} of {} daemon(s) that follow it run \
+             it, {} do not yet. Rook's rollout paces them (mons one by one, OSDs by Ceph's ok-to-stop), so a staged \
+             upgrade's canary and batches cannot apply to it; no hold was set. Follow it with `kubectl ceph-image \
+             status`, or stop it with `kubectl ceph-image pause cluster` (the CephCluster-level label) before \
+             choosing how to go on",
+            r.on_target,
+            r.total,
+            r.total - r.on_target
+        ))
+    }
+
+    /// Rook's own rollout of the spec image, seen from the Deployments: among the daemons
+    /// that follow `spec.cephVersion.image` (no override of their type, not fenced, not
+    /// labeled do-not-reconcile, with replicas), how many run it. None while the
+    /// CephCluster-level label stops Rook's mon/mgr/osd reconcile, or on an external cluster.
+    pub fn rook_rollout(&self) -> Option<RookRollout> {
+        let c = &self.cluster;
+        if c.held || c.external || c.base_image.is_empty() {
+            return None;
+        }
+        let follow: Vec<&Daemon> = self
+            .daemons
+            .iter()
+            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && !d.labelled && d.fence.is_none())
+            .filter(|d| !c.overrides.contains_key(d.id.dtype.key()))
+            .collect();
+        let on_target = follow.iter().filter(|d| !d.differs_from(&c.base_image)).count();
+        Some(RookRollout { image: c.base_image.clone(), on_target, total: follow.len() })
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

@@ -81,6 +81,9 @@ pub struct StatusView {
     pub health_age_seconds: Option<i64>,
     /// `status.ceph.details`: Ceph's health checks, code, severity and message.
     pub health_checks: Vec<crate::model::HealthCheck>,
+    /// Rook's own rollout of the spec image in flight: daemons that follow it, and how many
+    /// run it. Null when every one runs it (or Rook's reconcile is held, or external).
+    pub rook_rollout: Option<crate::model::RookRollout>,
     /// Rook's `status.phase`, `status.state` and `status.message`.
     pub phase: Option<String>,
     pub state: Option<String>,
@@ -326,6 +329,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         health_checked: c.rook.last_checked.clone(),
         health_age_seconds: crate::model::support::health_age(c.rook.last_checked.as_deref(), now),
         health_checks: c.rook.health_checks.clone(),
+        rook_rollout: snap.rook_rollout().filter(|r| r.on_target < r.total),
         phase: c.rook.phase.clone(),
         state: c.rook.state.clone(),
         message: c.rook.message.clone(),

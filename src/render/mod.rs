@@ -533,6 +533,20 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
     for hc in &v.health_checks {
         let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
     }
+    if let Some(r) = &v.rook_rollout {
+        let _ = writeln!(
+            out,
+            "{}",
+            format!(
+                "Rook is rolling out {}: {} of {} daemon(s) that follow the spec image run it (or the operator has not \
+                 reconciled yet)",
+                clean(&r.image),
+                r.on_target,
+                r.total
+            )
+            .style(s.held)
+        );
+    }
     let settled = matches!(v.phase.as_deref(), None | Some("Ready") | Some("Connected"));
     if !settled || v.state.as_deref() == Some("Error") {
         let mut line = format!("Rook: phase {}", clean(v.phase.as_deref().unwrap_or("unknown")));

@@ -416,7 +416,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     while it does. `resume cluster` first"
             .into());
     }
-    if let Some(why) = snap.upgrade_refusal(image) {
+    if let Some(why) = snap.upgrade_refusal(image, state.is_none_or(|s| !s.spec_set)) {
         return Err(why);
     }
     if snap.rook_release().is_some_and(|r| r < (1, 19)) {
