@@ -79,6 +79,8 @@ fn next_patch(image: &str) -> String {
     if image.is_empty() {
         return "quay.io/ceph/ceph:v18.2.5".into();
     }
+    // A digest pins the old build: the next patch is named by its tag alone.
+    let image = image.split('@').next().unwrap();
     let (repo, tag) = image.rsplit_once(':').unwrap();
     let v = tag.trim_start_matches('v');
     let mut parts: Vec<String> = v.split(['.', '-']).map(str::to_string).collect();
@@ -541,4 +543,186 @@ fn a_paused_deployment_is_left_out_of_a_fence_and_rook_clears_the_pause() {
         assert!(dp.note.as_deref().unwrap_or("").contains("Rook's update clears the pause"), "{:?}", dp.note);
         assert!(base.warnings.iter().any(|w| w.code == "rollout-paused"), "{file}");
     }
+}
+
+/// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a
+/// version of its own to Ceph, a date-stamped rebuild is not, and the same digest of the
+/// same repository is the same image whatever tag stands beside it.
+#[test]
+fn versions_are_told_apart_by_build_as_ceph_versions_does() {
+    let s = load("field", "25-image-reference-shapes.yaml");
+    let codes = |image: &str| -> (Vec<&'static str>, String) {
+        let p = plan(&s, &Change::Fence { dtype: DaemonType::Mgr, image: image.into(), batching: Default::default() })
+            .unwrap();
+        let mixed = p.warnings.iter().find(|w| w.code == "mixed-versions").map(|w| w.message.clone());
+        (p.warnings.iter().map(|w| w.code).collect(), mixed.unwrap_or_default())
+    };
+    // mgr.a (held) runs hotfix.1; a second hotfix build for mgr.b makes three builds of 19.2.3.
+    let (c, mixed) = codes("registry.example.com/storage/ceph:v19.2.3-hotfix.2");
+    assert!(c.contains(&"daemon-old-version"), "{c:?}");
+    assert!(mixed.contains("19.2.3-hotfix.1 on 1 mgr") && mixed.contains("19.2.3-hotfix.2 on 1 mgr"), "{mixed}");
+    // Ceph's date-stamped rebuild of 19.2.3 is 19.2.3: two builds, as today.
+    let (c, mixed) = codes("quay.io/ceph/ceph:v19.2.3-20250717");
+    assert!(!c.contains(&"daemon-old-version"), "{c:?}");
+    assert!(mixed.contains("19.2.3 on 3 mon, 1 mgr"), "{mixed}");
+    // The spec's digest without its tag is the spec image: still two builds, not three.
+    let digest = s.cluster.base_image.split_once('@').unwrap().1.to_string();
+    let (c, _) = codes(&format!("quay.io/ceph/ceph@{digest}"));
+    assert!(!c.contains(&"daemon-old-version") && !c.contains(&"unknown-version"), "{c:?}");
+}
+
+/// Floating tags and releases the running Rook will not run (issue 22 kind 7): a Ceph tag
+/// with no X.Y.Z floats as :latest does, on every plan, and `upgrade` refuses it; a base
+/// change to a release outside Rook's supported list is planned as Rook does it (its
+/// version check stops the reconcile: nothing restarts) and names allowUnsupported.
+#[test]
+fn floating_tags_and_releases_rook_will_not_run() {
+    let mut s = load("field", "01-floating-mon.yaml");
+    assert_eq!(s.rook_version.as_deref(), Some("v1.20.6"));
+    let base =
+        |s: &Snapshot, image: &str| plan(s, &Change::SetImage { target: Target::Base, image: image.into() }).unwrap();
+    let codes = |p: &Plan| p.warnings.iter().map(|w| w.code).collect::<Vec<_>>();
+
+    let p = base(&s, "quay.io/ceph/ceph:v21.2.0");
+    assert_eq!(p.summary.restart, 0, "Rook's version check stops the reconcile: nothing restarts");
+    assert!(!p.triggers_reconcile);
+    let w = p.warnings.iter().find(|w| w.code == "unsupported-release").expect("unsupported-release");
+    assert!(
+        w.message.contains("allowUnsupported: true") && w.message.contains("Squid 19 and Tentacle 20"),
+        "{}",
+        w.message
+    );
+    // With allowUnsupported, Rook runs it: the mons restart first as ever.
+    s.cluster.allow_unsupported = true;
+    let p = base(&s, "quay.io/ceph/ceph:v21.2.0");
+    assert!(p.summary.restart > 0 && !codes(&p).contains(&"unsupported-release"), "{:?}", codes(&p));
+    // Below Rook's minimum (19.2.0 for v1.20), allowUnsupported does not help.
+    let p = base(&s, "quay.io/ceph/ceph:v18.2.7");
+    assert_eq!(p.summary.restart, 0);
+    assert!(codes(&p).contains(&"unsupported-release"), "{:?}", codes(&p));
+    s.cluster.allow_unsupported = false;
+
+    for floating in ["quay.io/ceph/ceph:v21", "quay.io/ceph/ceph:main", "quay.io/ceph/ceph:latest-main"] {
+        assert!(codes(&base(&s, floating)).contains(&"floating-image"), "{floating}");
+        let fence = Change::Fence { dtype: DaemonType::Mgr, image: floating.into(), batching: Default::default() };
+        assert!(codes(&plan(&s, &fence).unwrap()).contains(&"floating-image"), "fence {floating}");
+        let e = s.upgrade_refusal(floating, true).expect("upgrade refuses a floating tag");
+        assert!(e.contains("names no fixed release"), "{e}");
+    }
+    assert!(!codes(&base(&s, "quay.io/ceph/ceph:v20.2.5-20261001")).contains(&"floating-image"));
+    let e = s.upgrade_refusal("quay.io/ceph/ceph:v21.2.0", true).expect("upgrade refuses what Rook will not run");
+    assert!(e.contains("allowUnsupported"), "{e}");
+    assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5", true), None);
+}
+
+/// HEALTH_ERR as Rook's gates treat it (issue 22 kind 9, FACTS §7): the CephCluster
+/// upgrade refuses another build, the child controllers skip their reconcile unless every
+/// HEALTH_ERR code is one they allow, so with the cephx codes the gateways move alone.
+#[test]
+fn health_err_holds_what_rooks_health_gates_hold() {
+    use kubectl_ceph_image::model::HealthCheck;
+    let mut s = load("field", "27-two-filesystems-two-object-stores.yaml");
+    let next = next_patch(&s.cluster.base_image);
+    let base = |s: &Snapshot| plan(s, &Change::SetImage { target: Target::Base, image: next.clone() }).unwrap();
+    let moves =
+        |p: &Plan, t: DaemonType| p.daemons.iter().filter(|d| d.dtype == t && d.action == Action::Restart).count();
+    let healthy = base(&s);
+    assert!(moves(&healthy, DaemonType::Osd) > 0 && moves(&healthy, DaemonType::Rgw) > 0);
+    assert!(moves(&healthy, DaemonType::Mds) > 0);
+    let check = |code: &str| HealthCheck { code: code.into(), severity: "HEALTH_ERR".into(), message: "m".into() };
+
+    s.cluster.health = Some("HEALTH_ERR".into());
+    s.cluster.rook.health_checks = vec![check("OSD_FULL")];
+    let p = base(&s);
+    assert_eq!(p.summary.restart, 0, "nothing moves: the upgrade gate and the child controllers' gate");
+    let w = p.warnings.iter().find(|w| w.code == "health-err").expect("health-err");
+    assert!(w.message.contains("OSD_FULL") && w.message.contains("refusing to upgrade"), "{}", w.message);
+
+    // Only the cephx code: the child controllers reconcile through it, the CephCluster does not.
+    s.cluster.rook.health_checks = vec![check("AUTH_INSECURE_SERVICE_KEY_TYPE")];
+    let p = base(&s);
+    assert_eq!(moves(&p, DaemonType::Osd), 0);
+    assert_eq!(moves(&p, DaemonType::Mon), 0);
+    assert_eq!(moves(&p, DaemonType::Rgw), moves(&healthy, DaemonType::Rgw), "gateways move alone");
+
+    // skipUpgradeChecks forces the CephCluster's upgrade; the child controllers still skip on OSD_FULL.
+    s.cluster.skip_upgrade_checks = true;
+    s.cluster.rook.health_checks = vec![check("OSD_FULL")];
+    let p = base(&s);
+    assert_eq!(moves(&p, DaemonType::Osd), moves(&healthy, DaemonType::Osd));
+    assert_eq!(moves(&p, DaemonType::Rgw), 0);
+    assert_eq!(moves(&p, DaemonType::Mds), 0);
+}
+
+/// Stale or absent `status.ceph`, and Rook's own failure (issue 22 kind 9): `status` shows
+/// health with its checks and its age and Rook's phase and message, and says when it is
+/// too old to trust; the upgrade's gate refuses the same (model::support::health_blocks).
+#[test]
+fn status_shows_health_with_its_checks_and_age_and_rooks_phase() {
+    use kubectl_ceph_image::model::HealthCheck;
+    use kubectl_ceph_image::plan::status::view;
+    let mut s = load("field", "01-floating-mon.yaml");
+    let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+    let text = |s: &Snapshot| {
+        let v = view(s, now);
+        (kubectl_ceph_image::render::status(&v, &kubectl_ceph_image::output::Styles::plain()), v)
+    };
+    s.cluster.rook.last_checked = Some("2026-12-04T07:30:00Z".into());
+    s.cluster.health = Some("HEALTH_ERR".into());
+    s.cluster.rook.health_checks = vec![HealthCheck {
+        code: "OSD_FULL".into(),
+        severity: "HEALTH_ERR".into(),
+        message: "1 full osd(s)\u{1b}[8m".into(),
+    }];
+    s.cluster.rook.phase = Some("Progressing".into());
+    s.cluster.rook.state = Some("Error".into());
+    s.cluster.rook.message = Some("failed to create cluster: allowUnsupported must be set".into());
+    let (t, v) = text(&s);
+    assert!(t.contains("health HEALTH_ERR (last checked 3d4h ago)"), "{t}");
+    assert!(t.contains("  OSD_FULL (HEALTH_ERR): 1 full osd(s)") && !t.contains('\u{1b}'), "{t}");
+    assert!(t.contains("Rook: phase Progressing, state Error: failed to create cluster"), "{t}");
+    assert_eq!(v.health_age_seconds, Some(275400));
+    // HEALTH_ERR speaks for itself; stale OK health is warned about.
+    assert!(!v.warnings.iter().any(|w| w.code == "health-stale"));
+    s.cluster.health = Some("HEALTH_OK".into());
+    let (_, v) = text(&s);
+    let w = v.warnings.iter().find(|w| w.code == "health-stale").expect("health-stale");
+    assert!(w.message.contains("3d4h ago") && w.message.contains("not running"), "{}", w.message);
+    // A cluster still being created: no status.ceph at all.
+    s.cluster.health = None;
+    s.cluster.rook.last_checked = None;
+    let (t, v) = text(&s);
+    assert!(t.contains("health unknown (no status.ceph)"), "{t}");
+    assert!(v.warnings.iter().any(|w| w.code == "health-stale" && w.message.contains("absent")));
+    // Fresh health shows no age and no warning.
+    s.cluster.health = Some("HEALTH_OK".into());
+    s.cluster.rook.last_checked = Some("2026-12-07T11:59:10Z".into());
+    let (t, v) = text(&s);
+    assert!(t.contains("health HEALTH_OK;") && !v.warnings.iter().any(|w| w.code == "health-stale"), "{t}");
+}
+
+/// Rook's own upgrade caught half way (issue 22 kind 4): the spec image ahead of what the
+/// daemons run. `status` says Rook is rolling it out and how far; a new `upgrade` to that
+/// image says its canary and batches cannot apply, and claims no hold.
+#[test]
+fn rooks_own_rollout_half_way_is_said_and_not_staged_over() {
+    use kubectl_ceph_image::plan::status::view;
+    let mut s = load("field", "01-floating-mon.yaml");
+    let now = jiff::Timestamp::now();
+    assert_eq!(view(&s, now).rook_rollout, None, "every daemon runs the spec image");
+    let next = next_patch(&s.cluster.base_image);
+    s.cluster.base_image = next.clone();
+    // Rook has moved the mons so far.
+    for d in s.daemons.iter_mut().filter(|d| d.id.dtype == DaemonType::Mon) {
+        d.ceph_images = vec![next.clone()];
+        d.image = Some(next.clone());
+    }
+    let r = view(&s, now).rook_rollout.expect("Rook's rollout is seen");
+    assert_eq!((r.image.as_str(), r.on_target, r.total), (next.as_str(), 3, 7));
+    let e = s.upgrade_refusal(&next, true).expect("a new upgrade to the image Rook rolls is refused");
+    assert!(e.contains("3 of 7") && e.contains("cannot apply") && e.contains("no hold was set"), "{e}");
+    assert_eq!(s.upgrade_refusal(&next, false), None, "the plugin's own upgrade, past its spec write, goes on");
+    // Held by the CephCluster-level label, Rook rolls nothing: not Rook's rollout.
+    s.cluster.held = true;
+    assert_eq!(view(&s, now).rook_rollout, None);
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::model::{Cluster, DNR_LABEL, Manager};
+use crate::model::{Cluster, DNR_LABEL, HealthCheck, Manager, RookStatus};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -200,6 +200,8 @@ pub struct CephVersionSpec {
     pub image: Option<String>,
     #[serde(default, deserialize_with = "lenient::string_map")]
     pub image_overrides: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -224,6 +226,8 @@ pub struct ClusterSpec {
     pub storage: Option<StorageSpec>,
     #[serde(default)]
     pub external: Option<ExternalSpec>,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub skip_upgrade_checks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -240,10 +244,30 @@ pub struct CephStatus {
     pub versions: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default)]
     pub health: Option<String>,
+    /// Health check code -> severity and message (Rook's `CephHealthMessage`).
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub details: BTreeMap<String, HealthMessage>,
+    /// RFC 3339, when Rook last asked Ceph (`cluster/cephstatus.go`, about every 60 s).
+    #[serde(default, rename = "lastChecked")]
+    pub last_checked: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct HealthMessage {
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct ClusterStatus {
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
     #[serde(default)]
     pub version: Option<VersionStatus>,
     #[serde(default)]
@@ -267,7 +291,31 @@ impl CephCluster {
         let version = status.version.unwrap_or_default();
         let managers = managers(&self.metadata);
         let health = status.ceph.as_ref().and_then(|c| c.health.clone());
+        let rook = RookStatus {
+            phase: status.phase.clone().filter(|s| !s.is_empty()),
+            state: status.state.clone().filter(|s| !s.is_empty()),
+            message: status.message.clone().filter(|s| !s.is_empty()),
+            ceph_present: status.ceph.is_some(),
+            last_checked: status.ceph.as_ref().and_then(|c| c.last_checked.clone()).filter(|s| !s.is_empty()),
+            health_checks: status
+                .ceph
+                .as_ref()
+                .map(|c| {
+                    c.details
+                        .iter()
+                        .map(|(code, m)| HealthCheck {
+                            code: code.clone(),
+                            severity: m.severity.clone().unwrap_or_default(),
+                            message: m.message.clone().unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         Cluster {
+            rook,
+            allow_unsupported: cv.allow_unsupported,
+            skip_upgrade_checks: self.spec.skip_upgrade_checks,
             external: self.spec.external.is_some_and(|e| e.enable),
             managers,
             health,

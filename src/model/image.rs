@@ -243,10 +243,86 @@ pub fn ceph_version(image: &str) -> Option<CephVersion> {
     if !is_ceph_repository(image) {
         return None;
     }
+    parse_version(tag_of(image)?)
+}
+
+/// A Ceph build as `ceph versions` tells builds apart: the release it is (`19.2.3`) and
+/// the name of the build (`19.2.3`, `19.2.3-hotfix.2`, `18.2.1.2`). Two daemons on
+/// builds with different names are two versions to Ceph (`DAEMON_OLD_VERSION` counts them,
+/// HEALTH_ERR from three), even within one release.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Build {
+    pub version: CephVersion,
+    /// The tag without its leading `v` and without a date suffix (`v19.2.3-20250717` is
+    /// Ceph's own rebuild of 19.2.3 with newer OS packages: the same Ceph build), or the
+    /// version Rook detected for an image whose tag names none.
+    pub name: String,
+}
+
+impl fmt::Display for Build {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// The build an image's tag names, for images of a Ceph repository whose tag starts with
+/// a version: `v19.2.3` and `v19.2.3-20250717` -> `19.2.3`; `v19.2.3-hotfix.2` ->
+/// `19.2.3-hotfix.2`; `18.2.1.2` -> `18.2.1.2` (four-part tags of patched builds, e.g.
+/// cybozu/neco-containers). None where `ceph_version` is None.
+pub fn tag_build(image: &str) -> Option<Build> {
+    let version = ceph_version(image)?;
+    let tag = tag_of(image)?;
+    let mut name = tag.strip_prefix('v').unwrap_or(tag).to_string();
+    // ceph/ceph's date-stamped rebuilds: `-YYYYMMDD` at the end (quay.io/ceph/ceph tags).
+    if let Some((head, date)) = name.rsplit_once('-')
+        && date.len() == 8
+        && date.chars().all(|c| c.is_ascii_digit())
+        && parse_version(head).is_some()
+    {
+        name = head.to_string();
+    }
+    Some(Build { version, name })
+}
+
+/// The build of a version Rook detected (`19.2.3-0`, the `ceph-version` label or
+/// `status.version.version`): `-0` is Ceph's release build and names the release alone;
+/// another build number stays (`19.2.3-1`). Rook: pkg/operator/ceph/version/version.go.
+pub fn detected_build(v: &str) -> Option<Build> {
+    let version = parse_version(v)?;
+    let t = v.strip_prefix('v').unwrap_or(v);
+    let name = match t.strip_prefix(&version.to_string()) {
+        Some("") | Some("-0") => version.to_string(),
+        _ => t.to_string(),
+    };
+    Some(Build { version, name })
+}
+
+/// The tag of an image reference (`quay.io/ceph/ceph:v19.2.3@sha256:...` -> `v19.2.3`).
+fn tag_of(image: &str) -> Option<&str> {
     let without_digest = image.split('@').next()?;
     let last = without_digest.rsplit('/').next()?;
-    let (_, tag) = last.split_once(':')?;
-    parse_version(tag)
+    last.split_once(':').map(|(_, t)| t)
+}
+
+/// Repository and digest of a reference pinned by digest, with Docker's defaults spelled
+/// out (`ceph/ceph@sha256:X` and `docker.io/ceph/ceph:v1@sha256:X` are both
+/// `docker.io/ceph/ceph` and `sha256:X`): the same digest of the same repository is the
+/// same image, whatever tag is written beside it (distribution/reference's normalising).
+pub fn pinned(image: &str) -> Option<(String, &str)> {
+    let (_, digest) = image.split_once('@')?;
+    let repo = repository(image);
+    let first = repo.split('/').next().unwrap_or("");
+    let has_domain = repo.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    let full = match (has_domain, repo.contains('/')) {
+        (true, _) => repo.to_string(),
+        (false, true) => format!("docker.io/{repo}"),
+        (false, false) => format!("docker.io/library/{repo}"),
+    };
+    let full = match full.strip_prefix("index.docker.io/") {
+        Some(rest) => format!("docker.io/{rest}"),
+        None => full,
+    };
+    Some((full, digest))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -390,5 +466,30 @@ mod tests {
         assert_eq!(v("registry.lab.example:50443/ceph/ceph:v14.2.3-20190904"), Some("14.2.3".into()));
         assert_eq!(v("quay.io/ceph/daemon-base:v19.2.3"), Some("19.2.3".into()));
         assert_eq!(parse_version("19.2.3-0").map(|v| v.to_string()), Some("19.2.3".into()));
+    }
+
+    #[test]
+    fn builds_by_tag_digest_and_detection() {
+        let b = |s| tag_build(s).map(|b| b.name);
+        assert_eq!(b("quay.io/ceph/ceph:v19.2.3"), Some("19.2.3".into()));
+        assert_eq!(b("quay.io/ceph/ceph:v19.2.3-20250717"), Some("19.2.3".into()), "a date-stamped rebuild");
+        assert_eq!(b("r.example/storage/ceph:v19.2.3-hotfix.2"), Some("19.2.3-hotfix.2".into()));
+        assert_eq!(b("quay.io/cybozu/ceph:18.2.1.2"), Some("18.2.1.2".into()));
+        assert_eq!(
+            b("quay.io/ceph/ceph:v19.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            Some("19.2.3".into())
+        );
+        assert_eq!(b("quay.io/ceph/ceph:latest"), None);
+        assert_eq!(b("quay.io/ceph/ceph:v19.2.3-12345678"), Some("19.2.3".into()));
+        assert_eq!(b("quay.io/ceph/ceph:v19.2.3-1234567"), Some("19.2.3-1234567".into()), "not a date");
+        assert_ne!(tag_build("ceph:v19.2.3-hotfix.1"), tag_build("ceph:v19.2.3-hotfix.2"));
+        assert_eq!(detected_build("19.2.3-0").map(|b| b.name), Some("19.2.3".into()));
+        assert_eq!(detected_build("19.2.3").map(|b| b.name), Some("19.2.3".into()));
+        assert_eq!(detected_build("19.2.3-1").map(|b| b.name), Some("19.2.3-1".into()));
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(pinned(&format!("ceph/ceph@{d}")), pinned(&format!("docker.io/ceph/ceph:v19.2.3@{d}")));
+        assert_eq!(pinned(&format!("ceph@{d}")).unwrap().0, "docker.io/library/ceph");
+        assert_ne!(pinned(&format!("quay.io/ceph/ceph@{d}")), pinned(&format!("docker.io/ceph/ceph@{d}")));
+        assert_eq!(pinned("quay.io/ceph/ceph:v19.2.3"), None);
     }
 }

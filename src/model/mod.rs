@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod image;
 pub mod selector;
+pub mod support;
 pub mod warning;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,13 @@ pub struct Cluster {
     pub managers: Vec<Manager>,
     /// `status.ceph.health` (`HEALTH_OK`, `HEALTH_WARN`, `HEALTH_ERR`).
     pub health: Option<String>,
+    /// `spec.cephVersion.allowUnsupported`: Rook runs a Ceph release outside its supported
+    /// list (`cluster/version.go` validateCephVersion).
+    pub allow_unsupported: bool,
+    /// `spec.skipUpgradeChecks`: Rook upgrades on HEALTH_ERR and drops ok-to-stop.
+    pub skip_upgrade_checks: bool,
+    /// What Rook last wrote of the cluster's state and Ceph's health besides the codes above.
+    pub rook: RookStatus,
     /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).
     pub upgrade: Option<String>,
     /// The CephCluster carries `UPGRADE_RECONCILE`: its do-not-reconcile label (if on) is a
@@ -288,6 +296,47 @@ pub struct Copy {
     pub node: Option<String>,
 }
 
+/// The CephCluster's status as Rook writes it (`pkg/apis/ceph.rook.io/v1/types.go`
+/// ClusterStatus, CephStatus): its phase and message, and Ceph's health checks with the
+/// time Rook last asked Ceph. All strings come from the cluster: render them sanitised.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookStatus {
+    /// `status.phase` (`Ready`, `Progressing`, `Failure`, `Connected`, ...).
+    pub phase: Option<String>,
+    /// `status.state` (`Created`, `Creating`, `Updating`, `Error`, ...).
+    pub state: Option<String>,
+    /// `status.message`: Rook's own words for the phase (`failed to ...`).
+    pub message: Option<String>,
+    /// `status.ceph` exists at all: Rook has reached Ceph once.
+    pub ceph_present: bool,
+    /// `status.ceph.lastChecked` as written (RFC 3339).
+    pub last_checked: Option<String>,
+    /// `status.ceph.details`: Ceph's health checks, by code.
+    pub health_checks: Vec<HealthCheck>,
+}
+
+/// One of Ceph's health checks (`OSD_DOWN`, `AUTH_INSECURE_SERVICE_KEY_TYPE`, ...) as Rook
+/// copies it into `status.ceph.details`: severity `HEALTH_WARN` or `HEALTH_ERR`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
+}
+
+/// Rook's rollout of the spec image as the Deployments show it (`Snapshot::rook_rollout`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookRollout {
+    /// `spec.cephVersion.image`.
+    pub image: String,
+    /// Daemons following it that run it.
+    pub on_target: usize,
+    /// Daemons following it.
+    pub total: usize,
+}
+
 /// A Deployment of the cluster the plugin does not plan for, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -317,12 +366,77 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The Ceph release an image runs: what Rook detected for it (`versions`), else its
-    /// tag if it is an image of a Ceph repository; never the Rook operator image's tag.
+    /// tag if it is an image of a Ceph repository, else that of the same image (same
+    /// repository and digest) under another tag (`build_of`); never the Rook operator
+    /// image's tag.
     pub fn version_of(&self, image: &str) -> Option<crate::model::image::CephVersion> {
         match self.versions.get(image) {
             Some(v) => crate::model::image::parse_version(v),
-            None => crate::model::image::ceph_version(image),
+            None => self.build_of(image).map(|b| b.version),
         }
+    }
+
+    /// The Ceph build an image runs, as `ceph versions` tells builds apart (a hotfix tag is
+    /// a build of its own, a date-stamped rebuild is not): the build its tag names; for an
+    /// image pinned by digest alone, the build of another image of the cluster with the
+    /// same repository and digest (the same image); else the version Rook detected.
+    pub fn build_of(&self, image: &str) -> Option<crate::model::image::Build> {
+        use crate::model::image::{detected_build, pinned, tag_build};
+        if let Some(b) = tag_build(image) {
+            return Some(b);
+        }
+        if let Some(p) = pinned(image) {
+            let known = self.versions.keys().map(String::as_str);
+            let spec = std::iter::once(self.cluster.base_image.as_str())
+                .chain(self.cluster.overrides.values().map(String::as_str));
+            let running = self.daemons.iter().flat_map(|d| d.ceph_images.iter().map(String::as_str));
+            let same = known.chain(spec).chain(running).filter(|i| pinned(i).as_ref() == Some(&p));
+            if let Some(b) = same.filter_map(tag_build).next() {
+                return Some(b);
+            }
+        }
+        self.versions.get(image).and_then(|v| detected_build(v))
+    }
+
+    /// Why a staged upgrade to `image` must not start (`support::upgrade_refusal`), and,
+    /// for a new upgrade (`fresh`: none of the plugin's under way), Rook's own rollout of
+    /// that very image in flight: Rook paces it (mons, mgrs, OSDs by its ok-to-stop), so
+    /// a canary and batches of the plugin's cannot apply to what it has begun.
+    pub fn upgrade_refusal(&self, image: &str, fresh: bool) -> Option<String> {
+        let (rook, allow) = (self.rook_version.as_deref(), self.cluster.allow_unsupported);
+        if let Some(why) = support::upgrade_refusal(image, self.version_of(image), rook, allow) {
+            return Some(why);
+        }
+        let r = self.rook_rollout().filter(|r| fresh && r.image == image && r.on_target < r.total)?;
+        Some(format!(
+            "Rook is already rolling out {image} (it is spec.cephVersion.image): {} of {} daemon(s) that follow it run \
+             it, {} do not yet. Rook's rollout paces them (mons one by one, OSDs by Ceph's ok-to-stop), so a staged \
+             upgrade's canary and batches cannot apply to it; no hold was set. Follow it with `kubectl ceph-image \
+             status`, or stop it with `kubectl ceph-image pause cluster` (the CephCluster-level label) before \
+             choosing how to go on",
+            r.on_target,
+            r.total,
+            r.total - r.on_target
+        ))
+    }
+
+    /// Rook's own rollout of the spec image, seen from the Deployments: among the daemons
+    /// that follow `spec.cephVersion.image` (no override of their type, not fenced, not
+    /// labeled do-not-reconcile, with replicas), how many run it. None while the
+    /// CephCluster-level label stops Rook's mon/mgr/osd reconcile, or on an external cluster.
+    pub fn rook_rollout(&self) -> Option<RookRollout> {
+        let c = &self.cluster;
+        if c.held || c.external || c.base_image.is_empty() {
+            return None;
+        }
+        let follow: Vec<&Daemon> = self
+            .daemons
+            .iter()
+            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && !d.labelled && d.fence.is_none())
+            .filter(|d| !c.overrides.contains_key(d.id.dtype.key()))
+            .collect();
+        let on_target = follow.iter().filter(|d| !d.differs_from(&c.base_image)).count();
+        Some(RookRollout { image: c.base_image.clone(), on_target, total: follow.len() })
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

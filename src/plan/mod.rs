@@ -115,11 +115,39 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         noop &= n;
         reconcile |= r;
     }
+    // Rook checks the spec image's release before it reconciles anything: one it will not
+    // run stops the reconcile there, and nothing restarts (model::support).
+    let refused = (after.base != c.base_image)
+        .then(|| snap.version_of(&after.base))
+        .flatten()
+        .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported));
+    if refused.is_some() {
+        reconcile = false;
+    }
+    // Rook's health gates (FACTS §7): its CephCluster upgrade refuses a spec image of
+    // another build on HEALTH_ERR (cluster/version.go, unless skipUpgradeChecks), and its
+    // child controllers skip their reconcile on HEALTH_ERR unless every code is allowed.
+    let err = c.health.as_deref() == Some("HEALTH_ERR");
+    let upgrade_refused = reconcile
+        && err
+        && !c.skip_upgrade_checks
+        && after.base != c.base_image
+        && snap.build_of(&after.base).is_none_or(|b| Some(b) != snap.build_of(&c.base_image));
+    let child_skip = crate::model::support::child_reconcile_skipped(c.health.as_deref(), &c.rook.health_checks);
+    let gated = |t: DaemonType| -> Option<String> {
+        match crate::model::support::child_controller(t) {
+            Some(ctl) => child_skip.as_ref().map(|why| format!("{why}: Rook's {ctl} controller skips its reconcile until it clears")),
+            None => upgrade_refused.then(|| "the CephCluster reports HEALTH_ERR: Rook refuses to upgrade to another build until it clears (or skipUpgradeChecks)".to_string()),
+        }
+    };
+    let mut gated_daemons: BTreeMap<String, usize> = BTreeMap::new();
 
     let mut daemons = Vec::with_capacity(snap.daemons.len());
     let mut held_missing = 0usize;
     let (mut paused_left_out, mut paused_restarting) = (Vec::new(), Vec::new());
     for d in &snap.daemons {
+        let gate = if reconcile { gated(d.id.dtype) } else { None };
+        let reconcile = reconcile && gate.is_none();
         let desired = after.desired(d.id.dtype).to_string();
         let held_now_reason = after.held(d, &snap.daemons);
         let managed = !d.ceph_images.is_empty();
@@ -176,6 +204,12 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 None
             };
             (Action::Restart, join_notes(note, not_running_note(d)), pods_of(d))
+        } else if let (Some(why), true) = (&gate, drifts) {
+            *gated_daemons.entry(d.id.dtype.ceph_name().to_string()).or_default() += 1;
+            (Action::Unchanged, Some(format!("stays on {} while {why}", show(&d.image))), vec![])
+        } else if drifts && refused.is_some() {
+            // The `unsupported-release` warning says why, once for every daemon.
+            (Action::Unchanged, None, vec![])
         } else if drifts {
             // Not held, not reconciled now: it changes at the operator's next reconcile.
             (
@@ -344,17 +378,66 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 .into(),
         });
     }
+    if !gated_daemons.is_empty() {
+        let n: Vec<String> = gated_daemons.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        let mut message = format!("{} will not restart while the CephCluster reports HEALTH_ERR: ", n.join(", "));
+        if upgrade_refused {
+            message.push_str(
+                "Rook's CephCluster upgrade refuses another build on HEALTH_ERR (cluster/version.go, 'refusing to \
+                 upgrade' unless spec.skipUpgradeChecks); ",
+            );
+        }
+        if let Some(why) = &child_skip {
+            message.push_str(&format!(
+                "{why}: Rook's object store, filesystem, NFS and mirror controllers skip their reconcile unless every \
+                 HEALTH_ERR code is one they allow ({}; controller/controller_utils.go); ",
+                crate::model::support::CHILD_RECONCILE_ALLOWS.join(", ")
+            ));
+        }
+        message.push_str("they move once health clears, without another change");
+        warnings.push(Warning { code: "health-err", message });
+    }
+    if let Some(why) = &refused {
+        warnings.push(Warning {
+            code: "unsupported-release",
+            message: format!(
+                "{why}. Rook's version check (cluster/version.go) stops the whole CephCluster reconcile at the new \
+                 spec image: nothing restarts, the CephCluster shows the error, and no other change of its spec is \
+                 reconciled until the image is one Rook runs (or spec.cephVersion.allowUnsupported is set where \
+                 that is allowed)"
+            ),
+        });
+    }
     for change in changes {
-        if let Change::SetImage { image, .. } = change
-            && !noop
-            && let Ok(r) = crate::model::image::parse(image)
-            && (r.is_floating() || (r.tag.as_deref() == Some("latest") && r.digest.is_none()))
-        {
+        let (image, what) = match change {
+            Change::SetImage { target: Target::Type(t), image } => (image, format!("the {} override", t.key())),
+            Change::Fence { dtype, image, .. } => (image, format!("the fence of {}", dtype.key())),
+            Change::SetImage { image, .. } => (image, String::new()),
+            _ => continue,
+        };
+        if noop {
+            continue;
+        }
+        if crate::model::support::floats(image) {
             warnings.push(Warning {
                 code: "floating-image",
                 message: format!(
-                    "{image} names no fixed release (no tag, or :latest, and no digest): each node pulls whatever it \
-                     is at the time; Rook recommends a full version+build tag (v19.2.3-20250717) or a digest"
+                    "{image} names no fixed release (no tag, :latest, or a tag with no X.Y.Z such as v21 or main, \
+                     and no digest): each node pulls whatever it is at the time, so daemons restarted apart may run \
+                     different builds; Rook recommends a full version+build tag (v19.2.3-20250717) or a digest"
+                ),
+            });
+        }
+        if !what.is_empty()
+            && let Some(why) = snap
+                .version_of(image)
+                .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported))
+        {
+            warnings.push(Warning {
+                code: "unsupported-release",
+                message: format!(
+                    "{why}. Rook's version check covers the spec image; {what} runs it outside that check, on a \
+                     release Rook does not test"
                 ),
             });
         }

@@ -75,6 +75,19 @@ pub struct StatusView {
     pub rook_version: Option<String>,
     /// `status.ceph.health`.
     pub health: Option<String>,
+    /// `status.ceph.lastChecked`, as Rook wrote it (RFC 3339).
+    pub health_checked: Option<String>,
+    /// Seconds since `health_checked`.
+    pub health_age_seconds: Option<i64>,
+    /// `status.ceph.details`: Ceph's health checks, code, severity and message.
+    pub health_checks: Vec<crate::model::HealthCheck>,
+    /// Rook's own rollout of the spec image in flight: daemons that follow it, and how many
+    /// run it. Null when every one runs it (or Rook's reconcile is held, or external).
+    pub rook_rollout: Option<crate::model::RookRollout>,
+    /// Rook's `status.phase`, `status.state` and `status.message`.
+    pub phase: Option<String>,
+    pub state: Option<String>,
+    pub message: Option<String>,
     /// Controller owners and Helm/Flux/Argo CD markers on the CephCluster.
     pub managers: Vec<crate::model::Manager>,
     pub base_image: String,
@@ -296,12 +309,30 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
             ),
         });
     }
+    // HEALTH_ERR speaks for itself in the header; absent or stale health is said here.
+    if !c.external
+        && let Some(why) =
+            crate::model::support::health_blocks(c.health.as_deref(), c.rook.last_checked.as_deref(), now)
+                .filter(|_| c.health.as_deref() != Some("HEALTH_ERR"))
+    {
+        warnings.push(Warning {
+            code: "health-stale",
+            message: format!("{why}: `upgrade` starts no stage until it is fresh, and plans read it as it was then"),
+        });
+    }
     StatusView {
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
         external: c.external,
         rook_version: snap.rook_version.clone(),
         health: c.health.clone(),
+        health_checked: c.rook.last_checked.clone(),
+        health_age_seconds: crate::model::support::health_age(c.rook.last_checked.as_deref(), now),
+        health_checks: c.rook.health_checks.clone(),
+        rook_rollout: snap.rook_rollout().filter(|r| r.on_target < r.total),
+        phase: c.rook.phase.clone(),
+        state: c.rook.state.clone(),
+        message: c.rook.message.clone(),
         managers: c.managers.clone(),
         deployments_read: snap.deployments_read,
         copies: snap.copies.clone(),

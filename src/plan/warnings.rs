@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Change, DaemonPlan, PlanError, Target};
 use crate::model::daemon::{DaemonType, HoldScope};
-use crate::model::image::CephVersion;
+use crate::model::image::{Build, CephVersion};
 use crate::model::warning::Warning;
 use crate::model::{Daemon, Snapshot};
 
@@ -145,12 +145,14 @@ pub(super) fn pause_warnings(newly: &[&Daemon], all: &[Daemon], w: &mut Vec<Warn
 
 /// `mixed-versions` (more than one Ceph version would run) and `daemon-old-version` (three
 /// or more: HEALTH_ERR after a week; FACTS §5) for what would run after a change or an
-/// upgrade: one `(type, version)` per running daemon, None for a release not known.
-pub fn version_mix_warnings(running: &[(DaemonType, Option<CephVersion>)], w: &mut Vec<Warning>) {
-    let mut versions: BTreeMap<String, BTreeMap<DaemonType, usize>> = BTreeMap::new();
+/// upgrade: one `(type, build)` per running daemon, None for a build not known. Versions
+/// are told apart by build, as `ceph versions` does (`Snapshot::build_of`): a hotfix build
+/// of the running release is a version of its own to Ceph's DAEMON_OLD_VERSION.
+pub fn version_mix_warnings(running: &[(DaemonType, Option<Build>)], w: &mut Vec<Warning>) {
+    let mut versions: BTreeMap<&Build, BTreeMap<DaemonType, usize>> = BTreeMap::new();
     for (t, v) in running {
         if let Some(v) = v {
-            *versions.entry(v.to_string()).or_default().entry(*t).or_default() += 1;
+            *versions.entry(v).or_default().entry(*t).or_default() += 1;
         }
     }
     if versions.len() > 1 {
@@ -189,6 +191,7 @@ pub fn version_mix_warnings(running: &[(DaemonType, Option<CephVersion>)], w: &m
 pub(super) fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after: &str, w: &mut Vec<Warning>) {
     let mut unknown: BTreeSet<String> = BTreeSet::new();
     let mut running: Vec<(DaemonType, Option<CephVersion>)> = Vec::new();
+    let mut builds: Vec<(DaemonType, Option<Build>)> = Vec::new();
     let mut downgrades: BTreeMap<(DaemonType, String, String), usize> = BTreeMap::new();
     let mut jumps: BTreeMap<(DaemonType, String, String), usize> = BTreeMap::new();
     for (p, d) in plans.iter().zip(&snap.daemons) {
@@ -205,6 +208,7 @@ pub(super) fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after
             unknown.insert(i.to_string());
         }
         running.push((d.id.dtype, v));
+        builds.push((d.id.dtype, then.and_then(|i| snap.build_of(i))));
         if p.action == Action::Restart
             && let (Some(from), Some(to)) = (now.and_then(|i| snap.version_of(i)), v)
         {
@@ -281,7 +285,7 @@ pub(super) fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after
             w.push(Warning { code: "ahead-of-mons", message });
         }
     }
-    version_mix_warnings(&running, w);
+    version_mix_warnings(&builds, w);
     // cephx AES256K keys: 19.2.6+, 20.2.4+, 21+ (FACTS §5).
     let aes = |v: &CephVersion| match v.major {
         19 => (v.minor, v.patch) >= (2, 6),

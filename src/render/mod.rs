@@ -136,6 +136,8 @@ pub fn plan_view(p: &Plan, s: &Styles, wide: bool) -> String {
             "This change starts an operator reconcile."
         } else if p.summary.restart > 0 {
             "No operator reconcile: the pods below restart because their Deployments are rewritten directly."
+        } else if p.warnings.iter().any(|w| w.code == "unsupported-release") {
+            "Rook's version check refuses the new spec image: its reconcile stops there and nothing restarts."
         } else {
             "Changing Deployment labels starts no reconcile: nothing restarts now."
         }
@@ -506,7 +508,15 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         facts.push(format!("Rook {}", clean(r)));
     }
     if let Some(h) = &v.health {
-        facts.push(format!("health {}", clean(h)));
+        // The age only where it says something: Rook refreshes it about every 60 s.
+        match v.health_age_seconds.filter(|a| *a > 120) {
+            Some(a) => {
+                facts.push(format!("health {} (last checked {} ago)", clean(h), crate::model::support::age_text(a)))
+            }
+            None => facts.push(format!("health {}", clean(h))),
+        }
+    } else if !v.external {
+        facts.push("health unknown (no status.ceph)".into());
     }
     facts.push(format!(
         "{} Deployment(s): {} daemon(s), {} not daemon(s), {} not handled",
@@ -516,6 +526,34 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         v.not_handled.len()
     ));
     let _ = writeln!(out, "{}", facts.join("; "));
+    for hc in &v.health_checks {
+        let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
+    }
+    if let Some(r) = &v.rook_rollout {
+        let _ = writeln!(
+            out,
+            "{}",
+            format!(
+                "Rook is rolling out {}: {} of {} daemon(s) that follow the spec image run it (or the operator has not \
+                 reconciled yet)",
+                clean(&r.image),
+                r.on_target,
+                r.total
+            )
+            .style(s.held)
+        );
+    }
+    let settled = matches!(v.phase.as_deref(), None | Some("Ready") | Some("Connected"));
+    if !settled || v.state.as_deref() == Some("Error") {
+        let mut line = format!("Rook: phase {}", clean(v.phase.as_deref().unwrap_or("unknown")));
+        if let Some(st) = &v.state {
+            line.push_str(&format!(", state {}", clean(st)));
+        }
+        if let Some(m) = &v.message {
+            line.push_str(&format!(": {}", clean(m)));
+        }
+        let _ = writeln!(out, "{}", line.style(s.held));
+    }
     let _ = writeln!(
         out,
         "CephCluster-level do-not-reconcile: {}",

@@ -693,14 +693,18 @@ async fn health_gate(
             .and_then(|t| t.parse::<jiff::Timestamp>().ok());
         // lastChecked has whole seconds.
         let fresh = checked.is_none_or(|t| t.as_second() >= after.as_second());
-        if health != "HEALTH_ERR" && fresh {
+        let last = c.pointer("/status/ceph/lastChecked").and_then(Value::as_str);
+        let blocks = crate::model::support::health_blocks(Some(health), last, jiff::Timestamp::now());
+        if blocks.is_none() && fresh {
             return Ok(());
         }
         if start.elapsed() >= timeout {
             return Err(Error::Failed(format!(
-                "CephCluster {cluster}: status.ceph.health is {} {} after {timeout:?}: the next stage does not start",
-                if health.is_empty() { "unknown" } else { health },
-                if fresh { "(no stage starts on HEALTH_ERR)" } else { "and was not refreshed since the stage started" }
+                "CephCluster {cluster}: {} after {timeout:?}: the next stage does not start",
+                blocks.map(|b| clean(&b).to_string()).unwrap_or_else(|| format!(
+                    "status.ceph.health is {} and was not refreshed since the stage started",
+                    clean(health)
+                ))
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;

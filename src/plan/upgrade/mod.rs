@@ -165,6 +165,9 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     while it does. `resume cluster` first"
             .into());
     }
+    if let Some(why) = snap.upgrade_refusal(image, state.is_none_or(|s| !s.spec_set)) {
+        return Err(why);
+    }
     if snap.rook_release().is_some_and(|r| r < (1, 19)) {
         return Err(format!(
             "this cluster runs Rook {}: a staged upgrade releases each stage by adding and removing the \
@@ -441,7 +444,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
             Class::OnTarget | Class::Moves(_) => Some(image),
             _ => d.image.as_deref(),
         };
-        running.push((d.id.dtype, after.and_then(|i| snap.version_of(i))));
+        running.push((d.id.dtype, after.and_then(|i| snap.build_of(i))));
         if *k == Class::OutOfScope {
             let e = left.entry(d.id.dtype).or_insert_with(|| Left {
                 dtype: d.id.dtype,
