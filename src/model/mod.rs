@@ -5,6 +5,8 @@ pub mod daemon;
 pub mod image;
 pub mod selector;
 pub mod support;
+
+pub use support::{HealthCheck, RookStatus};
 pub mod warning;
 
 use std::collections::BTreeMap;
@@ -294,35 +296,6 @@ pub struct Copy {
     pub labelled: bool,
     pub pods: usize,
     pub node: Option<String>,
-}
-
-/// The CephCluster's status as Rook writes it (`pkg/apis/ceph.rook.io/v1/types.go`
-/// ClusterStatus, CephStatus): its phase and message, and Ceph's health checks with the
-/// time Rook last asked Ceph. All strings come from the cluster: render them sanitised.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RookStatus {
-    /// `status.phase` (`Ready`, `Progressing`, `Failure`, `Connected`, ...).
-    pub phase: Option<String>,
-    /// `status.state` (`Created`, `Creating`, `Updating`, `Error`, ...).
-    pub state: Option<String>,
-    /// `status.message`: Rook's own words for the phase (`failed to ...`).
-    pub message: Option<String>,
-    /// `status.ceph` exists at all: Rook has reached Ceph once.
-    pub ceph_present: bool,
-    /// `status.ceph.lastChecked` as written (RFC 3339).
-    pub last_checked: Option<String>,
-    /// `status.ceph.details`: Ceph's health checks, by code.
-    pub health_checks: Vec<HealthCheck>,
-}
-
-/// One of Ceph's health checks (`OSD_DOWN`, `AUTH_INSECURE_SERVICE_KEY_TYPE`, ...) as Rook
-/// copies it into `status.ceph.details`: severity `HEALTH_WARN` or `HEALTH_ERR`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HealthCheck {
-    pub code: String,
-    pub severity: String,
-    pub message: String,
 }
 
 /// Rook's rollout of the spec image as the Deployments show it (`Snapshot::rook_rollout`).

@@ -1,4 +1,5 @@
-//! Which Ceph releases a Rook release runs, and what a tag that names no release means.
+//! Rook's rules the planner follows: which Ceph releases a Rook release runs, what a tag
+//! that names no release means, and how Rook's health gates read `status.ceph`.
 //!
 //! Rook checks the spec image's version before it reconciles anything
 //! (`pkg/operator/ceph/cluster/version.go` validateCephVersion): below `Minimum` it refuses
@@ -7,7 +8,8 @@
 //! nothing restarts and the CephCluster shows the error. The table is read from
 //! `pkg/operator/ceph/version/version.go` at each release tag of rook/rook.
 
-use crate::model::HealthCheck;
+use serde::Serialize;
+
 use crate::model::daemon::DaemonType;
 use crate::model::image::{CephVersion, ceph_version, is_ceph_repository};
 
@@ -75,6 +77,35 @@ pub fn refusal(rook_version: Option<&str>, to: CephVersion, allow_unsupported: b
         ));
     }
     None
+}
+
+/// The CephCluster's status as Rook writes it (`pkg/apis/ceph.rook.io/v1/types.go`
+/// ClusterStatus, CephStatus): its phase and message, and Ceph's health checks with the
+/// time Rook last asked Ceph. All strings come from the cluster: render them sanitised.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RookStatus {
+    /// `status.phase` (`Ready`, `Progressing`, `Failure`, `Connected`, ...).
+    pub phase: Option<String>,
+    /// `status.state` (`Created`, `Creating`, `Updating`, `Error`, ...).
+    pub state: Option<String>,
+    /// `status.message`: Rook's own words for the phase (`failed to ...`).
+    pub message: Option<String>,
+    /// `status.ceph` exists at all: Rook has reached Ceph once.
+    pub ceph_present: bool,
+    /// `status.ceph.lastChecked` as written (RFC 3339).
+    pub last_checked: Option<String>,
+    /// `status.ceph.details`: Ceph's health checks, by code.
+    pub health_checks: Vec<HealthCheck>,
+}
+
+/// One of Ceph's health checks (`OSD_DOWN`, `AUTH_INSECURE_SERVICE_KEY_TYPE`, ...) as Rook
+/// copies it into `status.ceph.details`: severity `HEALTH_WARN` or `HEALTH_ERR`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheck {
+    pub code: String,
+    pub severity: String,
+    pub message: String,
 }
 
 /// HEALTH_ERR codes Rook's child controllers reconcile through

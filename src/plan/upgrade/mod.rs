@@ -165,9 +165,6 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     while it does. `resume cluster` first"
             .into());
     }
-    if let Some(why) = snap.upgrade_refusal(image, state.is_none_or(|s| !s.spec_set)) {
-        return Err(why);
-    }
     if snap.rook_release().is_some_and(|r| r < (1, 19)) {
         return Err(format!(
             "this cluster runs Rook {}: a staged upgrade releases each stage by adding and removing the \
@@ -219,6 +216,10 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
                     .into(),
             });
         }
+    }
+    // After the release-order checks: a downgrade or a jump is said as such first.
+    if let Some(why) = snap.upgrade_refusal(image, state.is_none_or(|s| !s.spec_set)) {
+        return Err(why);
     }
     if snap.version_of(image).is_none() {
         warnings.push(Warning {
