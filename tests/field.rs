@@ -5,6 +5,8 @@
 //! and a pause. Each daemon's action and pods are pinned in a snapshot, and the facts each
 //! kind stands for are asserted outright below.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -718,5 +720,80 @@ fn every_node_of_a_gateway_with_several_replicas_is_its_node() {
     let text = kubectl_ceph_image::render::upgrade::text(&up, false);
     for n in ["node-1", "node-2", "node-3"] {
         assert!(text.contains(&format!("{n}: rgw.s3")), "{text}");
+    }
+}
+
+/// A fixture served as the plugin meets it: on the embedded server (`demo --serve --from`)
+/// or, on the real control plane, in a namespace of its own; the simulated Rook acts on it.
+fn served(dir: &str, file: &str) -> rook_sim::Sim {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir).join(file);
+    if common::real() {
+        return common::control_plane::control_plane(rook_sim::Crd::Proposed).sim_from_file("kinds", &path);
+    }
+    rook_sim::Sim::start(rook_sim::SimOptions {
+        from: vec![path],
+        crd: rook_sim::Crd::Proposed,
+        operator: rook_sim::OperatorConfig { daemon_delay: std::time::Duration::ZERO, ..Default::default() },
+        ..Default::default()
+    })
+    .expect("the fixture loads")
+}
+
+fn container<'a>(d: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    d["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()
+}
+
+on_both! {
+    /// Kinds 1 and 2 through the binary: status and resume on a held RGW moved by hand; a
+    /// fence that lands on an MGR moved by hand and on NFS servers (one on its own image).
+    fn hand_edits_and_own_images_through_the_plugin() {
+        use rook_sim::resources::DEPLOYMENTS;
+        let sim = served("field", "19-log-collector-sidecars.yaml");
+        let v = common::run(&sim, &["status", "-o", "json"]).ok().json();
+        let rgw = v["types"].as_array().unwrap().iter().find(|t| t["type"] == "rgw").unwrap();
+        assert_eq!(rgw["drifted"], 1, "{rgw}");
+        assert_eq!(v["held"][0]["version"], "19.2.3", "{}", v["held"]);
+        assert!(v["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "moved-by-hand"), "{}", v["warnings"]);
+        let r = common::run(&sim, &["resume", "rgw.s3-store", "--dry-run", "-o", "json"]).ok().json();
+        let c = r["plan"]["warnings"].to_string();
+        assert!(c.contains("\"downgrade\"") && c.contains("\"moved-by-hand\""), "{c}");
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "a dry run sends no write");
+
+        let sim = served("kinds", "k8-mgr-main-moved-by-hand.yaml");
+        let image = "quay.io/ceph/ceph:v19.2.4";
+        common::run(&sim, &["set", "mgr", image, "--strategy", "fence", "--yes"]).ok();
+        let ns = common::ns(&sim);
+        let d = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-mgr-a").unwrap();
+        assert_eq!(container(&d, "mgr")["image"], image, "the fence moved the main container");
+        assert_eq!(container(&d, "log-collector")["image"], image);
+        assert_eq!(container(&d, "watch-active")["image"], "docker.io/rook/ceph:v1.20.6");
+
+        let sim = served("kinds", "k9-nfs-own-image-and-moved-by-hand.yaml");
+        let v = common::run(&sim, &["status", "-o", "json"]).ok().json();
+        let nfs = v["types"].as_array().unwrap().iter().find(|t| t["type"] == "nfs").unwrap();
+        assert_eq!(nfs["drifted"], 1, "only the hand edit: {nfs}");
+        common::run(&sim, &["set", "nfs", image, "--strategy", "fence", "--yes"]).ok();
+        let ns = common::ns(&sim);
+        let own = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-nfs-my-nfs-a").unwrap();
+        let ganesha = "quay.io/nfs-ganesha/nfs-ganesha:V6.5";
+        assert_eq!(container(&own, "nfs-ganesha")["image"], ganesha, "never swapped for Ceph's");
+        assert_eq!(container(&own, "dbus-daemon")["image"], ganesha);
+        assert_eq!(container(&own, "dbus-daemon")["env"][0]["value"], ganesha, "its variable names the NFS image");
+        assert_eq!(container(&own, "nfs-ganesha")["env"][0]["value"], image);
+        let moved = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-nfs-other-nfs-a").unwrap();
+        assert_eq!(container(&moved, "nfs-ganesha")["image"], image, "the hand edit is Ceph's: fenced");
+    }
+
+    /// Kind 8 through the binary: an RGW of three instances is on each of its nodes.
+    fn a_gateway_of_three_instances_is_on_each_of_its_nodes() {
+        let sim = served("kinds", "k10-rgw-three-instances.yaml");
+        for n in ["node-1", "node-2", "node-3"] {
+            let p = common::run(&sim, &["pause", "rgw", "--node", n, "--dry-run", "-o", "json"]).ok().json();
+            let held = p["plan"]["daemons"].as_array().unwrap().iter().find(|d| d["daemon"] == "rgw.s3").unwrap();
+            assert_eq!(held["action"], "held", "--node {n} selects it: {held}");
+            assert_eq!(held["nodes"], serde_json::json!(["node-1", "node-2", "node-3"]));
+        }
+        let t = common::run(&sim, &["pause", "rgw.s3", "--dry-run"]).ok().stdout;
+        assert!(t.contains("node-1,node-2,node-3"), "{t}");
     }
 }
