@@ -211,13 +211,25 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                 } else {
                     "Rook's next reconcile moves it back"
                 };
+                // The way to keep it: a Ceph image can be the type's; an NFS server's own
+                // image belongs in CephNFS.spec.server.image (rook nfs/spec.go GetNFSImage).
+                let keep = if t == DaemonType::Nfs && snap.version_of(&h.image).is_none() {
+                    "; to run it on purpose, set it as the CephNFS's spec.server.image".to_string()
+                } else if snap.version_of(&h.image).is_some() {
+                    format!(
+                        "; to keep it where it is, make its image the desired one (`set {t} {}`, or `set base`) \
+                         before it is reconciled",
+                        h.image
+                    )
+                } else {
+                    String::new()
+                };
                 warnings.push(Warning {
                     code: "moved-by-hand",
                     message: format!(
                         "{}: its {} container was moved by hand to {}{runs}, while Rook wrote {} (its \
-                         CONTAINER_IMAGE): {when} to {desired}{back}; to keep it where it is, make its image the \
-                         desired one (`set {t} {}`, or `set base`) before it is reconciled",
-                        d.id, h.container, h.image, h.rook, h.image
+                         CONTAINER_IMAGE): {when} to {desired}{back}{keep}",
+                        d.id, h.container, h.image, h.rook
                     ),
                 });
             }
