@@ -5,6 +5,8 @@
 //! and a pause. Each daemon's action and pods are pinned in a snapshot, and the facts each
 //! kind stands for are asserted outright below.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -168,6 +170,9 @@ fn report(s: &Snapshot) -> String {
             d.image.as_deref().unwrap_or("-"),
             d.image.as_deref().and_then(|i| s.version_of(i)).map(|v| v.to_string()).unwrap_or("-".into())
         ));
+        if d.nodes().len() > 1 {
+            out.push_str(&format!("    nodes={}\n", d.nodes().join(",")));
+        }
     }
     for (name, p) in plans(s) {
         out.push_str(&format!("\n{name}:\n"));
@@ -725,4 +730,254 @@ fn rooks_own_rollout_half_way_is_said_and_not_staged_over() {
     // Held by the CephCluster-level label, Rook rolls nothing: not Rook's rollout.
     s.cluster.held = true;
     assert_eq!(view(&s, now).rook_rollout, None);
+}
+
+fn daemon<'a>(s: &'a Snapshot, id: &str) -> &'a kubectl_ceph_image::model::Daemon {
+    s.daemons.iter().find(|d| d.id.to_string() == id).unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn fence(s: &Snapshot, dtype: DaemonType, image: &str) -> (Plan, Vec<kubectl_ceph_image::plan::writes::Write>) {
+    let change = Change::Fence { dtype, image: image.into(), batching: Default::default() };
+    let p = plan(s, &change).unwrap();
+    let w = kubectl_ceph_image::plan::writes::build(s, std::slice::from_ref(&change), &p, "now");
+    (p, w)
+}
+
+/// The patch of `deployment` in a plan's writes, and its container of `name` (None: the
+/// patch does not touch it).
+fn patched(
+    writes: &[kubectl_ceph_image::plan::writes::Write],
+    deployment: &str,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let w = writes.iter().find(|w| w.object.describe() == format!("deployment.apps/{deployment}")).expect("a write");
+    let spec = &w.patch["spec"]["template"]["spec"];
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().cloned().unwrap_or_default())
+        .find(|c| c["name"] == name)
+}
+
+/// Kind 1: a main container moved by hand (`kubectl set image`, rook/rook#15849). The daemon
+/// runs what its main container (Rook's name for it) runs, whatever its sidecars and its
+/// CONTAINER_IMAGE say: drift in `status` with Ceph's version for that image, a resume
+/// warns that Rook moves it back (a downgrade here), and a fence rewrites that container.
+#[test]
+fn a_main_container_moved_by_hand_is_what_the_daemon_runs() {
+    let now = jiff::Timestamp::now();
+    // A held RGW, its `rgw` container moved up; `ops-log`, `log-collector` and the variable not.
+    let s = load("field", "19-log-collector-sidecars.yaml");
+    let d = daemon(&s, "rgw.s3-store");
+    assert_eq!(d.image.as_deref(), Some("quay.io/ceph/ceph:v19.2.3"), "the rgw container, not a sidecar");
+    assert!(d.pods.iter().all(|p| p.image.as_deref() == Some("quay.io/ceph/ceph:v19.2.3")));
+    assert_eq!(d.moved_by_hand.as_ref().map(|h| h.container.as_str()), Some("rgw"));
+    assert_eq!(s.version_of("quay.io/ceph/ceph:v19.2.3").unwrap().to_string(), "19.2.3", "not its stale label");
+    let v = kubectl_ceph_image::plan::status::view(&s, now);
+    let rgw = v.types.iter().find(|t| t.dtype == DaemonType::Rgw).unwrap();
+    assert_eq!(rgw.drifted, 1, "held and on another image: drift");
+    assert!(rgw.running.iter().any(|c| c.image == "quay.io/ceph/ceph:v19.2.3" && c.pods == 1));
+    let held = v.held.iter().find(|h| h.daemon == "rgw.s3-store").unwrap();
+    assert_eq!(held.version.as_deref(), Some("19.2.3"));
+    let w = v.warnings.iter().find(|w| w.code == "moved-by-hand").expect("moved-by-hand in status");
+    assert!(w.message.contains("rgw container") && w.message.contains("downgrade"), "{}", w.message);
+    let r = plan(&s, &Change::Resume(vec![d.deployment.clone()])).unwrap();
+    let codes: Vec<&str> = r.warnings.iter().map(|w| w.code).collect();
+    assert!(codes.contains(&"moved-by-hand") && codes.contains(&"downgrade"), "{codes:?}");
+    let down = r.warnings.iter().find(|w| w.code == "downgrade").unwrap();
+    assert!(down.message.contains("19.2.3") && down.message.contains("19.2.1"), "{}", down.message);
+    // The other store and every sidecar-carrying daemon run what Rook wrote: no drift.
+    assert!(v.types.iter().filter(|t| t.dtype != DaemonType::Rgw).all(|t| t.drifted == 0));
+
+    // An MGR moved by hand to a hotfix build in another registry, not held.
+    let s = load("kinds", "k8-mgr-main-moved-by-hand.yaml");
+    let hot = "registry.example.com/ceph/ceph:v19.2.3-hotfix1";
+    let d = daemon(&s, "mgr.a");
+    assert_eq!(d.image.as_deref(), Some(hot));
+    assert!(d.differs_from(&s.cluster.base_image));
+    let v = kubectl_ceph_image::plan::status::view(&s, now);
+    assert_eq!(v.types.iter().find(|t| t.dtype == DaemonType::Mgr).unwrap().drifted, 1);
+    assert!(v.warnings.iter().any(|w| w.code == "moved-by-hand" && w.message.contains("next reconcile")));
+    let (_, writes) = fence(&s, DaemonType::Mgr, "quay.io/ceph/ceph:v19.2.4");
+    let mgr = patched(&writes, "rook-ceph-mgr-a", "mgr").expect("the fence rewrites the main container");
+    assert_eq!(mgr["image"], "quay.io/ceph/ceph:v19.2.4");
+    assert_eq!(mgr["env"][0]["value"], "quay.io/ceph/ceph:v19.2.4");
+    assert_eq!(patched(&writes, "rook-ceph-mgr-a", "log-collector").unwrap()["image"], "quay.io/ceph/ceph:v19.2.4");
+    assert!(patched(&writes, "rook-ceph-mgr-a", "watch-active").is_none(), "the Rook image stays");
+    let set = plan(
+        &s,
+        &Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v19.2.2".into() },
+    );
+    let a = set.unwrap().daemons.into_iter().find(|p| p.daemon == "mgr.a").unwrap();
+    assert_eq!(a.action, Action::Restart, "the reconcile moves it back");
+    assert!(a.note.unwrap_or_default().contains("moved by hand"));
+}
+
+/// Kind 2: a main container on an image of its own by design (NFS on spec.server.image,
+/// the NVMe-oF gateway), told apart from kind 1 by what Rook writes: the same Ganesha image
+/// is intended on one NFS server and a hand edit on the other.
+#[test]
+fn an_image_of_its_own_is_told_apart_from_a_hand_edit_by_what_rook_writes() {
+    let s = load("kinds", "k9-nfs-own-image-and-moved-by-hand.yaml");
+    let ganesha = "quay.io/nfs-ganesha/nfs-ganesha:V6.5";
+    let own = daemon(&s, "nfs.my-nfs-a");
+    assert!(!own.differs_from(&s.cluster.base_image), "the NFS image is not drift: {:?}", own.ceph_images);
+    assert!(own.moved_by_hand.is_none());
+    let names: Vec<&str> = own.own_images.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(names.contains(&"nfs-ganesha") && names.contains(&"dbus-daemon"), "{names:?}");
+    let moved = daemon(&s, "nfs.other-nfs-a");
+    assert_eq!(moved.image.as_deref(), Some(ganesha));
+    assert!(moved.differs_from(&s.cluster.base_image), "Rook wrote the Ceph image there: drift");
+    let v = kubectl_ceph_image::plan::status::view(&s, jiff::Timestamp::now());
+    assert_eq!(v.types.iter().find(|t| t.dtype == DaemonType::Nfs).unwrap().drifted, 1);
+    // A change that does not touch what it runs does not restart it.
+    let set = plan(
+        &s,
+        &Change::SetImage { target: Target::Type(DaemonType::Mgr), image: "quay.io/ceph/ceph:v19.2.4".into() },
+    )
+    .unwrap();
+    let by = by_daemon(&set);
+    assert_eq!(by["nfs.my-nfs-a"].0, Action::Unchanged);
+    assert_eq!(by["nfs.other-nfs-a"].0, Action::Restart, "the reconcile reverts the hand edit");
+    // A base change restarts it and says which of its containers change.
+    let base = set_base(&s);
+    let p = base.daemons.iter().find(|p| p.daemon == "nfs.my-nfs-a").unwrap();
+    assert_eq!(p.action, Action::Restart);
+    let note = p.note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("generate-minimal-ceph-conf") && note.contains("the CONTAINER_IMAGE of nfs-ganesha"),
+        "{note}"
+    );
+    assert!(note.contains(&format!("nfs-ganesha stays on {ganesha}")), "{note}");
+    // A fence never swaps its image for Ceph's, nor the dbus sidecar's variable that names it.
+    let (_, writes) = fence(&s, DaemonType::Nfs, "quay.io/ceph/ceph:v19.2.4");
+    let g = patched(&writes, "rook-ceph-nfs-my-nfs-a", "nfs-ganesha").unwrap();
+    assert!(g.get("image").is_none(), "{g}");
+    assert_eq!(g["env"][0]["value"], "quay.io/ceph/ceph:v19.2.4");
+    assert!(patched(&writes, "rook-ceph-nfs-my-nfs-a", "dbus-daemon").is_none());
+    assert!(patched(&writes, "rook-ceph-nfs-my-nfs-a", "sssd").is_none());
+    assert!(patched(&writes, "rook-ceph-nfs-my-nfs-a", "copy-sssd-sockets").is_none());
+    let g = patched(&writes, "rook-ceph-nfs-other-nfs-a", "nfs-ganesha").unwrap();
+    assert_eq!(g["image"], "quay.io/ceph/ceph:v19.2.4", "the hand edit is a Ceph container: fenced");
+    assert_eq!(
+        patched(&writes, "rook-ceph-nfs-other-nfs-a", "dbus-daemon").unwrap()["image"],
+        "quay.io/ceph/ceph:v19.2.4"
+    );
+    // NVMe-oF: the gateway image is always its own.
+    let s = load("field", "07-nvmeof-gateway.yaml");
+    let base = set_base(&s);
+    for p in base.daemons.iter().filter(|p| p.dtype == DaemonType::Nvmeof) {
+        let note = p.note.as_deref().unwrap_or_default();
+        assert!(note.contains("generate-ceph-conf (init)") && note.contains("nvmeof-gateway stays on"), "{note}");
+    }
+}
+
+/// Kind 3: a gateway with several replicas: every node one of its pods runs on is its node.
+#[test]
+fn every_node_of_a_gateway_with_several_replicas_is_its_node() {
+    let s = load("kinds", "k10-rgw-three-instances.yaml");
+    let d = daemon(&s, "rgw.s3");
+    assert_eq!(d.nodes(), ["node-1", "node-2", "node-3"]);
+    assert_eq!(d.node.as_deref(), Some("node-1"));
+    assert!(["node-1", "node-2", "node-3"].iter().all(|n| d.on_node(n)));
+    let pause = plan(&s, &Change::Pause(vec![d.deployment.clone()])).unwrap();
+    let held = pause.daemons.iter().find(|p| p.daemon == "rgw.s3").unwrap();
+    assert_eq!(
+        (held.action, held.nodes.as_slice()),
+        (Action::Held, &["node-1", "node-2", "node-3"].map(String::from)[..])
+    );
+    let params = kubectl_ceph_image::plan::upgrade::Params {
+        image: "quay.io/ceph/ceph:v19.2.4".into(),
+        order: DaemonType::ALL.to_vec(),
+        canary: 0,
+        batch_by: Default::default(),
+        max_unavailable: None,
+        types: vec![],
+        pause_between_ms: 0,
+        prepull: true,
+    };
+    // The RGW alone, so that no other daemon names its node for it.
+    let mut only = s.clone();
+    only.daemons.retain(|d| d.id.dtype == DaemonType::Rgw);
+    only.deployments_read = 1;
+    let up = kubectl_ceph_image::plan::upgrade::plan(&only, &params, true, None).unwrap();
+    assert_eq!(up.stages[0].nodes, ["node-1", "node-2", "node-3"], "the pre-pull pulls on every node of the RGW");
+    let text = kubectl_ceph_image::render::upgrade::text(&up, false);
+    for n in ["node-1", "node-2", "node-3"] {
+        assert!(text.contains(&format!("{n}: rgw.s3")), "{text}");
+    }
+}
+
+/// A fixture served as the plugin meets it: on the embedded server (`demo --serve --from`)
+/// or, on the real control plane, in a namespace of its own; the simulated Rook acts on it.
+fn served(dir: &str, file: &str) -> rook_sim::Sim {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir).join(file);
+    if common::real() {
+        return common::control_plane::control_plane(rook_sim::Crd::Proposed).sim_from_file("kinds", &path);
+    }
+    rook_sim::Sim::start(rook_sim::SimOptions {
+        from: vec![path],
+        crd: rook_sim::Crd::Proposed,
+        operator: rook_sim::OperatorConfig { daemon_delay: std::time::Duration::ZERO, ..Default::default() },
+        ..Default::default()
+    })
+    .expect("the fixture loads")
+}
+
+fn container<'a>(d: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    d["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap()
+}
+
+on_both! {
+    /// Kinds 1 and 2 through the binary: status and resume on a held RGW moved by hand; a
+    /// fence that lands on an MGR moved by hand and on NFS servers (one on its own image).
+    fn hand_edits_and_own_images_through_the_plugin() {
+        use rook_sim::resources::DEPLOYMENTS;
+        let sim = served("field", "19-log-collector-sidecars.yaml");
+        let v = common::run(&sim, &["status", "-o", "json"]).ok().json();
+        let rgw = v["types"].as_array().unwrap().iter().find(|t| t["type"] == "rgw").unwrap();
+        assert_eq!(rgw["drifted"], 1, "{rgw}");
+        assert_eq!(v["held"][0]["version"], "19.2.3", "{}", v["held"]);
+        assert!(v["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "moved-by-hand"), "{}", v["warnings"]);
+        let r = common::run(&sim, &["resume", "rgw.s3-store", "--dry-run", "-o", "json"]).ok().json();
+        let c = r["plan"]["warnings"].to_string();
+        assert!(c.contains("\"downgrade\"") && c.contains("\"moved-by-hand\""), "{c}");
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "a dry run sends no write");
+
+        let sim = served("kinds", "k8-mgr-main-moved-by-hand.yaml");
+        let image = "quay.io/ceph/ceph:v19.2.4";
+        common::run(&sim, &["set", "mgr", image, "--strategy", "fence", "--yes"]).ok();
+        let ns = common::ns(&sim);
+        let d = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-mgr-a").unwrap();
+        assert_eq!(container(&d, "mgr")["image"], image, "the fence moved the main container");
+        assert_eq!(container(&d, "log-collector")["image"], image);
+        assert_eq!(container(&d, "watch-active")["image"], "docker.io/rook/ceph:v1.20.6");
+
+        let sim = served("kinds", "k9-nfs-own-image-and-moved-by-hand.yaml");
+        let v = common::run(&sim, &["status", "-o", "json"]).ok().json();
+        let nfs = v["types"].as_array().unwrap().iter().find(|t| t["type"] == "nfs").unwrap();
+        assert_eq!(nfs["drifted"], 1, "only the hand edit: {nfs}");
+        common::run(&sim, &["set", "nfs", image, "--strategy", "fence", "--yes"]).ok();
+        let ns = common::ns(&sim);
+        let own = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-nfs-my-nfs-a").unwrap();
+        let ganesha = "quay.io/nfs-ganesha/nfs-ganesha:V6.5";
+        assert_eq!(container(&own, "nfs-ganesha")["image"], ganesha, "never swapped for Ceph's");
+        assert_eq!(container(&own, "dbus-daemon")["image"], ganesha);
+        assert_eq!(container(&own, "dbus-daemon")["env"][0]["value"], ganesha, "its variable names the NFS image");
+        assert_eq!(container(&own, "nfs-ganesha")["env"][0]["value"], image);
+        let moved = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-nfs-other-nfs-a").unwrap();
+        assert_eq!(container(&moved, "nfs-ganesha")["image"], image, "the hand edit is Ceph's: fenced");
+    }
+
+    /// Kind 8 through the binary: an RGW of three instances is on each of its nodes.
+    fn a_gateway_of_three_instances_is_on_each_of_its_nodes() {
+        let sim = served("kinds", "k10-rgw-three-instances.yaml");
+        for n in ["node-1", "node-2", "node-3"] {
+            let p = common::run(&sim, &["pause", "rgw", "--node", n, "--dry-run", "-o", "json"]).ok().json();
+            let held = p["plan"]["daemons"].as_array().unwrap().iter().find(|d| d["daemon"] == "rgw.s3").unwrap();
+            assert_eq!(held["action"], "held", "--node {n} selects it: {held}");
+            assert_eq!(held["nodes"], serde_json::json!(["node-1", "node-2", "node-3"]));
+        }
+        let t = common::run(&sim, &["pause", "rgw.s3", "--dry-run"]).ok().stdout;
+        assert!(t.contains("node-1,node-2,node-3"), "{t}");
+    }
 }

@@ -34,6 +34,7 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
         replicas: Some(1),
         rook_version: Some("v1.20.6".into()),
         own_images: vec![],
+        moved_by_hand: None,
         under_replacement: false,
         ceph_images: vec![image.into()],
         image: Some(image.into()),

@@ -34,6 +34,7 @@ fn d(t: T, id: &str, node: Option<&str>) -> Daemon {
         replicas: Some(1),
         rook_version: Some("v1.20.6".into()),
         own_images: vec![],
+        moved_by_hand: None,
         under_replacement: false,
         ceph_images: vec![FROM.into()],
         image: Some(FROM.into()),

@@ -3,12 +3,17 @@
 //! left out: `deployments_read` = daemons + copies + not handled. Pure: unit-tested on the
 //! field shapes (`../shared/field`, FACTS §6) without a server.
 //!
-//! Which containers run Ceph is decided by image, not by env: a container runs Ceph when
-//! its image is a Ceph image of this cluster (the base image, an override, what Rook
-//! detected, a `CONTAINER_IMAGE` value of the Deployment, a fence's images). An NFS
-//! Ganesha or NVMe-oF gateway container carries `CONTAINER_IMAGE` but runs its own image
-//! on purpose; Rook's helpers (mgr `watch-active`, old-Rook and KMS init containers) run
-//! the operator image.
+//! Which containers run Ceph follows what Rook writes into each (`rook_role`): the daemon's
+//! main container (named after its type, `main_container`) and Rook's `log-collector`,
+//! `ops-log` and `cmd-proxy` sidecars get `spec.cephVersion.image`, so they run Ceph
+//! whatever image they run now (a main container moved by hand with `kubectl set image`,
+//! rook/rook#15849, is drift, and the daemon runs what that container runs). The NVMe-oF
+//! gateway container, and NFS's `nfs-ganesha` and `dbus-daemon` when `CephNFS.spec.server.image`
+//! is set, get an image of their own: never drift, never rewritten (FACTS §6). Every other
+//! container is judged by its image: it runs Ceph when that is a Ceph image of this cluster
+//! (the base image, an override, what Rook detected, a Ceph `CONTAINER_IMAGE` value of the
+//! Deployment, a fence's images); Rook's helpers (mgr `watch-active`, old-Rook and KMS init
+//! containers) run the operator image and are left alone.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -17,8 +22,8 @@ use std::sync::Arc;
 use crate::cluster::wire::{Deployment, PodSpec, WirePod, pod_deployment};
 use crate::model::daemon::{DaemonId, DaemonType};
 use crate::model::{
-    CephContainer, Cluster, Copy, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, Labels, NotHandled,
-    Pod, REPLACE_ANNOTATIONS, Snapshot, daemon_order,
+    CephContainer, Cluster, Copy, DNR_LABEL, Daemon, FENCE_AT, FENCE_IMAGE, FENCE_REPLACED, Fence, HandMoved, Labels,
+    NotHandled, Pod, REPLACE_ANNOTATIONS, Snapshot, daemon_order,
 };
 
 /// The floating mon of a two-node DRBD cluster (Rook v1.20): a real mon under another app
@@ -205,6 +210,11 @@ enum Kind {
     NotHandled(String),
 }
 
+/// The daemon type an `app` label names (the floating mon's is a mon).
+pub fn type_of_app_label(app: &str) -> Option<DaemonType> {
+    type_of_app(app).map(|(t, _)| t)
+}
+
 fn type_of_app(app: &str) -> Option<(DaemonType, bool)> {
     if app == FLOATING_MON_APP {
         return Some((DaemonType::Mon, true));
@@ -260,16 +270,130 @@ fn cluster_images(c: &Cluster) -> BTreeSet<String> {
     s
 }
 
+/// The main container of a daemon type's pod, as Rook names it: the daemon itself, whose
+/// image is the image the daemon runs. Rook's source (rook/rook, pkg/operator/ceph/):
+/// `cluster/mon/spec.go` (`monContainerName = "mon"`), `cluster/mgr/spec.go`
+/// (`makeMgrDaemonContainer`: `mgr`), `cluster/osd/spec.go` (`osd`), `file/mds/spec.go`
+/// (`mds`), `object/spec.go` (`rgwContainerName = "rgw"`), `nfs/spec.go`
+/// (`ganeshaContainerName = "nfs-ganesha"`), `cluster/rbd/spec.go` (`rbd-mirror`),
+/// `file/mirror/spec.go` (`fs-mirror`), `nvmeof/spec.go` (`nvmeof-gateway`),
+/// `cluster/nodedaemon/crash.go` (`ceph-crash`) and `exporter.go` (`ceph-exporter`). The
+/// floating mon keeps `mon`. The same names since Rook v1.1 (`../shared/field/08-...`).
+pub fn main_container(t: DaemonType) -> &'static str {
+    match t {
+        DaemonType::Mon => "mon",
+        DaemonType::Mgr => "mgr",
+        DaemonType::Osd => "osd",
+        DaemonType::Mds => "mds",
+        DaemonType::Rgw => "rgw",
+        DaemonType::Nfs => "nfs-ganesha",
+        DaemonType::Rbdmirror => "rbd-mirror",
+        DaemonType::Cephfsmirror => "fs-mirror",
+        DaemonType::Nvmeof => "nvmeof-gateway",
+        DaemonType::Crashcollector => "ceph-crash",
+        DaemonType::Exporter => "ceph-exporter",
+    }
+}
+
+/// Sidecars to which Rook always gives `spec.cephVersion.image`, whatever the daemon:
+/// `log-collector` (pkg/operator/ceph/controller/spec.go `LogCollectorContainer`), `ops-log`
+/// (same file, `RgwOpsLogSidecarContainer`), `cmd-proxy` (cluster/mgr/spec.go
+/// `makeCmdProxySidecarContainer`). The mgr's `watch-active` gets the operator image.
+pub const CEPH_SIDECARS: [&str; 3] = ["log-collector", "ops-log", "cmd-proxy"];
+
+/// NFS's dbus sidecar: Rook gives it the NFS image (`GetNFSImage`: `CephNFS.spec.server.image`,
+/// else the Ceph image) and a `CONTAINER_IMAGE` that names that image, not Ceph's
+/// (pkg/operator/ceph/nfs/spec.go `dbusContainer`, `k8sutil.ClusterDaemonEnvVars(r.GetNFSImage(nfs))`,
+/// Rook v1.20+).
+const NFS_DBUS: &str = "dbus-daemon";
+
+/// The daemon type whose Deployments are named `rook-ceph-<type>-...` (or exactly so, as
+/// `rook-ceph-fs-mirror`), for a pod known only by its Deployment's name.
+pub fn type_of_deployment_name(name: &str) -> Option<DaemonType> {
+    DaemonType::ALL.into_iter().find(|t| {
+        let app = t.app_label();
+        name == app || name.strip_prefix(app).is_some_and(|r| r.starts_with('-'))
+    })
+}
+
+/// What Rook writes into a container's image (FACTS §4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `spec.cephVersion.image`: the main container, Rook's Ceph sidecars. It runs Ceph
+    /// whatever it runs now; another image there is a hand edit Rook reverts.
+    Ceph,
+    /// An image of its own, by design: the NVMe-oF gateway, NFS on `spec.server.image`.
+    Own,
+    /// Judged by its image: init containers, helpers, sidecars Rook's source does not name.
+    ByImage,
+}
+
+/// Which containers of a daemon's pod run what, as Rook wrote them: the type, and whether
+/// its NFS containers run an NFS image of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    dtype: Option<DaemonType>,
+    nfs_own: bool,
+}
+
+impl Layout {
+    /// For a Deployment (or a pod spec) of `dtype`: for NFS, the NFS image Rook wrote is
+    /// what the dbus sidecar's `CONTAINER_IMAGE` names (else its image, for Rook before
+    /// v1.20); NFS runs its own image when that is not a Ceph image of the cluster.
+    fn of(dtype: Option<DaemonType>, containers: &[ContainerRecord], ceph: &CephSet) -> Layout {
+        let nfs_own = dtype == Some(DaemonType::Nfs)
+            && containers
+                .iter()
+                .find(|c| !c.init && &*c.name == NFS_DBUS)
+                .and_then(|c| c.env().or(c.image()))
+                .or_else(|| containers.iter().find(|c| !c.init && &*c.name == "nfs-ganesha").and_then(|c| c.image()))
+                .is_some_and(|r| !ceph.contains(r));
+        Layout { dtype, nfs_own }
+    }
+
+    fn role(&self, c: &ContainerRecord) -> Role {
+        let Some(t) = self.dtype else { return Role::ByImage };
+        if c.init {
+            return Role::ByImage;
+        }
+        let name = &*c.name;
+        match t {
+            DaemonType::Nvmeof if name == main_container(t) => Role::Own,
+            DaemonType::Nfs if name == main_container(t) || name == NFS_DBUS => {
+                if self.nfs_own {
+                    Role::Own
+                } else {
+                    Role::Ceph
+                }
+            }
+            _ if name == main_container(t) || CEPH_SIDECARS.contains(&name) => Role::Ceph,
+            _ => Role::ByImage,
+        }
+    }
+
+    /// The main container, by Rook's name for it.
+    fn main<'c>(&self, containers: &'c [ContainerRecord]) -> Option<&'c ContainerRecord> {
+        let name = main_container(self.dtype?);
+        containers.iter().find(|c| !c.init && &*c.name == name)
+    }
+}
+
 /// The Ceph images a pod spec may run: the cluster's plus its own `CONTAINER_IMAGE`
-/// values and a fence's images.
+/// values (not the NFS dbus sidecar's, which names the NFS image) and a fence's images.
 struct CephSet<'a> {
     cluster: &'a BTreeSet<String>,
     own: BTreeSet<&'a str>,
 }
 
 impl<'a> CephSet<'a> {
-    fn new(cluster: &'a BTreeSet<String>, containers: &'a [ContainerRecord], fence: Option<&'a Fence>) -> CephSet<'a> {
-        let mut own: BTreeSet<&str> = containers.iter().filter_map(|c| c.env()).collect();
+    fn new(
+        cluster: &'a BTreeSet<String>,
+        containers: &'a [ContainerRecord],
+        fence: Option<&'a Fence>,
+        dtype: Option<DaemonType>,
+    ) -> CephSet<'a> {
+        let nfs_dbus = |c: &ContainerRecord| dtype == Some(DaemonType::Nfs) && !c.init && &*c.name == NFS_DBUS;
+        let mut own: BTreeSet<&str> = containers.iter().filter(|c| !nfs_dbus(c)).filter_map(|c| c.env()).collect();
         if let Some(f) = fence {
             own.insert(&f.image);
             own.extend(f.replaced.as_deref());
@@ -284,17 +408,30 @@ impl<'a> CephSet<'a> {
 
 /// What runs Ceph in a pod spec: the containers the fence rewrites, the image of the
 /// daemon's main Ceph container, every image and `CONTAINER_IMAGE` value the operator
-/// would rewrite, and the containers that run their own image on purpose.
+/// would rewrite, the containers that run their own image on purpose, and a main
+/// container moved by hand.
 pub struct CephParts {
     pub containers: Vec<CephContainer>,
     pub main: Option<String>,
     pub images: Vec<String>,
     pub own_images: Vec<(String, String)>,
+    pub moved_by_hand: Option<HandMoved>,
 }
 
-/// The image of the main Ceph container: the first main container that runs Ceph and
-/// carries the variable, else the first that runs Ceph, else what the variable names.
-fn main_of(containers: &[ContainerRecord], ceph: &CephSet) -> Option<String> {
+/// The image of the daemon's main container: by Rook's name for it (for one on an image of
+/// its own, the Ceph image its `CONTAINER_IMAGE` names); where no container has that name,
+/// the first main container that runs Ceph and carries the variable, else the first that
+/// runs Ceph, else what the variable names.
+fn main_of(containers: &[ContainerRecord], ceph: &CephSet, layout: Layout) -> Option<String> {
+    if let Some(m) = layout.main(containers) {
+        let image = match layout.role(m) {
+            Role::Own => m.env().or(m.image()),
+            _ => m.image().or(m.env()),
+        };
+        if image.is_some() {
+            return image.map(str::to_string);
+        }
+    }
     let runs = |c: &ContainerRecord| c.image().is_some_and(|i| ceph.contains(i));
     let main = || containers.iter().filter(|c| !c.init);
     main()
@@ -304,41 +441,57 @@ fn main_of(containers: &[ContainerRecord], ceph: &CephSet) -> Option<String> {
         .or_else(|| main().find_map(|c| c.env().map(str::to_string)))
 }
 
-fn parts(containers: &[ContainerRecord], ceph: &CephSet) -> CephParts {
-    let runs = |c: &ContainerRecord| c.image().is_some_and(|i| ceph.contains(i));
-    let mut out = CephParts { containers: vec![], main: None, images: vec![], own_images: vec![] };
+fn parts(containers: &[ContainerRecord], ceph: &CephSet, layout: Layout) -> CephParts {
+    let mut out = CephParts { containers: vec![], main: None, images: vec![], own_images: vec![], moved_by_hand: None };
     let mut images = BTreeSet::new();
     for c in containers {
-        let has_env = c.env.is_some();
-        let runs_ceph = runs(c);
+        let role = layout.role(c);
+        let runs_ceph = match role {
+            Role::Ceph => true,
+            Role::Own => false,
+            Role::ByImage => c.image().is_some_and(|i| ceph.contains(i)),
+        };
+        // An own-image container's variable is Ceph's (nfs-ganesha, nvmeof-gateway:
+        // `DaemonEnvVars`) unless it names its own image (the NFS dbus sidecar).
+        let has_env = c.env.is_some() && !(role == Role::Own && c.env() == c.image());
         if runs_ceph || has_env {
             out.containers.push(CephContainer { name: c.name.to_string(), init: c.init, has_env, runs_ceph });
         }
         if runs_ceph {
             images.extend(c.image());
         }
-        if let Some(e) = c.env() {
-            images.insert(e);
+        if has_env {
+            images.extend(c.env());
         }
-        if has_env && !runs_ceph {
+        if role == Role::Own || (has_env && !runs_ceph) {
             out.own_images.push((c.name.to_string(), c.image().unwrap_or_default().to_string()));
         }
     }
-    out.main = main_of(containers, ceph);
+    out.main = main_of(containers, ceph, layout);
+    if let Some(m) = layout.main(containers)
+        && layout.role(m) == Role::Ceph
+        && let (Some(image), Some(env)) = (m.image(), m.env())
+        && image != env
+    {
+        out.moved_by_hand = Some(HandMoved { container: m.name.to_string(), image: image.into(), rook: env.into() });
+    }
     out.images = images.into_iter().map(str::to_string).collect();
     out
 }
 
-pub fn ceph_parts(spec: &PodSpec, ceph: &BTreeSet<String>) -> CephParts {
+/// What runs Ceph in the pod spec of a `dtype` daemon, `ceph` being the cluster's Ceph images.
+pub fn ceph_parts(spec: &PodSpec, ceph: &BTreeSet<String>, dtype: Option<DaemonType>) -> CephParts {
     let containers = container_records(spec, &mut Interner::default(), true);
-    parts(&containers, &CephSet { cluster: ceph, own: BTreeSet::new() })
+    let set = CephSet { cluster: ceph, own: BTreeSet::new() };
+    let layout = Layout::of(dtype, &containers, &set);
+    parts(&containers, &set, layout)
 }
 
 /// The Ceph images a pod spec may run (see `CephSet`), as one set.
 #[cfg(test)]
 fn ceph_set(cluster: &BTreeSet<String>, spec: &PodSpec, fence: Option<&Fence>) -> BTreeSet<String> {
     let containers = container_records(spec, &mut Interner::default(), true);
-    let set = CephSet::new(cluster, &containers, fence);
+    let set = CephSet::new(cluster, &containers, fence, None);
     set.cluster
         .iter()
         .map(String::as_str)
@@ -349,18 +502,21 @@ fn ceph_set(cluster: &BTreeSet<String>, spec: &PodSpec, fence: Option<&Fence>) -
 }
 
 /// The image of a pod's (or pod template's) main Ceph container, judged by its own
-/// `CONTAINER_IMAGE` values alone: for following a rollout to a known image.
-pub fn main_image(spec: &PodSpec, also: Option<&str>) -> Option<String> {
+/// `CONTAINER_IMAGE` values (and `also`) and, where known, by Rook's layout of `dtype`:
+/// for following a rollout to a known image.
+pub fn main_image(spec: &PodSpec, also: Option<&str>, dtype: Option<DaemonType>) -> Option<String> {
     let containers = container_records(spec, &mut Interner::default(), true);
     let also: BTreeSet<String> = also.map(str::to_string).into_iter().collect();
-    main_of(&containers, &CephSet::new(&also, &containers, None))
+    let set = CephSet::new(&also, &containers, None, dtype);
+    main_of(&containers, &set, Layout::of(dtype, &containers, &set))
 }
 
 /// Every Ceph image a pod template runs, judged as `main_image` is.
-pub fn images(spec: &PodSpec, also: Option<&str>) -> Vec<String> {
+pub fn images(spec: &PodSpec, also: Option<&str>, dtype: Option<DaemonType>) -> Vec<String> {
     let containers = container_records(spec, &mut Interner::default(), true);
     let also: BTreeSet<String> = also.map(str::to_string).into_iter().collect();
-    parts(&containers, &CephSet::new(&also, &containers, None)).images
+    let set = CephSet::new(&also, &containers, None, dtype);
+    parts(&containers, &set, Layout::of(dtype, &containers, &set)).images
 }
 
 fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
@@ -371,9 +527,9 @@ fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
     })
 }
 
-fn pod_model(p: PodRecord, ceph: &CephSet) -> Pod {
+fn pod_model(p: PodRecord, ceph: &CephSet, layout: Layout) -> Pod {
     Pod {
-        image: main_of(&p.containers, ceph),
+        image: main_of(&p.containers, ceph, layout),
         name: p.name,
         node: p.node.map(|n| n.to_string()),
         phase: p.phase.map_or_else(|| "Unknown".into(), |p| p.to_string()),
@@ -425,15 +581,19 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
     }
     let mut rook_version: Option<String> = None;
     for d in deployments {
-        let ceph = CephSet::new(&known, &d.containers, d.fence.as_ref());
+        let dtype = d.labels.get("app").and_then(|a| type_of_app(a)).map(|(t, _)| t);
+        let ceph = CephSet::new(&known, &d.containers, d.fence.as_ref(), dtype);
+        let layout = Layout::of(dtype, &d.containers, &ceph);
         let records = pods_by_deploy.remove(&d.name).unwrap_or_default();
-        let mut pods: Vec<Pod> = records.into_iter().map(|p| pod_model(p, &ceph)).collect();
+        let mut pods: Vec<Pod> = records.into_iter().map(|p| pod_model(p, &ceph, layout)).collect();
         pods.sort_by(|a, b| a.name.cmp(&b.name));
         let labelled = d.labels.contains_key(DNR_LABEL);
+        // The first of its nodes by name (`Daemon::nodes` has them all).
         let node = pods
             .iter()
             .filter(|p| p.replaced_by_rollout())
-            .find_map(|p| p.node.clone())
+            .filter_map(|p| p.node.clone())
+            .min()
             .or_else(|| pods.iter().find_map(|p| p.node.clone()));
         if let Some(app) = d.labels.get("app")
             && labelled
@@ -455,8 +615,11 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
                 deployment: d.name,
             }),
             Kind::Daemon { dtype, id, floating } => {
-                let parts = parts(&d.containers, &ceph);
+                let parts = parts(&d.containers, &ceph, layout);
+                // After a hand edit the `ceph-version` label names what Rook last wrote,
+                // not what the main container runs now.
                 if d.fence.is_none()
+                    && parts.moved_by_hand.is_none()
                     && let (Some(main), Some(v)) =
                         (&parts.main, d.labels.get("ceph-version").and_then(|v| version_text(v)))
                 {
@@ -483,6 +646,7 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
                     paused: d.paused,
                     rook_version: d.labels.get("rook-version").cloned(),
                     own_images: parts.own_images,
+                    moved_by_hand: parts.moved_by_hand,
                     ceph_images: parts.images,
                     image: parts.main,
                     pods,
@@ -524,58 +688,4 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn spec(v: serde_json::Value) -> PodSpec {
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn set(images: &[&str]) -> BTreeSet<String> {
-        images.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn ceph_containers_are_found_by_image_and_helpers_are_not() {
-        let s = spec(json!({
-            "initContainers": [{"name": "chown", "image": "ceph:1"}],
-            "containers": [
-                {"name": "mgr", "image": "ceph:1", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:1"}]},
-                {"name": "watch-active", "image": "rook:1", "env": [{"name": "ROOK_CLUSTER_ID", "value": "x"}]},
-                {"name": "log-collector", "image": "ceph:1"}]
-        }));
-        let p = ceph_parts(&s, &ceph_set(&set(&["ceph:1"]), &s, None));
-        assert_eq!(p.main.as_deref(), Some("ceph:1"));
-        assert_eq!(p.images, ["ceph:1"]);
-        let names: Vec<&str> = p.containers.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["chown", "mgr", "log-collector"], "watch-active runs the Rook image");
-        assert!(p.own_images.is_empty());
-    }
-
-    #[test]
-    fn an_nfs_ganesha_container_keeps_its_own_image() {
-        let s = spec(json!({
-            "initContainers": [{"name": "generate-minimal-ceph-conf", "image": "ceph:19", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:19"}]}],
-            "containers": [
-                {"name": "nfs-ganesha", "image": "ganesha:5", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:19"}]},
-                {"name": "dbus-daemon", "image": "ganesha:5"}]
-        }));
-        let p = ceph_parts(&s, &ceph_set(&set(&["ceph:19"]), &s, None));
-        assert_eq!(p.images, ["ceph:19"], "the Ganesha image is not drift");
-        assert_eq!(p.own_images, [("nfs-ganesha".to_string(), "ganesha:5".to_string())]);
-        let ganesha = p.containers.iter().find(|c| c.name == "nfs-ganesha").unwrap();
-        assert!(ganesha.has_env && !ganesha.runs_ceph, "the fence rewrites its variable, never its image");
-        assert!(!p.containers.iter().any(|c| c.name == "dbus-daemon"));
-    }
-
-    #[test]
-    fn a_drifted_daemon_is_still_ceph_through_its_variable() {
-        let s = spec(
-            json!({"containers": [{"name": "rgw", "image": "ceph:v19.2.0", "env": [{"name": "CONTAINER_IMAGE", "value": "ceph:v19.2.0"}]}]}),
-        );
-        let p = ceph_parts(&s, &ceph_set(&set(&["ceph:v19.2.1"]), &s, None));
-        assert_eq!(p.images, ["ceph:v19.2.0"]);
-        assert_eq!(p.main.as_deref(), Some("ceph:v19.2.0"));
-    }
-}
+mod tests;

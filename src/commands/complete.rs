@@ -295,7 +295,7 @@ async fn clusters(p: &Parsed) -> Vec<String> {
 
 async fn nodes(p: &Parsed) -> Vec<String> {
     let mut v: Vec<String> =
-        snapshot(p).await.map(|s| s.daemons.into_iter().filter_map(|d| d.node).collect()).unwrap_or_default();
+        snapshot(p).await.map(|s| s.daemons.iter().flat_map(|d| d.nodes()).collect()).unwrap_or_default();
     v.sort();
     v.dedup();
     v

@@ -356,23 +356,24 @@ fn choose_daemons(term: &Term, snap: &Snapshot, t: DaemonType, labeled: bool) ->
         .iter()
         .filter(|d| d.id.dtype == t && d.labelled == labeled && !(labeled && d.under_replacement))
         .filter(|d| {
-            filter.is_empty()
-                || d.id.to_string().contains(&filter)
-                || d.node.as_deref().is_some_and(|n| n.contains(&filter))
+            filter.is_empty() || d.id.to_string().contains(&filter) || d.nodes().iter().any(|n| n.contains(&filter))
         })
         .collect();
     if matches.is_empty() {
         return Err(Error::Usage(format!("no {t} daemon matches {filter:?}")));
     }
     let id_w = matches.iter().map(|d| d.id.to_string().len()).max().unwrap_or(0);
-    let node_w = matches.iter().map(|d| d.node.as_deref().map_or(1, str::len)).max().unwrap_or(0);
+    // every node of a daemon of several replicas (an RGW of several instances)
+    let nodes =
+        |d: &crate::model::Daemon| Some(d.nodes().join(",")).filter(|n| !n.is_empty()).unwrap_or_else(|| "-".into());
+    let node_w = matches.iter().map(|d| nodes(d).len()).max().unwrap_or(0);
     let items: Vec<String> = matches
         .iter()
         .map(|d| {
             format!(
                 "{:<id_w$}  {:<node_w$}  {}",
                 clean(&d.id.to_string()),
-                clean(d.node.as_deref().unwrap_or("-")),
+                clean(&nodes(d)),
                 clean(d.image.as_deref().unwrap_or("?"))
             )
         })

@@ -98,11 +98,13 @@ struct PodState {
 fn pod_state(p: &WirePod) -> PodState {
     let ready = p.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
     let terminal = matches!(p.status.phase.as_deref(), Some("Failed" | "Succeeded"));
+    let deployment = wire::pod_deployment(p);
+    let dtype = deployment.as_deref().and_then(crate::classify::type_of_deployment_name);
     PodState {
-        deployment: wire::pod_deployment(p),
+        deployment,
         running_ready: ready && p.status.phase.as_deref() == Some("Running"),
         active: !terminal && p.metadata.deletion_timestamp.is_none(),
-        image: crate::classify::main_image(&p.spec, None),
+        image: crate::classify::main_image(&p.spec, None, dtype),
     }
 }
 

@@ -59,6 +59,21 @@ pub struct CephContainer {
     pub runs_ceph: bool,
 }
 
+/// A daemon's main container moved by hand to another image than the one Rook wrote
+/// (`kubectl set image deployment/... rgw=IMAGE` on a held daemon, as rook/rook#15849
+/// advises): the variable `CONTAINER_IMAGE` of that container still names Rook's image.
+/// The daemon runs `image`; Rook's next reconcile of it moves it back to its desired image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandMoved {
+    /// The main container (`rgw`, `mgr`, ...).
+    pub container: String,
+    /// What it runs now.
+    pub image: String,
+    /// What Rook wrote: its `CONTAINER_IMAGE`.
+    pub rook: String,
+}
+
 /// Who else writes the CephCluster's spec (FACTS §6): a controller owner reverts a direct
 /// patch; Helm, Flux and Argo CD write their own values back at their next sync.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,6 +201,8 @@ pub struct Daemon {
     /// Containers that carry `CONTAINER_IMAGE` but run an image of their own on purpose
     /// (NFS Ganesha, NVMe-oF gateway): (container, image). Never drift, never rewritten.
     pub own_images: Vec<(String, String)>,
+    /// Its main container was moved by hand to another image than Rook wrote.
+    pub moved_by_hand: Option<HandMoved>,
     /// Rook's OSD replacement set the label (`osd.rook.io/replace*`).
     pub under_replacement: bool,
     /// Distinct images of the containers that run Ceph, and `CONTAINER_IMAGE` values:
@@ -225,6 +242,21 @@ impl Daemon {
         self.node.as_deref() == Some(node)
             || self.hostname.as_deref() == Some(node)
             || self.pods.iter().any(|p| p.replaced_by_rollout() && p.node.as_deref() == Some(node))
+    }
+
+    /// Every node one of its pods is on (not Failed, Succeeded or going away), sorted and
+    /// distinct, as `kubectl get nodes` names them; else the one node known for it (its
+    /// hostname pin). An RGW of an object store with `instances: 2` has two (FACTS §3:
+    /// replicas = instances), and each is its node.
+    pub fn nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> =
+            self.pods.iter().filter(|p| p.replaced_by_rollout()).filter_map(|p| p.node.clone()).collect();
+        nodes.sort();
+        nodes.dedup();
+        if nodes.is_empty() {
+            nodes.extend(self.node.clone());
+        }
+        nodes
     }
 
     pub fn fenced_to(&self, image: &str) -> bool {

@@ -56,6 +56,7 @@ pub const WARNING_CODES: &[&str] = &[
     "starts-scaled-down",
     "upgrade-under-way",
     "rollout-paused",
+    "moved-by-hand",
 ];
 
 #[cfg(test)]

@@ -98,6 +98,51 @@ fn change_view(snap: &Snapshot, change: &Change) -> ChangeView {
     }
 }
 
+/// What a resume lets Rook do to the daemons it releases (held now, not after): one whose
+/// main container was moved by hand (`kubectl set image`, rook/rook#15849) goes back to its
+/// desired image at the operator's next reconcile (`moved-by-hand`), and where that is a
+/// lower Ceph release than it runs, the plan says it is a downgrade (`downgrade`).
+fn resume_warnings(snap: &Snapshot, after: &After, plans: &[DaemonPlan], w: &mut Vec<Warning>) {
+    let before = After::now(snap);
+    for (d, p) in snap.daemons.iter().zip(plans) {
+        if p.action == Action::Held || before.held(d, &snap.daemons).is_none() {
+            continue;
+        }
+        let desired = after.desired(d.id.dtype);
+        if d.ceph_images.is_empty() || !d.differs_from(desired) {
+            continue;
+        }
+        let from = d.image.as_deref().and_then(|i| snap.version_of(i));
+        let to = snap.version_of(desired);
+        if let Some(h) = &d.moved_by_hand {
+            w.push(Warning {
+                code: "moved-by-hand",
+                message: format!(
+                    "{}: its {} container was moved by hand to {} (Rook wrote {}): once resumed, the operator's next \
+                     reconcile moves it back to {desired} and restarts it",
+                    d.id, h.container, h.image, h.rook
+                ),
+            });
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && t < f
+        {
+            w.push(Warning {
+                code: "downgrade",
+                message: format!(
+                    "{} runs Ceph {f} ({}); once resumed, the operator's next reconcile moves it to {desired} (Ceph \
+                     {t}): a downgrade, and a Ceph daemon once upgraded cannot be downgraded; make its image the \
+                     desired one first (`set {} {}` or `set base`), or keep it held",
+                    d.id,
+                    show(&d.image),
+                    d.id.dtype,
+                    show(&d.image)
+                ),
+            });
+        }
+    }
+}
+
 pub fn plan(snap: &Snapshot, change: &Change) -> Result<Plan, PlanError> {
     plan_many(snap, std::slice::from_ref(change))
 }
@@ -236,11 +281,33 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             }
             (Action::Unchanged, note, vec![])
         };
+        // A main container moved by hand: what the reconcile (or the resume) undoes.
+        let note = match (&d.moved_by_hand, action) {
+            (Some(h), Action::Restart | Action::Held) if pinned.is_none() && drifts => join_notes(
+                note,
+                Some(format!("its {} container was moved by hand to {} (Rook wrote {})", h.container, h.image, h.rook)),
+            ),
+            _ => note,
+        };
+        // A daemon with containers on an image of their own (NVMe-oF gateway, NFS on its
+        // server image): which of its containers change, and which keep their image.
         let note = if d.own_images.is_empty() || action != Action::Restart {
             note
         } else {
+            let to = pinned.map_or(desired.as_str(), String::as_str);
+            let moving: Vec<String> = d
+                .ceph_containers
+                .iter()
+                .map(|c| match (c.runs_ceph, c.has_env, c.init) {
+                    (true, _, true) => format!("{} (init)", c.name),
+                    (true, ..) => c.name.clone(),
+                    (false, ..) => format!("the CONTAINER_IMAGE of {}", c.name),
+                })
+                .collect();
             let own: Vec<String> = d.own_images.iter().map(|(c, i)| format!("{c} stays on {i}")).collect();
-            join_notes(note, Some(own.join(", ")))
+            let changes =
+                if moving.is_empty() { String::new() } else { format!("{} move to {to}; ", moving.join(", ")) };
+            join_notes(note, Some(format!("{changes}{}", own.join(", "))))
         };
         // `kubectl rollout pause`: the Deployment controller rolls out no template change, so
         // a fence leaves the Deployment out (`fence_targets`) rather than wait for a rollout
@@ -267,6 +334,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             dtype: d.id.dtype,
             deployment: d.deployment.clone(),
             node: d.node.clone(),
+            nodes: d.nodes(),
             action,
             image_from: d.image.clone(),
             image_to: Some(pinned.cloned().unwrap_or(desired)).filter(|_| managed),
@@ -334,6 +402,9 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 ),
             });
         }
+    }
+    if changes.iter().any(|c| matches!(c, Change::Resume(_))) {
+        resume_warnings(snap, &after, &daemons, &mut warnings);
     }
     // Two Deployments with one daemon id: said in every plan; a hold or fence acts on all.
     let acting: Vec<(&str, Vec<String>)> = changes

@@ -34,8 +34,9 @@ pub struct TypeStatus {
     pub running: Vec<ImageCount>,
     pub held: usize,
     pub fenced: usize,
-    /// Daemons whose Deployment differs from the desired image (and are not held): they
-    /// restart at the operator's next reconcile.
+    /// Daemons whose Deployment differs from the desired image (a hand edit, an old hold),
+    /// held ones included: they restart at the operator's next reconcile, or when resumed.
+    /// Fenced ones are counted under `fenced`.
     pub drifted: usize,
 }
 
@@ -44,8 +45,15 @@ pub struct TypeStatus {
 pub struct HeldDaemon {
     pub daemon: String,
     pub deployment: String,
+    /// Its first node (`nodes[0]`).
     pub node: Option<String>,
+    /// Every node one of its pods runs on (an RGW of several instances has several).
+    pub nodes: Vec<String>,
+    /// The image its main container runs, and the Ceph release of that image (what Rook
+    /// detected for it, else its tag; not the Deployment's `ceph-version` label, which a
+    /// hand edit leaves behind).
     pub image: Option<String>,
+    pub version: Option<String>,
     pub reason: String,
 }
 
@@ -55,7 +63,10 @@ pub struct HeldDaemon {
 pub struct FencedDaemon {
     pub daemon: String,
     pub deployment: String,
+    /// Its first node (`nodes[0]`).
     pub node: Option<String>,
+    /// Every node one of its pods is on.
+    pub nodes: Vec<String>,
     /// What the fence pinned, and what the Deployment ran before.
     pub image: String,
     pub replaced_image: Option<String>,
@@ -158,6 +169,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         let (desired, source) = c.desired_image(t);
         let mut running: BTreeMap<String, usize> = BTreeMap::new();
         let (mut pods, mut ready, mut nheld, mut nfenced, mut drifted, mut not_running) = (0, 0, 0, 0, 0, 0);
+        let mut held_drifted = 0;
         for (i, d) in &ds {
             for p in &d.pods {
                 if !p.running() {
@@ -174,34 +186,83 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                     daemon: d.id.to_string(),
                     deployment: d.deployment.clone(),
                     node: d.node.clone(),
+                    nodes: d.nodes(),
                     image: f.image.clone(),
                     replaced_image: f.replaced.clone(),
                     fenced_at: f.at.clone(),
                     age: age(f.at.as_deref(), now),
                 });
-            } else if let Some(reason) = &held[*i] {
-                nheld += 1;
-                held_list.push(HeldDaemon {
-                    daemon: d.id.to_string(),
-                    deployment: d.deployment.clone(),
-                    node: d.node.clone(),
-                    image: d.image.clone(),
-                    reason: reason.clone(),
+            } else {
+                // A held daemon on another image is drift too: it moves when resumed.
+                if !d.ceph_images.is_empty() && d.differs_from(desired) {
+                    drifted += 1;
+                    held_drifted += held[*i].is_some() as usize;
+                }
+                if let Some(reason) = &held[*i] {
+                    nheld += 1;
+                    held_list.push(HeldDaemon {
+                        daemon: d.id.to_string(),
+                        deployment: d.deployment.clone(),
+                        node: d.node.clone(),
+                        nodes: d.nodes(),
+                        version: d.image.as_deref().and_then(|i| snap.version_of(i)).map(|v| v.to_string()),
+                        image: d.image.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            if let Some(h) = &d.moved_by_hand {
+                let runs = snap.version_of(&h.image).map_or_else(String::new, |v| format!(" (Ceph {v})"));
+                let back = match (snap.version_of(&h.image), snap.version_of(desired)) {
+                    (Some(from), Some(to)) if to < from => format!(
+                        ": a downgrade from {from} to {to}, and a Ceph daemon once upgraded cannot be downgraded"
+                    ),
+                    _ => String::new(),
+                };
+                let when = if held[*i].is_some() {
+                    "it is held, so Rook leaves it until it is resumed; the first reconcile after that moves it back"
+                } else {
+                    "Rook's next reconcile moves it back"
+                };
+                // The way to keep it: a Ceph image can be the type's; an NFS server's own
+                // image belongs in CephNFS.spec.server.image (rook nfs/spec.go GetNFSImage).
+                let keep = if t == DaemonType::Nfs && snap.version_of(&h.image).is_none() {
+                    "; to run it on purpose, set it as the CephNFS's spec.server.image".to_string()
+                } else if snap.version_of(&h.image).is_some() {
+                    format!(
+                        "; to keep it where it is, make its image the desired one (`set {t} {}`, or `set base`) \
+                         before it is reconciled",
+                        h.image
+                    )
+                } else {
+                    String::new()
+                };
+                warnings.push(Warning {
+                    code: "moved-by-hand",
+                    message: format!(
+                        "{}: its {} container was moved by hand to {}{runs}, while Rook wrote {} (its \
+                         CONTAINER_IMAGE): {when} to {desired}{back}{keep}",
+                        d.id, h.container, h.image, h.rook
+                    ),
                 });
-            } else if !d.ceph_images.is_empty() && d.differs_from(desired) {
-                drifted += 1;
             }
         }
         let mut running: Vec<ImageCount> =
             running.into_iter().map(|(image, pods)| ImageCount { image, pods }).collect();
         running.sort_by(|a, b| b.pods.cmp(&a.pods).then(a.image.cmp(&b.image)));
         if drifted > 0 {
-            warnings.push(Warning {
-                code: "drift",
-                message: format!(
-                    "{drifted} {t} daemon(s) differ from the desired image {desired}: they restart at the \
+            let when = match (drifted - held_drifted, held_drifted) {
+                (_, 0) => "they restart at the operator's next reconcile".to_string(),
+                (0, 1) => "it is held, so it restarts when resumed and reconciled".to_string(),
+                (0, _) => "all are held, so they restart when resumed and reconciled".to_string(),
+                (_, h) => format!(
+                    "{h} of them held (they restart when resumed and reconciled), the others restart at the \
                      operator's next reconcile"
                 ),
+            };
+            warnings.push(Warning {
+                code: "drift",
+                message: format!("{drifted} {t} daemon(s) differ from the desired image {desired}: {when}"),
             });
         }
         types.push(TypeStatus {

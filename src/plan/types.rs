@@ -88,7 +88,11 @@ pub struct DaemonPlan {
     #[serde(rename = "type")]
     pub dtype: DaemonType,
     pub deployment: String,
+    /// Its first node (`nodes[0]`).
     pub node: Option<String>,
+    /// Every node one of its pods is on (`Daemon::nodes`): an RGW of several instances
+    /// has several.
+    pub nodes: Vec<String>,
     pub action: Action,
     pub image_from: Option<String>,
     pub image_to: Option<String>,

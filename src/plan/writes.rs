@@ -67,9 +67,10 @@ impl Expect {
             Expect::Fenced { image } => {
                 let spec: crate::cluster::wire::PodSpec =
                     serde_json::from_value(obj["spec"]["template"]["spec"].clone()).unwrap_or_default();
+                let dtype = labels.get("app").and_then(Value::as_str).and_then(crate::classify::type_of_app_label);
                 labels.get(DNR_LABEL).is_some()
                     && annotations.get(FENCE_IMAGE).and_then(Value::as_str) == Some(image.as_str())
-                    && crate::classify::images(&spec, Some(image)).iter().all(|i| i == image)
+                    && crate::classify::images(&spec, Some(image), dtype).iter().all(|i| i == image)
             }
             Expect::Unfenced => labels.get(DNR_LABEL).is_none() && annotations.get(FENCE_IMAGE).is_none(),
             Expect::Fields { fields } => {

@@ -204,7 +204,7 @@ pub fn plan_view(p: &Plan, s: &Styles, wide: bool) -> String {
             rows.extend(held.iter().map(|d| {
                 vec![
                     clean(&d.daemon).into_owned(),
-                    clean(d.node.as_deref().unwrap_or("-")).into_owned(),
+                    node_list(&d.nodes, d.node.as_deref()),
                     clean(d.note.as_deref().unwrap_or("")).into_owned(),
                 ]
             }));
@@ -229,7 +229,8 @@ pub fn plan_view(p: &Plan, s: &Styles, wide: bool) -> String {
     }
     let unchanged: Vec<&DaemonPlan> = p.daemons.iter().filter(|d| d.action == Action::Unchanged).collect();
     if !unchanged.is_empty() {
-        let nodes: BTreeSet<&str> = unchanged.iter().filter_map(|d| d.node.as_deref()).collect();
+        let nodes: BTreeSet<&str> =
+            unchanged.iter().flat_map(|d| d.nodes.iter().map(String::as_str).chain(d.node.as_deref())).collect();
         let _ = writeln!(
             out,
             "\n{} {} ({} daemon(s) on {} node(s))",
@@ -314,7 +315,7 @@ fn restart_rows(restarts: &[&DaemonPlan]) -> String {
                 step_of(d),
                 clean(&d.daemon).into_owned(),
                 "(no pod running)".into(),
-                clean(d.node.as_deref().unwrap_or("-")).into_owned(),
+                node_list(&d.nodes, d.node.as_deref()),
                 format!("-> {}", clean(d.image_to.as_deref().unwrap_or("?"))),
             ]);
         }
@@ -382,6 +383,12 @@ fn restart_summary(restarts: &[&DaemonPlan]) -> String {
         ]);
     }
     table(&rows, "  ")
+}
+
+/// A daemon's nodes for a NODE column: all of them, comma-separated (an RGW of several
+/// instances), else its one node, else `-`; sanitised.
+fn node_list(nodes: &[String], node: Option<&str>) -> String {
+    if nodes.is_empty() { clean(node.unwrap_or("-")).into_owned() } else { clean(&nodes.join(",")).into_owned() }
 }
 
 /// Daemons counted by type, with the nodes they are on (the busiest first, a few named).
@@ -626,10 +633,11 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         } else {
             let mut rows = vec![vec!["DAEMON".into(), "NODE".into(), "IMAGE".into(), "WHY".into()]];
             rows.extend(v.held.iter().map(|h| {
+                let version = h.version.as_deref().map_or_else(String::new, |v| format!(" (Ceph {v})"));
                 vec![
                     clean(&h.daemon).into_owned(),
-                    clean(h.node.as_deref().unwrap_or("-")).into_owned(),
-                    clean(h.image.as_deref().unwrap_or("?")).into_owned(),
+                    node_list(&h.nodes, h.node.as_deref()),
+                    clean(&format!("{}{version}", h.image.as_deref().unwrap_or("?"))).into_owned(),
                     clean(&h.reason).into_owned(),
                 ]
             }));
@@ -647,7 +655,7 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
             rows.extend(v.fenced.iter().map(|f| {
                 vec![
                     clean(&f.daemon).into_owned(),
-                    clean(f.node.as_deref().unwrap_or("-")).into_owned(),
+                    node_list(&f.nodes, f.node.as_deref()),
                     clean(&f.image).into_owned(),
                     clean(f.replaced_image.as_deref().unwrap_or("?")).into_owned(),
                     f.age.as_deref().unwrap_or("?").to_string(),

@@ -74,7 +74,13 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
                 (_, true) => format!("{} (at 0 replicas: Rook starts it)", d.daemon),
                 _ => d.daemon.clone(),
             };
-            by_node.entry(d.node.clone().unwrap_or_else(|| "?".into())).or_default().push(tag);
+            // An RGW of several instances is listed under each of its nodes.
+            if d.nodes.is_empty() {
+                by_node.entry(d.node.clone().unwrap_or_else(|| "?".into())).or_default().push(tag.clone());
+            }
+            for n in &d.nodes {
+                by_node.entry(n.clone()).or_default().push(tag.clone());
+            }
         }
         if !s.daemons.is_empty() {
             let pods: usize = s.daemons.iter().map(|d| d.pods.len()).sum();

@@ -266,6 +266,32 @@ impl ControlPlane {
         rook_sim::Sim::start(opts).expect("rook-sim starts on the real control plane")
     }
 
+    /// A dump file (a field fixture) on the real server, in a fresh namespace: its
+    /// `rook-ceph` namespace and `rook_cluster` label values renamed, the simulated Rook
+    /// and kubelets acting on it as on a generated cluster.
+    pub fn sim_from_file(&self, prefix: &str, path: &std::path::Path) -> rook_sim::Sim {
+        let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
+        let mut text = std::fs::read_to_string(path).expect("fixture");
+        for key in ["namespace", "rook_cluster"] {
+            for end in ["\n", ",", "}", " "] {
+                text = text.replace(&format!("{key}: rook-ceph{end}"), &format!("{key}: {ns}{end}"));
+            }
+        }
+        let objects = rook_sim::load::parse_text(&path.display().to_string(), &text).expect("fixture parses");
+        let opts = rook_sim::SimOptions {
+            objects,
+            crd: self.crd,
+            operator: rook_sim::OperatorConfig {
+                daemon_delay: std::time::Duration::ZERO,
+                ready_delay: std::time::Duration::from_millis(20),
+                ..Default::default()
+            },
+            on: Some(self.kubeconfig("rook-sim")),
+            ..Default::default()
+        };
+        rook_sim::Sim::start(opts).expect("the fixture starts on the real control plane")
+    }
+
     /// Copy a simulated cluster's CephCluster and Deployments into `ns` (as `kubectl
     /// create` from a dump would: server-set metadata, status and owner references dropped);
     /// the real Deployment and ReplicaSet controllers make the pods.

@@ -20,6 +20,31 @@ use crate::topology::{self, DNR_LABEL, Daemon, SimType};
 /// repository as Ceph's (FACTS §4, §6).
 const OWN_IMAGE_CONTAINERS: [&str; 4] = ["watch-active", "nfs-ganesha", "dbus-daemon", "nvmeof-gateway"];
 
+/// The main container Rook names after each daemon type (rook pkg/operator/ceph/.../spec.go:
+/// cluster/mon `monContainerName`, object `rgwContainerName`, nfs `ganeshaContainerName`, the
+/// others by literal): Rook writes the Ceph image there whatever it runs now, so a
+/// `kubectl set image` of it is undone by the next reconcile, except for the NVMe-oF gateway
+/// (always its own image) and NFS on `CephNFS.spec.server.image`.
+fn main_container(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "mon" => "mon",
+        "mgr" => "mgr",
+        "osd" => "osd",
+        "mds" => "mds",
+        "rgw" => "rgw",
+        "nfs" => "nfs-ganesha",
+        "rbdmirror" => "rbd-mirror",
+        "cephfsmirror" => "fs-mirror",
+        "crashcollector" => "ceph-crash",
+        "exporter" => "ceph-exporter",
+        _ => return None,
+    })
+}
+
+/// Sidecars Rook gives the Ceph image (controller/spec.go `LogCollectorContainer`,
+/// `RgwOpsLogSidecarContainer`; mgr/spec.go `makeCmdProxySidecarContainer`).
+const CEPH_SIDECARS: [&str; 3] = ["log-collector", "ops-log", "cmd-proxy"];
+
 /// Annotations Rook's OSD replacement sets while it holds an OSD (v1.21); a rebuilt
 /// Deployment does not carry them.
 pub const REPLACE_ANNOTATIONS: [&str; 3] =
@@ -75,6 +100,8 @@ pub struct LoadedDaemon {
     baseline: Value,
     /// (init?, container name) of the containers Rook runs on the Ceph image.
     ceph_containers: BTreeSet<(bool, String)>,
+    /// (init?, container name) of containers whose CONTAINER_IMAGE names their own image.
+    own_env: BTreeSet<(bool, String)>,
 }
 
 impl LoadedDaemon {
@@ -93,14 +120,37 @@ impl LoadedDaemon {
             .filter(|i| !i.is_empty())
             .unwrap_or(cluster_image)
             .to_string();
-        let ceph_containers = containers(spec)
-            .filter(|(_, c)| {
+        // NFS runs the Ceph image unless CephNFS.spec.server.image is set; dbus-daemon's
+        // CONTAINER_IMAGE names the image Rook gave both (nfs/spec.go, Rook v1.20+).
+        let nfs_on_ceph = t.key == "nfs"
+            && containers(spec)
+                .find(|(init, c)| !init && c["name"] == "dbus-daemon")
+                .and_then(|(_, c)| env_value(c, "CONTAINER_IMAGE").or(c["image"].as_str()))
+                .is_some_and(|i| i == ceph_image);
+        let main = main_container(t.key);
+        let ceph_containers: BTreeSet<(bool, String)> = containers(spec)
+            .filter(|(init, c)| {
                 let image = c["image"].as_str().unwrap_or_default();
                 let name = c["name"].as_str().unwrap_or_default();
-                image == ceph_image
+                let rook_writes_ceph = !init
+                    && (CEPH_SIDECARS.contains(&name)
+                        || (t.key == "nfs" && nfs_on_ceph && (name == "nfs-ganesha" || name == "dbus-daemon"))
+                        || (t.key != "nfs" && Some(name) == main));
+                rook_writes_ceph
+                    || image == ceph_image
                     || (!ceph_image.is_empty()
                         && repository(image) == repository(&ceph_image)
                         && !OWN_IMAGE_CONTAINERS.contains(&name))
+            })
+            .map(|(init, c)| (init, c["name"].as_str().unwrap_or_default().to_string()))
+            .collect();
+        // A container on its own image whose CONTAINER_IMAGE names that image (NFS's dbus
+        // sidecar on the server image) keeps both.
+        let own_env = containers(spec)
+            .filter(|(init, c)| {
+                let name = c["name"].as_str().unwrap_or_default().to_string();
+                !ceph_containers.contains(&(*init, name))
+                    && env_value(c, "CONTAINER_IMAGE").is_some_and(|e| Some(e) == c["image"].as_str())
             })
             .map(|(init, c)| (init, c["name"].as_str().unwrap_or_default().to_string()))
             .collect();
@@ -113,7 +163,7 @@ impl LoadedDaemon {
                 m.remove(k);
             }
         }
-        Some(LoadedDaemon { t, name, baseline, ceph_containers })
+        Some(LoadedDaemon { t, name, baseline, ceph_containers, own_env })
     }
 
     /// The Deployment Rook writes for this daemon on `image`.
@@ -135,8 +185,11 @@ impl LoadedDaemon {
             // `get_mut`, not indexing: indexing a missing key would write a null into it
             for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
                 let name = c["name"].as_str().unwrap_or_default().to_string();
-                if self.ceph_containers.contains(&(init, name)) {
+                if self.ceph_containers.contains(&(init, name.clone())) {
                     c["image"] = image.into();
+                }
+                if self.own_env.contains(&(init, name)) {
+                    continue;
                 }
                 for e in c.get_mut("env").and_then(Value::as_array_mut).into_iter().flatten() {
                     match e["name"].as_str() {
@@ -326,5 +379,32 @@ mod tests {
         assert_eq!(spec["containers"][1]["image"], "quay.io/nfs-ganesha/nfs-ganesha:V6.5");
         assert_eq!(d["metadata"]["labels"]["ceph-version"], "20.2.4-0");
         assert!(d["metadata"]["labels"].get(DNR_LABEL).is_none(), "Rook's rebuild drops the label");
+    }
+
+    /// A main container moved by hand to another registry goes back to the Ceph image;
+    /// NFS's dbus sidecar on the server image keeps the CONTAINER_IMAGE that names it.
+    #[test]
+    fn loaded_daemon_undoes_a_hand_edit_of_its_main_container_only() {
+        let rgw = json!({"metadata": {"name": "rook-ceph-rgw-s3-a", "labels": {"app": "rook-ceph-rgw", "rgw": "s3"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "rgw", "image": "registry.example.com/ceph/ceph:v19.2.3-hotfix1",
+                    "env": [{"name": "CONTAINER_IMAGE", "value": "quay.io/ceph/ceph:v19.2.1"}]},
+                {"name": "log-collector", "image": "quay.io/ceph/ceph:v19.2.1"}]}}}});
+        let l = LoadedDaemon::from_deployment(&rgw, "quay.io/ceph/ceph:v19.2.1").unwrap();
+        let d = l.deployment("quay.io/ceph/ceph:v19.2.1", "v1.20.6");
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "quay.io/ceph/ceph:v19.2.1");
+        let nfs = json!({"metadata": {"name": "rook-ceph-nfs-my-nfs-a", "labels": {"app": "rook-ceph-nfs", "nfs": "my-nfs-a"}},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [
+                {"name": "nfs-ganesha", "image": "quay.io/nfs-ganesha/nfs-ganesha:V6.5",
+                    "env": [{"name": "CONTAINER_IMAGE", "value": "quay.io/ceph/ceph:v19.2.3"}]},
+                {"name": "dbus-daemon", "image": "quay.io/nfs-ganesha/nfs-ganesha:V6.5",
+                    "env": [{"name": "CONTAINER_IMAGE", "value": "quay.io/nfs-ganesha/nfs-ganesha:V6.5"}]}]}}}});
+        let l = LoadedDaemon::from_deployment(&nfs, "quay.io/ceph/ceph:v19.2.3").unwrap();
+        let d = l.deployment("quay.io/ceph/ceph:v20.2.4", "v1.20.6");
+        let c = &d["spec"]["template"]["spec"]["containers"];
+        assert_eq!(c[0]["image"], "quay.io/nfs-ganesha/nfs-ganesha:V6.5");
+        assert_eq!(c[0]["env"][0]["value"], "quay.io/ceph/ceph:v20.2.4");
+        assert_eq!(c[1]["image"], "quay.io/nfs-ganesha/nfs-ganesha:V6.5");
+        assert_eq!(c[1]["env"][0]["value"], "quay.io/nfs-ganesha/nfs-ganesha:V6.5");
     }
 }

@@ -92,8 +92,8 @@ pub(super) fn osd_stages(
 /// early included, so that every node that restarts a daemon has the image first.
 pub(super) fn prepull_nodes(stages: &[Stage]) -> (Vec<String>, Vec<String>) {
     let movers = stages.iter().flat_map(|s| &s.daemons);
-    let nodes: BTreeSet<&str> = movers.clone().filter_map(|m| m.node.as_deref()).collect();
-    let unplaced = movers.filter(|m| m.node.is_none()).map(|m| m.daemon.clone()).collect();
+    let nodes: BTreeSet<&str> = movers.clone().flat_map(|m| m.nodes.iter().map(String::as_str)).collect();
+    let unplaced = movers.filter(|m| m.nodes.is_empty()).map(|m| m.daemon.clone()).collect();
     (nodes.into_iter().map(str::to_string).collect(), unplaced)
 }
 

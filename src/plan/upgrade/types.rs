@@ -84,7 +84,9 @@ pub struct Mover {
     #[serde(rename = "type")]
     pub dtype: DaemonType,
     pub deployment: String,
+    /// Its first node; every node one of its pods is on (`--prepull` pulls on each).
     pub node: Option<String>,
+    pub nodes: Vec<String>,
     /// Its running pods, which the stage replaces.
     pub pods: Vec<String>,
     pub from: Option<String>,
@@ -238,6 +240,7 @@ pub(super) fn mover(d: &Daemon, early: bool) -> Mover {
         dtype: d.id.dtype,
         deployment: d.deployment.clone(),
         node: d.node.clone(),
+        nodes: d.nodes(),
         pods: d.pods.iter().filter(|p| p.running()).map(|p| p.name.clone()).collect(),
         from: d.image.clone(),
         early,
