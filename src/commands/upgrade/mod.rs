@@ -9,6 +9,7 @@
 
 mod control;
 mod foreign;
+mod own;
 mod record;
 
 use serde::Serialize;
@@ -96,7 +97,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let s = ctx.settings;
     params.pause_between_ms = u64::try_from(s.pause_between.as_millis()).unwrap_or(u64::MAX);
     let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    own::own_label_aside(&mut snap);
     // An aborted upgrade is over, but its holds and pins are this plugin's: a new one takes
     // them over (and releases them in their stages).
     let (state, aborted) = match state_of(&snap)? {
@@ -219,7 +221,8 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     ctx.require_confirmable()?;
     let s = ctx.settings;
     let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    own::own_label_aside(&mut snap);
     let Some(mut st) = state_of(&snap)? else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: `upgrade IMAGE` starts one"));
     };
@@ -667,6 +670,7 @@ async fn prepull(
 ) -> Result<Option<i32>> {
     let cluster = rec.cluster.clone();
     let cluster = cluster.as_str();
+    own::clear_stale_pulls_or_fail(conn, s, rec, st, &stage.nodes).await?;
     let tpl = template_of(conn, snap).await;
     let writes = crate::execute::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
     let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
