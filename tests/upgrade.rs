@@ -1258,6 +1258,39 @@ on_both! {
         assert!(sim.replacements(&ns(&sim)).values().all(|n| *n == 1), "{:?}", sim.replacements(&ns(&sim)));
     }
 
+    /// Item 7: a stage stopped after its releases and before its reconcile (here the label
+    /// add is refused): Rook never moves what was released, so `upgrade resume` starts the
+    /// reconcile itself and finishes, instead of waiting at the gate for ever.
+    fn a_stage_stopped_between_its_releases_and_its_reconcile_is_finished_by_resume() {
+        use rook_sim::{Fault, FaultKind};
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        sim.reset_replacements();
+        run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
+        let released = next_releases(&sim);
+        let state = sim.state.clone();
+        at_the_label_add(
+            &sim,
+            Box::new(move || {
+                state.faults.add(Fault::new(FaultKind::Forbidden).verb("patch").resource("cephclusters").times(1));
+            }),
+        );
+        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        sim.settle();
+        for d in &released {
+            let d = sim.get(&DEPLOYMENTS, &ns, d).unwrap();
+            assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "released: {d}");
+            assert_ne!(ceph_image_of(&d), IMG, "not reconciled: {d}");
+        }
+        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "20s"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("not reconciled by Rook yet"), "{}", r.stderr);
+        sim.settle();
+        nothing_left(&sim);
+        assert!(sim.replacements(&ns).values().all(|n| *n == 1), "{:?}", sim.replacements(&ns));
+    }
+
     /// Item 8: a `--prepull` run killed while its nodes pull leaves its pods; `upgrade
     /// abort` deletes them (found by their labels) and names them.
     fn abort_deletes_and_names_the_prepull_pods_a_killed_run_left() {

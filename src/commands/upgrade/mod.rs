@@ -400,7 +400,16 @@ async fn drive(
             )));
         }
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
-        let writes = stage_writes(&snap, &stage, &st.params.image);
+        let mut writes = stage_writes(&snap, &stage, &st.params.image);
+        let released = own::released_unreconciled(&snap, &stage, &writes, &st.params.image);
+        if !released.is_empty() {
+            note(&format!(
+                "{} released by an earlier run but not reconciled by Rook yet (the run stopped before it started a \
+                 reconcile): starting it",
+                clean(&upgrade::summarise(&released))
+            ));
+            writes.extend(reconcile_toggle(&cluster));
+        }
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
         let journal = execute::run(&target, &writes).await;

@@ -16,8 +16,8 @@ use crate::execute;
 use crate::execute::prepull;
 use crate::model::{DNR_LABEL, Snapshot, UPGRADE_RECONCILE};
 use crate::output::clean;
-use crate::plan::upgrade::State;
 use crate::plan::upgrade::writes::write;
+use crate::plan::upgrade::{Stage, StageKind, State};
 use crate::plan::writes::{Expect, Object, Write};
 use crate::settings::Settings;
 
@@ -154,6 +154,24 @@ pub(super) async fn cleanup(conn: &Connection, s: &Settings, cluster: &str, base
         }
     }
     Ok(out)
+}
+
+/// The daemons of a release stage that a stopped run already released (no hold on their
+/// Deployment) but that still run their old image, when the stage's writes start no
+/// reconcile (no write to the CephCluster): the run stopped after the releases and before
+/// the CephCluster-level label was added (Ctrl-C, a kill, a failed label add). Releasing
+/// a hold starts nothing in Rook (FACTS §2), so without a reconcile they would never move
+/// and every resume would wait at this stage's gate.
+pub(super) fn released_unreconciled(snap: &Snapshot, stage: &Stage, writes: &[Write], image: &str) -> Vec<String> {
+    if stage.kind != StageKind::Release || writes.iter().any(|w| matches!(w.object, Object::CephCluster(_))) {
+        return Vec::new();
+    }
+    stage
+        .daemons
+        .iter()
+        .filter(|m| snap.daemons.iter().any(|d| d.deployment == m.deployment && !d.labelled && d.differs_from(image)))
+        .map(|m| m.daemon.clone())
+        .collect()
 }
 
 /// `clear_stale_pulls`, its stop recorded in the state (`failed`, with the names).
