@@ -1343,6 +1343,58 @@ on_both! {
     }
 }
 
+/// Two resumes at once: while one runs (its state `running`, its process alive; held here
+/// at its first batch's gate), a second is refused up front, naming it, and the first
+/// finishes with every daemon replaced once.
+#[test]
+fn a_second_resume_while_one_runs_is_refused_and_names_it() {
+    let sim = sim_with(Crd::Proposed, 3);
+    sim.reset_replacements();
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
+    sim.never_ready(&ns(&sim), &next_releases(&sim)[0]);
+    let mut first = spawn(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    let pid = first.id();
+    let running = (0..1000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        state_now(&sim).is_some_and(|s| s["phase"] == "running" && s["runner"]["pid"] == pid)
+    });
+    assert!(running, "the first resume took the upgrade on: {:?}", state_now(&sim));
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "5s"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&format!("pid {pid} on ")) && r.stderr.contains("refused"), "{}", r.stderr);
+    sim.clear_never_ready();
+    assert!(first.wait().unwrap().success());
+    sim.settle();
+    nothing_left(&sim);
+    assert!(sim.replacements(&ns(&sim)).values().all(|n| *n == 1), "{:?}", sim.replacements(&ns(&sim)));
+}
+
+on_both! {
+    /// Two resumes at once, both reading the paused state: the second's run (to a failed
+    /// gate here) lands between the first's read and its first state write. The first
+    /// meets 409, finds the state another run recorded and is refused (exit 2) before it
+    /// moves anything, naming that run.
+    fn a_resume_that_loses_the_race_to_another_is_refused_and_names_it() {
+        let sim = sim_with(Crd::Proposed, 3);
+        let ns = ns(&sim);
+        run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
+        sim.never_ready(&ns, &next_releases(&sim)[0]);
+        let other = another_terminal_at_write(&sim, &ns, 0, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
+        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s", "--request-timeout", "5m"]);
+        let o = took(&other);
+        assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        let st = state_now(&sim).unwrap();
+        let pid = st["runner"]["pid"].as_u64().unwrap();
+        assert!(
+            r.stderr.contains("this one is refused and moves nothing") && r.stderr.contains(&format!("run by pid {pid} on ")),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(st["phase"], "failed", "the other run's stop stands: {st}");
+    }
+}
+
 /// Item 6: a newer image set by hand before Rook moved anything to it (here its reconcile
 /// is held by the operator's label, as it is in the moments after the edit): the stop
 /// never advises setting it back, says what runs what and the ways on.

@@ -11,6 +11,7 @@ mod control;
 mod foreign;
 mod own;
 mod record;
+mod runner;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -119,6 +120,9 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     }
     // One that runs (in another terminal, or a process that was killed) is not run twice:
     // two runs at once would both move the cluster.
+    if let Some(st) = &state {
+        runner::refuse_if_running(st, "this `upgrade IMAGE`")?;
+    }
     if let Some(st) = &state
         && st.params.image == params.image
         && st.phase == "running"
@@ -158,6 +162,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         updated: now(),
         from: Some(snap.cluster.base_image.clone()),
         spec_set: false,
+        runner: None,
     });
     let params = st.params.clone();
     let plan = upgrade::plan(&snap, &params, overrides, Some(&st)).map_err(Error::Usage)?;
@@ -233,6 +238,11 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
             clean(&st.params.image)
         )));
     }
+    // Another process runs it now (on this host, alive): refused before anything is
+    // written. One that was killed is gone on with.
+    if s.dry_run.is_none() {
+        runner::refuse_if_running(&st, "this `upgrade resume`")?;
+    }
     let overrides = crd_has_overrides(&conn).await?;
     // Resuming after the canary's stop is the confirmation it asked for.
     if st.phase == "paused" && st.stage.starts_with("osd canary") {
@@ -290,10 +300,15 @@ async fn drive(
         execute::set_rerun_hint("kubectl ceph-image upgrade resume");
     }
     // Nothing recorded by this run yet: a state someone else writes meanwhile refuses it.
-    let mut started = !rec.resumable();
+    let started = !rec.resumable();
+    // This run's first state write takes the upgrade on (`claimed`), naming this process;
+    // it comes before anything else this run writes. A second run that read the same
+    // state loses there (409, the state changed) and is refused, naming the first.
+    let mut claimed = false;
     let mut cluster;
     st.phase = "running".into();
     st.message = None;
+    st.runner = Some(runner::me());
     let mut last_stage = String::new();
     let mut rounds = 0usize;
     // At most the first plan's stages and 64 more (plans made again after a 409 or a
@@ -308,10 +323,23 @@ async fn drive(
         // Another terminal's `upgrade pause`, `abort` or run, seen between stages (or
         // during the prompt): the state is not what this run last read or wrote.
         if let Err(other) = rec.check(&snap.cluster)? {
-            return obey(other, started);
+            let r = refused(started, claimed, &other);
+            return obey(other, r);
         }
         // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
         stop_on_foreign_change(conn, s, &mut rec, &snap, &mut st).await?;
+        let unsettled = unsettled(&snap, &st.params.image);
+        // What a stopped run left is seen to only by the run that took the upgrade on: the
+        // state is written first (a stage's record does it otherwise).
+        if !claimed && (snap.cluster.upgrade_reconcile || !unsettled.is_empty()) {
+            st.updated = now();
+            if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+                let r = refused(started, claimed, &other);
+                return obey(other, r);
+            }
+            claimed = true;
+            continue;
+        }
         // A kill between adding and removing the CephCluster-level label left it on: it is
         // the upgrade's (UPGRADE_RECONCILE says so), and removing it starts the reconcile
         // the stage wanted.
@@ -329,7 +357,6 @@ async fn drive(
         }
         // A stage cut off by an interrupt or a kill: Rook already rebuilt its Deployments,
         // but their pods may not be up. Its gate is passed before anything else moves.
-        let unsettled = unsettled(&snap, &st.params.image);
         if !unsettled.is_empty() {
             note(&format!(
                 "{} daemon(s) already moved to {} are not Running and Ready yet ({}): waiting for them before the next \
@@ -365,9 +392,10 @@ async fn drive(
         // nothing of ours unrecorded.
         st.pins.extend(stage.pins.clone());
         if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
-            return obey(other, started);
+            let r = refused(started, claimed, &other);
+            return obey(other, r);
         }
-        started = false;
+        claimed = true;
         // The state write changed the CephCluster's resourceVersion: the spec patches take
         // the new one, unless someone else changed the spec meanwhile (then plan again).
         let fresh = read::get_cluster(&conn.kube, &ns, &cluster).await?.into_model();
@@ -558,6 +586,13 @@ async fn drive(
         if left.is_empty() { String::new() } else { format!("  Left where they are: {}\n", left.join("; ")) }
     ));
     Ok(0)
+}
+
+/// Someone else wrote the state before this run took the upgrade on (its first state
+/// write): this run is refused (`obey`'s `started`), as a second `upgrade IMAGE` is, unless
+/// that write was a pause (a resume then stops as paused) or an abort.
+fn refused(started: bool, claimed: bool, other: &Option<Box<State>>) -> bool {
+    !claimed && (started || other.as_ref().is_some_and(|o| o.phase != "paused"))
 }
 
 /// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").

@@ -3,7 +3,8 @@
 //! `UPGRADE_RECONCILE`, added in the same patch), the pre-pull pods (known by their
 //! labels, `prepull::LABELS`). `upgrade abort` removes both (never a label or pod someone
 //! else made) and says so; `upgrade status` plans as if the label were off; the next
-//! pre-pull deletes the pods it cannot take as its own.
+//! pre-pull deletes the pods it cannot take as its own; a resume starts the reconcile a
+//! stopped stage did not.
 
 use serde_json::json;
 
