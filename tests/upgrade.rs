@@ -923,6 +923,12 @@ on_both! {
             "{}",
             r.stderr
         );
+        // Item 8: what is said of it is true: not deleted, not finished by running again.
+        assert!(
+            r.stderr.contains("Once it is gone") && !r.stderr.contains("finishes the job") && !r.stderr.contains("delete (the pre-pull is over): done"),
+            "{}",
+            r.stderr
+        );
         let still = sim.get(&rook_sim::resources::PODS, &ns(&sim), "ceph-image-prepull-node-02").expect("theirs is left");
         assert_eq!(still["metadata"]["labels"]["app"], "mine");
         assert!(prepull_pods(&sim).is_empty(), "ours are deleted: {:?}", prepull_pods(&sim));

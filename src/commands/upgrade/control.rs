@@ -174,7 +174,15 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         crate::output::emit(&execute::writes_text(&w));
         return Ok(0);
     }
-    ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
+    ctx.confirm(&format!(
+        "Abort the upgrade to {}? The cluster stays as it is, with its holds{}.",
+        clean(&st.params.image),
+        if snap.cluster.upgrade_reconcile {
+            "; the CephCluster-level label a stopped run of it left goes (Rook reconciles again)"
+        } else {
+            ""
+        }
+    ))?;
     // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
     // to take over (`upgrade IMAGE`), and for `status`. Read again after the question: what
     // the upgrade recorded meanwhile (pins) is kept, and a finished one is not recreated.
@@ -282,7 +290,7 @@ async fn clean_up_after(
     ctx.confirm(&format!(
         "The upgrade to {} was aborted; remove what a stopped run of it left (its CephCluster-level label, its \
          pre-pull pods)?",
-        st.params.image
+        clean(&st.params.image)
     ))?;
     let done = own::cleanup(conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
     crate::output::emit(&format!(

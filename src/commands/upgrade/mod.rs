@@ -758,7 +758,8 @@ async fn prepull(
         }
         None => {
             fail(conn, s, rec, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
-            Err(execute::failure(&journal, rerun))
+            Err(own::names_taken(&journal, &writes, &conn.namespace)
+                .unwrap_or_else(|| execute::failure(&journal, rerun)))
         }
     }
 }

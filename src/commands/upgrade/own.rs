@@ -175,6 +175,40 @@ pub(super) fn released_unreconciled(snap: &Snapshot, stage: &Stage, writes: &[Wr
         .collect()
 }
 
+/// A pre-pull stopped because a pod by a name it creates is there and is not one of its
+/// own (`clear_stale_pulls` removed those): the stop says so, names each pod, says that it
+/// is left untouched and what to do, rather than the journal's account, whose 'delete:
+/// done' of such a pod (nothing of ours to delete) and 'the same command again finishes
+/// the job' are not true of it. None: no such pod.
+pub(super) fn names_taken(j: &execute::Journal, writes: &[Write], ns: &str) -> Option<Error> {
+    let taken: Vec<(String, String)> = writes
+        .iter()
+        .zip(&j.entries)
+        .filter(|(w, _)| w.patch_type == crate::plan::writes::PatchType::Create)
+        .filter_map(|(w, e)| match &e.done {
+            execute::Done::Failed { error } if error.contains("AlreadyExists") => {
+                Some((w.object.describe(), error.lines().next().unwrap_or_default().to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    if taken.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = taken.iter().map(|(o, _)| clean(o).into_owned()).collect();
+    Some(Error::Failed(format!(
+        "the pre-pull cannot create its pod(s) {}: a pod by that name is there and is not one this plugin made for \
+         this pull (not labelled {}, or for another node or image; {}): it is left as it is, untouched. The pre-pull \
+         pods this run made were deleted; nothing was held and nothing restarted. Once it is gone (kubectl -n {ns} get \
+         pod {} -o yaml shows it), `kubectl ceph-image upgrade resume` pulls and goes on; to keep it, `upgrade \
+         abort`, then upgrade without --prepull",
+        names.join(", "),
+        prepull::selector(),
+        clean(&taken.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>().join("; ")),
+        clean(&taken.iter().map(|(o, _)| o.trim_start_matches("pod/")).collect::<Vec<_>>().join(" "))
+    )))
+}
+
 /// `clear_stale_pulls`, its stop recorded in the state (`failed`, with the names).
 pub(super) async fn clear_stale_pulls_or_fail(
     conn: &Connection,
