@@ -105,6 +105,7 @@ fn state(prepulled: bool) -> State {
         updated: String::new(),
         from: None,
         spec_set: false,
+        runner: None,
     }
 }
 

@@ -201,6 +201,66 @@ pub fn writes(namespace: &str, nodes: &[String], image: &str, tpl: &Template, de
     out
 }
 
+/// The plugin's own pre-pull pods in `ns` (by `selector()`: both `LABELS`), whatever run
+/// made them: a killed `--prepull` run leaves its pods, which `upgrade abort` and the next
+/// pre-pull must find by these labels, never by name alone (a pod of someone else's may
+/// carry the name).
+pub async fn ours(kube: &Kube, ns: &str) -> Result<Vec<Value>> {
+    let what = What::new("list", "pods", Some(ns));
+    Ok(list_all::<Value>(kube, &pods_path(ns), &selector(), &what).await?.items)
+}
+
+/// A pod's name, for messages and writes.
+pub fn name_of(pod: &Value) -> String {
+    text(&pod["metadata"]["name"]).to_string()
+}
+
+/// A pre-pull pod a run of the same pull left that can stand for this run's create: same
+/// name, node and image, not being deleted and not ended by a failure (its deadline, a
+/// failed pull). Everything else of ours is deleted before the pulls (`delete_writes`).
+pub fn reusable(pod: &Value, nodes: &[String], image: &str) -> bool {
+    let node = text(&pod["spec"]["nodeName"]);
+    nodes.iter().any(|n| n == node && pod_name(n) == name_of(pod))
+        && text(&pod["spec"]["containers"][0]["image"]) == image
+        && pod["metadata"].get("deletionTimestamp").is_none_or(Value::is_null)
+        && text(&pod["status"]["phase"]) != "Failed"
+}
+
+/// Deletes of pre-pull pods a stopped run left, each judged by the executor as the
+/// pre-pull's own deletes are (it reads the pod first and deletes it only while it carries
+/// `LABELS`, with its uid as precondition).
+pub fn delete_writes(names: &[String]) -> Vec<Write> {
+    let ours: Vec<(String, String)> = LABELS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    names
+        .iter()
+        .map(|n| Write {
+            object: Object::Pod(n.clone()),
+            patch_type: PatchType::Delete,
+            patch: Value::Null,
+            preconditioned: false,
+            expect: Expect::Gone { labels: ours.clone() },
+            step: 1,
+            wait_ready: false,
+            cleanup: false,
+            action: "delete (a pre-pull pod a stopped run left)".into(),
+        })
+        .collect()
+}
+
+/// Wait (within `timeout`) until none of `names` is left among the plugin's pre-pull pods:
+/// a deleted pod keeps its name until it is gone, and a create by that name meets it.
+/// Returns those still there.
+pub async fn wait_gone(kube: &Kube, ns: &str, names: &[String], timeout: Duration) -> Result<Vec<String>> {
+    let start = Instant::now();
+    loop {
+        let left: Vec<String> = ours(kube, ns).await?.iter().map(name_of).filter(|n| names.contains(n)).collect();
+        if left.is_empty() || start.elapsed() >= timeout {
+            return Ok(left);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// What a pre-pull pod shows about its node's pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pull {

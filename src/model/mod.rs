@@ -36,6 +36,18 @@ pub const UPGRADE_STATE: &str = "kubectl-ceph-image/upgrade";
 /// resume after a kill in that window removes it rather than refuse a held cluster.
 pub const UPGRADE_RECONCILE: &str = "kubectl-ceph-image/upgrade-reconcile";
 
+/// A process that runs a staged upgrade, as its state (`UPGRADE_STATE`) records it, so a
+/// second run can be refused naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Runner {
+    /// The host's name, as its kernel has it.
+    pub host: String,
+    pub pid: u32,
+    /// When it took the upgrade on (RFC 3339).
+    pub since: String,
+}
+
 /// A Deployment the plugin pinned to an image with `--strategy fence`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

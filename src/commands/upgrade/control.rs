@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::super::{Ctx, print};
 use super::record::{Record, Written, save};
-use super::{crd_has_overrides, now, state_of, state_of_text};
+use super::{crd_has_overrides, now, own, state_of, state_of_text};
 use crate::cluster::read;
 use crate::error::{Error, Result};
 use crate::execute;
@@ -34,8 +34,16 @@ struct StatusDoc {
 pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
     let state = state_of(&snap)?;
+    if snap.cluster.upgrade_reconcile && snap.cluster.held {
+        crate::output::note(&format!(
+            "the CephCluster carries the {} label a stopped run of this upgrade left on (Rook reconciles no mon, mgr \
+             or osd while it is on): `upgrade resume` removes it and goes on, `upgrade abort` removes it",
+            crate::model::DNR_LABEL
+        ));
+    }
+    own::own_label_aside(&mut snap);
     let mut doc = StatusDoc {
         namespace: snap.cluster.namespace.clone(),
         cluster: snap.cluster.name.clone(),
@@ -142,7 +150,16 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
     let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
-    let Some(st) = state_of(&snap)?.filter(|st| st.phase != "aborted") else {
+    let state = state_of(&snap)?;
+    let Some(st) = state.clone().filter(|st| st.phase != "aborted") else {
+        // Aborted before, but a run stopped since (or the abort itself) left its own label
+        // or pre-pull pods: those go now.
+        if let Some(st) = state {
+            let (label, pods) = own::leftovers(&conn, &snap.cluster.name).await?;
+            if label || !pods.is_empty() {
+                return clean_up_after(ctx, &conn, &snap, &st).await;
+            }
+        }
         return Err(Error::usage("no upgrade is under way on this CephCluster: nothing to abort"));
     };
     let aborted = |mut st: State| {
@@ -152,11 +169,20 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         st
     };
     if s.dry_run.is_some() {
-        let w = state_write(&snap.cluster.name, Some(&aborted(st)), &snap.cluster.resource_version);
-        crate::output::emit(&execute::writes_text(&[w]));
+        let mut w = vec![state_write(&snap.cluster.name, Some(&aborted(st)), &snap.cluster.resource_version)];
+        w.extend(own::cleanup_writes(&conn, &snap.cluster.name).await?);
+        crate::output::emit(&execute::writes_text(&w));
         return Ok(0);
     }
-    ctx.confirm(&format!("Abort the upgrade to {}? The cluster stays as it is, with its holds.", st.params.image))?;
+    ctx.confirm(&format!(
+        "Abort the upgrade to {}? The cluster stays as it is, with its holds{}.",
+        clean(&st.params.image),
+        if snap.cluster.upgrade_reconcile {
+            "; the CephCluster-level label a stopped run of it left goes (Rook reconciles again)"
+        } else {
+            ""
+        }
+    ))?;
     // Kept, as aborted: its holds and pins stay known as this plugin's, for a new upgrade
     // to take over (`upgrade IMAGE`), and for `status`. Read again after the question: what
     // the upgrade recorded meanwhile (pins) is kept, and a finished one is not recreated.
@@ -171,8 +197,16 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
             )));
         };
         if now_st.phase == "aborted" {
-            crate::output::emit("Already aborted (by another terminal): nothing was written.\n");
-            return Ok(0);
+            let done = own::cleanup(&conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
+            let mut t = format!(
+                "Already aborted (by another terminal): its state was not written again.\n{}",
+                lines(&done.lines)
+            );
+            if done.lines.is_empty() {
+                t = "Already aborted (by another terminal): nothing was written.\n".into();
+            }
+            crate::output::emit(&t);
+            return Ok(if done.left { 1 } else { 0 });
         }
         let mut rec = Record::of(&snap.cluster);
         if let Written::Done = save(&conn, s, &mut rec, Some(&aborted(now_st.clone()))).await? {
@@ -226,6 +260,43 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
             clean(v)
         ));
     }
+    // What a stopped run left of the upgrade's own (its CephCluster-level label, its
+    // pre-pull pods): removed now, and said.
+    let done = own::cleanup(&conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
+    t.push_str(&lines(&done.lines));
     crate::output::emit(&t);
-    Ok(0)
+    Ok(if done.left { 1 } else { 0 })
+}
+
+/// "  line\n" for each.
+fn lines(v: &[String]) -> String {
+    v.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+/// `upgrade abort` of an upgrade aborted before, whose stopped run left its own label or
+/// pre-pull pods (a kill after the abort's state write, or a run that was still under way):
+/// the state is not written again; those are removed, and said.
+async fn clean_up_after(
+    ctx: &mut Ctx<'_>,
+    conn: &crate::cluster::connect::Connection,
+    snap: &crate::model::Snapshot,
+    st: &State,
+) -> Result<i32> {
+    let s = ctx.settings;
+    if s.dry_run.is_some() {
+        crate::output::emit(&execute::writes_text(&own::cleanup_writes(conn, &snap.cluster.name).await?));
+        return Ok(0);
+    }
+    ctx.confirm(&format!(
+        "The upgrade to {} was aborted; remove what a stopped run of it left (its CephCluster-level label, its \
+         pre-pull pods)?",
+        clean(&st.params.image)
+    ))?;
+    let done = own::cleanup(conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
+    crate::output::emit(&format!(
+        "The upgrade to {} was aborted before: its state was not written again.\n{}",
+        clean(&st.params.image),
+        lines(&done.lines)
+    ));
+    Ok(if done.left { 1 } else { 0 })
 }

@@ -9,7 +9,9 @@
 
 mod control;
 mod foreign;
+mod own;
 mod record;
+mod runner;
 mod state;
 
 use serde::Serialize;
@@ -74,7 +76,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let s = ctx.settings;
     params.pause_between_ms = u64::try_from(s.pause_between.as_millis()).unwrap_or(u64::MAX);
     let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    own::own_label_aside(&mut snap);
     // An aborted upgrade is over, but its holds and pins are this plugin's: a new one takes
     // them over (and releases them in their stages).
     let (state, aborted) = match state_of(&snap)? {
@@ -95,6 +98,9 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     }
     // One that runs (in another terminal, or a process that was killed) is not run twice:
     // two runs at once would both move the cluster.
+    if let Some(st) = &state {
+        runner::refuse_if_running(st, "this `upgrade IMAGE`")?;
+    }
     if let Some(st) = &state
         && st.params.image == params.image
         && st.phase == "running"
@@ -134,6 +140,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         updated: now(),
         from: Some(snap.cluster.base_image.clone()),
         spec_set: false,
+        runner: None,
     });
     let params = st.params.clone();
     let plan = upgrade::plan(&snap, &params, overrides, Some(&st)).map_err(Error::Usage)?;
@@ -197,7 +204,8 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     ctx.require_confirmable()?;
     let s = ctx.settings;
     let conn = ctx.connect().await?;
-    let snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    own::own_label_aside(&mut snap);
     let Some(mut st) = state_of(&snap)? else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: `upgrade IMAGE` starts one"));
     };
@@ -207,6 +215,11 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
              and pins",
             clean(&st.params.image)
         )));
+    }
+    // Another process runs it now (on this host, alive): refused before anything is
+    // written. One that was killed is gone on with.
+    if s.dry_run.is_none() {
+        runner::refuse_if_running(&st, "this `upgrade resume`")?;
     }
     let overrides = crd_has_overrides(&conn).await?;
     // Resuming after the canary's stop is the confirmation it asked for.
@@ -246,10 +259,15 @@ async fn drive(
         execute::set_rerun_hint("kubectl ceph-image upgrade resume");
     }
     // Nothing recorded by this run yet: a state someone else writes meanwhile refuses it.
-    let mut started = !rec.resumable();
+    let started = !rec.resumable();
+    // This run's first state write takes the upgrade on (`claimed`), naming this process;
+    // it comes before anything else this run writes. A second run that read the same
+    // state loses there (409, the state changed) and is refused, naming the first.
+    let mut claimed = false;
     let mut cluster;
     st.phase = "running".into();
     st.message = None;
+    st.runner = Some(runner::me());
     let mut last_stage = String::new();
     let mut rounds = 0usize;
     // At most the first plan's stages and 64 more (plans made again after a 409 or a
@@ -264,10 +282,23 @@ async fn drive(
         // Another terminal's `upgrade pause`, `abort` or run, seen between stages (or
         // during the prompt): the state is not what this run last read or wrote.
         if let Err(other) = rec.check(&snap.cluster)? {
-            return obey(other, started);
+            let r = refused(started, claimed, &other);
+            return obey(other, r);
         }
         // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
         stop_on_foreign_change(conn, s, &mut rec, &snap, &mut st).await?;
+        let unsettled = unsettled(&snap, &st.params.image);
+        // What a stopped run left is seen to only by the run that took the upgrade on: the
+        // state is written first (a stage's record does it otherwise).
+        if !claimed && (snap.cluster.upgrade_reconcile || !unsettled.is_empty()) {
+            st.updated = now();
+            if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+                let r = refused(started, claimed, &other);
+                return obey(other, r);
+            }
+            claimed = true;
+            continue;
+        }
         // A kill between adding and removing the CephCluster-level label left it on: it is
         // the upgrade's (UPGRADE_RECONCILE says so), and removing it starts the reconcile
         // the stage wanted.
@@ -285,7 +316,6 @@ async fn drive(
         }
         // A stage cut off by an interrupt or a kill: Rook already rebuilt its Deployments,
         // but their pods may not be up. Its gate is passed before anything else moves.
-        let unsettled = unsettled(&snap, &st.params.image);
         if !unsettled.is_empty() {
             note(&format!(
                 "{} daemon(s) already moved to {} are not Running and Ready yet ({}): waiting for them before the next \
@@ -321,9 +351,10 @@ async fn drive(
         // nothing of ours unrecorded.
         st.pins.extend(stage.pins.clone());
         if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
-            return obey(other, started);
+            let r = refused(started, claimed, &other);
+            return obey(other, r);
         }
-        started = false;
+        claimed = true;
         // The state write changed the CephCluster's resourceVersion: the spec patches take
         // the new one, unless someone else changed the spec meanwhile (then plan again).
         let fresh = read::get_cluster(&conn.kube, &ns, &cluster).await?.into_model();
@@ -356,7 +387,16 @@ async fn drive(
             )));
         }
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
-        let writes = stage_writes(&snap, &stage, &st.params.image);
+        let mut writes = stage_writes(&snap, &stage, &st.params.image);
+        let released = own::released_unreconciled(&snap, &stage, &writes, &st.params.image);
+        if !released.is_empty() {
+            note(&format!(
+                "{} released by an earlier run but not reconciled by Rook yet (the run stopped before it started a \
+                 reconcile): starting it",
+                clean(&upgrade::summarise(&released))
+            ));
+            writes.extend(reconcile_toggle(&cluster));
+        }
         let target = writes_to(conn, s, &cluster);
         let stage_start = jiff::Timestamp::now();
         let journal = execute::run(&target, &writes).await;
@@ -507,6 +547,13 @@ async fn drive(
     Ok(0)
 }
 
+/// Someone else wrote the state before this run took the upgrade on (its first state
+/// write): this run is refused (`obey`'s `started`), as a second `upgrade IMAGE` is, unless
+/// that write was a pause (a resume then stops as paused) or an abort.
+fn refused(started: bool, claimed: bool, other: &Option<Box<State>>) -> bool {
+    !claimed && (started || other.as_ref().is_some_and(|o| o.phase != "paused"))
+}
+
 /// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").
 fn conflicted(j: &execute::Journal) -> String {
     let mut o: Vec<String> = j
@@ -626,6 +673,7 @@ async fn prepull(
 ) -> Result<Option<i32>> {
     let cluster = rec.cluster.clone();
     let cluster = cluster.as_str();
+    own::clear_stale_pulls_or_fail(conn, s, rec, st, &stage.nodes).await?;
     let tpl = template_of(conn, snap).await;
     let writes = crate::execute::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
     let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
@@ -669,7 +717,8 @@ async fn prepull(
         }
         None => {
             fail(conn, s, rec, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
-            Err(execute::failure(&journal, rerun))
+            Err(own::names_taken(&journal, &writes, &conn.namespace)
+                .unwrap_or_else(|| execute::failure(&journal, rerun)))
         }
     }
 }

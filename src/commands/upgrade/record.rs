@@ -140,12 +140,13 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
             Ok(0)
         }
         Some(o) if started => Err(Error::usage(format!(
-            "an upgrade to {} is under way on this CephCluster ({}{}), recorded by another terminal since this one \
+            "an upgrade to {} is under way on this CephCluster ({}{}{}), recorded by another terminal since this one \
              read the cluster: this one is refused and moves nothing. `upgrade status` shows it, `upgrade resume` \
              goes on with it, `upgrade abort` stops it",
             clean(&o.params.image),
-            o.phase,
-            stage_suffix(&o)
+            clean(&o.phase),
+            clean(&stage_suffix(&o)),
+            o.runner.as_ref().map(|r| format!(", run by {}", super::runner::runner_text(r))).unwrap_or_default()
         ))),
         Some(o) => Err(Error::Failed(format!(
             "another run of the upgrade to {} (`upgrade resume` or `upgrade IMAGE` in another terminal) recorded its \

@@ -74,6 +74,9 @@ pub struct State {
     /// base image already moved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The run that took it on last: a second one is refused, naming it, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<crate::model::Runner>,
 }
 
 /// A daemon a stage moves to the target.
