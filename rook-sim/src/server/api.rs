@@ -115,7 +115,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
         return reply;
     }
     if req.path == LOG_PATH {
-        if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+        if !crate::server::rbac::authenticated(&state.token, req.authorization.as_deref()) {
             return Reply::error(&ApiError::unauthorized());
         }
         return match req.method.as_str() {
@@ -177,7 +177,7 @@ async fn answer(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+    if !crate::server::rbac::authenticated(&state.token, req.authorization.as_deref()) {
         Reply::error(&ApiError::unauthorized())
     } else if let Some(denied) = forbidden(state, &r, verb) {
         Reply::error(&denied)
