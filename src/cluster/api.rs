@@ -8,11 +8,13 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use super::credential::Session;
 use crate::error::{ApiFailure, Error, Result};
 
 #[derive(Clone)]
 pub struct Kube {
-    client: kube::Client,
+    /// The client of the moment: made anew when an exec plugin's credential is renewed.
+    session: Session,
     verbose: bool,
     timeout: Option<Duration>,
     server: String,
@@ -87,8 +89,8 @@ pub fn backoff(n: u32) -> Duration {
 }
 
 impl Kube {
-    pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { client, verbose, timeout, server, notice: false, level: u8::from(verbose) }
+    pub fn new(session: Session, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
+        Kube { session, verbose, timeout, server, notice: false, level: u8::from(verbose) }
     }
 
     /// The `-v` level: 0 logs nothing, 1 and more each request, `DETAIL_LEVEL` and more
@@ -158,13 +160,32 @@ impl Kube {
         }
     }
 
-    async fn send_once(&self, mut req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+    /// One attempt: with the credential of the moment (renewed first when it expires
+    /// soon), and once more with a renewed one when the server answers 401 (credential.rs).
+    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+        let current = self.session.client().await?;
+        match self.exchange(&current.client, clone_request(&req), what, attempt).await {
+            Err(e) if e.api_code() == Some(401) => match self.session.after_unauthorized(current.generation).await? {
+                Some(renewed) => self.exchange(&renewed.client, req, what, attempt).await,
+                None => Err(e),
+            },
+            out => out,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        client: &kube::Client,
+        mut req: http::Request<Vec<u8>>,
+        what: &What,
+        attempt: u32,
+    ) -> Result<Bytes> {
         set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
         let answer = async {
-            let res = self.client.send(req.map(kube::client::Body::from)).await?;
+            let res = client.send(req.map(kube::client::Body::from)).await?;
             let status = res.status();
             let retry_after = retry_after(res.headers());
             let body = res.into_body().collect().await.map_err(|e| kube::Error::Service(e.into()))?.to_bytes();
@@ -239,9 +260,22 @@ impl Kube {
     }
 
     /// A streaming request (a watch): the answer's body is read by the caller; no overall
-    /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors.
-    pub async fn stream(
+    /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors. The
+    /// credential is renewed as for `send`.
+    pub async fn stream(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<http::Response<kube::client::Body>> {
+        let current = self.session.client().await?;
+        match self.open_stream(&current.client, clone_request(&req), what).await {
+            Err(e) if e.api_code() == Some(401) => match self.session.after_unauthorized(current.generation).await? {
+                Some(renewed) => self.open_stream(&renewed.client, req, what).await,
+                None => Err(e),
+            },
+            out => out,
+        }
+    }
+
+    async fn open_stream(
         &self,
+        client: &kube::Client,
         mut req: http::Request<Vec<u8>>,
         what: &What,
     ) -> Result<http::Response<kube::client::Body>> {
@@ -249,7 +283,7 @@ impl Kube {
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
-        match self.client.send(req.map(kube::client::Body::from)).await {
+        match client.send(req.map(kube::client::Body::from)).await {
             Ok(res) if res.status().is_success() => {
                 self.log(&method, &path, res.status().as_str(), start);
                 Ok(res)

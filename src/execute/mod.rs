@@ -345,6 +345,9 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
             Err(e) if e.api_code().is_some_and(|c| c != 409 && c < 500) => {
                 return Done::Failed { error: e.to_string() };
             }
+            // No credential to send it with (the exec plugin failed to renew it): it was
+            // not sent, and a read back could not be sent either.
+            Err(e @ Error::Config(_)) => return Done::Failed { error: e.to_string() },
             Err(e) => e,
         };
         // 409, a server error or no answer: it may have applied; the object tells.
