@@ -23,6 +23,9 @@ pub struct Kube {
     notice: bool,
     /// `-v=N`: from `DETAIL_LEVEL` on, the request log also gives each answer's size.
     level: u8,
+    /// How many times `send` may send one request: `ATTEMPTS`, or what is left of them
+    /// when a caller repeats the request itself (`with_attempts`).
+    attempts: u32,
 }
 
 /// From this `-v` level on (kubectl's -v=8 logs bodies) the request log adds the size of
@@ -90,7 +93,14 @@ pub fn backoff(n: u32) -> Duration {
 
 impl Kube {
     pub fn new(session: Session, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { session, verbose, timeout, server, notice: false, level: u8::from(verbose) }
+        Kube { session, verbose, timeout, server, notice: false, level: u8::from(verbose), attempts: ATTEMPTS }
+    }
+
+    /// The same connection, whose `send` sends a request at most `n` times (at least once):
+    /// a caller that repeats a request itself (the executor's writes) passes what is left of
+    /// `ATTEMPTS`, so the two loops together send it at most `ATTEMPTS` times.
+    pub fn with_attempts(&self, n: u32) -> Kube {
+        Kube { attempts: n.max(1), ..self.clone() }
     }
 
     /// The `-v` level: 0 logs nothing, 1 and more each request, `DETAIL_LEVEL` and more
@@ -130,16 +140,17 @@ impl Kube {
             };
             let repeat_here = !judged_by_caller || not_processed(&e);
             match retry_delay(&e, attempt) {
-                Some(delay) if repeat_here && attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
+                Some(delay) if repeat_here && attempt < self.attempts && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
                         crate::output::note(&format!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e)));
                     } else if self.notice && began.elapsed() + delay >= NOTICE_AFTER {
                         crate::output::note(&format!(
-                            "{} {}: {}; attempt {} of {ATTEMPTS} in {} ms",
+                            "{} {}: {}; attempt {} of {} in {} ms",
                             what.verb,
                             what.resource,
                             crate::output::clean(&first_line(&e)),
                             attempt + 1,
+                            self.attempts,
                             delay.as_millis()
                         ));
                     }
@@ -201,10 +212,11 @@ impl Kube {
                 _ = tokio::time::sleep(NOTICE_AFTER) => {}
             }
             crate::output::note(&format!(
-                "waiting for {} to answer {} {} (attempt {attempt} of {ATTEMPTS}{})...",
+                "waiting for {} to answer {} {} (attempt {attempt} of {}{})...",
                 self.server,
                 what.verb,
                 what.resource,
+                self.attempts,
                 self.timeout.map(|t| format!(", gives up after {}s", t.as_secs())).unwrap_or_default()
             ));
             answer.await
