@@ -206,3 +206,35 @@ fn wait_progress_escapes_daemon_ids() {
     assert!(r.stderr.contains("waiting for mgr.a\\x1b[2J"), "{}", r.stderr);
     assert!(r.stderr.contains("rollout done"), "{}", r.stderr);
 }
+
+/// A server's own error message (a webhook's, a proxy's): a forged line, colour and ESC
+/// sequences, and 200 kB.
+fn hostile_message() -> String {
+    format!("denied\nerror: forged line{H}\u{1b}[31mred\u{1b}[0m{}", "x".repeat(200_000))
+}
+
+#[test]
+fn server_error_messages_are_escaped_and_bounded_on_reads_and_writes() {
+    use rook_sim::{Fault, FaultKind};
+    let sim = sim(Crd::Proposed);
+    let message = hostile_message();
+    let fault = |verb: &str, resource: &str| {
+        Fault::new(FaultKind::Message { code: 500, message: message.clone() }).verb(verb).resource(resource)
+    };
+    sim.faults().add(fault("list", "cephclusters"));
+    // colour on: the writers keep SGR sequences then, ours; never the server's
+    let read = run(&sim, &["status", "--color", "always"]);
+    sim.faults().clear();
+    sim.faults().add(fault("patch", "deployments"));
+    let write = run(&sim, &["pause", "osd.0", "--yes", "--color", "always"]);
+    for (what, r) in [("read", &read), ("write", &write)] {
+        assert_eq!(r.code, 1, "{what}: {}", r.stderr);
+        assert!(r.stderr.contains("denied\\nerror: forged line\\x1b[2J"), "{what}: escaped, on one line: {}", r.stderr);
+        assert!(!r.stderr.lines().any(|l| l.starts_with("error: forged")), "{what}: a forged line: {}", r.stderr);
+        for raw in ["\u{1b}[31mred", "\u{1b}[2J", "\u{1b}]0;", "\u{9b}", "\u{202e}"] {
+            assert!(!r.stderr.contains(raw), "{what}: {raw:?} from the server reached the terminal");
+        }
+        assert!(r.stderr.len() < 20_000, "{what}: {} bytes of error", r.stderr.len());
+        assert!(r.stderr.contains("more characters)"), "{what}: says how much was cut: {}", &r.stderr[..2000]);
+    }
+}

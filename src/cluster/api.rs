@@ -401,7 +401,8 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
         serde_json::from_slice(body).ok().filter(|s: &StatusBody| s.kind == "Status").unwrap_or_default();
     let server_message = || -> String { String::from_utf8_lossy(body).trim().chars().take(300).collect() };
     let (reason, generic) = reason_for(code, &server_message());
-    let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason };
+    // a reason is one CamelCase word (metav1.StatusReason): a longer one is cut like a message
+    let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason.chars().take(REASON_LIMIT).collect() };
     let message = if s.message.is_empty() { generic } else { shorten_message(&s.message) };
     let retry_after = retry_after.or(s.details.retry_after_seconds.map(Duration::from_secs));
     Error::Api(Box::new(ApiFailure {
@@ -415,6 +416,9 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
         attempts: 1,
     }))
 }
+
+/// The longest server reason kept, in characters.
+const REASON_LIMIT: usize = 100;
 
 /// The longest server message kept whole, in characters; past it the message is cut and
 /// says how much was left out (a webhook or proxy can answer with hundreds of kB).

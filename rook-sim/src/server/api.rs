@@ -250,6 +250,7 @@ fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
             ..ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
         }),
         FaultKind::Status(503) => Reply::error(&ApiError::service_unavailable()),
+        FaultKind::Message { code, message } => Reply::error(&ApiError::new(*code, "InternalError", message.clone())),
         FaultKind::Status(c) => {
             Reply::error(&ApiError::new(*c, "InternalError", format!("Internal error occurred: injected fault ({c})")))
         }
