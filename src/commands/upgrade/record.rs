@@ -110,7 +110,7 @@ pub(super) async fn fail(conn: &Connection, s: &Settings, rec: &mut Record, st: 
         Ok(Written::Changed(other)) => note(&format!(
             "the stop is not recorded on the CephCluster: another terminal changed the upgrade's state meanwhile ({}), \
              and it is left as it is",
-            other.map(|o| format!("{}{}", o.phase, stage_suffix(&o))).unwrap_or_else(|| "removed".into())
+            other.map(|o| format!("{}{}", clean(&o.phase), stage_suffix(&o))).unwrap_or_else(|| "removed".into())
         )),
         Err(e) => note(&format!("could not record the stop on the CephCluster: {e}")),
     }
@@ -144,7 +144,7 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
              read the cluster: this one is refused and moves nothing. `upgrade status` shows it, `upgrade resume` \
              goes on with it, `upgrade abort` stops it",
             clean(&o.params.image),
-            o.phase,
+            clean(&o.phase),
             stage_suffix(&o)
         ))),
         Some(o) => Err(Error::Failed(format!(
@@ -152,7 +152,7 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
              state since this one read it ({}{}): this one stops so that only one moves the cluster; nothing further \
              moves from here. `upgrade status` shows it",
             clean(&o.params.image),
-            o.phase,
+            clean(&o.phase),
             stage_suffix(&o)
         ))),
     }
