@@ -2,7 +2,8 @@
 //! 3 s carries a staged upgrade and a `set --wait` that last longer to the end, renewed
 //! before it expires (its `expirationTimestamp`) or, without one, when the server answers
 //! 401; a plugin that fails at renewal stops the command in kubectl's words with the
-//! journal of what was done.
+//! journal of what was done. And a client certificate of X.509 version 1, which kubectl
+//! takes and rustls does not, named as such (reliability 14).
 //!
 //! Embedded server only: rook-sim accepts `<token>~<unix ms>` as its user until that time
 //! (rook-sim/src/server/rbac.rs). kube-apiserver's static token file cannot rotate, and a
@@ -177,4 +178,64 @@ fn a_plugin_that_fails_at_renewal_stops_the_command_with_the_journal() {
     for text in [&r.stdout, &r.stderr] {
         assert!(!text.contains(sim.token()) && !text.contains("plugin-std"), "the plugin's output: {text}");
     }
+}
+
+/// Issue #22, reliability 14: a client certificate with an X.509 v1 structure (what
+/// `openssl x509 -req` makes without extensions) fails in rustls/webpki, which parse v3
+/// only; kubectl takes it. Said so, in a usage error naming the context, before any
+/// request.
+#[test]
+fn a_version_1_client_certificate_is_named_as_such_and_nothing_is_sent() {
+    let sim = sim_with(Crd::Proposed, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let o = std::process::Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "k.pem",
+        "-subj",
+        "/CN=v1user",
+        "-out",
+        "r.csr",
+    ]);
+    openssl(&["x509", "-req", "-in", "r.csr", "-signkey", "k.pem", "-days", "1", "-out", "c.pem"]);
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-in", "c.pem", "-noout", "-text"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"), "openssl made a v1 certificate");
+    let b64 = |f: &str| {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, std::fs::read(dir.path().join(f)).unwrap())
+    };
+    let ca = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sim.ca_pem);
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n    \
+             certificate-authority-data: {ca}\ncontexts:\n- name: v1\n  context: {{cluster: sim, user: u, namespace: \
+             {}}}\ncurrent-context: v1\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    \
+             client-key-data: {}\n",
+            sim.url,
+            ns(&sim),
+            b64("c.pem"),
+            b64("k.pem")
+        ),
+    )
+    .unwrap();
+    let before = sim.log().len();
+    let o = plugin_at(&kubeconfig).args(["status"]).write_stdin("").output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("client certificate of context \"v1\": it is an X.509 version 1 certificate"), "{stderr}");
+    assert!(stderr.contains("kubectl accepts it"), "{stderr}");
+    assert_eq!(sim.log().len(), before, "nothing sent");
 }

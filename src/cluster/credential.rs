@@ -119,11 +119,55 @@ fn build_with(config: &kube::Config, cred: Credential, context: &str) -> Result<
 }
 
 fn build(config: kube::Config, context: &str) -> Result<kube::Client> {
+    let v1 = certificate_version(&config.auth_info) == Some(1);
     // what kube says, without the Debug dumps of its sources; never a credential
     kube::Client::try_from(config).map_err(|e| {
         let ctx = if context.is_empty() { String::new() } else { format!(" for context {context:?}") };
+        if v1 {
+            // webpki parses only X.509 v3 end-entity certificates (rustls-webpki's
+            // `UnsupportedCertVersion`); Go's crypto/tls, so kubectl, takes v1 too
+            return Error::usage(format!(
+                "cannot use the client certificate of context {context:?}: it is an X.509 version 1 certificate                  (no extensions); kubectl accepts it, but this plugin's TLS library (rustls) accepts only version 3.                  Reissue it as version 3 (openssl x509 -req ... -extfile with, say, extendedKeyUsage=clientAuth)"
+            ));
+        }
         Error::Config(format!("cannot build a client{ctx}: {e}"))
     })
+}
+
+/// The X.509 version (1, 2, 3) of the user's client certificate, from its DER: a
+/// TBSCertificate starting with the `[0]` version field is v2 or v3 (its INTEGER says
+/// which), one starting with the serial number is v1 (RFC 5280 §4.1). None: no
+/// certificate, or not one this can read (then kube's own error stands).
+pub fn certificate_version(user: &kube::config::AuthInfo) -> Option<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pem = match (&user.client_certificate_data, &user.client_certificate) {
+        (Some(d), _) => String::from_utf8(b64.decode(d.trim()).ok()?).ok()?,
+        (None, Some(path)) => std::fs::read_to_string(path).ok()?,
+        (None, None) => return None,
+    };
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let der = b64.decode(body.trim()).ok()?;
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version?, serial, ... } }
+    let header = |d: &[u8]| -> Option<usize> {
+        match *d.get(1)? {
+            n if n < 0x80 => Some(2),
+            n => Some(2 + usize::from(n & 0x7f)),
+        }
+    };
+    let tbs = der.get(header(&der)?..)?;
+    let first = tbs.get(header(tbs)?..)?;
+    match first.first()? {
+        0x02 => Some(1),
+        // [0] { INTEGER version }: a0 03 02 01 v
+        0xa0 => first.get(4).map(|v| v + 1),
+        _ => None,
+    }
 }
 
 /// When to renew a credential obtained at `now` that expires at `expires`: `RENEW_BEFORE`
