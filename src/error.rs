@@ -21,10 +21,15 @@ pub struct ApiFailure {
     pub attempts: u32,
 }
 
+/// The server's reason and message are its own words: escaped here, whatever path prints
+/// them (a read's error, a write's line in the journal), so that a line break or a colour
+/// sequence in them cannot forge a line (`output::clean`); `cluster::api` bounds the
+/// message's length.
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reason = if self.reason.is_empty() { format!("{}", self.code) } else { self.reason.clone() };
-        write!(f, "Error from server ({reason}): {}", self.message)?;
+        use crate::output::clean;
+        let reason = if self.reason.is_empty() { format!("{}", self.code) } else { clean(&self.reason).into_owned() };
+        write!(f, "Error from server ({reason}): {}", clean(&self.message))?;
         write!(f, "\n  (while trying to {} {}", self.verb, self.resource)?;
         if let Some(ns) = &self.namespace {
             write!(f, " in namespace {ns}")?;

@@ -9,15 +9,17 @@ pub trait Confirm {
 }
 
 /// dialoguer on stderr's terminal; Esc, q and "n" are a no; Ctrl-C is an interruption.
+/// A question is one line of plain text: every unsafe character in it is escaped, line
+/// breaks and SGR sequences included (`output::clean`), so that a string from the cluster
+/// in it (an upgrade state's image or stage, anyone's who may annotate the CephCluster)
+/// cannot forge a line of the prompt or hide its text (`ESC[8m`).
 pub struct TerminalConfirm;
 
 impl Confirm for TerminalConfirm {
     fn confirm(&mut self, question: &str) -> Result<bool> {
         let term = dialoguer::console::Term::stderr();
-        let r = dialoguer::Confirm::new()
-            .with_prompt(crate::output::for_stderr(question))
-            .default(false)
-            .interact_on_opt(&term);
+        let r =
+            dialoguer::Confirm::new().with_prompt(crate::output::clean(question)).default(false).interact_on_opt(&term);
         match r {
             Ok(answer) => Ok(answer.unwrap_or(false)),
             Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {

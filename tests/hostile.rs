@@ -206,3 +206,92 @@ fn wait_progress_escapes_daemon_ids() {
     assert!(r.stderr.contains("waiting for mgr.a\\x1b[2J"), "{}", r.stderr);
     assert!(r.stderr.contains("rollout done"), "{}", r.stderr);
 }
+
+/// A server's own error message (a webhook's, a proxy's): a forged line, colour and ESC
+/// sequences, and 200 kB.
+fn hostile_message() -> String {
+    format!("denied\nerror: forged line{H}\u{1b}[31mred\u{1b}[0m{}", "x".repeat(200_000))
+}
+
+#[test]
+fn server_error_messages_are_escaped_and_bounded_on_reads_and_writes() {
+    use rook_sim::{Fault, FaultKind};
+    let sim = sim(Crd::Proposed);
+    let message = hostile_message();
+    let fault = |verb: &str, resource: &str| {
+        Fault::new(FaultKind::Message { code: 500, message: message.clone() }).verb(verb).resource(resource)
+    };
+    sim.faults().add(fault("list", "cephclusters"));
+    // colour on: the writers keep SGR sequences then, ours; never the server's
+    let read = run(&sim, &["status", "--color", "always"]);
+    sim.faults().clear();
+    sim.faults().add(fault("patch", "deployments"));
+    let write = run(&sim, &["pause", "osd.0", "--yes", "--color", "always"]);
+    for (what, r) in [("read", &read), ("write", &write)] {
+        assert_eq!(r.code, 1, "{what}: {}", r.stderr);
+        assert!(r.stderr.contains("denied\\nerror: forged line\\x1b[2J"), "{what}: escaped, on one line: {}", r.stderr);
+        assert!(!r.stderr.lines().any(|l| l.starts_with("error: forged")), "{what}: a forged line: {}", r.stderr);
+        for raw in ["\u{1b}[31mred", "\u{1b}[2J", "\u{1b}]0;", "\u{9b}", "\u{202e}"] {
+            assert!(!r.stderr.contains(raw), "{what}: {raw:?} from the server reached the terminal");
+        }
+        assert!(r.stderr.len() < 20_000, "{what}: {} bytes of error", r.stderr.len());
+        assert!(r.stderr.contains("more characters)"), "{what}: says how much was cut: {}", &r.stderr[..2000]);
+    }
+}
+
+/// Strings of the upgrade's state annotation (anyone's who may annotate the CephCluster):
+/// a forged line, a concealed text (`ESC[8m`) and the usual hostile characters.
+const FORGED: &str = "\nforged: line\u{1b}[8mhidden";
+
+/// A cluster with a paused upgrade (after its canary) whose state was then rewritten with
+/// hostile strings, in `phase`.
+fn hostile_state(phase: &str) -> Sim {
+    let sim = sim(Crd::Proposed);
+    run(&sim, &["upgrade", "quay.io/ceph/ceph:v20.2.6", "--yes", "--canary", "1"]).ok();
+    let key = "kubectl-ceph-image/upgrade";
+    sim.update(&CEPHCLUSTERS, "rook-ceph", "rook-ceph", |c| {
+        let mut st: Value = serde_json::from_str(c["metadata"]["annotations"][key].as_str().unwrap()).unwrap();
+        st["phase"] = json!(phase);
+        st["stage"] = json!(format!("osd batch 2/3{FORGED}{H}"));
+        st["message"] = json!(format!("stopped{FORGED}{H}"));
+        st["params"]["image"] = json!(format!("quay.io/ceph/ceph:v20.2.6{FORGED}{H}"));
+        c["metadata"]["annotations"][key] = json!(st.to_string());
+    })
+    .unwrap();
+    sim
+}
+
+fn assert_no_forged_line(what: &str, text: &str) {
+    assert!(!text.lines().any(|l| l.trim_start().starts_with("forged")), "{what}: a forged line:\n{text}");
+    assert!(!text.contains("\u{1b}[8m"), "{what}: a concealed text reached the terminal");
+}
+
+#[test]
+fn upgrade_state_strings_are_escaped_in_status_errors_and_prompts() {
+    let sim = hostile_state("paused");
+    let status = safe_run(&sim, &["upgrade", "status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_no_forged_line("upgrade status", &status.stdout);
+    assert!(status.stdout.contains("\\nforged: line\\x1b[8mhidden"), "escaped: {}", status.stdout);
+    // another image: the one under way is named in the error
+    let other = safe_run(&sim, &["upgrade", "quay.io/ceph/ceph:v20.2.7", "--yes"]);
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(other.stderr.contains("under way"), "{}", other.stderr);
+    assert_no_forged_line("under way", &other.stderr);
+    // the pause prompt on a terminal, colour on: the writers keep SGR then, but a question
+    // is one line of plain text
+    let sim = hostile_state("running");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env("KUBECONFIG", sim.kubeconfig()).env("TERM", "xterm").args(["upgrade", "pause", "--color", "always"]);
+    let mut p = common::pty::Pty::spawn(cmd);
+    p.expect("Pause the upgrade to");
+    p.expect("[y/N]");
+    let raw = p.raw();
+    p.send("n");
+    p.wait();
+    let prompt = &raw[raw.find("Pause the upgrade to").unwrap()..];
+    assert!(prompt.contains("\\nforged: line\\x1b[8mhidden"), "escaped in the prompt: {prompt:?}");
+    for bad in ["\u{1b}[8m", "\u{1b}]0;pwned", "\u{202e}", "\u{9b}", "\nforged"] {
+        assert!(!prompt.contains(bad), "{bad:?} reached the prompt raw: {prompt:?}");
+    }
+}

@@ -70,6 +70,31 @@ fn label_patches_throttled_forever_are_bounded_by_daemons_times_attempts() {
 }
 
 #[test]
+fn a_label_patch_answered_503_forever_is_sent_5_times_in_all() {
+    // the executor's loop around the transport's: one bound for both (it was 5 x 5)
+    let sim = sim(Crd::Proposed);
+    sim.faults().add(Fault::new(FaultKind::Status(503)).verb("patch").resource("deployments"));
+    let r = run(&sim, &["pause", "osd.0", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("FAILED: Error from server (ServiceUnavailable)"), "{}", r.stderr);
+    assert!(r.stderr.contains("gave up after 5 attempts"), "{}", r.stderr);
+    assert_eq!(statuses(&sim, "patch", "deployments"), [503; ATTEMPTS], "the README's at most 5");
+}
+
+#[test]
+fn a_label_patch_answered_500_then_503_is_sent_5_times_in_all() {
+    // a server error (may have landed: read back, sent again by the executor), then
+    // refusals the transport repeats: still 5 sends in all
+    let sim = sim(Crd::Proposed);
+    sim.faults().add(Fault::new(FaultKind::Status(500)).verb("patch").resource("deployments").times(1));
+    sim.faults().add(Fault::new(FaultKind::Status(503)).verb("patch").resource("deployments"));
+    let r = run(&sim, &["pause", "osd.0", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("gave up after 5 attempts"), "{}", r.stderr);
+    assert_eq!(statuses(&sim, "patch", "deployments"), [500, 503, 503, 503, 503]);
+}
+
+#[test]
 fn a_watch_failing_once_does_not_fail_set_wait() {
     let sim = slow_sim(Crd::Proposed, 30);
     sim.faults().add(Fault::new(FaultKind::Status(503)).verb("watch").resource("pods").times(1));

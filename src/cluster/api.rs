@@ -8,11 +8,13 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use super::credential::Session;
 use crate::error::{ApiFailure, Error, Result};
 
 #[derive(Clone)]
 pub struct Kube {
-    client: kube::Client,
+    /// The client of the moment: made anew when an exec plugin's credential is renewed.
+    session: Session,
     verbose: bool,
     timeout: Option<Duration>,
     server: String,
@@ -21,6 +23,9 @@ pub struct Kube {
     notice: bool,
     /// `-v=N`: from `DETAIL_LEVEL` on, the request log also gives each answer's size.
     level: u8,
+    /// How many times `send` may send one request: `ATTEMPTS`, or what is left of them
+    /// when a caller repeats the request itself (`with_attempts`).
+    attempts: u32,
 }
 
 /// From this `-v` level on (kubectl's -v=8 logs bodies) the request log adds the size of
@@ -87,8 +92,15 @@ pub fn backoff(n: u32) -> Duration {
 }
 
 impl Kube {
-    pub fn new(client: kube::Client, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { client, verbose, timeout, server, notice: false, level: u8::from(verbose) }
+    pub fn new(session: Session, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
+        Kube { session, verbose, timeout, server, notice: false, level: u8::from(verbose), attempts: ATTEMPTS }
+    }
+
+    /// The same connection, whose `send` sends a request at most `n` times (at least once):
+    /// a caller that repeats a request itself (the executor's writes) passes what is left of
+    /// `ATTEMPTS`, so the two loops together send it at most `ATTEMPTS` times.
+    pub fn with_attempts(&self, n: u32) -> Kube {
+        Kube { attempts: n.max(1), ..self.clone() }
     }
 
     /// The `-v` level: 0 logs nothing, 1 and more each request, `DETAIL_LEVEL` and more
@@ -128,16 +140,17 @@ impl Kube {
             };
             let repeat_here = !judged_by_caller || not_processed(&e);
             match retry_delay(&e, attempt) {
-                Some(delay) if repeat_here && attempt < ATTEMPTS && waited + delay <= WAIT_BUDGET => {
+                Some(delay) if repeat_here && attempt < self.attempts && waited + delay <= WAIT_BUDGET => {
                     if self.verbose {
                         crate::output::note(&format!("  retrying in {} ms ({})", delay.as_millis(), first_line(&e)));
                     } else if self.notice && began.elapsed() + delay >= NOTICE_AFTER {
                         crate::output::note(&format!(
-                            "{} {}: {}; attempt {} of {ATTEMPTS} in {} ms",
+                            "{} {}: {}; attempt {} of {} in {} ms",
                             what.verb,
                             what.resource,
                             crate::output::clean(&first_line(&e)),
                             attempt + 1,
+                            self.attempts,
                             delay.as_millis()
                         ));
                     }
@@ -158,13 +171,32 @@ impl Kube {
         }
     }
 
-    async fn send_once(&self, mut req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+    /// One attempt: with the credential of the moment (renewed first when it expires
+    /// soon), and once more with a renewed one when the server answers 401 (credential.rs).
+    async fn send_once(&self, req: http::Request<Vec<u8>>, what: &What, attempt: u32) -> Result<Bytes> {
+        let current = self.session.client().await?;
+        match self.exchange(&current.client, clone_request(&req), what, attempt).await {
+            Err(e) if e.api_code() == Some(401) => match self.session.after_unauthorized(current.generation).await? {
+                Some(renewed) => self.exchange(&renewed.client, req, what, attempt).await,
+                None => Err(e),
+            },
+            out => out,
+        }
+    }
+
+    async fn exchange(
+        &self,
+        client: &kube::Client,
+        mut req: http::Request<Vec<u8>>,
+        what: &What,
+        attempt: u32,
+    ) -> Result<Bytes> {
         set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
         let answer = async {
-            let res = self.client.send(req.map(kube::client::Body::from)).await?;
+            let res = client.send(req.map(kube::client::Body::from)).await?;
             let status = res.status();
             let retry_after = retry_after(res.headers());
             let body = res.into_body().collect().await.map_err(|e| kube::Error::Service(e.into()))?.to_bytes();
@@ -180,10 +212,11 @@ impl Kube {
                 _ = tokio::time::sleep(NOTICE_AFTER) => {}
             }
             crate::output::note(&format!(
-                "waiting for {} to answer {} {} (attempt {attempt} of {ATTEMPTS}{})...",
+                "waiting for {} to answer {} {} (attempt {attempt} of {}{})...",
                 self.server,
                 what.verb,
                 what.resource,
+                self.attempts,
                 self.timeout.map(|t| format!(", gives up after {}s", t.as_secs())).unwrap_or_default()
             ));
             answer.await
@@ -239,9 +272,22 @@ impl Kube {
     }
 
     /// A streaming request (a watch): the answer's body is read by the caller; no overall
-    /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors.
-    pub async fn stream(
+    /// timeout (the watch's own timeoutSeconds ends it), non-2xx answers are errors. The
+    /// credential is renewed as for `send`.
+    pub async fn stream(&self, req: http::Request<Vec<u8>>, what: &What) -> Result<http::Response<kube::client::Body>> {
+        let current = self.session.client().await?;
+        match self.open_stream(&current.client, clone_request(&req), what).await {
+            Err(e) if e.api_code() == Some(401) => match self.session.after_unauthorized(current.generation).await? {
+                Some(renewed) => self.open_stream(&renewed.client, req, what).await,
+                None => Err(e),
+            },
+            out => out,
+        }
+    }
+
+    async fn open_stream(
         &self,
+        client: &kube::Client,
         mut req: http::Request<Vec<u8>>,
         what: &What,
     ) -> Result<http::Response<kube::client::Body>> {
@@ -249,7 +295,7 @@ impl Kube {
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
-        match self.client.send(req.map(kube::client::Body::from)).await {
+        match client.send(req.map(kube::client::Body::from)).await {
             Ok(res) if res.status().is_success() => {
                 self.log(&method, &path, res.status().as_str(), start);
                 Ok(res)
@@ -355,7 +401,8 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
         serde_json::from_slice(body).ok().filter(|s: &StatusBody| s.kind == "Status").unwrap_or_default();
     let server_message = || -> String { String::from_utf8_lossy(body).trim().chars().take(300).collect() };
     let (reason, generic) = reason_for(code, &server_message());
-    let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason };
+    // a reason is one CamelCase word (metav1.StatusReason): a longer one is cut like a message
+    let reason = if s.reason.is_empty() { reason.to_string() } else { s.reason.chars().take(REASON_LIMIT).collect() };
     let message = if s.message.is_empty() { generic } else { shorten_message(&s.message) };
     let retry_after = retry_after.or(s.details.retry_after_seconds.map(Duration::from_secs));
     Error::Api(Box::new(ApiFailure {
@@ -369,6 +416,9 @@ fn api_failure(what: &What, code: u16, retry_after: Option<Duration>, body: &[u8
         attempts: 1,
     }))
 }
+
+/// The longest server reason kept, in characters.
+const REASON_LIMIT: usize = 100;
 
 /// The longest server message kept whole, in characters; past it the message is cut and
 /// says how much was left out (a webhook or proxy can answer with hundreds of kB).

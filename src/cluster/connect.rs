@@ -1,7 +1,8 @@
 //! Connect as kubectl does: `--kubeconfig`, else `KUBECONFIG` (several files merged),
 //! else ~/.kube/config; `--context`; the namespace from `-n`, else the context's, else
 //! `rook-ceph`; `--request-timeout`. kubectl's kubeconfig rules (`kubeconfig.rs`), its
-//! proxy rules (`proxy.rs`), and an exec credential plugin run once (`exec.rs`).
+//! proxy rules (`proxy.rs`), and an exec credential plugin (`exec.rs`) run again when its
+//! credential runs out (`credential.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::Kube;
+use super::credential::Session;
 use super::exec::{self, Terminal};
 use super::kubeconfig::{self, Source};
 use super::proxy::{self, ProxyEnv};
@@ -88,17 +90,12 @@ pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
     // sleeping Retry-After uncapped) is off: `Kube::send` is the one retry policy, so every
     // attempt is counted, logged with -v and bounded (src/cluster/api.rs).
     config.default_retry = false;
-    // the exec credential plugin runs here, once; kube would run it for the TLS identity,
-    // the auth layer and the client's expiry, each time anew
-    let mut user = std::mem::take(&mut config.auth_info);
-    let (terminal, vars) = (o.terminal, proxy_env.vars.clone());
-    config.auth_info = tokio::task::spawn_blocking(move || exec::resolve(&mut user, terminal, &vars).map(|()| user))
-        .await
-        .map_err(|e| Error::Failed(format!("the credential plugin's task failed: {e}")))??;
+    // the exec credential plugin runs here, and again when its credential runs out
+    // (credential.rs); kube never runs it
+    let plugin = exec::Plugin::take(&mut config.auth_info, o.terminal, &proxy_env.vars);
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-    let client = kube::Client::try_from(config)
-        .map_err(|e| Error::Config(format!("cannot build a client for context {context:?}: {}", client_error(&e))))?;
-    Ok(Connection { kube: Kube::new(client, o.verbose, o.request_timeout, server), namespace, context })
+    let session = Session::start(config, plugin, &context).await?;
+    Ok(Connection { kube: Kube::new(session, o.verbose, o.request_timeout, server), namespace, context })
 }
 
 /// Where the proxy comes from, once the kubeconfig is checked.
@@ -129,11 +126,6 @@ fn check_and_take_proxy(kc: &mut Kubeconfig, context: &str, env: &ProxyEnv) -> R
         }
         None => Ok(Some(ProxyChoice::FromEnv)),
     }
-}
-
-/// A client that cannot be built: what kube says, without the Debug dumps of its sources.
-fn client_error(e: &kube::Error) -> String {
-    e.to_string()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Exec credential plugins (EKS, GKE, kubelogin...) run once per command, as kubectl runs
-//! them, before the client is built: the credential they print becomes the user's token or
-//! client certificate, so every request of the command shares it.
+//! Exec credential plugins (EKS, GKE, kubelogin...) run as kubectl runs them: once before
+//! the client is built, the credential they print becoming the user's token or client
+//! certificate, so every request shares it; and again when it runs out (its
+//! `expirationTimestamp`, or the server answering 401), which `credential.rs` decides.
 //!
 //! Errors are worded as kubectl words them and never carry what could be a secret: no
 //! argument, no `env` value, nothing the plugin printed. The plugin's stderr reaches the
@@ -8,6 +9,7 @@
 //! that no log captures it.
 
 use std::process::{Command, Stdio};
+use std::time::SystemTime;
 
 use base64::Engine;
 use kube::config::{AuthInfo, ExecConfig, ExecInteractiveMode};
@@ -76,6 +78,81 @@ struct Status {
     client_certificate_data: String,
     #[serde(default, rename = "clientKeyData")]
     client_key_data: String,
+    /// RFC 3339; absent or null: the credential is good until the server refuses it.
+    #[serde(default, rename = "expirationTimestamp")]
+    expiration_timestamp: Option<String>,
+}
+
+/// The user's exec entry, with what running it needs: how it may talk to the user and the
+/// environment it gets on top of this process's (the proxy variables).
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    exec: ExecConfig,
+    terminal: Terminal,
+    extra_env: Vec<(String, String)>,
+}
+
+/// A credential a plugin returned (its `ExecCredential.status`).
+pub struct Credential {
+    token: Option<SecretString>,
+    /// The client certificate's PEM and its key's PEM.
+    identity: Option<(String, SecretString)>,
+    /// `status.expirationTimestamp`: when the plugin says the credential stops working.
+    /// None: it works until the server answers 401.
+    pub expires: Option<SystemTime>,
+}
+
+impl Plugin {
+    /// Take the exec entry out of `user` (so kube never runs it: it would, for the TLS
+    /// identity, the auth layer and the client's expiry, each time anew). None: no entry.
+    pub fn take(user: &mut AuthInfo, terminal: Terminal, extra_env: &[(String, String)]) -> Option<Plugin> {
+        let exec = user.exec.take()?;
+        Some(Plugin { exec, terminal, extra_env: extra_env.to_vec() })
+    }
+
+    /// The command the kubeconfig names (for messages; never its arguments or env).
+    pub fn command(&self) -> &str {
+        self.exec.command.as_deref().unwrap_or_default()
+    }
+
+    /// Run the plugin (blocking: it may prompt) and read its credential. Errors in
+    /// kubectl's words, never quoting what the plugin printed.
+    pub fn run(&self) -> Result<Credential> {
+        let cred = run(&self.exec, self.terminal, &self.extra_env)?;
+        let expires = match cred.expiration_timestamp.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => Some(SystemTime::from(t.parse::<jiff::Timestamp>().map_err(|_| {
+                Error::Config(format!(
+                    "{PREFIX} decoding stdout: status.expirationTimestamp is not an RFC 3339 time{HINT}"
+                ))
+            })?)),
+        };
+        Ok(Credential {
+            token: (!cred.token.is_empty()).then(|| SecretString::from(cred.token)),
+            identity: (!cred.client_certificate_data.is_empty())
+                .then(|| (cred.client_certificate_data, SecretString::from(cred.client_key_data))),
+            expires,
+        })
+    }
+}
+
+impl Credential {
+    /// Put the credential in `user`: its token, or client certificate and key, replacing
+    /// those the kubeconfig gives (client-go: the plugin's credential wins).
+    pub fn apply(self, user: &mut AuthInfo) {
+        use secrecy::ExposeSecret;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        if let Some((cert, key)) = self.identity {
+            user.client_certificate = None;
+            user.client_key = None;
+            user.client_certificate_data = Some(b64(&cert));
+            user.client_key_data = Some(SecretString::from(b64(key.expose_secret())));
+        }
+        if let Some(token) = self.token {
+            user.token = Some(token);
+            user.token_file = None;
+        }
+    }
 }
 
 /// The prefix kubectl puts before a credential failure.
@@ -85,11 +162,9 @@ const PREFIX: &str = "Unable to connect to the server: getting credentials:";
 const HINT: &str = "\n  hint: the plugin's output is not shown (it may hold credentials): run the command \
                     of this user's exec entry in the kubeconfig by hand to see it";
 
-/// Run the user's exec plugin once and put the credential it returns in `user` (its token,
-/// or client certificate and key), removing the exec entry so that nothing runs it again.
+/// Run the plugin of `exec` once and check what it printed.
 /// `extra_env`: variables to give the plugin on top of this process's environment.
-pub fn resolve(user: &mut AuthInfo, terminal: Terminal, extra_env: &[(String, String)]) -> Result<()> {
-    let Some(exec) = user.exec.take() else { return Ok(()) };
+fn run(exec: &ExecConfig, terminal: Terminal, extra_env: &[(String, String)]) -> Result<Status> {
     let command = exec.command.clone().unwrap_or_default();
     let mut cmd = Command::new(&command);
     cmd.args(exec.args.iter().flatten());
@@ -147,19 +222,7 @@ pub fn resolve(user: &mut AuthInfo, terminal: Terminal, extra_env: &[(String, St
         };
         return Err(Error::Config(format!("{PREFIX} exec: executable {command} {how}{HINT}")));
     }
-    let cred = parse(&out.stdout, &api_version).map_err(|m| Error::Config(format!("{PREFIX} {m}{HINT}")))?;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    if !cred.client_certificate_data.is_empty() {
-        user.client_certificate = None;
-        user.client_key = None;
-        user.client_certificate_data = Some(b64(&cred.client_certificate_data));
-        user.client_key_data = Some(SecretString::from(b64(&cred.client_key_data)));
-    }
-    if !cred.token.is_empty() {
-        user.token = Some(SecretString::from(cred.token));
-        user.token_file = None;
-    }
-    Ok(())
+    parse(&out.stdout, &api_version).map_err(|m| Error::Config(format!("{PREFIX} {m}{HINT}")))
 }
 
 /// The plugin's stdout as a credential; the error never quotes it (client-go's checks, in

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod connect;
+pub mod credential;
 pub mod exec;
 pub mod kubeconfig;
 pub mod proxy;

@@ -267,19 +267,20 @@ pub struct Target<'a> {
     pub pause_between: std::time::Duration,
 }
 
-/// Send one write. `uid`: a delete's precondition (the object read just before).
-async fn send(t: &Target<'_>, w: &Write, uid: Option<&str>) -> Result<Value> {
+/// Send one write through `kube` (`t.kube`, or it with fewer attempts left). `uid`: a
+/// delete's precondition (the object read just before).
+async fn send(t: &Target<'_>, kube: &Kube, w: &Write, uid: Option<&str>) -> Result<Value> {
     let (ns, dry) = (t.namespace, t.dry_run);
     match (&w.object, w.patch_type) {
         (Object::CephCluster(n), PatchType::Merge | PatchType::Strategic) => {
-            write::patch_cluster_value(t.kube, ns, n, &w.patch, dry).await
+            write::patch_cluster_value(kube, ns, n, &w.patch, dry).await
         }
-        (Object::Deployment(n), PatchType::Merge) => write::patch_deployment_value(t.kube, ns, n, &w.patch, dry).await,
+        (Object::Deployment(n), PatchType::Merge) => write::patch_deployment_value(kube, ns, n, &w.patch, dry).await,
         (Object::Deployment(n), PatchType::Strategic) => {
-            write::strategic_patch_deployment_value(t.kube, ns, n, &w.patch, dry).await
+            write::strategic_patch_deployment_value(kube, ns, n, &w.patch, dry).await
         }
-        (Object::Pod(n), PatchType::Create) => write::create_pod_value(t.kube, ns, n, &w.patch, dry).await,
-        (Object::Pod(n), PatchType::Delete) => write::delete_pod_value(t.kube, ns, n, uid, dry).await,
+        (Object::Pod(n), PatchType::Create) => write::create_pod_value(kube, ns, n, &w.patch, dry).await,
+        (Object::Pod(n), PatchType::Delete) => write::delete_pod_value(kube, ns, n, uid, dry).await,
         (o, p) => Err(Error::Failed(format!("the plugin has no {p:?} write for {}", o.describe()))),
     }
 }
@@ -306,17 +307,19 @@ async fn before_delete(t: &Target<'_>, w: &Write) -> std::result::Result<Option<
 
 /// One write: send it; on an answer that does not show it applied, a 409, a server error
 /// or no answer, read the object back and judge by what it shows. Applied is applied;
-/// not applied is sent again (at most `api::ATTEMPTS` times, after the retry policy's
-/// delay) unless it is a preconditioned write that met 409: that is a conflict, for the
-/// caller to judge by intent. The transport does not repeat writes (`api::Kube::send`),
-/// so a write that landed is never sent twice.
+/// not applied is sent again after the retry policy's delay, unless it is a preconditioned
+/// write that met 409: that is a conflict, for the caller to judge by intent. The
+/// transport repeats a write only when the server refused it unprocessed (429, 503:
+/// `api::Kube::send`), so a write that landed is never sent twice. One bound for both
+/// loops: the write is sent at most `api::ATTEMPTS` times in all, the transport's repeats
+/// counted (each send gets what is left), and the error says how many.
 async fn one(t: &Target<'_>, w: &Write) -> Done {
     // A server dry run's answer is the object as it would be stored: a field the CRD
     // prunes is missing from it (FACTS §1), so it is judged like a real answer.
     let delete = w.patch_type == PatchType::Delete;
     if t.dry_run {
         // A delete's answer is the object as it was: any success, or nothing to delete.
-        return match send(t, w, None).await {
+        return match send(t, t.kube, w, None).await {
             Ok(_) if delete => Done::Applied,
             Err(e) if delete && e.api_code() == Some(404) => Done::Applied,
             Ok(obj) if w.expect.holds(&obj) => Done::Applied,
@@ -324,7 +327,16 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
             Err(e) => Done::Failed { error: e.to_string() },
         };
     }
-    let mut attempt = 1;
+    use crate::cluster::api::{ATTEMPTS, not_processed};
+    // sends so far, the transport's repeats included; `attempt`: failed rounds, for the delay
+    let (mut sent, mut attempt) = (0u32, 1u32);
+    let gave_up = |e: Error, sent: u32| match e {
+        Error::Api(mut a) => {
+            a.attempts = sent;
+            Done::Failed { error: Error::Api(a).to_string() }
+        }
+        e => Done::Failed { error: e.to_string() },
+    };
     loop {
         // Each attempt of a delete reads the object first: what is there now is judged.
         let uid = if delete {
@@ -335,7 +347,7 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
         } else {
             None
         };
-        let e = match send(t, w, uid.as_deref()).await {
+        let e = match send(t, &t.kube.with_attempts(ATTEMPTS - sent), w, uid.as_deref()).await {
             // A delete was accepted: the answer is the object as it was (or a Status).
             Ok(_) if delete => return Done::Applied,
             Err(e) if delete && e.api_code() == Some(404) => return Done::Applied,
@@ -345,8 +357,20 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
             Err(e) if e.api_code().is_some_and(|c| c != 409 && c < 500) => {
                 return Done::Failed { error: e.to_string() };
             }
+            // No credential to send it with (the exec plugin failed to renew it): it was
+            // not sent, and a read back could not be sent either.
+            Err(e @ Error::Config(_)) => return Done::Failed { error: e.to_string() },
             Err(e) => e,
         };
+        sent += match &e {
+            Error::Api(a) => a.attempts.max(1),
+            _ => 1,
+        };
+        // Refused unprocessed (503) as often as the transport could send it: not applied,
+        // nothing to read back, and no attempt left.
+        if not_processed(&e) && sent >= ATTEMPTS {
+            return gave_up(e, sent);
+        }
         // 409, a server error or no answer: it may have applied; the object tells.
         let conflict = e.api_code() == Some(409);
         match read(t, &w.object).await {
@@ -389,11 +413,11 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
             crate::cluster::api::retry_delay(&e, attempt)
         };
         match delay {
-            Some(d) if attempt < crate::cluster::api::ATTEMPTS && stopped().is_none() => {
+            Some(d) if sent < ATTEMPTS && stopped().is_none() => {
                 tokio::time::sleep(d).await;
                 attempt += 1;
             }
-            _ => return Done::Failed { error: e.to_string() },
+            _ => return gave_up(e, sent),
         }
     }
 }

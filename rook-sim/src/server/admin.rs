@@ -230,8 +230,10 @@ pub fn parse_flag(s: &str) -> Result<Setting, String> {
 
 /// A kind's name and status code as the listing shows them.
 fn kind_name(k: &FaultKind) -> (String, Option<u16>) {
-    if let FaultKind::Status(c) = k {
-        return ("status".into(), Some(*c));
+    match k {
+        FaultKind::Status(c) => return ("status".into(), Some(*c)),
+        FaultKind::Message { code, .. } => return ("message".into(), Some(*code)),
+        _ => {}
     }
     match named_kinds().into_iter().find(|(_, n)| n == k) {
         Some((name, _)) => (name.into(), None),

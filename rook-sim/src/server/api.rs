@@ -115,7 +115,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
         return reply;
     }
     if req.path == LOG_PATH {
-        if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+        if !crate::server::rbac::authenticated(&state.token, req.authorization.as_deref()) {
             return Reply::error(&ApiError::unauthorized());
         }
         return match req.method.as_str() {
@@ -177,7 +177,7 @@ async fn answer(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    if req.authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+    if !crate::server::rbac::authenticated(&state.token, req.authorization.as_deref()) {
         Reply::error(&ApiError::unauthorized())
     } else if let Some(denied) = forbidden(state, &r, verb) {
         Reply::error(&denied)
@@ -250,6 +250,7 @@ fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
             ..ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
         }),
         FaultKind::Status(503) => Reply::error(&ApiError::service_unavailable()),
+        FaultKind::Message { code, message } => Reply::error(&ApiError::new(*code, "InternalError", message.clone())),
         FaultKind::Status(c) => {
             Reply::error(&ApiError::new(*c, "InternalError", format!("Internal error occurred: injected fault ({c})")))
         }

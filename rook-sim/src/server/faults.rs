@@ -8,6 +8,9 @@ use std::time::Duration;
 pub enum FaultKind {
     /// Answer with this HTTP status and a matching `Status` body.
     Status(u16),
+    /// Answer with this HTTP status and a `Status` whose message is this text, as a
+    /// webhook or a proxy words it (control characters and hundreds of kB included).
+    Message { code: u16, message: String },
     /// 409 Conflict, as if another writer got there first.
     Conflict,
     /// 403 Forbidden, as RBAC would answer.

@@ -59,6 +59,21 @@ pub struct Attributes<'a> {
     pub name: Option<&'a str>,
 }
 
+/// Is `authorization` (a request's header) the simulation's user? `Bearer <token>`, or
+/// `Bearer <token>~<unix ms>`: a token that expires, the user's until that time and
+/// answered 401 after it, as kube-apiserver answers a credential that ran out (an exec
+/// plugin's test renews it; a cloud's token does the same every 15 minutes or hour).
+pub fn authenticated(token: &str, authorization: Option<&str>) -> bool {
+    let Some(presented) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else { return false };
+    match presented.split_once('~') {
+        None => presented == token,
+        Some((t, until)) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            t == token && until.parse::<u128>().is_ok_and(|until| now < until)
+        }
+    }
+}
+
 fn strings(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
@@ -221,6 +236,17 @@ metadata: {name: ignored, namespace: rook-ceph}
         name: Option<&'a str>,
     ) -> Attributes<'a> {
         Attributes { verb, group, resource, subresource: None, namespace: ns, name }
+    }
+
+    #[test]
+    fn a_token_that_expires_is_the_users_until_then() {
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert!(authenticated("t", Some("Bearer t")));
+        assert!(authenticated("t", Some(&format!("Bearer t~{}", ms + 60_000))));
+        assert!(!authenticated("t", Some(&format!("Bearer t~{}", ms - 1))), "expired");
+        assert!(!authenticated("t", Some(&format!("Bearer u~{}", ms + 60_000))), "another token");
+        assert!(!authenticated("t", Some("Bearer t~soon")));
+        assert!(!authenticated("t", None));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             clean(&doc.namespace),
             clean(&doc.cluster),
             clean(&st.params.image),
-            st.phase,
+            clean(&st.phase),
             stage_suffix(st),
             doc.on_target,
             doc.total,

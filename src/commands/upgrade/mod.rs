@@ -92,7 +92,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             "an upgrade to {} with other parameters is under way on this CephCluster ({}{}): `upgrade resume` goes \
              on with its own (`upgrade status` shows them); `upgrade abort` first to start again with these",
             clean(&st.params.image),
-            st.phase,
+            clean(&st.phase),
             stage_suffix(st)
         )));
     }
@@ -109,7 +109,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             "an upgrade to {} is under way on this CephCluster ({}{}), perhaps in another terminal: `upgrade status` \
              shows it; if the process that ran it was stopped, `upgrade resume` goes on",
             clean(&st.params.image),
-            st.phase,
+            clean(&st.phase),
             stage_suffix(st)
         )));
     }
@@ -120,7 +120,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             "an upgrade to {} is under way on this CephCluster ({}{}): `upgrade status` shows it, `upgrade resume` \
              goes on, `upgrade abort` stops it",
             clean(&st.params.image),
-            st.phase,
+            clean(&st.phase),
             stage_suffix(st)
         )));
     }

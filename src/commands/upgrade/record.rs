@@ -110,7 +110,7 @@ pub(super) async fn fail(conn: &Connection, s: &Settings, rec: &mut Record, st: 
         Ok(Written::Changed(other)) => note(&format!(
             "the stop is not recorded on the CephCluster: another terminal changed the upgrade's state meanwhile ({}), \
              and it is left as it is",
-            other.map(|o| format!("{}{}", o.phase, stage_suffix(&o))).unwrap_or_else(|| "removed".into())
+            other.map(|o| format!("{}{}", clean(&o.phase), stage_suffix(&o))).unwrap_or_else(|| "removed".into())
         )),
         Err(e) => note(&format!("could not record the stop on the CephCluster: {e}")),
     }
@@ -145,7 +145,7 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
              goes on with it, `upgrade abort` stops it",
             clean(&o.params.image),
             clean(&o.phase),
-            clean(&stage_suffix(&o)),
+            stage_suffix(&o),
             o.runner.as_ref().map(|r| format!(", run by {}", super::runner::runner_text(r))).unwrap_or_default()
         ))),
         Some(o) => Err(Error::Failed(format!(
@@ -153,7 +153,7 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
              state since this one read it ({}{}): this one stops so that only one moves the cluster; nothing further \
              moves from here. `upgrade status` shows it",
             clean(&o.params.image),
-            o.phase,
+            clean(&o.phase),
             stage_suffix(&o)
         ))),
     }

@@ -43,7 +43,8 @@ pub fn state_write(cluster: &str, st: Option<&State>, resource_version: &str) ->
 }
 
 pub fn stage_suffix(s: &State) -> String {
-    if s.stage.is_empty() { String::new() } else { format!(", stage {}", s.stage) }
+    // the state is anyone's who may annotate the CephCluster: its stage is escaped
+    if s.stage.is_empty() { String::new() } else { format!(", stage {}", crate::output::clean(&s.stage)) }
 }
 
 /// A stage's writes, in order: holds; the base stage's spec patch (base image, pins,
