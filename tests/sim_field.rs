@@ -12,11 +12,14 @@ use serde_json::Value;
 
 /// Drop what must differ between two simulations of the same objects: resourceVersions
 /// (each store numbers its own writes; the plan's patch carries the CephCluster's as its
-/// precondition). Nothing else differs.
+/// precondition) and when each one's Rook last checked Ceph's health (`status`'s
+/// `healthChecked` and `healthAgeSeconds`). Nothing else differs.
 fn normalise(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.remove("resourceVersion");
+            m.remove("healthChecked");
+            m.remove("healthAgeSeconds");
             m.values_mut().for_each(normalise);
         }
         Value::Array(a) => a.iter_mut().for_each(normalise),
