@@ -1223,66 +1223,75 @@ fn killed_with_the_cluster_label_on(sim: &Sim) -> (Value, Vec<String>) {
     (before, released)
 }
 
+// Items 3, 7 and 11 on the embedded server only: each needs Rook NOT to reconcile the
+// Deployments a stage released until the plugin starts the reconcile. The embedded
+// server's simulated Rook reconciles only when told; on the real control plane its
+// operator also reconciles on events of its own, and in full-suite runs (other tests
+// writing beside it) it moved the released OSDs first, so the interleaving these tests
+// need cannot be arranged there (they passed there run alone).
+
+/// Items 3 and 11: killed with the upgrade's own CephCluster-level label on. `upgrade
+/// status` counts as before the kill (the label is the upgrade's, not a hold of every
+/// mgr and OSD) and names the stage it stopped at; `upgrade abort` removes the label
+/// and says so, and Rook moves what the stage released.
+#[test]
+fn a_kill_with_the_cluster_label_on_is_counted_right_and_abort_removes_the_label() {
+    let sim = sim_with(Crd::Proposed, 3);
+    let ns = ns(&sim);
+    let (before, released) = killed_with_the_cluster_label_on(&sim);
+    let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok();
+    assert!(st.stderr.contains("label a stopped run of this upgrade left on"), "{}", st.stderr);
+    let st = st.json();
+    assert_eq!(st["total"], before["total"], "{st}\n{before}");
+    assert_eq!(st["nextStage"], before["nextStage"], "{st}\n{before}");
+    let r = run(&sim, &["upgrade", "abort", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Removed the CephCluster-level ceph.rook.io/do-not-reconcile label"), "{}", r.stdout);
+    let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+    assert!(c["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "{c}");
+    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none(), "{c}");
+    assert_eq!(state_now(&sim).unwrap()["phase"], "aborted");
+    sim.settle();
+    for d in &released {
+        assert_eq!(ceph_image_of(&sim.get(&DEPLOYMENTS, &ns, d).unwrap()), IMG, "{d} moved once reconciled");
+    }
+}
+
+/// Item 7: a stage stopped after its releases and before its reconcile (here the label
+/// add is refused): Rook never moves what was released, so `upgrade resume` starts the
+/// reconcile itself and finishes, instead of waiting at the gate for ever.
+#[test]
+fn a_stage_stopped_between_its_releases_and_its_reconcile_is_finished_by_resume() {
+    use rook_sim::{Fault, FaultKind};
+    let sim = sim_with(Crd::Proposed, 3);
+    let ns = ns(&sim);
+    sim.reset_replacements();
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
+    let released = next_releases(&sim);
+    let state = sim.state.clone();
+    at_the_label_add(
+        &sim,
+        Box::new(move || {
+            state.faults.add(Fault::new(FaultKind::Forbidden).verb("patch").resource("cephclusters").times(1));
+        }),
+    );
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    for d in &released {
+        let d = sim.get(&DEPLOYMENTS, &ns, d).unwrap();
+        assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "released: {d}");
+        assert_ne!(ceph_image_of(&d), IMG, "not reconciled: {d}");
+    }
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "20s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not reconciled by Rook yet"), "{}", r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+    assert!(sim.replacements(&ns).values().all(|n| *n == 1), "{:?}", sim.replacements(&ns));
+}
+
 on_both! {
-    /// Items 3 and 11: killed with the upgrade's own CephCluster-level label on. `upgrade
-    /// status` counts as before the kill (the label is the upgrade's, not a hold of every
-    /// mgr and OSD) and names the stage it stopped at; `upgrade abort` removes the label
-    /// and says so, and Rook moves what the stage released.
-    fn a_kill_with_the_cluster_label_on_is_counted_right_and_abort_removes_the_label() {
-        let sim = sim_with(Crd::Proposed, 3);
-        let ns = ns(&sim);
-        let (before, released) = killed_with_the_cluster_label_on(&sim);
-        let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok();
-        assert!(st.stderr.contains("label a stopped run of this upgrade left on"), "{}", st.stderr);
-        let st = st.json();
-        assert_eq!(st["total"], before["total"], "{st}\n{before}");
-        assert_eq!(st["nextStage"], before["nextStage"], "{st}\n{before}");
-        let r = run(&sim, &["upgrade", "abort", "--yes"]);
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        assert!(r.stdout.contains("Removed the CephCluster-level ceph.rook.io/do-not-reconcile label"), "{}", r.stdout);
-        let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
-        assert!(c["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "{c}");
-        assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none(), "{c}");
-        assert_eq!(state_now(&sim).unwrap()["phase"], "aborted");
-        sim.settle();
-        for d in &released {
-            assert_eq!(ceph_image_of(&sim.get(&DEPLOYMENTS, &ns, d).unwrap()), IMG, "{d} moved once reconciled");
-        }
-    }
-
-    /// Item 7: a stage stopped after its releases and before its reconcile (here the label
-    /// add is refused): Rook never moves what was released, so `upgrade resume` starts the
-    /// reconcile itself and finishes, instead of waiting at the gate for ever.
-    fn a_stage_stopped_between_its_releases_and_its_reconcile_is_finished_by_resume() {
-        use rook_sim::{Fault, FaultKind};
-        let sim = sim_with(Crd::Proposed, 3);
-        let ns = ns(&sim);
-        sim.reset_replacements();
-        run(&sim, &["upgrade", IMG, "--yes", "--canary", "1", "--timeout", "60s"]).ok();
-        let released = next_releases(&sim);
-        let state = sim.state.clone();
-        at_the_label_add(
-            &sim,
-            Box::new(move || {
-                state.faults.add(Fault::new(FaultKind::Forbidden).verb("patch").resource("cephclusters").times(1));
-            }),
-        );
-        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
-        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-        sim.settle();
-        for d in &released {
-            let d = sim.get(&DEPLOYMENTS, &ns, d).unwrap();
-            assert!(d["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "released: {d}");
-            assert_ne!(ceph_image_of(&d), IMG, "not reconciled: {d}");
-        }
-        let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "20s"]);
-        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains("not reconciled by Rook yet"), "{}", r.stderr);
-        sim.settle();
-        nothing_left(&sim);
-        assert!(sim.replacements(&ns).values().all(|n| *n == 1), "{:?}", sim.replacements(&ns));
-    }
-
     /// Item 8: a `--prepull` run killed while its nodes pull leaves its pods; `upgrade
     /// abort` deletes them (found by their labels) and names them.
     fn abort_deletes_and_names_the_prepull_pods_a_killed_run_left() {
