@@ -586,12 +586,22 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
     p.rt.block_on(async {
         let mut conflicts = Vec::new();
         for s in &servers {
-            let before = s.send(write::get_request(&cluster_path(&ns), &ns).unwrap()).await.body;
-            let rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
             let image = "quay.io/ceph/ceph:v20.2.5";
             let change = Change::SetImage { target: Target::Base, image: image.into() };
-            let patch = writes::cluster_patch(&change, &rv).unwrap();
-            let a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, false).unwrap()).await;
+            // The simulated Rook writes the CephCluster's status whenever it likes, on both
+            // servers: a 409 between the read and the patch is read again, as the plugin does.
+            let (mut before, mut rv, mut patch, mut a);
+            let mut tries = 0;
+            loop {
+                before = s.send(write::get_request(&cluster_path(&ns), &ns).unwrap()).await.body;
+                rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+                patch = writes::cluster_patch(&change, &rv).unwrap();
+                a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, false).unwrap()).await;
+                tries += 1;
+                if a.code != 409 || tries == 5 {
+                    break;
+                }
+            }
             assert_eq!(a.code, 200, "{}: {a:?}", s.name);
             assert_eq!(a.body["spec"]["cephVersion"]["image"], image, "{}", s.name);
             assert_eq!(a.body["metadata"]["generation"], before["metadata"]["generation"].as_i64().unwrap() + 1);
