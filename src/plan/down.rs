@@ -54,7 +54,8 @@ pub fn not_running_by_node(snap: &Snapshot) -> Vec<NotRunning> {
     by.into_iter()
         .map(|(node, daemons)| {
             let pods = || snap.daemons.iter().flat_map(|d| &d.pods).filter(|p| p.node.as_deref() == Some(&node));
-            let node_down = pods().any(|p| p.phase == "Unknown") || !pods().any(serves);
+            // An unscheduled pod (no node) says nothing about a node.
+            let node_down = pods().next().is_some() && (pods().any(|p| p.phase == "Unknown") || !pods().any(serves));
             NotRunning { node, node_down, daemons }
         })
         .collect()
