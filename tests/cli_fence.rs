@@ -288,6 +288,37 @@ on_both! {
         assert!(sim.mutating_requests().iter().all(|l| l.resource != "deployments"), "no OSD was fenced");
     }
 
+    /// A node NotReady (issue #22 kind 5): no OSD of another node is fenced while its OSDs
+    /// are down; `status` names it; once it is back the same fence goes through.
+    fn a_fence_waits_for_a_node_that_is_down() {
+        let sim = sim_with(Crd::Released, 6);
+        let nodes = osd_nodes(&sim);
+        let down = nodes.values().max().unwrap().clone();
+        let down_osds: Vec<&String> = nodes.iter().filter(|(_, n)| **n == down).map(|(d, _)| d).collect();
+        sim.set_node_down(&down, true);
+        let r = run(&sim, &["status"]);
+        assert!(r.stdout.contains("Not running:") && r.stdout.contains(&format!("{down} (looks down)")), "{}", r.stdout);
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
+        assert!(r.stdout.contains("node-down") || r.stdout.contains("cannot start there"), "{}", r.stdout);
+        sim.clear_log();
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("refusing to fence") && r.stderr.contains(&format!("on host {down}")),
+            "{}",
+            r.stderr
+        );
+        assert!(sim.mutating_requests().is_empty(), "a refusal sends nothing: {:?}", sim.mutating_requests());
+        sim.set_node_down(&down, false);
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        // each OSD once (a 409 against a real API server is sent again: counted once)
+        let patched: std::collections::BTreeSet<String> =
+            sim.mutating_requests().iter().filter(|l| l.status == 200).filter_map(|l| l.name.clone()).collect();
+        assert_eq!(patched.len(), nodes.len(), "{patched:?}");
+        assert!(down_osds.iter().all(|d| patched.contains(*d)));
+    }
+
     /// A fence never rewrites a daemon the operator paused (the plan says it skips them).
     fn a_fence_leaves_paused_osds_alone_on_the_wire() {
         let sim = sim_with(Crd::Released, 12);
