@@ -1044,3 +1044,32 @@ fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
     let p = plan(&up, &Change::Fence { dtype: DaemonType::Osd, image, batching: Default::default() }).unwrap();
     assert!(p.warnings.iter().all(|w| w.code != "node-down"));
 }
+
+#[test]
+fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
+    use kubectl_ceph_image::plan::upgrade::{Params, batch_blocked, plan as upgrade_plan};
+    let s = with_node_down("c-node-2");
+    let params = Params {
+        image: next_patch(&s.cluster.base_image),
+        order: DaemonType::ALL.to_vec(),
+        canary: 0,
+        batch_by: Default::default(),
+        max_unavailable: None,
+        types: vec![],
+        pause_between_ms: 0,
+        prepull: false,
+    };
+    let up = upgrade_plan(&s, &params, true, None).unwrap();
+    let batch = |osd: &str| {
+        up.stages.iter().find(|st| st.daemons.iter().any(|m| m.daemon == osd)).unwrap_or_else(|| panic!("{osd}"))
+    };
+    let why = batch_blocked(&s, batch("osd.0"), params.batch_by).expect("osd.0's batch is blocked");
+    assert!(why.contains("osd.3 on host c-node-2"), "{why}");
+    assert_eq!(batch_blocked(&s, batch("osd.3"), params.batch_by), None, "the down host's own batch");
+    // stages without OSDs are not this check's
+    let mons =
+        up.stages.iter().find(|st| st.daemons.iter().all(|m| m.dtype == DaemonType::Mon) && !st.daemons.is_empty());
+    assert!(mons.is_none_or(|st| batch_blocked(&s, st, params.batch_by).is_none()));
+    let up_again = load("field", "14-stretch-cluster-arbiter.yaml");
+    assert_eq!(batch_blocked(&up_again, batch("osd.0"), params.batch_by), None);
+}
