@@ -428,10 +428,10 @@ pub fn set_node_down(state: &Arc<SimState>, node: &str, down: bool) {
                     s
                 });
             }
-            (false, Some("Unknown")) => {
-                if write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready: true })) {
-                    state.health.note_ready(ns, name);
-                }
+            (false, Some("Unknown"))
+                if write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready: true })) =>
+            {
+                state.health.note_ready(ns, name);
             }
             _ => {}
         }
