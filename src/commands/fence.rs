@@ -57,8 +57,8 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // No step restarts daemons of one failure domain while OSDs of another are down
     // (issue #22 kind 5): refused before any write; the executor checks again before each
     // step, since a node can go down while the fence runs.
-    if let Change::Fence { batching, .. } = &change
-        && let Some(why) = down_blocker(&snap, &outcome.plan, batching.by)
+    if let Change::Fence { batching, dtype, image } = &change
+        && let Some(why) = down_blocker(&snap, &outcome.plan, batching.by, *dtype, image)
     {
         return Err(Error::Failed(format!("refusing to fence: {why}. Nothing was sent; bring the node back first")));
     }
@@ -189,14 +189,27 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
 
 /// The first step of the plan that would restart daemons of one failure domain while OSDs
 /// of another are down (`plan::down::blocker`), as "step N: why".
-fn down_blocker(snap: &Snapshot, plan: &Plan, by: crate::plan::FailureDomain) -> Option<String> {
+/// OSDs an earlier run already fenced to the image are awaited (see `run`), not down.
+fn down_blocker(
+    snap: &Snapshot,
+    plan: &Plan,
+    by: crate::plan::FailureDomain,
+    dtype: DaemonType,
+    image: &str,
+) -> Option<String> {
+    let awaited: Vec<&str> = snap
+        .daemons
+        .iter()
+        .filter(|d| d.id.dtype == dtype && d.fenced_to(image))
+        .map(|d| d.deployment.as_str())
+        .collect();
     let mut steps: Vec<u32> = plan.daemons.iter().filter_map(|d| d.step).collect();
     steps.sort_unstable();
     steps.dedup();
     steps.into_iter().find_map(|n| {
         let deps: Vec<&str> =
             plan.daemons.iter().filter(|d| d.step == Some(n)).map(|d| d.deployment.as_str()).collect();
-        crate::plan::down::blocker(snap, by, &deps).map(|why| format!("step {n}: {why}"))
+        crate::plan::down::blocker_but(snap, by, &deps, &awaited).map(|why| format!("step {n}: {why}"))
     })
 }
 

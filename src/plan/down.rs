@@ -81,6 +81,13 @@ pub fn domain_of(snap: &Snapshot, d: &Daemon, by: FailureDomain) -> String {
 /// failure domain down while OSDs of another are down; None when none are, or the down
 /// OSDs are all in the domain(s) being restarted. At 2000 OSDs the text stays short.
 pub fn blocker(snap: &Snapshot, by: FailureDomain, restarting: &[&str]) -> Option<String> {
+    blocker_but(snap, by, restarting, &[])
+}
+
+/// [`blocker`], not counting the OSDs of `awaited` (Deployments) as down: a re-run of an
+/// interrupted fence waits for the daemons its earlier run restarted before any step, so
+/// their pods coming up are not a node down.
+pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awaited: &[&str]) -> Option<String> {
     let moving: Vec<&Daemon> = snap.daemons.iter().filter(|d| restarting.contains(&d.deployment.as_str())).collect();
     if moving.is_empty() {
         return None;
@@ -88,7 +95,11 @@ pub fn blocker(snap: &Snapshot, by: FailureDomain, restarting: &[&str]) -> Optio
     let domains: Vec<String> = moving.iter().map(|d| domain_of(snap, d, by)).collect();
     // domain -> (nodes, OSD ids) of OSDs down outside the restarted domains
     let mut down: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for o in snap.daemons.iter().filter(|d| d.id.dtype == DaemonType::Osd && not_running(d)) {
+    let down_osds = snap
+        .daemons
+        .iter()
+        .filter(|d| d.id.dtype == DaemonType::Osd && not_running(d) && !awaited.contains(&d.deployment.as_str()));
+    for o in down_osds {
         let fd = domain_of(snap, o, by);
         if domains.contains(&fd) {
             continue;
