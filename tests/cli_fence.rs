@@ -436,3 +436,30 @@ on_both! {
         assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
     }
 }
+
+/// A node that goes down while the fence runs (issue #22 kind 5): the step after it waits
+/// within --timeout, then stops with the rest not sent. Embedded only: the hook takes the
+/// node down from inside the server, between two steps.
+#[test]
+fn a_node_down_mid_fence_stops_the_next_step() {
+    let sim = sim_with(Crd::Released, 6);
+    let nodes = osd_nodes(&sim);
+    let on = |n: &str| nodes.iter().filter(|(_, m)| *m == n).map(|(d, _)| d.clone()).collect::<Vec<_>>();
+    let (first, second, third) = ("node-00", "node-01", "node-02");
+    assert!(!on(first).is_empty() && !on(second).is_empty() && !on(third).is_empty(), "{nodes:?}");
+    // the first OSD patch of the second step takes the first node (already fenced) down
+    let state = sim.state.clone();
+    sim.faults().at_write_to(
+        &on(second)[0],
+        0,
+        Box::new(move || rook_sim::kube::kubelet::set_node_down(&state, first, true)),
+    );
+    sim.clear_log();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&format!("on host {first}")) && r.stderr.contains("stopped"), "{}", r.stderr);
+    let patched: Vec<String> = sim.mutating_requests().iter().filter_map(|l| l.name.clone()).collect();
+    assert!(on(third).iter().all(|d| !patched.contains(d)), "the third node's OSDs are not sent: {patched:?}");
+    assert!(on(second).iter().all(|d| patched.contains(d)), "{patched:?}");
+    sim.set_node_down(first, false);
+}
