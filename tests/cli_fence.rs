@@ -288,6 +288,37 @@ on_both! {
         assert!(sim.mutating_requests().iter().all(|l| l.resource != "deployments"), "no OSD was fenced");
     }
 
+    /// A node NotReady (issue #22 kind 5): no OSD of another node is fenced while its OSDs
+    /// are down; `status` names it; once it is back the same fence goes through.
+    fn a_fence_waits_for_a_node_that_is_down() {
+        let sim = sim_with(Crd::Released, 6);
+        let nodes = osd_nodes(&sim);
+        let down = nodes.values().max().unwrap().clone();
+        let down_osds: Vec<&String> = nodes.iter().filter(|(_, n)| **n == down).map(|(d, _)| d).collect();
+        sim.set_node_down(&down, true);
+        let r = run(&sim, &["status"]);
+        assert!(r.stdout.contains("Not running:") && r.stdout.contains(&format!("{down} (looks down)")), "{}", r.stdout);
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
+        assert!(r.stdout.contains("node-down") || r.stdout.contains("cannot start there"), "{}", r.stdout);
+        sim.clear_log();
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("refusing to fence") && r.stderr.contains(&format!("on host {down}")),
+            "{}",
+            r.stderr
+        );
+        assert!(sim.mutating_requests().is_empty(), "a refusal sends nothing: {:?}", sim.mutating_requests());
+        sim.set_node_down(&down, false);
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        // each OSD once (a 409 against a real API server is sent again: counted once)
+        let patched: std::collections::BTreeSet<String> =
+            sim.mutating_requests().iter().filter(|l| l.status == 200).filter_map(|l| l.name.clone()).collect();
+        assert_eq!(patched.len(), nodes.len(), "{patched:?}");
+        assert!(down_osds.iter().all(|d| patched.contains(*d)));
+    }
+
     /// A fence never rewrites a daemon the operator paused (the plan says it skips them).
     fn a_fence_leaves_paused_osds_alone_on_the_wire() {
         let sim = sim_with(Crd::Released, 12);
@@ -404,4 +435,31 @@ on_both! {
         let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
         assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
     }
+}
+
+/// A node that goes down while the fence runs (issue #22 kind 5): the step after it waits
+/// within --timeout, then stops with the rest not sent. Embedded only: the hook takes the
+/// node down from inside the server, between two steps.
+#[test]
+fn a_node_down_mid_fence_stops_the_next_step() {
+    let sim = sim_with(Crd::Released, 6);
+    let nodes = osd_nodes(&sim);
+    let on = |n: &str| nodes.iter().filter(|(_, m)| *m == n).map(|(d, _)| d.clone()).collect::<Vec<_>>();
+    let (first, second, third) = ("node-00", "node-01", "node-02");
+    assert!(!on(first).is_empty() && !on(second).is_empty() && !on(third).is_empty(), "{nodes:?}");
+    // the first OSD patch of the second step takes the first node (already fenced) down
+    let state = sim.state.clone();
+    sim.faults().at_write_to(
+        &on(second)[0],
+        0,
+        Box::new(move || rook_sim::kube::kubelet::set_node_down(&state, first, true)),
+    );
+    sim.clear_log();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains(&format!("on host {first}")) && r.stderr.contains("stopped"), "{}", r.stderr);
+    let patched: Vec<String> = sim.mutating_requests().iter().filter_map(|l| l.name.clone()).collect();
+    assert!(on(third).iter().all(|d| !patched.contains(d)), "the third node's OSDs are not sent: {patched:?}");
+    assert!(on(second).iter().all(|d| patched.contains(d)), "{patched:?}");
+    sim.set_node_down(first, false);
 }

@@ -981,3 +981,95 @@ on_both! {
         assert!(t.contains("node-1,node-2,node-3"), "{t}");
     }
 }
+
+/// A node gone NotReady (issue #22 kind 5): the stretch cluster's c-node-2 stops reporting,
+/// so its pods show phase Unknown and not Ready, as the node controller leaves them.
+fn with_node_down(node: &str) -> Snapshot {
+    let mut s = load("field", "14-stretch-cluster-arbiter.yaml");
+    for p in s.daemons.iter_mut().flat_map(|d| d.pods.iter_mut()).filter(|p| p.node.as_deref() == Some(node)) {
+        p.phase = "Unknown".into();
+        p.ready = false;
+    }
+    s
+}
+
+#[test]
+fn a_node_down_shows_in_status_grouped_by_node() {
+    let s = with_node_down("c-node-2");
+    let v = kubectl_ceph_image::plan::status::view(&s, jiff::Timestamp::now());
+    let down: Vec<_> = v.not_running.iter().filter(|g| g.node_down).collect();
+    assert_eq!(down.len(), 1, "{:?}", v.not_running);
+    assert_eq!(down[0].node, "c-node-2");
+    assert!(down[0].daemons.contains(&"osd.3".to_string()) && down[0].daemons.contains(&"mon.d".to_string()));
+    assert!(v.warnings.iter().any(|w| w.code == "node-down" && w.message.contains("c-node-2")), "{:?}", v.warnings);
+    let text = kubectl_ceph_image::render::status(&v, &kubectl_ceph_image::output::Styles::plain());
+    assert!(text.contains("Not running:") && text.contains("c-node-2 (looks down): mon.d"), "{text}");
+    // with every node up there is no such section
+    let up = kubectl_ceph_image::plan::status::view(
+        &load("field", "14-stretch-cluster-arbiter.yaml"),
+        jiff::Timestamp::now(),
+    );
+    assert!(up.not_running.is_empty(), "{:?}", up.not_running);
+}
+
+#[test]
+fn no_failure_domain_restarts_while_osds_of_another_are_down() {
+    use kubectl_ceph_image::plan::FailureDomain::{Host, Zone};
+    use kubectl_ceph_image::plan::down::blocker;
+    let s = with_node_down("c-node-2");
+    // osd.0 on b-node-1 while osd.3 on c-node-2 is down: refused, with who is down where
+    let why = blocker(&s, Host, &["rook-ceph-osd-0"]).expect("refused");
+    assert!(why.contains("osd.3 on host c-node-2") && why.contains("osd.0"), "{why}");
+    // a mon on another host too: its restart takes a second failure domain down
+    assert!(blocker(&s, Host, &["rook-ceph-mon-a"]).is_some());
+    // the down host's own OSDs may restart (nothing else is down)
+    assert_eq!(blocker(&s, Host, &["rook-ceph-osd-3"]), None);
+    // by zone: osd.2 shares zone c with osd.3 and may restart; osd.0 in zone b may not
+    assert_eq!(blocker(&s, Zone, &["rook-ceph-osd-2"]), None);
+    let why = blocker(&s, Zone, &["rook-ceph-osd-0"]).expect("refused");
+    assert!(why.contains("in zone c (node c-node-2)"), "{why}");
+    // every node up: nothing refused
+    assert_eq!(blocker(&load("field", "14-stretch-cluster-arbiter.yaml"), Host, &["rook-ceph-osd-0"]), None);
+}
+
+#[test]
+fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
+    let s = with_node_down("c-node-2");
+    let image = next_patch(&s.cluster.base_image);
+    let p = plan(&s, &Change::Fence { dtype: DaemonType::Osd, image, batching: Default::default() }).unwrap();
+    let w = p.warnings.iter().find(|w| w.code == "node-down").expect("node-down warning");
+    assert!(w.message.contains("osd.3 on c-node-2") && !w.message.contains("osd.0"), "{}", w.message);
+    let up = load("field", "14-stretch-cluster-arbiter.yaml");
+    let image = next_patch(&up.cluster.base_image);
+    let p = plan(&up, &Change::Fence { dtype: DaemonType::Osd, image, batching: Default::default() }).unwrap();
+    assert!(p.warnings.iter().all(|w| w.code != "node-down"));
+}
+
+#[test]
+fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
+    use kubectl_ceph_image::plan::upgrade::{Params, batch_blocked, plan as upgrade_plan};
+    let s = with_node_down("c-node-2");
+    let params = Params {
+        image: next_patch(&s.cluster.base_image),
+        order: DaemonType::ALL.to_vec(),
+        canary: 0,
+        batch_by: Default::default(),
+        max_unavailable: None,
+        types: vec![],
+        pause_between_ms: 0,
+        prepull: false,
+    };
+    let up = upgrade_plan(&s, &params, true, None).unwrap();
+    let batch = |osd: &str| {
+        up.stages.iter().find(|st| st.daemons.iter().any(|m| m.daemon == osd)).unwrap_or_else(|| panic!("{osd}"))
+    };
+    let why = batch_blocked(&s, batch("osd.0"), params.batch_by).expect("osd.0's batch is blocked");
+    assert!(why.contains("osd.3 on host c-node-2"), "{why}");
+    assert_eq!(batch_blocked(&s, batch("osd.3"), params.batch_by), None, "the down host's own batch");
+    // stages without OSDs are not this check's
+    let mons =
+        up.stages.iter().find(|st| st.daemons.iter().all(|m| m.dtype == DaemonType::Mon) && !st.daemons.is_empty());
+    assert!(mons.is_none_or(|st| batch_blocked(&s, st, params.batch_by).is_none()));
+    let up_again = load("field", "14-stretch-cluster-arbiter.yaml");
+    assert_eq!(batch_blocked(&up_again, batch("osd.0"), params.batch_by), None);
+}

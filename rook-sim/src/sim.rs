@@ -581,6 +581,13 @@ impl Sim {
         self.state.kubelet.set_never_ready(ns, deployment);
     }
 
+    /// Take `node` down (NotReady: its pods turn phase Unknown and not Ready, new pods
+    /// bound to it stay Pending) or, `false`, bring it back (its pods Ready again).
+    pub fn set_node_down(&self, node: &str, down: bool) {
+        let _rt = self.runtime().enter();
+        crate::kube::kubelet::set_node_down(&self.state, node, down);
+    }
+
     /// Pods held not Ready turn Ready at their next readiness probe.
     pub fn clear_never_ready(&self) {
         self.state.kubelet.clear_never_ready();

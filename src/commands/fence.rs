@@ -54,6 +54,14 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         print(s, &outcome, || text(&outcome, s))?;
         return Ok(if s.exit_code && outcome.plan.summary.restart_pods > 0 { 4 } else { 0 });
     }
+    // No step restarts daemons of one failure domain while OSDs of another are down
+    // (issue #22 kind 5): refused before any write; the executor checks again before each
+    // step, since a node can go down while the fence runs.
+    if let Change::Fence { batching, dtype, image } = &change
+        && let Some(why) = down_blocker(&snap, &outcome.plan, batching.by, *dtype, image)
+    {
+        return Err(Error::Failed(format!("refusing to fence: {why}. Nothing was sent; bring the node back first")));
+    }
     if s.dry_run.is_none() {
         super::show_plan(s, &outcome.plan);
         let what = if matches!(change, Change::Fence { .. }) { "Fence" } else { "Unfence" };
@@ -85,7 +93,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await?;
         }
     }
-    let target = super::exec_target(&conn, &outcome.plan, dry_run, s);
+    let mut target = super::exec_target(&conn, &outcome.plan, dry_run, s);
+    if let Change::Fence { batching, .. } = &change {
+        target.down_gate = Some(batching.by);
+    }
     let mut journal = execute::run(&target, &outcome.writes).await;
     // A fenced Deployment changed since it was read (409): judged by intent, re-read and
     // fenced from its current state; what is already fenced is not sent again.
@@ -133,7 +144,11 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             ctx.confirm("Fence these Deployments to the image asked (the plan above)?")?;
         }
         let writes = crate::plan::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
-        let target = super::exec_target(&conn, &again, false, s);
+        let mut target = super::exec_target(&conn, &again, false, s);
+        target.down_gate = Some(match &change {
+            Change::Fence { batching, .. } => batching.by,
+            _ => crate::plan::FailureDomain::Host,
+        });
         let next = execute::run(&target, &writes).await;
         // The journal of the whole command: what the earlier runs applied, then this run.
         let mut merged = execute::Journal::new(&[]);
@@ -170,6 +185,32 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
     }
     Ok(0)
+}
+
+/// The first step of the plan that would restart daemons of one failure domain while OSDs
+/// of another are down (`plan::down::blocker`), as "step N: why".
+/// OSDs an earlier run already fenced to the image are awaited (see `run`), not down.
+fn down_blocker(
+    snap: &Snapshot,
+    plan: &Plan,
+    by: crate::plan::FailureDomain,
+    dtype: DaemonType,
+    image: &str,
+) -> Option<String> {
+    let awaited: Vec<&str> = snap
+        .daemons
+        .iter()
+        .filter(|d| d.id.dtype == dtype && d.fenced_to(image))
+        .map(|d| d.deployment.as_str())
+        .collect();
+    let mut steps: Vec<u32> = plan.daemons.iter().filter_map(|d| d.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps.into_iter().find_map(|n| {
+        let deps: Vec<&str> =
+            plan.daemons.iter().filter(|d| d.step == Some(n)).map(|d| d.deployment.as_str()).collect();
+        crate::plan::down::blocker_but(snap, by, &deps, &awaited).map(|why| format!("step {n}: {why}"))
+    })
 }
 
 /// Deployments of the fenced type whose fence another writer changed between two reads,

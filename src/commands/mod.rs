@@ -83,6 +83,7 @@ pub fn exec_target<'a>(
         timeout: s.timeout,
         progress_bar: s.progress_bar,
         pause_between: s.pause_between,
+        down_gate: None,
     }
 }
 

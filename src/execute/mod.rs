@@ -265,6 +265,9 @@ pub struct Target<'a> {
     pub progress_bar: bool,
     /// `--pause-between`: after a step whose pods came Ready, wait this long (rook #14933).
     pub pause_between: std::time::Duration,
+    /// A fence: before each step that restarts pods, no OSD of another failure domain (of
+    /// this kind) may be down (`plan::down::blocker`, issue #22 kind 5).
+    pub down_gate: Option<crate::plan::FailureDomain>,
 }
 
 /// Send one write through `kube` (`t.kube`, or it with fewer attempts left). `uid`: a
@@ -450,6 +453,20 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 journal.gate = Some(e.to_string());
                 failed = true;
             }
+            if let (Some(by), false) = (t.down_gate, failed) {
+                let deps: Vec<&str> = idx
+                    .iter()
+                    .filter_map(|&i| match &writes[i].object {
+                        Object::Deployment(n) => Some(n.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(Err(e)) = unless_stopped(down_gate(t, by, &deps)).await {
+                    crate::output::note(&format!("{e}; stopped before the next step"));
+                    journal.gate = Some(e.to_string());
+                    failed = true;
+                }
+            }
         }
         let stop = failed || stopped().is_some();
         // After a stop only cleanup writes go, and only those whose temporary write may
@@ -554,6 +571,22 @@ async fn health_gate(t: &Target<'_>) -> Result<()> {
             )));
         }
         crate::output::note("the CephCluster reports HEALTH_ERR: waiting before the next batch");
+        tokio::time::sleep(std::time::Duration::from_secs(5).min(t.timeout)).await;
+    }
+}
+
+/// Wait (within the timeout, as the health gate does) while OSDs of another failure
+/// domain than the step's are down; the cluster is read again each time, since a node can
+/// go down or come back while the run goes on.
+async fn down_gate(t: &Target<'_>, by: crate::plan::FailureDomain, deps: &[&str]) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let snap = crate::cluster::read::snapshot(t.kube, t.namespace, Some(&t.cluster)).await?;
+        let Some(why) = crate::plan::down::blocker(&snap, by, deps) else { return Ok(()) };
+        if start.elapsed() >= t.timeout {
+            return Err(Error::Failed(format!("{why} (waited {:?})", t.timeout)));
+        }
+        crate::output::note(&format!("{why}: waiting before the next step"));
         tokio::time::sleep(std::time::Duration::from_secs(5).min(t.timeout)).await;
     }
 }

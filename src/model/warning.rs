@@ -57,6 +57,7 @@ pub const WARNING_CODES: &[&str] = &[
     "upgrade-under-way",
     "rollout-paused",
     "moved-by-hand",
+    "node-down",
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! No I/O here: everything it needs is in the `Snapshot`.
 
 mod change;
+pub mod down;
 pub mod order;
 pub mod status;
 mod types;
@@ -512,6 +513,15 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
                 ),
             });
         }
+    }
+    // A restart on a node that looks down replaces pods that cannot start there.
+    let moving: Vec<&str> = daemons
+        .iter()
+        .filter(|d| matches!(d.action, Action::Restart | Action::Start))
+        .map(|d| d.deployment.as_str())
+        .collect();
+    if !noop && let Some(message) = down::cannot_start(snap, &moving) {
+        warnings.push(Warning { code: "node-down", message });
     }
     let mut summary = Summary::default();
     for d in &daemons {

@@ -129,6 +129,9 @@ pub struct StatusView {
     pub crd_unreadable: Option<String>,
     /// A staged upgrade under way (`upgrade status` has the whole of it): null when none.
     pub upgrade: Option<UpgradeUnderWay>,
+    /// Daemons that should run and have no pod Running and Ready, by the node they are on
+    /// (a NotReady node leaves its pods Unknown, Terminating or Pending).
+    pub not_running: Vec<crate::plan::down::NotRunning>,
 }
 
 /// What `status` says of a staged upgrade: its target, phase and stage, from the
@@ -381,7 +384,21 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
             message: format!("{why}: `upgrade` starts no stage until it is fresh, and plans read it as it was then"),
         });
     }
+    let not_running = crate::plan::down::not_running_by_node(snap);
+    let down: Vec<String> = not_running.iter().filter(|g| g.node_down).map(|g| g.node.clone()).collect();
+    if !down.is_empty() {
+        warnings.push(Warning {
+            code: "node-down",
+            message: crate::output::clean(&format!(
+                "node(s) {} look down (no daemon pod there Running and Ready): their daemons cannot run there until \
+                 the node is back; a fence or staged upgrade restarts nothing of another failure domain meanwhile",
+                crate::output::some_of(&down, 4, 3, ", ", |n| format!(" and {n} more"))
+            ))
+            .into_owned(),
+        });
+    }
     StatusView {
+        not_running,
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
         external: c.external,

@@ -664,6 +664,7 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
             out.push_str(&table(&rows, "  "));
         }
     }
+    out.push_str(&not_running(&v.not_running, s, wide));
     if !v.ceph_versions.is_empty() {
         let _ = writeln!(out, "\nCeph versions (status.ceph.versions):");
         let mut rows = vec![vec!["TYPE".into(), "DAEMONS".into(), "VERSION".into()]];
@@ -677,6 +678,30 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
     out.push_str(&others(&v.copies, &v.not_handled, s));
     out.push_str(&warnings(&v.warnings, s));
     out.push_str(&status_totals(v, s));
+    out
+}
+
+/// "Not running:": per node, the daemons with no pod Running and Ready there, and whether
+/// the node looks down; at scale a few names per node (every one with -o wide).
+fn not_running(groups: &[crate::plan::down::NotRunning], s: &Styles, wide: bool) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let n: usize = groups.iter().map(|g| g.daemons.len()).sum();
+    let mut out = format!("\n{} {n} daemon(s), by node:\n", "Not running:".style(s.held));
+    let shown = if wide { usize::MAX } else { LIST_MAX };
+    for g in groups.iter().take(shown) {
+        let ids = if wide {
+            g.daemons.join(", ")
+        } else {
+            crate::output::some_of(&g.daemons, 8, 6, ", ", |k| format!(" and {k} more"))
+        };
+        let down = if g.node_down { " (looks down)" } else { "" };
+        let _ = writeln!(out, "  {}{down}: {}", clean(&g.node), clean(&ids));
+    }
+    if groups.len() > shown {
+        let _ = writeln!(out, "  and {} more node(s); every one with -o wide (or -o json)", groups.len() - shown);
+    }
     out
 }
 

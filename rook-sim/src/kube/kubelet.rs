@@ -33,6 +33,8 @@ pub struct Kubelet {
     failing: Mutex<BTreeSet<(String, String)>>,
     /// (namespace, Deployment) whose new pods never turn Ready.
     never_ready: Mutex<BTreeSet<(String, String)>>,
+    /// Nodes that are NotReady: their kubelet does not report, new pods stay Pending.
+    down: Mutex<BTreeSet<String>>,
     /// Pulls that finished: (sequence number, node, image), in order.
     pull_log: Mutex<Vec<(u64, String, String)>>,
     /// On a real server: the pods being started at once (`REMOTE_STARTS`).
@@ -155,6 +157,10 @@ impl Kubelet {
     /// (namespace, Deployment) pairs whose pods never turn Ready.
     pub fn never_ready_list(&self) -> Vec<(String, String)> {
         lock(&self.never_ready).iter().cloned().collect()
+    }
+
+    pub fn is_down(&self, node: &str) -> bool {
+        lock(&self.down).contains(node)
     }
 
     fn is_never_ready(&self, ns: &str, deployment: Option<&str>) -> bool {
@@ -315,6 +321,13 @@ async fn run(
         event(state, ns, &pod, "FailedScheduling", "Warning", &format!("node \"{node}\" not found"));
         return false;
     }
+    // a NotReady node's kubelet starts nothing: the pod stays Pending until the node is back
+    while kubelet.is_down(&node) {
+        tokio::time::sleep(cfg.ready_delay.max(Duration::from_millis(10))).await;
+        if state.get(&PODS, ns, name).is_none_or(|p| p["metadata"]["uid"] != uid) {
+            return false;
+        }
+    }
     // accepted by the kubelet: containers being created (a rollout's pods start so)
     if pod["status"].get("containerStatuses").is_none()
         && !write(state, ns, name, &uid, |p| status_at(p, &Stage::Creating))
@@ -383,6 +396,48 @@ async fn run(
         if gone {
             return false;
         }
+    }
+}
+
+/// Take `node` down (NotReady, as when its kubelet stops reporting) or bring it back. Down:
+/// the node controller marks its pods' `Ready` condition False and the pods, their status
+/// no longer reported, show phase `Unknown`; new pods bound to it stay Pending. Back: its
+/// pods run Ready again (the containers kept running) and pending ones start.
+pub fn set_node_down(state: &Arc<SimState>, node: &str, down: bool) {
+    if down {
+        lock(&state.kubelet.down).insert(node.to_string());
+    } else {
+        lock(&state.kubelet.down).remove(node);
+    }
+    let mut namespaces = BTreeSet::new();
+    for pod in state.list(&PODS, None) {
+        if pod["spec"]["nodeName"].as_str() != Some(node) {
+            continue;
+        }
+        let (ns, name) = (
+            pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+            pod["metadata"]["name"].as_str().unwrap_or_default(),
+        );
+        let uid = pod["metadata"]["uid"].clone();
+        namespaces.insert(ns.to_string());
+        match (down, pod["status"]["phase"].as_str()) {
+            (true, Some("Running")) => {
+                write(state, ns, name, &uid, |p| {
+                    let mut s = status_at(p, &Stage::Running { ready: false });
+                    s["phase"] = "Unknown".into();
+                    s
+                });
+            }
+            (false, Some("Unknown"))
+                if write(state, ns, name, &uid, |p| status_at(p, &Stage::Running { ready: true })) =>
+            {
+                state.health.note_ready(ns, name);
+            }
+            _ => {}
+        }
+    }
+    for ns in namespaces {
+        crate::operator::health::refresh(state, &ns);
     }
 }
 

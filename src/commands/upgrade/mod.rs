@@ -386,6 +386,15 @@ async fn drive(
                 left_from(&plan.stages)
             )));
         }
+        // No OSD batch while OSDs of another failure domain are down (issue #22 kind 5).
+        if let Some(why) = upgrade::batch_blocked(&snap, &stage, st.params.batch_by) {
+            fail(conn, s, &mut rec, &mut st, &why).await;
+            let left = left_from(&plan.stages);
+            return Err(Error::Failed(format!(
+                "{why}. Stage {} did not start. {left}. `upgrade resume` goes on",
+                clean(&stage.name)
+            )));
+        }
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
         let mut writes = stage_writes(&snap, &stage, &st.params.image);
         let released = own::released_unreconciled(&snap, &stage, &writes, &st.params.image);

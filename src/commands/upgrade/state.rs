@@ -47,5 +47,6 @@ pub(super) fn writes_to<'a>(
         timeout: s.timeout,
         progress_bar: s.progress_bar,
         pause_between: std::time::Duration::ZERO,
+        down_gate: None,
     }
 }
