@@ -588,32 +588,20 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
         for s in &servers {
             let image = "quay.io/ceph/ceph:v20.2.5";
             let change = Change::SetImage { target: Target::Base, image: image.into() };
-            // The simulated Rook writes the CephCluster's status whenever it likes, on both
-            // servers: a 409 between the read and the patch is read again, as the plugin does.
-            let (mut before, mut rv, mut patch, mut a);
-            let mut tries = 0;
-            loop {
-                before = s.send(write::get_request(&cluster_path(&ns), &ns).unwrap()).await.body;
-                rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-                patch = writes::cluster_patch(&change, &rv).unwrap();
-                a = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, false).unwrap()).await;
-                tries += 1;
-                if a.code != 409 || tries == 5 {
-                    break;
-                }
-            }
+            // The simulated Rook writes the CephCluster's status whenever it likes (and after
+            // every spec change, as it reconciles), on both servers: a 409 between the read
+            // and the patch is read again, as the plugin does.
+            let (before, a, patch) = patch_fresh(s, &ns, &change).await;
+            let rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
             assert_eq!(a.code, 200, "{}: {a:?}", s.name);
             assert_eq!(a.body["spec"]["cephVersion"]["image"], image, "{}", s.name);
             assert_eq!(a.body["metadata"]["generation"], before["metadata"]["generation"].as_i64().unwrap() + 1);
             assert_ne!(a.body["metadata"]["resourceVersion"], json!(rv), "{}", s.name);
             // the CephCluster-level label: metadata only, no new generation
-            let pause =
-                writes::cluster_patch(&Change::PauseCluster, a.body["metadata"]["resourceVersion"].as_str().unwrap())
-                    .unwrap();
-            let l = s.send(write::patch_request(&cluster_path(&ns), &ns, &pause, false, false).unwrap()).await;
+            let (before_pause, l, _) = patch_fresh(s, &ns, &Change::PauseCluster).await;
             assert_eq!(l.code, 200, "{}: {l:?}", s.name);
             assert_eq!(l.body["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"], "true", "{}", s.name);
-            assert_eq!(l.body["metadata"]["generation"], a.body["metadata"]["generation"], "{}", s.name);
+            assert_eq!(l.body["metadata"]["generation"], before_pause["metadata"]["generation"], "{}", s.name);
             // the first patch again: its resourceVersion is stale now
             let stale = s.send(write::patch_request(&cluster_path(&ns), &ns, &patch, false, false).unwrap()).await;
             conflicts.push(stale);
@@ -621,6 +609,23 @@ fn a_merge_patch_of_the_cephcluster_with_a_resource_version_precondition() {
         same("a stale resourceVersion", &conflicts[0].failure(), &conflicts[1].failure());
         assert_eq!((conflicts[0].code, conflicts[0].reason()), (409, "Conflict"));
     });
+}
+
+/// GET the CephCluster and send `change` as the plugin's merge patch carrying the
+/// resourceVersion just read; on a 409 (a status write of the simulated Rook came between)
+/// read again, at most 10 times. Returns the object read, the answer and the patch sent.
+async fn patch_fresh(s: &Server, ns: &str, change: &Change) -> (Value, Answer, Value) {
+    let mut tries = 0;
+    loop {
+        let before = s.send(write::get_request(&cluster_path(ns), ns).unwrap()).await.body;
+        let rv = before["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let patch = writes::cluster_patch(change, &rv).unwrap();
+        let a = s.send(write::patch_request(&cluster_path(ns), ns, &patch, false, false).unwrap()).await;
+        tries += 1;
+        if a.code != 409 || tries == 10 {
+            return (before, a, patch);
+        }
+    }
 }
 
 /// Labels of a Deployment: a strategic merge patch adds, a merge patch with null removes
