@@ -4,6 +4,7 @@
 //! simulated Rook operator, injects faults on demand and logs every request.
 //! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
 
+pub mod ceph;
 pub mod client;
 pub mod kube;
 pub mod load;
