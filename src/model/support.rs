@@ -155,10 +155,10 @@ pub fn child_reconcile_skipped(health: Option<&str>, checks: &[HealthCheck]) -> 
 /// running or cannot reach Ceph.
 pub const HEALTH_STALE_AFTER_SECS: i64 = 300;
 
-/// The age of `status.ceph.lastChecked` at `now`, in seconds; None where absent or not a
-/// time.
-pub fn health_age(last_checked: Option<&str>, now: jiff::Timestamp) -> Option<i64> {
-    let t: jiff::Timestamp = last_checked?.parse().ok()?;
+/// Seconds from an RFC 3339 time (`status.ceph.lastChecked`, a fence's `at`) to `now`, at
+/// least 0; None where absent or not a time.
+pub fn secs_since(time: Option<&str>, now: jiff::Timestamp) -> Option<i64> {
+    let t: jiff::Timestamp = time?.parse().ok()?;
     Some((now.as_second() - t.as_second()).max(0))
 }
 
@@ -177,7 +177,7 @@ pub fn health_blocks(health: Option<&str>, last_checked: Option<&str>, now: jiff
     if h == "HEALTH_ERR" {
         return Some("status.ceph.health is HEALTH_ERR (Rook refuses to upgrade on it too)".into());
     }
-    match health_age(last_checked, now) {
+    match secs_since(last_checked, now) {
         Some(age) if age > HEALTH_STALE_AFTER_SECS => Some(format!(
             "status.ceph was last checked {} ago ({h} then): Rook refreshes it about every 60 s, so the operator is \
              not running or cannot reach Ceph",

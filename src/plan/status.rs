@@ -143,19 +143,6 @@ pub struct UpgradeUnderWay {
     pub stage: String,
 }
 
-fn age(since: Option<&str>, now: jiff::Timestamp) -> Option<String> {
-    let t: jiff::Timestamp = since?.parse().ok()?;
-    let secs = (now.as_second() - t.as_second()).max(0);
-    let (d, h, m) = (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60);
-    Some(if d > 0 {
-        format!("{d}d{h}h")
-    } else if h > 0 {
-        format!("{h}h{m}m")
-    } else {
-        format!("{m}m")
-    })
-}
-
 pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
     let c = &snap.cluster;
     let held = held_now(snap);
@@ -193,7 +180,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                     image: f.image.clone(),
                     replaced_image: f.replaced.clone(),
                     fenced_at: f.at.clone(),
-                    age: age(f.at.as_deref(), now),
+                    age: crate::model::support::secs_since(f.at.as_deref(), now).map(crate::model::support::age_text),
                 });
             } else {
                 // A held daemon on another image is drift too: it moves when resumed.
@@ -405,7 +392,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         rook_version: snap.rook_version.clone(),
         health: c.health.clone(),
         health_checked: c.rook.last_checked.clone(),
-        health_age_seconds: crate::model::support::health_age(c.rook.last_checked.as_deref(), now),
+        health_age_seconds: crate::model::support::secs_since(c.rook.last_checked.as_deref(), now),
         health_checks: c.rook.health_checks.clone(),
         rook_rollout: snap.rook_rollout().filter(|r| r.on_target < r.total),
         phase: c.rook.phase.clone(),

@@ -745,13 +745,10 @@ async fn health_gate(
     loop {
         let c = crate::cluster::write::get_cluster_value(&conn.kube, &conn.namespace, cluster).await?;
         let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
-        let checked = c
-            .pointer("/status/ceph/lastChecked")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let last = c.pointer("/status/ceph/lastChecked").and_then(Value::as_str);
+        let checked = last.and_then(|t| t.parse::<jiff::Timestamp>().ok());
         // lastChecked has whole seconds.
         let fresh = checked.is_none_or(|t| t.as_second() >= after.as_second());
-        let last = c.pointer("/status/ceph/lastChecked").and_then(Value::as_str);
         let blocks = crate::model::support::health_blocks(Some(health), last, jiff::Timestamp::now());
         if blocks.is_none() && fresh {
             return Ok(());
