@@ -886,14 +886,8 @@ fn every_node_of_a_gateway_with_several_replicas_is_its_node() {
         (Action::Held, &["node-1", "node-2", "node-3"].map(String::from)[..])
     );
     let params = kubectl_ceph_image::plan::upgrade::Params {
-        image: "quay.io/ceph/ceph:v19.2.4".into(),
-        order: DaemonType::ALL.to_vec(),
-        canary: 0,
-        batch_by: Default::default(),
-        max_unavailable: None,
-        types: vec![],
-        pause_between_ms: 0,
         prepull: true,
+        ..kubectl_ceph_image::plan::upgrade::Params::new("quay.io/ceph/ceph:v19.2.4")
     };
     // The RGW alone, so that no other daemon names its node for it.
     let mut only = s.clone();
@@ -1049,16 +1043,7 @@ fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
 fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
     use kubectl_ceph_image::plan::upgrade::{Params, batch_blocked, plan as upgrade_plan};
     let s = with_node_down("c-node-2");
-    let params = Params {
-        image: next_patch(&s.cluster.base_image),
-        order: DaemonType::ALL.to_vec(),
-        canary: 0,
-        batch_by: Default::default(),
-        max_unavailable: None,
-        types: vec![],
-        pause_between_ms: 0,
-        prepull: false,
-    };
+    let params = Params::new(next_patch(&s.cluster.base_image));
     let up = upgrade_plan(&s, &params, true, None).unwrap();
     let batch = |osd: &str| {
         up.stages.iter().find(|st| st.daemons.iter().any(|m| m.daemon == osd)).unwrap_or_else(|| panic!("{osd}"))

@@ -81,16 +81,7 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
 }
 
 fn params(prepull: bool) -> Params {
-    Params {
-        image: TO.into(),
-        order: T::ALL.to_vec(),
-        canary: 0,
-        batch_by: FailureDomain::Host,
-        max_unavailable: None,
-        types: vec![],
-        pause_between_ms: 0,
-        prepull,
-    }
+    Params { batch_by: FailureDomain::Host, prepull, ..Params::new(TO) }
 }
 
 fn state(prepulled: bool) -> State {

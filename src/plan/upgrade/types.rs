@@ -38,6 +38,24 @@ pub struct Params {
     pub prepull: bool,
 }
 
+impl Params {
+    /// An upgrade of every type to `image` in Rook's order (`order_of`), with no canary,
+    /// batches by the default failure domain, the CephCluster's `osdMaxUpdatesInParallel`,
+    /// no pause between batches and no pre-pull: what `upgrade IMAGE` asks with no flag.
+    pub fn new(image: impl Into<String>) -> Self {
+        Params {
+            image: image.into(),
+            order: crate::model::daemon::DaemonType::ALL.to_vec(),
+            canary: 0,
+            batch_by: Default::default(),
+            max_unavailable: None,
+            types: vec![],
+            pause_between_ms: 0,
+            prepull: false,
+        }
+    }
+}
+
 /// The upgrade's state on the CephCluster (`UPGRADE_STATE`, JSON): what was asked and
 /// where it is, so another terminal can see, pause, resume or abort it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
