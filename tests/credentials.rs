@@ -168,7 +168,7 @@ fn a_plugin_that_fails_at_renewal_stops_the_command_with_the_journal() {
         "Unable to connect to the server: getting credentials: exec: executable {} failed with exit code 1",
         s.script.display()
     );
-    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert_eq!(r.stderr.matches(&want).count(), 1, "said once: {}", r.stderr);
     // the journal: the stage's writes, or the upgrade's stages done and left
     assert!(
         ["write(s) done", "The upgrade stopped here", "did not start"].iter().any(|j| r.stderr.contains(j)),

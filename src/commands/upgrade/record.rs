@@ -112,6 +112,11 @@ pub(super) async fn fail(conn: &Connection, s: &Settings, rec: &mut Record, st: 
              and it is left as it is",
             other.map(|o| format!("{}{}", clean(&o.phase), stage_suffix(&o))).unwrap_or_else(|| "removed".into())
         )),
+        // A lost connection or credential fails this write as it failed the step: the
+        // error that follows says it once.
+        Err(e) if why.contains(e.to_string().lines().next().unwrap_or_default()) => {
+            note("could not record the stop on the CephCluster either: the same error")
+        }
         Err(e) => note(&format!("could not record the stop on the CephCluster: {e}")),
     }
 }
