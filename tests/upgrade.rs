@@ -746,6 +746,33 @@ fn a_resume_removes_the_cluster_label_its_own_killed_run_left_on() {
     assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none());
 }
 
+/// Item 2, the CephCluster-level label: an operator's `pause cluster` while a stopped
+/// run's own label is on makes the label the operator's (its `UPGRADE_RECONCILE`
+/// annotation goes, the label stays), so the upgrade never removes it: resume refuses, as
+/// for any label of the operator's.
+#[test]
+fn pause_cluster_makes_a_stopped_runs_cluster_label_the_operators() {
+    let sim = sim_with(Crd::Proposed, 3);
+    let ns = ns(&sim);
+    run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]).ok();
+    sim.update(&CEPHCLUSTERS, &ns, &ns, |c| {
+        c["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"] = "true".into();
+        c["metadata"]["annotations"]["kubectl-ceph-image/upgrade-reconcile"] = "true".into();
+    })
+    .unwrap();
+    let p = run(&sim, &["pause", "cluster", "--yes"]);
+    assert_eq!(p.code, 0, "{}\n{}", p.stdout, p.stderr);
+    assert!(!p.stdout.contains("Nothing to change"), "{}", p.stdout);
+    let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
+    assert_eq!(c["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"], "true", "{c}");
+    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none(), "{c}");
+    sim.clear_log();
+    let r = run(&sim, &["upgrade", "resume", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("`resume cluster` first"), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty());
+}
+
 /// A resume whose stages are all done is not called done on HEALTH_ERR (as after a failed
 /// health gate at the last stage): it waits within --timeout, then stops, keeping the state.
 #[test]

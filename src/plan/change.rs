@@ -118,7 +118,9 @@ pub(super) fn stage(
             (noop, !noop)
         }
         Change::PauseCluster => {
-            let noop = after.cluster_held;
+            // The label a staged upgrade put on to start a reconcile (`UPGRADE_RECONCILE`)
+            // becomes the operator's: the upgrade never removes it then.
+            let noop = after.cluster_held && !snap.cluster.upgrade_reconcile;
             after.cluster_held = true;
             if !noop && !after.cluster_label_works {
                 warn(

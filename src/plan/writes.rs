@@ -322,10 +322,18 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
         match ch {
             Change::PauseCluster | Change::ResumeCluster => {
                 let add = matches!(ch, Change::PauseCluster);
-                if c.held != add {
+                if c.held != add || (add && c.upgrade_reconcile) {
                     let mut w = cluster_label(&c.name, add, SPEC, false);
                     w.patch["metadata"]["resourceVersion"] = c.resource_version.clone().into();
                     w.preconditioned = true;
+                    // A staged upgrade's label (its annotation says so): pause makes it the
+                    // operator's, resume removes both; the upgrade never touches it again.
+                    if c.upgrade_reconcile {
+                        w.patch["metadata"]["annotations"][crate::model::UPGRADE_RECONCILE] = Value::Null;
+                        if add {
+                            w.action = format!("add {DNR_LABEL} (the upgrade's cluster label becomes yours)");
+                        }
+                    }
                     out.push(w);
                 }
             }
