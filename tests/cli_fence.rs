@@ -298,9 +298,17 @@ on_both! {
         sim.set_node_down(&down, true);
         let r = run(&sim, &["status"]);
         assert!(r.stdout.contains("Not running:") && r.stdout.contains(&format!("{down} (looks down)")), "{}", r.stdout);
+        sim.clear_log();
+        // the dry run shows the plan and says the fence would be refused, as the run is
         let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
         assert!(r.stdout.contains("node-down") || r.stdout.contains("cannot start there"), "{}", r.stdout);
-        sim.clear_log();
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("refusing to fence") && r.stderr.contains("Dry run: nothing was sent"), "{}", r.stderr);
+        // a mgr is in another failure domain than the down OSDs too
+        let r = run(&sim, &["set", "mgr", IMG, "--strategy", "fence", "--dry-run"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("restarting mgr."), "{}", r.stderr);
+        assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
         let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
         assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
         assert!(

@@ -50,17 +50,27 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     let writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, &now);
     let dry = s.dry_run.map(DryRun::as_str);
     let mut outcome = Outcome { plan, writes, dry_run: dry, applied: false, journal: None, reconcile_started: false };
+    // No step restarts daemons of one failure domain while OSDs of another are down
+    // (issue #22 kind 5): refused before any write, and a dry run says so too; the
+    // executor checks again before each step, since a node can go down while the fence runs.
+    let blocked = match &change {
+        Change::Fence { batching, dtype, image } if !outcome.plan.noop && !outcome.writes.is_empty() => {
+            crate::plan::down::fence_blocker(&snap, &outcome.plan, batching.by, *dtype, image)
+        }
+        _ => None,
+    };
+    let refusal = |why: &str, sent: &str| {
+        Error::Failed(format!("refusing to fence: {}. {sent}; bring the node back first", clean(why)))
+    };
     if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {
         print(s, &outcome, || text(&outcome, s))?;
+        if let Some(why) = &blocked {
+            return Err(refusal(why, "Dry run: nothing was sent, and the fence would send nothing"));
+        }
         return Ok(if s.exit_code && outcome.plan.summary.restart_pods > 0 { 4 } else { 0 });
     }
-    // No step restarts daemons of one failure domain while OSDs of another are down
-    // (issue #22 kind 5): refused before any write; the executor checks again before each
-    // step, since a node can go down while the fence runs.
-    if let Change::Fence { batching, dtype, image } = &change
-        && let Some(why) = down_blocker(&snap, &outcome.plan, batching.by, *dtype, image)
-    {
-        return Err(Error::Failed(format!("refusing to fence: {why}. Nothing was sent; bring the node back first")));
+    if let Some(why) = &blocked {
+        return Err(refusal(why, "Nothing was sent"));
     }
     if s.dry_run.is_none() {
         super::show_plan(s, &outcome.plan);
@@ -185,32 +195,6 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
     }
     Ok(0)
-}
-
-/// The first step of the plan that would restart daemons of one failure domain while OSDs
-/// of another are down (`plan::down::blocker`), as "step N: why".
-/// OSDs an earlier run already fenced to the image are awaited (see `run`), not down.
-fn down_blocker(
-    snap: &Snapshot,
-    plan: &Plan,
-    by: crate::plan::FailureDomain,
-    dtype: DaemonType,
-    image: &str,
-) -> Option<String> {
-    let awaited: Vec<&str> = snap
-        .daemons
-        .iter()
-        .filter(|d| d.id.dtype == dtype && d.fenced_to(image))
-        .map(|d| d.deployment.as_str())
-        .collect();
-    let mut steps: Vec<u32> = plan.daemons.iter().filter_map(|d| d.step).collect();
-    steps.sort_unstable();
-    steps.dedup();
-    steps.into_iter().find_map(|n| {
-        let deps: Vec<&str> =
-            plan.daemons.iter().filter(|d| d.step == Some(n)).map(|d| d.deployment.as_str()).collect();
-        crate::plan::down::blocker_but(snap, by, &deps, &awaited).map(|why| format!("step {n}: {why}"))
-    })
 }
 
 /// Deployments of the fenced type whose fence another writer changed between two reads,

@@ -78,8 +78,11 @@ pub fn domain_of(snap: &Snapshot, d: &Daemon, by: FailureDomain) -> String {
 }
 
 /// The refusal when restarting `restarting` (Deployment names) would take daemons of one
-/// failure domain down while OSDs of another are down; None when none are, or the down
-/// OSDs are all in the domain(s) being restarted. At 2000 OSDs the text stays short.
+/// failure domain down while OSDs of another are down; None when no OSD is down, or when
+/// every restarting daemon is in the one failure domain whose OSDs are down (that domain
+/// is down already). A restart spread over several domains (a mon or mgr stage) is
+/// refused while any OSD is down: one of its domains is always another. At 2000 OSDs the
+/// text stays short.
 pub fn blocker(snap: &Snapshot, by: FailureDomain, restarting: &[&str]) -> Option<String> {
     blocker_but(snap, by, restarting, &[])
 }
@@ -93,6 +96,7 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
         return None;
     }
     let domains: Vec<String> = moving.iter().map(|d| domain_of(snap, d, by)).collect();
+    let only = domains.iter().all(|d| d == &domains[0]).then(|| domains[0].clone());
     // domain -> (nodes, OSD ids) of OSDs down outside the restarted domains
     let mut down: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     let down_osds = snap
@@ -101,7 +105,7 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
         .filter(|d| d.id.dtype == DaemonType::Osd && not_running(d) && !awaited.contains(&d.deployment.as_str()));
     for o in down_osds {
         let fd = domain_of(snap, o, by);
-        if domains.contains(&fd) {
+        if only.as_ref() == Some(&fd) {
             continue;
         }
         let e = down.entry(fd).or_default();
@@ -130,7 +134,10 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
             }
         })
         .collect();
-    let mut mine: Vec<&str> = domains.iter().map(String::as_str).collect();
+    let mut mine: Vec<&str> = domains.iter().map(String::as_str).filter(|d| !down.contains_key(*d)).collect();
+    if mine.is_empty() {
+        mine = domains.iter().map(String::as_str).collect();
+    }
     mine.sort_unstable();
     mine.dedup();
     Some(
@@ -145,6 +152,33 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
         ))
         .into_owned(),
     )
+}
+
+/// The first step of a fence's plan that would restart daemons of one failure domain while
+/// OSDs of another are down ([`blocker_but`]), as "step N: why"; None when no step would.
+/// OSDs an earlier run already fenced to `image` are awaited (the fence waits for them
+/// before any step), not down.
+pub fn fence_blocker(
+    snap: &Snapshot,
+    plan: &crate::plan::Plan,
+    by: FailureDomain,
+    dtype: DaemonType,
+    image: &str,
+) -> Option<String> {
+    let awaited: Vec<&str> = snap
+        .daemons
+        .iter()
+        .filter(|d| d.id.dtype == dtype && d.fenced_to(image))
+        .map(|d| d.deployment.as_str())
+        .collect();
+    let mut steps: Vec<u32> = plan.daemons.iter().filter_map(|d| d.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    steps.into_iter().find_map(|n| {
+        let deps: Vec<&str> =
+            plan.daemons.iter().filter(|d| d.step == Some(n)).map(|d| d.deployment.as_str()).collect();
+        blocker_but(snap, by, &deps, &awaited).map(|why| format!("step {n}: {why}"))
+    })
 }
 
 /// One line for a plan: the daemons that are to restart but cannot start on their node
