@@ -180,6 +180,9 @@ pub(super) fn stage(
             }
             // An OSD under replacement is Rook's: never fenced (FACTS §2).
             let targets: Vec<&Daemon> = fence_targets(snap, *dtype).collect();
+            if targets.is_empty() {
+                left_out_of_fence(snap, *dtype)?;
+            }
             if let Change::Fence { batching, .. } = change
                 && batching.by != FailureDomain::Host
                 && *dtype == DaemonType::Osd
@@ -359,6 +362,44 @@ pub fn fence_targets(snap: &Snapshot, t: DaemonType) -> impl Iterator<Item = &Da
             && !d.paused
             && d.held_by.is_none()
             && !(d.labelled && d.fence.is_none())
+    })
+}
+
+/// A fence whose every daemon is left out (held, paused by `kubectl rollout pause`, under
+/// replacement) would change nothing while the type keeps its image: refused, naming
+/// each daemon and what frees it, rather than called "nothing to change". Ok where the
+/// type has no daemon at all (the plan says there is nothing to fence).
+fn left_out_of_fence(snap: &Snapshot, t: DaemonType) -> Result<(), PlanError> {
+    let why: Vec<String> = snap
+        .daemons
+        .iter()
+        .filter(|d| d.id.dtype == t)
+        .map(|d| {
+            let what = if d.under_replacement {
+                "an OSD under replacement (Rook's own)".to_string()
+            } else if d.paused {
+                format!(
+                    "its Deployment is paused (`kubectl -n {} rollout resume deployment/{}`)",
+                    snap.cluster.namespace, d.deployment
+                )
+            } else if let Some(copy) = &d.held_by {
+                format!("held by its maintenance copy {copy}")
+            } else {
+                format!("held by its own do-not-reconcile label (`kubectl ceph-image resume {}` first)", d.id)
+            };
+            format!("{}: {what}", d.id)
+        })
+        .collect();
+    if why.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::CannotFence {
+        dtype: t,
+        reason: crate::output::clean(&format!(
+            "no {t} daemon can be fenced, so its image would not change: {}",
+            crate::output::some_of(&why, 6, 5, "; ", |n| format!("; and {n} more"))
+        ))
+        .into_owned(),
     })
 }
 
