@@ -127,6 +127,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let overrides = crd_has_overrides(&conn).await?;
     // An upgrade under way keeps its parameters; this one's are taken when none is.
     let had_aborted = aborted.is_some();
+    let fresh = state.is_none();
     let st = state.unwrap_or_else(|| State {
         params,
         pins: aborted
@@ -143,7 +144,23 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         runner: None,
     });
     let params = st.params.clone();
-    let plan = upgrade::plan(&snap, &params, overrides, Some(&st)).map_err(Error::Usage)?;
+    let mut plan = upgrade::plan(&snap, &params, overrides, Some(&st)).map_err(Error::Usage)?;
+    // A new upgrade that may not start writes nothing, not even its state (an upgrade
+    // under way has its gates at each stage instead).
+    let blocks = if fresh && !plan.done {
+        upgrade::preflight(&snap, &plan, params.batch_by, jiff::Timestamp::now())
+    } else {
+        Vec::new()
+    };
+    plan.warnings.retain(|w| blocks.iter().all(|b| b.code != w.code));
+    plan.warnings.splice(0..0, blocks.iter().cloned());
+    let refusal = |sent: &str| {
+        let why: Vec<String> = blocks
+            .iter()
+            .map(|b| clean(b.message.trim_start_matches("the upgrade does not start: ")).into_owned())
+            .collect();
+        Error::Failed(format!("refusing to upgrade: {}. {sent}", why.join("; ")))
+    };
     if let Some(mode) = s.dry_run {
         // The pre-pull's pods take the daemons' service account and pull secrets (one read).
         let pulls = match plan.stages.iter().find(|st| st.kind == StageKind::Prepull) {
@@ -174,6 +191,9 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             t.push_str("Dry run: nothing was sent.\n");
             t
         })?;
+        if !blocks.is_empty() {
+            return Err(refusal("Dry run: nothing was sent, and the upgrade would send nothing"));
+        }
         return Ok(if s.exit_code && plan.summary.pods > 0 { 4 } else { 0 });
     }
     let mut rec = Record::of(&snap.cluster);
@@ -185,6 +205,9 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         }
         print(s, &plan, || format!("Every daemon already runs {}: nothing to upgrade.\n", clean(&params.image)))?;
         return Ok(0);
+    }
+    if !blocks.is_empty() {
+        return Err(refusal("Nothing was sent"));
     }
     match s.output {
         crate::cli::OutputFormat::Text => crate::output::emit(&crate::render::upgrade::text(&plan, s.wide)),
@@ -386,8 +409,9 @@ async fn drive(
                 left_from(&plan.stages)
             )));
         }
-        // No OSD batch while OSDs of another failure domain are down (issue #22 kind 5).
-        if let Some(why) = upgrade::batch_blocked(&snap, &stage, st.params.batch_by) {
+        // No stage restarts daemons while OSDs of another failure domain are down (issue
+        // #22 kind 5).
+        if let Some(why) = upgrade::stage_blocked(&snap, &stage, st.params.batch_by) {
             fail(conn, s, &mut rec, &mut st, &why).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(

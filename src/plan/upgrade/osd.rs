@@ -135,15 +135,3 @@ pub(super) fn osd_batches_of<'a>(snap: &Snapshot, osds: &[&'a Daemon], b: Batchi
     }
     domains.into_iter().flat_map(|(_, v)| v.chunks(max).map(<[&Daemon]>::to_vec).collect::<Vec<_>>()).collect()
 }
-
-/// Why an OSD batch stage must not start now: OSDs of another failure domain than the
-/// batch's are down (not Running and Ready; `plan::down::blocker`, issue #22 kind 5). The
-/// runner reads the cluster again before each stage, so this is checked before each batch.
-pub fn batch_blocked(snap: &Snapshot, stage: &Stage, by: crate::plan::FailureDomain) -> Option<String> {
-    let osds: Vec<&str> =
-        stage.daemons.iter().filter(|m| m.dtype == DaemonType::Osd).map(|m| m.deployment.as_str()).collect();
-    if osds.is_empty() {
-        return None;
-    }
-    crate::plan::down::blocker(snap, by, &osds)
-}
