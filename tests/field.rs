@@ -550,6 +550,73 @@ fn a_paused_deployment_is_left_out_of_a_fence_and_rook_clears_the_pause() {
     }
 }
 
+/// Kind 3, every daemon of the type left out (a fresh-user trial: a fence of the one RGW,
+/// paused by `kubectl rollout pause`, said "Nothing to change" and exited 0 while the RGW
+/// kept its image): refused before anything is sent, naming each daemon and what frees it.
+#[test]
+fn a_fence_that_would_leave_out_every_daemon_of_its_type_is_refused() {
+    let s = load("kinds", "k7-mgr-rollout-paused.yaml");
+    let mut all = s.clone();
+    for d in all.daemons.iter_mut().filter(|d| d.id.dtype == DaemonType::Mgr) {
+        if d.id.to_string() != "mgr.a" {
+            d.labelled = true;
+        }
+    }
+    let e = plan(
+        &all,
+        &Change::Fence {
+            dtype: DaemonType::Mgr,
+            image: "quay.io/ceph/ceph:v19.2.4".into(),
+            batching: Default::default(),
+        },
+    )
+    .expect_err("nothing to fence");
+    let e = e.to_string();
+    assert!(e.starts_with("cannot fence mgr: no mgr daemon can be fenced"), "{e}");
+    assert!(e.contains("mgr.a: its Deployment is paused (`kubectl -n rook-ceph rollout resume deployment/"), "{e}");
+    assert!(
+        e.contains("mgr.b: held by its own do-not-reconcile label (`kubectl ceph-image resume mgr.b` first)"),
+        "{e}"
+    );
+    // one daemon left to fence: planned as before
+    assert!(
+        plan(
+            &s,
+            &Change::Fence {
+                dtype: DaemonType::Mgr,
+                image: "quay.io/ceph/ceph:v19.2.4".into(),
+                batching: Default::default()
+            }
+        )
+        .is_ok()
+    );
+}
+
+/// Kind 9, a cluster Rook is still creating (phase Progressing, no `status.ceph` yet): Rook's
+/// child controllers skip their reconcile until it has a health (`IsReadyToReconcile`), so a
+/// base change restarts the mons, mgrs and OSDs but not the RGW, and the plan says why. A
+/// Ready cluster whose copy carries no `status.ceph` plans as before.
+#[test]
+fn a_cluster_being_created_gates_rooks_child_controllers() {
+    let mut s = load("kinds", "k10-rgw-three-instances.yaml");
+    s.cluster.health = None;
+    s.cluster.rook.ceph_present = false;
+    s.cluster.rook.phase = Some("Progressing".into());
+    let p = set_base(&s);
+    let rgw = p.daemons.iter().find(|d| d.daemon == "rgw.s3").unwrap();
+    assert_ne!(rgw.action, Action::Restart, "{:?}", rgw.note);
+    assert!(p.daemons.iter().any(|d| d.dtype == DaemonType::Osd && d.action == Action::Restart));
+    let w = p.warnings.iter().find(|w| w.code == "health-stale").expect("health-stale warning");
+    assert!(
+        w.message.contains("1 rgw will not restart now") && w.message.contains("no status.ceph health yet"),
+        "{}",
+        w.message
+    );
+    s.cluster.rook.phase = Some("Ready".into());
+    let p = set_base(&s);
+    assert_eq!(p.daemons.iter().find(|d| d.daemon == "rgw.s3").unwrap().action, Action::Restart);
+}
+
 /// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a
 /// version of its own to Ceph, a date-stamped rebuild is not, and the same digest of the
 /// same repository is the same image whatever tag stands beside it.
@@ -1041,7 +1108,7 @@ fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
 
 #[test]
 fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
-    use kubectl_ceph_image::plan::upgrade::{Params, batch_blocked, plan as upgrade_plan};
+    use kubectl_ceph_image::plan::upgrade::{Params, plan as upgrade_plan, stage_blocked as batch_blocked};
     let s = with_node_down("c-node-2");
     let params = Params::new(next_patch(&s.cluster.base_image));
     let up = upgrade_plan(&s, &params, true, None).unwrap();
@@ -1051,10 +1118,15 @@ fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
     let why = batch_blocked(&s, batch("osd.0"), params.batch_by).expect("osd.0's batch is blocked");
     assert!(why.contains("osd.3 on host c-node-2"), "{why}");
     assert_eq!(batch_blocked(&s, batch("osd.3"), params.batch_by), None, "the down host's own batch");
-    // stages without OSDs are not this check's
-    let mons =
-        up.stages.iter().find(|st| st.daemons.iter().all(|m| m.dtype == DaemonType::Mon) && !st.daemons.is_empty());
-    assert!(mons.is_none_or(|st| batch_blocked(&s, st, params.batch_by).is_none()));
+    // a stage of several failure domains (the mons) has one other than the down host's
+    let mons = up.stages.iter().find(|st| st.daemons.iter().any(|m| m.dtype == DaemonType::Mon)).expect("mon stage");
+    let why = batch_blocked(&s, mons, params.batch_by).expect("the mon stage is blocked");
+    assert!(why.contains("restarting mon."), "{why}");
+    // and the upgrade does not start: nothing is written
+    let now = jiff::Timestamp::now();
+    let codes: Vec<&str> =
+        kubectl_ceph_image::plan::upgrade::preflight(&s, &up, params.batch_by, now).iter().map(|w| w.code).collect();
+    assert!(codes.contains(&"node-down"), "{codes:?}");
     let up_again = load("field", "14-stretch-cluster-arbiter.yaml");
     assert_eq!(batch_blocked(&up_again, batch("osd.0"), params.batch_by), None);
 }

@@ -132,21 +132,46 @@ pub fn child_controller(t: DaemonType) -> Option<&'static str> {
     })
 }
 
-/// Why Rook's child controllers skip their reconcile now, from `status.ceph`: HEALTH_ERR
-/// with a HEALTH_ERR code outside `CHILD_RECONCILE_ALLOWS`, or with no code at all (Rook
-/// then skips too). None on OK, WARN, no status, or only allowed codes.
-pub fn child_reconcile_skipped(health: Option<&str>, checks: &[HealthCheck]) -> Option<String> {
-    if health != Some("HEALTH_ERR") {
+/// Why Rook's child controllers skip their reconcile now, from `status.ceph`, as
+/// `IsReadyToReconcile` decides (`controller/controller_utils.go`, Rook v1.3 on): they
+/// reconcile on HEALTH_OK or HEALTH_WARN, or on HEALTH_ERR whose every HEALTH_ERR code is
+/// in `CHILD_RECONCILE_ALLOWS`; anything else skips, an absent `status.ceph` included.
+/// An absent health counts only while Rook's `phase` says the cluster is not Ready yet (a
+/// cluster being created, an operator that never reached Ceph): a cluster Rook calls Ready
+/// always has it on a real server, so its absence there is a copy that left it out.
+/// `rook_version` (`v1.20.6`): before v1.3 there was no such check. None when they
+/// reconcile.
+pub fn child_reconcile_skipped(
+    health: Option<&str>,
+    checks: &[HealthCheck],
+    phase: Option<&str>,
+    rook_version: Option<&str>,
+) -> Option<String> {
+    if matches!(health, Some("HEALTH_OK" | "HEALTH_WARN")) {
+        return None;
+    }
+    if health.is_none_or(str::is_empty) && phase.is_none_or(|p| matches!(p, "Ready" | "Connected")) {
         return None;
     }
     let errs: Vec<&str> = checks.iter().filter(|c| c.severity == "HEALTH_ERR").map(|c| c.code.as_str()).collect();
     if !errs.is_empty() && errs.iter().all(|c| CHILD_RECONCILE_ALLOWS.contains(c)) {
         return None;
     }
-    Some(if errs.is_empty() {
-        "the CephCluster reports HEALTH_ERR".to_string()
-    } else {
-        format!("the CephCluster reports HEALTH_ERR ({})", errs.join(", "))
+    let minor = rook_version
+        .and_then(|v| v.strip_prefix('v'))
+        .and_then(|v| v.strip_prefix("1."))
+        .and_then(|v| v.split(['.', '-']).next())
+        .and_then(|m| m.parse::<u32>().ok());
+    if minor.is_some_and(|m| m < 3) {
+        return None;
+    }
+    Some(match health.filter(|h| !h.is_empty()) {
+        None => "the CephCluster has no status.ceph health yet (Rook has not reached Ceph: a cluster being created, \
+                 or an operator that has not run)"
+            .to_string(),
+        Some("HEALTH_ERR") if errs.is_empty() => "the CephCluster reports HEALTH_ERR".to_string(),
+        Some("HEALTH_ERR") => format!("the CephCluster reports HEALTH_ERR ({})", errs.join(", ")),
+        Some(other) => format!("the CephCluster reports {other}"),
     })
 }
 

@@ -179,7 +179,12 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         && !c.skip_upgrade_checks
         && after.base != c.base_image
         && snap.build_of(&after.base).is_none_or(|b| Some(b) != snap.build_of(&c.base_image));
-    let child_skip = crate::model::support::child_reconcile_skipped(c.health.as_deref(), &c.rook.health_checks);
+    let child_skip = crate::model::support::child_reconcile_skipped(
+        c.health.as_deref(),
+        &c.rook.health_checks,
+        c.rook.phase.as_deref(),
+        snap.rook_version.as_deref(),
+    );
     let gated = |t: DaemonType| -> Option<String> {
         match crate::model::support::child_controller(t) {
             Some(ctl) => child_skip.as_ref().map(|why| format!("{why}: Rook's {ctl} controller skips its reconcile until it clears")),
@@ -452,7 +457,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     }
     if !gated_daemons.is_empty() {
         let n: Vec<String> = gated_daemons.iter().map(|(t, n)| format!("{n} {t}")).collect();
-        let mut message = format!("{} will not restart while the CephCluster reports HEALTH_ERR: ", n.join(", "));
+        let mut message = format!("{} will not restart now: ", n.join(", "));
         if upgrade_refused {
             message.push_str(
                 "Rook's CephCluster upgrade refuses another build on HEALTH_ERR (cluster/version.go, 'refusing to \
@@ -461,13 +466,18 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         }
         if let Some(why) = &child_skip {
             message.push_str(&format!(
-                "{why}: Rook's object store, filesystem, NFS and mirror controllers skip their reconcile unless every \
-                 HEALTH_ERR code is one they allow ({}; controller/controller_utils.go); ",
+                "{why}: Rook's object store, filesystem, NFS and mirror controllers skip their reconcile unless \
+                 Ceph's health is HEALTH_OK or HEALTH_WARN, or every HEALTH_ERR code is one they allow ({}; \
+                 controller/controller_utils.go); ",
                 crate::model::support::CHILD_RECONCILE_ALLOWS.join(", ")
             ));
         }
-        message.push_str("they move once health clears, without another change");
-        warnings.push(Warning { code: "health-err", message });
+        message.push_str("they move once Rook reports a health that allows it, without another change");
+        warnings.push(if c.health.as_deref() == Some("HEALTH_ERR") {
+            Warning { code: "health-err", message }
+        } else {
+            Warning { code: "health-stale", message }
+        });
     }
     if let Some(why) = &refused {
         warnings.push(Warning {
