@@ -583,6 +583,9 @@ pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<S
 /// `--node-monitor-grace-period` (5 s, testbed/cmd/control-plane), as a kubelet renews
 /// every 10 s against the default 50 s.
 const LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// How many Leases are renewed at once: enough that a few hundred nodes renew within the
+/// second, few enough not to open a connection per node.
+const RENEWALS_AT_ONCE: usize = 16;
 /// How often they post their nodes' status, in renewals: every 10 s (a kubelet's
 /// `nodeStatusUpdateFrequency`).
 const STATUS_EVERY: u64 = 10;
@@ -609,9 +612,9 @@ async fn renew_lease(remote: &Remote, node: &str, now_micro: &str) {
     }
 }
 
-/// The kubelets' heartbeats: every `LEASE_RENEWAL`, each node's Lease renewed (all at
-/// once, so a slow answer does not hold up the other nodes); every `STATUS_EVERY` renewals
-/// its status posted. A node that is down (`Kubelet::is_down`) does neither: its kubelet
+/// The kubelets' heartbeats: every `LEASE_RENEWAL`, each node's Lease renewed
+/// (`RENEWALS_AT_ONCE` at a time, so one slow answer does not hold up the other nodes);
+/// every `STATUS_EVERY` renewals its status posted. A node that is down (`Kubelet::is_down`) does neither: its kubelet
 /// is not there, and the node-lifecycle controller marks it NotReady (Unknown) once its
 /// grace period passes. A node back up posts its status at once, Ready again.
 async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
@@ -621,7 +624,15 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
         let now_micro = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
         let (up, down): (Vec<String>, Vec<String>) =
             state.kubelet.nodes().into_iter().partition(|n| !state.kubelet.is_down(n));
-        futures::future::join_all(up.iter().map(|n| renew_lease(&remote, n, &now_micro))).await;
+        {
+            use futures::StreamExt;
+            // owned futures: borrowed ones make the task's future not `Send` for every lifetime
+            let renewals = up.iter().cloned().map(|n| {
+                let (remote, now) = (remote.clone(), now_micro.clone());
+                async move { renew_lease(&remote, &n, &now).await }
+            });
+            futures::stream::iter(renewals).buffer_unordered(RENEWALS_AT_ONCE).collect::<Vec<()>>().await;
+        }
         let port = remote.kubelet_port.get().copied();
         for n in &up {
             if tick.is_multiple_of(STATUS_EVERY) || was_down.contains(n) {
