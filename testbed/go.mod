@@ -2,14 +2,17 @@
 // Kubernetes' own Go modules: k8s.io/kubernetes at one release, with every staging module
 // replaced by the version of the same release, and etcd's server at the version Kubernetes
 // pins. scripts/control-plane builds it; nothing here is code of this project but
-// cmd/control-plane (start/stop) and cmd/etcd (etcd's main).
+// cmd/control-plane (start/stop), cmd/etcd (etcd's main) and cmd/kubelet-exec (the simulated
+// kubelets' exec endpoint, on Kubernetes' own remotecommand server).
 module kubectl-ceph-image/testbed
 
 go 1.26.0
 
 require (
 	go.etcd.io/etcd/server/v3 v3.7.0
+	k8s.io/cri-streaming v0.37.2
 	k8s.io/kubernetes v1.37.2
+	k8s.io/utils v0.0.0-20260626114624-be93311217bd
 )
 
 require (
@@ -181,7 +184,6 @@ require (
 	k8s.io/mount-utils v0.0.0 // indirect
 	k8s.io/pod-security-admission v0.0.0 // indirect
 	k8s.io/streaming v0.37.2 // indirect
-	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	sigs.k8s.io/apiserver-network-proxy/konnectivity-client v0.36.0 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/kustomize/api v0.21.1 // indirect

@@ -7,12 +7,15 @@
 //!   finishes a graceful deletion;
 //! - a CephCluster change wakes the operator as Rook's watch would (FACTS §2);
 //! - a Deployment whose pod template changed is counted as a rollout (`Sim::replacements`);
-//! - each simulated node is a Node object, Ready, with its Lease renewed every 10 s, so the
-//!   node-lifecycle controller keeps it Ready as long as rook-sim runs.
+//! - each simulated node is a Node object, Ready, with its Lease renewed every second, so
+//!   the node-lifecycle controller keeps it Ready as long as rook-sim runs; a node set down
+//!   (`Sim::set_node_down`) is renewed no more, and the controller marks it NotReady;
+//! - `pods/exec` reaches the pods through the control plane's kubelet-exec (exec.rs).
 //!
 //! The real controller-manager makes the ReplicaSets and pods and the real scheduler binds
 //! them: rook-sim writes only what Rook and the kubelets write.
 
+pub mod exec;
 pub(crate) mod on_server;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -89,6 +92,9 @@ pub struct Remote {
     /// The server's CA (PEM) and the user's credentials, to write the kubeconfig clients get.
     pub ca_pem: String,
     pub user: Value,
+    /// The port the simulated Nodes report for their kubelet (kubelet-exec's, from the
+    /// control plane's Secret `exec::SECRET`); unset: none.
+    pub kubelet_port: std::sync::OnceLock<u16>,
 }
 
 fn path(kind: &Kind, ns: Option<&str>, name: Option<&str>, status: bool) -> String {
@@ -169,7 +175,15 @@ impl Remote {
         let connector =
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Remote { server, authorization, client, rt, ca_pem: String::from_utf8_lossy(&ca).into_owned(), user })
+        Ok(Remote {
+            server,
+            authorization,
+            client,
+            rt,
+            ca_pem: String::from_utf8_lossy(&ca).into_owned(),
+            user,
+            kubelet_port: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn server(&self) -> &str {
@@ -522,9 +536,12 @@ pub fn node_object(name: &str) -> Value {
     })
 }
 
-fn node_status(now: &str) -> Value {
+/// The status a kubelet posts: Ready, the address the kube-apiserver dials for exec (every
+/// simulated node is on 127.0.0.1) and, with `kubelet_port`, the port it dials
+/// (kubelet-exec's; without, the API server would dial the default 10250).
+fn node_status(now: &str, kubelet_port: Option<u16>) -> Value {
     let capacity = json!({"cpu": "1000", "memory": "4Ti", "pods": "5000", "ephemeral-storage": "100Ti"});
-    json!({
+    let mut status = json!({
         "capacity": capacity, "allocatable": capacity,
         "conditions": [
             {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status (rook-sim)",
@@ -533,11 +550,15 @@ fn node_status(now: &str) -> Value {
             {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
             {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "lastHeartbeatTime": now, "lastTransitionTime": now},
         ],
-        "addresses": [{"type": "Hostname", "address": "127.0.0.1"}],
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "127.0.0.1"}],
         "nodeInfo": {"kubeletVersion": "v1.37.2-rook-sim", "containerRuntimeVersion": "rook-sim://1",
             "operatingSystem": "linux", "architecture": "amd64", "kernelVersion": "", "osImage": "rook-sim",
             "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
-    })
+    });
+    if let Some(port) = kubelet_port {
+        status["daemonEndpoints"] = json!({"kubeletEndpoint": {"Port": port}});
+    }
+    status
 }
 
 /// Register the simulated nodes (a Node, Ready, and its Lease), as kubelets do.
@@ -551,39 +572,77 @@ pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<S
         {
             return Err(e);
         }
-        state.update_status(&NODES, "", n, |node| node["status"] = node_status(&now))?;
+        let port = remote.kubelet_port.get().copied();
+        state.update_status(&NODES, "", n, |node| node["status"] = node_status(&now, port))?;
         state.kubelet.add_node(n);
     }
     Ok(())
 }
 
-/// Renew each node's Lease every 10 s (the node-lifecycle controller marks a node whose
-/// Lease is not renewed within its grace period NotReady), and post its status every 60 s.
+/// How often the kubelets renew their nodes' Leases: a fifth of the control plane's
+/// `--node-monitor-grace-period` (5 s, testbed/cmd/control-plane), as a kubelet renews
+/// every 10 s against the default 50 s.
+const LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// How many Leases are renewed at once: enough that a few hundred nodes renew within the
+/// second, few enough not to open a connection per node.
+const RENEWALS_AT_ONCE: usize = 16;
+/// How often they post their nodes' status, in renewals: every 10 s (a kubelet's
+/// `nodeStatusUpdateFrequency`).
+const STATUS_EVERY: u64 = 10;
+
+/// A node's Lease renewed (a merge patch of `renewTime`: several simulations sharing a
+/// control plane renew the same node's Lease without conflicts), created when not there.
+async fn renew_lease(remote: &Remote, node: &str, now_micro: &str) {
+    let path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}");
+    let patch = serde_json::to_vec(&json!({"spec": {"renewTime": now_micro}})).expect("json");
+    if let Err(e) = remote.call("PATCH", &path, Some(("application/merge-patch+json", patch))).await
+        && e.code == 404
+    {
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": node, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now_micro}});
+        let body = serde_json::to_vec(&lease).expect("json");
+        let _ = remote
+            .call(
+                "POST",
+                "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                Some(("application/json", body)),
+            )
+            .await;
+    }
+}
+
+/// The kubelets' heartbeats: every `LEASE_RENEWAL`, each node's Lease renewed
+/// (`RENEWALS_AT_ONCE` at a time, so one slow answer does not hold up the other nodes);
+/// every `STATUS_EVERY` renewals its status posted. A node that is down (`Kubelet::is_down`) does neither: its kubelet
+/// is not there, and the node-lifecycle controller marks it NotReady (Unknown) once its
+/// grace period passes. A node back up posts its status at once, Ready again.
 async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
     let mut tick: u64 = 0;
+    let mut was_down: BTreeSet<String> = BTreeSet::new();
     loop {
         let now_micro = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-        for n in state.kubelet.nodes() {
-            // renewed with the client's read-modify-write (several simulations sharing a
-            // control plane renew the same node's Lease); created when it is not there yet.
-            // A failed renewal is tried again at the next tick.
-            let renewed =
-                state.update(&LEASES, "kube-node-lease", &n, |l| l["spec"]["renewTime"] = now_micro.clone().into());
-            if renewed.is_err() {
-                let _ = remote.create(
-                    &LEASES,
-                    "kube-node-lease",
-                    json!({"metadata": {"name": n, "namespace": "kube-node-lease"},
-                        "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": now_micro}}),
-                );
-            }
-            if tick.is_multiple_of(6) {
+        let (up, down): (Vec<String>, Vec<String>) =
+            state.kubelet.nodes().into_iter().partition(|n| !state.kubelet.is_down(n));
+        {
+            use futures::StreamExt;
+            // owned futures: borrowed ones make the task's future not `Send` for every lifetime
+            let renewals = up.iter().cloned().map(|n| {
+                let (remote, now) = (remote.clone(), now_micro.clone());
+                async move { renew_lease(&remote, &n, &now).await }
+            });
+            futures::stream::iter(renewals).buffer_unordered(RENEWALS_AT_ONCE).collect::<Vec<()>>().await;
+        }
+        let port = remote.kubelet_port.get().copied();
+        for n in &up {
+            if tick.is_multiple_of(STATUS_EVERY) || was_down.contains(n) {
                 let now = crate::server::store::now_rfc3339();
-                let _ = state.update_status(&NODES, "", &n, |node| node["status"] = node_status(&now));
+                let _ = state.update_status(&NODES, "", n, |node| node["status"] = node_status(&now, port));
             }
         }
+        was_down = down.into_iter().collect();
         tick += 1;
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(LEASE_RENEWAL).await;
     }
 }
 

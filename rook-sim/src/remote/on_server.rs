@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::client::Backend;
 use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
-use crate::remote::{Remote, SERVICEACCOUNTS, register_nodes, start_watches};
+use crate::remote::{Remote, SERVICEACCOUNTS, exec, register_nodes, start_watches};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
 use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
 
@@ -73,10 +73,15 @@ fn start_on(
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let mut paused = Vec::new();
+    // before the nodes are registered: they report kubelet-exec's port
+    let exec_token = kubelet_exec(&remote);
     let (namespaces, skipped) = {
         let _guard = rt.enter();
         let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces, &mut paused)?;
         start_watches(&state, remote.clone(), &n.0);
+        if let Some(token) = exec_token {
+            serve_exec(&state, &remote, token, &n.0)?;
+        }
         n
     };
     let op_state = state.clone();
@@ -123,6 +128,72 @@ fn start_on(
         skipped,
         created_namespaces: std::mem::take(&mut cleanup.namespaces),
     })
+}
+
+/// The control plane's kubelet-exec, from its Secret (exec.rs): its port, kept for the
+/// Nodes' status, and the token it sends. None when the control plane has none (one not
+/// started by scripts/control-plane): the Nodes then report no kubelet port, and exec into
+/// a simulated pod fails as against a node without a kubelet.
+fn kubelet_exec(remote: &Remote) -> Option<String> {
+    let (ns, name) = exec::SECRET;
+    let secret = remote.block(remote.call("GET", &format!("/api/v1/namespaces/{ns}/secrets/{name}"), None)).ok()?;
+    let (port, token) = exec::from_secret(&secret)?;
+    let _ = remote.kubelet_port.set(port);
+    Some(token)
+}
+
+/// Serve this simulation's exec endpoint (exec.rs) on 127.0.0.1 and name it on its
+/// namespaces, so kubelet-exec sends their pods' commands here.
+fn serve_exec(state: &Arc<SimState>, remote: &Remote, token: String, namespaces: &[String]) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("cannot listen on 127.0.0.1 for exec: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let st = state.clone();
+    let handler: exec::Handler = Arc::new(move |t| {
+        let st = st.clone();
+        Box::pin(async move { answer_exec(&st, t).await })
+    });
+    tokio::spawn(exec::serve(listener, token, handler));
+    let patch = serde_json::to_vec(&json!({"metadata": {"annotations": {exec::ANNOTATION: url}}})).expect("json");
+    for ns in namespaces {
+        remote
+            .block(remote.call(
+                "PATCH",
+                &format!("/api/v1/namespaces/{ns}"),
+                Some(("application/merge-patch+json", patch.clone())),
+            ))
+            .map_err(|e| e.message)?;
+    }
+    Ok(())
+}
+
+/// An exec as the pod's kubelet and container answer it: no such pod, its node down, no
+/// running container of that name (a kubelet finds only running ones), or what the
+/// container's command answers (`ceph::exec`, the same as on the embedded server).
+async fn answer_exec(state: &Arc<SimState>, t: exec::Target) -> exec::Answer {
+    let Some(pod) = state.get(&PODS, &t.namespace, &t.pod) else { return exec::Answer::NoPod };
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+    if node.is_empty() {
+        return exec::Answer::NoPod;
+    }
+    if state.kubelet.is_down(node) {
+        return exec::Answer::NodeDown;
+    }
+    let running = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["name"] == t.container.as_str() && c["state"].get("running").is_some());
+    if !running {
+        return exec::Answer::NoContainer(t.container);
+    }
+    if !t.run {
+        return exec::Answer::Ran { stdout: Vec::new(), stderr: Vec::new(), exit_code: 0 };
+    }
+    let o = crate::ceph::exec(state, &t.namespace, &t.pod, &t.container, &t.command).await;
+    exec::Answer::Ran { stdout: o.stdout, stderr: o.stderr, exit_code: o.exit_code }
 }
 
 /// Leave out what the server sets, and finalizers: Rook's (`cephcluster.ceph.rook.io`) waits

@@ -1,7 +1,8 @@
 // Command control-plane starts and stops a real Kubernetes control plane on loopback for
 // the tests, the benchmarks and anyone who wants to try the plugin on a real API server:
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler, all built from one
-// Kubernetes release by scripts/control-plane (which builds this command too).
+// Kubernetes release by scripts/control-plane (which builds this command too), and
+// kubelet-exec, the exec endpoint of rook-sim's simulated kubelets (cmd/kubelet-exec).
 //
 //	control-plane up DIR [--bin BIN] [--owner-pid PID]   start; print `export KUBECONFIG=DIR/admin.kubeconfig`
 //	control-plane down DIR                               stop exactly what `up` started (DIR/pids)
@@ -24,9 +25,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -52,6 +55,8 @@ var tokenUsers = []struct{ name, groups string }{
 	// rook-sim's simulated Rook operator and kubelets (`demo --serve --on`), apart from the
 	// people, so the audit log tells their writes from the plugin's.
 	{"rook-sim", "system:masters"},
+	// kubelet-exec, which reads the namespaces' rook-sim.io/kubelet-exec annotation.
+	{"rook-sim-kubelet", "system:masters"},
 }
 
 // Every request of the people and of rook-sim, at Metadata level (verb, URI with its query,
@@ -62,7 +67,7 @@ kind: Policy
 omitStages: ["RequestReceived"]
 rules:
 - level: None
-  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
+  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver", "rook-sim-kubelet"]
 - level: None
   userGroups: ["system:serviceaccounts", "system:nodes"]
 - level: Metadata
@@ -156,7 +161,7 @@ func up(dir, bin string, owner int) error {
 			return err
 		}
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet-exec"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			return fmt.Errorf("%s is missing in %s (scripts/control-plane builds it)", b, bin)
 		}
@@ -183,7 +188,7 @@ func up(dir, bin string, owner int) error {
 		return err
 	}
 	ports := map[string]int{}
-	for _, n := range []string{"etcd-client", "etcd-peer", "apiserver"} {
+	for _, n := range []string{"etcd-client", "etcd-peer", "apiserver", "kubelet"} {
 		p, err := freePort()
 		if err != nil {
 			return err
@@ -253,6 +258,13 @@ func up(dir, bin string, owner int) error {
 		// Written before the answer is sent, so a test reads every request its command made.
 		"--audit-log-mode=blocking",
 		"--audit-log-maxsize=0",
+		// exec, attach, logs and port-forward go to the node's kubelet, at the address and
+		// port its Node reports (rook-sim's nodes: 127.0.0.1 and kubelet-exec's port), with
+		// this client certificate, its serving certificate checked against the cluster CA.
+		"--kubelet-client-certificate="+filepath.Join(pki, "apiserver-kubelet-client.crt"),
+		"--kubelet-client-key="+filepath.Join(pki, "apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority="+filepath.Join(pki, "ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 	); err != nil {
 		return err
 	}
@@ -276,6 +288,11 @@ func up(dir, bin string, owner int) error {
 		"--concurrent-replicaset-syncs=10",
 		"--kube-api-qps=1000",
 		"--kube-api-burst=2000",
+		// A node whose kubelet stops renewing its Lease (rook-sim's `Sim::set_node_down`) is
+		// marked NotReady (Unknown) after 5 s, not 50: the tests wait for it. rook-sim's
+		// kubelets renew every second, so a busy machine has four renewals to spare.
+		"--node-monitor-period=1s",
+		"--node-monitor-grace-period=5s",
 	); err != nil {
 		return err
 	}
@@ -286,6 +303,9 @@ func up(dir, bin string, owner int) error {
 		"--kube-api-burst=2000",
 		"--secure-port=0",
 	); err != nil {
+		return err
+	}
+	if err := startKubeletExec(dir, bin, pki, server, ports["kubelet"], tokens, pids); err != nil {
 		return err
 	}
 	// The control plane is usable once the controllers work: the serviceaccount controller
@@ -306,6 +326,70 @@ func up(dir, bin string, owner int) error {
 		if err := pids.start(dir, filepath.Dir(self), filepath.Base(self), "reap", dir, "--owner-pid", strconv.Itoa(owner)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startKubeletExec starts the simulated kubelets' exec endpoint and tells rook-sims where it
+// is: Secret kube-system/rook-sim-kubelet holds its port (the Nodes' kubelet port) and the
+// token it sends to their exec endpoints.
+func startKubeletExec(dir, bin, pki, server string, port int, tokens map[string]string, pids *pidFile) error {
+	execToken := randomHex(24)
+	for name, t := range map[string]string{"rook-sim-kubelet.token": tokens["rook-sim-kubelet"], "kubelet-exec.token": execToken} {
+		if err := os.WriteFile(filepath.Join(pki, name), []byte(t), 0o600); err != nil {
+			return err
+		}
+	}
+	if err := pids.start(dir, bin, "kubelet-exec",
+		fmt.Sprintf("--port=%d", port),
+		"--tls-cert="+filepath.Join(pki, "kubelet.crt"),
+		"--tls-key="+filepath.Join(pki, "kubelet.key"),
+		"--client-ca="+filepath.Join(pki, "ca.crt"),
+		"--server="+server,
+		"--server-ca="+filepath.Join(pki, "ca.crt"),
+		"--token-file="+filepath.Join(pki, "rook-sim-kubelet.token"),
+		"--exec-token-file="+filepath.Join(pki, "kubelet-exec.token"),
+	); err != nil {
+		return err
+	}
+	if err := waitHTTP(fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil, 30*time.Second); err != nil {
+		return fmt.Errorf("kubelet-exec: %w", err)
+	}
+	secret := map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata":   map[string]any{"name": "rook-sim-kubelet", "namespace": "kube-system"},
+		"stringData": map[string]string{"port": strconv.Itoa(port), "token": execToken},
+	}
+	return post(server, tokens["admin"], filepath.Join(pki, "ca.crt"), "/api/v1/namespaces/kube-system/secrets", secret)
+}
+
+// post creates an object as `token`, the server's certificate checked against the CA.
+func post(server, token, caFile, path string, obj any) error {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, server+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("POST %s: %s %s", path, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
@@ -517,7 +601,8 @@ func randomHex(n int) string {
 }
 
 // writePKI writes the cluster CA, the apiserver's serving certificate, the certuser client
-// certificate (CN=certuser) and the service-account signing key pair.
+// certificate (CN=certuser), kubelet-exec's certificates and the service-account signing
+// key pair.
 func writePKI(dir string) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -572,6 +657,22 @@ func writePKI(dir string) error {
 	}
 	if err := leaf("certuser", 3, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "certuser"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return err
+	}
+	// kubelet-exec's serving certificate, for the address the Nodes report, and the
+	// kube-apiserver's client certificate toward kubelets (kubeadm's names).
+	if err := leaf("kubelet", 4, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "rook-sim-kubelet"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}); err != nil {
+		return err
+	}
+	if err := leaf("apiserver-kubelet-client", 5, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
 		return err
