@@ -60,7 +60,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         _ => None,
     };
     let refusal = |why: &str, sent: &str| {
-        Error::Failed(format!("refusing to fence: {}. {sent}; bring the node back first", clean(why)))
+        Error::Failed(format!(
+            "refusing to fence: {}. {sent}; bring those OSDs back first (their node, or their pods Running and Ready)",
+            clean(why)
+        ))
     };
     if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {
         print(s, &outcome, || text(&outcome, s))?;

@@ -580,7 +580,7 @@ pub fn register_nodes(state: &Arc<SimState>, remote: &Remote, nodes: &BTreeSet<S
 }
 
 /// How often the kubelets renew their nodes' Leases: a fifth of the control plane's
-/// `--node-monitor-grace-period` (5 s, testbed/cmd/control-plane), as a kubelet renews
+/// `--node-monitor-grace-period` (10 s, testbed/cmd/control-plane), as a kubelet renews
 /// every 10 s against the default 50 s.
 const LEASE_RENEWAL: Duration = Duration::from_secs(1);
 /// How many Leases are renewed at once: enough that a few hundred nodes renew within the

@@ -51,7 +51,7 @@ pub fn preflight(snap: &Snapshot, plan: &UpgradePlan, by: FailureDomain, now: ji
             code: "node-down",
             message: format!(
                 "the upgrade does not start: its stage {} would restart daemons now, and {why}; it writes nothing \
-                 until the node is back",
+                 until those OSDs run again (their node back, or their pods Running and Ready)",
                 stage.name
             ),
         });

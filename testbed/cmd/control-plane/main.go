@@ -289,10 +289,11 @@ func up(dir, bin string, owner int) error {
 		"--kube-api-qps=1000",
 		"--kube-api-burst=2000",
 		// A node whose kubelet stops renewing its Lease (rook-sim's `Sim::set_node_down`) is
-		// marked NotReady (Unknown) after 5 s, not 50: the tests wait for it. rook-sim's
-		// kubelets renew every second, so a busy machine has four renewals to spare.
+		// marked NotReady (Unknown) after 10 s, not 50: the tests wait for it. rook-sim's
+		// kubelets renew every second, so a busy machine (CI's 2 cores running a test
+		// binary's tests at once) has nine renewals to spare before nodes flap NotReady.
 		"--node-monitor-period=1s",
-		"--node-monitor-grace-period=5s",
+		"--node-monitor-grace-period=10s",
 	); err != nil {
 		return err
 	}
