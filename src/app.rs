@@ -251,9 +251,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Demo(d)) => {
             if d.serve {
-                crate::commands::demo::serve(&d, ctx.settings.connect.namespace.as_deref())
-                    .await
-                    .map_err(Error::Failed)?;
+                crate::commands::demo::serve(&d, ctx.settings.connect.namespace.as_deref()).await?;
                 Ok(0)
             } else {
                 crate::commands::demo::show(&d, &mut ctx).await

@@ -419,6 +419,12 @@ pub struct DemoArgs {
     /// cleared while it runs (see the README, "Faults from outside").
     #[arg(long = "fault", value_name = "KIND[,KEY=VALUE...]", value_parser = rook_sim::server::admin::parse_flag)]
     pub faults: Vec<rook_sim::server::admin::Setting>,
+    /// Start with these nodes down (NotReady: their pods not Ready, their OSDs and mons down
+    /// in the simulated Ceph), comma-separated or repeated. Needs --serve; while it runs,
+    /// `PUT /rook-sim/nodes/NODE` with `{"down": false}` brings one back (README, "Faults
+    /// from outside").
+    #[arg(long, value_name = "NODE[,NODE...]", value_delimiter = ',', requires = "serve")]
+    pub nodes_down: Vec<String>,
     /// Bind the kubeconfig's user to roles of this RBAC manifest (e.g. deploy/rbac.yaml):
     /// every request no bound rule allows is answered 403 Forbidden. Needs --role.
     #[arg(long, value_name = "FILE", requires = "roles")]

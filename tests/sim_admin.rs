@@ -241,3 +241,89 @@ fn demo_refuses_a_fault_flag_it_cannot_use() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--fault") && err.contains("unknown verb \"PATCH\""), "{err}");
 }
+
+#[test]
+fn nodes_go_down_and_up_and_ceph_faults_are_set_over_https() {
+    let sim = sim(Crd::Proposed);
+    let (code, v) = admin(&sim, "GET", "/rook-sim/nodes", None);
+    assert_eq!((code, &v["nodes"][1]), (200, &json!({"name": "node-01", "down": false})));
+    let (code, v) = admin(&sim, "PUT", "/rook-sim/nodes/node-01", Some(r#"{"down": true}"#));
+    assert_eq!((code, v), (200, json!({"name": "node-01", "down": true})));
+    // the simulated Ceph sees it: node-01's OSDs are down, stopping another host's is refused
+    let o = sim.ceph("rook-ceph", &["osd", "ok-to-stop", "0", "-f", "json"]);
+    assert_eq!(o.exit_code, 16, "{}", String::from_utf8_lossy(&o.stderr));
+    let pods = sim.list(&rook_sim::resources::PODS, "rook-ceph");
+    let on_01 =
+        |p: &&Value| p["spec"]["nodeName"] == "node-01" && p["metadata"]["name"].as_str().unwrap().contains("-osd-");
+    assert!(pods.iter().filter(on_01).all(|p| p["status"]["phase"] == "Unknown"));
+    let (code, _) = admin(&sim, "PUT", "/rook-sim/nodes/node-01", Some(r#"{"down": false}"#));
+    assert_eq!(code, 200);
+    assert_eq!(sim.ceph("rook-ceph", &["osd", "ok-to-stop", "0"]).exit_code, 0);
+    assert_eq!(admin(&sim, "PUT", "/rook-sim/nodes/node-99", Some(r#"{"down": true}"#)).0, 404);
+    assert_eq!(admin(&sim, "PUT", "/rook-sim/nodes/node-01", Some(r#"{"down": "yes"}"#)).0, 400);
+
+    let (code, f) = admin(
+        &sim,
+        "POST",
+        "/rook-sim/ceph/faults",
+        Some(r#"{"kind": "fail", "exit_code": 110, "command": "osd ok-to-stop"}"#),
+    );
+    assert_eq!(code, 201, "{f}");
+    assert_eq!(f["kind"], "fail");
+    assert_eq!(sim.ceph("rook-ceph", &["osd", "ok-to-stop", "0"]).exit_code, 110);
+    assert_eq!(admin(&sim, "POST", "/rook-sim/ceph/faults", Some(r#"{"kind": "boom"}"#)).0, 400);
+    let (code, v) = admin(&sim, "DELETE", "/rook-sim/ceph/faults", None);
+    assert_eq!((code, v), (200, json!({"faults": []})));
+    assert_eq!(sim.ceph("rook-ceph", &["osd", "ok-to-stop", "0"]).exit_code, 0);
+    let (code, _) = curl(&sim.url, sim.ca_file(), Some(sim.token()), "GET", "/rook-sim/nodes", None);
+    assert_eq!(code, 403, "the kubeconfig user's token is not the admin's");
+}
+
+#[test]
+fn demo_serve_starts_with_nodes_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let mut child = Command::new(bin())
+        .args([
+            "demo",
+            "--serve",
+            "--osds",
+            "3",
+            "--restart-delay-ms",
+            "0",
+            "--nodes-down",
+            "node-02",
+            "--kubeconfig-out",
+        ])
+        .arg(&kc)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut exports = String::new();
+    for _ in 0..4 {
+        reader.read_line(&mut exports).unwrap();
+    }
+    let env = dir.path().join("rook-sim.env");
+    std::fs::write(&env, &exports).unwrap();
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg(r#". "$1" && curl -sS --cacert "$ROOK_SIM_CACERT" -H "Authorization: Bearer $ROOK_SIM_ADMIN_TOKEN" "$ROOK_SIM_URL/rook-sim/nodes""#)
+        .arg("sh")
+        .arg(&env)
+        .output()
+        .unwrap();
+    // SAFETY: kill(2) on the child this test started, by its pid
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let v: Value = serde_json::from_slice(&listing.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&listing.stderr)));
+    assert_eq!(v["nodes"][2], json!({"name": "node-02", "down": true}), "{v}");
+    assert_eq!(v["nodes"][0]["down"], false);
+
+    let out = assert_cmd::Command::new(bin()).args(["demo", "--serve", "--nodes-down", "node-7"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--nodes-down node-7: no such node; the nodes are node-00, node-01, node-02"), "{err}");
+}

@@ -110,6 +110,9 @@ pub struct SimState {
     pub health: operator::health::Health,
     /// Template-change rollouts per Deployment, and their order.
     pub replacements: kube::events::Replacements,
+    /// What the simulated Ceph keeps (flags, require-osd-release, keys) and the faults on
+    /// its CLI (ceph/state.rs).
+    pub ceph: crate::ceph::state::CephState,
 }
 
 impl SimState {
@@ -144,6 +147,7 @@ impl SimState {
             kubelet: Default::default(),
             health: Default::default(),
             replacements: Default::default(),
+            ceph: Default::default(),
         })
     }
 

@@ -92,8 +92,19 @@ fn start(args: &DemoArgs, namespace: Option<&str>) -> Result<Sim, String> {
 }
 
 /// Run the simulated cluster until SIGINT/SIGTERM.
-pub async fn serve(args: &DemoArgs, namespace: Option<&str>) -> Result<(), String> {
-    let sim = start(args, namespace)?;
+pub async fn serve(args: &DemoArgs, namespace: Option<&str>) -> Result<(), crate::error::Error> {
+    use crate::error::Error;
+    let sim = start(args, namespace).map_err(Error::Failed)?;
+    // --nodes-down: named as the simulation names its nodes; a name it lacks is bad input
+    let nodes = sim.nodes();
+    if let Some(bad) = args.nodes_down.iter().find(|n| !nodes.contains(*n)) {
+        let known: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        return Err(Error::Usage(format!("--nodes-down {bad}: no such node; the nodes are {}", known.join(", "))));
+    }
+    for n in &args.nodes_down {
+        sim.set_node_down(n, true);
+        crate::output::note(&format!("rook-sim: node {n} is down (its pods not Ready, its OSDs down in Ceph)"));
+    }
     let mut out = std::io::stdout();
     // one write: a reader may stop after the first line
     let _ = write!(
@@ -122,7 +133,13 @@ pub async fn serve(args: &DemoArgs, namespace: Option<&str>) -> Result<(), Strin
          \"$ROOK_SIM_URL{}\" (GET lists, POST adds, DELETE clears)",
         rook_sim::server::admin::FAULTS_PATH
     ));
-    wait_for_signal().await?;
+    crate::output::note(&format!(
+        "rook-sim: nodes: curl ... -X PUT -d '{{\"down\": true}}' \"$ROOK_SIM_URL{}/NODE\" (false: back up); \
+         ceph faults: \"$ROOK_SIM_URL{}\"",
+        rook_sim::server::admin::NODES_PATH,
+        rook_sim::server::admin::CEPH_FAULTS_PATH
+    ));
+    wait_for_signal().await.map_err(Error::Failed)?;
     drop(sim);
     Ok(())
 }

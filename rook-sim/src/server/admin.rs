@@ -19,6 +19,13 @@
 //!   held not Ready turn Ready); `/rook-sim/faults/{id}`: one rule;
 //!   `/rook-sim/faults/latency`: the latency.
 //!
+//! - `/rook-sim/ceph/faults`: faults on the simulated `ceph` CLI (ceph/state.rs `admin`): GET
+//!   lists, POST adds `{"kind": "hang"|"fail"|"garbage", "exit_code"?, "stderr"?, "command"?,
+//!   "count"?}`, DELETE clears.
+//! - `/rook-sim/nodes`: GET `{"nodes": [{"name", "down"}...]}`; `PUT /rook-sim/nodes/NODE`
+//!   with `{"down": true|false}` takes a node down (NotReady: its pods not Ready, its OSDs
+//!   down in Ceph) or back up, answering `{"name", "down"}`; an unknown node 404.
+//!
 //! A body that is not a valid fault answers 400 with what is wrong.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +43,8 @@ use crate::server::status::ApiError;
 use crate::{Sim, SimState};
 
 pub const FAULTS_PATH: &str = "/rook-sim/faults";
+pub const CEPH_FAULTS_PATH: &str = "/rook-sim/ceph/faults";
+pub const NODES_PATH: &str = "/rook-sim/nodes";
 
 /// The verbs a rule can name, as the request log spells them.
 pub const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
@@ -345,9 +354,15 @@ fn error(e: ApiError) -> Reply {
 
 /// The admin endpoint's answer, or None for a path that is not its own.
 pub fn handle(state: &Arc<SimState>, req: &ApiRequest) -> Option<Reply> {
-    let id = match req.path.strip_prefix(FAULTS_PATH)? {
-        "" | "/" => None,
-        rest => Some(rest.strip_prefix('/')?),
+    let other = [CEPH_FAULTS_PATH, NODES_PATH]
+        .into_iter()
+        .find(|p| req.path.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with('/')));
+    let id = match other {
+        Some(_) => None,
+        None => match req.path.strip_prefix(FAULTS_PATH)? {
+            "" | "/" => None,
+            rest => Some(rest.strip_prefix('/')?),
+        },
     };
     match req.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
         Some(t) if t == state.admin_token => {}
@@ -362,6 +377,9 @@ pub fn handle(state: &Arc<SimState>, req: &ApiRequest) -> Option<Reply> {
             )));
         }
         _ => return Some(error(ApiError::unauthorized())),
+    }
+    if let Some(prefix) = other {
+        return Some(ceph_and_nodes(state, req, prefix));
     }
     let not_found = |id: &str| {
         error(ApiError::new(404, "NotFound", format!("fault {id:?} not found: see GET {FAULTS_PATH} for the ids")))
@@ -392,6 +410,38 @@ pub fn handle(state: &Arc<SimState>, req: &ApiRequest) -> Option<Reply> {
         },
         _ => error(ApiError::method_not_allowed()),
     })
+}
+
+/// `/rook-sim/ceph/faults` and `/rook-sim/nodes[/NODE]` (module docs).
+fn ceph_and_nodes(state: &Arc<SimState>, req: &ApiRequest, prefix: &str) -> Reply {
+    let rest = req.path[prefix.len()..].trim_matches('/');
+    if prefix == CEPH_FAULTS_PATH {
+        if !rest.is_empty() {
+            return error(ApiError::new(404, "NotFound", format!("{} not found", req.path)));
+        }
+        let (status, v) = crate::ceph::state::admin(&state.ceph, &req.method, &req.body);
+        return reply(status, &v);
+    }
+    let k = &state.kubelet;
+    match (req.method.as_str(), rest) {
+        ("GET", "") => {
+            let nodes: Vec<Value> = k.nodes().iter().map(|n| json!({"name": n, "down": k.is_down(n)})).collect();
+            reply(200, &json!({"nodes": nodes}))
+        }
+        ("PUT" | "POST", node) if !node.is_empty() && !node.contains('/') => {
+            if !k.has_node(node) {
+                return error(ApiError::new(404, "NotFound", format!("node {node:?} not found: see GET {NODES_PATH}")));
+            }
+            match serde_json::from_slice::<Value>(&req.body).ok().and_then(|v| v.get("down").and_then(Value::as_bool)) {
+                Some(down) => {
+                    crate::kube::kubelet::set_node_down(state, node, down);
+                    reply(200, &json!({"name": node, "down": down}))
+                }
+                None => error(ApiError::bad_request(r#"the body is {"down": true} or {"down": false}"#.to_string())),
+            }
+        }
+        _ => error(ApiError::method_not_allowed()),
+    }
 }
 
 fn add(state: &SimState, body: &[u8]) -> Result<(u16, Value), String> {
