@@ -384,6 +384,9 @@ impl Sim {
                     state.operator.fill_versions(&state, ns);
                 }
             }
+            for ns in &namespaces {
+                crate::ceph::keys_at_creation(&state, ns);
+            }
         }
         let (url, addr) = serve_on(rt.handle(), &state, opts.port, &tls)?;
         let op_state = state.clone();

@@ -129,6 +129,19 @@ pub fn run(ceph: &state::CephState, ns: &str, cluster: &model::Cluster, args: &c
     commands::run(&ctx, args)
 }
 
+/// The service keys a cluster starts with: a cluster whose mons run a release with the
+/// AES256K fix when the simulation starts (19.2.6, 20.2.4, 21.2.0 on) was created on it, and
+/// its daemon keys were made AES256K; one below it has `aes` keys, which stay when an
+/// upgrade crosses the boundary, so AUTH_INSECURE_SERVICE_KEY_TYPE (HEALTH_ERR) shows then
+/// until `auth rotate` (ceph PR #70538; issue 23).
+pub fn keys_at_creation(state: &SimState, ns: &str) {
+    let cluster = model::Cluster::new(gather(state, ns), &Default::default());
+    let fixed = cluster.of_kind("mon").any(|d| d.version.as_deref().is_some_and(model::has_aes256k));
+    if fixed {
+        state.ceph.with(ns, |s| s.all_aes256k = true);
+    }
+}
+
 /// The Ceph daemons of `ns` as the simulation runs them: one per Rook daemon Deployment
 /// (so an OSD whose Deployment has no pod is a down OSD), up when one of its pods is Running
 /// and Ready on a node that is not down, with the version that pod's main container runs.
