@@ -178,15 +178,13 @@ fn drop_watches_cuts_an_open_watch() {
     assert_eq!(listed(&sim)["faults"], json!([]), "an action, not a rule");
 }
 
-#[test]
-fn demo_serve_starts_with_the_fault_flags_and_exports_the_endpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
+/// `demo --serve` with 3 OSDs, no restart delay, its kubeconfig at `kc` and `extra`
+/// flags: the child and the four export lines it prints once it serves.
+fn demo_serve(kc: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(bin())
         .args(["demo", "--serve", "--osds", "3", "--restart-delay-ms", "0", "--kubeconfig-out"])
-        .arg(&kc)
-        .args(["--fault", "forbidden,verb=list,resource=cephclusters"])
-        .args(["--fault", "500,verb=patch,resource=deployments,count=2"])
+        .arg(kc)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -196,6 +194,22 @@ fn demo_serve_starts_with_the_fault_flags_and_exports_the_endpoint() {
     for _ in 0..4 {
         reader.read_line(&mut exports).unwrap();
     }
+    (child, exports)
+}
+
+#[test]
+fn demo_serve_starts_with_the_fault_flags_and_exports_the_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let (mut child, exports) = demo_serve(
+        &kc,
+        &[
+            "--fault",
+            "forbidden,verb=list,resource=cephclusters",
+            "--fault",
+            "500,verb=patch,resource=deployments,count=2",
+        ],
+    );
     let token = std::fs::read_to_string(dir.path().join("kubeconfig.admin-token")).unwrap_or_default();
     // the exports work in a shell as printed; one request lists the flags' faults
     let env = dir.path().join("rook-sim.env");
@@ -283,28 +297,7 @@ fn nodes_go_down_and_up_and_ceph_faults_are_set_over_https() {
 fn demo_serve_starts_with_nodes_down() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
-    let mut child = Command::new(bin())
-        .args([
-            "demo",
-            "--serve",
-            "--osds",
-            "3",
-            "--restart-delay-ms",
-            "0",
-            "--nodes-down",
-            "node-02",
-            "--kubeconfig-out",
-        ])
-        .arg(&kc)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut exports = String::new();
-    for _ in 0..4 {
-        reader.read_line(&mut exports).unwrap();
-    }
+    let (mut child, exports) = demo_serve(&kc, &["--nodes-down", "node-02"]);
     let env = dir.path().join("rook-sim.env");
     std::fs::write(&env, &exports).unwrap();
     let listing = Command::new("sh")
