@@ -390,6 +390,32 @@ fn nfs_server_image_is_intended_and_never_rewritten() {
     assert_eq!(ganesha["env"][0]["value"], "quay.io/ceph/ceph:v19.2.4");
 }
 
+/// A daemon that runs its own image by design (issue 22 kind 2): `status` counts what its
+/// main container runs (the Ganesha server image, the NVMe-oF gateway image), not the Ceph
+/// image its CONTAINER_IMAGE names; the plan's IMAGE column says that image stays.
+#[test]
+fn status_and_plans_show_the_image_a_daemon_of_its_own_image_runs() {
+    use kubectl_ceph_image::plan::status::view;
+    let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+    let running = |s: &Snapshot, t: DaemonType| -> Vec<(String, usize)> {
+        let v = view(s, now);
+        v.types.iter().find(|x| x.dtype == t).unwrap().running.iter().map(|r| (r.image.clone(), r.pods)).collect()
+    };
+    let nfs = load("kinds", "k2-nfs-server-image.yaml");
+    assert_eq!(running(&nfs, DaemonType::Nfs), [("quay.io/nfs-ganesha/nfs-ganesha:5.7".to_string(), 1)]);
+    assert_eq!(running(&nfs, DaemonType::Mon), [("quay.io/ceph/ceph:v19.2.3".to_string(), 1)]);
+    let gw = load("field", "07-nvmeof-gateway.yaml");
+    assert_eq!(running(&gw, DaemonType::Nvmeof), [("quay.io/ceph/nvmeof:1.5".to_string(), 2)]);
+    let text = kubectl_ceph_image::render::plan(&set_base(&gw), &kubectl_ceph_image::output::Styles::plain());
+    let row = text.lines().find(|l| l.contains("nvmeof.") && l.contains("->")).expect("an nvmeof row");
+    assert!(
+        row.ends_with("quay.io/ceph/nvmeof:1.5 (stays; Ceph quay.io/ceph/ceph:v20.2.4 -> quay.io/ceph/ceph:v20.2.5)"),
+        "{row}"
+    );
+    let row = text.lines().find(|l| l.contains("mon.a") && l.contains("->")).expect("a mon row");
+    assert!(row.ends_with("quay.io/ceph/ceph:v20.2.4 -> quay.io/ceph/ceph:v20.2.5"), "{row}");
+}
+
 #[test]
 fn owners_refuse_and_markers_warn() {
     let owned = load("kinds", "k3-controller-owned.yaml");

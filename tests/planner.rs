@@ -23,6 +23,7 @@ fn d(t: T, id: &str, image: &str) -> Daemon {
             phase: "Running".into(),
             ready: true,
             image: Some(image.into()),
+            own_image: None,
             terminating: false,
         }],
         deployment,

@@ -23,6 +23,7 @@ fn d(t: T, id: &str, node: Option<&str>) -> Daemon {
             phase: if node.is_some() { "Running" } else { "Pending" }.into(),
             ready: node.is_some(),
             image: Some(FROM.into()),
+            own_image: None,
             terminating: false,
         }],
         deployment,

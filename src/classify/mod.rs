@@ -375,6 +375,12 @@ impl Layout {
         }
     }
 
+    /// Rook gives its main container an image of its own (the NVMe-oF gateway, NFS on
+    /// `CephNFS.spec.server.image`).
+    fn main_runs_own(&self) -> bool {
+        self.dtype == Some(DaemonType::Nvmeof) || (self.dtype == Some(DaemonType::Nfs) && self.nfs_own)
+    }
+
     /// The main container, by Rook's name for it.
     fn main<'c>(&self, containers: &'c [ContainerRecord]) -> Option<&'c ContainerRecord> {
         let name = main_container(self.dtype?);
@@ -532,8 +538,18 @@ fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
 }
 
 fn pod_model(p: PodRecord, ceph: &CephSet, layout: Layout) -> Pod {
+    // Its main container on an image of its own: by Rook's name for it, else (a pod whose
+    // containers are named otherwise, as trimmed dumps have them) the first main container
+    // that carries a CONTAINER_IMAGE.
+    let own_image = layout
+        .main_runs_own()
+        .then(|| layout.main(&p.containers).or_else(|| p.containers.iter().find(|c| !c.init && c.env.is_some())))
+        .flatten()
+        .and_then(|m| m.image())
+        .map(str::to_string);
     Pod {
         image: main_of(&p.containers, ceph, layout),
+        own_image,
         name: p.name,
         node: p.node.map(|n| n.to_string()),
         phase: p.phase.map_or_else(|| "Unknown".into(), |p| p.to_string()),

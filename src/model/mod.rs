@@ -164,13 +164,26 @@ pub struct Pod {
     pub node: Option<String>,
     pub phase: String,
     pub ready: bool,
-    /// The image its Ceph daemon container runs (pod spec).
+    /// The image its Ceph daemon container runs (pod spec); for a main container on an
+    /// image of its own (NFS on `CephNFS.spec.server.image`, the NVMe-oF gateway), the Ceph
+    /// image its `CONTAINER_IMAGE` names, which is what Rook moves.
     pub image: Option<String>,
+    /// The image its main container runs when that is an image of its own by design (see
+    /// `image`), e.g. `quay.io/nfs-ganesha/nfs-ganesha:V6.5`; `None` when the main container
+    /// runs Ceph (then `image` is what it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_image: Option<String>,
     /// `metadata.deletionTimestamp` is set: it is going away, whatever its phase.
     pub terminating: bool,
 }
 
 impl Pod {
+    /// The image its main container runs now: its own image where it has one, else its
+    /// Ceph image (`image`).
+    pub fn runs(&self) -> Option<&str> {
+        self.own_image.as_deref().or(self.image.as_deref())
+    }
+
     /// Running now and not going away: what a restart interrupts.
     pub fn running(&self) -> bool {
         self.phase == "Running" && !self.terminating

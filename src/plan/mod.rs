@@ -339,6 +339,10 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             action,
             image_from: d.image.clone(),
             image_to: Some(pinned.cloned().unwrap_or(desired)).filter(|_| managed),
+            own_image: d.pods.iter().find_map(|p| p.own_image.clone()).or_else(|| {
+                let main = crate::classify::main_container(d.id.dtype);
+                d.own_images.iter().find(|(c, _)| c == main).map(|(_, i)| i.clone())
+            }),
             pods,
             step: None,
             alongside: false,

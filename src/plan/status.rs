@@ -168,7 +168,9 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                 }
                 pods += 1;
                 ready += p.ready as usize;
-                *running.entry(p.image.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
+                // What the main container runs: an NFS server on its own image runs that, not
+                // the Ceph image its CONTAINER_IMAGE names.
+                *running.entry(p.runs().unwrap_or("?").to_string()).or_default() += 1;
             }
             if let Some(f) = &d.fence {
                 nfenced += 1;
