@@ -454,6 +454,22 @@ fn osd_under_replacement_is_never_fenced_unfenced_or_resumed() {
     assert!(text.contains("osd-replacement"), "the text says why, as JSON does:\n{text}");
 }
 
+/// Held daemons on builds Rook never deployed (issue 22 kind 6): Rook's `ceph-version`
+/// label still names what it last deployed, so `status` shows the build their image runs
+/// (its tag, as `ceph versions` tells builds apart), or none, never the stale label.
+#[test]
+fn held_daemons_show_the_build_they_run_not_rooks_stale_label() {
+    let s = load("kinds", "k11-held-builds-same-digest.yaml");
+    let v = kubectl_ceph_image::plan::status::view(&s, "2026-12-07T12:00:00Z".parse().unwrap());
+    let held: BTreeMap<&str, Option<&str>> = v.held.iter().map(|h| (h.daemon.as_str(), h.version.as_deref())).collect();
+    assert_eq!(held["mgr.a"], Some("19.2.3-hotfix.2"));
+    assert_eq!(held["mgr.b"], None, "ceph-ci:main names no version, and the label is Rook's, not its");
+    assert_eq!(held["osd.1"], Some("19.2.3.1"));
+    assert_eq!(s.version_of("quay.ceph.io/ceph-ci/ceph:main"), None);
+    // A daemon Rook deployed and left alone: its label is what it runs.
+    assert_eq!(s.version_of(&s.cluster.base_image).map(|v| v.to_string()).as_deref(), Some("19.2.3"));
+}
+
 #[test]
 fn an_empty_label_value_holds() {
     let s = load("kinds", "k6-empty-label-value.yaml");

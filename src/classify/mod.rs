@@ -563,6 +563,16 @@ fn version_text(v: &str) -> Option<String> {
     crate::model::image::parse_version(v).map(|v| v.to_string())
 }
 
+/// Whether Rook's `ceph-version` label `label` (`19.2.3-0`) can describe `image`: not when
+/// the image's tag names another build (`v19.2.3-hotfix.2`, `19.2.3.1` beside `19.2.3-0`).
+fn label_describes(image: &str, label: &str) -> bool {
+    use crate::model::image::{detected_build, tag_build};
+    match (tag_build(image), detected_build(label)) {
+        (Some(tag), Some(rook)) => tag.name == rook.name,
+        _ => true,
+    }
+}
+
 /// `v1.20.6` as (1, 20, 6), to find the newest Rook version label.
 pub fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
     let mut it = v.strip_prefix('v')?.splitn(3, '.');
@@ -636,12 +646,19 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
             }),
             Kind::Daemon { dtype, id, floating } => {
                 let parts = parts(&d.containers, &ceph, layout);
-                // After a hand edit the `ceph-version` label names what Rook last wrote,
-                // not what the main container runs now.
+                // The `ceph-version` label describes the image Rook last deployed (rook
+                // pkg/operator/ceph/controller: `CephVersionLabelKey` from the cluster's
+                // detected version as it writes the Deployment). It is not what runs after a
+                // hand edit or a fence, nor on a held daemon that runs an image Rook does not
+                // deploy (its image was changed while Rook left it alone), nor where the tag
+                // names another build than the label.
+                let held = labelled || d.upgrade_hold.is_some();
                 if d.fence.is_none()
                     && parts.moved_by_hand.is_none()
-                    && let (Some(main), Some(v)) =
-                        (&parts.main, d.labels.get("ceph-version").and_then(|v| version_text(v)))
+                    && let (Some(main), Some(v)) = (&parts.main, d.labels.get("ceph-version"))
+                    && (!held || known.contains(main))
+                    && label_describes(main, v)
+                    && let Some(v) = version_text(v)
                 {
                     versions.entry(main.clone()).or_insert(v);
                 }

@@ -49,9 +49,10 @@ pub struct HeldDaemon {
     pub node: Option<String>,
     /// Every node one of its pods runs on (an RGW of several instances has several).
     pub nodes: Vec<String>,
-    /// The image its main container runs, and the Ceph release of that image (what Rook
-    /// detected for it, else its tag; not the Deployment's `ceph-version` label, which a
-    /// hand edit leaves behind).
+    /// The image its main container runs, and the Ceph build of that image as `ceph
+    /// versions` tells them apart (`19.2.3`, `19.2.3-hotfix.2`: its tag, else what Rook
+    /// detected for it; `Snapshot::build_of`). Never the Deployment's `ceph-version` label
+    /// where that describes another image than runs (a hand edit, a held daemon moved).
     pub image: Option<String>,
     pub version: Option<String>,
     pub reason: String,
@@ -197,7 +198,9 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                         deployment: d.deployment.clone(),
                         node: d.node.clone(),
                         nodes: d.nodes(),
-                        version: d.image.as_deref().and_then(|i| snap.version_of(i)).map(|v| v.to_string()),
+                        // The build, as status.ceph.versions tells them apart (a hotfix
+                        // of the release is a version of its own to Ceph).
+                        version: d.image.as_deref().and_then(|i| snap.build_of(i)).map(|b| b.to_string()),
                         image: d.image.clone(),
                         reason: reason.clone(),
                     });
