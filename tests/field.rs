@@ -662,6 +662,46 @@ fn floating_tags_and_releases_rook_will_not_run() {
     assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5", true), None);
 }
 
+/// Releases every Rook a cluster may run refuses (issue 22 kind 7): Rook v1.1 runs Mimic
+/// and Nautilus from 13.2.4 only, a tag naming a release without a version (`v20`,
+/// `latest-tentacle`) is judged by that release, and a spec image below what Rook detected
+/// is a downgrade even where Rook runs no daemon (an external cluster).
+#[test]
+fn every_rook_minor_and_release_named_tags_are_judged() {
+    let base =
+        |s: &Snapshot, image: &str| plan(s, &Change::SetImage { target: Target::Base, image: image.into() }).unwrap();
+    let warning = |p: &Plan, code: &str| p.warnings.iter().find(|w| w.code == code).map(|w| w.message.clone());
+    let old = load("field", "08-private-registry-failed-pods-rook-1.1.yaml");
+    for image in ["registry.example.com:5000/ceph/ceph:v16.2.15", "registry.example.com:5000/ceph/ceph:v12.2.13"] {
+        let p = base(&old, image);
+        assert_eq!(p.summary.restart, 0, "{image}: Rook v1.1 refuses it, nothing restarts");
+        let w = warning(&p, "unsupported-release").unwrap_or_else(|| panic!("{image}"));
+        assert!(w.contains("Rook v1.1.0"), "{w}");
+    }
+    let p = base(&old, "registry.example.com:5000/ceph/ceph:v14.2.22");
+    assert!(p.summary.restart > 0 && warning(&p, "unsupported-release").is_none());
+
+    let r117 = load("field", "10-rgw-held-by-store-label.yaml");
+    for image in ["quay.io/ceph/ceph:v20", "quay.io/ceph/ceph:latest-tentacle"] {
+        let p = base(&r117, image);
+        assert_eq!(p.summary.restart, 0, "{image} names Tentacle, which Rook v1.17 refuses");
+        let w = warning(&p, "unsupported-release").expect("unsupported-release");
+        assert!(w.contains("Reef 18 and Squid 19 only") && w.contains("Tentacle 20"), "{w}");
+    }
+    let p = base(&r117, "quay.io/ceph/ceph:latest-squid");
+    assert!(p.summary.restart > 0 && warning(&p, "unsupported-release").is_none());
+    let w = warning(&p, "unknown-version").expect("unknown-version");
+    assert!(w.contains("names squid 19 but no X.Y.Z") && !w.contains("not a Ceph repository"), "{w}");
+
+    let r16 = load("field", "13-rook-1.6-hashed-crash-names.yaml");
+    let w = warning(&base(&r16, "quay.io/ceph/ceph:v17.2.8"), "unsupported-release").expect("unsupported-release");
+    assert!(w.contains("Nautilus 14") && !w.contains("nknown"), "{w}");
+
+    let ext = load("field", "17-external-cluster.yaml");
+    let w = warning(&base(&ext, "quay.io/ceph/ceph:v15.2.17"), "downgrade").expect("downgrade on an external cluster");
+    assert!(w.contains("18.2.4") && w.contains("15.2.17"), "{w}");
+}
+
 /// HEALTH_ERR as Rook's gates treat it (issue 22 kind 9, FACTS §7): the CephCluster
 /// upgrade refuses another build, the child controllers skip their reconcile unless every
 /// HEALTH_ERR code is one they allow, so with the cephx codes the gateways move alone.

@@ -163,10 +163,10 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     }
     // Rook checks the spec image's release before it reconciles anything: one it will not
     // run stops the reconcile there, and nothing restarts (model::support).
-    let refused = (after.base != c.base_image)
-        .then(|| snap.version_of(&after.base))
-        .flatten()
-        .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported));
+    let refused = (after.base != c.base_image).then_some(&after.base).and_then(|to| {
+        let v = snap.version_of(to);
+        crate::model::support::image_refusal(to, v, snap.rook_version.as_deref(), c.allow_unsupported)
+    });
     if refused.is_some() {
         reconcile = false;
     }
@@ -505,9 +505,12 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             });
         }
         if !what.is_empty()
-            && let Some(why) = snap
-                .version_of(image)
-                .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported))
+            && let Some(why) = crate::model::support::image_refusal(
+                image,
+                snap.version_of(image),
+                snap.rook_version.as_deref(),
+                c.allow_unsupported,
+            )
         {
             warnings.push(Warning {
                 code: "unsupported-release",
