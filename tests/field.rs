@@ -592,6 +592,35 @@ fn a_paused_deployment_is_left_out_of_a_fence_and_rook_clears_the_pause() {
     }
 }
 
+/// Advice that works on the Rook at hand (issue 22 kind 1): to keep a daemon moved by hand
+/// (or held on a newer release) where it is, released Rook (a CRD without imageOverrides)
+/// refuses `set TYPE IMAGE`, so the warnings name `--strategy fence` there.
+#[test]
+fn advice_to_keep_a_moved_daemon_names_the_command_this_rook_takes() {
+    let now = jiff::Timestamp::now();
+    let mut s = load("field", "19-log-collector-sidecars.yaml");
+    let d = daemon(&s, "rgw.s3-store").deployment.clone();
+    let advice = |s: &Snapshot| {
+        let v = kubectl_ceph_image::plan::status::view(s, now);
+        let moved = v.warnings.iter().find(|w| w.code == "moved-by-hand").expect("moved-by-hand").message.clone();
+        let r = plan(s, &Change::Resume(vec![d.clone()])).unwrap();
+        let down = r.warnings.iter().find(|w| w.code == "downgrade").expect("downgrade").message.clone();
+        (moved, down)
+    };
+    s.cluster.crd_overrides = Some(false);
+    for w in <[String; 2]>::from(advice(&s)) {
+        assert!(w.contains("`set rgw quay.io/ceph/ceph:v19.2.3 --strategy fence`"), "{w}");
+    }
+    s.cluster.crd_overrides = Some(true);
+    for w in <[String; 2]>::from(advice(&s)) {
+        assert!(w.contains("`set rgw quay.io/ceph/ceph:v19.2.3`") && !w.contains("--strategy fence"), "{w}");
+    }
+    // The CRD not read: both, each where it applies.
+    s.cluster.crd_overrides = None;
+    let (moved, _) = advice(&s);
+    assert!(moved.contains("where the CRD has imageOverrides, else `set rgw"), "{moved}");
+}
+
 /// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a
 /// version of its own to Ceph, a date-stamped rebuild is not, and the same digest of the
 /// same repository is the same image whatever tag stands beside it.

@@ -91,6 +91,7 @@ fn cluster(image: &str) -> Snapshot {
             skip_upgrade_checks: false,
             rook: Default::default(),
             upgrade: None,
+            crd_overrides: None,
         },
         deployments_read: ds.len(),
         daemons: ds,

@@ -71,6 +71,7 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
             skip_upgrade_checks: false,
             rook: Default::default(),
             upgrade: None,
+            crd_overrides: None,
         },
         deployments_read: daemons.len(),
         daemons,

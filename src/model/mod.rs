@@ -138,6 +138,11 @@ pub struct Cluster {
     /// The CephCluster carries `UPGRADE_RECONCILE`: its do-not-reconcile label (if on) is a
     /// staged upgrade's, put there to start a reconcile.
     pub upgrade_reconcile: bool,
+    /// Does the CephCluster CRD have `spec.cephVersion.imageOverrides`? Some(false) on
+    /// released Rook, where `set TYPE IMAGE` is refused and `--strategy fence` is the way;
+    /// None where the command did not read the CRD (an override present proves it has).
+    #[serde(skip)]
+    pub crd_overrides: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,6 +153,20 @@ pub enum ImageSource {
 }
 
 impl Cluster {
+    /// The command that makes `image` the desired image of type `t`, as advice: `set t
+    /// IMAGE` where the CRD has per-type overrides, `set t IMAGE --strategy fence` on
+    /// released Rook (which refuses the plain form), both where the CRD was not read; then
+    /// `or set base`.
+    pub fn keep_advice(&self, t: DaemonType, image: &str) -> String {
+        let plain = format!("`set {t} {image}`");
+        let fence = format!("`set {t} {image} --strategy fence`");
+        match self.crd_overrides.or((!self.overrides.is_empty()).then_some(true)) {
+            Some(true) => format!("{plain}, or `set base`"),
+            Some(false) => format!("{fence}, as this Rook's CRD has no imageOverrides; or `set base`"),
+            None => format!("{plain} where the CRD has imageOverrides, else {fence}; or `set base`"),
+        }
+    }
+
     /// The image a type should run: its override, else the base image.
     pub fn desired_image(&self, t: DaemonType) -> (&str, ImageSource) {
         match self.overrides.get(t.key()) {

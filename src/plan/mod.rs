@@ -133,11 +133,10 @@ fn resume_warnings(snap: &Snapshot, after: &After, plans: &[DaemonPlan], w: &mut
                 message: format!(
                     "{} runs Ceph {f} ({}); once resumed, the operator's next reconcile moves it to {desired} (Ceph \
                      {t}): a downgrade, and a Ceph daemon once upgraded cannot be downgraded; make its image the \
-                     desired one first (`set {} {}` or `set base`), or keep it held",
+                     desired one first ({}), or keep it held",
                     d.id,
                     show(&d.image),
-                    d.id.dtype,
-                    show(&d.image)
+                    snap.cluster.keep_advice(d.id.dtype, show(&d.image))
                 ),
             });
         }

@@ -225,9 +225,8 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                     "; to run it on purpose, set it as the CephNFS's spec.server.image".to_string()
                 } else if snap.version_of(&h.image).is_some() {
                     format!(
-                        "; to keep it where it is, make its image the desired one (`set {t} {}`, or `set base`) \
-                         before it is reconciled",
-                        h.image
+                        "; to keep it where it is, make its image the desired one ({}) before it is reconciled",
+                        c.keep_advice(t, &h.image)
                     )
                 } else {
                     String::new()
