@@ -843,6 +843,48 @@ fn rooks_own_rollout_half_way_is_said_and_not_staged_over() {
     assert_eq!(view(&s, now).rook_rollout, None);
 }
 
+/// Only Rook's own rollout is called one (issue 22 kind 4): on a Ready cluster whose
+/// detected image is the spec's, held daemons and other references to the same digest are
+/// not a rollout; while Rook rolls out one image, a new spec image (set base, upgrade) is
+/// warned about: the daemons Rook has not moved go straight to it.
+#[test]
+fn only_rooks_own_rollout_counts_and_a_new_image_over_it_is_warned() {
+    use kubectl_ceph_image::plan::status::view;
+    use kubectl_ceph_image::plan::upgrade::{Params, plan as upgrade_plan};
+    let now = jiff::Timestamp::now();
+    let mut s = load("kinds", "k11-held-builds-same-digest.yaml");
+    assert_eq!(view(&s, now).rook_rollout, None, "phase Ready, the spec image detected: holds and hand edits");
+    assert!(s.same_image(
+        "quay.io/ceph/ceph@sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12",
+        &s.cluster.base_image
+    ));
+    s.cluster.rook.phase = Some("Progressing".into());
+    let r = s.rook_rollout().expect("Progressing");
+    assert_eq!((r.on_target, r.total), (4, 4), "held daemons are left out; the same digest is the same image");
+
+    // Rook half way to the next patch: the mons moved, the rest not yet.
+    let mut s = load("field", "01-floating-mon.yaml");
+    let next = next_patch(&s.cluster.base_image);
+    s.cluster.base_image = next.clone();
+    s.cluster.rook.phase = Some("Progressing".into());
+    for d in s.daemons.iter_mut().filter(|d| d.id.dtype == DaemonType::Mon) {
+        d.ceph_images = vec![next.clone()];
+        d.image = Some(next.clone());
+    }
+    let further = next_patch(&next);
+    let p = plan(&s, &Change::SetImage { target: Target::Base, image: further.clone() }).unwrap();
+    let w = p.warnings.iter().find(|w| w.code == "rook-rollout").expect("rook-rollout on set base");
+    assert!(
+        w.message.contains(&format!("Rook is rolling out {next}")) && w.message.contains("straight"),
+        "{}",
+        w.message
+    );
+    let up = upgrade_plan(&s, &Params::new(further), true, None).unwrap();
+    assert!(up.warnings.iter().any(|w| w.code == "rook-rollout"), "{:?}", up.warnings);
+    // Rook's rollout of that very image is refused, not warned about.
+    assert!(s.upgrade_refusal(&next, true).is_some());
+}
+
 fn daemon<'a>(s: &'a Snapshot, id: &str) -> &'a kubectl_ceph_image::model::Daemon {
     s.daemons.iter().find(|d| d.id.to_string() == id).unwrap_or_else(|| panic!("no {id}"))
 }

@@ -470,22 +470,62 @@ impl Snapshot {
     }
 
     /// Rook's own rollout of the spec image, seen from the Deployments: among the daemons
-    /// that follow `spec.cephVersion.image` (no override of their type, not fenced, not
-    /// labeled do-not-reconcile, with replicas), how many run it. None while the
-    /// CephCluster-level label stops Rook's mon/mgr/osd reconcile, or on an external cluster.
+    /// Rook moves to `spec.cephVersion.image` (no override of their type, with replicas, and
+    /// not held: no do-not-reconcile label of their own or of another Deployment, no fence,
+    /// no staged upgrade's hold), how many run it (the same image: `same_image`). Only a
+    /// rollout Rook is doing: its phase `Progressing`, or a spec image it has not detected
+    /// yet (`status.version.image` another, or none); on a `Ready` cluster whose detected
+    /// image is the spec's, daemons on other images are hand edits and holds, not a rollout
+    /// (`status` shows them as drift). None then, while the CephCluster-level label stops
+    /// Rook's mon/mgr/osd reconcile, or on an external cluster.
     pub fn rook_rollout(&self) -> Option<RookRollout> {
         let c = &self.cluster;
         if c.held || c.external || c.base_image.is_empty() {
             return None;
         }
+        let progressing = c.rook.phase.as_deref() == Some("Progressing");
+        let undetected = c.status_image.as_deref().is_none_or(|i| !self.same_image(i, &c.base_image));
+        if !progressing && !undetected {
+            return None;
+        }
         let follow: Vec<&Daemon> = self
             .daemons
             .iter()
-            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && !d.labelled && d.fence.is_none())
+            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && d.fence.is_none())
+            .filter(|d| !d.labelled && d.held_by.is_none() && d.upgrade_hold.is_none())
             .filter(|d| !c.overrides.contains_key(d.id.dtype.key()))
             .collect();
-        let on_target = follow.iter().filter(|d| !d.differs_from(&c.base_image)).count();
+        let on_target =
+            follow.iter().filter(|d| d.ceph_images.iter().all(|i| self.same_image(i, &c.base_image))).count();
         Some(RookRollout { image: c.base_image.clone(), on_target, total: follow.len() })
+    }
+
+    /// Two references to one image: equal, or the same digest of the same repository
+    /// whatever tag stands beside it (`image::pinned`, distribution/reference's rule).
+    pub fn same_image(&self, a: &str, b: &str) -> bool {
+        use crate::model::image::pinned;
+        a == b || pinned(a).is_some_and(|p| pinned(b).as_ref() == Some(&p))
+    }
+
+    /// What a new change of the spec image to `image` does while Rook's own rollout of
+    /// another image is in flight (`rook_rollout`): the daemons Rook has not moved go
+    /// straight to `image`, and Rook's pacing is what moves them. None when no rollout of
+    /// another image is under way.
+    pub fn rook_rollout_warning(&self, image: &str) -> Option<String> {
+        let r = self.rook_rollout().filter(|r| r.on_target < r.total && !self.same_image(&r.image, image))?;
+        let left = r.total - r.on_target;
+        Some(format!(
+            "Rook is rolling out {} now (its phase {}): {} of {} daemon(s) that follow the spec image run it. \
+             Changing spec.cephVersion.image under it makes Rook start over toward {image}: the {left} daemon(s) \
+             it has not moved yet go straight from what they run to {image}, and those it moved restart once more; \
+             Rook's own pacing applies to all of it (mons one by one, OSDs in batches by Ceph's ok-to-stop, \
+             gateways alongside the OSDs). Let Rook finish first (follow it with `kubectl ceph-image status`), or \
+             stop it with `kubectl ceph-image pause cluster` and choose how to go on",
+            r.image,
+            self.cluster.rook.phase.as_deref().unwrap_or("unknown"),
+            r.on_target,
+            r.total,
+        ))
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

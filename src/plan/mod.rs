@@ -472,6 +472,11 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         message.push_str("they move once health clears, without another change");
         warnings.push(Warning { code: "health-err", message });
     }
+    if after.base != c.base_image
+        && let Some(message) = snap.rook_rollout_warning(&after.base)
+    {
+        warnings.push(Warning { code: "rook-rollout", message });
+    }
     if let Some(why) = &refused {
         warnings.push(Warning {
             code: "unsupported-release",
