@@ -1192,6 +1192,27 @@ fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
     assert!(p.warnings.iter().all(|w| w.code != "node-down"));
 }
 
+/// `status` says what a plan would (issue 22 kind 4 nits): Deployments paused with
+/// `kubectl rollout pause`, and a spec image that floats.
+#[test]
+fn status_tells_paused_rollouts_and_a_floating_spec_image() {
+    use kubectl_ceph_image::plan::status::view;
+    let now = jiff::Timestamp::now();
+    let s = load("field", "21-osd-rollout-paused.yaml");
+    let paused: Vec<&str> = s.daemons.iter().filter(|d| d.paused).map(|d| d.deployment.as_str()).collect();
+    assert!(!paused.is_empty());
+    let v = view(&s, now);
+    let w = v.warnings.iter().find(|w| w.code == "rollout-paused").expect("rollout-paused in status");
+    assert!(w.message.contains(paused[0]) && w.message.contains("kubectl rollout resume"), "{}", w.message);
+    assert!(!v.warnings.iter().any(|w| w.code == "floating-image"));
+    let mut s = load("field", "01-floating-mon.yaml");
+    assert!(!view(&s, now).warnings.iter().any(|w| w.code == "rollout-paused" || w.code == "floating-image"));
+    s.cluster.base_image = "quay.io/ceph/ceph:v19".into();
+    let v = view(&s, now);
+    let w = v.warnings.iter().find(|w| w.code == "floating-image").expect("floating-image in status");
+    assert!(w.message.contains("spec.cephVersion.image is quay.io/ceph/ceph:v19"), "{}", w.message);
+}
+
 #[test]
 fn an_upgrade_osd_batch_of_another_host_is_blocked_while_a_node_is_down() {
     use kubectl_ceph_image::plan::upgrade::{Params, batch_blocked, plan as upgrade_plan};

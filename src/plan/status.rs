@@ -294,6 +294,36 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         }
     }
     warnings.extend(snap.duplicate_warnings(&[]));
+    // `kubectl rollout pause`: the Deployment controller rolls out no template change.
+    let paused: Vec<&str> = snap.daemons.iter().filter(|d| d.paused).map(|d| d.deployment.as_str()).collect();
+    if let Some(first) = paused.first() {
+        warnings.push(Warning {
+            code: "rollout-paused",
+            message: format!(
+                "{} paused with kubectl rollout pause: no change of the pod template rolls out while paused (a \
+                 fence leaves {} out), and Rook's own update of the Deployment clears the pause; resume with \
+                 kubectl rollout resume deployment/{first} -n {}",
+                paused.join(", "),
+                if paused.len() == 1 { "it" } else { "them" },
+                c.namespace
+            ),
+        });
+    }
+    // A spec image that floats: each node pulls whatever its tag points to when a daemon
+    // restarts, so daemons restarted apart may run different builds.
+    let specs = std::iter::once(("spec.cephVersion.image".to_string(), &c.base_image))
+        .chain(c.overrides.iter().map(|(t, i)| (format!("the {t} override"), i)));
+    for (what, image) in specs.filter(|(_, i)| crate::model::support::floats(i)) {
+        warnings.push(Warning {
+            code: "floating-image",
+            message: format!(
+                "{what} is {image}, which names no fixed release (no tag, :latest, or a tag with no X.Y.Z such as \
+                 v19 or main, and no digest): each node pulls whatever it is when a daemon restarts, so daemons \
+                 restarted apart may run different builds; name a full version+build tag (v19.2.3-20250717) or a \
+                 digest"
+            ),
+        });
+    }
     if !fenced_list.is_empty() {
         let types: std::collections::BTreeSet<String> =
             snap.daemons.iter().filter(|d| d.fence.is_some()).map(|d| d.id.dtype.to_string()).collect();
