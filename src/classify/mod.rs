@@ -651,8 +651,9 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
                 // detected version as it writes the Deployment). It is not what runs after a
                 // hand edit or a fence, nor on a held daemon that runs an image Rook does not
                 // deploy (its image was changed while Rook left it alone), nor where the tag
-                // names another build than the label.
-                let held = labelled || d.upgrade_hold.is_some();
+                // names another build than the label. A staged upgrade's own hold changes no
+                // image: the label still describes what it runs.
+                let held = labelled && d.upgrade_hold.is_none();
                 if d.fence.is_none()
                     && parts.moved_by_hand.is_none()
                     && let (Some(main), Some(v)) = (&parts.main, d.labels.get("ceph-version"))
