@@ -875,12 +875,15 @@ fn only_rooks_own_rollout_counts_and_a_new_image_over_it_is_warned() {
     let p = plan(&s, &Change::SetImage { target: Target::Base, image: further.clone() }).unwrap();
     let w = p.warnings.iter().find(|w| w.code == "rook-rollout").expect("rook-rollout on set base");
     assert!(
-        w.message.contains(&format!("Rook is rolling out {next}")) && w.message.contains("straight"),
+        w.message.contains(&format!("Rook is rolling out {next}"))
+            && w.message.contains("go straight")
+            && w.message.contains("starts over"),
         "{}",
         w.message
     );
     let up = upgrade_plan(&s, &Params::new(further), true, None).unwrap();
-    assert!(up.warnings.iter().any(|w| w.code == "rook-rollout"), "{:?}", up.warnings);
+    let w = up.warnings.iter().find(|w| w.code == "rook-rollout").expect("rook-rollout on upgrade");
+    assert!(w.message.contains("holds stop Rook's rollout") && w.message.contains("in their stage"), "{}", w.message);
     // Rook's rollout of that very image is refused, not warned about.
     assert!(s.upgrade_refusal(&next, true).is_some());
 }

@@ -509,18 +509,26 @@ impl Snapshot {
 
     /// What a new change of the spec image to `image` does while Rook's own rollout of
     /// another image is in flight (`rook_rollout`): the daemons Rook has not moved go
-    /// straight to `image`, and Rook's pacing is what moves them. None when no rollout of
-    /// another image is under way.
-    pub fn rook_rollout_warning(&self, image: &str) -> Option<String> {
+    /// straight to `image`; by Rook's pacing for a plain change, in their stage for a
+    /// staged upgrade (`staged`), whose holds stop Rook's rollout where they land. None when
+    /// no rollout of another image is under way.
+    pub fn rook_rollout_warning(&self, image: &str, staged: bool) -> Option<String> {
         let r = self.rook_rollout().filter(|r| r.on_target < r.total && !self.same_image(&r.image, image))?;
         let left = r.total - r.on_target;
+        let how = if staged {
+            "the upgrade's holds stop Rook's rollout where they land (a daemon Rook is restarting then may still \
+             finish on that image), the daemons it has not moved go straight from what they run to the target in \
+             their stage, and those it cannot hold move with the spec image at Rook's pace"
+        } else {
+            "Rook starts over toward it: the daemons it has not moved go straight from what they run to it, those \
+             it moved restart once more, and Rook's own pacing applies (mons one by one, OSDs in batches by Ceph's \
+             ok-to-stop, gateways alongside the OSDs)"
+        };
         Some(format!(
-            "Rook is rolling out {} now (its phase {}): {} of {} daemon(s) that follow the spec image run it. \
-             Changing spec.cephVersion.image under it makes Rook start over toward {image}: the {left} daemon(s) \
-             it has not moved yet go straight from what they run to {image}, and those it moved restart once more; \
-             Rook's own pacing applies to all of it (mons one by one, OSDs in batches by Ceph's ok-to-stop, \
-             gateways alongside the OSDs). Let Rook finish first (follow it with `kubectl ceph-image status`), or \
-             stop it with `kubectl ceph-image pause cluster` and choose how to go on",
+            "Rook is rolling out {} now (its phase {}): {} of {} daemon(s) that follow the spec image run it, {left} \
+             not yet. Changing spec.cephVersion.image to {image} under it: {how}. Let Rook finish first (follow it \
+             with `kubectl ceph-image status`), or stop it with `kubectl ceph-image pause cluster` and choose how to \
+             go on",
             r.image,
             self.cluster.rook.phase.as_deref().unwrap_or("unknown"),
             r.on_target,

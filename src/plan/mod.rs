@@ -473,7 +473,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
         warnings.push(Warning { code: "health-err", message });
     }
     if after.base != c.base_image
-        && let Some(message) = snap.rook_rollout_warning(&after.base)
+        && let Some(message) = snap.rook_rollout_warning(&after.base, false)
     {
         warnings.push(Warning { code: "rook-rollout", message });
     }

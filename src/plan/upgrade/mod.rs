@@ -224,7 +224,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     // Rook's own rollout of another image in flight (issue 22 kind 4), before this upgrade
     // writes the spec image.
-    if let Some(message) = snap.rook_rollout_warning(image).filter(|_| state.is_none_or(|s| !s.spec_set)) {
+    if let Some(message) = snap.rook_rollout_warning(image, true).filter(|_| state.is_none_or(|s| !s.spec_set)) {
         warnings.push(Warning { code: "rook-rollout", message });
     }
     if snap.version_of(image).is_none() {
