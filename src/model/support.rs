@@ -69,6 +69,15 @@ fn release_name(major: u32) -> String {
     format!("{} {major}", capitalised(v(major, 0, 0).release()))
 }
 
+/// `Nautilus 14, Octopus 15 and Pacific 16`: the releases a Rook supports.
+fn release_list(majors: &[u32]) -> String {
+    let names: Vec<String> = majors.iter().map(|m| release_name(*m)).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
 /// Why the running Rook (`rook_version` as its labels carry it, `v1.20.6`) will not run
 /// Ceph `to`: below its minimum (whatever `allow_unsupported` says), or outside its
 /// supported releases without `allow_unsupported`. None when it will, or when the Rook
@@ -84,10 +93,9 @@ pub fn refusal(rook_version: Option<&str>, to: CephVersion, allow_unsupported: b
         ));
     }
     if !acc.majors.contains(&to.major) && !allow_unsupported {
-        let names: Vec<String> = acc.majors.iter().map(|m| release_name(*m)).collect();
         return Some(format!(
             "Rook {rv} supports {} only: Ceph {to} ({}) needs spec.cephVersion.allowUnsupported: true",
-            names.join(" and "),
+            release_list(acc.majors),
             capitalised(to.release())
         ));
     }
@@ -118,10 +126,9 @@ pub fn image_refusal(
         ));
     }
     if !acc.majors.contains(&major) && !allow_unsupported {
-        let names: Vec<String> = acc.majors.iter().map(|m| release_name(*m)).collect();
         return Some(format!(
             "Rook {rv} supports {} only: {image} names {name}, which needs spec.cephVersion.allowUnsupported: true",
-            names.join(" and ")
+            release_list(acc.majors)
         ));
     }
     None
@@ -354,7 +361,7 @@ mod tests {
         assert_eq!(refusal(Some("v1.0.6"), v(12, 2, 13), false), None);
         assert!(refusal(Some("v1.4.9"), v(16, 2, 0), false).unwrap().contains("Nautilus 14 and Octopus 15"));
         let e = refusal(Some("v1.6.10"), v(17, 2, 8), false).unwrap();
-        assert!(e.contains("Nautilus 14 and Octopus 15") && !e.contains("nknown"), "{e}");
+        assert!(e.contains("supports Nautilus 14, Octopus 15 and Pacific 16 only") && !e.contains("nknown"), "{e}");
         // A tag naming a release without a full version is judged by that release.
         let e = image_refusal("quay.io/ceph/ceph:v20", None, Some("v1.16.9"), false).unwrap();
         assert!(e.contains("Reef 18 and Squid 19 only") && e.contains("Tentacle 20"), "{e}");
