@@ -390,6 +390,32 @@ fn nfs_server_image_is_intended_and_never_rewritten() {
     assert_eq!(ganesha["env"][0]["value"], "quay.io/ceph/ceph:v19.2.4");
 }
 
+/// A daemon that runs its own image by design (issue 22 kind 2): `status` counts what its
+/// main container runs (the Ganesha server image, the NVMe-oF gateway image), not the Ceph
+/// image its CONTAINER_IMAGE names; the plan's IMAGE column says that image stays.
+#[test]
+fn status_and_plans_show_the_image_a_daemon_of_its_own_image_runs() {
+    use kubectl_ceph_image::plan::status::view;
+    let now: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+    let running = |s: &Snapshot, t: DaemonType| -> Vec<(String, usize)> {
+        let v = view(s, now);
+        v.types.iter().find(|x| x.dtype == t).unwrap().running.iter().map(|r| (r.image.clone(), r.pods)).collect()
+    };
+    let nfs = load("kinds", "k2-nfs-server-image.yaml");
+    assert_eq!(running(&nfs, DaemonType::Nfs), [("quay.io/nfs-ganesha/nfs-ganesha:5.7".to_string(), 1)]);
+    assert_eq!(running(&nfs, DaemonType::Mon), [("quay.io/ceph/ceph:v19.2.3".to_string(), 1)]);
+    let gw = load("field", "07-nvmeof-gateway.yaml");
+    assert_eq!(running(&gw, DaemonType::Nvmeof), [("quay.io/ceph/nvmeof:1.5".to_string(), 2)]);
+    let text = kubectl_ceph_image::render::plan(&set_base(&gw), &kubectl_ceph_image::output::Styles::plain());
+    let row = text.lines().find(|l| l.contains("nvmeof.") && l.contains("->")).expect("an nvmeof row");
+    assert!(
+        row.ends_with("quay.io/ceph/nvmeof:1.5 (stays; Ceph quay.io/ceph/ceph:v20.2.4 -> quay.io/ceph/ceph:v20.2.5)"),
+        "{row}"
+    );
+    let row = text.lines().find(|l| l.contains("mon.a") && l.contains("->")).expect("a mon row");
+    assert!(row.ends_with("quay.io/ceph/ceph:v20.2.4 -> quay.io/ceph/ceph:v20.2.5"), "{row}");
+}
+
 #[test]
 fn owners_refuse_and_markers_warn() {
     let owned = load("kinds", "k3-controller-owned.yaml");
@@ -426,6 +452,22 @@ fn osd_under_replacement_is_never_fenced_unfenced_or_resumed() {
     assert!(resume.noop && resume.warnings.iter().any(|w| w.code == "osd-replacement"));
     let text = kubectl_ceph_image::render::plan(&resume, &kubectl_ceph_image::output::Styles::plain());
     assert!(text.contains("osd-replacement"), "the text says why, as JSON does:\n{text}");
+}
+
+/// Held daemons on builds Rook never deployed (issue 22 kind 6): Rook's `ceph-version`
+/// label still names what it last deployed, so `status` shows the build their image runs
+/// (its tag, as `ceph versions` tells builds apart), or none, never the stale label.
+#[test]
+fn held_daemons_show_the_build_they_run_not_rooks_stale_label() {
+    let s = load("kinds", "k11-held-builds-same-digest.yaml");
+    let v = kubectl_ceph_image::plan::status::view(&s, "2026-12-07T12:00:00Z".parse().unwrap());
+    let held: BTreeMap<&str, Option<&str>> = v.held.iter().map(|h| (h.daemon.as_str(), h.version.as_deref())).collect();
+    assert_eq!(held["mgr.a"], Some("19.2.3-hotfix.2"));
+    assert_eq!(held["mgr.b"], None, "ceph-ci:main names no version, and the label is Rook's, not its");
+    assert_eq!(held["osd.1"], Some("19.2.3.1"));
+    assert_eq!(s.version_of("quay.ceph.io/ceph-ci/ceph:main"), None);
+    // A daemon Rook deployed and left alone: its label is what it runs.
+    assert_eq!(s.version_of(&s.cluster.base_image).map(|v| v.to_string()).as_deref(), Some("19.2.3"));
 }
 
 #[test]
@@ -617,6 +659,35 @@ fn a_cluster_being_created_gates_rooks_child_controllers() {
     assert_eq!(p.daemons.iter().find(|d| d.daemon == "rgw.s3").unwrap().action, Action::Restart);
 }
 
+/// Advice that works on the Rook at hand (issue 22 kind 1): to keep a daemon moved by hand
+/// (or held on a newer release) where it is, released Rook (a CRD without imageOverrides)
+/// refuses `set TYPE IMAGE`, so the warnings name `--strategy fence` there.
+#[test]
+fn advice_to_keep_a_moved_daemon_names_the_command_this_rook_takes() {
+    let now = jiff::Timestamp::now();
+    let mut s = load("field", "19-log-collector-sidecars.yaml");
+    let d = daemon(&s, "rgw.s3-store").deployment.clone();
+    let advice = |s: &Snapshot| {
+        let v = kubectl_ceph_image::plan::status::view(s, now);
+        let moved = v.warnings.iter().find(|w| w.code == "moved-by-hand").expect("moved-by-hand").message.clone();
+        let r = plan(s, &Change::Resume(vec![d.clone()])).unwrap();
+        let down = r.warnings.iter().find(|w| w.code == "downgrade").expect("downgrade").message.clone();
+        (moved, down)
+    };
+    s.cluster.crd_overrides = Some(false);
+    for w in <[String; 2]>::from(advice(&s)) {
+        assert!(w.contains("`set rgw quay.io/ceph/ceph:v19.2.3 --strategy fence`"), "{w}");
+    }
+    s.cluster.crd_overrides = Some(true);
+    for w in <[String; 2]>::from(advice(&s)) {
+        assert!(w.contains("`set rgw quay.io/ceph/ceph:v19.2.3`") && !w.contains("--strategy fence"), "{w}");
+    }
+    // The CRD not read: both, each where it applies.
+    s.cluster.crd_overrides = None;
+    let (moved, _) = advice(&s);
+    assert!(moved.contains("where the CRD has imageOverrides, else `set rgw"), "{moved}");
+}
+
 /// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a
 /// version of its own to Ceph, a date-stamped rebuild is not, and the same digest of the
 /// same repository is the same image whatever tag stands beside it.
@@ -685,6 +756,46 @@ fn floating_tags_and_releases_rook_will_not_run() {
     let e = s.upgrade_refusal("quay.io/ceph/ceph:v21.2.0", true).expect("upgrade refuses what Rook will not run");
     assert!(e.contains("allowUnsupported"), "{e}");
     assert_eq!(s.upgrade_refusal("quay.io/ceph/ceph:v20.2.5", true), None);
+}
+
+/// Releases every Rook a cluster may run refuses (issue 22 kind 7): Rook v1.1 runs Mimic
+/// and Nautilus from 13.2.4 only, a tag naming a release without a version (`v20`,
+/// `latest-tentacle`) is judged by that release, and a spec image below what Rook detected
+/// is a downgrade even where Rook runs no daemon (an external cluster).
+#[test]
+fn every_rook_minor_and_release_named_tags_are_judged() {
+    let base =
+        |s: &Snapshot, image: &str| plan(s, &Change::SetImage { target: Target::Base, image: image.into() }).unwrap();
+    let warning = |p: &Plan, code: &str| p.warnings.iter().find(|w| w.code == code).map(|w| w.message.clone());
+    let old = load("field", "08-private-registry-failed-pods-rook-1.1.yaml");
+    for image in ["registry.example.com:5000/ceph/ceph:v16.2.15", "registry.example.com:5000/ceph/ceph:v12.2.13"] {
+        let p = base(&old, image);
+        assert_eq!(p.summary.restart, 0, "{image}: Rook v1.1 refuses it, nothing restarts");
+        let w = warning(&p, "unsupported-release").unwrap_or_else(|| panic!("{image}"));
+        assert!(w.contains("Rook v1.1.0"), "{w}");
+    }
+    let p = base(&old, "registry.example.com:5000/ceph/ceph:v14.2.22");
+    assert!(p.summary.restart > 0 && warning(&p, "unsupported-release").is_none());
+
+    let r117 = load("field", "10-rgw-held-by-store-label.yaml");
+    for image in ["quay.io/ceph/ceph:v20", "quay.io/ceph/ceph:latest-tentacle"] {
+        let p = base(&r117, image);
+        assert_eq!(p.summary.restart, 0, "{image} names Tentacle, which Rook v1.17 refuses");
+        let w = warning(&p, "unsupported-release").expect("unsupported-release");
+        assert!(w.contains("Reef 18 and Squid 19 only") && w.contains("Tentacle 20"), "{w}");
+    }
+    let p = base(&r117, "quay.io/ceph/ceph:latest-squid");
+    assert!(p.summary.restart > 0 && warning(&p, "unsupported-release").is_none());
+    let w = warning(&p, "unknown-version").expect("unknown-version");
+    assert!(w.contains("names squid 19 but no X.Y.Z") && !w.contains("not a Ceph repository"), "{w}");
+
+    let r16 = load("field", "13-rook-1.6-hashed-crash-names.yaml");
+    let w = warning(&base(&r16, "quay.io/ceph/ceph:v17.2.8"), "unsupported-release").expect("unsupported-release");
+    assert!(w.contains("Nautilus 14") && !w.contains("nknown"), "{w}");
+
+    let ext = load("field", "17-external-cluster.yaml");
+    let w = warning(&base(&ext, "quay.io/ceph/ceph:v15.2.17"), "downgrade").expect("downgrade on an external cluster");
+    assert!(w.contains("18.2.4") && w.contains("15.2.17"), "{w}");
 }
 
 /// HEALTH_ERR as Rook's gates treat it (issue 22 kind 9, FACTS §7): the CephCluster
@@ -797,6 +908,51 @@ fn rooks_own_rollout_half_way_is_said_and_not_staged_over() {
     // Held by the CephCluster-level label, Rook rolls nothing: not Rook's rollout.
     s.cluster.held = true;
     assert_eq!(view(&s, now).rook_rollout, None);
+}
+
+/// Only Rook's own rollout is called one (issue 22 kind 4): on a Ready cluster whose
+/// detected image is the spec's, held daemons and other references to the same digest are
+/// not a rollout; while Rook rolls out one image, a new spec image (set base, upgrade) is
+/// warned about: the daemons Rook has not moved go straight to it.
+#[test]
+fn only_rooks_own_rollout_counts_and_a_new_image_over_it_is_warned() {
+    use kubectl_ceph_image::plan::status::view;
+    use kubectl_ceph_image::plan::upgrade::{Params, plan as upgrade_plan};
+    let now = jiff::Timestamp::now();
+    let mut s = load("kinds", "k11-held-builds-same-digest.yaml");
+    assert_eq!(view(&s, now).rook_rollout, None, "phase Ready, the spec image detected: holds and hand edits");
+    assert!(s.same_image(
+        "quay.io/ceph/ceph@sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12",
+        &s.cluster.base_image
+    ));
+    s.cluster.rook.phase = Some("Progressing".into());
+    let r = s.rook_rollout().expect("Progressing");
+    assert_eq!((r.on_target, r.total), (4, 4), "held daemons are left out; the same digest is the same image");
+
+    // Rook half way to the next patch: the mons moved, the rest not yet.
+    let mut s = load("field", "01-floating-mon.yaml");
+    let next = next_patch(&s.cluster.base_image);
+    s.cluster.base_image = next.clone();
+    s.cluster.rook.phase = Some("Progressing".into());
+    for d in s.daemons.iter_mut().filter(|d| d.id.dtype == DaemonType::Mon) {
+        d.ceph_images = vec![next.clone()];
+        d.image = Some(next.clone());
+    }
+    let further = next_patch(&next);
+    let p = plan(&s, &Change::SetImage { target: Target::Base, image: further.clone() }).unwrap();
+    let w = p.warnings.iter().find(|w| w.code == "rook-rollout").expect("rook-rollout on set base");
+    assert!(
+        w.message.contains(&format!("Rook is rolling out {next}"))
+            && w.message.contains("go straight")
+            && w.message.contains("starts over"),
+        "{}",
+        w.message
+    );
+    let up = upgrade_plan(&s, &Params::new(further), true, None).unwrap();
+    let w = up.warnings.iter().find(|w| w.code == "rook-rollout").expect("rook-rollout on upgrade");
+    assert!(w.message.contains("holds stop Rook's rollout") && w.message.contains("in their stage"), "{}", w.message);
+    // Rook's rollout of that very image is refused, not warned about.
+    assert!(s.upgrade_refusal(&next, true).is_some());
 }
 
 fn daemon<'a>(s: &'a Snapshot, id: &str) -> &'a kubectl_ceph_image::model::Daemon {
@@ -1104,6 +1260,27 @@ fn a_plan_says_the_down_nodes_daemons_cannot_start_there() {
     let image = next_patch(&up.cluster.base_image);
     let p = plan(&up, &Change::Fence { dtype: DaemonType::Osd, image, batching: Default::default() }).unwrap();
     assert!(p.warnings.iter().all(|w| w.code != "node-down"));
+}
+
+/// `status` says what a plan would (issue 22 kind 4 nits): Deployments paused with
+/// `kubectl rollout pause`, and a spec image that floats.
+#[test]
+fn status_tells_paused_rollouts_and_a_floating_spec_image() {
+    use kubectl_ceph_image::plan::status::view;
+    let now = jiff::Timestamp::now();
+    let s = load("field", "21-osd-rollout-paused.yaml");
+    let paused: Vec<&str> = s.daemons.iter().filter(|d| d.paused).map(|d| d.deployment.as_str()).collect();
+    assert!(!paused.is_empty());
+    let v = view(&s, now);
+    let w = v.warnings.iter().find(|w| w.code == "rollout-paused").expect("rollout-paused in status");
+    assert!(w.message.contains(paused[0]) && w.message.contains("kubectl rollout resume"), "{}", w.message);
+    assert!(!v.warnings.iter().any(|w| w.code == "floating-image"));
+    let mut s = load("field", "01-floating-mon.yaml");
+    assert!(!view(&s, now).warnings.iter().any(|w| w.code == "rollout-paused" || w.code == "floating-image"));
+    s.cluster.base_image = "quay.io/ceph/ceph:v19".into();
+    let v = view(&s, now);
+    let w = v.warnings.iter().find(|w| w.code == "floating-image").expect("floating-image in status");
+    assert!(w.message.contains("spec.cephVersion.image is quay.io/ceph/ceph:v19"), "{}", w.message);
 }
 
 #[test]

@@ -375,6 +375,12 @@ impl Layout {
         }
     }
 
+    /// Rook gives its main container an image of its own (the NVMe-oF gateway, NFS on
+    /// `CephNFS.spec.server.image`).
+    fn main_runs_own(&self) -> bool {
+        self.dtype == Some(DaemonType::Nvmeof) || (self.dtype == Some(DaemonType::Nfs) && self.nfs_own)
+    }
+
     /// The main container, by Rook's name for it.
     fn main<'c>(&self, containers: &'c [ContainerRecord]) -> Option<&'c ContainerRecord> {
         let name = main_container(self.dtype?);
@@ -532,8 +538,18 @@ fn fence_of(annotations: &BTreeMap<String, String>) -> Option<Fence> {
 }
 
 fn pod_model(p: PodRecord, ceph: &CephSet, layout: Layout) -> Pod {
+    // Its main container on an image of its own: by Rook's name for it, else (a pod whose
+    // containers are named otherwise, as trimmed dumps have them) the first main container
+    // that carries a CONTAINER_IMAGE.
+    let own_image = layout
+        .main_runs_own()
+        .then(|| layout.main(&p.containers).or_else(|| p.containers.iter().find(|c| !c.init && c.env.is_some())))
+        .flatten()
+        .and_then(|m| m.image())
+        .map(str::to_string);
     Pod {
         image: main_of(&p.containers, ceph, layout),
+        own_image,
         name: p.name,
         node: p.node.map(|n| n.to_string()),
         phase: p.phase.map_or_else(|| "Unknown".into(), |p| p.to_string()),
@@ -545,6 +561,16 @@ fn pod_model(p: PodRecord, ceph: &CephSet, layout: Layout) -> Pod {
 /// `19.2.3` from a `ceph-version` label or `status.version` (`19.2.3-0`).
 fn version_text(v: &str) -> Option<String> {
     crate::model::image::parse_version(v).map(|v| v.to_string())
+}
+
+/// Whether Rook's `ceph-version` label `label` (`19.2.3-0`) can describe `image`: not when
+/// the image's tag names another build (`v19.2.3-hotfix.2`, `19.2.3.1` beside `19.2.3-0`).
+fn label_describes(image: &str, label: &str) -> bool {
+    use crate::model::image::{detected_build, tag_build};
+    match (tag_build(image), detected_build(label)) {
+        (Some(tag), Some(rook)) => tag.name == rook.name,
+        _ => true,
+    }
 }
 
 /// `v1.20.6` as (1, 20, 6), to find the newest Rook version label.
@@ -620,12 +646,20 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
             }),
             Kind::Daemon { dtype, id, floating } => {
                 let parts = parts(&d.containers, &ceph, layout);
-                // After a hand edit the `ceph-version` label names what Rook last wrote,
-                // not what the main container runs now.
+                // The `ceph-version` label describes the image Rook last deployed (rook
+                // pkg/operator/ceph/controller: `CephVersionLabelKey` from the cluster's
+                // detected version as it writes the Deployment). It is not what runs after a
+                // hand edit or a fence, nor on a held daemon that runs an image Rook does not
+                // deploy (its image was changed while Rook left it alone), nor where the tag
+                // names another build than the label. A staged upgrade's own hold changes no
+                // image: the label still describes what it runs.
+                let held = labelled && d.upgrade_hold.is_none();
                 if d.fence.is_none()
                     && parts.moved_by_hand.is_none()
-                    && let (Some(main), Some(v)) =
-                        (&parts.main, d.labels.get("ceph-version").and_then(|v| version_text(v)))
+                    && let (Some(main), Some(v)) = (&parts.main, d.labels.get("ceph-version"))
+                    && (!held || known.contains(main))
+                    && label_describes(main, v)
+                    && let Some(v) = version_text(v)
                 {
                     versions.entry(main.clone()).or_insert(v);
                 }

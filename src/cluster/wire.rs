@@ -332,6 +332,7 @@ impl CephCluster {
             status_version: version.version.filter(|v| !v.is_empty()),
             ceph_versions: status.ceph.map(|c| c.versions).unwrap_or_default(),
             osd_max_updates_in_parallel: self.spec.storage.and_then(|s| s.osd_max_updates_in_parallel).unwrap_or(20),
+            crd_overrides: None,
         }
     }
 }

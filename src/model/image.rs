@@ -335,6 +335,9 @@ pub struct CephVersion {
 impl CephVersion {
     pub fn release(&self) -> &'static str {
         match self.major {
+            12 => "luminous",
+            13 => "mimic",
+            14 => "nautilus",
             15 => "octopus",
             16 => "pacific",
             17 => "quincy",

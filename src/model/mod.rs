@@ -138,6 +138,11 @@ pub struct Cluster {
     /// The CephCluster carries `UPGRADE_RECONCILE`: its do-not-reconcile label (if on) is a
     /// staged upgrade's, put there to start a reconcile.
     pub upgrade_reconcile: bool,
+    /// Does the CephCluster CRD have `spec.cephVersion.imageOverrides`? Some(false) on
+    /// released Rook, where `set TYPE IMAGE` is refused and `--strategy fence` is the way;
+    /// None where the command did not read the CRD (an override present proves it has).
+    #[serde(skip)]
+    pub crd_overrides: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,6 +153,20 @@ pub enum ImageSource {
 }
 
 impl Cluster {
+    /// The command that makes `image` the desired image of type `t`, as advice: `set t
+    /// IMAGE` where the CRD has per-type overrides, `set t IMAGE --strategy fence` on
+    /// released Rook (which refuses the plain form), both where the CRD was not read; then
+    /// `or set base`.
+    pub fn keep_advice(&self, t: DaemonType, image: &str) -> String {
+        let plain = format!("`set {t} {image}`");
+        let fence = format!("`set {t} {image} --strategy fence`");
+        match self.crd_overrides.or((!self.overrides.is_empty()).then_some(true)) {
+            Some(true) => format!("{plain}, or `set base`"),
+            Some(false) => format!("{fence}, as this Rook's CRD has no imageOverrides; or `set base`"),
+            None => format!("{plain} where the CRD has imageOverrides, else {fence}; or `set base`"),
+        }
+    }
+
     /// The image a type should run: its override, else the base image.
     pub fn desired_image(&self, t: DaemonType) -> (&str, ImageSource) {
         match self.overrides.get(t.key()) {
@@ -164,13 +183,26 @@ pub struct Pod {
     pub node: Option<String>,
     pub phase: String,
     pub ready: bool,
-    /// The image its Ceph daemon container runs (pod spec).
+    /// The image its Ceph daemon container runs (pod spec); for a main container on an
+    /// image of its own (NFS on `CephNFS.spec.server.image`, the NVMe-oF gateway), the Ceph
+    /// image its `CONTAINER_IMAGE` names, which is what Rook moves.
     pub image: Option<String>,
+    /// The image its main container runs when that is an image of its own by design (see
+    /// `image`), e.g. `quay.io/nfs-ganesha/nfs-ganesha:V6.5`; `None` when the main container
+    /// runs Ceph (then `image` is what it runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_image: Option<String>,
     /// `metadata.deletionTimestamp` is set: it is going away, whatever its phase.
     pub terminating: bool,
 }
 
 impl Pod {
+    /// The image its main container runs now: its own image where it has one, else its
+    /// Ceph image (`image`).
+    pub fn runs(&self) -> Option<&str> {
+        self.own_image.as_deref().or(self.image.as_deref())
+    }
+
     /// Running now and not going away: what a restart interrupts.
     pub fn running(&self) -> bool {
         self.phase == "Running" && !self.terminating
@@ -438,22 +470,70 @@ impl Snapshot {
     }
 
     /// Rook's own rollout of the spec image, seen from the Deployments: among the daemons
-    /// that follow `spec.cephVersion.image` (no override of their type, not fenced, not
-    /// labeled do-not-reconcile, with replicas), how many run it. None while the
-    /// CephCluster-level label stops Rook's mon/mgr/osd reconcile, or on an external cluster.
+    /// Rook moves to `spec.cephVersion.image` (no override of their type, with replicas, and
+    /// not held: no do-not-reconcile label of their own or of another Deployment, no fence,
+    /// no staged upgrade's hold), how many run it (the same image: `same_image`). Only a
+    /// rollout Rook is doing: its phase `Progressing`, or a spec image it has not detected
+    /// yet (`status.version.image` another, or none); on a `Ready` cluster whose detected
+    /// image is the spec's, daemons on other images are hand edits and holds, not a rollout
+    /// (`status` shows them as drift). None then, while the CephCluster-level label stops
+    /// Rook's mon/mgr/osd reconcile, or on an external cluster.
     pub fn rook_rollout(&self) -> Option<RookRollout> {
         let c = &self.cluster;
         if c.held || c.external || c.base_image.is_empty() {
             return None;
         }
+        let progressing = c.rook.phase.as_deref() == Some("Progressing");
+        let undetected = c.status_image.as_deref().is_none_or(|i| !self.same_image(i, &c.base_image));
+        if !progressing && !undetected {
+            return None;
+        }
         let follow: Vec<&Daemon> = self
             .daemons
             .iter()
-            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && !d.labelled && d.fence.is_none())
+            .filter(|d| !d.ceph_images.is_empty() && d.replicas != Some(0) && d.fence.is_none())
+            .filter(|d| !d.labelled && d.held_by.is_none() && d.upgrade_hold.is_none())
             .filter(|d| !c.overrides.contains_key(d.id.dtype.key()))
             .collect();
-        let on_target = follow.iter().filter(|d| !d.differs_from(&c.base_image)).count();
+        let on_target =
+            follow.iter().filter(|d| d.ceph_images.iter().all(|i| self.same_image(i, &c.base_image))).count();
         Some(RookRollout { image: c.base_image.clone(), on_target, total: follow.len() })
+    }
+
+    /// Two references to one image: equal, or the same digest of the same repository
+    /// whatever tag stands beside it (`image::pinned`, distribution/reference's rule).
+    pub fn same_image(&self, a: &str, b: &str) -> bool {
+        use crate::model::image::pinned;
+        a == b || pinned(a).is_some_and(|p| pinned(b).as_ref() == Some(&p))
+    }
+
+    /// What a new change of the spec image to `image` does while Rook's own rollout of
+    /// another image is in flight (`rook_rollout`): the daemons Rook has not moved go
+    /// straight to `image`; by Rook's pacing for a plain change, in their stage for a
+    /// staged upgrade (`staged`), whose holds stop Rook's rollout where they land. None when
+    /// no rollout of another image is under way.
+    pub fn rook_rollout_warning(&self, image: &str, staged: bool) -> Option<String> {
+        let r = self.rook_rollout().filter(|r| r.on_target < r.total && !self.same_image(&r.image, image))?;
+        let left = r.total - r.on_target;
+        let how = if staged {
+            "the upgrade's holds stop Rook's rollout where they land (a daemon Rook is restarting then may still \
+             finish on that image), the daemons it has not moved go straight from what they run to the target in \
+             their stage, and those it cannot hold move with the spec image at Rook's pace"
+        } else {
+            "Rook starts over toward it: the daemons it has not moved go straight from what they run to it, those \
+             it moved restart once more, and Rook's own pacing applies (mons one by one, OSDs in batches by Ceph's \
+             ok-to-stop, gateways alongside the OSDs)"
+        };
+        Some(format!(
+            "Rook is rolling out {} now (its phase {}): {} of {} daemon(s) that follow the spec image run it, {left} \
+             not yet. Changing spec.cephVersion.image to {image} under it: {how}. Let Rook finish first (follow it \
+             with `kubectl ceph-image status`), or stop it with `kubectl ceph-image pause cluster` and choose how to \
+             go on",
+            r.image,
+            self.cluster.rook.phase.as_deref().unwrap_or("unknown"),
+            r.on_target,
+            r.total,
+        ))
     }
 
     /// Daemon ids claimed by more than one Deployment (two labelled `ceph-osd-id=5`), each

@@ -25,13 +25,18 @@ const fn v(major: u32, minor: u32, patch: u32) -> CephVersion {
     CephVersion { major, minor, patch }
 }
 
-/// Rook `(minor, patch)` -> what it accepts, for Rook v1.5 to v1.21; None outside that
-/// range (a Rook this table does not know is not judged). v1.18 added Tentacle in
-/// v1.18.8; v1.21 is rook/rook main at d0c3b9c (FACTS §7).
+/// Rook `(minor, patch)` -> what it accepts, for Rook v1.0 to v1.21; None outside that
+/// range (a Rook this table does not know is not judged). Read from
+/// `pkg/operator/ceph/version/version.go` (`Minimum`, `supportedVersions`) at every release
+/// tag of rook/rook, v1.0.0 to v1.20.6: v1.0 has no minimum (Luminous, Mimic, Nautilus);
+/// v1.1.0 set 13.2.4 (Mimic, Nautilus); v1.3.0 14.2.5 (Nautilus, Octopus); Pacific from
+/// v1.6.0; v1.18 added Tentacle in v1.18.8; v1.21 is rook/rook main at d0c3b9c (FACTS §7).
 pub fn accepts(rook_minor: u32, rook_patch: u32) -> Option<Accepts> {
     let a = |minimum, majors| Some(Accepts { minimum, majors });
     match rook_minor {
-        5 => a(v(14, 2, 5), &[14, 15]),
+        0 => a(v(0, 0, 0), &[12, 13, 14]),
+        1 | 2 => a(v(13, 2, 4), &[13, 14]),
+        3..=5 => a(v(14, 2, 5), &[14, 15]),
         6 | 7 => a(v(14, 2, 5), &[14, 15, 16]),
         8 => a(v(15, 2, 0), &[15, 16]),
         9 => a(v(15, 2, 0), &[15, 16, 17]),
@@ -47,19 +52,39 @@ pub fn accepts(rook_minor: u32, rook_patch: u32) -> Option<Accepts> {
     }
 }
 
+/// What the Rook of `rook_version` (`v1.20.6`, as its labels carry it) accepts; None when
+/// unknown to the table or not a Rook v1 version.
+fn accepts_of(rook_version: &str) -> Option<Accepts> {
+    let mut it = rook_version.strip_prefix('v')?.split(['.', '-']);
+    let (major, minor, patch): (u32, u32, u32) =
+        (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next().and_then(|p| p.parse().ok()).unwrap_or(0));
+    if major != 1 {
+        return None;
+    }
+    accepts(minor, patch)
+}
+
+/// `Squid 19`, as the refusals name a release.
+fn release_name(major: u32) -> String {
+    format!("{} {major}", capitalised(v(major, 0, 0).release()))
+}
+
+/// `Nautilus 14, Octopus 15 and Pacific 16`: the releases a Rook supports.
+fn release_list(majors: &[u32]) -> String {
+    let names: Vec<String> = majors.iter().map(|m| release_name(*m)).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
 /// Why the running Rook (`rook_version` as its labels carry it, `v1.20.6`) will not run
 /// Ceph `to`: below its minimum (whatever `allow_unsupported` says), or outside its
 /// supported releases without `allow_unsupported`. None when it will, or when the Rook
 /// version is unknown to the table.
 pub fn refusal(rook_version: Option<&str>, to: CephVersion, allow_unsupported: bool) -> Option<String> {
     let rv = rook_version?;
-    let mut it = rv.strip_prefix('v')?.split(['.', '-']);
-    let (major, minor, patch): (u32, u32, u32) =
-        (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next().and_then(|p| p.parse().ok()).unwrap_or(0));
-    if major != 1 {
-        return None;
-    }
-    let acc = accepts(minor, patch)?;
+    let acc = accepts_of(rv)?;
     if to < acc.minimum {
         return Some(format!(
             "Rook {rv} runs Ceph {} or newer: it refuses Ceph {to} ({}) whatever spec.cephVersion.allowUnsupported says",
@@ -68,15 +93,79 @@ pub fn refusal(rook_version: Option<&str>, to: CephVersion, allow_unsupported: b
         ));
     }
     if !acc.majors.contains(&to.major) && !allow_unsupported {
-        let names: Vec<String> =
-            acc.majors.iter().map(|m| format!("{} {m}", capitalised(v(*m, 0, 0).release()))).collect();
         return Some(format!(
             "Rook {rv} supports {} only: Ceph {to} ({}) needs spec.cephVersion.allowUnsupported: true",
-            names.join(" and "),
+            release_list(acc.majors),
             capitalised(to.release())
         ));
     }
     None
+}
+
+/// Why the running Rook will not run `image`: by its version `to` where known
+/// (`refusal`), else by the release its tag names (`named_major`: `v20`, `latest-squid`),
+/// judged by major alone: a major below the minimum's, or one outside the supported
+/// releases without `allow_unsupported`.
+pub fn image_refusal(
+    image: &str,
+    to: Option<CephVersion>,
+    rook_version: Option<&str>,
+    allow_unsupported: bool,
+) -> Option<String> {
+    if let Some(to) = to {
+        return refusal(rook_version, to, allow_unsupported);
+    }
+    let major = named_major(image)?;
+    let rv = rook_version?;
+    let acc = accepts_of(rv)?;
+    let name = release_name(major);
+    if major < acc.minimum.major {
+        return Some(format!(
+            "Rook {rv} runs Ceph {} or newer: it refuses {image} ({name}) whatever              spec.cephVersion.allowUnsupported says",
+            acc.minimum
+        ));
+    }
+    if !acc.majors.contains(&major) && !allow_unsupported {
+        return Some(format!(
+            "Rook {rv} supports {} only: {image} names {name}, which needs spec.cephVersion.allowUnsupported: true",
+            release_list(acc.majors)
+        ));
+    }
+    None
+}
+
+/// Ceph's release names by major, as its tags and docs spell them.
+const RELEASES: [(&str, u32); 10] = [
+    ("luminous", 12),
+    ("mimic", 13),
+    ("nautilus", 14),
+    ("octopus", 15),
+    ("pacific", 16),
+    ("quincy", 17),
+    ("reef", 18),
+    ("squid", 19),
+    ("tentacle", 20),
+    ("umbrella", 21),
+];
+
+/// The Ceph major a Ceph repository image's tag names without a full version: `v20`,
+/// `v19.2`, `20` (major or major.minor), or a release name (`squid`, `latest-squid`,
+/// `latest-tentacle-devel`: quay.io/ceph/ceph and quay.ceph.io/ceph-ci tags). None for a
+/// tag naming a full version (that is `ceph_version`'s), `latest`, `main`, other images.
+pub fn named_major(image: &str) -> Option<u32> {
+    if !is_ceph_repository(image) || ceph_version(image).is_some() {
+        return None;
+    }
+    let r = crate::model::image::parse(image).ok()?;
+    let tag = r.tag.as_deref()?.to_ascii_lowercase();
+    let t = tag.strip_prefix('v').unwrap_or(&tag);
+    let mut nums = t.split('.');
+    if let Some(m) = nums.next().and_then(|m| m.parse::<u32>().ok())
+        && nums.all(|n| n.parse::<u32>().is_ok())
+    {
+        return Some(m);
+    }
+    t.split('-').find_map(|word| RELEASES.iter().find(|(n, _)| *n == word).map(|(_, m)| *m))
 }
 
 /// The CephCluster's status as Rook writes it (`pkg/apis/ceph.rook.io/v1/types.go`
@@ -263,7 +352,7 @@ pub fn upgrade_refusal(
              different builds; name a full version+build tag (v19.2.3-20250717) or a digest"
         ));
     }
-    let why = refusal(rook_version, to?, allow)?;
+    let why = image_refusal(image, to, rook_version, allow)?;
     Some(format!(
         "{why}: Rook's version check (cluster/version.go) would stop its reconcile at the first stage and nothing \
          would move"
@@ -288,6 +377,24 @@ mod tests {
         // Tentacle from v1.18.8 on.
         assert!(refusal(Some("v1.18.7"), v(20, 2, 4), false).is_some());
         assert_eq!(refusal(Some("v1.18.8"), v(20, 2, 4), false), None);
+        // Every Rook minor since v1.0 (version.go at each tag): v1.1 runs Mimic and
+        // Nautilus from 13.2.4.
+        let e = refusal(Some("v1.1.0"), v(16, 2, 15), false).unwrap();
+        assert!(e.contains("Mimic 13 and Nautilus 14 only"), "{e}");
+        assert!(refusal(Some("v1.1.0"), v(12, 2, 13), true).unwrap().contains("13.2.4 or newer"));
+        assert_eq!(refusal(Some("v1.1.0"), v(14, 2, 22), false), None);
+        assert_eq!(refusal(Some("v1.0.6"), v(12, 2, 13), false), None);
+        assert!(refusal(Some("v1.4.9"), v(16, 2, 0), false).unwrap().contains("Nautilus 14 and Octopus 15"));
+        let e = refusal(Some("v1.6.10"), v(17, 2, 8), false).unwrap();
+        assert!(e.contains("supports Nautilus 14, Octopus 15 and Pacific 16 only") && !e.contains("nknown"), "{e}");
+        // A tag naming a release without a full version is judged by that release.
+        let e = image_refusal("quay.io/ceph/ceph:v20", None, Some("v1.16.9"), false).unwrap();
+        assert!(e.contains("Reef 18 and Squid 19 only") && e.contains("Tentacle 20"), "{e}");
+        assert!(image_refusal("quay.io/ceph/ceph:latest-tentacle", None, Some("v1.16.9"), false).is_some());
+        assert_eq!(image_refusal("quay.io/ceph/ceph:latest-squid", None, Some("v1.16.9"), false), None);
+        assert_eq!(image_refusal("quay.io/ceph/ceph:v20", None, Some("v1.16.9"), true), None);
+        assert!(image_refusal("quay.io/ceph/ceph:v17", None, Some("v1.16.9"), true).unwrap().contains("whatever"));
+        assert_eq!(image_refusal("quay.io/ceph/ceph:main", None, Some("v1.16.9"), false), None);
         // A Rook the table does not know is not judged.
         assert_eq!(refusal(Some("v1.30.0"), umbrella, false), None);
         assert_eq!(refusal(None, umbrella, false), None);
@@ -303,6 +410,23 @@ mod tests {
         let e = health_blocks(Some("HEALTH_OK"), Some("2026-12-05T08:00:00Z"), now).unwrap();
         assert!(e.contains("2d4h ago") && e.contains("not running"), "{e}");
         assert_eq!(health_blocks(Some("HEALTH_OK"), Some("2026-12-07T11:55:00Z"), now), None, "5 min is fresh");
+    }
+
+    #[test]
+    fn tags_that_name_a_release_without_a_version() {
+        for (image, major) in [
+            ("quay.io/ceph/ceph:v20", Some(20)),
+            ("quay.io/ceph/ceph:v19.2", Some(19)),
+            ("quay.io/ceph/ceph:latest-squid", Some(19)),
+            ("quay.io/ceph/ceph:latest-tentacle", Some(20)),
+            ("quay.ceph.io/ceph-ci/ceph:latest-squid-devel", Some(19)),
+            ("quay.io/ceph/ceph:v19.2.3", None),
+            ("quay.io/ceph/ceph:latest", None),
+            ("quay.io/ceph/ceph:main", None),
+            ("quay.io/ceph/nvmeof:1", None),
+        ] {
+            assert_eq!(named_major(image), major, "{image}");
+        }
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const WARNING_CODES: &[&str] = &[
     "rollout-paused",
     "moved-by-hand",
     "node-down",
+    "rook-rollout",
 ];
 
 #[cfg(test)]

@@ -133,11 +133,10 @@ fn resume_warnings(snap: &Snapshot, after: &After, plans: &[DaemonPlan], w: &mut
                 message: format!(
                     "{} runs Ceph {f} ({}); once resumed, the operator's next reconcile moves it to {desired} (Ceph \
                      {t}): a downgrade, and a Ceph daemon once upgraded cannot be downgraded; make its image the \
-                     desired one first (`set {} {}` or `set base`), or keep it held",
+                     desired one first ({}), or keep it held",
                     d.id,
                     show(&d.image),
-                    d.id.dtype,
-                    show(&d.image)
+                    snap.cluster.keep_advice(d.id.dtype, show(&d.image))
                 ),
             });
         }
@@ -163,10 +162,10 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     }
     // Rook checks the spec image's release before it reconciles anything: one it will not
     // run stops the reconcile there, and nothing restarts (model::support).
-    let refused = (after.base != c.base_image)
-        .then(|| snap.version_of(&after.base))
-        .flatten()
-        .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported));
+    let refused = (after.base != c.base_image).then_some(&after.base).and_then(|to| {
+        let v = snap.version_of(to);
+        crate::model::support::image_refusal(to, v, snap.rook_version.as_deref(), c.allow_unsupported)
+    });
     if refused.is_some() {
         reconcile = false;
     }
@@ -344,6 +343,10 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             action,
             image_from: d.image.clone(),
             image_to: Some(pinned.cloned().unwrap_or(desired)).filter(|_| managed),
+            own_image: d.pods.iter().find_map(|p| p.own_image.clone()).or_else(|| {
+                let main = crate::classify::main_container(d.id.dtype);
+                d.own_images.iter().find(|(c, _)| c == main).map(|(_, i)| i.clone())
+            }),
             pods,
             step: None,
             alongside: false,
@@ -479,6 +482,11 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             Warning { code: "health-stale", message }
         });
     }
+    if after.base != c.base_image
+        && let Some(message) = snap.rook_rollout_warning(&after.base, false)
+    {
+        warnings.push(Warning { code: "rook-rollout", message });
+    }
     if let Some(why) = &refused {
         warnings.push(Warning {
             code: "unsupported-release",
@@ -511,9 +519,12 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
             });
         }
         if !what.is_empty()
-            && let Some(why) = snap
-                .version_of(image)
-                .and_then(|to| crate::model::support::refusal(snap.rook_version.as_deref(), to, c.allow_unsupported))
+            && let Some(why) = crate::model::support::image_refusal(
+                image,
+                snap.version_of(image),
+                snap.rook_version.as_deref(),
+                c.allow_unsupported,
+            )
         {
             warnings.push(Warning {
                 code: "unsupported-release",

@@ -49,9 +49,10 @@ pub struct HeldDaemon {
     pub node: Option<String>,
     /// Every node one of its pods runs on (an RGW of several instances has several).
     pub nodes: Vec<String>,
-    /// The image its main container runs, and the Ceph release of that image (what Rook
-    /// detected for it, else its tag; not the Deployment's `ceph-version` label, which a
-    /// hand edit leaves behind).
+    /// The image its main container runs, and the Ceph build of that image as `ceph
+    /// versions` tells them apart (`19.2.3`, `19.2.3-hotfix.2`: its tag, else what Rook
+    /// detected for it; `Snapshot::build_of`). Never the Deployment's `ceph-version` label
+    /// where that describes another image than runs (a hand edit, a held daemon moved).
     pub image: Option<String>,
     pub version: Option<String>,
     pub reason: String,
@@ -168,7 +169,9 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                 }
                 pods += 1;
                 ready += p.ready as usize;
-                *running.entry(p.image.clone().unwrap_or_else(|| "?".into())).or_default() += 1;
+                // What the main container runs: an NFS server on its own image runs that, not
+                // the Ceph image its CONTAINER_IMAGE names.
+                *running.entry(p.runs().unwrap_or("?").to_string()).or_default() += 1;
             }
             if let Some(f) = &d.fence {
                 nfenced += 1;
@@ -195,7 +198,9 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                         deployment: d.deployment.clone(),
                         node: d.node.clone(),
                         nodes: d.nodes(),
-                        version: d.image.as_deref().and_then(|i| snap.version_of(i)).map(|v| v.to_string()),
+                        // The build, as status.ceph.versions tells them apart (a hotfix
+                        // of the release is a version of its own to Ceph).
+                        version: d.image.as_deref().and_then(|i| snap.build_of(i)).map(|b| b.to_string()),
                         image: d.image.clone(),
                         reason: reason.clone(),
                     });
@@ -220,9 +225,8 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                     "; to run it on purpose, set it as the CephNFS's spec.server.image".to_string()
                 } else if snap.version_of(&h.image).is_some() {
                     format!(
-                        "; to keep it where it is, make its image the desired one (`set {t} {}`, or `set base`) \
-                         before it is reconciled",
-                        h.image
+                        "; to keep it where it is, make its image the desired one ({}) before it is reconciled",
+                        c.keep_advice(t, &h.image)
                     )
                 } else {
                     String::new()
@@ -290,6 +294,36 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
         }
     }
     warnings.extend(snap.duplicate_warnings(&[]));
+    // `kubectl rollout pause`: the Deployment controller rolls out no template change.
+    let paused: Vec<&str> = snap.daemons.iter().filter(|d| d.paused).map(|d| d.deployment.as_str()).collect();
+    if let Some(first) = paused.first() {
+        warnings.push(Warning {
+            code: "rollout-paused",
+            message: format!(
+                "{} paused with kubectl rollout pause: no change of the pod template rolls out while paused (a \
+                 fence leaves {} out), and Rook's own update of the Deployment clears the pause; resume with \
+                 kubectl rollout resume deployment/{first} -n {}",
+                paused.join(", "),
+                if paused.len() == 1 { "it" } else { "them" },
+                c.namespace
+            ),
+        });
+    }
+    // A spec image that floats: each node pulls whatever its tag points to when a daemon
+    // restarts, so daemons restarted apart may run different builds.
+    let specs = std::iter::once(("spec.cephVersion.image".to_string(), &c.base_image))
+        .chain(c.overrides.iter().map(|(t, i)| (format!("the {t} override"), i)));
+    for (what, image) in specs.filter(|(_, i)| crate::model::support::floats(i)) {
+        warnings.push(Warning {
+            code: "floating-image",
+            message: format!(
+                "{what} is {image}, which names no fixed release (no tag, :latest, or a tag with no X.Y.Z such as \
+                 v19 or main, and no digest): each node pulls whatever it is when a daemon restarts, so daemons \
+                 restarted apart may run different builds; name a full version+build tag (v19.2.3-20250717) or a \
+                 digest"
+            ),
+        });
+    }
     if !fenced_list.is_empty() {
         let types: std::collections::BTreeSet<String> =
             snap.daemons.iter().filter(|d| d.fence.is_some()).map(|d| d.id.dtype.to_string()).collect();

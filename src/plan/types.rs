@@ -96,6 +96,11 @@ pub struct DaemonPlan {
     pub action: Action,
     pub image_from: Option<String>,
     pub image_to: Option<String>,
+    /// The image its main container runs when that is an image of its own by design (NFS on
+    /// `CephNFS.spec.server.image`, the NVMe-oF gateway): it stays, and only the Ceph image
+    /// its `CONTAINER_IMAGE` and Ceph containers name goes `image_from` -> `image_to`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_image: Option<String>,
     /// The pods that restart (restart), or would restart on resume (held).
     pub pods: Vec<PodRef>,
     /// Rollout step in Rook's order (OSDs in batches of osdMaxUpdatesInParallel).

@@ -221,12 +221,21 @@ pub(super) fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after
         }
     }
     for i in &unknown {
+        // Say which it is: a Ceph image whose tag names a release but no version, one whose
+        // tag names neither, or an image of another repository.
+        let why = match crate::model::support::named_major(i) {
+            Some(m) => format!(
+                "its tag names {} {m} but no X.Y.Z, and Rook has not detected it",
+                CephVersion { major: m, minor: 0, patch: 0 }.release()
+            ),
+            None if crate::model::image::is_ceph_repository(i) => {
+                "Rook has not detected it, and its tag names no X.Y.Z version".to_string()
+            }
+            None => "Rook has not detected it, and it is not a Ceph repository image whose tag names a version".into(),
+        };
         w.push(Warning {
             code: "unknown-version",
-            message: format!(
-                "cannot tell the Ceph release of {i} (Rook has not detected it, and it is not a Ceph repository image \
-                 whose tag names a version): release-order checks skip it"
-            ),
+            message: format!("cannot tell the Ceph release of {i} ({why}): release-order checks skip it"),
         });
     }
     for ((t, from, to), n) in &downgrades {
@@ -235,6 +244,23 @@ pub(super) fn release_warnings(snap: &Snapshot, plans: &[DaemonPlan], base_after
             message: format!(
                 "{n} {} daemon(s) would go from {from} down to {to}: a Ceph daemon once upgraded cannot be downgraded",
                 t.ceph_name()
+            ),
+        });
+    }
+    // The spec image below what Rook detected, with no daemon of Rook's to restart (an
+    // external cluster: Rook runs none of its daemons, but its own client side moves to the
+    // older image): the same warning, for the cluster.
+    let detected = snap.cluster.status_version.as_deref().and_then(crate::model::image::parse_version);
+    if downgrades.is_empty()
+        && base_after != snap.cluster.base_image
+        && let (Some(from), Some(to)) = (detected, snap.version_of(base_after))
+        && to < from
+    {
+        w.push(Warning {
+            code: "downgrade",
+            message: format!(
+                "the spec image would go from {from} (what Rook detected) down to {to}: a Ceph cluster once upgraded \
+                 cannot be downgraded"
             ),
         });
     }

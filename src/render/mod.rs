@@ -331,8 +331,15 @@ fn step_of(d: &DaemonPlan) -> String {
     }
 }
 
+/// `from -> to`; for a daemon whose main container runs an image of its own, that image
+/// stays and only its Ceph parts move: `own (stays; Ceph from -> to)`.
 fn image_move(d: &DaemonPlan) -> String {
-    format!("{} -> {}", clean(d.image_from.as_deref().unwrap_or("?")), clean(d.image_to.as_deref().unwrap_or("?")))
+    let ceph =
+        format!("{} -> {}", clean(d.image_from.as_deref().unwrap_or("?")), clean(d.image_to.as_deref().unwrap_or("?")));
+    match &d.own_image {
+        Some(own) => format!("{} (stays; Ceph {ceph})", clean(own)),
+        None => ceph,
+    }
 }
 
 /// Restarts grouped by type and image move, in order: the steps they take, how many

@@ -223,6 +223,11 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     if let Some(why) = snap.upgrade_refusal(image, state.is_none_or(|s| !s.spec_set)) {
         return Err(why);
     }
+    // Rook's own rollout of another image in flight (issue 22 kind 4), before this upgrade
+    // writes the spec image.
+    if let Some(message) = snap.rook_rollout_warning(image, true).filter(|_| state.is_none_or(|s| !s.spec_set)) {
+        warnings.push(Warning { code: "rook-rollout", message });
+    }
     if snap.version_of(image).is_none() {
         warnings.push(Warning {
             code: "unknown-version",
