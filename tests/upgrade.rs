@@ -820,7 +820,13 @@ fn pause_cluster_makes_a_stopped_runs_cluster_label_the_operators() {
     assert!(!p.stdout.contains("Nothing to change"), "{}", p.stdout);
     let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
     assert_eq!(c["metadata"]["labels"]["ceph.rook.io/do-not-reconcile"], "true", "{c}");
-    assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none(), "{c}");
+    assert!(
+        c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade-reconcile").is_none(),
+        "{}\n{}\n{:?}",
+        p.stdout,
+        p.stderr,
+        sim.mutating_requests()
+    );
     sim.clear_log();
     let r = run(&sim, &["upgrade", "resume", "--yes"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

@@ -337,12 +337,18 @@ fn field_of(snap: &Snapshot, change: &Change) -> Option<(String, String, String)
         let value = plan::writes::spec_value(snap, &pointer).map(str::to_string).unwrap_or_else(none);
         return Some((field, value, want.unwrap_or_else(none)));
     }
-    let label = |held: bool| if held { "present" } else { "absent" }.to_string();
+    // A label a stopped upgrade left (`UPGRADE_RECONCILE`) is not yet what `pause cluster`
+    // asks: the operator's own label.
+    let label = |held: bool, upgrades: bool| match (held, upgrades) {
+        (true, true) => "present (a stopped upgrade's)",
+        (true, false) => "present",
+        (false, _) => "absent",
+    };
     match change {
         Change::PauseCluster | Change::ResumeCluster => Some((
             format!("the CephCluster's {DNR_LABEL} label"),
-            label(snap.cluster.held),
-            label(matches!(change, Change::PauseCluster)),
+            label(snap.cluster.held, snap.cluster.upgrade_reconcile).to_string(),
+            label(matches!(change, Change::PauseCluster), false).to_string(),
         )),
         _ => None,
     }

@@ -330,6 +330,15 @@ pub fn build(snap: &Snapshot, changes: &[Change], plan: &Plan, now: &str) -> Vec
                     // operator's, resume removes both; the upgrade never touches it again.
                     if c.upgrade_reconcile {
                         w.patch["metadata"]["annotations"][crate::model::UPGRADE_RECONCILE] = Value::Null;
+                        // Done only when the annotation is gone too: after a 409 the label
+                        // alone (there already) does not say the label became the operator's.
+                        let path = |section: &str, k: &str| format!("/metadata/{section}/{}", k.replace('/', "~1"));
+                        w.expect = Expect::Fields {
+                            fields: vec![
+                                (path("labels", DNR_LABEL), add.then(|| "true".to_string())),
+                                (path("annotations", crate::model::UPGRADE_RECONCILE), None),
+                            ],
+                        };
                         if add {
                             w.action = format!("add {DNR_LABEL} (the upgrade's cluster label becomes yours)");
                         }
