@@ -19,6 +19,18 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     pub user_agent: String,
     pub body: Bytes,
+    /// The WebSocket handshake's headers, for `pods/exec` (empty when absent).
+    pub websocket: WebSocketHeaders,
+}
+
+/// What a client sends to open a WebSocket (RFC 6455 section 4.1): `Upgrade: websocket`,
+/// its key, and the subprotocols it speaks (`Sec-WebSocket-Protocol`, in its order of
+/// preference, comma separated or in several headers).
+#[derive(Debug, Clone, Default)]
+pub struct WebSocketHeaders {
+    pub upgrade: String,
+    pub key: String,
+    pub protocols: Vec<String>,
 }
 
 pub enum Reply {
@@ -32,6 +44,8 @@ pub enum Reply {
     Watch(mpsc::Receiver<Result<Bytes, String>>),
     /// Close the connection without an answer (a fault).
     Drop,
+    /// `101 Switching Protocols`, then the exec runs on the WebSocket (server/exec.rs).
+    Exec(Box<crate::server::exec::ExecStart>),
 }
 
 impl Reply {
@@ -59,6 +73,7 @@ impl Reply {
             Reply::Full { status, .. } => *status,
             Reply::Watch(_) => 200,
             Reply::Drop => 0,
+            Reply::Exec(_) => 101,
         }
     }
 }
