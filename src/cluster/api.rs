@@ -122,6 +122,17 @@ impl Kube {
         &self.server
     }
 
+    /// `-v` given: log each request (and, for `cluster::ceph`, each command run).
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// The kube client of the moment (its credential renewed first when it expires soon),
+    /// for what `send` cannot carry: the exec API's WebSocket (`cluster::ceph`).
+    pub async fn client(&self) -> Result<kube::Client> {
+        Ok(self.session.client().await?.client)
+    }
+
     /// Send one request under the retry policy above: 429, 5xx and connection failures
     /// are tried again. A write (not a `dryRun=All` one) is repeated here only when the
     /// server refused it before processing it (429, 503): after a lost answer or another

@@ -1,16 +1,25 @@
 //! `status`
 
+use std::time::Duration;
+
 use super::{Ctx, print};
 use crate::cluster::read::{self, Support};
 use crate::error::Result;
 use crate::plan::status;
 use crate::render;
 
+/// How long `status` lets Ceph take to answer (each of `ceph health detail` and `ceph
+/// versions`, run at once), or `--request-timeout` when shorter: a Ceph without quorum
+/// must not hold up the Kubernetes view.
+pub const CEPH_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
     let conn = ctx.connect().await?;
-    let (snap, support) = tokio::join!(
+    let ceph_timeout = ctx.settings.connect.request_timeout.map_or(CEPH_TIMEOUT, |t| t.min(CEPH_TIMEOUT));
+    let (snap, support, ceph) = tokio::join!(
         read::snapshot(&conn.kube, &conn.namespace, ctx.settings.cluster.as_deref()),
-        read::overrides_support_why(&conn.kube)
+        read::overrides_support_why(&conn.kube),
+        crate::cluster::ceph::ask_status(&conn.kube, &conn.namespace, ceph_timeout)
     );
     let snap = snap?;
     let mut view = status::view(&snap, jiff::Timestamp::now());
@@ -22,6 +31,12 @@ pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
         Ok((Support::Unknown, why)) => (None, why),
         Err(e) => (None, Some(crate::cluster::api::first_line(&e))),
     };
+    // Ceph's own answer is a check more, never a condition of the rest: where it cannot
+    // be asked, one line on stderr says why and what that leaves unchecked.
+    if let Some(line) = render::ceph::not_asked_line(&ceph) {
+        crate::output::note(&line);
+    }
+    view.ceph = Some(ceph);
     print(ctx.settings, &view, || render::status_view(&view, &ctx.settings.out_styles, ctx.settings.wide))?;
     Ok(0)
 }

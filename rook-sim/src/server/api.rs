@@ -242,14 +242,14 @@ fn forbidden(state: &SimState, r: &Route, verb: &str) -> Option<ApiError> {
 }
 
 fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
-    let (kind, ns, name) = match r {
-        Route::Resource { kind, ns, name, .. } => (*kind, ns.as_deref(), name.as_deref()),
-        _ => (&NAMESPACES as &Kind, None, None),
+    let (kind, ns, name, sub) = match r {
+        Route::Resource { kind, ns, name, sub } => (*kind, ns.as_deref(), name.as_deref(), sub.as_deref()),
+        _ => (&NAMESPACES as &Kind, None, None, None),
     };
     match f {
         FaultKind::Drop | FaultKind::DropAfterApply | FaultKind::Hang => Reply::Drop,
         FaultKind::Conflict => Reply::error(&ApiError::conflict(kind, name.unwrap_or(""))),
-        FaultKind::Forbidden => Reply::error(&ApiError::forbidden(kind, name, verb, ns)),
+        FaultKind::Forbidden => Reply::error(&ApiError::forbidden_sub(kind, sub, name, verb, ns)),
         FaultKind::Throttled { retry_after } => Reply::error(&ApiError {
             details: Some(serde_json::json!({"retryAfterSeconds": retry_after})),
             ..ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
