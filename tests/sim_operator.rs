@@ -28,10 +28,12 @@ fn set_base(sim: &Sim, image: &str) {
     sim.settle();
 }
 
-/// Pod name → (app, image of its first container), for pods of a Deployment prefix.
+/// Pod name → (app, image of its first container), for the cluster's daemons (not the
+/// Rook operator's own pod).
 fn pods(sim: &Sim) -> BTreeMap<String, (String, String)> {
     sim.list(&PODS, "rook-ceph")
         .into_iter()
+        .filter(|p| p["metadata"]["labels"]["rook_cluster"] == "rook-ceph")
         .map(|p| {
             (
                 p["metadata"]["name"].as_str().unwrap().to_string(),
