@@ -16,12 +16,14 @@ pub const CEPH_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn run(ctx: &mut Ctx<'_>) -> Result<i32> {
     let conn = ctx.connect().await?;
     let ceph_timeout = ctx.settings.connect.request_timeout.map_or(CEPH_TIMEOUT, |t| t.min(CEPH_TIMEOUT));
-    let (snap, support, ceph) = tokio::join!(
+    let (snap, support) = tokio::join!(
         read::snapshot(&conn.kube, &conn.namespace, ctx.settings.cluster.as_deref()),
-        read::overrides_support_why(&conn.kube),
-        crate::cluster::ceph::ask_status(&conn.kube, &conn.namespace, ceph_timeout)
+        read::overrides_support_why(&conn.kube)
     );
     let snap = snap?;
+    // after the Kubernetes view, not beside it: a cluster that is not there is never
+    // exec'd into, and the reads keep the order they had (faults and logs count them)
+    let ceph = crate::cluster::ceph::ask_status(&conn.kube, &conn.namespace, ceph_timeout).await;
     let mut view = status::view(&snap, jiff::Timestamp::now());
     (view.crd_image_overrides, view.crd_unreadable) = match support {
         Ok((Support::Yes, _)) => (Some(true), None),

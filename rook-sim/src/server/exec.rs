@@ -40,24 +40,11 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::SimState;
 use crate::resources::PODS;
-use crate::server::request::ApiRequest;
+use crate::server::request::{ApiRequest, ExecStart};
 use crate::server::status::ApiError;
 
 /// The subprotocols served, in the server's order (the client's order decides).
 pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-/// An exec the server accepted: what the 101 answer carries and what runs after it.
-#[derive(Debug, Clone)]
-pub struct ExecStart {
-    /// The subprotocol chosen (one of `PROTOCOLS`).
-    pub protocol: &'static str,
-    /// `Sec-WebSocket-Accept` for the client's key.
-    pub accept: String,
-    pub namespace: String,
-    pub pod: String,
-    pub container: String,
-    pub command: Vec<String>,
-}
 
 /// Every value of `key` in a raw query, in order (`command` repeats, one per argv item).
 pub fn query_all(query: &str, key: &str) -> Vec<String> {

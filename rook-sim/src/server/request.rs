@@ -33,6 +33,19 @@ pub struct WebSocketHeaders {
     pub protocols: Vec<String>,
 }
 
+/// An exec the server accepted: what the 101 answer carries and what runs after it.
+#[derive(Debug, Clone)]
+pub struct ExecStart {
+    /// The subprotocol chosen (one of `server::exec::PROTOCOLS`).
+    pub protocol: &'static str,
+    /// `Sec-WebSocket-Accept` for the client's key.
+    pub accept: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+}
+
 pub enum Reply {
     Full {
         status: u16,
@@ -45,7 +58,7 @@ pub enum Reply {
     /// Close the connection without an answer (a fault).
     Drop,
     /// `101 Switching Protocols`, then the exec runs on the WebSocket (server/exec.rs).
-    Exec(Box<crate::server::exec::ExecStart>),
+    Exec(Box<ExecStart>),
 }
 
 impl Reply {
