@@ -196,9 +196,22 @@ impl Ceph {
     /// an exit code other than 0 is `Exit` with Ceph's stderr (sanitised, at most
     /// `STDERR_SHOWN` characters).
     pub async fn json(&self, args: &[&str]) -> Result<serde_json::Value, CephError> {
+        let (command, pod) = self.names(args);
+        let out = self.output(args).await?;
+        if out.code != 0 {
+            let stderr = bounded(&String::from_utf8_lossy(&out.stderr), STDERR_SHOWN);
+            return Err(CephError::Exit { command, pod, code: out.code, stderr });
+        }
+        out.json().map_err(|detail| CephError::NotJson { command, pod, detail })
+    }
+
+    /// Run `ceph <args> -f json` and return how it ended whatever its exit code, for the
+    /// commands whose non-zero exit is an answer (`ceph osd ok-to-stop` exits `EBUSY`, 16,
+    /// with its JSON on stdout). Errors: everything but the exit code (forbidden, timeout,
+    /// no status, the API).
+    pub async fn output(&self, args: &[&str]) -> Result<CephOutput, CephError> {
         let argv = self.argv(args);
-        let command = format!("ceph {}", args.join(" "));
-        let pod = format!("{}/{}", self.pod.namespace, self.pod.name);
+        let (command, pod) = self.names(args);
         let started = Instant::now();
         let verbose = self.kube.verbose();
         if verbose {
@@ -219,24 +232,18 @@ impl Ceph {
                 bounded(&String::from_utf8_lossy(&out.stdout), LOGGED_MAX)
             ));
         }
-        if out.code != 0 {
-            let stderr = bounded(&String::from_utf8_lossy(&out.stderr), STDERR_SHOWN);
-            return Err(CephError::Exit { command, pod, code: out.code, stderr });
-        }
-        if out.truncated {
-            return Err(CephError::NotJson { command, pod, detail: format!("longer than {STDOUT_MAX} bytes") });
-        }
-        serde_json::from_slice(&out.stdout).map_err(|e| CephError::NotJson {
-            command,
-            pod,
-            detail: format!("{e} (it starts: {})", bounded(&String::from_utf8_lossy(&out.stdout), 60)),
-        })
+        Ok(out)
+    }
+
+    /// `ceph <args>` and `namespace/pod`, for messages.
+    fn names(&self, args: &[&str]) -> (String, String) {
+        (format!("ceph {}", args.join(" ")), format!("{}/{}", self.pod.namespace, self.pod.name))
     }
 
     /// One exec: the stream read to its end (stdout kept up to `STDOUT_MAX`), the exit code
     /// from the final `Status` (channel 3: `Success`, or `NonZeroExitCode` with its cause
     /// `ExitCode`).
-    async fn exec(&self, argv: &[String]) -> Result<Output, CephError> {
+    async fn exec(&self, argv: &[String]) -> Result<CephOutput, CephError> {
         let client = self.kube.client().await.map_err(api_error)?;
         let pods: Api<Pod> = Api::namespaced(client, &self.pod.namespace);
         let ap = AttachParams::default().stdin(false).stdout(true).stderr(true).container(self.pod.container);
@@ -273,7 +280,7 @@ impl Ceph {
                 )));
             }
         };
-        Ok(Output { stdout, stderr, code, truncated })
+        Ok(CephOutput { stdout, stderr, code, truncated })
     }
 
     /// kubectl's words for a refused exec. A GET upgrade refused by the `create` check of
@@ -369,11 +376,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-struct Output {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    code: i32,
-    truncated: bool,
+/// How one command ended: its exit code (0 success), stdout (at most `STDOUT_MAX` bytes;
+/// `truncated` when there was more) and stderr (at most 64 KiB), raw bytes from the cluster:
+/// sanitise before showing them (`bounded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CephOutput {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub truncated: bool,
+}
+
+impl CephOutput {
+    /// stdout as JSON; Err: why not, in words for `CephError::NotJson`.
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        if self.truncated {
+            return Err(format!("longer than {STDOUT_MAX} bytes"));
+        }
+        serde_json::from_slice(&self.stdout)
+            .map_err(|e| format!("{e} (it starts: {})", bounded(&String::from_utf8_lossy(&self.stdout), 60)))
+    }
 }
 
 /// Read a stream to its end, keeping at most `max` bytes (the rest is read and dropped, so
