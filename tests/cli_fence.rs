@@ -127,7 +127,8 @@ on_both! {
         let others: Vec<String> = sim
             .list(&PODS, &ns(&sim))
             .into_iter()
-            .filter(|p| p["metadata"]["labels"]["app"] != "rook-ceph-mgr")
+            // the cluster's daemons (not the Rook operator's own pod)
+            .filter(|p| p["metadata"]["labels"]["app"] != "rook-ceph-mgr" && p["metadata"]["labels"]["rook_cluster"].is_string())
             .map(|p| p["spec"]["containers"][0]["image"].as_str().unwrap().to_string())
             .collect();
         assert!(others.iter().all(|i| i == BASE2), "{others:?}");

@@ -44,9 +44,10 @@ fn the_readme_lists_every_warning_code_and_only_those() {
 }
 
 /// Every field path of a JSON document: `types[].desiredImage`, `held[].reason`; maps whose
-/// keys are data (`imageOverrides`, `cephVersions`) are one field.
+/// keys are data (`imageOverrides`, `cephVersions`, `ceph.versions`) are one field.
 fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
-    const DATA_KEYED: [&str; 2] = ["imageOverrides", "cephVersions"];
+    // `versions`: `ceph.versions`, keyed by daemon type as `cephVersions` is
+    const DATA_KEYED: [&str; 3] = ["imageOverrides", "cephVersions", "versions"];
     match v {
         Value::Object(m) => {
             for (k, x) in m {

@@ -16,10 +16,15 @@ use rook_sim::server::rbac::{Policy, Role, roles_from_text};
 use rook_sim::{Crd, Fault, FaultKind, OperatorConfig, Sim, SimOptions, Topology};
 
 /// Who the tests act as: the roles bound, as `demo --role` names them.
-const VIEWER: [&str; 2] = ["ceph-image-viewer:rook-ceph", "ceph-image-crd-reader"];
-const EDITOR: [&str; 2] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader"];
+const VIEWER: [&str; 3] = ["ceph-image-viewer:rook-ceph", "ceph-image-crd-reader", "ceph-image-ceph-exec:rook-ceph"];
+const EDITOR: [&str; 3] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader", "ceph-image-ceph-exec:rook-ceph"];
 /// `upgrade --prepull`: the editor and the pre-pull pods' role.
-const PREPULLER: [&str; 3] = ["ceph-image-editor:rook-ceph", "ceph-image-crd-reader", "ceph-image-prepull:rook-ceph"];
+const PREPULLER: [&str; 4] = [
+    "ceph-image-editor:rook-ceph",
+    "ceph-image-crd-reader",
+    "ceph-image-prepull:rook-ceph",
+    "ceph-image-ceph-exec:rook-ceph",
+];
 const PREPULL_UPGRADE: &[&str] = &["upgrade", "quay.io/ceph/ceph:v20.2.6", "--prepull", "--yes", "--timeout", "60s"];
 
 const IMG: &str = "quay.io/ceph/ceph:v20.2.5";
@@ -184,6 +189,10 @@ fn witness(role: &str, resource: &str, verb: &str) -> Option<Witness> {
             Some(Witness { args: &["pause", "osd.1", "--yes"], lose_a_patch_answer: true, degrades: false })
         }
         ("ceph-image-editor", "pods", "watch") => w(&["set", "mgr", IMG, "--yes", "--wait", "--timeout", "2m"]),
+        // status asks Ceph in the operator pod; without it, says on stderr why it could not
+        ("ceph-image-ceph-exec", "pods/exec", "get" | "create") => {
+            Some(Witness { args: &["status"], lose_a_patch_answer: false, degrades: true })
+        }
         // create the pods; get: each delete reads its pod first; delete them
         ("ceph-image-prepull", "pods", "create" | "get" | "delete") => w(PREPULL_UPGRADE),
         _ => None,
@@ -225,7 +234,7 @@ fn removing_any_verb_of_any_rule_makes_a_command_fail() {
                     let what = format!("{} without {verb} {resource}: {:?}", role.name, w.args);
                     if w.degrades {
                         expect(&out, 0, &what);
-                        assert!(out.stdout.contains(&says), "{what}: {}", out.stdout);
+                        assert!(out.stdout.contains(&says) || out.stderr.contains(&says), "{what}: {}", out.stdout);
                     } else {
                         expect(&out, 1, &what);
                         assert!(out.stderr.contains(&says), "{what}: {}", out.stderr);
@@ -235,7 +244,33 @@ fn removing_any_verb_of_any_rule_makes_a_command_fail() {
             }
         }
     }
-    assert_eq!(checked, 15, "every (role, resource, verb) of deploy/rbac.yaml");
+    assert_eq!(checked, 17, "every (role, resource, verb) of deploy/rbac.yaml");
+}
+
+/// Without the exec role (issue 23 item 8) every command works as before; `status` says in
+/// one line why Ceph could not be asked, naming the right, and what is left unchecked.
+#[test]
+fn without_the_exec_role_every_command_works_and_says_what_it_could_not_check() {
+    let sim = sim_as(bound(&roles(), &VIEWER[..2]));
+    let status = run(&sim, &["status"]);
+    expect(&status, 0, "status");
+    let line: Vec<&str> = status.stderr.lines().filter(|l| l.starts_with("Ceph not asked: ")).collect();
+    assert_eq!(line.len(), 1, "{}", status.stderr);
+    assert!(line[0].contains("cannot get resource \"pods/exec\" in API group \"\" in the namespace \"rook-ceph\""));
+    assert!(line[0].contains("Not checked: Ceph's own health and versions"), "{}", line[0]);
+    assert_eq!(run(&sim, &["status", "-o", "json"]).json()["ceph"]["reason"], "forbidden");
+    for args in [vec!["set", "mgr", IMG, "--dry-run"], vec!["pause", "osd.1", "--dry-run"], vec!["version"]] {
+        expect(&run(&sim, &args), 0, &args.join(" "));
+    }
+    let refused: Vec<String> = sim.log().iter().filter(|r| r.status == 403).map(|r| r.resource.clone()).collect();
+    assert!(refused.iter().all(|r| r == "pods/exec"), "only the exec was refused: {refused:?}");
+    // with get but not create (Kubernetes 1.35+): the refusal has no reason; the plugin names it
+    let mut less = roles();
+    less.iter_mut().find(|r| r.name == "ceph-image-ceph-exec").unwrap().rules[0].verbs.retain(|v| v != "create");
+    let sim = sim_as(bound(&less, &VIEWER));
+    let r = run(&sim, &["status"]);
+    expect(&r, 0, "status");
+    assert!(r.stderr.contains("is forbidden: cannot create resource \"pods/exec\""), "{}", r.stderr);
 }
 
 /// The same roles on the real control plane's RBAC authoriser: deploy/rbac.yaml's
@@ -432,7 +467,10 @@ mod real_server {
     fn removing_any_verb_of_any_rule_makes_a_command_fail() {
         let roles = roles();
         let mut cases = Vec::new();
-        for role in roles.iter().filter(|r| r.name != "ceph-image-crd-reader") {
+        // the exec role aside: rook-sim on a real server runs no operator pod yet
+        for role in
+            roles.iter().filter(|r| !matches!(r.name.as_str(), "ceph-image-crd-reader" | "ceph-image-ceph-exec"))
+        {
             for (rule_i, rule) in role.rules.iter().enumerate() {
                 for verb in &rule.verbs {
                     for resource in &rule.resources {

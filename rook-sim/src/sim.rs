@@ -226,7 +226,8 @@ fn store_with_crd(crd: Crd, namespaces: &[&str]) -> (Store, Value) {
 /// The generated cluster (`opts.topology`).
 fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
     let t = &opts.topology;
-    let (mut store, schema) = store_with_crd(opts.crd, &[t.namespace.as_str()]);
+    let operator_ns = t.operator_namespace.clone().unwrap_or_else(|| t.namespace.clone());
+    let (mut store, schema) = store_with_crd(opts.crd, &[t.namespace.as_str(), operator_ns.as_str()]);
     let mut cluster = topology::ceph_cluster(&t.namespace, &t.ceph_image);
     strip_nulls(&mut cluster);
     server::schema::prune(&mut cluster, &schema);
@@ -243,6 +244,13 @@ fn bootstrap(opts: &SimOptions, operator: &Operator) -> (Store, Value) {
         }
         operator.register(&t.namespace, operator::rook::Managed::Generated(d));
     }
+    // the operator itself, Running (`ceph` is asked in it through pods/exec: ceph::exec)
+    let dep = topology::operator_deployment(&operator_ns, &t.rook_image);
+    let dep = store.create(&DEPLOYMENTS, &operator_ns, dep, false).expect("operator deployment");
+    let seq = operator.next_seq();
+    let pod = topology::pod(&dep, &nodes[0], seq, true, &Operator::pod_ip(seq));
+    store.create(&PODS, &operator_ns, pod, false).expect("operator pod");
+    kube::rollout::initial_status(&mut store, &operator_ns, "rook-ceph-operator");
     (store, schema)
 }
 

@@ -99,6 +99,11 @@ pub struct Topology {
     pub cephfs_mirror: bool,
     pub ceph_image: String,
     pub rook_image: String,
+    /// Where the Rook operator's Deployment `rook-ceph-operator` runs: None, the cluster's
+    /// namespace (Rook's deploy/examples: operator.yaml and cluster.yaml both in
+    /// `rook-ceph`); Some, a namespace of its own (the Helm charts' `rook-ceph` operator
+    /// with the cluster elsewhere).
+    pub operator_namespace: Option<String>,
 }
 
 impl Default for Topology {
@@ -117,6 +122,7 @@ impl Default for Topology {
             cephfs_mirror: true,
             ceph_image: "quay.io/ceph/ceph:v20.2.4".into(),
             rook_image: format!("docker.io/rook/ceph:{ROOK_VERSION}"),
+            operator_namespace: None,
         }
     }
 }
@@ -575,6 +581,53 @@ pub(crate) fn image_id(image: &str) -> String {
         fnv64(b"b")
     );
     format!("{repo}@sha256:{d}")
+}
+
+/// The Rook operator's Deployment as Rook's deploy/examples/operator.yaml writes it: labels
+/// `operator: rook` and `app.kubernetes.io/*` on the Deployment, `app=rook-ceph-operator`
+/// on its pod (what kubectl-rook-ceph finds it by, pkg/exec/exec.go), one container
+/// `rook-ceph-operator` running `rook_image` (`ceph operator`), `/var/lib/rook` where the
+/// operator writes each cluster's `<ns>/<ns>.config` and admin keyring. No `rook_cluster`
+/// label: it belongs to no one cluster, and the plugin's daemon reads do not see it.
+pub fn operator_deployment(ns: &str, rook_image: &str) -> Value {
+    let field = |path: &str| json!({"fieldRef": {"apiVersion": "v1", "fieldPath": path}});
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "rook-ceph-operator",
+            "namespace": ns,
+            "generation": 1,
+            "labels": {"operator": "rook", "storage-backend": "ceph", "app.kubernetes.io/name": "rook-ceph",
+                "app.kubernetes.io/instance": "rook-ceph", "app.kubernetes.io/component": "rook-ceph-operator",
+                "app.kubernetes.io/part-of": "rook-ceph-operator"},
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "rook-ceph-operator"}},
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": {"app": "rook-ceph-operator"}},
+                "spec": {
+                    "serviceAccountName": "rook-ceph-system",
+                    "containers": [{
+                        "name": "rook-ceph-operator",
+                        "image": rook_image,
+                        "args": ["ceph", "operator"],
+                        "securityContext": {"runAsNonRoot": true, "runAsUser": 2016, "runAsGroup": 2016,
+                            "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"mountPath": "/var/lib/rook", "name": "rook-config"},
+                            {"mountPath": "/etc/ceph", "name": "default-config-dir"}],
+                        "env": [{"name": "ROOK_CURRENT_NAMESPACE_ONLY", "value": "false"},
+                            {"name": "NODE_NAME", "valueFrom": field("spec.nodeName")},
+                            {"name": "POD_NAME", "valueFrom": field("metadata.name")},
+                            {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")}],
+                    }],
+                    "volumes": [{"name": "rook-config", "emptyDir": {}}, {"name": "default-config-dir", "emptyDir": {}}],
+                },
+            },
+        },
+    })
 }
 
 /// A Pod of `deployment`, named `<deployment>-<template hash>-<suffix>`, on `node`.

@@ -122,6 +122,17 @@ impl Kube {
         &self.server
     }
 
+    /// `-v` given: log each request (and, for `cluster::ceph`, each command run).
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// The kube client of the moment (its credential renewed first when it expires soon),
+    /// for what `send` cannot carry: the exec API's WebSocket (`cluster::ceph`).
+    pub async fn client(&self) -> Result<kube::Client> {
+        Ok(self.session.client().await?.client)
+    }
+
     /// Send one request under the retry policy above: 429, 5xx and connection failures
     /// are tried again. A write (not a `dryRun=All` one) is repeated here only when the
     /// server refused it before processing it (429, 503): after a lost answer or another
@@ -187,11 +198,10 @@ impl Kube {
     async fn exchange(
         &self,
         client: &kube::Client,
-        mut req: http::Request<Vec<u8>>,
+        req: http::Request<Vec<u8>>,
         what: &What,
         attempt: u32,
     ) -> Result<Bytes> {
-        set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
@@ -288,10 +298,9 @@ impl Kube {
     async fn open_stream(
         &self,
         client: &kube::Client,
-        mut req: http::Request<Vec<u8>>,
+        req: http::Request<Vec<u8>>,
         what: &What,
     ) -> Result<http::Response<kube::client::Body>> {
-        set_user_agent(&mut req);
         let method = req.method().clone();
         let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
         let start = Instant::now();
@@ -361,8 +370,11 @@ static USER_AGENT: std::sync::LazyLock<http::HeaderValue> = std::sync::LazyLock:
     http::HeaderValue::from_str(&ua).expect("an ASCII header value")
 });
 
-fn set_user_agent(req: &mut http::Request<Vec<u8>>) {
-    req.headers_mut().entry(http::header::USER_AGENT).or_insert_with(|| USER_AGENT.clone());
+/// The User-Agent above, for the client's extra headers (connect.rs): set there once, it
+/// is on every request the kube client sends, the exec API's WebSocket upgrade included
+/// (`cluster::ceph`), which no request of ours carries through `send`.
+pub fn user_agent() -> http::HeaderValue {
+    USER_AGENT.clone()
 }
 
 /// The first line of an error (the server's own words, without what was being done).

@@ -90,6 +90,8 @@ pub async fn connect(o: &ConnectOptions) -> Result<Connection> {
     // sleeping Retry-After uncapped) is off: `Kube::send` is the one retry policy, so every
     // attempt is counted, logged with -v and bounded (src/cluster/api.rs).
     config.default_retry = false;
+    // the plugin's User-Agent on every request, added once by kube's extra-headers layer
+    config.headers.push((http::header::USER_AGENT, super::api::user_agent()));
     // the exec credential plugin runs here, and again when its credential runs out
     // (credential.rs); kube never runs it
     let plugin = exec::Plugin::take(&mut config.auth_info, o.terminal, &proxy_env.vars);

@@ -2,6 +2,7 @@
 //! handful of paginated requests, and writing only merge patches of what changes.
 
 pub mod api;
+pub mod ceph;
 pub mod connect;
 pub mod credential;
 pub mod exec;

@@ -1,6 +1,7 @@
 //! What the planner knows of a cluster: the CephCluster and one entry per daemon
 //! Deployment with its pods. Built from the API by `cluster::wire`; pure data.
 
+pub mod ceph;
 pub mod daemon;
 pub mod image;
 pub mod selector;

@@ -133,6 +133,9 @@ pub struct StatusView {
     /// Daemons that should run and have no pod Running and Ready, by the node they are on
     /// (a NotReady node leaves its pods Unknown, Terminating or Pending).
     pub not_running: Vec<crate::plan::down::NotRunning>,
+    /// What Ceph itself answered when asked in the operator pod (`ceph health detail`,
+    /// `ceph versions`), or why it could not be asked; null when it was not tried.
+    pub ceph: Option<crate::model::ceph::CephAnswer>,
 }
 
 /// What `status` says of a staged upgrade: its target, phase and stage, from the
@@ -420,6 +423,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
     }
     StatusView {
         not_running,
+        ceph: None,
         namespace: c.namespace.clone(),
         cluster: c.name.clone(),
         external: c.external,

@@ -2,6 +2,7 @@
 //! pod is listed; unchanged daemons are counted by type). Renderers take `&Styles` and
 //! return strings, so tests compare plain text.
 
+pub mod ceph;
 pub mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -542,6 +543,9 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
     let _ = writeln!(out, "{}", facts.join("; "));
     for hc in &v.health_checks {
         let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
+    }
+    if let Some(c) = &v.ceph {
+        out.push_str(&ceph::answer_lines(c));
     }
     if let Some(r) = &v.rook_rollout {
         let _ = writeln!(

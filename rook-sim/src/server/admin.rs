@@ -50,16 +50,17 @@ pub const NODES_PATH: &str = "/rook-sim/nodes";
 pub const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
 
 const KINDS: &str = "a status code (500, 503, 429...), status (with code), conflict, forbidden, drop, \
-                     drop-after-apply, latency (with ms), drop-watches, never-ready (with name)";
+                     drop-after-apply, hang, latency (with ms), drop-watches, never-ready (with name)";
 
 /// The kinds taken by name. A table, not a match, so that a kind added to `FaultKind` does
 /// not break this module: until named here it is listed by its `Debug` name.
-fn named_kinds() -> [(&'static str, FaultKind); 4] {
+fn named_kinds() -> [(&'static str, FaultKind); 5] {
     [
         ("conflict", FaultKind::Conflict),
         ("forbidden", FaultKind::Forbidden),
         ("drop", FaultKind::Drop),
         ("drop-after-apply", FaultKind::DropAfterApply),
+        ("hang", FaultKind::Hang),
     ]
 }
 
@@ -69,13 +70,13 @@ fn named_kinds() -> [(&'static str, FaultKind); 4] {
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// A status code (number or string), `status`, `conflict`, `forbidden`, `drop`,
-    /// `drop-after-apply`, `latency` or `drop-watches`.
+    /// `drop-after-apply`, `hang`, `latency` or `drop-watches`.
     #[serde(default)]
     pub kind: Value,
     /// For `status`: the HTTP status to answer (400-599).
     pub code: Option<u16>,
     pub verb: Option<String>,
-    /// Resource plural (`deployments`, `pods`, `cephclusters`...).
+    /// Resource plural (`deployments`, `pods`, `cephclusters`...), or `pods/exec`.
     pub resource: Option<String>,
     pub name: Option<String>,
     /// How many requests it hits; absent: every matching one until cleared.
@@ -178,10 +179,12 @@ impl FaultSpec {
         }
         if let Some(r) = &self.resource {
             let plurals: Vec<&str> = resources::ALL.iter().map(|k| k.plural).collect();
-            if let Some((main, _)) = r.split_once('/') {
+            // the one subresource a rule names by itself: exec (its own faults: a hang is a
+            // `ceph` that never returns, not a `get pod` that never answers)
+            if let Some((main, _)) = r.split_once('/').filter(|_| r != "pods/exec") {
                 return Err(format!("resource {r:?}: a subresource is matched by its resource: {main}"));
             }
-            if !plurals.contains(&r.as_str()) {
+            if !plurals.contains(&r.as_str()) && r != "pods/exec" {
                 return Err(format!("unknown resource {r:?}: one of {} (plural)", plurals.join(", ")));
             }
             f = f.resource(r);
@@ -280,6 +283,7 @@ pub fn describe(s: &Setting) -> String {
                 Some(c) => format!("answers {c}"),
                 None if kind == "drop" => "drops the connection".into(),
                 None if kind == "drop-after-apply" => "applies, then drops the connection".into(),
+                None if kind == "hang" => "never answers".into(),
                 None => format!("answers {kind}"),
             };
             let name = f.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();

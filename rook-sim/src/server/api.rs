@@ -146,6 +146,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
     let reply = answer(state, &req, &q, watch, r, verb, &resource, name.as_deref()).await;
     state.in_flight.fetch_sub(1, SeqCst);
     let write = crate::server::faults::WRITE_VERBS.contains(&verb);
+    let command = (resource == "pods/exec").then(|| crate::server::exec::query_all(&req.query, "command"));
     state.log.push(LoggedRequest {
         method: req.method.clone(),
         path: req.path.clone(),
@@ -157,6 +158,7 @@ pub async fn handle(state: &Arc<SimState>, req: ApiRequest) -> Reply {
         status: reply.status(),
         body: write.then(|| String::from_utf8_lossy(&req.body).into_owned()),
         user_agent: req.user_agent.clone(),
+        command,
     });
     reply
 }
@@ -197,7 +199,10 @@ async fn answer(
                 state.operator.trigger();
             }
         }
-        let fault = state.faults.take(verb, resource.split('/').next().unwrap_or(""), name);
+        let fault = state.faults.take(verb, resource, name);
+        if fault == Some(FaultKind::Hang) {
+            return futures::future::pending().await;
+        }
         // on a real server (`SimOptions::on`) this is the fault proxy in front of it
         if let Some(remote) = &state.front {
             return match fault {
@@ -237,14 +242,14 @@ fn forbidden(state: &SimState, r: &Route, verb: &str) -> Option<ApiError> {
 }
 
 fn fault_reply(f: &FaultKind, r: &Route, verb: &str) -> Reply {
-    let (kind, ns, name) = match r {
-        Route::Resource { kind, ns, name, .. } => (*kind, ns.as_deref(), name.as_deref()),
-        _ => (&NAMESPACES as &Kind, None, None),
+    let (kind, ns, name, sub) = match r {
+        Route::Resource { kind, ns, name, sub } => (*kind, ns.as_deref(), name.as_deref(), sub.as_deref()),
+        _ => (&NAMESPACES as &Kind, None, None, None),
     };
     match f {
-        FaultKind::Drop | FaultKind::DropAfterApply => Reply::Drop,
+        FaultKind::Drop | FaultKind::DropAfterApply | FaultKind::Hang => Reply::Drop,
         FaultKind::Conflict => Reply::error(&ApiError::conflict(kind, name.unwrap_or(""))),
-        FaultKind::Forbidden => Reply::error(&ApiError::forbidden(kind, name, verb, ns)),
+        FaultKind::Forbidden => Reply::error(&ApiError::forbidden_sub(kind, sub, name, verb, ns)),
         FaultKind::Throttled { retry_after } => Reply::error(&ApiError {
             details: Some(serde_json::json!({"retryAfterSeconds": retry_after})),
             ..ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
@@ -284,6 +289,9 @@ fn dispatch(state: &Arc<SimState>, r: Route, req: &ApiRequest, q: &HashMap<Strin
             let ns_str = ns.clone().unwrap_or_default();
             // Reads take no dryRun; each write reads it from its own options.
             match (req.method.as_str(), name) {
+                ("GET" | "POST", Some(n)) if kind == &PODS && sub.as_deref() == Some("exec") => {
+                    crate::server::exec::prepare(state, &ns_str, &n, req).map(|s| Reply::Exec(Box::new(s)))
+                }
                 ("GET", None) if watch => watch_stream(state, kind, ns.as_deref(), q),
                 ("GET", None) => list(state, kind, ns.as_deref(), q),
                 ("GET", Some(n)) => get(state, kind, &ns_str, &n, sub.as_deref()),

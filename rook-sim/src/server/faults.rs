@@ -23,13 +23,17 @@ pub enum FaultKind {
     /// Apply the request, then close the connection without an answer: the client cannot
     /// know that its write landed.
     DropAfterApply,
+    /// Never answer: the request is held open until the client gives up (a kube-apiserver
+    /// or kubelet that hangs; for `pods/exec`, a `ceph` command that never returns).
+    Hang,
 }
 
 #[derive(Debug, Clone)]
 pub struct Fault {
     /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`; None: any verb.
     pub verb: Option<String>,
-    /// Resource plural (`deployments`); None: any.
+    /// Resource plural (`deployments`); None: any. A subresource is matched by its
+    /// resource (`pods` also hits `pods/exec`), and `pods/exec` names the exec alone.
     pub resource: Option<String>,
     /// Object name; None: any.
     pub name: Option<String>,
@@ -180,12 +184,15 @@ impl Faults {
         self.set_latency(Duration::ZERO);
     }
 
-    /// The fault this request meets, if any (consuming one of its `times`).
+    /// The fault this request meets, if any (consuming one of its `times`). `resource`: as
+    /// the request log writes it (`pods/exec`); a rule naming its resource (`pods`) or the
+    /// whole of it matches.
     pub fn take(&self, verb: &str, resource: &str, name: Option<&str>) -> Option<FaultKind> {
+        let base = resource.split('/').next().unwrap_or_default();
         let mut rules = self.rules.lock().expect("lock");
         let idx = rules.iter().position(|f| {
             f.verb.as_deref().is_none_or(|v| v == verb)
-                && f.resource.as_deref().is_none_or(|r| r == resource)
+                && f.resource.as_deref().is_none_or(|r| r == base || r == resource)
                 && f.name.as_deref().is_none_or(|n| Some(n) == name)
         })?;
         if rules[idx].skip > 0 {

@@ -17,6 +17,10 @@ pub struct LoggedRequest {
     /// The request body of writes (the exact patch a client sent).
     pub body: Option<String>,
     pub user_agent: String,
+    /// For `pods/exec`: the command it ran (argv, the `command` parameters in order), as
+    /// the request asked it, whether it was allowed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 impl LoggedRequest {

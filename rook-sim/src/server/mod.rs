@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod discovery;
+pub mod exec;
 pub mod faults;
 pub mod log;
 pub mod patch;
@@ -48,7 +49,11 @@ pub async fn serve(state: Arc<SimState>, listener: TcpListener, tls: Arc<rustls:
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else { return };
             let svc = service_fn(move |req| serve_one(state.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            // with upgrades: `pods/exec` turns its connection into a WebSocket
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await;
         });
     }
 }
@@ -57,7 +62,21 @@ fn header(req: &Request<Incoming>, name: http::header::HeaderName) -> String {
     req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
-async fn serve_one(state: Arc<SimState>, req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+async fn serve_one(state: Arc<SimState>, mut req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let websocket = request::WebSocketHeaders {
+        upgrade: header(&req, http::header::UPGRADE),
+        key: header(&req, http::header::SEC_WEBSOCKET_KEY),
+        protocols: req
+            .headers()
+            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    };
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -66,9 +85,11 @@ async fn serve_one(state: Arc<SimState>, req: Request<Incoming>) -> Result<Respo
     let user_agent = header(&req, USER_AGENT);
     let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
-    let reply =
-        api::handle(&state, ApiRequest { method, path, query, content_type, accept, authorization, user_agent, body })
-            .await;
+    let reply = api::handle(
+        &state,
+        ApiRequest { method, path, query, content_type, accept, authorization, user_agent, body, websocket },
+    )
+    .await;
     match reply {
         Reply::Full { status, content_type, body, warnings } => {
             let mut b =
@@ -97,5 +118,21 @@ async fn serve_one(state: Arc<SimState>, req: Request<Incoming>) -> Result<Respo
                 .expect("response"))
         }
         Reply::Drop => Err(std::io::Error::other("connection dropped by fault injection")),
+        Reply::Exec(start) => {
+            let response = Response::builder()
+                .status(101)
+                .header(http::header::CONNECTION, "Upgrade")
+                .header(http::header::UPGRADE, "websocket")
+                .header(http::header::SEC_WEBSOCKET_ACCEPT, start.accept.clone())
+                .header(http::header::SEC_WEBSOCKET_PROTOCOL, start.protocol)
+                .body(Full::new(Bytes::new()).map_err(|e: Infallible| match e {}).boxed_unsync())
+                .expect("response");
+            tokio::spawn(async move {
+                if let Ok(upgraded) = on_upgrade.await {
+                    exec::run(state, TokioIo::new(upgraded), *start).await;
+                }
+            });
+            Ok(response)
+        }
     }
 }

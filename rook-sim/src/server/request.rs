@@ -19,6 +19,31 @@ pub struct ApiRequest {
     pub authorization: Option<String>,
     pub user_agent: String,
     pub body: Bytes,
+    /// The WebSocket handshake's headers, for `pods/exec` (empty when absent).
+    pub websocket: WebSocketHeaders,
+}
+
+/// What a client sends to open a WebSocket (RFC 6455 section 4.1): `Upgrade: websocket`,
+/// its key, and the subprotocols it speaks (`Sec-WebSocket-Protocol`, in its order of
+/// preference, comma separated or in several headers).
+#[derive(Debug, Clone, Default)]
+pub struct WebSocketHeaders {
+    pub upgrade: String,
+    pub key: String,
+    pub protocols: Vec<String>,
+}
+
+/// An exec the server accepted: what the 101 answer carries and what runs after it.
+#[derive(Debug, Clone)]
+pub struct ExecStart {
+    /// The subprotocol chosen (one of `server::exec::PROTOCOLS`).
+    pub protocol: &'static str,
+    /// `Sec-WebSocket-Accept` for the client's key.
+    pub accept: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
 }
 
 pub enum Reply {
@@ -32,6 +57,8 @@ pub enum Reply {
     Watch(mpsc::Receiver<Result<Bytes, String>>),
     /// Close the connection without an answer (a fault).
     Drop,
+    /// `101 Switching Protocols`, then the exec runs on the WebSocket (server/exec.rs).
+    Exec(Box<ExecStart>),
 }
 
 impl Reply {
@@ -59,6 +86,7 @@ impl Reply {
             Reply::Full { status, .. } => *status,
             Reply::Watch(_) => 200,
             Reply::Drop => 0,
+            Reply::Exec(_) => 101,
         }
     }
 }

@@ -1,0 +1,77 @@
+//! The lines `status` gives Ceph's own answer (issue 23 item 1): its health with the
+//! check codes, and what `ceph versions` counts; or, where Ceph could not be asked, the
+//! one line saying why and what that leaves unchecked (for stderr).
+
+use std::fmt::Write as _;
+
+use crate::model::ceph::CephAnswer;
+use crate::output::clean;
+
+/// Text for stdout when Ceph answered: `Ceph (asked in NS/POD): HEALTH_WARN`, a line per
+/// check (`  OSD_DOWN (HEALTH_WARN): 1 osds down`), then `ceph versions` by daemon type
+/// (`  mon: 3 x ceph version 20.2.4 (...)`). Empty when Ceph was not asked.
+pub fn answer_lines(c: &CephAnswer) -> String {
+    let mut out = String::new();
+    if !c.asked {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "Ceph (asked in {}): {}",
+        clean(c.pod.as_deref().unwrap_or("?")),
+        clean(c.health.as_deref().unwrap_or("unknown"))
+    );
+    for hc in &c.checks {
+        let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
+    }
+    let _ = writeln!(out, "ceph versions:");
+    for (t, lines) in c.versions.iter().filter(|(t, _)| t.as_str() != "overall") {
+        let each: Vec<String> = lines.iter().map(|(l, n)| format!("{n} x {}", clean(l))).collect();
+        let _ = writeln!(out, "  {}: {}", clean(t), each.join(", "));
+    }
+    out
+}
+
+/// One line for stderr when Ceph could not be asked: the reason, and what is therefore
+/// not checked. None when it was asked.
+pub fn not_asked_line(c: &CephAnswer) -> Option<String> {
+    if c.asked {
+        return None;
+    }
+    Some(format!(
+        "Ceph not asked: {}. Not checked: Ceph's own health and versions (those shown are Rook's copy in the \
+         CephCluster status)",
+        clean(c.error.as_deref().unwrap_or("unknown reason"))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::HealthCheck;
+
+    #[test]
+    fn an_answer_shows_its_checks_and_versions_a_refusal_one_line() {
+        let mut c = CephAnswer {
+            asked: true,
+            pod: Some("rook-ceph/op".into()),
+            health: Some("HEALTH_WARN".into()),
+            checks: vec![HealthCheck {
+                code: "OSD_DOWN".into(),
+                severity: "HEALTH_WARN".into(),
+                message: "1\nosds down".into(),
+            }],
+            ..Default::default()
+        };
+        c.versions.insert("osd".into(), [("ceph version 20.2.4".to_string(), 3)].into());
+        c.versions.insert("overall".into(), [("ceph version 20.2.4".to_string(), 3)].into());
+        assert_eq!(
+            answer_lines(&c),
+            "Ceph (asked in rook-ceph/op): HEALTH_WARN\n  OSD_DOWN (HEALTH_WARN): 1\\nosds down\nceph versions:\n  osd: 3 x ceph version 20.2.4\n"
+        );
+        assert!(not_asked_line(&c).is_none());
+        let no = CephAnswer { error: Some("x\u{1b}[2J".into()), ..Default::default() };
+        assert_eq!(answer_lines(&no), "");
+        assert!(not_asked_line(&no).unwrap().starts_with("Ceph not asked: x\\x1b[2J. Not checked"));
+    }
+}
