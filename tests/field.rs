@@ -685,7 +685,32 @@ fn advice_to_keep_a_moved_daemon_names_the_command_this_rook_takes() {
     // The CRD not read: both, each where it applies.
     s.cluster.crd_overrides = None;
     let (moved, _) = advice(&s);
-    assert!(moved.contains("where the CRD has imageOverrides, else `set rgw"), "{moved}");
+    assert!(
+        moved.contains("where the CRD has imageOverrides, else `resume rgw.s3-store` and at once `set rgw"),
+        "{moved}"
+    );
+}
+
+/// The advice never names a command that refuses (a second fresh trial): a held daemon is
+/// resumed before the fence that leaves held daemons out; an mds or crash collector,
+/// which no label holds, gets `set base`, never a fence.
+#[test]
+fn advice_names_no_command_that_would_refuse() {
+    use kubectl_ceph_image::model::daemon::DaemonType as T;
+    let mut s = load("field", "19-log-collector-sidecars.yaml");
+    s.cluster.crd_overrides = Some(false);
+    let img = "quay.io/ceph/ceph:v19.2.3";
+    assert_eq!(
+        s.cluster.keep_advice(T::Rgw, img, Some("rgw.s3-store")),
+        "`resume rgw.s3-store` and at once `set rgw quay.io/ceph/ceph:v19.2.3 --strategy fence` (a fence leaves a \
+         held daemon out), as this Rook's CRD has no imageOverrides; or `set base`"
+    );
+    for t in [T::Mds, T::Crashcollector, T::Exporter] {
+        let a = s.cluster.keep_advice(t, img, None);
+        assert!(a.contains("`set base quay.io/ceph/ceph:v19.2.3`") && !a.contains("--strategy fence"), "{a}");
+        // each fence form it could have named is refused by the planner
+        assert!(plan(&s, &Change::Fence { dtype: t, image: img.into(), batching: Default::default() }).is_err());
+    }
 }
 
 /// Versions by build (issue 22 kind 6, field 25): a hotfix tag of the running release is a

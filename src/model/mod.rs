@@ -157,10 +157,24 @@ impl Cluster {
     /// The command that makes `image` the desired image of type `t`, as advice: `set t
     /// IMAGE` where the CRD has per-type overrides, `set t IMAGE --strategy fence` on
     /// released Rook (which refuses the plain form), both where the CRD was not read; then
-    /// `or set base`.
-    pub fn keep_advice(&self, t: DaemonType, image: &str) -> String {
+    /// `or set base`. `held`: the daemon's id where it carries its own hold, which a fence
+    /// leaves out (so the fence form says to resume it first, at once); a type Rook does
+    /// not let a label hold (crash, exporter, mds) gets no fence form at all.
+    pub fn keep_advice(&self, t: DaemonType, image: &str, held: Option<&str>) -> String {
         let plain = format!("`set {t} {image}`");
-        let fence = format!("`set {t} {image} --strategy fence`");
+        let fence = match held {
+            _ if matches!(
+                t.hold_scope(),
+                crate::model::daemon::HoldScope::Ineffective | crate::model::daemon::HoldScope::NotHonoured
+            ) =>
+            {
+                format!("`set base {image}` ({t} cannot be fenced: Rook does not let a label hold it)")
+            }
+            Some(id) => format!(
+                "`resume {id}` and at once `set {t} {image} --strategy fence` (a fence leaves a held daemon out)"
+            ),
+            None => format!("`set {t} {image} --strategy fence`"),
+        };
         match self.crd_overrides.or((!self.overrides.is_empty()).then_some(true)) {
             Some(true) => format!("{plain}, or `set base`"),
             Some(false) => format!("{fence}, as this Rook's CRD has no imageOverrides; or `set base`"),

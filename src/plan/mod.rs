@@ -136,7 +136,11 @@ fn resume_warnings(snap: &Snapshot, after: &After, plans: &[DaemonPlan], w: &mut
                      desired one first ({}), or keep it held",
                     d.id,
                     show(&d.image),
-                    snap.cluster.keep_advice(d.id.dtype, show(&d.image))
+                    snap.cluster.keep_advice(
+                        d.id.dtype,
+                        show(&d.image),
+                        d.labelled.then(|| d.id.to_string()).as_deref()
+                    )
                 ),
             });
         }

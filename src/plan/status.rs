@@ -229,7 +229,7 @@ pub fn view(snap: &Snapshot, now: jiff::Timestamp) -> StatusView {
                 } else if snap.version_of(&h.image).is_some() {
                     format!(
                         "; to keep it where it is, make its image the desired one ({}) before it is reconciled",
-                        c.keep_advice(t, &h.image)
+                        c.keep_advice(t, &h.image, held[*i].is_some().then(|| d.id.to_string()).as_deref())
                     )
                 } else {
                     String::new()
