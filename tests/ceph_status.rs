@@ -45,9 +45,10 @@ fn a_hung_exec_is_given_up_after_the_timeout_and_the_rest_shows() {
     sim.faults().add(Fault::new(FaultKind::Hang).resource("pods/exec"));
     let started = std::time::Instant::now();
     let r = run(&sim, &["status", "--request-timeout", "1s"]).ok();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded: {:?}", started.elapsed());
+    // bounded (a hang would never end); generous, so a loaded machine does not fail it
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "bounded: {:?}", started.elapsed());
     assert!(r.stdout.contains("TYPE") && r.stdout.contains("mgr"), "the Kubernetes view as before: {}", r.stdout);
-    let line: Vec<&str> = r.stderr.lines().filter(|l| l.contains("Ceph not asked")).collect();
+    let line: Vec<&str> = r.stderr.lines().filter(|l| l.contains("Ceph did not answer")).collect();
     assert_eq!(line.len(), 1, "{}", r.stderr);
     assert!(line[0].contains("did not answer within 1s"), "{}", line[0]);
     assert!(line[0].contains("Not checked: Ceph's own health and versions"), "{}", line[0]);

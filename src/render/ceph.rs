@@ -9,15 +9,25 @@ use crate::output::clean;
 
 /// Text for stdout when Ceph answered: `Ceph (asked in NS/POD): HEALTH_WARN`, a line per
 /// check (`  OSD_DOWN (HEALTH_WARN): 1 osds down`), then `ceph versions` by daemon type
-/// (`  mon: 3 x ceph version 20.2.4 (...)`). Empty when Ceph was not asked.
-pub fn answer_lines(c: &CephAnswer) -> String {
+/// (`  mon: 3 x ceph version 20.2.4 (...)`). Empty when Ceph was not asked. `rook_health`:
+/// `status.ceph.health` as Rook last copied it; where Ceph says otherwise, the line says
+/// so, since plans and the upgrade's gates read Rook's copy (refreshed about every 60 s).
+pub fn answer_lines(c: &CephAnswer, rook_health: Option<&str>) -> String {
     let mut out = String::new();
     if !c.asked {
         return out;
     }
+    let differs = match (c.health.as_deref(), rook_health) {
+        (Some(ceph), Some(rook)) if ceph != rook => format!(
+            " (Rook's copy in the CephCluster status still says {}: Rook refreshes it about every 60 s; plans and \
+             the upgrade's gates read that copy)",
+            clean(rook)
+        ),
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
-        "Ceph (asked in {}): {}",
+        "Ceph (asked in {}): {}{differs}",
         clean(c.pod.as_deref().unwrap_or("?")),
         clean(c.health.as_deref().unwrap_or("unknown"))
     );
@@ -38,9 +48,14 @@ pub fn not_asked_line(c: &CephAnswer) -> Option<String> {
     if c.asked {
         return None;
     }
+    // Asked but no usable answer (a timeout, an error exit, garbage) is not "not asked".
+    let what = match c.reason.as_deref() {
+        Some("timeout" | "exit" | "notJson") => "Ceph did not answer",
+        _ => "Ceph not asked",
+    };
     Some(format!(
-        "Ceph not asked: {}. Not checked: Ceph's own health and versions (those shown are Rook's copy in the \
-         CephCluster status)",
+        "{what}: {}. Not checked: Ceph's own health and versions (those shown are Rook's copy in the CephCluster \
+         status)",
         clean(c.error.as_deref().unwrap_or("unknown reason"))
     ))
 }
@@ -66,12 +81,15 @@ mod tests {
         c.versions.insert("osd".into(), [("ceph version 20.2.4".to_string(), 3)].into());
         c.versions.insert("overall".into(), [("ceph version 20.2.4".to_string(), 3)].into());
         assert_eq!(
-            answer_lines(&c),
+            answer_lines(&c, Some("HEALTH_WARN")),
             "Ceph (asked in rook-ceph/op): HEALTH_WARN\n  OSD_DOWN (HEALTH_WARN): 1\\nosds down\nceph versions:\n  osd: 3 x ceph version 20.2.4\n"
         );
         assert!(not_asked_line(&c).is_none());
         let no = CephAnswer { error: Some("x\u{1b}[2J".into()), ..Default::default() };
-        assert_eq!(answer_lines(&no), "");
+        assert_eq!(answer_lines(&no, None), "");
+        assert!(answer_lines(&c, Some("HEALTH_OK")).starts_with(
+            "Ceph (asked in rook-ceph/op): HEALTH_WARN (Rook's copy in the CephCluster status still says HEALTH_OK"
+        ));
         assert!(not_asked_line(&no).unwrap().starts_with("Ceph not asked: x\\x1b[2J. Not checked"));
     }
 }

@@ -545,7 +545,7 @@ pub fn status_view(v: &StatusView, s: &Styles, wide: bool) -> String {
         let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
     }
     if let Some(c) = &v.ceph {
-        out.push_str(&ceph::answer_lines(c));
+        out.push_str(&ceph::answer_lines(c, v.health.as_deref()));
     }
     if let Some(r) = &v.rook_rollout {
         let _ = writeln!(
