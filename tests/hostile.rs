@@ -166,8 +166,12 @@ fn status_and_plans_escape_what_the_server_sent_and_json_keeps_it_exact() {
 
     let r = safe_run(&sim, &["pause", "osd.0", "osd.2", "--dry-run"]).ok();
     assert!(r.stdout.contains("Plan for"), "{}", r.stdout);
-    let r = safe_run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]).ok();
+    // osd.0's pod on the hostile node is not Ready: the fence's dry run shows the plan and
+    // refuses as the run would, the down OSD's host escaped in the refusal
+    let r = safe_run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
     assert!(r.stdout.contains("Plan for"), "{}", r.stdout);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("refusing to fence") && r.stderr.contains("host\\x1b[2J"), "{}", r.stderr);
 
     // an error quoting the cluster: the mgr ids it has
     let r = safe_run(&sim, &["pause", "mgr.zz", "--dry-run"]);

@@ -27,6 +27,12 @@ pub fn not_running(d: &Daemon) -> bool {
     d.replicas != Some(0) && !d.pods.iter().any(serves)
 }
 
+/// [`not_running`], and no other Deployment claiming the same daemon id (a leftover copy
+/// beside the live one, `duplicate-id`) serves it either: the daemon is down, not a copy.
+fn is_down(snap: &Snapshot, d: &Daemon) -> bool {
+    not_running(d) && !snap.daemons.iter().any(|o| o.id == d.id && !not_running(o))
+}
+
 /// The node a daemon that does not run is stuck on: a pod's node (the one still there),
 /// else the node its Deployment is pinned to.
 fn stuck_on(d: &Daemon) -> String {
@@ -48,7 +54,7 @@ pub struct NotRunning {
 /// Every node with daemons that do not run (see [`NotRunning`]).
 pub fn not_running_by_node(snap: &Snapshot) -> Vec<NotRunning> {
     let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in snap.daemons.iter().filter(|d| not_running(d)) {
+    for d in snap.daemons.iter().filter(|d| is_down(snap, d)) {
         by.entry(stuck_on(d)).or_default().push(d.id.to_string());
     }
     by.into_iter()
@@ -102,7 +108,7 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
     let down_osds = snap
         .daemons
         .iter()
-        .filter(|d| d.id.dtype == DaemonType::Osd && not_running(d) && !awaited.contains(&d.deployment.as_str()));
+        .filter(|d| d.id.dtype == DaemonType::Osd && is_down(snap, d) && !awaited.contains(&d.deployment.as_str()));
     for o in down_osds {
         let fd = domain_of(snap, o, by);
         if only.as_ref() == Some(&fd) {
