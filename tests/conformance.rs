@@ -211,7 +211,13 @@ impl Pair {
     /// Wait until the real Deployment and ReplicaSet controllers have made one pod per
     /// seeded Deployment.
     fn real_pods(&self) {
-        let want = self.sim.list(&rook_sim::resources::DEPLOYMENTS, &self.ns).len();
+        // the daemons' (the simulation's Rook operator Deployment is not seeded there)
+        let want = self
+            .sim
+            .list(&rook_sim::resources::DEPLOYMENTS, &self.ns)
+            .iter()
+            .filter(|d| d["metadata"]["labels"].get("rook_cluster").is_some())
+            .count();
         let sel = daemon_selector(&self.ns);
         for _ in 0..200 {
             let n =

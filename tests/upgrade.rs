@@ -16,8 +16,11 @@ use serde_json::Value;
 
 const IMG: &str = "quay.io/ceph/ceph:v20.2.6";
 
+/// The cluster's daemon Deployments (`rook_cluster`), not the Rook operator's own.
 fn deployments(sim: &Sim) -> Vec<Value> {
-    sim.list(&DEPLOYMENTS, &ns(sim))
+    let mut all = sim.list(&DEPLOYMENTS, &ns(sim));
+    all.retain(|d| d["metadata"]["labels"].get("rook_cluster").is_some());
+    all
 }
 
 fn app(d: &Value) -> String {
