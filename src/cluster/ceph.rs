@@ -18,6 +18,7 @@
 //! bound on reaching the mons). Under `-v` the command and the size and start of the answer
 //! go to stderr, sanitised; the keyring is never read, only its path is in the config.
 
+use super::api::error_chain;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -361,19 +362,6 @@ pub async fn ask_status(kube: &Kube, cluster_namespace: &str, timeout: Duration)
         error: None,
         reason: None,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 /// How one command ended: its exit code (0 success), stdout (at most `STDOUT_MAX` bytes;
