@@ -573,14 +573,7 @@ fn label_describes(image: &str, label: &str) -> bool {
     }
 }
 
-/// `v1.20.6` as (1, 20, 6), to find the newest Rook version label.
-pub fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
-    let mut it = v.strip_prefix('v')?.splitn(3, '.');
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    let patch = it.next().map(|p| p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0")).unwrap_or("0");
-    Some((major, minor, patch.parse().unwrap_or(0)))
-}
+pub use crate::model::support::rook_version_key;
 
 /// The snapshot the planner works on, from whole lists (see `classify_records`).
 pub fn classify(cluster: Cluster, deployments: Vec<Deployment>, pods: Vec<WirePod>) -> Snapshot {

@@ -591,9 +591,8 @@ impl Snapshot {
 
     /// Rook's (major, minor) from `rook_version`, where a behaviour differs by release.
     pub fn rook_release(&self) -> Option<(u32, u32)> {
-        let v = self.rook_version.as_deref()?.strip_prefix('v')?;
-        let mut it = v.split('.');
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        let (major, minor, _) = crate::model::support::rook_version_key(self.rook_version.as_deref()?)?;
+        Some((major, minor))
     }
 }
 

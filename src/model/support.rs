@@ -52,12 +52,20 @@ pub fn accepts(rook_minor: u32, rook_patch: u32) -> Option<Accepts> {
     }
 }
 
+/// `v1.20.6` as (1, 20, 6) (a suffix after the patch, `v1.20.6-rc1`, is dropped): the one
+/// parse of a Rook version label, for the newest label and for what a release does.
+pub fn rook_version_key(v: &str) -> Option<(u32, u32, u32)> {
+    let mut it = v.strip_prefix('v')?.splitn(3, '.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    let patch = it.next().map(|p| p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("0")).unwrap_or("0");
+    Some((major, minor, patch.parse().unwrap_or(0)))
+}
+
 /// What the Rook of `rook_version` (`v1.20.6`, as its labels carry it) accepts; None when
 /// unknown to the table or not a Rook v1 version.
 fn accepts_of(rook_version: &str) -> Option<Accepts> {
-    let mut it = rook_version.strip_prefix('v')?.split(['.', '-']);
-    let (major, minor, patch): (u32, u32, u32) =
-        (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next().and_then(|p| p.parse().ok()).unwrap_or(0));
+    let (major, minor, patch) = rook_version_key(rook_version)?;
     if major != 1 {
         return None;
     }
@@ -246,12 +254,7 @@ pub fn child_reconcile_skipped(
     if !errs.is_empty() && errs.iter().all(|c| CHILD_RECONCILE_ALLOWS.contains(c)) {
         return None;
     }
-    let minor = rook_version
-        .and_then(|v| v.strip_prefix('v'))
-        .and_then(|v| v.strip_prefix("1."))
-        .and_then(|v| v.split(['.', '-']).next())
-        .and_then(|m| m.parse::<u32>().ok());
-    if minor.is_some_and(|m| m < 3) {
+    if rook_version.and_then(rook_version_key).is_some_and(|(major, minor, _)| major == 1 && minor < 3) {
         return None;
     }
     Some(match health.filter(|h| !h.is_empty()) {
