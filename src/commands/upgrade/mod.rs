@@ -157,7 +157,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let refusal = |sent: &str| {
         let why: Vec<String> = blocks
             .iter()
-            .map(|b| clean(b.message.trim_start_matches("the upgrade does not start: ")).into_owned())
+            .map(|b| clean(b.message.strip_prefix(upgrade::NOT_STARTING).unwrap_or(&b.message)).into_owned())
             .collect();
         Error::Failed(format!("refusing to upgrade: {}. {sent}", why.join("; ")))
     };

@@ -33,7 +33,7 @@ use osd::{domain_labels, falls_back, osd_stages, prepull_nodes};
 use types::{Class, Lever, gates, mover};
 
 mod preflight;
-pub use preflight::{preflight, stage_blocked};
+pub use preflight::{NOT_STARTING, preflight, stage_blocked};
 pub use types::{Excluded, Left, Mover, Params, Stage, StageKind, State, Summary, UpgradePlan};
 
 /// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons,

@@ -9,6 +9,9 @@ use super::{Stage, StageKind, UpgradePlan};
 use crate::model::Snapshot;
 use crate::plan::{FailureDomain, Warning};
 
+/// How every message of [`preflight`] starts, so a refusal can quote the reasons alone.
+pub const NOT_STARTING: &str = "the upgrade does not start: ";
+
 /// Why `stage` must not start now: it restarts daemons of one failure domain while OSDs
 /// of another are down (`plan::down::blocker`; a mon or mgr stage spans several domains,
 /// so any OSD down blocks it). Pre-pulls and holds restart nothing. The runner reads the
@@ -34,7 +37,7 @@ pub fn preflight(snap: &Snapshot, plan: &UpgradePlan, by: FailureDomain, now: ji
     let mut out = Vec::new();
     if let Some(why) = crate::model::support::health_blocks(c.health.as_deref(), c.rook.last_checked.as_deref(), now) {
         let message = format!(
-            "the upgrade does not start: {why}; it writes nothing (no state, no hold, no image) until Rook reports \
+            "{NOT_STARTING}{why}; it writes nothing (no state, no hold, no image) until Rook reports \
              Ceph's health again and it is not HEALTH_ERR"
         );
         out.push(if c.health.as_deref() == Some("HEALTH_ERR") {
@@ -50,7 +53,7 @@ pub fn preflight(snap: &Snapshot, plan: &UpgradePlan, by: FailureDomain, now: ji
         out.push(Warning {
             code: "node-down",
             message: format!(
-                "the upgrade does not start: its stage {} would restart daemons now, and {why}; it writes nothing \
+                "{NOT_STARTING}its stage {} would restart daemons now, and {why}; it writes nothing \
                  until those OSDs run again (their node back, or their pods Running and Ready)",
                 stage.name
             ),
