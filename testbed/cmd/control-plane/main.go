@@ -141,15 +141,22 @@ func fail(code int, format string, a ...any) {
 	os.Exit(code)
 }
 
-// Ports are taken from the kernel (bind to :0), then released and handed to the component.
-// Another process could take one in between; the start then fails and says which.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// Ports are taken from the kernel (bind to :0), then released and handed to the
+// components. All are held until every one is chosen: released one by one, the kernel may
+// hand the same port out twice (etcd and kube-apiserver on one port was seen: "server gave
+// HTTP response to HTTPS client"). Another process could still take one before its
+// component binds it; the start then fails and says which.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 func up(dir, bin string, owner int) error {
@@ -187,13 +194,14 @@ func up(dir, bin string, owner int) error {
 	if err := os.WriteFile(filepath.Join(pki, "audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
 		return err
 	}
+	names := []string{"etcd-client", "etcd-peer", "apiserver", "kubelet"}
+	free, err := freePorts(len(names))
+	if err != nil {
+		return err
+	}
 	ports := map[string]int{}
-	for _, n := range []string{"etcd-client", "etcd-peer", "apiserver", "kubelet"} {
-		p, err := freePort()
-		if err != nil {
-			return err
-		}
-		ports[n] = p
+	for i, n := range names {
+		ports[n] = free[i]
 	}
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports["etcd-client"])
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports["etcd-peer"])
