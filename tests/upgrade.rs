@@ -1075,21 +1075,38 @@ fn another_terminal_at_write(
     skip: u32,
     args: &[&str],
 ) -> std::sync::Arc<std::sync::Mutex<Option<Run>>> {
+    another_terminal_at(sim, object, At::Skip(skip), args)
+}
+
+/// Which write to an object another terminal runs before.
+enum At<'a> {
+    /// After this many writes went by.
+    Skip(u32),
+    /// The first write whose body holds this text.
+    Holding(&'a str),
+}
+
+fn another_terminal_at(
+    sim: &Sim,
+    object: &str,
+    at: At,
+    args: &[&str],
+) -> std::sync::Arc<std::sync::Mutex<Option<Run>>> {
     let out = std::sync::Arc::new(std::sync::Mutex::new(None));
     let (o, kc) = (out.clone(), sim.kubeconfig().to_path_buf());
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    sim.faults().at_write_to(
-        object,
-        skip,
-        Box::new(move || {
-            let r = plugin_at(&kc).args(&args).write_stdin("").output().expect("plugin runs");
-            *o.lock().unwrap() = Some(Run {
-                code: r.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&r.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&r.stderr).into_owned(),
-            });
-        }),
-    );
+    let hook: rook_sim::server::faults::Hook = Box::new(move || {
+        let r = plugin_at(&kc).args(&args).write_stdin("").output().expect("plugin runs");
+        *o.lock().unwrap() = Some(Run {
+            code: r.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&r.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&r.stderr).into_owned(),
+        });
+    });
+    match at {
+        At::Skip(n) => sim.faults().at_write_to(object, n, hook),
+        At::Holding(text) => sim.faults().at_write_holding(object, text, hook),
+    }
     out
 }
 
@@ -1125,8 +1142,9 @@ on_both! {
         let ns = ns(&sim);
         let c = sim.get(&CEPHCLUSTERS, &ns, &ns).unwrap();
         let base = c["spec"]["cephVersion"]["image"].as_str().unwrap().to_string();
-        // The CephCluster's second write is the state record of the mon stage.
-        let abort = another_terminal_at_write(&sim, &ns, 1, &["upgrade", "abort", "--yes"]);
+        // At the state record of the mon stage (known by what it writes: on a real server
+        // the simulated Rook's status write can bring a 409 and a retried write first).
+        let abort = another_terminal_at(&sim, &ns, At::Holding(r#"\"stage\":\"mon\""#), &["upgrade", "abort", "--yes"]);
         let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s", "--request-timeout", "5m"]);
         let a = took(&abort);
         assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);

@@ -187,7 +187,7 @@ async fn answer(
         if crate::server::faults::WRITE_VERBS.contains(&verb) {
             // Another client's whole run at one object's write: nothing locked meanwhile
             // (the runtime's other worker answers its requests).
-            if let Some(f) = state.faults.take_hook_for(name) {
+            if let Some(f) = state.faults.take_hook_for(name, &req.body) {
                 tokio::task::block_in_place(f);
             }
             // A hook at one object's write (a test's signal to its client): no reconcile.

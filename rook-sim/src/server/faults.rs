@@ -84,6 +84,10 @@ pub type Interloper = Box<dyn FnOnce(&mut crate::server::store::Store) + Send>;
 /// run of the plugin landing exactly between a client's read and its write).
 pub type Hook = Box<dyn FnOnce() + Send>;
 
+/// A hook for a write to one object: its name, how many of its writes go by first, a
+/// text the write's body must hold to count, and the hook.
+type HookAt = (String, u32, Option<String>, Hook);
+
 #[derive(Default)]
 pub struct Faults {
     latency: Mutex<Duration>,
@@ -91,8 +95,9 @@ pub struct Faults {
     interloper: Mutex<Option<Interloper>>,
     /// Interlopers for the next write to one object (by name).
     interlopers_for: Mutex<Vec<(String, u32, Interloper)>>,
-    /// Hooks for the next write to one object (by name).
-    hooks_for: Mutex<Vec<(String, u32, Hook)>>,
+    /// Hooks for a write to one object (by name): how many such writes go by first, and
+    /// a text the write's body must hold to count.
+    hooks_for: Mutex<Vec<HookAt>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -150,18 +155,26 @@ impl Faults {
     /// `upgrade abort` between this client's read and its write), on the embedded server
     /// and through the front of a real one alike.
     pub fn at_write_to(&self, name: &str, skip: u32, f: Hook) {
-        self.hooks_for.lock().expect("lock").push((name.to_string(), skip, f));
+        self.hooks_for.lock().expect("lock").push((name.to_string(), skip, None, f));
     }
 
-    /// The hook for a write to `name`, if one waits for it.
-    pub fn take_hook_for(&self, name: Option<&str>) -> Option<Hook> {
+    /// As [`Faults::at_write_to`], at the first write to `name` whose body holds `text`:
+    /// a write known by what it writes, not by its rank (on a real server another
+    /// client's write can bring a 409 and a retried write ahead of it).
+    pub fn at_write_holding(&self, name: &str, text: &str, f: Hook) {
+        self.hooks_for.lock().expect("lock").push((name.to_string(), 0, Some(text.to_string()), f));
+    }
+
+    /// The hook for this write to `name` (its body `body`), if one waits for it.
+    pub fn take_hook_for(&self, name: Option<&str>, body: &[u8]) -> Option<Hook> {
         let mut v = self.hooks_for.lock().expect("lock");
-        let idx = v.iter().position(|(n, _, _)| Some(n.as_str()) == name)?;
+        let holds = |t: &str| body.windows(t.len()).any(|w| w == t.as_bytes());
+        let idx = v.iter().position(|(n, _, text, _)| Some(n.as_str()) == name && text.as_deref().is_none_or(holds))?;
         if v[idx].1 > 0 {
             v[idx].1 -= 1;
             return None;
         }
-        Some(v.remove(idx).2)
+        Some(v.remove(idx).3)
     }
 
     pub fn take_interloper(&self) -> Option<Interloper> {
