@@ -211,13 +211,18 @@ impl ControlPlane {
     }
 
     /// Requests by `user` in `ns` that would change something: every verb but get, list and
-    /// watch, leaving out `dryRun=All`. By the URI alone (the audit log has no bodies): a
+    /// watch, leaving out `dryRun=All` and `pods/exec` (a command in a container changes no
+    /// object). By the URI alone (the audit log has no bodies): a
     /// DELETE with a body is a dry run only if its DeleteOptions say so, whatever its query
     /// says, so the plugin says it in both (`write::delete_pod_request`).
     pub fn mutating_requests(&self, user: &str, ns: &str) -> Vec<(String, String, u64)> {
         self.requests(user, ns)
             .into_iter()
-            .filter(|(verb, uri, _)| !matches!(verb.as_str(), "get" | "list" | "watch") && !uri.contains("dryRun=All"))
+            .filter(|(verb, uri, _)| {
+                !matches!(verb.as_str(), "get" | "list" | "watch")
+                    && !uri.contains("dryRun=All")
+                    && !uri.split('?').next().unwrap_or_default().ends_with("/exec")
+            })
             .collect()
     }
 
