@@ -66,6 +66,42 @@ pub fn versions_of(v: &Value) -> Option<BTreeMap<String, BTreeMap<String, u64>>>
         .collect()
 }
 
+/// `EBUSY`: the exit code of an `ok-to-stop` that says no (Ceph's `-EBUSY`, as the `ceph`
+/// CLI returns it; DaemonServer.cc, MonmapMonitor.cc, MDSMonitor.cc).
+pub const EBUSY: i32 = 16;
+
+/// Ceph's answer to `ceph {osd,mon,mds} ok-to-stop IDS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OkToStop {
+    /// Exit 0: stopping them keeps data available (OSDs), quorum (mons), a rank served (MDS).
+    Yes,
+    /// Exit `EBUSY`: Ceph's reason, one sanitised line (`unsafe to stop osd(s) at this time
+    /// (12 PGs are or would become offline)`, `not enough monitors would be available (c)
+    /// after stopping mons [a,b]`).
+    No { reason: String },
+}
+
+/// Read an `ok-to-stop` answer: its exit code, stdout (the OSD form always prints JSON
+/// `{"ok_to_stop": bool, "osds": [..], "num_ok_pgs", "num_not_ok_pgs", ...}`) and stderr
+/// (Ceph's sentence). Err: what makes it no answer, in words for an error: another exit
+/// code, an OSD answer without `ok_to_stop`, or `invalid mon(s) specified` (exit 0, but
+/// Ceph does not know the mon asked of: MonmapMonitor.cc).
+pub fn ok_to_stop_of(code: i32, stdout: &[u8], stderr: &[u8]) -> Result<OkToStop, String> {
+    let said = String::from_utf8_lossy(stderr);
+    let line = said.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    let reason = crate::output::clean(line).into_owned();
+    let json: Option<Value> = serde_json::from_slice(stdout).ok();
+    let osd_says = json.as_ref().and_then(|v| v.get("ok_to_stop")).and_then(Value::as_bool);
+    match code {
+        0 if line.starts_with("invalid") => Err(format!("Ceph does not know what was asked of: {reason}")),
+        0 if osd_says == Some(false) => Ok(OkToStop::No { reason }),
+        0 => Ok(OkToStop::Yes),
+        EBUSY if reason.is_empty() => Ok(OkToStop::No { reason: "Ceph answered EBUSY".into() }),
+        EBUSY => Ok(OkToStop::No { reason }),
+        c => Err(format!("exit code {c}: {reason}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +122,31 @@ mod tests {
         assert_eq!(v["mon"]["ceph version 20.2.4"], 3);
         assert!(versions_of(&json!({"mon": 3})).is_none());
         assert!(versions_of(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn ok_to_stop_answers_as_ceph_gives_them() {
+        let osd_no = br#"{"ok_to_stop":false,"osds":[3],"num_ok_pgs":4,"num_not_ok_pgs":12}"#;
+        let busy = b"unsafe to stop osd(s) at this time (12 PGs are or would become offline)\n";
+        assert_eq!(
+            ok_to_stop_of(EBUSY, osd_no, busy),
+            Ok(OkToStop::No {
+                reason: "unsafe to stop osd(s) at this time (12 PGs are or would become offline)".into()
+            })
+        );
+        let osd_yes = br#"{"ok_to_stop":true,"osds":[3,4],"num_ok_pgs":16,"num_not_ok_pgs":0}"#;
+        assert_eq!(ok_to_stop_of(0, osd_yes, b""), Ok(OkToStop::Yes));
+        // mon: the sentence on stderr, nothing on stdout
+        assert_eq!(ok_to_stop_of(0, b"", b"quorum should be preserved (b,c) after stopping [a]"), Ok(OkToStop::Yes));
+        assert_eq!(
+            ok_to_stop_of(EBUSY, b"", b"not enough monitors would be available (c) after stopping mons [a,b]"),
+            Ok(OkToStop::No { reason: "not enough monitors would be available (c) after stopping mons [a,b]".into() })
+        );
+        let unknown = ok_to_stop_of(0, b"", b"invalid mon(s) specified: [x]").unwrap_err();
+        assert!(unknown.contains("does not know") && unknown.contains("[x]"), "{unknown}");
+        assert!(ok_to_stop_of(2, b"", b"osd.99 does not exist").unwrap_err().contains("exit code 2"));
+        // a reason from the cluster reaches a terminal only sanitised
+        let OkToStop::No { reason } = ok_to_stop_of(EBUSY, b"", b"bad\x1b[2J").unwrap() else { panic!() };
+        assert!(!reason.contains('\x1b'), "{reason}");
     }
 }

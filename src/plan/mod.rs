@@ -5,6 +5,7 @@
 
 mod change;
 pub mod down;
+pub mod ok_to_stop;
 pub mod order;
 pub mod status;
 mod types;
