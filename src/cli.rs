@@ -174,6 +174,10 @@ pub enum Command {
         /// With --strategy fence: wait this long between steps once a step's pods are Ready (e.g. 2m)
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         pause_between: Option<String>,
+        /// With --strategy fence: restart OSDs, mons and MDS even where Ceph cannot be asked
+        /// `ok-to-stop` for them (no exec right, no operator pod); a "no" from Ceph still stops
+        #[arg(long)]
+        allow_unchecked_restarts: bool,
         #[command(flatten)]
         change: ChangeArgs,
     },

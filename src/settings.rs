@@ -37,6 +37,9 @@ pub struct Settings {
     pub verbosity: u8,
     /// `--pause-between` (a fence): the wait between steps once a step's pods are Ready.
     pub pause_between: std::time::Duration,
+    /// `--allow-unchecked-restarts` (a fence): restart where Ceph cannot be asked
+    /// `ok-to-stop` (issue 23 item 2).
+    pub allow_unchecked_restarts: bool,
     /// Text lines cut to this many columns: set by the editor, whose screens must fit the
     /// terminal; None for commands (a pipe or a scrollback has no width).
     pub fit_width: Option<usize>,
@@ -221,6 +224,7 @@ pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result
         yes: c.yes,
         force: false,
         pause_between: std::time::Duration::ZERO,
+        allow_unchecked_restarts: false,
         fit_width: None,
         verbosity: g.verbosity.unwrap_or(0),
         exit_code: c.exit_code,

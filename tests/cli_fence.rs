@@ -317,7 +317,15 @@ on_both! {
             "{}",
             r.stderr
         );
+        // Ceph's own word comes first (issue 23 item 2): its no, and the command asked
+        assert!(
+            r.stderr.contains("Ceph says osd.") && r.stderr.contains("unsafe to stop osd(s) at this time"),
+            "{}",
+            r.stderr
+        );
         assert!(sim.mutating_requests().is_empty(), "a refusal sends nothing: {:?}", sim.mutating_requests());
+        let asked = ceph_commands(&sim);
+        assert!(asked.iter().any(|c| c.starts_with("ceph osd ok-to-stop ") && c.contains(" --max ")), "{asked:?}");
         sim.set_node_down(&down, false);
         let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -444,10 +452,57 @@ on_both! {
         let d = sim.get(&DEPLOYMENTS, &ns(&sim), "rook-ceph-osd-0").unwrap();
         assert!(images(&d).iter().any(|(n, i)| n == "osd" && i == OTHER), "the other writer's fence stands");
     }
+
+    /// Issue 23 item 2: without Ceph's word (no exec right here) a fence restarts no OSD:
+    /// refused before any write, in the run and its dry run, naming the role and the flag;
+    /// `--allow-unchecked-restarts` goes on, saying so. A fence of MGRs asks nothing.
+    fn without_cephs_word_no_osd_is_restarted_unless_the_user_says_so() {
+        use rook_sim::{Fault, FaultKind};
+        let sim = sim_with(Crd::Released, 3);
+        sim.faults().add(Fault::new(FaultKind::Forbidden).resource("pods/exec"));
+        sim.clear_log();
+        for dry in [&["--dry-run"][..], &["--yes"]] {
+            let r = run(&sim, &[&["set", "osd", IMG, "--strategy", "fence"][..], dry].concat());
+            assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+            assert!(
+                r.stderr.contains("Ceph could not be asked whether osd.")
+                    && r.stderr.contains("forbidden")
+                    && r.stderr.contains("ceph-image-ceph-exec")
+                    && r.stderr.contains("--allow-unchecked-restarts")
+                    && r.stderr.contains("Nothing was sent") | r.stderr.contains("nothing was sent"),
+                "{}",
+                r.stderr
+            );
+        }
+        assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+        sim.clear_log();
+        let r = run(&sim, &["set", "mgr", IMG, "--strategy", "fence", "--dry-run"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(ceph_commands(&sim).is_empty(), "an MGR fence runs no exec");
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--allow-unchecked-restarts"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("restarted unchecked (--allow-unchecked-restarts)"), "{}", r.stderr);
+        let fenced = sim.mutating_requests().iter().filter(|l| l.resource == "deployments").count();
+        assert_eq!(fenced, 3, "{:?}", sim.mutating_requests());
+        // the flag belongs to a fence
+        let r = run(&sim, &["set", "osd", IMG, "--allow-unchecked-restarts"]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+    }
 }
 
-/// A node that goes down while the fence runs (issue #22 kind 5): the step after it waits
-/// within --timeout, then stops with the rest not sent. Embedded only: the hook takes the
+/// The `ceph` commands the plugin ran (exec requests the server saw), as `ceph ARGS...`
+/// without the options every command carries.
+fn ceph_commands(sim: &Sim) -> Vec<String> {
+    sim.log()
+        .iter()
+        .filter_map(|l| l.command.as_ref())
+        .map(|c| c.iter().filter(|a| !a.starts_with("--c")).cloned().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// A node that goes down while the fence runs (issue #22 kind 5, issue 23's acceptance):
+/// the step after it waits within --timeout while Ceph says not ok-to-stop, then stops with
+/// Ceph's reason and the rest not sent. Embedded only: the hook takes the
 /// node down from inside the server, between two steps.
 #[test]
 fn a_node_down_mid_fence_stops_the_next_step() {
@@ -456,6 +511,10 @@ fn a_node_down_mid_fence_stops_the_next_step() {
     let on = |n: &str| nodes.iter().filter(|(_, m)| *m == n).map(|(d, _)| d.clone()).collect::<Vec<_>>();
     let (first, second, third) = ("node-00", "node-01", "node-02");
     assert!(!on(first).is_empty() && !on(second).is_empty() && !on(third).is_empty(), "{nodes:?}");
+    // Rook's operator pod (where Ceph is asked) runs on the third node here: a down node
+    // takes its pods with it, and this test is about the OSDs
+    let operator = pod_names(&sim, "rook-ceph-operator").pop().expect("the operator pod");
+    sim.update(&PODS, &ns(&sim), &operator, |p| p["spec"]["nodeName"] = third.into()).unwrap();
     // the first OSD patch of the second step takes the first node (already fenced) down
     let state = sim.state.clone();
     sim.faults().at_write_to(
@@ -466,7 +525,15 @@ fn a_node_down_mid_fence_stops_the_next_step() {
     sim.clear_log();
     let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains(&format!("on host {first}")) && r.stderr.contains("stopped"), "{}", r.stderr);
+    // Ceph is asked first and says no (the second node's OSDs hold the last up copy of
+    // placement groups the first node's held); the run stops with its reason
+    assert!(
+        r.stderr.contains("Ceph says osd.")
+            && r.stderr.contains("unsafe to stop osd(s)")
+            && r.stderr.contains("stopped before the next step"),
+        "{}",
+        r.stderr
+    );
     let patched: Vec<String> = sim.mutating_requests().iter().filter_map(|l| l.name.clone()).collect();
     assert!(on(third).iter().all(|d| !patched.contains(d)), "the third node's OSDs are not sent: {patched:?}");
     assert!(on(second).iter().all(|d| patched.contains(d)), "{patched:?}");

@@ -178,6 +178,16 @@ impl Ceph {
         &self.pod
     }
 
+    /// `namespace/pod`, for messages.
+    pub fn pod_name(&self) -> String {
+        format!("{}/{}", self.pod.namespace, self.pod.name)
+    }
+
+    /// How long each command may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The argv run for `ceph <args> -f json`, as kubectl-rook-ceph builds it:
     /// `["ceph", args..., "-f", "json", "--connect-timeout=N", "--conf=/var/lib/rook/NS/NS.config"]`
     /// in the operator pod, without `--conf` in the toolbox. N: 10, or the exec's timeout

@@ -11,6 +11,7 @@ use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
 use crate::error::{Error, Result};
+use crate::execute::ceph_gate::{ALLOW_UNCHECKED, CephGate, Held};
 use crate::execute::{self, Done, Journal};
 use crate::model::Snapshot;
 use crate::model::daemon::DaemonType;
@@ -30,6 +31,9 @@ pub struct Outcome {
     pub journal: Option<Journal>,
     /// `--reconcile-now`: the CephCluster-level label was added and removed.
     pub reconcile_started: bool,
+    /// What Ceph said, before anything was sent, of the first step that restarts OSDs, mons
+    /// or MDS (`ceph ... ok-to-stop`): one line; null when no such step (issue 23 item 2).
+    pub ok_to_stop: Option<String>,
 }
 
 pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
@@ -49,7 +53,15 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let writes = crate::plan::writes::build(&snap, std::slice::from_ref(&change), &plan, &now);
     let dry = s.dry_run.map(DryRun::as_str);
-    let mut outcome = Outcome { plan, writes, dry_run: dry, applied: false, journal: None, reconcile_started: false };
+    let mut outcome = Outcome {
+        plan,
+        writes,
+        dry_run: dry,
+        applied: false,
+        journal: None,
+        reconcile_started: false,
+        ok_to_stop: None,
+    };
     // No step restarts daemons of one failure domain while OSDs of another are down
     // (issue #22 kind 5): refused before any write, and a dry run says so too; the
     // executor checks again before each step, since a node can go down while the fence runs.
@@ -65,15 +77,52 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             clean(why)
         ))
     };
+    // Ceph's word for the first step that restarts OSDs, mons or MDS, asked before
+    // anything is sent: where Ceph cannot be asked the fence refuses now, not after the
+    // confirmation (issue 23 item 2). The executor asks again before every such step.
+    let gate = match (&change, !outcome.plan.noop) {
+        (Change::Fence { .. }, true) => ceph_gate(&conn, &snap, &outcome.writes, s).await,
+        _ => None,
+    };
+    // Ceph's own no comes first in a refusal: it is the reason that counts.
+    let blocked = blocked.map(|why| match &gate {
+        Some((_, Some(h @ Held::No { .. }))) => format!("{}; and {why}", h.text()),
+        _ => why,
+    });
+    let unchecked = gate.as_ref().and_then(|(g, held)| match held {
+        Some(h @ Held::Unanswered { .. }) if !g.allow_unchecked => Some(h.clone()),
+        _ => None,
+    });
+    if let Some((g, held)) = &gate {
+        let line = match held {
+            None => "Ceph says the first step's OSDs, mons and MDS are ok to stop now".to_string(),
+            Some(h @ Held::No { .. }) => {
+                format!("{} now: the fence waits for it (up to --timeout) before that step", h.text())
+            }
+            Some(h) if g.allow_unchecked => format!("{}: they are restarted unchecked ({ALLOW_UNCHECKED})", h.text()),
+            Some(h) => h.text(),
+        };
+        crate::output::note(&line);
+        outcome.ok_to_stop = Some(line);
+    }
+    let ceph_refusal = |h: &Held, sent: &str| {
+        Error::Failed(format!("refusing to fence: {}. {sent}", crate::execute::ceph_gate::refusal(h, None)))
+    };
     if outcome.plan.noop || outcome.writes.is_empty() || s.dry_run == Some(DryRun::Client) {
         print(s, &outcome, || text(&outcome, s))?;
         if let Some(why) = &blocked {
             return Err(refusal(why, "Dry run: nothing was sent, and the fence would send nothing"));
         }
+        if let Some(h) = &unchecked {
+            return Err(ceph_refusal(h, "Dry run: nothing was sent, and the fence would send nothing"));
+        }
         return Ok(if s.exit_code && outcome.plan.summary.restart_pods > 0 { 4 } else { 0 });
     }
     if let Some(why) = &blocked {
         return Err(refusal(why, "Nothing was sent"));
+    }
+    if let Some(h) = &unchecked {
+        return Err(ceph_refusal(h, "Nothing was sent"));
     }
     if s.dry_run.is_none() {
         super::show_plan(s, &outcome.plan);
@@ -110,6 +159,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if let Change::Fence { batching, .. } = &change {
         target.down_gate = Some(batching.by);
     }
+    target.ceph_gate = gate.as_ref().map(|(g, _)| g);
     let mut journal = execute::run(&target, &outcome.writes).await;
     // A fenced Deployment changed since it was read (409): judged by intent, re-read and
     // fenced from its current state; what is already fenced is not sent again.
@@ -162,6 +212,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             Change::Fence { batching, .. } => batching.by,
             _ => crate::plan::FailureDomain::Host,
         });
+        target.ceph_gate = gate.as_ref().map(|(g, _)| g);
         let next = execute::run(&target, &writes).await;
         // The journal of the whole command: what the earlier runs applied, then this run.
         let mut merged = execute::Journal::new(&[]);
@@ -198,6 +249,40 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
     }
     Ok(0)
+}
+
+/// Where the fence restarts OSDs, mons or MDS: the gate that asks Ceph before each such
+/// step, and what Ceph says now of the first one (None: ok to stop). None when no step
+/// restarts a daemon Ceph is asked of (an MGR, RGW, ... fence runs no exec).
+async fn ceph_gate(
+    conn: &super::Connection,
+    snap: &Snapshot,
+    writes: &[Write],
+    s: &crate::settings::Settings,
+) -> Option<(CephGate, Option<Held>)> {
+    let daemons: std::collections::BTreeMap<String, crate::model::daemon::DaemonId> = snap
+        .daemons
+        .iter()
+        .filter(|d| crate::plan::ok_to_stop::asked_of(d.id.dtype))
+        .map(|d| (d.deployment.clone(), d.id.clone()))
+        .collect();
+    let restarting = |w: &&Write| {
+        w.wait_ready && matches!(&w.object, crate::plan::writes::Object::Deployment(n) if daemons.contains_key(n))
+    };
+    let first = writes.iter().filter(restarting).map(|w| w.step).min()?;
+    let mut gate = CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await;
+    gate.daemons = daemons;
+    gate.allow_unchecked = s.allow_unchecked_restarts;
+    let deps: Vec<&str> = writes
+        .iter()
+        .filter(|w| w.step == first)
+        .filter_map(|w| match &w.object {
+            crate::plan::writes::Object::Deployment(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    let held = gate.ask(&gate.asks_for(&deps)).await;
+    Some((gate, held))
 }
 
 /// Deployments of the fenced type whose fence another writer changed between two reads,

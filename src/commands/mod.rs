@@ -84,6 +84,7 @@ pub fn exec_target<'a>(
         progress_bar: s.progress_bar,
         pause_between: s.pause_between,
         down_gate: None,
+        ceph_gate: None,
     }
 }
 

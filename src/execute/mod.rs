@@ -18,6 +18,7 @@
 //!   still go, and the journal says what was done, what was not, and the command that
 //!   finishes the job.
 
+pub mod ceph_gate;
 pub mod prepull;
 pub mod wait;
 
@@ -268,6 +269,9 @@ pub struct Target<'a> {
     /// A fence: before each step that restarts pods, no OSD of another failure domain (of
     /// this kind) may be down (`plan::down::blocker`, issue #22 kind 5).
     pub down_gate: Option<crate::plan::FailureDomain>,
+    /// Before each step that restarts OSDs, mons or MDS: Ceph's `ok-to-stop` for them
+    /// (issue 23 item 2).
+    pub ceph_gate: Option<&'a ceph_gate::CephGate>,
 }
 
 /// Send one write through `kube` (`t.kube`, or it with fewer attempts left). `uid`: a
@@ -453,14 +457,16 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 journal.gate = Some(e.to_string());
                 failed = true;
             }
+            if let (Some(g), false) = (t.ceph_gate, failed) {
+                let asks = g.asks_for(&step_deployments(writes, &idx));
+                if let Some(Err(e)) = unless_stopped(g.wait(&asks, t.timeout)).await {
+                    crate::output::note(&format!("{e}; stopped before the next step"));
+                    journal.gate = Some(e.to_string());
+                    failed = true;
+                }
+            }
             if let (Some(by), false) = (t.down_gate, failed) {
-                let deps: Vec<&str> = idx
-                    .iter()
-                    .filter_map(|&i| match &writes[i].object {
-                        Object::Deployment(n) => Some(n.as_str()),
-                        _ => None,
-                    })
-                    .collect();
+                let deps = step_deployments(writes, &idx);
                 if let Some(Err(e)) = unless_stopped(down_gate(t, by, &deps)).await {
                     crate::output::note(&format!("{e}; stopped before the next step"));
                     journal.gate = Some(e.to_string());
@@ -544,6 +550,16 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
         remember(journal.clone());
     }
     journal
+}
+
+/// The Deployments the writes `idx` of a step patch.
+fn step_deployments<'w>(writes: &'w [Write], idx: &[usize]) -> Vec<&'w str> {
+    idx.iter()
+        .filter_map(|&i| match &writes[i].object {
+            Object::Deployment(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn remember(j: Journal) {

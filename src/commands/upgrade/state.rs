@@ -48,5 +48,6 @@ pub(super) fn writes_to<'a>(
         progress_bar: s.progress_bar,
         pause_between: std::time::Duration::ZERO,
         down_gate: None,
+        ceph_gate: None,
     }
 }

@@ -1,0 +1,178 @@
+//! Ceph's word before a restart the plugin causes (issue 23 item 2): before a fence step or
+//! an upgrade batch restarts OSDs, mons or MDS, Ceph is asked `ok-to-stop` for exactly those
+//! (`plan::ok_to_stop::asks`). While Ceph says no, the run waits (asking again every
+//! `RETRY`) within its `--timeout`, then stops with Ceph's reason. Where Ceph cannot be
+//! asked (no exec right, no operator pod, no answer) nothing is restarted unless the user
+//! passed `--allow-unchecked-restarts`; a "no" from Ceph stops the run with or without it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::cluster::Kube;
+use crate::cluster::ceph::{Ceph, CephError};
+use crate::error::{Error, Result};
+use crate::model::ceph::{OkToStop, ok_to_stop_of};
+use crate::model::daemon::DaemonId;
+use crate::output::clean;
+use crate::plan::ok_to_stop::{Ask, asks};
+
+/// How long to wait between two asks while Ceph says no or does not answer.
+pub const RETRY: Duration = Duration::from_secs(5);
+/// How long one `ceph ... ok-to-stop` may take (Ceph's own `--connect-timeout`).
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What lifts the refusal to restart unchecked, named in every such refusal.
+pub const ALLOW_UNCHECKED: &str = "--allow-unchecked-restarts";
+
+/// Where and how to ask, for one command.
+pub struct CephGate {
+    kube: Kube,
+    cluster_namespace: String,
+    /// The pod `ceph` runs in, or why none could be found; found again after a failure (an
+    /// operator pod that restarted has a new name).
+    found: Mutex<std::result::Result<Ceph, CephError>>,
+    /// `--allow-unchecked-restarts`.
+    pub allow_unchecked: bool,
+    /// Deployment name -> the daemon it runs: what a step's writes restart.
+    pub daemons: BTreeMap<String, DaemonId>,
+    /// mons and MDS restart together (a fence step) rather than one after another (Rook's
+    /// rollout of what an upgrade stage releases).
+    pub together: bool,
+}
+
+/// Why a set of daemons is not restarted now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Held {
+    /// Ceph said no (`EBUSY`), with its reason.
+    No { ask: Ask, reason: String },
+    /// Ceph could not be asked or gave no answer.
+    Unanswered { ask: Ask, error: String, retry: bool },
+}
+
+impl Held {
+    /// One line: which daemons, what Ceph said or why it could not be asked.
+    pub fn text(&self) -> String {
+        match self {
+            Held::No { ask, reason } => format!(
+                "Ceph says {} {} not ok to stop: {} (`{}`)",
+                clean(&ask.daemons.join(", ")),
+                if ask.daemons.len() == 1 { "is" } else { "are" },
+                clean(reason),
+                clean(&ask.command())
+            ),
+            Held::Unanswered { ask, error, .. } => format!(
+                "Ceph could not be asked whether {} {} ok to stop: {}",
+                clean(&ask.daemons.join(", ")),
+                if ask.daemons.len() == 1 { "is" } else { "are" },
+                clean(error)
+            ),
+        }
+    }
+}
+
+impl CephGate {
+    /// Find where `ceph` runs for the cluster in `ns` (lists pods: `Ceph::find`); a failure
+    /// is kept and said when a restart needs Ceph's word, never before.
+    pub async fn find(kube: &Kube, ns: &str, request_timeout: Option<Duration>) -> CephGate {
+        let exec_timeout = request_timeout.map_or(EXEC_TIMEOUT, |t| t.min(EXEC_TIMEOUT));
+        let found = Ceph::find(kube, ns, None, exec_timeout).await;
+        CephGate {
+            kube: kube.clone(),
+            cluster_namespace: ns.to_string(),
+            found: Mutex::new(found),
+            allow_unchecked: false,
+            daemons: BTreeMap::new(),
+            together: true,
+        }
+    }
+
+    /// The asks for the daemons these Deployments run (none for other types).
+    pub fn asks_for(&self, deployments: &[&str]) -> Vec<Ask> {
+        asks(deployments.iter().filter_map(|d| self.daemons.get(*d)), self.together)
+    }
+
+    fn ceph(&self) -> std::result::Result<Ceph, CephError> {
+        self.found.lock().expect("lock").clone()
+    }
+
+    /// Find the pod again, after a failure that a new pod may cure.
+    async fn find_again(&self) {
+        let timeout = self.ceph().map_or(EXEC_TIMEOUT, |c| c.timeout());
+        let found = Ceph::find(&self.kube, &self.cluster_namespace, None, timeout).await;
+        *self.found.lock().expect("lock") = found;
+    }
+
+    /// Ask each once. `None`: every one is ok to stop; else the first that is not.
+    pub async fn ask(&self, asks: &[Ask]) -> Option<Held> {
+        for ask in asks {
+            let ceph = match self.ceph() {
+                Ok(c) => c,
+                Err(e) => {
+                    let retry = !matches!(e, CephError::Forbidden { .. });
+                    return Some(Held::Unanswered { ask: ask.clone(), error: e.to_string(), retry });
+                }
+            };
+            let args: Vec<&str> = ask.args.iter().map(String::as_str).collect();
+            let held = match ceph.output(&args).await {
+                Ok(out) => match ok_to_stop_of(out.code, &out.stdout, &out.stderr) {
+                    Ok(OkToStop::Yes) => None,
+                    Ok(OkToStop::No { reason }) => Some(Held::No { ask: ask.clone(), reason }),
+                    Err(e) => Some(Held::Unanswered {
+                        ask: ask.clone(),
+                        error: format!("`{}` in pod {}: {e}", ask.command(), ceph.pod_name()),
+                        retry: true,
+                    }),
+                },
+                Err(e) => {
+                    Some(Held::Unanswered { ask: ask.clone(), error: e.to_string(), retry: e.reason() != "forbidden" })
+                }
+            };
+            if held.is_some() {
+                return held;
+            }
+        }
+        None
+    }
+
+    /// Ask until every one is ok to stop, within `timeout`. Err: Ceph's reason, or why it
+    /// could not be asked and what lifts that; Ok with `allow_unchecked` where Ceph could
+    /// not be asked (said on stderr).
+    pub async fn wait(&self, asks: &[Ask], timeout: Duration) -> Result<()> {
+        if asks.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        loop {
+            let Some(held) = self.ask(asks).await else { return Ok(()) };
+            if let (Held::Unanswered { .. }, true) = (&held, self.allow_unchecked) {
+                crate::output::note(&format!("{}: restarting them unchecked ({ALLOW_UNCHECKED})", held.text()));
+                return Ok(());
+            }
+            let retry = !matches!(held, Held::Unanswered { retry: false, .. });
+            if !retry || start.elapsed() >= timeout {
+                return Err(Error::Failed(refusal(&held, (retry).then(|| start.elapsed()))));
+            }
+            crate::output::note(&format!("{}: asking again", held.text()));
+            if matches!(held, Held::Unanswered { .. }) {
+                self.find_again().await;
+            }
+            tokio::time::sleep(RETRY.min(timeout)).await;
+        }
+    }
+}
+
+/// The refusal: what Ceph said (and how long it was asked), or why it could not be asked
+/// and what lifts that.
+pub fn refusal(held: &Held, waited: Option<Duration>) -> String {
+    let waited = waited.map(|w| format!(" (asked for {}s)", w.as_secs())).unwrap_or_default();
+    match held {
+        Held::No { .. } => format!("{}{waited}", held.text()),
+        Held::Unanswered { .. } => format!(
+            "{}{waited}. Without Ceph's word no OSD, mon or MDS is restarted: grant the exec right (deploy/rbac.yaml, \
+             role ceph-image-ceph-exec) or bring the Rook operator pod back, or pass {ALLOW_UNCHECKED} to restart \
+             them unchecked",
+            held.text()
+        ),
+    }
+}
