@@ -323,6 +323,40 @@ fn an_upgrade_does_not_start_while_a_node_is_down() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
 }
 
+/// Issue 23 item 2: Ceph is asked before each batch the upgrade releases. While it says an
+/// OSD batch is not ok to stop, none of the batch is released: the run waits within
+/// --timeout, stops with Ceph's reason (its state `failed`, saying it), and `upgrade resume`
+/// goes on once Ceph agrees.
+#[test]
+fn an_osd_batch_ceph_will_not_stop_is_not_released() {
+    use rook_sim::ceph::state::FaultKind;
+    let sim = sim_with(Crd::Proposed, 6);
+    let name = ns(&sim);
+    let busy = "unsafe to stop osd(s) at this time (5 PGs are or would become offline)";
+    sim.ceph_fault(FaultKind::Fail { exit_code: 16, stderr: format!("{busy}\n") }, Some("osd ok-to-stop"), None);
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Ceph says osd.") && r.stderr.contains(busy) && r.stderr.contains("`upgrade resume` goes on"),
+        "{}",
+        r.stderr
+    );
+    let st = state_now(&sim).expect("a state");
+    assert_eq!(st["phase"], "failed", "{st}");
+    assert!(st["stage"].as_str().unwrap().starts_with("osd") && st["message"].as_str().unwrap().contains(busy), "{st}");
+    let moved = sim.replacement_log(&name);
+    assert!(moved.iter().all(|(_, d)| !d.contains("-osd-")), "no OSD released: {moved:?}");
+    assert!(moved.iter().any(|(_, d)| d.contains("-mon-")), "the mons went first: {moved:?}");
+    let asked: Vec<String> = sim.log().iter().filter_map(|l| l.command.as_ref()).map(|c| c.join(" ")).collect();
+    assert!(asked.iter().any(|c| c.contains("mon ok-to-stop a ")), "each mon asked alone: {asked:?}");
+    assert!(asked.iter().any(|c| c.contains("osd ok-to-stop ") && c.contains(" --max ")), "{asked:?}");
+    sim.clear_ceph_faults();
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    sim.settle();
+    nothing_left(&sim);
+}
+
 #[test]
 fn health_err_holds_the_next_stage() {
     // HEALTH_ERR, a health Rook stopped refreshing, or none yet, before the upgrade: the

@@ -7,6 +7,7 @@
 //! phase): `upgrade resume` plans from the cluster as it is, and what is done is not done
 //! again (holds that are there are not re-added; daemons on the target are not moved).
 
+mod ceph;
 mod control;
 mod foreign;
 mod own;
@@ -292,6 +293,7 @@ async fn drive(
     st.message = None;
     st.runner = Some(runner::me());
     let mut last_stage = String::new();
+    let mut ceph_gate = None;
     let mut rounds = 0usize;
     // At most the first plan's stages and 64 more (plans made again after a 409 or a
     // change by someone else). Fixed at the first plan: the later ones have fewer stages
@@ -416,6 +418,14 @@ async fn drive(
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
                 "{why}. Stage {} did not start. {left}. `upgrade resume` goes on",
+                clean(&stage.name)
+            )));
+        }
+        if let Err(e) = ceph::ok_to_stop(conn, s, &snap, &stage, &mut ceph_gate).await {
+            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+            let left = left_from(&plan.stages);
+            return Err(Error::Failed(format!(
+                "{e}. Stage {} did not start. {left}. `upgrade resume` goes on",
                 clean(&stage.name)
             )));
         }
