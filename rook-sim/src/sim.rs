@@ -556,9 +556,11 @@ impl Sim {
 
     /// Pin `status.ceph.health` of the cluster in `ns` to `health` (e.g. `HEALTH_ERR`)
     /// until called with `None`; then it is `HEALTH_WARN` while a restarted daemon pod is
-    /// not Ready, else `HEALTH_OK`. Written at once, with `lastChecked`.
+    /// not Ready, else `HEALTH_OK`. Written at once, with `lastChecked`. Ceph itself agrees
+    /// on HEALTH_ERR: `ceph health detail` raises OSD_FULL while it is pinned.
     pub fn set_health(&self, ns: &str, health: Option<&str>) {
         let _rt = self.runtime().enter();
+        self.state.ceph.with(ns, |c| c.osd_full = health == Some("HEALTH_ERR"));
         operator::health::set(&self.state, ns, health);
     }
 

@@ -2,7 +2,8 @@
 //! (`health`, `health detail`, `status`): OSD_DOWN and OSD_<TYPE>_DOWN, OSDMAP_FLAGS, OSD_FLAGS
 //! (src/osd/OSDMap.cc `check_health`), PG_AVAILABILITY and PG_DEGRADED (src/mon/PGMap.cc
 //! `get_health_checks`), MON_DOWN and DAEMON_OLD_VERSION (src/mon/HealthMonitor.cc),
-//! AUTH_INSECURE_SERVICE_KEY_TYPE (src/mon/AuthMonitor.cc, Ceph 19.2.6 / 20.2.4 / 21.2.0).
+//! AUTH_INSECURE_SERVICE_KEY_TYPE (src/mon/AuthMonitor.cc, Ceph 19.2.6 / 20.2.4 / 21.2.0), OSD_FULL
+//! where a test pins HEALTH_ERR.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,6 +66,16 @@ pub fn checks(c: &Cluster, tree: &Tree, m: &Mapping, i: &Inputs) -> Vec<Check> {
     }
     if let Some(ch) = insecure_keys(c, i.ceph) {
         out.push(ch);
+    }
+    if i.ceph.osd_full {
+        // OSDMap::check_health's wording for one OSD past mon_osd_full_ratio
+        out.push(Check {
+            code: "OSD_FULL".into(),
+            severity: "HEALTH_ERR",
+            summary: "1 full osd(s)".into(),
+            count: 1,
+            detail: vec!["osd.0 is full".into()],
+        });
     }
     out.sort_by(|a, b| a.code.cmp(&b.code));
     out

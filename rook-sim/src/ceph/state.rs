@@ -37,6 +37,9 @@ pub struct Cluster {
     pub old_version_first: Option<Instant>,
     /// Bumped at each change, for `osd dump`'s epoch.
     pub epoch: u64,
+    /// An OSD at the full ratio (`Sim::set_health` with HEALTH_ERR): OSD_FULL, the
+    /// HEALTH_ERR that stops writes and upgrades alike.
+    pub osd_full: bool,
 }
 
 /// What a fault makes `ceph` do.
