@@ -135,6 +135,24 @@ impl CephGate {
         None
     }
 
+    /// Ceph's own health now (`ceph health detail`): why it stops the next restart (None:
+    /// it does not), or Err with why Ceph could not be asked.
+    pub async fn health_blocks(&self) -> std::result::Result<Option<String>, String> {
+        let ceph = self.ceph().map_err(|e| e.to_string())?;
+        match ceph.json(&["health", "detail"]).await {
+            Ok(v) => match crate::model::ceph::health_of(&v) {
+                Some((status, checks)) => Ok(crate::model::ceph::health_blocks(&status, &checks)),
+                None => Err(format!("`ceph health detail` in pod {} answered no status", ceph.pod_name())),
+            },
+            Err(e) => {
+                if !matches!(e, CephError::Forbidden { .. }) {
+                    self.find_again().await;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// Ask until every one is ok to stop, within `timeout`. Err: Ceph's reason, or why it
     /// could not be asked and what lifts that; Ok with `allow_unchecked` where Ceph could
     /// not be asked (said on stderr).

@@ -568,25 +568,34 @@ fn remember(j: Journal) {
     }
 }
 
-/// Wait (within the timeout) while the CephCluster reports HEALTH_ERR; Rook refreshes
-/// `status.ceph.health` about every 60 s.
+/// Wait (within the timeout) while Ceph reports HEALTH_ERR: asked itself where the run
+/// has a Ceph gate (issue 23 item 3), else as the CephCluster's `status.ceph.health` says
+/// (Rook refreshes it about every 60 s).
 async fn health_gate(t: &Target<'_>) -> Result<()> {
-    let name = &t.cluster;
     let start = std::time::Instant::now();
     loop {
-        let c = write::get_cluster_value(t.kube, t.namespace, name).await?;
-        let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
-        if health != "HEALTH_ERR" {
-            return Ok(());
-        }
+        let asked = match t.ceph_gate {
+            Some(g) => g.health_blocks().await.ok(),
+            None => None,
+        };
+        let why = match asked {
+            Some(why) => why,
+            None => {
+                let c = write::get_cluster_value(t.kube, t.namespace, &t.cluster).await?;
+                let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
+                (health == "HEALTH_ERR")
+                    .then(|| format!("CephCluster {} reports HEALTH_ERR (status.ceph.health)", t.cluster))
+            }
+        };
+        let Some(why) = why else { return Ok(()) };
+        let why = crate::output::clean(&why);
         if start.elapsed() >= t.timeout {
             return Err(Error::Failed(format!(
-                "CephCluster {name} reports HEALTH_ERR (status.ceph.health) after waiting {:?}: no new batch is started \
-                 while it does",
+                "{why} after waiting {:?}: no new batch is started while it does",
                 t.timeout
             )));
         }
-        crate::output::note("the CephCluster reports HEALTH_ERR: waiting before the next batch");
+        crate::output::note(&format!("{why}: waiting before the next batch"));
         tokio::time::sleep(std::time::Duration::from_secs(5).min(t.timeout)).await;
     }
 }

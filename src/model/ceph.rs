@@ -66,6 +66,33 @@ pub fn versions_of(v: &Value) -> Option<BTreeMap<String, BTreeMap<String, u64>>>
         .collect()
 }
 
+/// Why Ceph's own health (`ceph health detail`) stops the next restart: HEALTH_ERR, with
+/// the codes at that severity and their summaries (`Ceph reports HEALTH_ERR:
+/// AUTH_INSECURE_SERVICE_KEY_TYPE (3 daemons use insecure keys)`). None below HEALTH_ERR.
+/// Rook refuses to upgrade on HEALTH_ERR too (`cluster/version.go`); its child controllers
+/// let some codes by (`support::CHILD_RECONCILE_ALLOWS`), the plugin's gate does not.
+pub fn health_blocks(status: &str, checks: &[HealthCheck]) -> Option<String> {
+    if status != "HEALTH_ERR" {
+        return None;
+    }
+    let errs: Vec<String> = checks
+        .iter()
+        .filter(|c| c.severity == "HEALTH_ERR")
+        .map(|c| {
+            if c.message.is_empty() {
+                crate::output::clean(&c.code).into_owned()
+            } else {
+                format!("{} ({})", crate::output::clean(&c.code), crate::output::clean(&c.message))
+            }
+        })
+        .collect();
+    Some(if errs.is_empty() {
+        "Ceph reports HEALTH_ERR".to_string()
+    } else {
+        format!("Ceph reports HEALTH_ERR: {}", errs.join("; "))
+    })
+}
+
 /// `EBUSY`: the exit code of an `ok-to-stop` that says no (Ceph's `-EBUSY`, as the `ceph`
 /// CLI returns it; DaemonServer.cc, MonmapMonitor.cc, MDSMonitor.cc).
 pub const EBUSY: i32 = 16;
@@ -122,6 +149,24 @@ mod tests {
         assert_eq!(v["mon"]["ceph version 20.2.4"], 3);
         assert!(versions_of(&json!({"mon": 3})).is_none());
         assert!(versions_of(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn health_err_names_its_codes() {
+        let checks = vec![
+            HealthCheck { code: "OSD_DOWN".into(), severity: "HEALTH_WARN".into(), message: "1 osds down".into() },
+            HealthCheck {
+                code: "AUTH_INSECURE_SERVICE_KEY_TYPE".into(),
+                severity: "HEALTH_ERR".into(),
+                message: "3 daemons use insecure keys".into(),
+            },
+        ];
+        assert_eq!(health_blocks("HEALTH_WARN", &checks), None);
+        assert_eq!(
+            health_blocks("HEALTH_ERR", &checks).unwrap(),
+            "Ceph reports HEALTH_ERR: AUTH_INSECURE_SERVICE_KEY_TYPE (3 daemons use insecure keys)"
+        );
+        assert_eq!(health_blocks("HEALTH_ERR", &[]).unwrap(), "Ceph reports HEALTH_ERR");
     }
 
     #[test]

@@ -1,19 +1,38 @@
-//! Ceph's `ok-to-stop` before a stage releases OSDs, mons or MDS to Rook (issue 23 item 2).
-//! Rook asks it again for its own OSD batches (osd/update.go); asking here first means the
-//! upgrade waits, within `--timeout`, while Ceph says no, and stops with Ceph's reason and
-//! its state `failed` rather than hand Rook a batch that would take data offline. Where Ceph
-//! cannot be asked, the stage goes on with a warning: Rook's own OSD check still stands.
+//! The upgrade's gates from Ceph itself (issue 23 items 2 and 3), Rook's copy of Ceph's
+//! health where Ceph cannot be asked.
+//!
+//! - Before a stage releases OSDs, mons or MDS to Rook: `ok-to-stop` for them. Rook asks it
+//!   again for its own OSD batches (osd/update.go); asking first means the upgrade waits,
+//!   within `--timeout`, while Ceph says no, and stops with Ceph's reason and its state
+//!   `failed` rather than hand Rook a batch that would take data offline. Where Ceph cannot
+//!   be asked the stage goes on with a warning: Rook's own OSD check still stands.
+//! - After a stage, and before the first: no HEALTH_ERR, from `ceph health detail` asked
+//!   now, with its codes. Only where Ceph cannot be asked is `status.ceph` read, and then a
+//!   health Rook wrote since the stage started is awaited (Rook refreshes it about every
+//!   60 s: cluster/cephstatus.go), a minute a batch that asking Ceph does not cost.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::commands::Connection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::execute::ceph_gate::{CephGate, Held};
 use crate::model::Snapshot;
+use crate::output::{clean, note};
 use crate::plan::upgrade::{Stage, StageKind};
 use crate::settings::Settings;
 
+/// The gate for this run, found when first needed.
+async fn found<'g>(conn: &Connection, s: &Settings, gate: &'g mut Option<CephGate>) -> &'g CephGate {
+    if gate.is_none() {
+        *gate = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
+    }
+    gate.as_ref().expect("set above")
+}
+
 /// Ask Ceph for the daemons `stage` restarts; Ok when it says yes or cannot be asked (said
-/// on stderr), Err with Ceph's reason when it still says no after `--timeout`. `gate`: found
-/// at the first stage that needs it, kept for the run.
+/// on stderr), Err with Ceph's reason when it still says no after `--timeout`.
 pub(super) async fn ok_to_stop(
     conn: &Connection,
     s: &Settings,
@@ -31,14 +50,11 @@ pub(super) async fn ok_to_stop(
     if asks.is_empty() {
         return Ok(());
     }
-    if gate.is_none() {
-        *gate = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
-    }
-    let g = gate.as_ref().expect("set above");
+    let g = found(conn, s, gate).await;
     match g.ask(&asks).await {
         None => Ok(()),
         Some(h @ Held::Unanswered { .. }) => {
-            crate::output::note(&format!(
+            note(&format!(
                 "{}: the stage goes on without it (Rook asks Ceph itself before it restarts OSDs)",
                 h.text()
             ));
@@ -46,4 +62,65 @@ pub(super) async fn ok_to_stop(
         }
         Some(Held::No { .. }) => g.wait(&asks, s.timeout).await,
     }
+}
+
+/// No HEALTH_ERR, within `--timeout`: Ceph's own health where it can be asked, else the
+/// CephCluster's `status.ceph.health`, written by Rook after `after` when it says when it
+/// checked (`status.ceph.lastChecked`, whole seconds): a health read before the stage says
+/// nothing about it.
+pub(super) async fn health(
+    conn: &Connection,
+    s: &Settings,
+    cluster: &str,
+    after: jiff::Timestamp,
+    gate: &mut Option<CephGate>,
+) -> Result<()> {
+    let timeout = s.timeout;
+    let start = Instant::now();
+    let g = found(conn, s, gate).await;
+    let mut said_fallback = false;
+    loop {
+        // Ceph asked again every few seconds; Rook's copy read often, to catch its write
+        let (blocks, pause) = match g.health_blocks().await {
+            Ok(blocks) => (blocks, crate::execute::ceph_gate::RETRY.min(timeout / 4)),
+            Err(why) => {
+                if !said_fallback {
+                    note(&format!(
+                        "Ceph could not be asked for its health ({}): the gate reads Rook's status.ceph, refreshed \
+                         about every 60 s",
+                        clean(&why)
+                    ));
+                    said_fallback = true;
+                }
+                (rook_health_blocks(conn, cluster, after).await?, Duration::from_millis(250))
+            }
+        };
+        let Some(why) = blocks else { return Ok(()) };
+        if start.elapsed() >= timeout {
+            return Err(Error::Failed(format!(
+                "CephCluster {cluster}: {} after {timeout:?}: the next stage does not start",
+                clean(&why)
+            )));
+        }
+        tokio::time::sleep(pause.max(Duration::from_millis(250))).await;
+    }
+}
+
+/// Why Rook's copy of Ceph's health holds the next stage: HEALTH_ERR, absent or stale, or
+/// not written since `after`.
+async fn rook_health_blocks(conn: &Connection, cluster: &str, after: jiff::Timestamp) -> Result<Option<String>> {
+    let c = crate::cluster::write::get_cluster_value(&conn.kube, &conn.namespace, cluster).await?;
+    let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
+    let last = c.pointer("/status/ceph/lastChecked").and_then(Value::as_str);
+    let checked = last.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    // lastChecked has whole seconds.
+    let fresh = checked.is_none_or(|t| t.as_second() >= after.as_second());
+    let blocks = crate::model::support::health_blocks(Some(health), last, jiff::Timestamp::now());
+    Ok(match (blocks, fresh) {
+        (Some(b), _) => Some(b),
+        (None, true) => None,
+        (None, false) => {
+            Some(format!("status.ceph.health is {} and was not refreshed since the stage started", clean(health)))
+        }
+    })
 }

@@ -7,9 +7,9 @@
 //! phase): `upgrade resume` plans from the cluster as it is, and what is done is not done
 //! again (holds that are there are not re-added; daemons on the target are not moved).
 
-mod ceph;
 mod control;
 mod foreign;
+mod gates;
 mod own;
 mod record;
 mod runner;
@@ -402,7 +402,7 @@ async fn drive(
         // No stage starts on HEALTH_ERR (Rook refuses to upgrade on it too); nor are holds
         // added to a cluster that may need Rook to heal it.
         if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
-            && let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await
+            && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut ceph_gate).await
         {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
@@ -421,7 +421,7 @@ async fn drive(
                 clean(&stage.name)
             )));
         }
-        if let Err(e) = ceph::ok_to_stop(conn, s, &snap, &stage, &mut ceph_gate).await {
+        if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, &mut ceph_gate).await {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
@@ -498,7 +498,7 @@ async fn drive(
             )));
         }
         if !stage.daemons.is_empty()
-            && let Err(e) = health_gate(conn, &cluster, s.timeout, stage_start).await
+            && let Err(e) = gates::health(conn, s, &cluster, stage_start, &mut ceph_gate).await
         {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
@@ -535,7 +535,7 @@ async fn drive(
     }
     // Done, once the health allows it (a resume after a failed health gate at the last
     // stage waits for it here): nothing of ours may be left.
-    if let Err(e) = health_gate(conn, &cluster, s.timeout, jiff::Timestamp::MIN).await {
+    if let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut ceph_gate).await {
         fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
         return Err(Error::Failed(format!(
             "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
@@ -763,39 +763,5 @@ async fn prepull(
             Err(own::names_taken(&journal, &writes, &conn.namespace)
                 .unwrap_or_else(|| execute::failure(&journal, rerun)))
         }
-    }
-}
-
-/// No HEALTH_ERR, and a health Rook wrote since the stage's writes were sent, when the
-/// CephCluster says when it checked (`status.ceph.lastChecked`; Rook refreshes it about
-/// every 60 s): a health read before the stage says nothing about it.
-async fn health_gate(
-    conn: &crate::cluster::connect::Connection,
-    cluster: &str,
-    timeout: std::time::Duration,
-    after: jiff::Timestamp,
-) -> Result<()> {
-    let start = std::time::Instant::now();
-    loop {
-        let c = crate::cluster::write::get_cluster_value(&conn.kube, &conn.namespace, cluster).await?;
-        let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
-        let last = c.pointer("/status/ceph/lastChecked").and_then(Value::as_str);
-        let checked = last.and_then(|t| t.parse::<jiff::Timestamp>().ok());
-        // lastChecked has whole seconds.
-        let fresh = checked.is_none_or(|t| t.as_second() >= after.as_second());
-        let blocks = crate::model::support::health_blocks(Some(health), last, jiff::Timestamp::now());
-        if blocks.is_none() && fresh {
-            return Ok(());
-        }
-        if start.elapsed() >= timeout {
-            return Err(Error::Failed(format!(
-                "CephCluster {cluster}: {} after {timeout:?}: the next stage does not start",
-                blocks.map(|b| clean(&b).to_string()).unwrap_or_else(|| format!(
-                    "status.ceph.health is {} and was not refreshed since the stage started",
-                    clean(health)
-                ))
-            )));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
