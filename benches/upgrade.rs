@@ -434,6 +434,12 @@ struct Outcome {
     /// the gate's LIST to the last pod Ready). The rest of the wall time is the plugin's
     /// reads, plans and writes between the gates, and the health gate.
     in_gates: Duration,
+    /// Time in the health gates and waiting for Ceph's ok-to-stop, apart (the plugin's
+    /// "Time in gates: health X s (...), ok-to-stop Y s." at the end), and whether any health
+    /// gate read Rook's 60-s copy instead of asking Ceph.
+    in_health: Duration,
+    in_ok_to_stop: Duration,
+    health_from: String,
     requests: usize,
     by_verb: BTreeMap<String, usize>,
     by_resource: BTreeMap<String, usize>,
@@ -480,6 +486,9 @@ fn upgrade_once(server: Server, osds: usize, nodes: usize, delay_ms: u64, image:
         controllers_cpu: Duration::ZERO,
         stages_run: 0,
         in_gates: Duration::ZERO,
+        in_health: Duration::ZERO,
+        in_ok_to_stop: Duration::ZERO,
+        health_from: String::new(),
         requests: 0,
         by_verb: BTreeMap::new(),
         by_resource: BTreeMap::new(),
@@ -537,6 +546,14 @@ fn upgrade_once(server: Server, osds: usize, nodes: usize, delay_ms: u64, image:
         .filter_map(|l| l.rsplit_once(" after ")?.1.strip_suffix('s')?.parse::<f64>().ok())
         .map(Duration::from_secs_f64)
         .sum();
+    if let Some(l) = run.stdout.lines().find_map(|l| l.trim().strip_prefix("Time in gates: health ")) {
+        let num = |t: &str| t.trim().trim_end_matches(['s', '.', ' ']).trim().parse::<f64>().ok();
+        let (health, rest) = l.split_once(" s (").unwrap_or_default();
+        let (from, ok) = rest.split_once("), ok-to-stop ").unwrap_or_default();
+        o.in_health = Duration::from_secs_f64(num(health).unwrap_or_default());
+        o.in_ok_to_stop = Duration::from_secs_f64(num(ok).unwrap_or_default());
+        o.health_from = if from == "Ceph asked" { "Ceph".into() } else { "Rook".into() };
+    }
     let sel = format!("labelSelector=rook_cluster%3D{NS}");
     for (resource, path) in [
         ("deployments", format!("/apis/apps/v1/namespaces/{NS}/deployments")),
@@ -670,9 +687,9 @@ fn report(
     ));
     t.push_str(
         "| server | OSDs | nodes | delays ms | sim start s | stages (run) | OSD batches | daemons moved | wall s | in pod \
-         gates s | plugin CPU s | CPU / wall | sim CPU s | server CPU s | controllers CPU s | peak RSS MiB | requests \
+         gates s | in health gates s (from) | in ok-to-stop s | plugin CPU s | CPU / wall | sim CPU s | server CPU s | controllers CPU s | peak RSS MiB | requests \
          | per daemon | GET | LIST | WATCH | PATCH | POST | DELETE \
-         |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let (server_cpu, controllers_cpu) = match o.server {
@@ -685,14 +702,17 @@ fn report(
             (None, Some(r)) => {
                 let v = |k: &str| o.by_verb.get(k).copied().unwrap_or(0);
                 t.push_str(&format!(
-                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.2} | {:.0}% | {:.1} | {server_cpu} | \
-                     {controllers_cpu} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+                    "{head} {} ({}) | {} | {} | {:.1} | {:.1} | {:.1} ({}) | {:.1} | {:.2} | {:.0}% | {:.1} | \
+                     {server_cpu} | {controllers_cpu} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
                     o.plan.stages,
                     o.stages_run,
                     o.plan.osd_batches,
                     o.plan.moving,
                     secs(r.wall),
                     secs(o.in_gates),
+                    secs(o.in_health),
+                    o.health_from,
+                    secs(o.in_ok_to_stop),
                     secs(o.cpu()),
                     100.0 * secs(o.cpu()) / secs(r.wall).max(1e-9),
                     secs(o.sim_cpu),
@@ -708,7 +728,7 @@ fn report(
                 ));
             }
             (why, _) => t.push_str(&format!(
-                "{head} FAILED: {} | | | | | | | | | | | | | | | | | | |\n",
+                "{head} FAILED: {} | | | | | | | | | | | | | | | | | | | | |\n",
                 why.as_deref().unwrap_or("no run").replace('|', "/")
             )),
         }

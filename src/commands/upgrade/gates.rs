@@ -23,12 +23,39 @@ use crate::output::{clean, note};
 use crate::plan::upgrade::{Stage, StageKind};
 use crate::settings::Settings;
 
-/// The gate for this run, found when first needed.
-async fn found<'g>(conn: &Connection, s: &Settings, gate: &'g mut Option<CephGate>) -> &'g CephGate {
-    if gate.is_none() {
-        *gate = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
+/// One run's gates: where Ceph is asked (found when first needed) and the time spent.
+#[derive(Default)]
+pub(super) struct Gates {
+    ceph: Option<CephGate>,
+    /// In health gates, and how many of them read Rook's copy.
+    health: Duration,
+    from_rook: usize,
+    /// Waiting for Ceph's ok-to-stop.
+    ok_to_stop: Duration,
+}
+
+impl Gates {
+    /// The gate for this run, found when first needed.
+    async fn found(&mut self, conn: &Connection, s: &Settings) -> &CephGate {
+        if self.ceph.is_none() {
+            self.ceph = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
+        }
+        self.ceph.as_ref().expect("set above")
     }
-    gate.as_ref().expect("set above")
+
+    /// `Time in gates: health 3.2 s (Ceph asked), ok-to-stop 0.4 s.`: what the gates cost,
+    /// for the operator and for `benches/upgrade.rs`.
+    pub(super) fn summary(&self) -> String {
+        let source = match self.from_rook {
+            0 => "Ceph asked".to_string(),
+            n => format!("{n} of them read Rook's status.ceph"),
+        };
+        format!(
+            "Time in gates: health {:.1} s ({source}), ok-to-stop {:.1} s.",
+            self.health.as_secs_f64(),
+            self.ok_to_stop.as_secs_f64()
+        )
+    }
 }
 
 /// Ask Ceph for the daemons `stage` restarts; Ok when it says yes or cannot be asked (said
@@ -38,7 +65,7 @@ pub(super) async fn ok_to_stop(
     s: &Settings,
     snap: &Snapshot,
     stage: &Stage,
-    gate: &mut Option<CephGate>,
+    gates: &mut Gates,
 ) -> Result<()> {
     if !matches!(stage.kind, StageKind::Base | StageKind::Release) {
         return Ok(());
@@ -50,8 +77,9 @@ pub(super) async fn ok_to_stop(
     if asks.is_empty() {
         return Ok(());
     }
-    let g = found(conn, s, gate).await;
-    match g.ask(&asks).await {
+    let start = Instant::now();
+    let g = gates.found(conn, s).await;
+    let r = match g.ask(&asks).await {
         None => Ok(()),
         Some(h @ Held::Unanswered { .. }) => {
             note(&format!(
@@ -61,7 +89,9 @@ pub(super) async fn ok_to_stop(
             Ok(())
         }
         Some(Held::No { .. }) => g.wait(&asks, s.timeout).await,
-    }
+    };
+    gates.ok_to_stop += start.elapsed();
+    r
 }
 
 /// No HEALTH_ERR, within `--timeout`: Ceph's own health where it can be asked, else the
@@ -73,11 +103,26 @@ pub(super) async fn health(
     s: &Settings,
     cluster: &str,
     after: jiff::Timestamp,
-    gate: &mut Option<CephGate>,
+    gates: &mut Gates,
 ) -> Result<()> {
+    let start = Instant::now();
+    let g = gates.found(conn, s).await;
+    let (r, from_rook) = health_wait(conn, s, cluster, after, g).await;
+    gates.health += start.elapsed();
+    gates.from_rook += usize::from(from_rook);
+    r
+}
+
+/// The health gate's wait, and whether it read Rook's copy.
+async fn health_wait(
+    conn: &Connection,
+    s: &Settings,
+    cluster: &str,
+    after: jiff::Timestamp,
+    g: &CephGate,
+) -> (Result<()>, bool) {
     let timeout = s.timeout;
     let start = Instant::now();
-    let g = found(conn, s, gate).await;
     let mut said_fallback = false;
     loop {
         // Ceph asked again every few seconds; Rook's copy read often, to catch its write
@@ -92,15 +137,16 @@ pub(super) async fn health(
                     ));
                     said_fallback = true;
                 }
-                (rook_health_blocks(conn, cluster, after).await?, Duration::from_millis(250))
+                match rook_health_blocks(conn, cluster, after).await {
+                    Ok(b) => (b, Duration::from_millis(250)),
+                    Err(e) => return (Err(e), true),
+                }
             }
         };
-        let Some(why) = blocks else { return Ok(()) };
+        let Some(why) = blocks else { return (Ok(()), said_fallback) };
         if start.elapsed() >= timeout {
-            return Err(Error::Failed(format!(
-                "CephCluster {cluster}: {} after {timeout:?}: the next stage does not start",
-                clean(&why)
-            )));
+            let e = format!("CephCluster {cluster}: {} after {timeout:?}: the next stage does not start", clean(&why));
+            return (Err(Error::Failed(e)), said_fallback);
         }
         tokio::time::sleep(pause.max(Duration::from_millis(250))).await;
     }

@@ -293,7 +293,7 @@ async fn drive(
     st.message = None;
     st.runner = Some(runner::me());
     let mut last_stage = String::new();
-    let mut ceph_gate = None;
+    let mut run_gates = gates::Gates::default();
     let mut rounds = 0usize;
     // At most the first plan's stages and 64 more (plans made again after a 409 or a
     // change by someone else). Fixed at the first plan: the later ones have fewer stages
@@ -402,7 +402,7 @@ async fn drive(
         // No stage starts on HEALTH_ERR (Rook refuses to upgrade on it too); nor are holds
         // added to a cluster that may need Rook to heal it.
         if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
-            && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut ceph_gate).await
+            && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut run_gates).await
         {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
@@ -421,7 +421,7 @@ async fn drive(
                 clean(&stage.name)
             )));
         }
-        if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, &mut ceph_gate).await {
+        if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, &mut run_gates).await {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
@@ -498,7 +498,7 @@ async fn drive(
             )));
         }
         if !stage.daemons.is_empty()
-            && let Err(e) = gates::health(conn, s, &cluster, stage_start, &mut ceph_gate).await
+            && let Err(e) = gates::health(conn, s, &cluster, stage_start, &mut run_gates).await
         {
             fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
             return Err(Error::Failed(format!(
@@ -535,7 +535,7 @@ async fn drive(
     }
     // Done, once the health allows it (a resume after a failed health gate at the last
     // stage waits for it here): nothing of ours may be left.
-    if let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut ceph_gate).await {
+    if let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut run_gates).await {
         fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
         return Err(Error::Failed(format!(
             "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
@@ -582,10 +582,11 @@ async fn drive(
         .map(|p| p.excluded.iter().map(|e| format!("{} ({})", clean(&e.daemon), clean(&e.reason))).collect())
         .unwrap_or_default();
     crate::output::emit(&format!(
-        "Upgrade done: CephCluster {ns}/{} runs {} with no hold or override of the upgrade's left.\n{}",
+        "Upgrade done: CephCluster {ns}/{} runs {} with no hold or override of the upgrade's left.\n{}  {}\n",
         clean(&cluster),
         clean(&st.params.image),
-        if left.is_empty() { String::new() } else { format!("  Left where they are: {}\n", left.join("; ")) }
+        if left.is_empty() { String::new() } else { format!("  Left where they are: {}\n", left.join("; ")) },
+        run_gates.summary()
     ));
     Ok(0)
 }
