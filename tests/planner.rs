@@ -89,6 +89,7 @@ fn cluster(image: &str) -> Snapshot {
             health: Some("HEALTH_OK".into()),
             allow_unsupported: false,
             skip_upgrade_checks: false,
+            knobs: Default::default(),
             rook: Default::default(),
             upgrade: None,
             crd_overrides: None,

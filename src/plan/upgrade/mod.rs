@@ -19,6 +19,7 @@
 //! canary of N OSDs. Gateways (mds, rgw, nfs...) wait until every OSD runs the target
 //! (rook/rook#18367).
 
+pub mod check;
 pub mod writes;
 
 mod osd;
@@ -537,6 +538,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         stages,
         excluded,
         done,
+        check: None,
     })
 }
 
