@@ -523,9 +523,11 @@ fn health(snap: &Snapshot, ceph: Option<&CephAnswer>, now: jiff::Timestamp, f: &
         });
     }
     // The staged upgrade's own preflight reads Rook's status.ceph: absent, stale, or still
-    // HEALTH_ERR there (whatever Ceph says now) refuses it.
+    // HEALTH_ERR there while Ceph no longer says so refuses it (a HEALTH_ERR both say is
+    // named above, once).
     if let Some(why) = support::health_blocks(c.health.as_deref(), c.rook.last_checked.as_deref(), now)
-        && (asked.is_some() || c.health.as_deref() != Some("HEALTH_ERR"))
+        && (c.health.as_deref() != Some("HEALTH_ERR")
+            || asked.is_some_and(|a| a.health.as_deref() != Some("HEALTH_ERR")))
     {
         let code = if c.health.as_deref() == Some("HEALTH_ERR") { "health-err" } else { "health-stale" };
         f.blockers.push(Finding {

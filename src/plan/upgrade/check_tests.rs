@@ -184,6 +184,13 @@ fn health_codes_say_which_gates_they_block() {
     assert_eq!(codes(&f.blockers), ["health-err"], "one finding, not the preflight's again");
     assert!(f.blockers[0].message.starts_with("Rook's status.ceph reports PG_DAMAGED"));
     assert_eq!(codes(&f.warnings), ["ceph-not-asked"]);
+    // Asked: Ceph's HEALTH_ERR is named once, not again as Rook's; Rook's that Ceph no
+    // longer says still stops the staged upgrade's preflight.
+    let f = check(&s, Some(&asked("HEALTH_ERR", &[("PG_DAMAGED", "HEALTH_ERR")])), None, V5, now());
+    assert_eq!(codes(&f.blockers), ["health-err"]);
+    let f = check(&s, Some(&asked("HEALTH_OK", &[])), None, V5, now());
+    assert_eq!(codes(&f.blockers), ["health-err"]);
+    assert!(f.blockers[0].message.contains("staged upgrade refuses"), "{:?}", f.blockers[0]);
 }
 
 #[test]
