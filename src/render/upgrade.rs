@@ -147,9 +147,13 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
             clean(&p.image)
         ));
     }
-    if !p.warnings.is_empty() {
+    // What the check at the top already says (with its fix) is not said again.
+    let said =
+        |code: &str| p.check.as_ref().is_some_and(|f| f.blockers.iter().chain(&f.warnings).any(|x| x.code == code));
+    let rest: Vec<_> = p.warnings.iter().filter(|w| !said(w.code)).collect();
+    if !rest.is_empty() {
         t.push_str("\nWarnings:\n");
-        for w in &p.warnings {
+        for w in rest {
             t.push_str(&format!("  ! {}: {}\n", w.code, clean(&w.message)));
         }
     }

@@ -97,7 +97,7 @@ pub fn check(
         format!("kubectl -n {ns} patch cephcluster {name} --type merge -p '{{\"spec\":{{{field}:{value}}}}}'")
     };
     let block = |f: &mut Findings, code, message: String, fix: String| f.blockers.push(Finding { code, message, fix });
-    let warn = |f: &mut Findings, code, message: String, fix: String| f.warnings.push(Finding { code, message, fix });
+    let risk = |f: &mut Findings, code, message: String, fix: String| f.warnings.push(Finding { code, message, fix });
 
     // --- The target release.
     let to = snap.version_of(image);
@@ -152,7 +152,7 @@ pub fn check(
             );
         }
         if to.major <= 19 {
-            warn(
+            risk(
                 &mut f,
                 "end-of-life",
                 format!("Ceph {} ({to}) is at or past its end of life: no further fixes", capital(to.major)),
@@ -188,7 +188,7 @@ pub fn check(
                 fix,
             );
         }
-        None if supported.is_some() => warn(
+        None if supported.is_some() => risk(
             &mut f,
             "allow-unsupported",
             format!(
@@ -240,7 +240,7 @@ pub fn check(
                 format!("upgrade through {} (ODF: its own upgrade), not on the CephCluster", clean(&m.tool)),
             );
         } else {
-            warn(
+            risk(
                 &mut f,
                 "managed-elsewhere",
                 format!(
@@ -291,14 +291,14 @@ pub fn check(
             let fix = format!(
                 "get them Running and Ready first: `kubectl -n {ns} get pods -o wide --field-selector spec.nodeName={node}`"
             );
-            if core { block(&mut f, "daemons-down", message, fix) } else { warn(&mut f, "daemons-down", message, fix) }
+            if core { block(&mut f, "daemons-down", message, fix) } else { risk(&mut f, "daemons-down", message, fix) }
         }
     }
 
     // --- Rook's knobs.
     let k = &c.knobs;
     if c.skip_upgrade_checks {
-        warn(
+        risk(
             &mut f,
             "skip-upgrade-checks",
             "!! spec.skipUpgradeChecks is true: Rook skips its own upgrade checks: it upgrades on HEALTH_ERR, asks Ceph no ok-to-stop for any daemon and updates OSDs one at a time (cluster/version.go, osd/update.go); often left set after the autumn-2026 wave".into(),
@@ -307,7 +307,7 @@ pub fn check(
     }
     if k.continue_upgrade_after_checks_even_if_not_healthy {
         let wait = k.wait_timeout_for_healthy_osd_minutes.unwrap_or(10);
-        warn(
+        risk(
             &mut f,
             "continue-if-unhealthy",
             format!(
@@ -319,7 +319,7 @@ pub fn check(
     if k.upgrade_osd_requires_healthy_pgs {
         let regex = k.pg_healthy_regex.as_deref().unwrap_or(DEFAULT_PG_HEALTHY_REGEX);
         if c.skip_upgrade_checks {
-            warn(
+            risk(
                 &mut f,
                 "healthy-pgs",
                 "spec.upgradeOSDRequiresHealthyPGs is true but ignored: skipUpgradeChecks is true too (osd/update.go)"
@@ -327,7 +327,7 @@ pub fn check(
                 patch("\"skipUpgradeChecks\"", "false"),
             );
         } else if regex != DEFAULT_PG_HEALTHY_REGEX {
-            warn(
+            risk(
                 &mut f,
                 "healthy-pgs",
                 format!(
@@ -339,7 +339,7 @@ pub fn check(
         }
     }
     if let Some(n) = k.osd_max_updates_in_parallel.filter(|n| *n > 20) {
-        warn(
+        risk(
             &mut f,
             "osd-max-updates",
             format!(
@@ -356,14 +356,14 @@ pub fn check(
     let newest_rgw = running.iter().filter(|(t, _)| *t == DaemonType::Rgw).map(|(_, v)| *v).max();
     if let (Some(osd), Some(rgw)) = (oldest_osd, newest_rgw) {
         if rgw > osd {
-            warn(
+            risk(
                 &mut f,
                 "rgw-order",
                 format!("RGWs run Ceph {rgw} while OSDs still run {osd}: OSDs older than the mons read RGW keys with `profile rgw` as no caps (ceph PR #70538, rook #18305)"),
                 "move the OSDs first (the staged upgrade does: OSD batches before any RGW); hold the RGWs meanwhile: `kubectl ceph-image pause rgw.STORE`".into(),
             );
         } else if snap.rook_release().is_some_and(|r| r < (1, 21)) && to.is_some_and(|t| t > osd) {
-            warn(
+            risk(
                 &mut f,
                 "rgw-order",
                 format!(
@@ -379,7 +379,7 @@ pub fn check(
     let paused: Vec<String> =
         snap.daemons.iter().filter(|d| d.paused).map(|d| clean(&d.deployment).into_owned()).collect();
     if !paused.is_empty() {
-        warn(
+        risk(
             &mut f,
             "rollout-paused",
             format!(

@@ -180,6 +180,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     let partial = scope.is_some();
     let in_scope = |t: DaemonType| scope.as_ref().is_none_or(|s| s.contains(&t));
     let mut warnings = Vec::new();
+    crate::plan::warnings::skip_upgrade_checks(c, &mut warnings);
     // Versions: one major release at most, never down (FACTS §5).
     if let Some(to) = snap.version_of(image) {
         let mut down = Vec::new();
