@@ -367,7 +367,7 @@ pub fn check(
                 &mut f,
                 "rgw-order",
                 format!(
-                    "Rook {} moves the RGWs right after the mons, ahead of the OSDs, when spec.cephVersion.image changes directly (PR #18369 is in v1.21): OSDs older than the mons read `profile rgw` keys as no caps",
+                    "Rook {} moves the RGWs right after the mons, ahead of the OSDs, when spec.cephVersion.image changes directly (`set base`, Helm values; PR #18369 is in v1.21), and OSDs older than the mons read `profile rgw` keys as no caps; the staged upgrade keeps them until every OSD moved",
                     clean(rook.unwrap_or("?"))
                 ),
                 "upgrade with `kubectl ceph-image upgrade` (RGWs after every OSD), not `set base`".into(),
