@@ -53,6 +53,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 ));
             }
             Ok(match a {
+                UpgradeAction::Check { image } => Request::Check(parse_image(&image)?),
                 UpgradeAction::Status => Request::Status,
                 UpgradeAction::Pause(_) => Request::Pause,
                 UpgradeAction::Resume(_) => Request::Resume,
@@ -60,11 +61,11 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
             })
         }
         (None, None) => Err(Error::usage(
-            "upgrade needs the target image (`upgrade quay.io/ceph/ceph:v20.2.6`) or one of status, pause, resume, abort",
+            "upgrade needs the target image (`upgrade quay.io/ceph/ceph:v20.2.6`) or one of check, status, pause, resume, abort",
         )),
         (None, Some(image)) => {
             if !image.contains(['/', ':', '@'])
-                && let Some(m) = crate::model::daemon::closest(&image, ["status", "pause", "resume", "abort"])
+                && let Some(m) = crate::model::daemon::closest(&image, ["check", "status", "pause", "resume", "abort"])
             {
                 return Err(Error::usage(format!(
                     "{image:?} is not an upgrade subcommand (did you mean {m}?), nor an image to upgrade to"

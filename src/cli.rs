@@ -215,7 +215,7 @@ pub enum Command {
     /// domain, then the gateways; gates between stages; state kept on the CephCluster
     #[command(
         args_conflicts_with_subcommands = true,
-        after_help = "Examples:\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --canary 1 --batch-by rack\n  kubectl ceph-image upgrade status\n  kubectl ceph-image upgrade pause\n  kubectl ceph-image upgrade resume\n  kubectl ceph-image upgrade abort\n\nStages: what Rook honours do-not-reconcile for (mgr, osd, rgw, nfs, rbd-mirror)\nis held, and released stage by stage; what it cannot hold is pinned with\nimageOverrides where the CRD has them, else it moves with the mons (the plan\nsays so). Each stage waits for its pods Running and Ready on the image and for\nstatus.ceph.health not HEALTH_ERR (--timeout)."
+        after_help = "Examples:\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --dry-run\n  kubectl ceph-image upgrade quay.io/ceph/ceph:v20.2.6 --canary 1 --batch-by rack\n  kubectl ceph-image upgrade check quay.io/ceph/ceph:v20.2.6\n  kubectl ceph-image upgrade status\n  kubectl ceph-image upgrade pause\n  kubectl ceph-image upgrade resume\n  kubectl ceph-image upgrade abort\n\nStages: what Rook honours do-not-reconcile for (mgr, osd, rgw, nfs, rbd-mirror)\nis held, and released stage by stage; what it cannot hold is pinned with\nimageOverrides where the CRD has them, else it moves with the mons (the plan\nsays so). Each stage waits for its pods Running and Ready on the image and for\nstatus.ceph.health not HEALTH_ERR (--timeout)."
     )]
     Upgrade(UpgradeArgs),
     /// Print a shell completion script for the kubectl-ceph_image binary
@@ -279,6 +279,15 @@ pub struct UpgradeArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum UpgradeAction {
+    /// Every blocker and risk of an upgrade to IMAGE, each with its fix; writes nothing
+    /// (exit 4 when something blocks, 0 when nothing does)
+    #[command(
+        after_help = "Examples:\n  kubectl ceph-image upgrade check quay.io/ceph/ceph:v20.2.6\n  kubectl ceph-image upgrade check quay.io/ceph/ceph:v20.2.6 -o json | jq '.blockers[].code'"
+    )]
+    Check {
+        /// The target image, e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST
+        image: String,
+    },
     /// The upgrade under way: stage, daemons on the target, what it waits for
     Status,
     /// Stop before the next stage (a stage under way finishes)
@@ -314,7 +323,7 @@ impl Cli {
             Some(Command::Upgrade(u)) => match &u.action {
                 None => Some(&u.change),
                 Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) => Some(c),
-                Some(UpgradeAction::Status) => None,
+                Some(UpgradeAction::Status | UpgradeAction::Check { .. }) => None,
             },
             _ => None,
         }

@@ -89,6 +89,7 @@ fn cluster(image: &str) -> Snapshot {
             health: Some("HEALTH_OK".into()),
             allow_unsupported: false,
             skip_upgrade_checks: false,
+            knobs: Default::default(),
             rook: Default::default(),
             upgrade: None,
             crd_overrides: None,
@@ -330,4 +331,18 @@ fn same_outcome_compares_consequences() {
     assert!(a.same_outcome(&plan(&s2, &set(T::Mgr, V5)).unwrap()));
     let s3 = with(s, "rook-ceph-mgr-b", |x| x.labelled = true);
     assert!(!a.same_outcome(&plan(&s3, &set(T::Mgr, V5)).unwrap()));
+}
+
+/// Issue 23 item 4: `skipUpgradeChecks: true` is a loud warning, first, in every plan.
+#[test]
+fn skip_upgrade_checks_is_said_first_and_loudly() {
+    let mut s = cluster(V4);
+    s.cluster.skip_upgrade_checks = true;
+    let p = plan(&s, &set(T::Mgr, V5)).unwrap();
+    assert_eq!(codes(&p)[0], "skip-upgrade-checks");
+    assert!(p.warnings[0].message.starts_with("!! spec.skipUpgradeChecks is true"), "{}", p.warnings[0].message);
+    let p = plan(&s, &Change::Unset(T::Mgr)).unwrap();
+    assert_eq!(codes(&p)[0], "skip-upgrade-checks");
+    s.cluster.skip_upgrade_checks = false;
+    assert!(!codes(&plan(&s, &set(T::Mgr, V5)).unwrap()).contains(&"skip-upgrade-checks"));
 }

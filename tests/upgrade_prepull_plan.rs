@@ -69,6 +69,7 @@ fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
             health: Some("HEALTH_OK".into()),
             allow_unsupported: false,
             skip_upgrade_checks: false,
+            knobs: Default::default(),
             rook: Default::default(),
             upgrade: None,
             crd_overrides: None,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::model::{Cluster, DNR_LABEL, HealthCheck, Manager, RookStatus};
+use crate::model::{Cluster, DNR_LABEL, HealthCheck, Manager, RookStatus, UpgradeKnobs};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -228,6 +228,46 @@ pub struct ClusterSpec {
     pub external: Option<ExternalSpec>,
     #[serde(default, deserialize_with = "lenient::null_default")]
     pub skip_upgrade_checks: bool,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub continue_upgrade_after_checks_even_if_not_healthy: bool,
+    #[serde(default, deserialize_with = "lenient::null_default")]
+    pub upgrade_osd_requires_healthy_pgs: bool,
+    #[serde(default)]
+    pub wait_timeout_for_healthy_osd_in_minutes: Option<i64>,
+    #[serde(default)]
+    pub disruption_management: Option<DisruptionSpec>,
+    #[serde(default)]
+    pub security: Option<SecuritySpec>,
+}
+
+/// `spec.disruptionManagement`, as far as the upgrade check reads it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DisruptionSpec {
+    #[serde(default)]
+    pub pg_healthy_regex: Option<String>,
+}
+
+/// `spec.security.cephx.daemon`: the daemons' key settings (Rook v1.19.9 / v1.20.5+).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SecuritySpec {
+    #[serde(default)]
+    pub cephx: Option<CephxSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CephxSpec {
+    #[serde(default)]
+    pub daemon: Option<KeySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySpec {
+    #[serde(default)]
+    pub key_rotation_policy: Option<String>,
+    #[serde(default)]
+    pub key_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -286,6 +326,21 @@ pub struct CephCluster {
 
 impl CephCluster {
     pub fn into_model(self) -> Cluster {
+        let sp = &self.spec;
+        let daemon = sp.security.as_ref().and_then(|s| s.cephx.as_ref()).and_then(|c| c.daemon.clone());
+        let knobs = UpgradeKnobs {
+            continue_upgrade_after_checks_even_if_not_healthy: sp.continue_upgrade_after_checks_even_if_not_healthy,
+            upgrade_osd_requires_healthy_pgs: sp.upgrade_osd_requires_healthy_pgs,
+            pg_healthy_regex: sp
+                .disruption_management
+                .as_ref()
+                .and_then(|d| d.pg_healthy_regex.clone())
+                .filter(|r| !r.is_empty()),
+            wait_timeout_for_healthy_osd_minutes: sp.wait_timeout_for_healthy_osd_in_minutes.filter(|m| *m > 0),
+            osd_max_updates_in_parallel: sp.storage.as_ref().and_then(|s| s.osd_max_updates_in_parallel),
+            daemon_key_rotation_policy: daemon.as_ref().and_then(|d| d.key_rotation_policy.clone()),
+            daemon_key_type: daemon.and_then(|d| d.key_type),
+        };
         let cv = self.spec.ceph_version.unwrap_or_default();
         let status = self.status.unwrap_or_default();
         let version = status.version.unwrap_or_default();
@@ -316,6 +371,7 @@ impl CephCluster {
             rook,
             allow_unsupported: cv.allow_unsupported,
             skip_upgrade_checks: self.spec.skip_upgrade_checks,
+            knobs,
             external: self.spec.external.is_some_and(|e| e.enable),
             managers,
             health,

@@ -132,6 +132,8 @@ pub struct Cluster {
     pub allow_unsupported: bool,
     /// `spec.skipUpgradeChecks`: Rook upgrades on HEALTH_ERR and drops ok-to-stop.
     pub skip_upgrade_checks: bool,
+    /// Rook's other upgrade knobs and the daemons' cephx key settings, as the spec has them.
+    pub knobs: UpgradeKnobs,
     /// What Rook last wrote of the cluster's state and Ceph's health besides the codes above.
     pub rook: RookStatus,
     /// The `kubectl-ceph-image/upgrade` annotation: a staged upgrade's state (JSON).
@@ -144,6 +146,32 @@ pub struct Cluster {
     /// None where the command did not read the CRD (an override present proves it has).
     #[serde(skip)]
     pub crd_overrides: Option<bool>,
+}
+
+/// Rook's upgrade knobs in the CephCluster spec besides `skipUpgradeChecks` and
+/// `storage.osdMaxUpdatesInParallel` (rook `pkg/apis/ceph.rook.io/v1/types.go` ClusterSpec,
+/// DisruptionManagementSpec, CephxConfig; read by `cluster/osd/update.go`, `cluster/osd/osd.go`,
+/// `cluster/mgr/mgr.go`), as written: absent reads as Rook's default (false, None).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeKnobs {
+    /// `spec.continueUpgradeAfterChecksEvenIfNotHealthy`: Rook restarts a daemon Ceph does
+    /// not call ok-to-stop (OSDs after the wait below; mgr, RGW, MDS at once; never mons).
+    pub continue_upgrade_after_checks_even_if_not_healthy: bool,
+    /// `spec.upgradeOSDRequiresHealthyPGs`: every PG must match `pg_healthy_regex` before
+    /// each OSD batch (ignored with `skipUpgradeChecks`).
+    pub upgrade_osd_requires_healthy_pgs: bool,
+    /// `spec.disruptionManagement.pgHealthyRegex`; None: Rook's default
+    /// `^active(\+(clean|deep|scrubbing|snaptrim|snaptrim_wait))+$`.
+    pub pg_healthy_regex: Option<String>,
+    /// `spec.waitTimeoutForHealthyOSDInMinutes`, minutes; None: Rook's default 10.
+    pub wait_timeout_for_healthy_osd_minutes: Option<i64>,
+    /// `spec.storage.osdMaxUpdatesInParallel` as written (None: unset, Rook's default 20).
+    pub osd_max_updates_in_parallel: Option<u32>,
+    /// `spec.security.cephx.daemon.keyRotationPolicy` (`Disabled`, `KeyGeneration`).
+    pub daemon_key_rotation_policy: Option<String>,
+    /// `spec.security.cephx.daemon.keyType` (`aes`, `aes256k`).
+    pub daemon_key_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

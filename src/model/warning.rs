@@ -59,6 +59,7 @@ pub const WARNING_CODES: &[&str] = &[
     "moved-by-hand",
     "node-down",
     "rook-rollout",
+    "skip-upgrade-checks",
 ];
 
 #[cfg(test)]

@@ -158,6 +158,7 @@ pub fn plan_many(snap: &Snapshot, changes: &[Change]) -> Result<Plan, PlanError>
     let by_name: BTreeMap<&str, &Daemon> = snap.daemons.iter().map(|d| (d.deployment.as_str(), d)).collect();
     let mut after = After::now(snap);
     let mut warnings: Vec<Warning> = Vec::new();
+    warnings::skip_upgrade_checks(c, &mut warnings);
     // What the change does to the objects, and whether it starts a reconcile.
     let (mut noop, mut reconcile) = (true, false);
     for change in changes {

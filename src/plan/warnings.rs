@@ -10,6 +10,24 @@ use crate::model::image::{Build, CephVersion};
 use crate::model::warning::Warning;
 use crate::model::{Daemon, Snapshot};
 
+/// `spec.skipUpgradeChecks: true`, loudly and first, in every plan (issue 23 item 4): Rook
+/// then upgrades on HEALTH_ERR, asks Ceph no ok-to-stop for any daemon and updates OSDs one
+/// at a time (`cluster/version.go`, `osd/update.go`); users set it to unblock the autumn-2026
+/// wave and left it set.
+pub fn skip_upgrade_checks(c: &crate::model::Cluster, w: &mut Vec<Warning>) {
+    if c.skip_upgrade_checks {
+        w.push(Warning {
+            code: "skip-upgrade-checks",
+            message: format!(
+                "!! spec.skipUpgradeChecks is true on CephCluster {}: Rook skips its own checks - it upgrades on \
+                 HEALTH_ERR, asks Ceph no ok-to-stop for any daemon, updates OSDs one at a time. Unset it unless \
+                 you mean it: kubectl -n {} patch cephcluster {} --type merge -p '{{\"spec\":{{\"skipUpgradeChecks\":false}}}}'",
+                c.name, c.namespace, c.name
+            ),
+        });
+    }
+}
+
 pub(super) fn show(o: &Option<String>) -> &str {
     o.as_deref().unwrap_or("?")
 }

@@ -3,32 +3,66 @@
 
 use std::collections::BTreeMap;
 
+use crate::plan::upgrade::check::Findings;
 use crate::plan::upgrade::{StageKind, UpgradePlan};
+
+/// `upgrade check`'s findings for people: blockers first, each with its fix, then the
+/// warnings; the last line says whether anything blocks. Their strings are sanitised
+/// where they are made (`check::check`).
+pub fn check_text(f: &Findings, image: &str) -> String {
+    let mut t = String::new();
+    for (title, mark, list) in [("Blockers", "x", &f.blockers), ("Warnings", "!", &f.warnings)] {
+        if list.is_empty() {
+            continue;
+        }
+        t.push_str(&format!(
+            "{title} ({}):
+",
+            list.len()
+        ));
+        for x in list {
+            t.push_str(&format!(
+                "  {mark} {}: {}
+      fix: {}
+",
+                x.code, x.message, x.fix
+            ));
+        }
+    }
+    let image = crate::output::clean(image);
+    t.push_str(&match f.blockers.len() {
+        0 => format!("Nothing blocks an upgrade to {image}.\n"),
+        n => format!("{n} blocker(s) stand in the way of an upgrade to {image}.\n"),
+    });
+    t
+}
 
 /// The plan for people: stages with their daemons by node, gates, warnings, totals last.
 pub fn text(p: &UpgradePlan, wide: bool) -> String {
     use crate::output::clean;
-    let mut t = if p.types.is_empty() {
-        format!(
-            "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
-            clean(&p.namespace),
-            clean(&p.cluster),
-            clean(&p.from),
-            clean(&p.image),
-            if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
-        )
-    } else {
-        let names: Vec<&str> = p.types.iter().map(|t| t.ceph_name()).collect();
-        format!(
-            "Staged upgrade of {} on CephCluster {}/{} to {} (--types; levers: holds, and imageOverrides.<type> set \
+    let head = p.check.as_ref().map(|f| check_text(f, &p.image) + "\n").unwrap_or_default();
+    let mut t = head
+        + &if p.types.is_empty() {
+            format!(
+                "Staged upgrade of CephCluster {}/{} from {} to {} (levers: {})\n",
+                clean(&p.namespace),
+                clean(&p.cluster),
+                clean(&p.from),
+                clean(&p.image),
+                if p.levers == "overrides" { "holds, and imageOverrides for what cannot be held" } else { "holds" }
+            )
+        } else {
+            let names: Vec<&str> = p.types.iter().map(|t| t.ceph_name()).collect();
+            format!(
+                "Staged upgrade of {} on CephCluster {}/{} to {} (--types; levers: holds, and imageOverrides.<type> set \
              to the target; the base image stays {})\n",
-            names.join(", "),
-            clean(&p.namespace),
-            clean(&p.cluster),
-            clean(&p.image),
-            clean(&p.from)
-        )
-    };
+                names.join(", "),
+                clean(&p.namespace),
+                clean(&p.cluster),
+                clean(&p.image),
+                clean(&p.from)
+            )
+        };
     for (i, s) in p.stages.iter().enumerate() {
         t.push_str(&format!("\nStage {}: {}\n", i + 1, clean(&s.name)));
         if s.kind == StageKind::Prepull {
@@ -113,9 +147,13 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
             clean(&p.image)
         ));
     }
-    if !p.warnings.is_empty() {
+    // What the check at the top already says (with its fix) is not said again.
+    let said =
+        |code: &str| p.check.as_ref().is_some_and(|f| f.blockers.iter().chain(&f.warnings).any(|x| x.code == code));
+    let rest: Vec<_> = p.warnings.iter().filter(|w| !said(w.code)).collect();
+    if !rest.is_empty() {
         t.push_str("\nWarnings:\n");
-        for w in &p.warnings {
+        for w in rest {
             t.push_str(&format!("  ! {}: {}\n", w.code, clean(&w.message)));
         }
     }

@@ -7,6 +7,7 @@
 //! phase): `upgrade resume` plans from the cluster as it is, and what is done is not done
 //! again (holds that are there are not re-added; daemons on the target are not moved).
 
+mod check;
 mod control;
 mod foreign;
 mod gates;
@@ -36,6 +37,8 @@ use state::{crd_has_overrides, now, state_of, state_of_text, writes_to};
 #[derive(Debug, Clone)]
 pub enum Request {
     Start(Params),
+    /// `upgrade check IMAGE`: the findings only, nothing written.
+    Check(String),
     Status,
     Pause,
     Resume,
@@ -64,6 +67,7 @@ pub async fn run(ctx: &mut Ctx<'_>, req: Request) -> Result<i32> {
         ));
     }
     match req {
+        Request::Check(image) => check::run(ctx, &image).await,
         Request::Status => status(ctx).await,
         Request::Start(params) => start(ctx, params).await,
         Request::Pause => set_phase(ctx, "paused").await,
@@ -155,6 +159,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     };
     plan.warnings.retain(|w| blocks.iter().all(|b| b.code != w.code));
     plan.warnings.splice(0..0, blocks.iter().cloned());
+    // `upgrade check`'s findings head the plan (reads only; the refusal stays the preflight's).
+    plan.check = Some(check::gather(&conn, s, &snap, &params.image).await.0);
     let refusal = |sent: &str| {
         let why: Vec<String> = blocks
             .iter()

@@ -19,6 +19,7 @@
 //! canary of N OSDs. Gateways (mds, rgw, nfs...) wait until every OSD runs the target
 //! (rook/rook#18367).
 
+pub mod check;
 pub mod writes;
 
 mod osd;
@@ -179,6 +180,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     let partial = scope.is_some();
     let in_scope = |t: DaemonType| scope.as_ref().is_none_or(|s| s.contains(&t));
     let mut warnings = Vec::new();
+    crate::plan::warnings::skip_upgrade_checks(c, &mut warnings);
     // Versions: one major release at most, never down (FACTS §5).
     if let Some(to) = snap.version_of(image) {
         let mut down = Vec::new();
@@ -537,6 +539,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         stages,
         excluded,
         done,
+        check: None,
     })
 }
 

@@ -238,6 +238,10 @@ pub struct UpgradePlan {
     pub excluded: Vec<Excluded>,
     /// Nothing is left to do.
     pub done: bool,
+    /// `upgrade check`'s blockers and warnings for this target (`check::check`), where the
+    /// command gathered them (`upgrade IMAGE`, dry run and real run); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<Findings>,
 }
 
 /// How a type is kept where it is until its stage.
@@ -295,4 +299,24 @@ pub struct Left {
     pub dtype: DaemonType,
     pub daemons: usize,
     pub images: BTreeSet<String>,
+}
+
+/// One blocker or risk: `{code, message, fix}` in JSON. Strings from the cluster in it are
+/// sanitised (`check::check`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// A stable identifier, one of `check::CHECK_CODES`.
+    pub code: &'static str,
+    /// What is wrong or at risk, in one line.
+    pub message: String,
+    /// What to do about it, in one line (a command where there is one).
+    pub fix: String,
+}
+
+/// `upgrade check -o json`'s `blockers` and `warnings` (and `plan.check` of `upgrade IMAGE
+/// --dry-run -o json`). Nothing blocks when `blockers` is empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Findings {
+    pub blockers: Vec<Finding>,
+    pub warnings: Vec<Finding>,
 }
