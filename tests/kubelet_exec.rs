@@ -1,8 +1,10 @@
 //! The simulated kubelets on the real control plane (issue 23 item 7): `kubectl exec`
 //! through the real kube-apiserver reaches a simulated pod (kubelet-exec, Kubernetes' own
 //! remotecommand server, hands the command to the rook-sim running the pod) and answers what
-//! `rook_sim::ceph::exec` answers; a node set down stops reporting, and the real
-//! node-lifecycle controller marks it NotReady.
+//! `rook_sim::ceph::exec` answers, in the Rook operator's pod (`deploy/rook-ceph-operator`,
+//! as rook-sim installs it there) as in a daemon's, and so the plugin's `status` shows
+//! Ceph's answer there as on the embedded server; a node set down stops reporting, and the
+//! real node-lifecycle controller marks it NotReady.
 
 mod common;
 
@@ -13,6 +15,11 @@ use common::control_plane::{ControlPlane, control_plane};
 use common::*;
 use rook_sim::{Crd, Sim};
 use serde_json::Value;
+
+/// The commands run through `pods/exec`, as rook-sim's request log has them.
+fn execs(sim: &Sim) -> Vec<Vec<String>> {
+    sim.log().into_iter().filter(|r| r.resource == "pods/exec").filter_map(|r| r.command).collect()
+}
 
 /// `kubectl exec -n NS POD -c CONTAINER -- ARGV` as admin, straight to the real
 /// kube-apiserver; `websocket` false: over SPDY, as kubectl before 1.31 and client-go's
@@ -68,6 +75,19 @@ fn kubectl_exec_answers_what_the_container_answers() {
         let o = kubectl_exec(cp, &ns, &pod, "osd", &argv, websocket);
         assert_answers_as(&o, &want, if websocket { "websocket" } else { "spdy" });
     }
+    // The Rook operator's pod, as kubectl-rook-ceph and the plugin ask Ceph: straight to
+    // the real server, and through rook-sim's front (its kubeconfig; the front tunnels the
+    // real server's WebSocket)
+    let operator = pod_names(&sim, "rook-ceph-operator");
+    assert_eq!(operator.len(), 1, "one operator pod, Running: {operator:?}");
+    let argv = ["ceph", "status", "-f", "json"];
+    let want = direct(&sim, &ns, &operator[0], "rook-ceph-operator", &argv);
+    assert_eq!(want.exit_code, 0, "{want:?}");
+    let o = kubectl_exec(cp, &ns, "deploy/rook-ceph-operator", "rook-ceph-operator", &argv, true);
+    assert_answers_as(&o, &want, "deploy/rook-ceph-operator");
+    let o = kubectl(&sim, &["exec", "-n", &ns, "deploy/rook-ceph-operator", "--", "ceph", "status", "-f", "json"]);
+    assert_answers_as(&o, &want, "deploy/rook-ceph-operator through rook-sim's front");
+    assert_eq!(execs(&sim), [argv.map(String::from).to_vec()], "the front's request log has it");
 }
 
 #[test]
@@ -91,6 +111,49 @@ fn exec_into_a_container_that_is_not_running_answers_as_the_kubelet() {
     let o = kubectl_exec(cp, &ns, &pod, "nope", &["ceph", "status"], true);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("container nope is not valid for pod"), "{}", stderr(&o));
+}
+
+on_both! {
+    /// `status` asks Ceph in the Rook operator pod (issue 23 item 1) and shows what it
+    /// answers: on the real control plane the operator pod is the real server's, the exec
+    /// goes through rook-sim's front and the real kube-apiserver to the simulated kubelet,
+    /// and the answer is what `rook_sim::ceph::exec` answers, as on the embedded server.
+    fn status_shows_cephs_health_and_versions_asked_in_the_operator_pod() {
+        let sim = sim_with(Crd::Released, 3);
+        let ns = ns(&sim);
+        sim.clear_log();
+        let s = run(&sim, &["status", "-o", "json"]).ok().json();
+        let conf = format!("--conf=/var/lib/rook/{ns}/{ns}.config");
+        let mut ran = execs(&sim);
+        ran.sort();
+        assert_eq!(
+            ran,
+            [
+                vec!["ceph", "health", "detail", "-f", "json", "--connect-timeout=5", &conf],
+                vec!["ceph", "versions", "-f", "json", "--connect-timeout=5", &conf],
+            ]
+        );
+        let exec = sim.log().into_iter().find(|r| r.resource == "pods/exec").unwrap();
+        assert!(exec.query.contains("container=rook-ceph-operator"), "{}", exec.query);
+        let pod = exec.name.unwrap();
+        assert!(pod.starts_with("rook-ceph-operator-"), "{pod}");
+        let c = &s["ceph"];
+        assert_eq!(c["pod"], format!("{ns}/{pod}"), "{c}");
+        assert_eq!((c["asked"].as_bool(), &c["error"]), (Some(true), &serde_json::Value::Null), "{c}");
+        // what the operator pod's `ceph` answers, asked of the simulation directly
+        let answer = |args: &[&str]| -> Value {
+            serde_json::from_slice(&direct(&sim, &ns, &pod, "rook-ceph-operator", args).stdout).unwrap()
+        };
+        let health = answer(&["ceph", "health", "detail", "-f", "json", &conf]);
+        assert_eq!(c["health"], health["status"], "{c}");
+        let versions = answer(&["ceph", "versions", "-f", "json", &conf]);
+        assert_eq!(c["versions"], versions, "{c}");
+        assert_eq!(c["versions"]["osd"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 3, "{c}");
+        // created on 20.2.4 (the AES256K fix): its service keys are AES256K from the start
+        let checks: Vec<&str> = c["checks"].as_array().unwrap().iter().map(|k| k["code"].as_str().unwrap()).collect();
+        assert!(!checks.contains(&"AUTH_INSECURE_SERVICE_KEY_TYPE"), "{c}");
+        assert!(sim.mutating_requests().is_empty());
+    }
 }
 
 /// The Node's `Ready` condition (status, reason).

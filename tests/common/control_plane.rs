@@ -164,17 +164,26 @@ impl ControlPlane {
             serde_json::from_str(&self.kubectl_ok("admin", &["get", "clusterrole", role, "-o", "json"])).expect("JSON");
         let rule = &r["rules"][0];
         let verb = rule["verbs"][0].as_str().expect("a verb");
-        let resource = match (rule["apiGroups"][0].as_str().expect("a group"), rule["resources"][0].as_str()) {
-            ("", Some(res)) => res.to_string(),
-            (group, Some(res)) => format!("{res}.{group}"),
-            (_, None) => return,
+        // a subresource (`pods/exec`) is asked with --subresource: `can-i get pods/exec`
+        // would ask for the pod named `exec`
+        let (resource, sub) = match rule["resources"][0].as_str() {
+            Some(r) => r.split_once('/').map_or((r, None), |(r, s)| (r, Some(s))),
+            None => return,
+        };
+        let resource = match rule["apiGroups"][0].as_str().expect("a group") {
+            "" => resource.to_string(),
+            group => format!("{resource}.{group}"),
         };
         let resource = match rule["resourceNames"][0].as_str() {
             Some(name) => format!("{resource}/{name}"),
             None => resource,
         };
+        let mut args = vec!["auth", "can-i", verb, &resource, "-n", ns];
+        if let Some(sub) = sub {
+            args.extend(["--subresource", sub]);
+        }
         for _ in 0..200 {
-            let o = self.kubectl(user, &["auth", "can-i", verb, &resource, "-n", ns]);
+            let o = self.kubectl(user, &args);
             if String::from_utf8_lossy(&o.stdout).trim() == "yes" {
                 return;
             }

@@ -12,10 +12,14 @@
 //!   (`Sim::set_node_down`) is renewed no more, and the controller marks it NotReady;
 //! - `pods/exec` reaches the pods through the control plane's kubelet-exec (exec.rs).
 //!
+//! The front (front.rs) sends the clients' requests on to the real server, an exec's
+//! WebSocket tunnelled through.
+//!
 //! The real controller-manager makes the ReplicaSets and pods and the real scheduler binds
 //! them: rook-sim writes only what Rook and the kubelets write.
 
 pub mod exec;
+mod front;
 pub(crate) mod on_server;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -423,85 +427,6 @@ impl Remote {
             }
         }
         Ok(last)
-    }
-}
-
-impl Remote {
-    /// Answer a request of the front (the fault proxy: `Sim` on a real server serves the
-    /// same HTTPS API, request log and faults as the embedded one) by sending it on to the
-    /// real server as this connection's user, and its answer back: status, content type,
-    /// warnings and body; a watch streamed as it comes.
-    pub async fn forward(&self, req: &crate::server::request::ApiRequest) -> crate::server::request::Reply {
-        use crate::server::request::Reply;
-        let uri = if req.query.is_empty() {
-            format!("{}{}", self.server, req.path)
-        } else {
-            format!("{}{}?{}", self.server, req.path, req.query)
-        };
-        let mut b = http::Request::builder().method(req.method.as_str()).uri(uri);
-        for (k, v) in [("Content-Type", &req.content_type), ("Accept", &req.accept), ("User-Agent", &req.user_agent)] {
-            if !v.is_empty() {
-                b = b.header(k, v.as_str());
-            }
-        }
-        if let Some(a) = &self.authorization {
-            b = b.header("Authorization", a);
-        }
-        let Ok(upstream) = b.body(Full::new(req.body.clone())) else { return Reply::Drop };
-        let resp = match self.client.request(upstream).await {
-            Ok(r) => r,
-            // as an apiserver's own proxy answers when its backend is gone
-            Err(e) => {
-                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": format!("rook-sim's front cannot reach the API server at {}: {}", self.server, chain(&e)),
-                    "reason": "ServiceUnavailable", "code": 503});
-                return Reply::Full {
-                    status: 503,
-                    content_type: "application/json".into(),
-                    body: Bytes::from(serde_json::to_vec(&status).expect("json")),
-                    warnings: vec![],
-                };
-            }
-        };
-        let status = resp.status().as_u16();
-        let content_type =
-            resp.headers().get("Content-Type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
-        let watch = req.query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
-        if watch && status == 200 {
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
-            let mut body = resp.into_body();
-            tokio::spawn(async move {
-                while let Some(frame) = body.frame().await {
-                    let item = match frame {
-                        Ok(f) => match f.into_data() {
-                            Ok(d) => Ok(d),
-                            Err(_) => continue,
-                        },
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let end = item.is_err();
-                    if tx.send(item).await.is_err() || end {
-                        break;
-                    }
-                }
-            });
-            return Reply::Watch(rx);
-        }
-        // `299 - "text"`, as the server writes a warning
-        let warnings = resp
-            .headers()
-            .get_all("Warning")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|w| {
-                let text = w.splitn(3, ' ').nth(2).unwrap_or(w);
-                serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_string())
-            })
-            .collect();
-        match resp.into_body().collect().await {
-            Ok(body) => Reply::Full { status, content_type, body: body.to_bytes(), warnings },
-            Err(_) => Reply::Drop,
-        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! `Sim::start` on a real kube-apiserver (`SimOptions::on`, `demo --serve --on KUBECONFIG`):
 //! install what Rook's manifests and operator would have made (the CephCluster CRD, the
 //! namespace, the daemons' ServiceAccounts, the CephCluster and its Deployments, from the
-//! generated topology or from dumps), register the simulated nodes, and run the same
-//! simulated operator and kubelets as on the embedded server, through remote.rs. The real
-//! controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
+//! generated topology or from dumps; for a generated cluster the Rook operator's own
+//! Deployment too, as on the embedded server), register the simulated nodes, and run the
+//! same simulated operator and kubelets as on the embedded server, through remote.rs. The
+//! real controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
 //!
 //! Clients reach it through the same front as the embedded server (its HTTPS port, token,
 //! kubeconfig, request log, fault and admin endpoints), which forwards every API request to
@@ -75,12 +76,12 @@ fn start_on(
     let mut paused = Vec::new();
     // before the nodes are registered: they report kubelet-exec's port
     let exec_token = kubelet_exec(&remote);
-    let (namespaces, skipped) = {
+    let Installed { namespaces, run_in, skipped } = {
         let _guard = rt.enter();
         let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces, &mut paused)?;
-        start_watches(&state, remote.clone(), &n.0);
+        start_watches(&state, remote.clone(), &n.run_in);
         if let Some(token) = exec_token {
-            serve_exec(&state, &remote, token, &n.0)?;
+            serve_exec(&state, &remote, token, &n.run_in)?;
         }
         n
     };
@@ -91,7 +92,7 @@ fn start_on(
     let (url, _) = crate::serve_on(&rt, &state, opts.port, &tls)?;
     {
         let _guard = rt.enter();
-        wait_for_pods(&state, &namespaces)?;
+        wait_for_pods(&state, &run_in)?;
         // Paused as in the dump once their pods run: a Deployment created paused gets no
         // ReplicaSet and no pod from the real controller, unlike the cluster dumped.
         for (ns, name) in &paused {
@@ -104,6 +105,8 @@ fn start_on(
             } else {
                 state.operator.fill_versions(&state, ns);
             }
+            // as `Sim::start` on the embedded server: the keys the cluster was created with
+            crate::ceph::keys_at_creation(&state, ns);
         }
     }
     let (kubeconfig, owned_dir) = match &opts.kubeconfig_out {
@@ -212,8 +215,16 @@ fn strip_server_fields(v: &mut Value) {
     }
 }
 
+/// What `install` made: the namespaces with a CephCluster (first one first), those whose
+/// pods the simulated kubelets run and answer exec for (these and the Rook operator's, when
+/// it has one of its own), and the dumped objects left out.
+struct Installed {
+    namespaces: Vec<String>,
+    run_in: Vec<String>,
+    skipped: Vec<String>,
+}
+
 /// Create what Rook's manifests and operator made; register the daemons and nodes.
-/// Returns the namespaces with a CephCluster and the dumped objects left out.
 fn install(
     state: &Arc<SimState>,
     remote: &Remote,
@@ -221,7 +232,7 @@ fn install(
     mut crd: Value,
     created: &mut Vec<String>,
     paused: &mut Vec<(String, String)>,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<Installed, String> {
     // The CRD: created where there is none. One that differs is never replaced: a
     // released schema would prune imageOverrides from every CephCluster already there.
     if let Some(o) = crd.as_object_mut() {
@@ -267,6 +278,8 @@ fn install(
     let mut skipped = Vec::new();
     let mut managed: Vec<(String, rook::Managed)> = Vec::new();
     let mut dumped_namespaces: Vec<String> = Vec::new();
+    // the Rook operator's namespace, when it is not the cluster's
+    let mut operator_ns: Option<String> = None;
     if generated {
         let t = &opts.topology;
         let mut c = topology::ceph_cluster(&t.namespace, &t.ceph_image);
@@ -275,6 +288,14 @@ fn install(
         for i in 0..t.node_count() {
             nodes.insert(t.node_name(i));
         }
+        // The operator itself, as `sim::bootstrap` makes it on the embedded server: `ceph` is
+        // asked in its pod through pods/exec (kubectl-rook-ceph, the plugin's Ceph::find).
+        // Placed by the real scheduler, as Rook's operator.yaml leaves it.
+        let ns = t.operator_namespace.clone().unwrap_or_else(|| t.namespace.clone());
+        if ns != t.namespace {
+            operator_ns = Some(ns.clone());
+        }
+        deployments.push((ns.clone(), topology::operator_deployment(&ns, &t.rook_image)));
     } else {
         let loaded = load::from_sources(&opts.from, &opts.objects)?;
         skipped = loaded.skipped.clone();
@@ -320,6 +341,15 @@ fn install(
                  plane. Nothing was changed."
             ));
         }
+    }
+    // ... and an operator in a namespace of its own is someone else's
+    if let Some(ns) = &operator_ns
+        && remote.get(&DEPLOYMENTS, ns, "rook-ceph-operator").is_some()
+    {
+        return Err(format!(
+            "the API server already has a Rook operator Deployment {ns}/rook-ceph-operator: name another operator \
+             namespace, or use another control plane. Nothing was changed."
+        ));
     }
     // the nodes first: pods created before any node is schedulable wait out the
     // scheduler's back-off
@@ -418,7 +448,8 @@ fn install(
             state.operator.set_rook_version(&ns, &v);
         }
     }
-    Ok((cluster_namespaces, skipped))
+    let run_in = cluster_namespaces.iter().chain(operator_ns.iter()).cloned().collect();
+    Ok(Installed { namespaces: cluster_namespaces, run_in, skipped })
 }
 
 /// The namespaces a start created, deleted (with their pods) when it fails part way.

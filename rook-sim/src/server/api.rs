@@ -211,6 +211,10 @@ async fn answer(
                     Reply::Drop
                 }
                 Some(f) => fault_reply(&f, &r, verb),
+                // an exec's WebSocket: the real server's, tunnelled through
+                None if resource == "pods/exec" && req.websocket.upgrade.eq_ignore_ascii_case("websocket") => {
+                    remote.forward_upgrade(req).await
+                }
                 None => cut_when_watches_drop(state, remote.forward(req).await),
             };
         }

@@ -134,5 +134,23 @@ async fn serve_one(state: Arc<SimState>, mut req: Request<Incoming>) -> Result<R
             });
             Ok(response)
         }
+        Reply::Tunnel(t) => {
+            let request::Tunnel { accept, protocol, upstream } = *t;
+            let response = Response::builder()
+                .status(101)
+                .header(http::header::CONNECTION, "Upgrade")
+                .header(http::header::UPGRADE, "websocket")
+                .header(http::header::SEC_WEBSOCKET_ACCEPT, accept)
+                .header(http::header::SEC_WEBSOCKET_PROTOCOL, protocol)
+                .body(Full::new(Bytes::new()).map_err(|e: Infallible| match e {}).boxed_unsync())
+                .expect("response");
+            tokio::spawn(async move {
+                if let (Ok(client), Ok(upstream)) = (on_upgrade.await, upstream.await) {
+                    // until either side closes: the exec's frames and its end, as they come
+                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+                }
+            });
+            Ok(response)
+        }
     }
 }

@@ -59,6 +59,18 @@ pub enum Reply {
     Drop,
     /// `101 Switching Protocols`, then the exec runs on the WebSocket (server/exec.rs).
     Exec(Box<ExecStart>),
+    /// On a real server: its `101 Switching Protocols` to a `pods/exec` sent on by the front,
+    /// then the bytes of both connections copied across (`remote::Remote::forward_upgrade`).
+    Tunnel(Box<Tunnel>),
+}
+
+/// A WebSocket the real server accepted for a client of the front: the headers its 101
+/// carried (`Sec-WebSocket-Accept` is for the client's own key, sent on unchanged) and its
+/// side of the connection once upgraded.
+pub struct Tunnel {
+    pub accept: String,
+    pub protocol: String,
+    pub upstream: hyper::upgrade::OnUpgrade,
 }
 
 impl Reply {
@@ -87,6 +99,7 @@ impl Reply {
             Reply::Watch(_) => 200,
             Reply::Drop => 0,
             Reply::Exec(_) => 101,
+            Reply::Tunnel(_) => 101,
         }
     }
 }
