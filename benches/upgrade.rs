@@ -340,8 +340,11 @@ fn not_finished(sim: &Sim, image: &str, before: &Before) -> Vec<String> {
     }
     // the first three of each kind of finding, and how many in all
     let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"));
-    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods"));
+    // the cluster's daemons: Rook labels them rook_cluster (the operator's own Deployment,
+    // in the same namespace as in Rook's examples, is not the upgrade's)
+    let sel = format!("labelSelector=rook_cluster%3D{NS}");
+    let deps: List<Deployment> = sim.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments?{sel}"));
+    let pods: List<Pod> = sim.get(&format!("/api/v1/namespaces/{NS}/pods?{sel}"));
     let mut pods_of: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
     for p in &pods.items {
         match p.owner() {
