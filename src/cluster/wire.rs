@@ -230,9 +230,11 @@ pub struct ClusterSpec {
     pub skip_upgrade_checks: bool,
     #[serde(default, deserialize_with = "lenient::null_default")]
     pub continue_upgrade_after_checks_even_if_not_healthy: bool,
-    #[serde(default, deserialize_with = "lenient::null_default")]
+    /// `upgradeOSDRequiresHealthyPGs` (camelCase would spell it `...Osd...Pgs`).
+    #[serde(default, rename = "upgradeOSDRequiresHealthyPGs", deserialize_with = "lenient::null_default")]
     pub upgrade_osd_requires_healthy_pgs: bool,
-    #[serde(default)]
+    /// `waitTimeoutForHealthyOSDInMinutes`.
+    #[serde(default, rename = "waitTimeoutForHealthyOSDInMinutes")]
     pub wait_timeout_for_healthy_osd_in_minutes: Option<i64>,
     #[serde(default)]
     pub disruption_management: Option<DisruptionSpec>,
