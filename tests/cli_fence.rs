@@ -539,3 +539,26 @@ fn a_node_down_mid_fence_stops_the_next_step() {
     assert!(on(second).iter().all(|d| patched.contains(d)), "{patched:?}");
     sim.set_node_down(first, false);
 }
+
+/// Issue 23 item 4: Rook's `upgradeOSDRequiresHealthyPGs` holds the fence's OSD steps as it
+/// holds Rook's own batches: with PGs undersized (a node down) the refusal says so, with
+/// the states Ceph reports; a `pgHealthyRegex` that does not compile refuses too.
+#[test]
+fn upgrade_osd_requires_healthy_pgs_holds_a_fence_of_osds() {
+    let sim = sim_with(Crd::Released, 6);
+    let name = ns(&sim);
+    sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["upgradeOSDRequiresHealthyPGs"] = true.into()).unwrap();
+    sim.set_node_down("node-02", true);
+    sim.clear_log();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("placement groups are not all clean") && r.stderr.contains("undersized"), "{}", r.stderr);
+    assert!(ceph_commands(&sim).iter().any(|c| c == "ceph status -f json"), "{:?}", ceph_commands(&sim));
+    sim.set_node_down("node-02", false);
+    sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["disruptionManagement"] = json!({"pgHealthyRegex": "(["}))
+        .unwrap();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("pgHealthyRegex `([` does not compile"), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+}

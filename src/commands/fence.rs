@@ -81,12 +81,12 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     // anything is sent: where Ceph cannot be asked the fence refuses now, not after the
     // confirmation (issue 23 item 2). The executor asks again before every such step.
     let gate = match (&change, !outcome.plan.noop) {
-        (Change::Fence { .. }, true) => ceph_gate(&conn, &snap, &outcome.writes, s).await,
+        (Change::Fence { .. }, true) => ceph_gate(&conn, &snap, &outcome.writes, s).await?,
         _ => None,
     };
     // Ceph's own no comes first in a refusal: it is the reason that counts.
     let blocked = blocked.map(|why| match &gate {
-        Some((_, Some(h @ Held::No { .. }))) => format!("{}; and {why}", h.text()),
+        Some((_, Some(h @ (Held::No { .. } | Held::Unclean { .. })))) => format!("{}; and {why}", h.text()),
         _ => why,
     });
     let unchecked = gate.as_ref().and_then(|(g, held)| match held {
@@ -96,7 +96,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if let Some((g, held)) = &gate {
         let line = match held {
             None => "Ceph says the first step's OSDs, mons and MDS are ok to stop now".to_string(),
-            Some(h @ Held::No { .. }) => {
+            Some(h @ (Held::No { .. } | Held::Unclean { .. })) => {
                 format!("{} now: the fence waits for it (up to --timeout) before that step", h.text())
             }
             Some(h) if g.allow_unchecked => format!("{}: they are restarted unchecked ({ALLOW_UNCHECKED})", h.text()),
@@ -259,7 +259,7 @@ async fn ceph_gate(
     snap: &Snapshot,
     writes: &[Write],
     s: &crate::settings::Settings,
-) -> Option<(CephGate, Option<Held>)> {
+) -> Result<Option<(CephGate, Option<Held>)>> {
     let daemons: std::collections::BTreeMap<String, crate::model::daemon::DaemonId> = snap
         .daemons
         .iter()
@@ -269,10 +269,15 @@ async fn ceph_gate(
     let restarting = |w: &&Write| {
         w.wait_ready && matches!(&w.object, crate::plan::writes::Object::Deployment(n) if daemons.contains_key(n))
     };
-    let first = writes.iter().filter(restarting).map(|w| w.step).min()?;
+    let Some(first) = writes.iter().filter(restarting).map(|w| w.step).min() else { return Ok(None) };
+    let pgs_healthy = match crate::execute::ceph_gate::pgs_healthy(&snap.cluster) {
+        Ok(re) => re,
+        Err(why) => return Err(Error::Failed(format!("refusing to fence: {why}. Nothing was sent"))),
+    };
     let mut gate = CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await;
     gate.daemons = daemons;
     gate.allow_unchecked = s.allow_unchecked_restarts;
+    gate.pgs_healthy = pgs_healthy;
     let deps: Vec<&str> = writes
         .iter()
         .filter(|w| w.step == first)
@@ -282,7 +287,7 @@ async fn ceph_gate(
         })
         .collect();
     let held = gate.ask(&gate.asks_for(&deps)).await;
-    Some((gate, held))
+    Ok(Some((gate, held)))
 }
 
 /// Deployments of the fenced type whose fence another writer changed between two reads,

@@ -39,6 +39,28 @@ pub struct CephGate {
     /// mons and MDS restart together (a fence step) rather than one after another (Rook's
     /// rollout of what an upgrade stage releases).
     pub together: bool,
+    /// `upgradeOSDRequiresHealthyPGs`: before OSDs restart every PG must be in a state this
+    /// matches (`pgHealthyRegex`), as Rook's osd/update.go waits before its own batches.
+    pub pgs_healthy: Option<regex::Regex>,
+}
+
+/// The PG states an OSD restart waits for, from the CephCluster's knobs: None where
+/// `upgradeOSDRequiresHealthyPGs` is off or `skipUpgradeChecks` on (Rook's osd/update.go);
+/// Err where `pgHealthyRegex` does not compile (Rook stops its OSD updates on that too).
+pub fn pgs_healthy(c: &crate::model::Cluster) -> std::result::Result<Option<regex::Regex>, String> {
+    if !c.knobs.upgrade_osd_requires_healthy_pgs || c.skip_upgrade_checks {
+        return Ok(None);
+    }
+    let re = c.knobs.pg_healthy_regex.as_deref().filter(|r| !r.is_empty());
+    let re = re.unwrap_or(crate::model::ceph::DEFAULT_PG_HEALTHY_REGEX);
+    regex::Regex::new(re).map(Some).map_err(|e| {
+        format!(
+            "spec.disruptionManagement.pgHealthyRegex `{}` does not compile ({}): with upgradeOSDRequiresHealthyPGs \
+             no OSD restarts until it does",
+            clean(re),
+            clean(&e.to_string().replace('\n', " "))
+        )
+    })
 }
 
 /// Why a set of daemons is not restarted now.
@@ -48,6 +70,8 @@ pub enum Held {
     No { ask: Ask, reason: String },
     /// Ceph could not be asked or gave no answer.
     Unanswered { ask: Ask, error: String, retry: bool },
+    /// Not every placement group is in a healthy state (`upgradeOSDRequiresHealthyPGs`).
+    Unclean { ask: Ask, states: String },
 }
 
 impl Held {
@@ -60,6 +84,13 @@ impl Held {
                 if ask.daemons.len() == 1 { "is" } else { "are" },
                 clean(reason),
                 clean(&ask.command())
+            ),
+            Held::Unclean { ask, states } => format!(
+                "placement groups are not all clean before {} restart{} (upgradeOSDRequiresHealthyPGs, \
+                 pgHealthyRegex): {}",
+                clean(&ask.daemons.join(", ")),
+                if ask.daemons.len() == 1 { "s" } else { "" },
+                clean(states)
             ),
             Held::Unanswered { ask, error, .. } => format!(
                 "Ceph could not be asked whether {} {} ok to stop: {}",
@@ -84,6 +115,7 @@ impl CephGate {
             allow_unchecked: false,
             daemons: BTreeMap::new(),
             together: true,
+            pgs_healthy: None,
         }
     }
 
@@ -113,6 +145,21 @@ impl CephGate {
                     return Some(Held::Unanswered { ask: ask.clone(), error: e.to_string(), retry });
                 }
             };
+            if let (Some(re), true) = (&self.pgs_healthy, ask.args.first().is_some_and(|a| a == "osd")) {
+                let held = match ceph.json(&["status"]).await {
+                    Ok(v) => {
+                        crate::model::ceph::pgs_unclean(&v, re).map(|states| Held::Unclean { ask: ask.clone(), states })
+                    }
+                    Err(e) => Some(Held::Unanswered {
+                        ask: ask.clone(),
+                        error: e.to_string(),
+                        retry: e.reason() != "forbidden",
+                    }),
+                };
+                if held.is_some() {
+                    return held;
+                }
+            }
             let args: Vec<&str> = ask.args.iter().map(String::as_str).collect();
             let held = match ceph.output(&args).await {
                 Ok(out) => match ok_to_stop_of(out.code, &out.stdout, &out.stderr) {
@@ -185,7 +232,7 @@ impl CephGate {
 pub fn refusal(held: &Held, waited: Option<Duration>) -> String {
     let waited = waited.map(|w| format!(" (asked for {}s)", w.as_secs())).unwrap_or_default();
     match held {
-        Held::No { .. } => format!("{}{waited}", held.text()),
+        Held::No { .. } | Held::Unclean { .. } => format!("{}{waited}", held.text()),
         Held::Unanswered { .. } => format!(
             "{}{waited}. Without Ceph's word no OSD, mon or MDS is restarted: grant the exec right (deploy/rbac.yaml, \
              role ceph-image-ceph-exec) or bring the Rook operator pod back, or pass {ALLOW_UNCHECKED} to restart \

@@ -93,6 +93,45 @@ pub fn health_blocks(status: &str, checks: &[HealthCheck]) -> Option<String> {
     })
 }
 
+/// Rook's `pgHealthyRegex` default (pkg/daemon/ceph/client/status.go
+/// `defaultPgHealthyRegex`): the PG states its OSD updates count as clean.
+pub const DEFAULT_PG_HEALTHY_REGEX: &str = r"^active(\+(clean|deep|scrubbing|snaptrim|snaptrim_wait))+$";
+
+/// Why the placement groups are not all clean, as Rook's `isClusterClean` judges `ceph
+/// status -f json` (`pgmap.num_pgs`, `pgmap.pgs_by_state: [{state_name, count}]`): every PG
+/// in a state `healthy` matches, or no PG at all. None when clean; Some("12
+/// active+undersized+degraded, 4 peering") listing the states that do not match.
+pub fn pgs_unclean(status: &Value, healthy: &regex::Regex) -> Option<String> {
+    let pgmap = status.get("pgmap")?;
+    let num = pgmap.get("num_pgs").and_then(Value::as_u64).unwrap_or(0);
+    if num == 0 {
+        return None;
+    }
+    let states: Vec<(String, u64)> = pgmap
+        .get("pgs_by_state")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let name = s.get("state_name").and_then(Value::as_str).unwrap_or_default();
+                    (crate::output::clean(name).into_owned(), s.get("count").and_then(Value::as_u64).unwrap_or(0))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let clean: u64 = states.iter().filter(|(n, _)| healthy.is_match(n)).map(|(_, c)| c).sum();
+    if clean == num {
+        return None;
+    }
+    let unclean: Vec<String> =
+        states.iter().filter(|(n, _)| !healthy.is_match(n)).map(|(n, c)| format!("{c} {n}")).collect();
+    Some(if unclean.is_empty() {
+        format!("{clean} of {num} PGs in a healthy state")
+    } else {
+        format!("{} (of {num} PGs)", unclean.join(", "))
+    })
+}
+
 /// `EBUSY`: the exit code of an `ok-to-stop` that says no (Ceph's `-EBUSY`, as the `ceph`
 /// CLI returns it; DaemonServer.cc, MonmapMonitor.cc, MDSMonitor.cc).
 pub const EBUSY: i32 = 16;
@@ -149,6 +188,26 @@ mod tests {
         assert_eq!(v["mon"]["ceph version 20.2.4"], 3);
         assert!(versions_of(&json!({"mon": 3})).is_none());
         assert!(versions_of(&json!([1])).is_none());
+    }
+
+    #[test]
+    fn pgs_are_clean_as_rook_judges_them() {
+        let re = regex::Regex::new(DEFAULT_PG_HEALTHY_REGEX).unwrap();
+        let status = |states: Value, num: u64| json!({"pgmap": {"num_pgs": num, "pgs_by_state": states}});
+        let clean = status(
+            json!([{"state_name": "active+clean", "count": 60}, {"state_name": "active+clean+scrubbing+deep", "count": 4}]),
+            64,
+        );
+        assert_eq!(pgs_unclean(&clean, &re), None);
+        assert_eq!(pgs_unclean(&status(json!([]), 0), &re), None, "no PGs yet counts as clean (Rook)");
+        let degraded = status(
+            json!([{"state_name": "active+clean", "count": 52}, {"state_name": "active+undersized+degraded", "count": 12}]),
+            64,
+        );
+        assert_eq!(pgs_unclean(&degraded, &re).unwrap(), "12 active+undersized+degraded (of 64 PGs)");
+        // a regex of the operator's own that lets degraded PGs by
+        let loose = regex::Regex::new("^active").unwrap();
+        assert_eq!(pgs_unclean(&degraded, &loose), None);
     }
 
     #[test]

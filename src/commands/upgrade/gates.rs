@@ -36,11 +36,11 @@ pub(super) struct Gates {
 
 impl Gates {
     /// The gate for this run, found when first needed.
-    async fn found(&mut self, conn: &Connection, s: &Settings) -> &CephGate {
+    async fn found(&mut self, conn: &Connection, s: &Settings) -> &mut CephGate {
         if self.ceph.is_none() {
             self.ceph = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
         }
-        self.ceph.as_ref().expect("set above")
+        self.ceph.as_mut().expect("set above")
     }
 
     /// `Time in gates: health 3.2 s (Ceph asked), ok-to-stop 0.4 s.`: what the gates cost,
@@ -77,8 +77,12 @@ pub(super) async fn ok_to_stop(
     if asks.is_empty() {
         return Ok(());
     }
+    // Rook's upgradeOSDRequiresHealthyPGs holds the plugin's OSD batches as it holds its own
+    let pgs = crate::execute::ceph_gate::pgs_healthy(&snap.cluster).map_err(Error::Failed)?;
     let start = Instant::now();
     let g = gates.found(conn, s).await;
+    g.pgs_healthy = pgs;
+    let g = &*g;
     let r = match g.ask(&asks).await {
         None => Ok(()),
         Some(h @ Held::Unanswered { .. }) => {
@@ -88,7 +92,7 @@ pub(super) async fn ok_to_stop(
             ));
             Ok(())
         }
-        Some(Held::No { .. }) => g.wait(&asks, s.timeout).await,
+        Some(Held::No { .. } | Held::Unclean { .. }) => g.wait(&asks, s.timeout).await,
     };
     gates.ok_to_stop += start.elapsed();
     r
@@ -106,7 +110,7 @@ pub(super) async fn health(
     gates: &mut Gates,
 ) -> Result<()> {
     let start = Instant::now();
-    let g = gates.found(conn, s).await;
+    let g = &*gates.found(conn, s).await;
     let (r, from_rook) = health_wait(conn, s, cluster, after, g).await;
     gates.health += start.elapsed();
     gates.from_rook += usize::from(from_rook);
