@@ -576,6 +576,13 @@ impl Sim {
         self.state.kubelet.pull_log()
     }
 
+    /// `image` as cached on `node` runs Ceph `version` (`20.2.4-0`) whatever its tag says: a
+    /// tag re-pushed with another build while the node kept its copy (`IfNotPresent`).
+    /// `ceph versions` says so; the pod specs cannot.
+    pub fn set_stale_image(&self, node: &str, image: &str, version: &str) {
+        self.state.kubelet.set_stale(node, image, version);
+    }
+
     /// The nodes pods can run on.
     pub fn nodes(&self) -> BTreeSet<String> {
         self.state.kubelet.nodes()

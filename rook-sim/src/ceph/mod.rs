@@ -189,7 +189,8 @@ pub fn gather(state: &SimState, ns: &str) -> Vec<model::Daemon> {
             d.location = model::location_from_labels(&pod.labels, node);
         }
         if pod.running && (up || d.version.is_none()) {
-            d.version = Some(topology::ceph_version_of(&pod.image).0);
+            let stale = state.kubelet.stale_version(node, &pod.image);
+            d.version = Some(stale.unwrap_or_else(|| topology::ceph_version_of(&pod.image).0));
         }
         d.up |= up;
     }

@@ -35,6 +35,9 @@ pub struct Kubelet {
     never_ready: Mutex<BTreeSet<(String, String)>>,
     /// Nodes that are NotReady: their kubelet does not report, new pods stay Pending.
     down: Mutex<BTreeSet<String>>,
+    /// (node, image) -> the Ceph version its cached copy really runs: a tag re-pushed with
+    /// a new build while the node keeps the old one (`imagePullPolicy: IfNotPresent`).
+    stale: Mutex<BTreeMap<(String, String), String>>,
     /// Pulls that finished: (sequence number, node, image), in order.
     pull_log: Mutex<Vec<(u64, String, String)>>,
     /// On a real server: the pods being started at once (`REMOTE_STARTS`).
@@ -135,6 +138,16 @@ impl Kubelet {
 
     pub fn fail_pulls(&self, node: &str, image: &str) {
         lock(&self.failing).insert((node.to_string(), image.to_string()));
+    }
+
+    /// `image` on `node` runs Ceph `version` (`20.2.4-0`), whatever its tag says.
+    pub fn set_stale(&self, node: &str, image: &str, version: &str) {
+        lock(&self.stale).insert((node.to_string(), image.to_string()), version.to_string());
+    }
+
+    /// What `image` on `node` really runs, where it is a stale copy.
+    pub fn stale_version(&self, node: &str, image: &str) -> Option<String> {
+        lock(&self.stale).get(&(node.to_string(), image.to_string())).cloned()
     }
 
     pub fn clear_pull_failures(&self) {
