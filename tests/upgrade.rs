@@ -357,6 +357,30 @@ fn an_osd_batch_ceph_will_not_stop_is_not_released() {
     nothing_left(&sim);
 }
 
+/// Issue 23 item 3: after a stage, Ceph itself must report its daemons on the target
+/// release. Here the tag was re-pushed and every node kept its old build
+/// (`IfNotPresent`): the mons' pods run "the image" and are Ready, but `ceph versions`
+/// still says 20.2.4; the upgrade stops there, failed, and moves nothing further.
+#[test]
+fn a_stage_whose_daemons_ceph_still_sees_on_the_old_release_stops_the_upgrade() {
+    let sim = sim_with(Crd::Proposed, 3);
+    for node in sim.nodes() {
+        sim.set_stale_image(&node, IMG, "20.2.4-0");
+    }
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Ceph reports 0 of 3 mon daemon(s) moved on 20.2.6 (`ceph versions`)")
+            && r.stderr.contains("`upgrade resume` goes on"),
+        "{}",
+        r.stderr
+    );
+    let st = state_now(&sim).expect("a state");
+    assert_eq!((st["phase"].as_str(), st["stage"].as_str()), (Some("failed"), Some("mon")), "{st}");
+    let moved = sim.replacement_log(&ns(&sim));
+    assert!(moved.iter().all(|(_, d)| d.contains("-mon-")), "nothing after the mons: {moved:?}");
+}
+
 #[test]
 fn health_err_holds_the_next_stage() {
     // HEALTH_ERR, a health Rook stopped refreshing, or none yet, before the upgrade: the

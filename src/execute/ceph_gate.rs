@@ -200,6 +200,15 @@ impl CephGate {
         }
     }
 
+    /// `ceph versions` now: daemon type -> version line -> count; Err: why Ceph could not be
+    /// asked (no new search for the pod: the health gate does that).
+    pub async fn versions(&self) -> std::result::Result<BTreeMap<String, BTreeMap<String, u64>>, String> {
+        let ceph = self.ceph().map_err(|e| e.to_string())?;
+        let v = ceph.json(&["versions"]).await.map_err(|e| e.to_string())?;
+        crate::model::ceph::versions_of(&v)
+            .ok_or_else(|| format!("`ceph versions` in pod {} answered no counts by type", ceph.pod_name()))
+    }
+
     /// Ask until every one is ok to stop, within `timeout`. Err: Ceph's reason, or why it
     /// could not be asked and what lifts that; Ok with `allow_unchecked` where Ceph could
     /// not be asked (said on stderr).

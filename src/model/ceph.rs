@@ -132,6 +132,32 @@ pub fn pgs_unclean(status: &Value, healthy: &regex::Regex) -> Option<String> {
     })
 }
 
+/// How many daemons of `ceph_type` (`mon`, `osd`, ... as `ceph versions` keys them) run
+/// release `v`, by the version in each line (`ceph version 20.2.6 (hash) tentacle
+/// (stable)`; `20.2.6-0` alike): builds of one release count together, since a hotfix
+/// tag's daemons report the release they patch.
+pub fn count_on(
+    versions: &BTreeMap<String, BTreeMap<String, u64>>,
+    ceph_type: &str,
+    v: crate::model::image::CephVersion,
+) -> u64 {
+    versions
+        .get(ceph_type)
+        .map(|lines| {
+            lines
+                .iter()
+                .filter(|(line, _)| {
+                    line.strip_prefix("ceph version ")
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .and_then(crate::model::image::parse_version)
+                        == Some(v)
+                })
+                .map(|(_, n)| n)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// `EBUSY`: the exit code of an `ok-to-stop` that says no (Ceph's `-EBUSY`, as the `ceph`
 /// CLI returns it; DaemonServer.cc, MonmapMonitor.cc, MDSMonitor.cc).
 pub const EBUSY: i32 = 16;
@@ -208,6 +234,18 @@ mod tests {
         // a regex of the operator's own that lets degraded PGs by
         let loose = regex::Regex::new("^active").unwrap();
         assert_eq!(pgs_unclean(&degraded, &loose), None);
+    }
+
+    #[test]
+    fn daemons_on_a_release_by_their_version_lines() {
+        let v = versions_of(&json!({"osd": {"ceph version 20.2.6 (abc) tentacle (stable)": 4,
+            "ceph version 20.2.6-0 (abc) tentacle (stable)": 1, "ceph version 20.2.4 (def) tentacle (stable)": 7}}))
+        .unwrap();
+        let on = |s: &str| count_on(&v, "osd", crate::model::image::parse_version(s).unwrap());
+        assert_eq!(on("20.2.6"), 5);
+        assert_eq!(on("20.2.4"), 7);
+        assert_eq!(on("19.2.3"), 0);
+        assert_eq!(count_on(&v, "mon", crate::model::image::parse_version("20.2.6").unwrap()), 0);
     }
 
     #[test]

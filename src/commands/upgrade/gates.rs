@@ -11,6 +11,7 @@
 //!   health Rook wrote since the stage started is awaited (Rook refreshes it about every
 //!   60 s: cluster/cephstatus.go), a minute a batch that asking Ceph does not cost.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -32,6 +33,9 @@ pub(super) struct Gates {
     from_rook: usize,
     /// Waiting for Ceph's ok-to-stop.
     ok_to_stop: Duration,
+    /// Daemons this run moved, by `ceph versions` type: at least as many must report the
+    /// target release after each stage.
+    moved: BTreeMap<&'static str, u64>,
 }
 
 impl Gates {
@@ -173,4 +177,63 @@ async fn rook_health_blocks(conn: &Connection, cluster: &str, after: jiff::Times
             Some(format!("status.ceph.health is {} and was not refreshed since the stage started", clean(health)))
         }
     })
+}
+
+/// After a stage's pods are Ready: Ceph itself reports its daemons on the target release
+/// (`ceph versions`), at least as many of each type as this run moved so far. A Ready pod
+/// is not yet a daemon that joined the cluster on the new version. Waits within
+/// `--timeout`; skipped where the target names no release (a digest) or Ceph cannot be
+/// asked (the health gate said so).
+pub(super) async fn versions(
+    conn: &Connection,
+    s: &Settings,
+    stage: &Stage,
+    image: &str,
+    gates: &mut Gates,
+) -> Result<()> {
+    let Some(target) = crate::model::image::ceph_version(image) else { return Ok(()) };
+    if !matches!(stage.kind, StageKind::Base | StageKind::Release) {
+        return Ok(());
+    }
+    for m in &stage.daemons {
+        if matches!(m.dtype.ceph_name(), "mon" | "mgr" | "osd" | "mds" | "rgw") {
+            *gates.moved.entry(m.dtype.ceph_name()).or_default() += 1;
+        }
+    }
+    let want: Vec<(&'static str, u64)> = gates
+        .moved
+        .iter()
+        .filter(|(t, _)| stage.daemons.iter().any(|m| m.dtype.ceph_name() == **t))
+        .map(|(t, n)| (*t, *n))
+        .collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let g = &*gates.found(conn, s).await;
+    let r = loop {
+        let Ok(v) = g.versions().await else { break Ok(()) };
+        let short: Vec<String> = want
+            .iter()
+            .filter_map(|(t, n)| {
+                let on = crate::model::ceph::count_on(&v, t, target);
+                (on < *n).then(|| format!("{on} of {n} {t} daemon(s) moved"))
+            })
+            .collect();
+        if short.is_empty() {
+            break Ok(());
+        }
+        if start.elapsed() >= s.timeout {
+            break Err(Error::Failed(format!(
+                "stage {}: Ceph reports {} on {target} (`ceph versions`) after {:?}: their pods are Ready but the \
+                 daemons have not joined on the new release",
+                clean(&stage.name),
+                short.join(", "),
+                s.timeout
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    gates.health += start.elapsed();
+    r
 }

@@ -503,6 +503,10 @@ async fn drive(
                 left_after(&plan)
             )));
         }
+        if let Err(e) = gates::versions(conn, s, &stage, &st.params.image, &mut run_gates).await {
+            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+            return Err(Error::Failed(format!("{e}. {}. `upgrade resume` goes on", left_after(&plan))));
+        }
         if !stage.daemons.is_empty()
             && let Err(e) = gates::health(conn, s, &cluster, stage_start, &mut run_gates).await
         {
