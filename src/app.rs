@@ -30,6 +30,18 @@ fn parse_image(s: &str) -> Result<String> {
 }
 
 /// `upgrade ...` as a request; flags that belong to `upgrade IMAGE` are refused elsewhere.
+/// An upgrade (or its check) to the Rook operator's image is a usage error: Ceph's image is
+/// what `spec.cephVersion.image` names.
+fn not_rook_operator(image: &str) -> Result<()> {
+    if crate::model::image::is_rook_operator(image) {
+        return Err(Error::usage(format!(
+            "{image} is the Rook operator's image, not a Ceph release: spec.cephVersion.image names a Ceph image (e.g. \
+             quay.io/ceph/ceph:v20.2.6); Rook itself is upgraded with its own Deployment or Helm chart"
+        )));
+    }
+    Ok(())
+}
+
 fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Request> {
     use crate::cli::UpgradeAction;
     use commands::upgrade::Request;
@@ -53,7 +65,10 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 ));
             }
             Ok(match a {
-                UpgradeAction::Check { image } => Request::Check(parse_image(&image)?),
+                UpgradeAction::Check { image } => {
+                    not_rook_operator(&image)?;
+                    Request::Check(parse_image(&image)?)
+                }
                 UpgradeAction::Status => Request::Status,
                 UpgradeAction::Pause(_) => Request::Pause,
                 UpgradeAction::Resume(_) => Request::Resume,
@@ -81,13 +96,7 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                      it (e.g. quay.io/ceph/ceph:v20.2.6 or REPO@sha256:DIGEST)"
                 )));
             }
-            if crate::model::image::is_rook_operator(&image) {
-                return Err(Error::usage(format!(
-                    "{image} is the Rook operator's image, not a Ceph release: spec.cephVersion.image names a Ceph \
-                     image (e.g. quay.io/ceph/ceph:v20.2.6); Rook itself is upgraded with its own Deployment or Helm \
-                     chart"
-                )));
-            }
+            not_rook_operator(&image)?;
             if !last.contains([':', '@']) {
                 return Err(Error::usage(format!(
                     "{image} names no tag or digest: an upgrade goes to one release, not to whatever `latest` is at \

@@ -86,23 +86,30 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     };
     // Ceph's own no comes first in a refusal: it is the reason that counts.
     let blocked = blocked.map(|why| match &gate {
-        Some((_, Some(h @ (Held::No { .. } | Held::Unclean { .. })))) => format!("{}; and {why}", h.text()),
+        Some((_, Some(h @ (Held::No { .. } | Held::Unclean { .. })), _)) => format!("{}; and {why}", h.text()),
         _ => why,
     });
-    let unchecked = gate.as_ref().and_then(|(g, held)| match held {
+    let unchecked = gate.as_ref().and_then(|(g, held, _)| match held {
         Some(h @ Held::Unanswered { .. }) if !g.allow_unchecked => Some(h.clone()),
         _ => None,
     });
-    if let Some((g, held)) = &gate {
+    if let Some((g, held, names)) = &gate {
         let line = match held {
-            None => "Ceph says the first step's OSDs, mons and MDS are ok to stop now".to_string(),
+            None => format!(
+                "Ceph says {} {} ok to stop now (the first step that restarts daemons Ceph is asked of)",
+                clean(&names.join(", ")),
+                if names.len() == 1 { "is" } else { "are" }
+            ),
             Some(h @ (Held::No { .. } | Held::Unclean { .. })) => {
                 format!("{} now: the fence waits for it (up to --timeout) before that step", h.text())
             }
             Some(h) if g.allow_unchecked => format!("{}: they are restarted unchecked ({ALLOW_UNCHECKED})", h.text()),
             Some(h) => h.text(),
         };
-        crate::output::note(&line);
+        // a refusal below says it with its other reason
+        if blocked.is_none() {
+            crate::output::note(&line);
+        }
         outcome.ok_to_stop = Some(line);
     }
     let ceph_refusal = |h: &Held, sent: &str| {
@@ -159,7 +166,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     if let Change::Fence { batching, .. } = &change {
         target.down_gate = Some(batching.by);
     }
-    target.ceph_gate = gate.as_ref().map(|(g, _)| g);
+    target.ceph_gate = gate.as_ref().map(|(g, _, _)| g);
     let mut journal = execute::run(&target, &outcome.writes).await;
     // A fenced Deployment changed since it was read (409): judged by intent, re-read and
     // fenced from its current state; what is already fenced is not sent again.
@@ -212,7 +219,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             Change::Fence { batching, .. } => batching.by,
             _ => crate::plan::FailureDomain::Host,
         });
-        target.ceph_gate = gate.as_ref().map(|(g, _)| g);
+        target.ceph_gate = gate.as_ref().map(|(g, _, _)| g);
         let next = execute::run(&target, &writes).await;
         // The journal of the whole command: what the earlier runs applied, then this run.
         let mut merged = execute::Journal::new(&[]);
@@ -259,7 +266,7 @@ async fn ceph_gate(
     snap: &Snapshot,
     writes: &[Write],
     s: &crate::settings::Settings,
-) -> Result<Option<(CephGate, Option<Held>)>> {
+) -> Result<Option<(CephGate, Option<Held>, Vec<String>)>> {
     let daemons: std::collections::BTreeMap<String, crate::model::daemon::DaemonId> = snap
         .daemons
         .iter()
@@ -286,8 +293,10 @@ async fn ceph_gate(
             _ => None,
         })
         .collect();
-    let held = gate.ask(&gate.asks_for(&deps)).await;
-    Ok(Some((gate, held)))
+    let asks = gate.asks_for(&deps);
+    let held = gate.ask(&asks).await;
+    let names: Vec<String> = asks.into_iter().flat_map(|a| a.daemons).collect();
+    Ok(Some((gate, held, names)))
 }
 
 /// Deployments of the fenced type whose fence another writer changed between two reads,

@@ -68,8 +68,9 @@ pub fn pgs_healthy(c: &crate::model::Cluster) -> std::result::Result<Option<rege
 pub enum Held {
     /// Ceph said no (`EBUSY`), with its reason.
     No { ask: Ask, reason: String },
-    /// Ceph could not be asked or gave no answer.
-    Unanswered { ask: Ask, error: String, retry: bool },
+    /// Ceph could not be asked or gave no answer; `reason` as `CephError::reason` says it
+    /// (`forbidden`, `noPod`, `timeout`, `exit`, `notJson`, `api`).
+    Unanswered { ask: Ask, error: String, retry: bool, reason: &'static str },
     /// Not every placement group is in a healthy state (`upgradeOSDRequiresHealthyPGs`).
     Unclean { ask: Ask, states: String },
 }
@@ -142,7 +143,12 @@ impl CephGate {
                 Ok(c) => c,
                 Err(e) => {
                     let retry = !matches!(e, CephError::Forbidden { .. });
-                    return Some(Held::Unanswered { ask: ask.clone(), error: e.to_string(), retry });
+                    return Some(Held::Unanswered {
+                        ask: ask.clone(),
+                        error: e.to_string(),
+                        retry,
+                        reason: e.reason(),
+                    });
                 }
             };
             if let (Some(re), true) = (&self.pgs_healthy, ask.args.first().is_some_and(|a| a == "osd")) {
@@ -154,6 +160,7 @@ impl CephGate {
                         ask: ask.clone(),
                         error: e.to_string(),
                         retry: e.reason() != "forbidden",
+                        reason: e.reason(),
                     }),
                 };
                 if held.is_some() {
@@ -162,18 +169,22 @@ impl CephGate {
             }
             let args: Vec<&str> = ask.args.iter().map(String::as_str).collect();
             let held = match ceph.output(&args).await {
-                Ok(out) => match ok_to_stop_of(out.code, &out.stdout, &out.stderr) {
+                Ok(out) => match ok_to_stop_of(ask.args[0] == "osd", out.code, &out.stdout, &out.stderr) {
                     Ok(OkToStop::Yes) => None,
                     Ok(OkToStop::No { reason }) => Some(Held::No { ask: ask.clone(), reason }),
                     Err(e) => Some(Held::Unanswered {
                         ask: ask.clone(),
                         error: format!("`{}` in pod {}: {e}", ask.command(), ceph.pod_name()),
                         retry: true,
+                        reason: if out.code == 0 { "notJson" } else { "exit" },
                     }),
                 },
-                Err(e) => {
-                    Some(Held::Unanswered { ask: ask.clone(), error: e.to_string(), retry: e.reason() != "forbidden" })
-                }
+                Err(e) => Some(Held::Unanswered {
+                    ask: ask.clone(),
+                    error: e.to_string(),
+                    retry: e.reason() != "forbidden",
+                    reason: e.reason(),
+                }),
             };
             if held.is_some() {
                 return held;
@@ -217,6 +228,7 @@ impl CephGate {
             return Ok(());
         }
         let start = Instant::now();
+        let mut said: Option<String> = None;
         loop {
             let Some(held) = self.ask(asks).await else { return Ok(()) };
             if let (Held::Unanswered { .. }, true) = (&held, self.allow_unchecked) {
@@ -224,14 +236,22 @@ impl CephGate {
                 return Ok(());
             }
             let retry = !matches!(held, Held::Unanswered { retry: false, .. });
-            if !retry || start.elapsed() >= timeout {
-                return Err(Error::Failed(refusal(&held, (retry).then(|| start.elapsed()))));
+            let left = timeout.saturating_sub(start.elapsed());
+            if !retry || left.is_zero() {
+                return Err(Error::Failed(refusal(&held, retry.then(|| start.elapsed()))));
             }
-            crate::output::note(&format!("{}: asking again", held.text()));
+            // said in full once; while it stays the same, only how long it has lasted
+            let text = held.text();
+            if said.as_deref() == Some(text.as_str()) {
+                crate::output::note(&format!("  still so after {}s: asking again", start.elapsed().as_secs()));
+            } else {
+                crate::output::note(&format!("{text}: asking again every {}s within --timeout", RETRY.as_secs()));
+                said = Some(text);
+            }
             if matches!(held, Held::Unanswered { .. }) {
                 self.find_again().await;
             }
-            tokio::time::sleep(RETRY.min(timeout)).await;
+            tokio::time::sleep(RETRY.min(left)).await;
         }
     }
 }
@@ -242,11 +262,20 @@ pub fn refusal(held: &Held, waited: Option<Duration>) -> String {
     let waited = waited.map(|w| format!(" (asked for {}s)", w.as_secs())).unwrap_or_default();
     match held {
         Held::No { .. } | Held::Unclean { .. } => format!("{}{waited}", held.text()),
-        Held::Unanswered { .. } => format!(
-            "{}{waited}. Without Ceph's word no OSD, mon or MDS is restarted: grant the exec right (deploy/rbac.yaml, \
-             role ceph-image-ceph-exec) or bring the Rook operator pod back, or pass {ALLOW_UNCHECKED} to restart \
-             them unchecked",
-            held.text()
-        ),
+        Held::Unanswered { reason, .. } => {
+            let cure = match *reason {
+                "forbidden" => "grant the exec right (deploy/rbac.yaml, role ceph-image-ceph-exec)",
+                "noPod" => "bring the Rook operator pod back (or run Rook's toolbox, deploy/examples/toolbox.yaml)",
+                _ => {
+                    "check that Ceph answers (`kubectl exec deploy/rook-ceph-operator -- ceph status`: a Ceph \
+                     without mon quorum answers nothing)"
+                }
+            };
+            format!(
+                "{}{waited}. Without Ceph's word no OSD, mon or MDS is restarted: {cure}, or pass {ALLOW_UNCHECKED} to \
+                 restart them unchecked",
+                held.text()
+            )
+        }
     }
 }

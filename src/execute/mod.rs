@@ -575,7 +575,17 @@ async fn health_gate(t: &Target<'_>) -> Result<()> {
     let start = std::time::Instant::now();
     loop {
         let asked = match t.ceph_gate {
-            Some(g) => g.health_blocks().await.ok(),
+            Some(g) => match g.health_blocks().await {
+                Ok(blocks) => Some(blocks),
+                Err(why) => {
+                    crate::output::note(&format!(
+                        "Ceph could not be asked for its health ({}): reading Rook's status.ceph, refreshed about \
+                         every 60 s",
+                        crate::output::clean(&why)
+                    ));
+                    None
+                }
+            },
             None => None,
         };
         let why = match asked {

@@ -66,6 +66,12 @@ pub fn versions_of(v: &Value) -> Option<BTreeMap<String, BTreeMap<String, u64>>>
         .collect()
 }
 
+/// What clears AUTH_INSECURE_SERVICE_KEY_TYPE (CVE-2025-30156; Ceph 19.2.6, 20.2.4, 21.2.0):
+/// Rook's daemon key rotation, not `skipUpgradeChecks` (Rook's CephCluster spec,
+/// `security.cephx.daemon`).
+pub const ROTATE_KEYS_FIX: &str = "rotate the daemon keys to AES256K: spec.security.cephx.daemon {keyRotationPolicy: \
+     KeyGeneration, keyGeneration: current+1, keyType: aes256k} (Rook v1.19.9 / v1.20.5+), not skipUpgradeChecks";
+
 /// Why Ceph's own health (`ceph health detail`) stops the next restart: HEALTH_ERR, with
 /// the codes at that severity and their summaries (`Ceph reports HEALTH_ERR:
 /// AUTH_INSECURE_SERVICE_KEY_TYPE (3 daemons use insecure keys)`). None below HEALTH_ERR.
@@ -86,10 +92,12 @@ pub fn health_blocks(status: &str, checks: &[HealthCheck]) -> Option<String> {
             }
         })
         .collect();
+    let keys = checks.iter().any(|c| c.severity == "HEALTH_ERR" && c.code.starts_with("AUTH_INSECURE"));
+    let fix = if keys { format!(" - to clear it, {ROTATE_KEYS_FIX}") } else { String::new() };
     Some(if errs.is_empty() {
         "Ceph reports HEALTH_ERR".to_string()
     } else {
-        format!("Ceph reports HEALTH_ERR: {}", errs.join("; "))
+        format!("Ceph reports HEALTH_ERR: {}{fix}", errs.join("; "))
     })
 }
 
@@ -173,18 +181,32 @@ pub enum OkToStop {
     No { reason: String },
 }
 
-/// Read an `ok-to-stop` answer: its exit code, stdout (the OSD form always prints JSON
-/// `{"ok_to_stop": bool, "osds": [..], "num_ok_pgs", "num_not_ok_pgs", ...}`) and stderr
-/// (Ceph's sentence). Err: what makes it no answer, in words for an error: another exit
-/// code, an OSD answer without `ok_to_stop`, or `invalid mon(s) specified` (exit 0, but
-/// Ceph does not know the mon asked of: MonmapMonitor.cc).
-pub fn ok_to_stop_of(code: i32, stdout: &[u8], stderr: &[u8]) -> Result<OkToStop, String> {
+/// Read an `ok-to-stop` answer: its exit code, stdout and stderr (Ceph's sentence). The
+/// OSD form (`osd`) always prints JSON `{"ok_to_stop": bool, "osds": [..], "num_ok_pgs",
+/// "num_not_ok_pgs", ...}` (DaemonServer.cc); the mon and MDS forms print nothing on stdout
+/// (or JSON). Err: what makes it no answer, in words for an error: another exit code,
+/// stdout that is not that (a `ceph` that printed garbage and exited 0 has not said yes),
+/// or `invalid mon(s) specified` (exit 0, but Ceph does not know the mon asked of:
+/// MonmapMonitor.cc).
+pub fn ok_to_stop_of(osd: bool, code: i32, stdout: &[u8], stderr: &[u8]) -> Result<OkToStop, String> {
     let said = String::from_utf8_lossy(stderr);
     let line = said.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
     let reason = crate::output::clean(line).into_owned();
+    let blank = stdout.iter().all(u8::is_ascii_whitespace);
     let json: Option<Value> = serde_json::from_slice(stdout).ok();
     let osd_says = json.as_ref().and_then(|v| v.get("ok_to_stop")).and_then(Value::as_bool);
+    let start = || {
+        let s = String::from_utf8_lossy(stdout);
+        crate::output::clean(&s.chars().take(60).collect::<String>()).into_owned()
+    };
     match code {
+        // a yes must be Ceph's own; a no is taken as it comes (it restarts nothing)
+        0 if osd && osd_says.is_none() => {
+            Err(format!("answered something that is not Ceph's ok-to-stop JSON (it starts: {})", start()))
+        }
+        0 if !osd && !blank && json.is_none() => {
+            Err(format!("answered something that is not Ceph's (it starts: {})", start()))
+        }
         0 if line.starts_with("invalid") => Err(format!("Ceph does not know what was asked of: {reason}")),
         0 if osd_says == Some(false) => Ok(OkToStop::No { reason }),
         0 => Ok(OkToStop::Yes),
@@ -261,7 +283,10 @@ mod tests {
         assert_eq!(health_blocks("HEALTH_WARN", &checks), None);
         assert_eq!(
             health_blocks("HEALTH_ERR", &checks).unwrap(),
-            "Ceph reports HEALTH_ERR: AUTH_INSECURE_SERVICE_KEY_TYPE (3 daemons use insecure keys)"
+            format!(
+                "Ceph reports HEALTH_ERR: AUTH_INSECURE_SERVICE_KEY_TYPE (3 daemons use insecure keys) - to clear it, \
+                 {ROTATE_KEYS_FIX}"
+            )
         );
         assert_eq!(health_blocks("HEALTH_ERR", &[]).unwrap(), "Ceph reports HEALTH_ERR");
     }
@@ -271,24 +296,32 @@ mod tests {
         let osd_no = br#"{"ok_to_stop":false,"osds":[3],"num_ok_pgs":4,"num_not_ok_pgs":12}"#;
         let busy = b"unsafe to stop osd(s) at this time (12 PGs are or would become offline)\n";
         assert_eq!(
-            ok_to_stop_of(EBUSY, osd_no, busy),
+            ok_to_stop_of(true, EBUSY, osd_no, busy),
             Ok(OkToStop::No {
                 reason: "unsafe to stop osd(s) at this time (12 PGs are or would become offline)".into()
             })
         );
         let osd_yes = br#"{"ok_to_stop":true,"osds":[3,4],"num_ok_pgs":16,"num_not_ok_pgs":0}"#;
-        assert_eq!(ok_to_stop_of(0, osd_yes, b""), Ok(OkToStop::Yes));
+        assert_eq!(ok_to_stop_of(true, 0, osd_yes, b""), Ok(OkToStop::Yes));
+        // garbage and exit 0 is no yes (a fresh user's trial: the fence restarted every OSD)
+        let garbage = ok_to_stop_of(true, 0, b"\x1b[31m2026 handle_auth_bad_method {\"ok_to_stop\": tr", b"");
+        assert!(garbage.as_ref().unwrap_err().contains("not Ceph's ok-to-stop JSON"), "{garbage:?}");
+        assert!(!garbage.unwrap_err().contains('\x1b'));
+        assert!(ok_to_stop_of(false, 0, b"garbage", b"").is_err());
         // mon: the sentence on stderr, nothing on stdout
-        assert_eq!(ok_to_stop_of(0, b"", b"quorum should be preserved (b,c) after stopping [a]"), Ok(OkToStop::Yes));
         assert_eq!(
-            ok_to_stop_of(EBUSY, b"", b"not enough monitors would be available (c) after stopping mons [a,b]"),
+            ok_to_stop_of(false, 0, b"", b"quorum should be preserved (b,c) after stopping [a]"),
+            Ok(OkToStop::Yes)
+        );
+        assert_eq!(
+            ok_to_stop_of(false, EBUSY, b"", b"not enough monitors would be available (c) after stopping mons [a,b]"),
             Ok(OkToStop::No { reason: "not enough monitors would be available (c) after stopping mons [a,b]".into() })
         );
-        let unknown = ok_to_stop_of(0, b"", b"invalid mon(s) specified: [x]").unwrap_err();
+        let unknown = ok_to_stop_of(false, 0, b"", b"invalid mon(s) specified: [x]").unwrap_err();
         assert!(unknown.contains("does not know") && unknown.contains("[x]"), "{unknown}");
-        assert!(ok_to_stop_of(2, b"", b"osd.99 does not exist").unwrap_err().contains("exit code 2"));
+        assert!(ok_to_stop_of(true, 2, b"", b"osd.99 does not exist").unwrap_err().contains("exit code 2"));
         // a reason from the cluster reaches a terminal only sanitised
-        let OkToStop::No { reason } = ok_to_stop_of(EBUSY, b"", b"bad\x1b[2J").unwrap() else { panic!() };
+        let OkToStop::No { reason } = ok_to_stop_of(false, EBUSY, b"", b"bad\x1b[2J").unwrap() else { panic!() };
         assert!(!reason.contains('\x1b'), "{reason}");
     }
 }

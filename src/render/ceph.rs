@@ -11,7 +11,8 @@ use crate::output::clean;
 /// check (`  OSD_DOWN (HEALTH_WARN): 1 osds down`), then `ceph versions` by daemon type
 /// (`  mon: 3 x ceph version 20.2.4 (...)`). Empty when Ceph was not asked. `rook_health`:
 /// `status.ceph.health` as Rook last copied it; where Ceph says otherwise, the line says
-/// so, since plans and the upgrade's gates read Rook's copy (refreshed about every 60 s).
+/// so: plans and a new upgrade's preflight read Rook's copy (refreshed about every 60 s);
+/// the gates of a running fence or upgrade ask Ceph.
 pub fn answer_lines(c: &CephAnswer, rook_health: Option<&str>) -> String {
     let mut out = String::new();
     if !c.asked {
@@ -20,7 +21,7 @@ pub fn answer_lines(c: &CephAnswer, rook_health: Option<&str>) -> String {
     let differs = match (c.health.as_deref(), rook_health) {
         (Some(ceph), Some(rook)) if ceph != rook => format!(
             " (Rook's copy in the CephCluster status still says {}: Rook refreshes it about every 60 s; plans and \
-             the upgrade's gates read that copy)",
+             a new upgrade's preflight read that copy, the gates of a running fence or upgrade ask Ceph)",
             clean(rook)
         ),
         _ => String::new(),
@@ -35,7 +36,7 @@ pub fn answer_lines(c: &CephAnswer, rook_health: Option<&str>) -> String {
         let _ = writeln!(out, "  {} ({}): {}", clean(&hc.code), clean(&hc.severity), clean(&hc.message));
     }
     let _ = writeln!(out, "ceph versions:");
-    for (t, lines) in c.versions.iter().filter(|(t, _)| t.as_str() != "overall") {
+    for (t, lines) in c.versions.iter().filter(|(t, l)| t.as_str() != "overall" && !l.is_empty()) {
         let each: Vec<String> = lines.iter().map(|(l, n)| format!("{n} x {}", clean(l))).collect();
         let _ = writeln!(out, "  {}: {}", clean(t), each.join(", "));
     }

@@ -12,6 +12,7 @@
 //!   60 s: cluster/cephstatus.go), a minute a batch that asking Ceph does not cost.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -36,6 +37,10 @@ pub(super) struct Gates {
     /// Daemons this run moved, by `ceph versions` type: at least as many must report the
     /// target release after each stage.
     moved: BTreeMap<&'static str, u64>,
+    /// Said once a run, not at every gate: that Ceph could not be asked for its health, or
+    /// for ok-to-stop (hundreds of lines over a 2000-OSD upgrade otherwise).
+    said_no_health: AtomicBool,
+    said_no_ok_to_stop: AtomicBool,
 }
 
 impl Gates {
@@ -84,16 +89,17 @@ pub(super) async fn ok_to_stop(
     // Rook's upgradeOSDRequiresHealthyPGs holds the plugin's OSD batches as it holds its own
     let pgs = crate::execute::ceph_gate::pgs_healthy(&snap.cluster).map_err(Error::Failed)?;
     let start = Instant::now();
-    let g = gates.found(conn, s).await;
-    g.pgs_healthy = pgs;
-    let g = &*g;
+    gates.found(conn, s).await.pgs_healthy = pgs;
+    let g = gates.ceph.as_ref().expect("found above");
     let r = match g.ask(&asks).await {
         None => Ok(()),
         Some(h @ Held::Unanswered { .. }) => {
-            note(&format!(
-                "{}: the stage goes on without it (Rook asks Ceph itself before it restarts OSDs)",
-                h.text()
-            ));
+            if !gates.said_no_ok_to_stop.swap(true, Ordering::Relaxed) {
+                note(&format!(
+                    "{}: this stage and the next go on without it (Rook asks Ceph itself before it restarts OSDs)",
+                    h.text()
+                ));
+            }
             Ok(())
         }
         Some(Held::No { .. } | Held::Unclean { .. }) => g.wait(&asks, s.timeout).await,
@@ -114,8 +120,9 @@ pub(super) async fn health(
     gates: &mut Gates,
 ) -> Result<()> {
     let start = Instant::now();
-    let g = &*gates.found(conn, s).await;
-    let (r, from_rook) = health_wait(conn, s, cluster, after, g).await;
+    gates.found(conn, s).await;
+    let g = gates.ceph.as_ref().expect("found above");
+    let (r, from_rook) = health_wait(conn, s, cluster, after, g, &gates.said_no_health).await;
     gates.health += start.elapsed();
     gates.from_rook += usize::from(from_rook);
     r
@@ -128,6 +135,7 @@ async fn health_wait(
     cluster: &str,
     after: jiff::Timestamp,
     g: &CephGate,
+    said: &AtomicBool,
 ) -> (Result<()>, bool) {
     let timeout = s.timeout;
     let start = Instant::now();
@@ -137,16 +145,19 @@ async fn health_wait(
         let (blocks, pause) = match g.health_blocks().await {
             Ok(blocks) => (blocks, crate::execute::ceph_gate::RETRY.min(timeout / 4)),
             Err(why) => {
-                if !said_fallback {
-                    note(&format!(
-                        "Ceph could not be asked for its health ({}): the gate reads Rook's status.ceph, refreshed \
-                         about every 60 s",
-                        clean(&why)
-                    ));
-                    said_fallback = true;
-                }
+                said_fallback = true;
                 match rook_health_blocks(conn, cluster, after).await {
-                    Ok(b) => (b, Duration::from_millis(250)),
+                    Ok(b) => {
+                        // said once the API answered: an API that fails says so itself
+                        if !said.swap(true, Ordering::Relaxed) {
+                            note(&format!(
+                                "Ceph could not be asked for its health ({}): the health gates read Rook's \
+                                 status.ceph, refreshed about every 60 s",
+                                clean(&why)
+                            ));
+                        }
+                        (b, Duration::from_millis(250))
+                    }
                     Err(e) => return (Err(e), true),
                 }
             }
@@ -236,4 +247,31 @@ pub(super) async fn versions(
     };
     gates.health += start.elapsed();
     r
+}
+
+/// A stage refused because OSDs of another failure domain are down (`why`): wait within
+/// `--timeout` for them, reading the cluster again every 5 s, as the fence does between
+/// its steps (a node back from a reboot brings its OSDs up a little later). Ok(true): they
+/// are back, plan the stage again from a fresh read; Ok(false): still down after the wait.
+pub(super) async fn down_cleared(
+    conn: &Connection,
+    s: &Settings,
+    cluster: &str,
+    stage: &Stage,
+    by: crate::plan::FailureDomain,
+    why: &str,
+) -> Result<bool> {
+    let start = Instant::now();
+    note(&format!("{}: waiting for them within --timeout", clean(why)));
+    loop {
+        let left = s.timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_secs(5).min(left)).await;
+        let snap = crate::cluster::read::snapshot(&conn.kube, &conn.namespace, Some(cluster)).await?;
+        if crate::plan::upgrade::stage_blocked(&snap, stage, by).is_none() {
+            return Ok(true);
+        }
+    }
 }

@@ -420,6 +420,10 @@ async fn drive(
         // No stage restarts daemons while OSDs of another failure domain are down (issue
         // #22 kind 5).
         if let Some(why) = upgrade::stage_blocked(&snap, &stage, st.params.batch_by) {
+            if gates::down_cleared(conn, s, &cluster, &stage, st.params.batch_by, &why).await? {
+                last_stage.clear();
+                continue;
+            }
             fail(conn, s, &mut rec, &mut st, &why).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(

@@ -127,19 +127,21 @@ pub fn check(
                 format!("name Ceph {newest} or newer"),
             );
         }
-        if let Some(oldest) = running.iter().map(|(_, v)| *v).min().filter(|o| to.major > o.major + 1) {
+        // An upgrade may skip at most one major release (FACTS §5: Reef 18 or Squid 19 to
+        // Tentacle 20)
+        if let Some(oldest) = running.iter().map(|(_, v)| *v).min().filter(|o| to.major > o.major + 2) {
             block(
                 &mut f,
                 "major-jump",
                 format!(
-                    "{img} is Ceph {to} ({}), more than one major release past the {oldest} ({}) still running: an upgrade may skip at most one",
+                    "{img} is Ceph {to} ({}), which skips more than one major release past the {oldest} ({}) still running: an upgrade may skip at most one",
                     to.release(),
                     oldest.release()
                 ),
                 format!(
                     "upgrade to the latest {} {} release first, then to {img}",
-                    capital(oldest.major + 1),
-                    oldest.major + 1
+                    capital(oldest.major + 2),
+                    oldest.major + 2
                 ),
             );
         }
@@ -354,25 +356,15 @@ pub fn check(
     // --- The `profile rgw` order rule: no RGW ahead of the OSDs (ceph PR #70538, rook #18305).
     let oldest_osd = running.iter().filter(|(t, _)| *t == DaemonType::Osd).map(|(_, v)| *v).min();
     let newest_rgw = running.iter().filter(|(t, _)| *t == DaemonType::Rgw).map(|(_, v)| *v).max();
-    if let (Some(osd), Some(rgw)) = (oldest_osd, newest_rgw) {
-        if rgw > osd {
-            risk(
-                &mut f,
-                "rgw-order",
-                format!("RGWs run Ceph {rgw} while OSDs still run {osd}: OSDs older than the mons read RGW keys with `profile rgw` as no caps (ceph PR #70538, rook #18305)"),
-                "move the OSDs first (the staged upgrade does: OSD batches before any RGW); hold the RGWs meanwhile: `kubectl ceph-image pause rgw.STORE`".into(),
-            );
-        } else if snap.rook_release().is_some_and(|r| r < (1, 21)) && to.is_some_and(|t| t > osd) {
-            risk(
-                &mut f,
-                "rgw-order",
-                format!(
-                    "Rook {} moves the RGWs right after the mons, ahead of the OSDs, when spec.cephVersion.image changes directly (`set base`, Helm values; PR #18369 is in v1.21), and OSDs older than the mons read `profile rgw` keys as no caps; the staged upgrade keeps them until every OSD moved",
-                    clean(rook.unwrap_or("?"))
-                ),
-                "upgrade with `kubectl ceph-image upgrade` (RGWs after every OSD), not `set base`".into(),
-            );
-        }
+    if let (Some(osd), Some(rgw)) = (oldest_osd, newest_rgw)
+        && rgw > osd
+    {
+        risk(
+            &mut f,
+            "rgw-order",
+            format!("RGWs run Ceph {rgw} while OSDs still run {osd}: OSDs older than the mons read RGW keys with `profile rgw` as no caps (ceph PR #70538, rook #18305)"),
+            "move the OSDs first (the staged upgrade does: OSD batches before any RGW); hold the RGWs meanwhile: `kubectl ceph-image pause rgw.STORE`".into(),
+        );
     }
 
     // --- Deployments paused by `kubectl rollout pause`.
@@ -497,7 +489,7 @@ fn health(snap: &Snapshot, ceph: Option<&CephAnswer>, now: jiff::Timestamp, f: &
                         "{source} reports {code} at HEALTH_ERR ({msg}): daemon keys are still `aes` past the cephx boundary (CVE-2025-30156); {}",
                         gates_blocked(&h.code)
                     ),
-                    fix: "rotate the daemon keys to AES256K: spec.security.cephx.daemon {keyRotationPolicy: KeyGeneration, keyGeneration: current+1, keyType: aes256k} (Rook v1.19.9 / v1.20.5+), not skipUpgradeChecks".into(),
+                    fix: crate::model::ceph::ROTATE_KEYS_FIX.into(),
                 });
             } else {
                 f.blockers.push(Finding {

@@ -137,9 +137,9 @@ fn version_rules_block() {
     let reef = healthy("quay.io/ceph/ceph:v18.2.7");
     let mut reef = reef;
     reef.rook_version = Some("v1.16.9".into());
-    assert!(run(&reef, V5).0.contains(&"major-jump"), "Reef to Tentacle skips one only");
-    let squid = healthy("quay.io/ceph/ceph:v17.2.8");
-    assert!(run(&squid, V5).0.contains(&"major-jump"));
+    assert!(!run(&reef, V5).0.contains(&"major-jump"), "Tentacle upgrades from Reef and Squid");
+    let quincy = healthy("quay.io/ceph/ceph:v17.2.8");
+    assert!(run(&quincy, V5).0.contains(&"major-jump"), "Quincy to Tentacle skips two");
     let (b, _) = run(&healthy("quay.io/ceph/ceph:v19.2.3"), "quay.io/ceph/ceph:v20.2.0");
     assert_eq!(b, ["known-bad-release"]);
     assert_eq!(run(&healthy(V4), "quay.io/ceph/ceph:v20").0, ["floating-image"]);
@@ -246,10 +246,11 @@ fn rgw_must_not_run_ahead_of_the_osds() {
         *x = d(DaemonType::Rgw, "store", "node-1", V5);
     }
     assert_eq!(run(&s, V5).1, ["rgw-order"]);
-    // Rook before v1.21 moves RGWs with the mons on a direct change.
+    // RGWs not ahead: nothing to say of a healthy cluster (the staged upgrade keeps them
+    // after the OSDs; a fresh user's trial found this warned on every Rook 1.20 cluster)
     let mut s = healthy(V4);
     s.rook_version = Some("v1.20.6".into());
-    assert_eq!(run(&s, V5).1, ["rgw-order"]);
+    assert_eq!(run(&s, V5).1, Vec::<&str>::new());
 }
 
 #[test]

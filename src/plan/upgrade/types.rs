@@ -277,7 +277,10 @@ pub(super) fn mover(d: &Daemon, early: bool) -> Mover {
 pub(super) fn gates(image: &str) -> Vec<String> {
     vec![
         format!("every pod of the stage Running and Ready on {image} (within --timeout)"),
-        "the CephCluster's status.ceph.health not HEALTH_ERR, refreshed after the stage".to_string(),
+        "Ceph reports the stage's daemons on the target release (`ceph versions`)".to_string(),
+        "no HEALTH_ERR in `ceph health detail` (where Ceph cannot be asked: the CephCluster's status.ceph.health, \
+         refreshed after the stage)"
+            .to_string(),
     ]
 }
 
