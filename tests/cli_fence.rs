@@ -562,3 +562,25 @@ fn upgrade_osd_requires_healthy_pgs_holds_a_fence_of_osds() {
     assert!(r.stderr.contains("pgHealthyRegex `([` does not compile"), "{}", r.stderr);
     assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
 }
+
+/// A `ceph` that answers garbage and exits 0 has not said yes (a fresh user's trial: the
+/// fence restarted every OSD on it): refused, nothing sent, the start of the answer shown
+/// sanitised; the health gate says when it reads Rook's copy instead.
+#[test]
+fn a_garbled_ok_to_stop_is_no_yes() {
+    use rook_sim::ceph::state::FaultKind;
+    let sim = sim_with(Crd::Released, 3);
+    sim.ceph_fault(FaultKind::Garbage, Some("osd ok-to-stop"), None);
+    sim.clear_log();
+    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("not Ceph's ok-to-stop JSON")
+            && r.stderr.contains("check that Ceph answers")
+            && r.stderr.contains("Nothing was sent"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\x1b'), "{}", r.stderr);
+    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+}
