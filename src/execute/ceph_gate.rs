@@ -76,6 +76,17 @@ pub enum Held {
 }
 
 impl Held {
+    /// Ceph could not be asked `ask`: why, and whether asking again may help (a refused
+    /// exec will not, until someone grants it).
+    fn unanswered(ask: &Ask, e: &CephError) -> Held {
+        Held::Unanswered {
+            ask: ask.clone(),
+            error: e.to_string(),
+            retry: !matches!(e, CephError::Forbidden { .. }),
+            reason: e.reason(),
+        }
+    }
+
     /// One line: which daemons, what Ceph said or why it could not be asked.
     pub fn text(&self) -> String {
         match self {
@@ -129,6 +140,14 @@ impl CephGate {
         self.found.lock().expect("lock").clone()
     }
 
+    /// What a failed command says of the way to Ceph: an exec refused by RBAC is refused
+    /// for the rest of the run (rights do not change mid-run), so it is not sent again.
+    fn failed(&self, e: &CephError) {
+        if matches!(e, CephError::Forbidden { .. }) {
+            *self.found.lock().expect("lock") = Err(e.clone());
+        }
+    }
+
     /// Find the pod again, after a failure that a new pod may cure.
     async fn find_again(&self) {
         let timeout = self.ceph().map_or(EXEC_TIMEOUT, |c| c.timeout());
@@ -141,27 +160,17 @@ impl CephGate {
         for ask in asks {
             let ceph = match self.ceph() {
                 Ok(c) => c,
-                Err(e) => {
-                    let retry = !matches!(e, CephError::Forbidden { .. });
-                    return Some(Held::Unanswered {
-                        ask: ask.clone(),
-                        error: e.to_string(),
-                        retry,
-                        reason: e.reason(),
-                    });
-                }
+                Err(e) => return Some(Held::unanswered(ask, &e)),
             };
             if let (Some(re), true) = (&self.pgs_healthy, ask.args.first().is_some_and(|a| a == "osd")) {
                 let held = match ceph.json(&["status"]).await {
                     Ok(v) => {
                         crate::model::ceph::pgs_unclean(&v, re).map(|states| Held::Unclean { ask: ask.clone(), states })
                     }
-                    Err(e) => Some(Held::Unanswered {
-                        ask: ask.clone(),
-                        error: e.to_string(),
-                        retry: e.reason() != "forbidden",
-                        reason: e.reason(),
-                    }),
+                    Err(e) => {
+                        self.failed(&e);
+                        Some(Held::unanswered(ask, &e))
+                    }
                 };
                 if held.is_some() {
                     return held;
@@ -179,12 +188,10 @@ impl CephGate {
                         reason: if out.code == 0 { "notJson" } else { "exit" },
                     }),
                 },
-                Err(e) => Some(Held::Unanswered {
-                    ask: ask.clone(),
-                    error: e.to_string(),
-                    retry: e.reason() != "forbidden",
-                    reason: e.reason(),
-                }),
+                Err(e) => {
+                    self.failed(&e);
+                    Some(Held::unanswered(ask, &e))
+                }
             };
             if held.is_some() {
                 return held;
@@ -203,6 +210,7 @@ impl CephGate {
                 None => Err(format!("`ceph health detail` in pod {} answered no status", ceph.pod_name())),
             },
             Err(e) => {
+                self.failed(&e);
                 if !matches!(e, CephError::Forbidden { .. }) {
                     self.find_again().await;
                 }
@@ -215,7 +223,10 @@ impl CephGate {
     /// asked (no new search for the pod: the health gate does that).
     pub async fn versions(&self) -> std::result::Result<BTreeMap<String, BTreeMap<String, u64>>, String> {
         let ceph = self.ceph().map_err(|e| e.to_string())?;
-        let v = ceph.json(&["versions"]).await.map_err(|e| e.to_string())?;
+        let v = ceph.json(&["versions"]).await.map_err(|e| {
+            self.failed(&e);
+            e.to_string()
+        })?;
         crate::model::ceph::versions_of(&v)
             .ok_or_else(|| format!("`ceph versions` in pod {} answered no counts by type", ceph.pod_name()))
     }
