@@ -42,6 +42,8 @@ pub struct CephGate {
     /// `upgradeOSDRequiresHealthyPGs`: before OSDs restart every PG must be in a state this
     /// matches (`pgHealthyRegex`), as Rook's osd/update.go waits before its own batches.
     pub pgs_healthy: Option<regex::Regex>,
+    /// Said already this run that Ceph could not be asked for its health.
+    said_no_health: std::sync::atomic::AtomicBool,
 }
 
 /// The PG states an OSD restart waits for, from the CephCluster's knobs: None where
@@ -128,6 +130,7 @@ impl CephGate {
             daemons: BTreeMap::new(),
             together: true,
             pgs_healthy: None,
+            said_no_health: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -216,6 +219,18 @@ impl CephGate {
                 }
                 Err(e.to_string())
             }
+        }
+    }
+
+    /// Say once a run, not at every gate (hundreds of lines over a 2000-OSD run), that
+    /// Ceph could not be asked for its health (`why`) and Rook's copy is read instead.
+    pub fn say_health_unasked(&self, why: &str) {
+        if !self.said_no_health.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            crate::output::note(&format!(
+                "Ceph could not be asked for its health ({}): the health gates read Rook's status.ceph, refreshed \
+                 about every 60 s",
+                clean(why)
+            ));
         }
     }
 

@@ -574,24 +574,19 @@ fn remember(j: Journal) {
 async fn health_gate(t: &Target<'_>) -> Result<()> {
     let start = std::time::Instant::now();
     loop {
+        // Ceph's own answer where there is a gate; else (or where it failed) Rook's copy
         let asked = match t.ceph_gate {
-            Some(g) => match g.health_blocks().await {
-                Ok(blocks) => Some(blocks),
-                Err(why) => {
-                    crate::output::note(&format!(
-                        "Ceph could not be asked for its health ({}): reading Rook's status.ceph, refreshed about \
-                         every 60 s",
-                        crate::output::clean(&why)
-                    ));
-                    None
-                }
-            },
-            None => None,
+            Some(g) => g.health_blocks().await,
+            None => Err(String::new()),
         };
         let why = match asked {
-            Some(why) => why,
-            None => {
+            Ok(why) => why,
+            Err(unasked) => {
                 let c = write::get_cluster_value(t.kube, t.namespace, &t.cluster).await?;
+                // said once the API answered: an API that fails says so itself
+                if let Some(g) = t.ceph_gate {
+                    g.say_health_unasked(&unasked);
+                }
                 let health = c.pointer("/status/ceph/health").and_then(Value::as_str).unwrap_or("");
                 (health == "HEALTH_ERR")
                     .then(|| format!("CephCluster {} reports HEALTH_ERR (status.ceph.health)", t.cluster))

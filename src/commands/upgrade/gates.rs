@@ -37,9 +37,8 @@ pub(super) struct Gates {
     /// Daemons this run moved, by `ceph versions` type: at least as many must report the
     /// target release after each stage.
     moved: BTreeMap<&'static str, u64>,
-    /// Said once a run, not at every gate: that Ceph could not be asked for its health, or
-    /// for ok-to-stop (hundreds of lines over a 2000-OSD upgrade otherwise).
-    said_no_health: AtomicBool,
+    /// Said once a run, not at every stage: that Ceph could not be asked for ok-to-stop
+    /// (hundreds of lines over a 2000-OSD upgrade otherwise).
     said_no_ok_to_stop: AtomicBool,
 }
 
@@ -122,7 +121,7 @@ pub(super) async fn health(
     let start = Instant::now();
     gates.found(conn, s).await;
     let g = gates.ceph.as_ref().expect("found above");
-    let (r, from_rook) = health_wait(conn, s, cluster, after, g, &gates.said_no_health).await;
+    let (r, from_rook) = health_wait(conn, s, cluster, after, g).await;
     gates.health += start.elapsed();
     gates.from_rook += usize::from(from_rook);
     r
@@ -135,7 +134,6 @@ async fn health_wait(
     cluster: &str,
     after: jiff::Timestamp,
     g: &CephGate,
-    said: &AtomicBool,
 ) -> (Result<()>, bool) {
     let timeout = s.timeout;
     let start = Instant::now();
@@ -149,13 +147,7 @@ async fn health_wait(
                 match rook_health_blocks(conn, cluster, after).await {
                     Ok(b) => {
                         // said once the API answered: an API that fails says so itself
-                        if !said.swap(true, Ordering::Relaxed) {
-                            note(&format!(
-                                "Ceph could not be asked for its health ({}): the health gates read Rook's \
-                                 status.ceph, refreshed about every 60 s",
-                                clean(&why)
-                            ));
-                        }
+                        g.say_health_unasked(&why);
                         (b, Duration::from_millis(250))
                     }
                     Err(e) => return (Err(e), true),
