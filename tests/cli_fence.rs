@@ -540,47 +540,49 @@ fn a_node_down_mid_fence_stops_the_next_step() {
     sim.set_node_down(first, false);
 }
 
-/// Issue 23 item 4: Rook's `upgradeOSDRequiresHealthyPGs` holds the fence's OSD steps as it
-/// holds Rook's own batches: with PGs undersized (a node down) the refusal says so, with
-/// the states Ceph reports; a `pgHealthyRegex` that does not compile refuses too.
-#[test]
-fn upgrade_osd_requires_healthy_pgs_holds_a_fence_of_osds() {
-    let sim = sim_with(Crd::Released, 6);
-    let name = ns(&sim);
-    sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["upgradeOSDRequiresHealthyPGs"] = true.into()).unwrap();
-    sim.set_node_down("node-02", true);
-    sim.clear_log();
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("placement groups are not all clean") && r.stderr.contains("undersized"), "{}", r.stderr);
-    assert!(ceph_commands(&sim).iter().any(|c| c == "ceph status -f json"), "{:?}", ceph_commands(&sim));
-    sim.set_node_down("node-02", false);
-    sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["disruptionManagement"] = json!({"pgHealthyRegex": "(["}))
-        .unwrap();
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("pgHealthyRegex `([` does not compile"), "{}", r.stderr);
-    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+on_both! {
+    /// Issue 23 item 4: Rook's `upgradeOSDRequiresHealthyPGs` holds the fence's OSD steps as it
+    /// holds Rook's own batches: with PGs undersized (a node down) the refusal says so, with
+    /// the states Ceph reports; a `pgHealthyRegex` that does not compile refuses too.
+    fn upgrade_osd_requires_healthy_pgs_holds_a_fence_of_osds() {
+        let sim = sim_with(Crd::Released, 6);
+        let name = ns(&sim);
+        sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["upgradeOSDRequiresHealthyPGs"] = true.into()).unwrap();
+        sim.set_node_down("node-02", true);
+        sim.clear_log();
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--dry-run"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("placement groups are not all clean") && r.stderr.contains("undersized"), "{}", r.stderr);
+        assert!(ceph_commands(&sim).iter().any(|c| c == "ceph status -f json"), "{:?}", ceph_commands(&sim));
+        sim.set_node_down("node-02", false);
+        sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["disruptionManagement"] = json!({"pgHealthyRegex": "(["}))
+            .unwrap();
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("pgHealthyRegex `([` does not compile"), "{}", r.stderr);
+        assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+    }
 }
 
-/// A `ceph` that answers garbage and exits 0 has not said yes (a fresh user's trial: the
-/// fence restarted every OSD on it): refused, nothing sent, the start of the answer shown
-/// sanitised; the health gate says when it reads Rook's copy instead.
-#[test]
-fn a_garbled_ok_to_stop_is_no_yes() {
-    use rook_sim::ceph::state::FaultKind;
-    let sim = sim_with(Crd::Released, 3);
-    sim.ceph_fault(FaultKind::Garbage, Some("osd ok-to-stop"), None);
-    sim.clear_log();
-    let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("not Ceph's ok-to-stop JSON")
-            && r.stderr.contains("check that Ceph answers")
-            && r.stderr.contains("Nothing was sent"),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains('\x1b'), "{}", r.stderr);
-    assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+on_both! {
+    /// A `ceph` that answers garbage and exits 0 has not said yes (a fresh user's trial: the
+    /// fence restarted every OSD on it): refused, nothing sent, the start of the answer shown
+    /// sanitised; the health gate says when it reads Rook's copy instead.
+    fn a_garbled_ok_to_stop_is_no_yes() {
+        use rook_sim::ceph::state::FaultKind;
+        let sim = sim_with(Crd::Released, 3);
+        sim.ceph_fault(FaultKind::Garbage, Some("osd ok-to-stop"), None);
+        sim.clear_log();
+        let r = run(&sim, &["set", "osd", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("not Ceph's ok-to-stop JSON")
+                && r.stderr.contains("check that Ceph answers")
+                && r.stderr.contains("Nothing was sent"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains('\x1b'), "{}", r.stderr);
+        assert!(sim.mutating_requests().is_empty(), "{:?}", sim.mutating_requests());
+    }
 }
