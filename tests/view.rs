@@ -51,6 +51,7 @@ on_both! {
         let ns = ns(&sim);
         let (rt, kube) = client(&sim);
         let view = rt.block_on(View::start(&kube, &ns, None)).unwrap();
+        view.follow();
         converges(&rt, &kube, &view, &ns);
         // another client's writes, and Rook's and the kubelets' answers to them
         run(&sim, &["set", "mgr", IMG, "--yes", "--wait", "--timeout", "60s"]).ok();
@@ -74,6 +75,7 @@ fn expired_history_lists_the_collection_again() {
     let ns = ns(&sim);
     let (rt, kube) = client(&sim);
     let view = rt.block_on(View::start(&kube, &ns, None)).unwrap();
+    view.follow();
     let refused = sim.faults().add(Fault::new(FaultKind::Status(503)).verb("watch"));
     sim.drop_watches();
     run(&sim, &["pause", "osd.1", "--yes"]).ok();

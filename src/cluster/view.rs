@@ -106,9 +106,9 @@ pub struct Objects {
     clusters: BTreeMap<String, CephCluster>,
     deployments: BTreeMap<String, DeploymentRecord>,
     deployment_strings: Interner,
-    /// Pods of a Deployment (others are not kept, as `PodRecords` keeps none), by name,
-    /// with their Deployment's name.
-    pods: BTreeMap<String, (String, PodRecord)>,
+    /// Pods of a Deployment (others are not kept, as `PodRecords` keeps none), by their
+    /// Deployment's name, then by name.
+    pods: HashMap<String, BTreeMap<String, PodRecord>>,
     pod_strings: Interner,
     /// The resourceVersion each collection is known up to (its LIST's, then the last
     /// event's or bookmark's).
@@ -116,6 +116,9 @@ pub struct Objects {
     /// LIST passes and WATCH requests sent, by collection (the initial LISTs counted).
     pub lists: [u32; 3],
     pub watches: [u32; 3],
+    /// The server answered each collection's first watch (opened, or refused: a watch the
+    /// plugin may not send stops the view before anything is planned from it).
+    answered: [bool; 3],
 }
 
 /// What an event line asks of the follower.
@@ -176,13 +179,18 @@ impl Objects {
             }
             Collection::Pods => {
                 let p: WirePod = serde_json::from_value(object)?;
-                match pod_deployment(&p).filter(|_| !gone) {
-                    Some(dep) => {
-                        self.pods.insert(p.metadata.name.clone(), (dep, PodRecord::new(p, &mut self.pod_strings)));
+                // a pod's owner does not change: its Deployment is where it is kept
+                let Some(dep) = pod_deployment(&p) else { return Ok(()) };
+                if gone {
+                    if let Some(of) = self.pods.get_mut(&dep) {
+                        of.remove(&p.metadata.name);
+                        if of.is_empty() {
+                            self.pods.remove(&dep);
+                        }
                     }
-                    None => {
-                        self.pods.remove(&p.metadata.name);
-                    }
+                } else {
+                    let name = p.metadata.name.clone();
+                    self.pods.entry(dep).or_default().insert(name, PodRecord::new(p, &mut self.pod_strings));
                 }
             }
         }
@@ -197,13 +205,15 @@ impl Objects {
     /// The records of the Deployments named (all when None) and of their pods, as
     /// classification takes them, and the CephClusters.
     fn records(&self, only: Option<&[&str]>) -> (Vec<CephCluster>, DeploymentRecords, PodRecords) {
-        let wanted = |name: &str| only.is_none_or(|o| o.contains(&name));
-        let deployments =
-            self.deployments.iter().filter(|(n, _)| wanted(n)).map(|(_, d)| d.clone()).collect::<Vec<_>>();
-        let mut pods: HashMap<String, Vec<PodRecord>> = HashMap::new();
-        for (dep, p) in self.pods.values().filter(|(d, _)| wanted(d)) {
-            pods.entry(dep.clone()).or_default().push(p.clone());
-        }
+        let deployments: Vec<DeploymentRecord> = match only {
+            None => self.deployments.values().cloned().collect(),
+            Some(names) => names.iter().filter_map(|n| self.deployments.get(*n)).cloned().collect(),
+        };
+        let pods_of = |dep: &str| self.pods.get(dep).map(|of| (dep.to_string(), of.values().cloned().collect()));
+        let pods: HashMap<String, Vec<PodRecord>> = match only {
+            None => self.pods.keys().filter_map(|d| pods_of(d)).collect(),
+            Some(names) => names.iter().filter_map(|d| pods_of(d)).collect(),
+        };
         (self.clusters.values().cloned().collect(), DeploymentRecords::of(deployments), PodRecords::of(pods))
     }
 }
@@ -212,7 +222,7 @@ impl Objects {
 enum Listed {
     Clusters(BTreeMap<String, CephCluster>),
     Deployments(BTreeMap<String, DeploymentRecord>, Interner),
-    Pods(BTreeMap<String, (String, PodRecord)>, Interner),
+    Pods(HashMap<String, BTreeMap<String, PodRecord>>, Interner),
 }
 
 /// One paginated LIST of collection `c`, each page reduced as it arrives (`list_fold`).
@@ -236,10 +246,11 @@ async fn list(kube: &Kube, ns: &str, c: Collection) -> Result<(Listed, String)> 
         }
         Collection::Pods => {
             let ((items, strings), rv) =
-                list_fold(kube, &path, &sel, &what, Default::default, |(m, s): &mut (BTreeMap<_, _>, Interner), p| {
+                list_fold(kube, &path, &sel, &what, Default::default, |(m, s): &mut (HashMap<_, _>, Interner), p| {
                     let p: WirePod = p;
                     if let Some(dep) = pod_deployment(&p) {
-                        m.insert(p.metadata.name.clone(), (dep, PodRecord::new(p, s)));
+                        let name = p.metadata.name.clone();
+                        m.entry(dep).or_insert_with(BTreeMap::new).insert(name, PodRecord::new(p, s));
                     }
                 })
                 .await?;
@@ -288,12 +299,14 @@ pub struct View {
     kube: Kube,
     ns: String,
     cluster: Option<String>,
-    followers: Vec<tokio::task::JoinHandle<()>>,
+    /// The watches, one task per collection, started by the first read that needs them
+    /// (`follow`): a run that only reads once (a dry run) opens none.
+    followers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for View {
     fn drop(&mut self) {
-        for f in &self.followers {
+        for f in self.followers.lock().expect("lock").iter() {
             f.abort();
         }
     }
@@ -301,8 +314,8 @@ impl Drop for View {
 
 impl View {
     /// List the three collections (at once, as `read::snapshot` does; its errors are
-    /// this one's), then follow each with a watch in the background. `cluster`: the
-    /// `--cluster` name, for `snapshot`.
+    /// this one's); `follow` then follows each with a watch in the background. `cluster`:
+    /// the `--cluster` name, for `snapshot`.
     pub async fn start(kube: &Kube, ns: &str, cluster: Option<&str>) -> Result<View> {
         let (c, d, p) = tokio::join!(
             list(kube, ns, Collection::Clusters),
@@ -321,11 +334,25 @@ impl View {
             stopped: Mutex::new(None),
             failing: Mutex::default(),
         });
-        let followers = COLLECTIONS
-            .into_iter()
-            .map(|c| tokio::spawn(follow(kube.clone(), ns.to_string(), c, shared.clone())))
-            .collect();
-        Ok(View { shared, kube: kube.clone(), ns: ns.to_string(), cluster: cluster.map(str::to_string), followers })
+        Ok(View {
+            shared,
+            kube: kube.clone(),
+            ns: ns.to_string(),
+            cluster: cluster.map(str::to_string),
+            followers: Mutex::default(),
+        })
+    }
+
+    /// Follow the collections with their watches from now on (once; from the LISTs'
+    /// resourceVersions, so nothing in between is missed while history lasts).
+    pub fn follow(&self) {
+        let mut f = self.followers.lock().expect("lock");
+        if f.is_empty() {
+            *f = COLLECTIONS
+                .into_iter()
+                .map(|c| tokio::spawn(follow(self.kube.clone(), self.ns.clone(), c, self.shared.clone())))
+                .collect();
+        }
     }
 
     /// The snapshot of the cluster as the view holds it, once it has seen this process's
@@ -341,6 +368,7 @@ impl View {
     /// cheap partial snapshot, for following a rollout at each change); None while the
     /// view holds no CephCluster to choose.
     pub fn daemons_of(&self, deployments: &[&str]) -> Result<Option<Snapshot>> {
+        self.follow();
         self.stopped()?;
         let (clusters, ds, ps) = self.shared.objects().records(Some(deployments));
         let cluster = match &self.cluster {
@@ -353,6 +381,7 @@ impl View {
 
     /// Resolves at the view's next change (an event applied, a LIST, a failure).
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.follow();
         self.shared.changed.subscribe()
     }
 
@@ -373,12 +402,25 @@ impl View {
     /// Wait until the CephClusters and the Deployments are known up to this process's
     /// latest write to each (see the module).
     pub async fn caught_up(&self) -> Result<()> {
-        let mut changes = self.changes();
+        let mut changes = self.shared.changed.subscribe();
         let mut deadline = Instant::now() + CATCH_UP;
         // per collection: the LIST count at which a re-LIST was asked for
         let mut relisted: [Option<u32>; 3] = [None; 3];
         loop {
             self.stopped()?;
+            let following = !self.followers.lock().expect("lock").is_empty();
+            let unanswered = following && !self.shared.objects().answered.iter().all(|a| *a);
+            if unanswered {
+                let _ = tokio::time::timeout_at(deadline.into(), changes.changed()).await;
+                if Instant::now() < deadline {
+                    continue;
+                }
+                return Err(Error::Connection(format!(
+                    "the watches of namespace {} were not answered within {}s",
+                    self.ns,
+                    CATCH_UP.as_secs()
+                )));
+            }
             let mut behind = None;
             {
                 let o = self.shared.objects();
@@ -398,6 +440,7 @@ impl View {
                 }
             }
             let Some((c, written, lists, numeric)) = behind else { return Ok(()) };
+            self.follow();
             let now = Instant::now();
             if relisted[c.i()].is_none() && (!numeric || now >= deadline) {
                 relisted[c.i()] = Some(lists);
@@ -480,6 +523,7 @@ async fn follow(kube: Kube, ns: String, c: Collection, shared: Arc<Shared>) {
             let opened = Instant::now();
             match kube.stream(req, &what).await {
                 Ok(res) => {
+                    answered(&shared, c);
                     match read_events(res, c, &shared).await {
                         Ended::Relist => relist = true,
                         // a watch that ends at once with nothing: not resumed in a tight loop
@@ -492,6 +536,7 @@ async fn follow(kube: Kube, ns: String, c: Collection, shared: Arc<Shared>) {
                     continue;
                 }
                 Err(e) if e.api_code() == Some(410) => {
+                    answered(&shared, c);
                     relist = true;
                     continue;
                 }
@@ -501,9 +546,16 @@ async fn follow(kube: Kube, ns: String, c: Collection, shared: Arc<Shared>) {
         failures += 1;
         let Some(delay) = retry_delay(&failed, failures) else { return stop(&shared, failed) };
         shared.failing.lock().expect("lock")[c.i()] = Some(super::api::first_line(&failed));
-        shared.bump();
+        answered(&shared, c);
         tokio::time::sleep(delay.max(backoff(failures))).await;
     }
+}
+
+/// The server answered a watch of `c` (or it failed transiently): `caught_up` waits for
+/// this once, so that a refused watch stops the view before anything is planned from it.
+fn answered(shared: &Shared, c: Collection) {
+    shared.objects().answered[c.i()] = true;
+    shared.bump();
 }
 
 fn stop(shared: &Shared, e: Error) {
@@ -572,9 +624,9 @@ mod tests {
         let mut o = Objects::default();
         assert_eq!(o.apply_line(Collection::Pods, &line("ADDED", pod("p1", "10", "ceph:1"))), Step::Go);
         assert_eq!(o.resource_version(Collection::Pods), "10");
-        assert_eq!(o.pods["p1"].0, "rook-ceph-osd-1", "kept under its Deployment");
+        assert!(o.pods["rook-ceph-osd-1"].contains_key("p1"), "kept under its Deployment");
         o.apply_line(Collection::Pods, &line("MODIFIED", pod("p1", "12", "ceph:2")));
-        assert_eq!(o.pods["p1"].1.containers[0].image.as_deref(), Some("ceph:2"));
+        assert_eq!(o.pods["rook-ceph-osd-1"]["p1"].containers[0].image.as_deref(), Some("ceph:2"));
         // a bookmark changes no object, only where a resumed watch starts from
         let bookmark = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "40"},
                               "spec": {"containers": null}, "status": {}});
@@ -612,7 +664,7 @@ mod tests {
         assert!(o.pods.is_empty());
         assert_eq!(o.resource_version(Collection::Pods), "3");
         o.apply_line(Collection::Pods, &line("ADDED", pod("p1", "4", "ceph:1")));
-        o.replace(Collection::Pods, Listed::Pods(BTreeMap::new(), Interner::default()), "9".into());
+        o.replace(Collection::Pods, Listed::Pods(HashMap::new(), Interner::default()), "9".into());
         assert!(o.pods.is_empty(), "what the LIST did not return is gone");
         assert_eq!((o.resource_version(Collection::Pods), o.lists[Collection::Pods.i()]), ("9", 1));
     }
