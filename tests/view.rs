@@ -51,7 +51,7 @@ on_both! {
         let ns = ns(&sim);
         let (rt, kube) = client(&sim);
         let view = rt.block_on(View::start(&kube, &ns, None)).unwrap();
-        view.follow();
+        rt.block_on(async { view.follow() });
         converges(&rt, &kube, &view, &ns);
         // another client's writes, and Rook's and the kubelets' answers to them
         run(&sim, &["set", "mgr", IMG, "--yes", "--wait", "--timeout", "60s"]).ok();
@@ -75,7 +75,7 @@ fn expired_history_lists_the_collection_again() {
     let ns = ns(&sim);
     let (rt, kube) = client(&sim);
     let view = rt.block_on(View::start(&kube, &ns, None)).unwrap();
-    view.follow();
+    rt.block_on(async { view.follow() });
     let refused = sim.faults().add(Fault::new(FaultKind::Status(503)).verb("watch"));
     sim.drop_watches();
     run(&sim, &["pause", "osd.1", "--yes"]).ok();
@@ -87,4 +87,60 @@ fn expired_history_lists_the_collection_again() {
     assert!(lists.iter().all(|n| *n == 2), "each collection listed again once: {lists:?}");
     let osd1 = rt.block_on(view.snapshot()).unwrap();
     assert!(osd1.daemons.iter().any(|d| d.id.to_string() == "osd.1" && d.labelled), "the pause is in the view");
+}
+
+on_both! {
+    /// Issue 24's acceptance: the server cuts the upgrade's watches again and again while it
+    /// runs; each is resumed from where it was (no LIST after the first, so no re-plan from
+    /// scratch), every stage runs once, and no daemon restarts twice.
+    fn watches_cut_mid_upgrade_are_resumed_without_a_relist_or_a_second_restart() {
+        let sim = std::sync::Arc::new(slow_sim(Crd::Proposed, 40));
+        let ns = ns(&sim);
+        let planned = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]).ok().json();
+        let stages = planned["plan"]["stages"].as_array().unwrap().len();
+        sim.reset_replacements();
+        sim.clear_log();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cutter = {
+            let (sim, done) = (sim.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut cuts = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(300));
+                    sim.drop_watches();
+                    cuts += 1;
+                }
+                cuts
+            })
+        };
+        let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let cuts = cutter.join().unwrap();
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Upgrade done"), "{}", r.stdout);
+        assert!(cuts >= 3, "the watches were cut {cuts} times");
+        // each stage once; planned again only after a 409 on its CephCluster patch (Rook
+        // writes the status all the time: `drive` reads and plans that stage again)
+        let ran = r.stderr.lines().filter(|l| l.starts_with("stage ")).count();
+        let conflicts = r.stderr.matches("(409 Conflict): reading the cluster again").count();
+        assert_eq!(ran, stages + conflicts, "each stage once, none planned again: {}", r.stderr);
+        assert!(conflicts <= 3, "{conflicts} conflicts: {}", r.stderr);
+        let ours: Vec<_> =
+            sim.log().into_iter().filter(|q| q.user_agent.starts_with("kubectl-ceph-image/")).collect();
+        // whole passes over the daemons (`read::PAGE` a page, no continue token)
+        let sel = format!("labelSelector=rook_cluster%3D{ns}&limit=500");
+        let whole_lists = |resource: &str| {
+            let pass = |q: &&rook_sim::LoggedRequest| q.query.contains(&sel) && !q.query.contains("continue=");
+            ours.iter().filter(|q| q.verb == "list" && q.resource == resource).filter(pass).count()
+        };
+        assert_eq!((whole_lists("deployments"), whole_lists("pods")), (1, 1), "listed once, then watched");
+        let resumed = ours.iter().filter(|q| q.verb == "watch" && q.resource == "deployments").count();
+        assert!(resumed >= 2, "the cut watches were opened again: {resumed}");
+        sim.settle();
+        let counts = sim.replacements(&ns);
+        assert!(!counts.is_empty() && counts.values().all(|n| *n == 1), "replaced once each: {counts:?}");
+        let c = sim.get(&rook_sim::resources::CEPHCLUSTERS, &ns, &ns).unwrap();
+        assert_eq!(c["spec"]["cephVersion"]["image"], IMG);
+        assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_none(), "state left");
+    }
 }

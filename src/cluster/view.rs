@@ -306,7 +306,7 @@ pub struct View {
 
 impl Drop for View {
     fn drop(&mut self) {
-        for f in self.followers.lock().expect("lock").iter() {
+        for f in self.followers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             f.abort();
         }
     }
@@ -345,6 +345,7 @@ impl View {
 
     /// Follow the collections with their watches from now on (once; from the LISTs'
     /// resourceVersions, so nothing in between is missed while history lasts).
+    /// Called within the tokio runtime (it spawns the followers).
     pub fn follow(&self) {
         let mut f = self.followers.lock().expect("lock");
         if f.is_empty() {
