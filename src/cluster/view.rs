@@ -133,43 +133,65 @@ pub enum Step {
 
 impl Objects {
     /// Apply one line of a watch of collection `c` (a JSON event); the resourceVersion
-    /// follows every event and bookmark applied.
+    /// follows every event and bookmark applied. The object is decoded straight into the
+    /// collection's wire type (one pass; a 2000-OSD upgrade's events are most of what the
+    /// view decodes); a line that does not decode so is read as JSON: a BOOKMARK, an
+    /// ERROR, or an object the view cannot hold.
     pub fn apply_line(&mut self, c: Collection, line: &[u8]) -> Step {
-        #[derive(serde::Deserialize)]
-        struct Event {
-            #[serde(rename = "type")]
-            etype: String,
-            object: Value,
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Step::Go;
         }
-        let Ok(ev) = serde_json::from_slice::<Event>(line) else {
-            return if line.iter().all(u8::is_ascii_whitespace) { Step::Go } else { Step::Relist };
+        let applied = match c {
+            Collection::Clusters => typed::<CephCluster>(line).map(|(t, o)| {
+                let rv = o.metadata.resource_version.clone();
+                (t, rv, Object::Cluster(Box::new(o)))
+            }),
+            Collection::Deployments => typed::<Deployment>(line).map(|(t, o)| {
+                let rv = o.metadata.resource_version.clone();
+                (t, rv, Object::Deployment(o))
+            }),
+            Collection::Pods => typed::<WirePod>(line).map(|(t, o)| {
+                let rv = o.metadata.resource_version.clone();
+                (t, rv, Object::Pod(o))
+            }),
         };
-        if ev.etype == "ERROR" {
-            return Step::Relist;
-        }
-        let rv = ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-        if ev.etype != "BOOKMARK" && self.apply(c, &ev.etype, ev.object).is_err() {
-            return Step::Relist;
-        }
+        let rv = match applied {
+            Some((etype, rv, object)) if etype != "ERROR" && etype != "BOOKMARK" => {
+                self.apply(&etype, object);
+                rv
+            }
+            // a Status, a bookmark's empty object, or what the wire type cannot hold
+            _ => {
+                #[derive(serde::Deserialize)]
+                struct Loose {
+                    #[serde(rename = "type")]
+                    etype: String,
+                    object: Value,
+                }
+                let Ok(ev) = serde_json::from_slice::<Loose>(line) else { return Step::Relist };
+                if ev.etype != "BOOKMARK" {
+                    return Step::Relist;
+                }
+                ev.object.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string)
+            }
+        };
         if let Some(rv) = rv {
             self.rv[c.i()] = rv;
         }
         Step::Go
     }
 
-    fn apply(&mut self, c: Collection, etype: &str, object: Value) -> serde_json::Result<()> {
+    fn apply(&mut self, etype: &str, object: Object) {
         let gone = etype == "DELETED";
-        match c {
-            Collection::Clusters => {
-                let cc: CephCluster = serde_json::from_value(object)?;
+        match object {
+            Object::Cluster(cc) => {
                 if gone {
                     self.clusters.remove(&cc.metadata.name);
                 } else {
-                    self.clusters.insert(cc.metadata.name.clone(), cc);
+                    self.clusters.insert(cc.metadata.name.clone(), *cc);
                 }
             }
-            Collection::Deployments => {
-                let d: Deployment = serde_json::from_value(object)?;
+            Object::Deployment(d) => {
                 if gone {
                     self.deployments.remove(&d.metadata.name);
                 } else {
@@ -177,10 +199,9 @@ impl Objects {
                         .insert(d.metadata.name.clone(), DeploymentRecord::new(d, &mut self.deployment_strings));
                 }
             }
-            Collection::Pods => {
-                let p: WirePod = serde_json::from_value(object)?;
+            Object::Pod(p) => {
                 // a pod's owner does not change: its Deployment is where it is kept
-                let Some(dep) = pod_deployment(&p) else { return Ok(()) };
+                let Some(dep) = pod_deployment(&p) else { return };
                 if gone {
                     if let Some(of) = self.pods.get_mut(&dep) {
                         of.remove(&p.metadata.name);
@@ -194,7 +215,6 @@ impl Objects {
                 }
             }
         }
-        Ok(())
     }
 
     /// The resourceVersion collection `c` is known up to.
@@ -216,6 +236,24 @@ impl Objects {
         };
         (self.clusters.values().cloned().collect(), DeploymentRecords::of(deployments), PodRecords::of(pods))
     }
+}
+
+/// One watch event's object, decoded.
+enum Object {
+    Cluster(Box<CephCluster>),
+    Deployment(Deployment),
+    Pod(WirePod),
+}
+
+/// A watch event whose object decodes as `T`: its type and the object.
+fn typed<T: serde::de::DeserializeOwned>(line: &[u8]) -> Option<(String, T)> {
+    #[derive(serde::Deserialize)]
+    struct Event<T> {
+        #[serde(rename = "type")]
+        etype: String,
+        object: T,
+    }
+    serde_json::from_slice::<Event<T>>(line).ok().map(|e| (e.etype, e.object))
 }
 
 /// A collection listed: what replaces it in the view.
@@ -582,18 +620,24 @@ async fn read_events(res: http::Response<kube::client::Body>, c: Collection, sha
                 Err(_) => continue,
             },
         };
+        // only the new bytes are searched for the end of a line: a 14 kB Deployment
+        // arrives in several frames
+        let mut search = buf.len();
         buf.extend_from_slice(&data);
         let mut applied = false;
         {
             let mut o = shared.objects();
-            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=nl).collect();
+            let mut start = 0;
+            while let Some(i) = buf[search..].iter().position(|b| *b == b'\n') {
+                let nl = search + i;
                 lines = true;
-                if o.apply_line(c, &line) == Step::Relist {
+                if o.apply_line(c, &buf[start..=nl]) == Step::Relist {
                     return Ended::Relist;
                 }
                 applied = true;
+                (start, search) = (nl + 1, nl + 1);
             }
+            buf.drain(..start);
         }
         if applied {
             shared.failing.lock().expect("lock")[c.i()] = None;
