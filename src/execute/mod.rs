@@ -149,6 +149,14 @@ async fn send(t: &Target<'_>, kube: &Kube, w: &Write, uid: Option<&str>) -> Resu
         }
         (Object::Pod(n), PatchType::Create) => write::create_pod_value(kube, ns, n, &w.patch, dry).await,
         (Object::Pod(n), PatchType::Delete) => write::delete_pod_value(kube, ns, n, uid, dry).await,
+        // answered by `ceph osd dump` after the command, as a patch is by the object
+        (Object::OsdFlag(f), PatchType::Ceph) => {
+            let g = t.ceph_gate.ok_or_else(|| Error::Failed(no_ceph(f)))?;
+            let args: Vec<String> =
+                w.patch.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+            g.change(&args).await.map_err(Error::Failed)?;
+            read(t, &w.object).await
+        }
         (o, p) => Err(Error::Failed(format!("the plugin has no {p:?} write for {}", o.describe()))),
     }
 }
@@ -158,7 +166,16 @@ async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
         Object::CephCluster(n) => write::get_cluster_value(t.kube, t.namespace, n).await,
         Object::Deployment(n) => write::get_deployment_value(t.kube, t.namespace, n).await,
         Object::Pod(n) => write::get_pod_value(t.kube, t.namespace, n).await,
+        Object::OsdFlag(f) => {
+            let g = t.ceph_gate.ok_or_else(|| Error::Failed(no_ceph(f)))?;
+            g.json(&["osd", "dump"]).await.map_err(Error::Failed)
+        }
     }
+}
+
+/// A flag write in a run that has no way to Ceph (a caller's mistake, said plainly).
+fn no_ceph(f: &crate::model::osd_flag::OsdFlag) -> String {
+    format!("the OSD flag {} cannot be changed: this run has no way to ask Ceph", f.describe())
 }
 
 /// Before a delete: read the object. `Err(done)` when there is nothing to delete (absent,
@@ -185,6 +202,10 @@ async fn one(t: &Target<'_>, w: &Write) -> Done {
     // A server dry run's answer is the object as it would be stored: a field the CRD
     // prunes is missing from it (FACTS §1), so it is judged like a real answer.
     let delete = w.patch_type == PatchType::Delete;
+    // Ceph has no dry run: the listing shows the command
+    if t.dry_run && w.patch_type == PatchType::Ceph {
+        return Done::Applied;
+    }
     if t.dry_run {
         // A delete's answer is the object as it was: any success, or nothing to delete.
         return match send(t, t.kube, w, None).await {
@@ -482,6 +503,30 @@ async fn down_gate(t: &Target<'_>, by: crate::plan::FailureDomain, deps: &[&str]
     }
 }
 
+/// What must be undone if a signal ends the process outside a run (an upgrade waiting at
+/// its gates with OSD flags set): a future that undoes it and says what it did.
+pub type SignalCleanup = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, String> + Send>;
+
+static ON_SIGNAL: std::sync::Mutex<Option<SignalCleanup>> = std::sync::Mutex::new(None);
+
+/// Register (Some) or clear (None) what a signal that ends the process undoes first.
+pub fn on_signal(cleanup: Option<SignalCleanup>) {
+    if let Ok(mut c) = ON_SIGNAL.lock() {
+        *c = cleanup;
+    }
+}
+
+/// Run what `on_signal` registered, within `within` (a SIGTERM's grace period is short):
+/// what it says, or None when nothing was registered.
+pub async fn signal_cleanup(within: std::time::Duration) -> Option<String> {
+    let f = ON_SIGNAL.lock().ok()?.take()?;
+    Some(
+        tokio::time::timeout(within, f())
+            .await
+            .unwrap_or_else(|_| format!("undoing what this run left did not finish within {within:?}")),
+    )
+}
+
 /// A command whose re-run is another command (`upgrade IMAGE` goes on with `upgrade
 /// resume`) says so here.
 static RERUN: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
@@ -533,12 +578,18 @@ pub fn writes_text(writes: &[Write]) -> String {
                 PatchType::Strategic => "strategic merge patch",
                 PatchType::Create => "create",
                 PatchType::Delete => "delete",
+                PatchType::Ceph => "ceph",
             },
             if w.preconditioned { ", resourceVersion precondition" } else { "" },
             if w.cleanup { ", sent even if interrupted" } else { "" },
             match (&w.patch, &w.expect) {
                 (Value::Null, Expect::Gone { .. }) =>
                     "only if it is still ours (read first; its uid the precondition)".into(),
+                (Value::Array(args), Expect::OsdFlag { .. }) => crate::output::clean(&format!(
+                    "ceph {}",
+                    args.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")
+                ))
+                .into_owned(),
                 (patch, _) => crate::output::clean(&patch.to_string()).into_owned(),
             }
         ));
