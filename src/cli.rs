@@ -273,6 +273,12 @@ pub struct UpgradeArgs {
     /// (a pod per node, deleted when done)
     #[arg(long)]
     pub prepull: bool,
+    /// Do not set noout on each OSD batch's failure domain while it restarts
+    #[arg(long)]
+    pub no_noout: bool,
+    /// Do not set noautoscale (the PG autoscaler's pause) during the OSD stages
+    #[arg(long)]
+    pub no_noautoscale: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
 }

@@ -36,19 +36,28 @@ pub(super) struct Gates {
     ok_to_stop: Duration,
     /// Daemons this run moved, by `ceph versions` type: at least as many must report the
     /// target release after each stage.
-    moved: BTreeMap<&'static str, u64>,
+    pub(super) moved: BTreeMap<&'static str, u64>,
     /// Said once a run, not at every stage: that Ceph could not be asked for ok-to-stop
     /// (hundreds of lines over a 2000-OSD upgrade otherwise).
     said_no_ok_to_stop: AtomicBool,
+    /// Said once that no OSD flag is set since Ceph could not be asked (`flags`).
+    pub(super) said_no_flags: bool,
+    /// Flags found set by someone else, said once each (`flags`).
+    pub(super) said_theirs: Vec<crate::model::osd_flag::OsdFlag>,
 }
 
 impl Gates {
     /// The gate for this run, found when first needed.
-    async fn found(&mut self, conn: &Connection, s: &Settings) -> &mut CephGate {
+    pub(super) async fn found(&mut self, conn: &Connection, s: &Settings) -> &mut CephGate {
         if self.ceph.is_none() {
             self.ceph = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
         }
         self.ceph.as_mut().expect("set above")
+    }
+
+    /// The gate, once found.
+    pub(super) fn ceph(&self) -> Option<&CephGate> {
+        self.ceph.as_ref()
     }
 
     /// `Time in gates: health 3.2 s (Ceph asked), ok-to-stop 0.4 s.`: what the gates cost,
