@@ -110,7 +110,32 @@ pub(super) async fn ok_to_stop(
             }
             Ok(())
         }
-        Some(Held::No { .. } | Held::Unclean { .. }) => g.wait(&asks, s.timeout).await,
+        Some(Held::No { .. } | Held::Unclean { .. }) => {
+            // Rook's own knobs govern the plugin's OSD batches as they govern Rook's
+            // (osd/update.go): the wait is waitTimeoutForHealthyOSDInMinutes (default 10)
+            // within --timeout, and continueUpgradeAfterChecksEvenIfNotHealthy goes on after
+            // it; mons never go on (Rook's mon update does not either).
+            let knobs = &snap.cluster.knobs;
+            let osds = asks.iter().any(|a| a.args.first().is_some_and(|w| w == "osd"));
+            let mons = asks.iter().any(|a| a.args.first().is_some_and(|w| w == "mon"));
+            let wait = match osds {
+                true => s.timeout.min(Duration::from_secs(
+                    60 * knobs.wait_timeout_for_healthy_osd_minutes.unwrap_or(10).max(0) as u64,
+                )),
+                false => s.timeout,
+            };
+            match g.wait(&asks, wait).await {
+                Err(e) if knobs.continue_upgrade_after_checks_even_if_not_healthy && !mons => {
+                    note(&format!(
+                        "{e}; the CephCluster's continueUpgradeAfterChecksEvenIfNotHealthy is true: stage {} goes on \
+                         anyway, as Rook's own upgrade would",
+                        clean(&stage.name)
+                    ));
+                    Ok(())
+                }
+                r => r,
+            }
+        }
     };
     gates.ok_to_stop += start.elapsed();
     r
