@@ -191,17 +191,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
         s.pause_between =
             settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?.unwrap_or_default();
     }
-    if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, allow_unchecked_restarts, .. }) =
-        &cli.command
+    if let Some(Command::Set {
+        strategy,
+        batch_by,
+        max_unavailable,
+        pause_between,
+        allow_unchecked_restarts,
+        no_noout,
+        ..
+    }) = &cli.command
     {
         let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
-        if (pacing || *allow_unchecked_restarts) && !matches!(strategy, Strategy::Fence) {
+        if (pacing || *allow_unchecked_restarts || *no_noout) && !matches!(strategy, Strategy::Fence) {
             return Err(Error::usage(
-                "--batch-by, --max-unavailable, --pause-between and --allow-unchecked-restarts go with a fence \
-                 (--strategy fence); an override's rollout is Rook's own, and Rook asks Ceph itself",
+                "--batch-by, --max-unavailable, --pause-between, --allow-unchecked-restarts and --no-noout go with a \
+                 fence (--strategy fence); an override's rollout is Rook's own, and Rook asks Ceph itself",
             ));
         }
         s.allow_unchecked_restarts = *allow_unchecked_restarts;
+        s.no_noout = *no_noout;
         if let Some(p) = pause_between {
             s.pause_between = settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?
                 .unwrap_or_default();

@@ -178,6 +178,9 @@ pub enum Command {
         /// `ok-to-stop` for them (no exec right, no operator pod); a "no" from Ceph still stops
         #[arg(long)]
         allow_unchecked_restarts: bool,
+        /// With --strategy fence: do not set noout on the OSDs of each step while they restart
+        #[arg(long)]
+        no_noout: bool,
         #[command(flatten)]
         change: ChangeArgs,
     },

@@ -446,6 +446,46 @@ fn combine(into: &mut Value, from: Value) {
     }
 }
 
+/// A fence's writes with `noout` around each step that restarts OSDs (issue 23 item 5):
+/// the flag set on exactly those OSDs (`osd.N`, from `osds`: Deployment name -> OSD id) in
+/// a step of its own before theirs, and unset in a cleanup step after it (sent after an
+/// interrupt or a failed gate too, once the set may have landed). Steps renumbered 1.. .
+pub fn with_noout(writes: Vec<Write>, osds: &std::collections::BTreeMap<String, u32>) -> Vec<Write> {
+    let mut out = Vec::new();
+    let mut steps: Vec<u32> = writes.iter().map(|w| w.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for step in steps {
+        let of_step: Vec<&Write> = writes.iter().filter(|w| w.step == step).collect();
+        let ids: Vec<String> = of_step
+            .iter()
+            .filter(|w| w.wait_ready)
+            .filter_map(|w| match &w.object {
+                Object::Deployment(n) => osds.get(n).map(|id| format!("osd.{id}")),
+                _ => None,
+            })
+            .collect();
+        let flag = (!ids.is_empty()).then(|| crate::model::osd_flag::OsdFlag::noout(ids));
+        if let Some(f) = &flag {
+            out.push(osd_flag_write(f, true, 3 * step));
+        }
+        out.extend(of_step.into_iter().cloned().map(|mut w| {
+            w.step = 3 * step + 1;
+            w
+        }));
+        if let Some(f) = &flag {
+            out.push(osd_flag_write(f, false, 3 * step + 2));
+        }
+    }
+    let mut steps: Vec<u32> = out.iter().map(|w| w.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for w in &mut out {
+        w.step = steps.iter().position(|s| *s == w.step).unwrap_or(0) as u32 + 1;
+    }
+    out
+}
+
 /// The write that sets (or, a cleanup, unsets) `flag` through `ceph`, in `step`.
 pub fn osd_flag_write(flag: &crate::model::osd_flag::OsdFlag, set: bool, step: u32) -> Write {
     Write {
