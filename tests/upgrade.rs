@@ -409,6 +409,10 @@ fn an_osd_batch_ceph_will_not_stop_is_not_released() {
     let asked: Vec<String> = sim.log().iter().filter_map(|l| l.command.as_ref()).map(|c| c.join(" ")).collect();
     assert!(asked.iter().any(|c| c.contains("mon ok-to-stop a ")), "each mon asked alone: {asked:?}");
     assert!(asked.iter().any(|c| c.contains("osd ok-to-stop ") && c.contains(" --max ")), "{asked:?}");
+    // the batch Ceph refused never had its flags set, so nothing is unset for it (an
+    // operator's own noout set meanwhile stays) and none is recorded
+    assert!(!asked.iter().any(|c| c.contains(" unset")), "{asked:?}");
+    assert!(st.get("flags").is_none(), "{st}");
     // Rook's continueUpgradeAfterChecksEvenIfNotHealthy governs the plugin's OSD batches too
     // (issue 23 item 4): after the wait, they go on, and say why
     sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["continueUpgradeAfterChecksEvenIfNotHealthy"] = true.into())
@@ -1086,6 +1090,10 @@ on_both! {
         assert_eq!(out.status.code(), Some(130), "{stderr}");
         assert!(stderr.contains("removed the OSD flags this upgrade set: noautoscale, noout on node-"), "{stderr}");
         no_osd_flag_left(&sim);
+        // and the state no longer lists them: a later resume or abort must not take a flag
+        // the operator sets now for the upgrade's
+        let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+        assert!(st["state"].get("flags").is_none(), "{st}");
     }
 
     /// A kill -9 at an OSD batch leaves its flags set and recorded in the state; `upgrade

@@ -505,7 +505,9 @@ async fn down_gate(t: &Target<'_>, by: crate::plan::FailureDomain, deps: &[&str]
 
 /// What must be undone if a signal ends the process outside a run (an upgrade waiting at
 /// its gates with OSD flags set): a future that undoes it and says what it did.
-pub type SignalCleanup = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, String> + Send>;
+/// The future need not be `Send`: it runs on a blocking thread of its own (it may run the
+/// executor, whose future the compiler cannot prove `Send` for every lifetime).
+pub type SignalCleanup = Box<dyn FnOnce() -> futures::future::LocalBoxFuture<'static, String> + Send>;
 
 static ON_SIGNAL: std::sync::Mutex<Option<SignalCleanup>> = std::sync::Mutex::new(None);
 
@@ -520,11 +522,13 @@ pub fn on_signal(cleanup: Option<SignalCleanup>) {
 /// what it says, or None when nothing was registered.
 pub async fn signal_cleanup(within: std::time::Duration) -> Option<String> {
     let f = ON_SIGNAL.lock().ok()?.take()?;
-    Some(
-        tokio::time::timeout(within, f())
-            .await
-            .unwrap_or_else(|_| format!("undoing what this run left did not finish within {within:?}")),
-    )
+    let handle = tokio::runtime::Handle::current();
+    let done = tokio::task::spawn_blocking(move || handle.block_on(f()));
+    Some(match tokio::time::timeout(within, done).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => format!("undoing what this run left failed: {e}"),
+        Err(_) => format!("undoing what this run left did not finish within {within:?}"),
+    })
 }
 
 /// A command whose re-run is another command (`upgrade IMAGE` goes on with `upgrade

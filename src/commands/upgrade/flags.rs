@@ -103,8 +103,15 @@ pub(super) async fn plan(
     c
 }
 
+/// A stage that did not start (a gate stopped it before `apply`): the flags `plan`
+/// recorded for it were never set, so they are not this upgrade's to remove.
+pub(super) fn not_set(st: &mut State, c: &FlagChanges) {
+    st.flags.retain(|f| !c.set.contains(f));
+}
+
 /// Unset `c.unset`, then set `c.set`, through the executor. Err: the journal, when a write
-/// did not land (the stage does not start; the run's end removes what it recorded).
+/// did not land (the stage does not start; the run's end removes what it set). A set that
+/// did not land and that Ceph does not show is dropped from the record: it is not ours.
 pub(super) async fn apply(
     conn: &Connection,
     s: &Settings,
@@ -118,8 +125,23 @@ pub(super) async fn apply(
     }
     let mut writes: Vec<_> = c.unset.iter().map(|f| osd_flag_write(f, false, 1)).collect();
     writes.extend(c.set.iter().map(|f| osd_flag_write(f, true, 2)));
-    run(conn, s, cluster, &writes, gates).await?;
-    st.flags.retain(|f| !c.unset.contains(f));
+    let j = run(conn, s, cluster, &writes, gates).await;
+    let removed = applied(&j, &c.unset, 0);
+    if !removed.is_empty() {
+        note(&format!("removed {} (left set by an earlier run of this upgrade)", names(&removed)));
+    }
+    st.flags.retain(|f| !removed.contains(f));
+    if !j.all_done() {
+        // what Ceph does not show set was not set by this run
+        if let Some(Ok(dump)) = match gates.ceph() {
+            Some(g) => Some(g.json(&["osd", "dump"]).await),
+            None => None,
+        } {
+            st.flags.retain(|f| !c.set.contains(f) || f.is_set(&dump));
+        }
+        arm_signal(conn, s, cluster, st, gates);
+        return Err(execute::failure(&j, "kubectl ceph-image upgrade resume"));
+    }
     if !c.set.is_empty() {
         let until = |f: &OsdFlag| match f.flag.as_str() {
             osd_flag::NOAUTOSCALE => "until the last OSD stage",
@@ -130,8 +152,22 @@ pub(super) async fn apply(
             clean(&c.set.iter().map(|f| format!("{} ({})", f.describe(), until(f))).collect::<Vec<_>>().join(", "))
         ));
     }
-    arm_signal(st, gates);
+    arm_signal(conn, s, cluster, st, gates);
     Ok(())
+}
+
+/// The flags of `flags` whose write (the `offset`-th on) the journal shows applied.
+fn applied(j: &execute::Journal, flags: &[OsdFlag], offset: usize) -> Vec<OsdFlag> {
+    flags
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| j.entries.get(offset + i).is_some_and(|e| matches!(e.done, execute::Done::Applied)))
+        .map(|(_, f)| f.clone())
+        .collect()
+}
+
+fn names(flags: &[OsdFlag]) -> String {
+    clean(&flags.iter().map(OsdFlag::describe).collect::<Vec<_>>().join(", ")).into_owned()
 }
 
 /// After a stage's gates: its `noout` removed, and `noautoscale` unless a later stage
@@ -150,45 +186,80 @@ pub(super) async fn after(
         return Ok(());
     }
     let writes: Vec<_> = done.iter().map(|f| osd_flag_write(f, false, 1)).collect();
-    run(conn, s, cluster, &writes, gates).await?;
-    note(&format!("removed {}", clean(&done.iter().map(OsdFlag::describe).collect::<Vec<_>>().join(", "))));
-    st.flags.retain(|f| !done.contains(f));
-    arm_signal(st, gates);
+    let j = run(conn, s, cluster, &writes, gates).await;
+    let removed = applied(&j, &done, 0);
+    st.flags.retain(|f| !removed.contains(f));
+    arm_signal(conn, s, cluster, st, gates);
+    if !removed.is_empty() {
+        note(&format!("removed {}", names(&removed)));
+    }
+    if !j.all_done() {
+        return Err(execute::failure(&j, "kubectl ceph-image upgrade resume"));
+    }
     Ok(())
 }
 
 /// At the end of a run, however it ends: every flag it recorded removed, and the state
-/// written without them (unless another terminal wrote it meanwhile: then a later
-/// `resume` or `abort` finds them recorded and removes them again, which changes nothing).
-/// What was removed, or what is left and how to remove it, is said on stderr.
+/// written without those removed (when another terminal wrote the state meanwhile, its
+/// state is read again and only those flags are dropped from it, `forget`). What was
+/// removed, and what is left and how to remove it, is said on stderr.
 pub(super) async fn restore(conn: &Connection, s: &Settings, rec: &mut Record, st: &mut State, gates: &mut Gates) {
     if st.flags.is_empty() {
         return;
     }
     gates.found(conn, s).await;
     let cluster = rec.cluster.clone();
-    let writes: Vec<_> = st.flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
-    let names = st.flags.iter().map(OsdFlag::describe).collect::<Vec<_>>().join(", ");
-    match run(conn, s, &cluster, &writes, gates).await {
-        Ok(()) => {
-            note(&format!("removed the OSD flags this upgrade set: {}", clean(&names)));
-            st.flags.clear();
-            execute::on_signal(None);
-            if let Ok(Written::Changed(_)) | Err(_) = save(conn, s, rec, Some(st)).await {
-                // the state is someone else's now (or could not be written): see above
-            }
+    let flags = st.flags.clone();
+    let writes: Vec<_> = flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
+    let j = run(conn, s, &cluster, &writes, gates).await;
+    let removed = applied(&j, &flags, 0);
+    st.flags.retain(|f| !removed.contains(f));
+    execute::on_signal(None);
+    if !removed.is_empty() {
+        note(&format!("removed the OSD flags this upgrade set: {}", names(&removed)));
+        if !matches!(save(conn, s, rec, Some(st)).await, Ok(Written::Done)) {
+            forget(conn, s, &cluster, &removed).await;
         }
-        Err(e) => note(&format!(
-            "the OSD flags this upgrade set could not all be removed ({}): {e}\nRemove them by hand ({}), or with \
-             `kubectl ceph-image upgrade resume` or `upgrade abort`",
-            clean(&names),
-            clean(&st.flags.iter().map(|f| format!("ceph {}", f.args(false).join(" "))).collect::<Vec<_>>().join("; "))
-        )),
     }
+    if !st.flags.is_empty() {
+        note(&format!(
+            "the OSD flags {} could not be removed: `kubectl ceph-image upgrade resume` or `upgrade abort` removes \
+             them, or by hand: {}",
+            names(&st.flags),
+            clean(&hand_commands(st))
+        ));
+    }
+}
+
+/// Drop `removed` from the flags the state on the CephCluster records, as it is now: read,
+/// then written with the resourceVersion read as precondition (a few tries on 409).
+/// Best effort: false when it could not be written (a later resume or abort then removes
+/// them again, which only unsets what is not set).
+async fn forget(conn: &Connection, s: &Settings, cluster: &str, removed: &[OsdFlag]) -> bool {
+    for _ in 0..super::super::change::MAX_CONFLICTS {
+        let Ok(c) = crate::cluster::read::get_cluster(&conn.kube, &conn.namespace, cluster).await else { return false };
+        let c = c.into_model();
+        let Ok(Some(mut st)) = super::state::state_of_text(cluster, c.upgrade.as_deref()) else { return true };
+        if !st.flags.iter().any(|f| removed.contains(f)) {
+            return true;
+        }
+        st.flags.retain(|f| !removed.contains(f));
+        let w = crate::plan::upgrade::writes::state_write(cluster, Some(&st), &c.resource_version);
+        let j = execute::run(&writes_to(conn, s, cluster), &[w]).await;
+        if j.all_done() {
+            return true;
+        }
+        if !j.conflict() {
+            return false;
+        }
+    }
+    false
 }
 
 /// `upgrade abort`: the flags the aborted upgrade recorded removed, and its state written
 /// without them. Lines for the abort's report; `left` when some could not be removed.
+/// While the process that runs it is alive on this host, its flags stay: its stage under
+/// way is still restarting OSDs, and it removes them itself as it stops.
 pub(super) async fn remove_recorded(
     conn: &Connection,
     s: &Settings,
@@ -198,34 +269,52 @@ pub(super) async fn remove_recorded(
     if st.flags.is_empty() {
         return (Vec::new(), false);
     }
+    if let Some(r) = st.runner.as_ref().filter(|r| super::runner::alive_here(r)) {
+        return (
+            vec![format!(
+                "The OSD flags it set ({}) stay while the stage under way finishes: the process running it ({}) \
+                 removes them as it stops; if it does not, `upgrade abort` again removes them",
+                names(&st.flags),
+                super::runner::runner_text(r)
+            )],
+            false,
+        );
+    }
     let mut gates = Gates::default();
     let g = gates.found(conn, s).await;
-    let names = clean(&st.flags.iter().map(OsdFlag::describe).collect::<Vec<_>>().join(", ")).into_owned();
     if let Err(why) = g.reachable() {
         return (
             vec![format!(
-                "The OSD flags this upgrade set stay set ({names}): Ceph could not be asked ({}). Remove them: {}",
+                "The OSD flags this upgrade set stay set ({}): Ceph could not be asked ({}). Remove them: {}",
+                names(&st.flags),
                 clean(&why),
                 clean(&hand_commands(st))
             )],
             true,
         );
     }
-    let writes: Vec<_> = st.flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
-    match run(conn, s, &rec.cluster.clone(), &writes, &gates).await {
-        Ok(()) => {
-            st.flags.clear();
-            let _ = save(conn, s, rec, Some(st)).await;
-            (vec![format!("Removed the OSD flags this upgrade set: {names}")], false)
+    let flags = st.flags.clone();
+    let writes: Vec<_> = flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
+    let j = run(conn, s, &rec.cluster.clone(), &writes, &gates).await;
+    let removed = applied(&j, &flags, 0);
+    st.flags.retain(|f| !removed.contains(f));
+    let mut lines = Vec::new();
+    if !removed.is_empty() {
+        if !matches!(save(conn, s, rec, Some(st)).await, Ok(Written::Done)) {
+            forget(conn, s, &rec.cluster.clone(), &removed).await;
         }
-        Err(e) => (
-            vec![format!(
-                "The OSD flags this upgrade set could not all be removed ({names}): {e}. Remove them: {}",
-                clean(&hand_commands(st))
-            )],
-            true,
-        ),
+        lines.push(format!("Removed the OSD flags this upgrade set: {}", names(&removed)));
     }
+    if !st.flags.is_empty() {
+        lines.push(format!(
+            "The OSD flags {} could not be removed ({}). Remove them: {}",
+            names(&st.flags),
+            clean(j.text("").lines().find(|l| l.contains("FAILED")).unwrap_or("no answer")),
+            clean(&hand_commands(st))
+        ));
+    }
+    let left = !st.flags.is_empty();
+    (lines, left)
 }
 
 fn hand_commands(st: &State) -> String {
@@ -236,9 +325,9 @@ fn hand_commands(st: &State) -> String {
         .join("; ")
 }
 
-/// After the last stage: `require-osd-release` for the target's release, where the
-/// upgrade moved OSDs to a newer release than the OSD map requires, every OSD runs it
-/// (`ceph versions`), and Rook has not set it yet. Said; a refusal by Ceph is said, not
+/// After the last stage: `require-osd-release` for the target's release, where the OSD
+/// map requires an older one, every OSD runs it (`ceph versions`; a resumed run that moved
+/// none itself included), and Rook has not set it yet. Said; a refusal by Ceph is said, not
 /// fatal (Rook sets it on its next OSD reconcile that finds one version).
 pub(super) async fn require_osd_release(
     conn: &Connection,
@@ -248,9 +337,6 @@ pub(super) async fn require_osd_release(
     gates: &mut Gates,
 ) {
     let Some(target) = crate::model::image::ceph_version(image) else { return };
-    if gates.moved.get("osd").copied().unwrap_or(0) == 0 {
-        return;
-    }
     let g = gates.found(conn, s).await;
     let (Ok(dump), Ok(versions)) = (g.json(&["osd", "dump"]).await, g.versions().await) else { return };
     let Some(release) = osd_flag::require_osd_release_due(&dump, target.major) else { return };
@@ -262,11 +348,14 @@ pub(super) async fn require_osd_release(
         return;
     }
     let f = OsdFlag::require_osd_release(release);
-    match run(conn, s, cluster, &[osd_flag_write(&f, true, 1)], gates).await {
-        Ok(()) => {
-            note(&format!("set require-osd-release {release}: every OSD runs {release} (Ceph's upgrade procedure)"))
-        }
-        Err(e) => note(&format!("require-osd-release {release} was not set: {e}")),
+    let j = run(conn, s, cluster, &[osd_flag_write(&f, true, 1)], gates).await;
+    if j.all_done() {
+        note(&format!("set require-osd-release {release}: every OSD runs {release} (Ceph's upgrade procedure)"));
+    } else {
+        note(&format!(
+            "require-osd-release {release} was not set: {}",
+            clean(j.text("").lines().next().unwrap_or("no answer"))
+        ));
     }
 }
 
@@ -277,42 +366,54 @@ async fn run(
     cluster: &str,
     writes: &[crate::plan::writes::Write],
     gates: &Gates,
-) -> Result<()> {
+) -> execute::Journal {
     let mut t = writes_to(conn, s, cluster);
     t.ceph_gate = gates.ceph();
-    let j = execute::run(&t, writes).await;
-    if j.all_done() { Ok(()) } else { Err(execute::failure(&j, "kubectl ceph-image upgrade resume")) }
+    execute::run(&t, writes).await
 }
 
-/// A signal that ends the process while flags are recorded removes them first.
-fn arm_signal(st: &State, gates: &Gates) {
+/// A signal that ends the process while flags are recorded removes them first, and drops
+/// them from the state on the CephCluster (`forget`), so that a later resume or abort does
+/// not take a flag someone sets afterwards for this upgrade's.
+fn arm_signal(conn: &Connection, s: &Settings, cluster: &str, st: &State, gates: &Gates) {
     let Some(ceph) = gates.ceph().and_then(|g| g.handle()) else { return };
     if st.flags.is_empty() {
         execute::on_signal(None);
         return;
     }
     let flags = st.flags.clone();
+    let conn = Connection { kube: conn.kube.clone(), namespace: conn.namespace.clone(), context: conn.context.clone() };
+    let (s, cluster) = (s.clone(), cluster.to_string());
     execute::on_signal(Some(Box::new(move || {
         Box::pin(async move {
-            let mut left = Vec::new();
+            let (mut removed, mut left) = (Vec::new(), Vec::new());
             for f in &flags {
                 let args = f.args(false);
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                if !matches!(ceph.output(&args).await, Ok(o) if o.code == 0) {
-                    left.push(format!("ceph {}", args.join(" ")));
+                match ceph.output(&args).await {
+                    Ok(o) if o.code == 0 => removed.push(f.clone()),
+                    _ => left.push(format!("ceph {}", args.join(" "))),
                 }
             }
-            let names = flags.iter().map(OsdFlag::describe).collect::<Vec<_>>().join(", ");
-            if left.is_empty() {
-                format!("removed the OSD flags this upgrade set: {}", clean(&names))
-            } else {
-                format!(
-                    "the OSD flags this upgrade set may still be set ({}): `upgrade resume` or `upgrade abort` removes \
-                     them, or by hand: {}",
-                    clean(&names),
-                    clean(&left.join("; "))
-                )
+            let recorded = removed.is_empty() || forget(&conn, &s, &cluster, &removed).await;
+            let mut t = String::new();
+            if !removed.is_empty() {
+                t.push_str(&format!("removed the OSD flags this upgrade set: {}", names(&removed)));
+                if !recorded {
+                    t.push_str(
+                        " (the upgrade's state still lists them: `upgrade resume` or `upgrade abort` drops them)",
+                    );
+                }
             }
+            if !left.is_empty() {
+                t.push_str(&format!(
+                    "{}the OSD flags this upgrade set may still be set: `upgrade resume` or `upgrade abort` removes \
+                     them, or by hand: {}",
+                    if t.is_empty() { "" } else { "\n" },
+                    clean(&left.join("; "))
+                ));
+            }
+            t
         })
     })));
 }

@@ -104,7 +104,8 @@ pub(super) async fn ok_to_stop(
         Some(h @ Held::Unanswered { .. }) => {
             if !gates.said_no_ok_to_stop.swap(true, Ordering::Relaxed) {
                 note(&format!(
-                    "{}: this stage and the next go on without it (Rook asks Ceph itself before it restarts OSDs)",
+                    "{}: this stage and the next go on without it (Rook itself checks with Ceph before it restarts OSDs, and \
+                     keeps the mon quorum)",
                     h.text()
                 ));
             }

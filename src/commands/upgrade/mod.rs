@@ -433,6 +433,7 @@ async fn drive_stages(
         if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
             && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, run_gates).await
         {
+            flags::not_set(st, &flag_changes);
             fail(conn, s, rec, st, &e.to_string()).await;
             return Err(Error::Failed(format!(
                 "{e}. Stage {} did not start; nothing further moves. {}. `upgrade resume` goes on once it clears",
@@ -447,6 +448,7 @@ async fn drive_stages(
                 last_stage.clear();
                 continue;
             }
+            flags::not_set(st, &flag_changes);
             fail(conn, s, rec, st, &why).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
@@ -455,6 +457,7 @@ async fn drive_stages(
             )));
         }
         if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, run_gates).await {
+            flags::not_set(st, &flag_changes);
             fail(conn, s, rec, st, &e.to_string()).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(

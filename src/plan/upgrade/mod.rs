@@ -164,7 +164,9 @@ fn osd_flags(s: &Stage, p: &Params) -> Vec<String> {
     let mut f = Vec::new();
     if p.noout {
         f.push(match &s.failure_domain {
-            Some(fd) => format!("noout on {} {fd} while it restarts", p.batch_by.crush_type()),
+            // the CRUSH node Ceph's tree names, or the OSDs themselves where it has no
+            // node of that kind (a failure domain that fell back to the host)
+            Some(fd) => format!("noout on {fd} while it restarts"),
             None => "noout on the CRUSH nodes of its OSDs while they restart".into(),
         });
     }
