@@ -50,7 +50,9 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         || u.canary.is_some()
         || u.batch_by.is_some()
         || u.max_unavailable.is_some()
-        || u.prepull;
+        || u.prepull
+        || u.no_noout
+        || u.no_noautoscale;
     let waits = u.change.wait
         || matches!(&u.action, Some(UpgradeAction::Pause(c) | UpgradeAction::Resume(c) | UpgradeAction::Abort(c)) if c.wait);
     if waits {
@@ -60,8 +62,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
         (Some(a), _) => {
             if flags || u.pause_between.is_some() {
                 return Err(Error::usage(
-                    "--order, --types, --canary, --batch-by, --max-unavailable, --pause-between and --prepull go \
-                     with `upgrade IMAGE`",
+                    "--order, --types, --canary, --batch-by, --max-unavailable, --pause-between, --prepull, --no-noout \
+                     and --no-noautoscale go with `upgrade IMAGE`",
                 ));
             }
             Ok(match a {
@@ -128,6 +130,8 @@ fn upgrade_request(u: crate::cli::UpgradeArgs) -> Result<commands::upgrade::Requ
                 // Taken from the settings (`--pause-between`, parsed with the other durations).
                 pause_between_ms: 0,
                 prepull: u.prepull,
+                noout: !u.no_noout,
+                noautoscale: !u.no_noautoscale,
             }))
         }
     }
@@ -159,6 +163,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     continue;
                 }
                 crate::output::show_cursor();
+                // an upgrade's OSD flags are not left set by a Ctrl-C at its gates
+                if let Some(done) = crate::execute::signal_cleanup(std::time::Duration::from_secs(20)).await {
+                    note(&format!("\n{done}"));
+                }
                 match crate::execute::after_run_text() {
                     // After the writes (reading back, printing, --wait), or a second
                     // signal during them: say what was done.
@@ -183,17 +191,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
         s.pause_between =
             settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?.unwrap_or_default();
     }
-    if let Some(Command::Set { strategy, batch_by, max_unavailable, pause_between, allow_unchecked_restarts, .. }) =
-        &cli.command
+    if let Some(Command::Set {
+        strategy,
+        batch_by,
+        max_unavailable,
+        pause_between,
+        allow_unchecked_restarts,
+        no_noout,
+        ..
+    }) = &cli.command
     {
         let pacing = batch_by.is_some() || max_unavailable.is_some() || pause_between.is_some();
-        if (pacing || *allow_unchecked_restarts) && !matches!(strategy, Strategy::Fence) {
+        if (pacing || *allow_unchecked_restarts || *no_noout) && !matches!(strategy, Strategy::Fence) {
             return Err(Error::usage(
-                "--batch-by, --max-unavailable, --pause-between and --allow-unchecked-restarts go with a fence \
-                 (--strategy fence); an override's rollout is Rook's own, and Rook asks Ceph itself",
+                "--batch-by, --max-unavailable, --pause-between, --allow-unchecked-restarts and --no-noout go with a \
+                 fence (--strategy fence); an override's rollout is Rook's own, and Rook asks Ceph itself",
             ));
         }
         s.allow_unchecked_restarts = *allow_unchecked_restarts;
+        s.no_noout = *no_noout;
         if let Some(p) = pause_between {
             s.pause_between = settings::duration_flag("--pause-between", p, settings::MAX_PAUSE_BETWEEN, "no pause")?
                 .unwrap_or_default();

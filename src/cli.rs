@@ -178,6 +178,9 @@ pub enum Command {
         /// `ok-to-stop` for them (no exec right, no operator pod); a "no" from Ceph still stops
         #[arg(long)]
         allow_unchecked_restarts: bool,
+        /// With --strategy fence: do not set noout on the OSDs of each step while they restart
+        #[arg(long)]
+        no_noout: bool,
         #[command(flatten)]
         change: ChangeArgs,
     },
@@ -273,6 +276,12 @@ pub struct UpgradeArgs {
     /// (a pod per node, deleted when done)
     #[arg(long)]
     pub prepull: bool,
+    /// Do not set noout on each OSD batch's failure domain while it restarts
+    #[arg(long)]
+    pub no_noout: bool,
+    /// Do not set noautoscale (the PG autoscaler's pause) during the OSD stages
+    #[arg(long)]
+    pub no_noautoscale: bool,
     #[command(flatten)]
     pub change: ChangeArgs,
 }

@@ -217,7 +217,10 @@ pub fn note(s: &str) {
 /// Show the cursor again (after Ctrl-C in a prompt or progress bar): our own control
 /// sequence, the one raw write to stderr.
 pub fn show_cursor() {
-    let _ = write!(std::io::stderr(), "\u{1b}[?25h");
+    // only a terminal has a cursor to show; a log or pipe gets no escape sequence
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let _ = write!(std::io::stderr(), "\u{1b}[?25h");
+    }
 }
 
 /// A JSON document whose strings carry no raw control, format or bidi character: serde's

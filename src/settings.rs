@@ -40,6 +40,8 @@ pub struct Settings {
     /// `--allow-unchecked-restarts` (a fence): restart where Ceph cannot be asked
     /// `ok-to-stop` (issue 23 item 2).
     pub allow_unchecked_restarts: bool,
+    /// `--no-noout` (a fence): no noout on the OSDs of each step while they restart.
+    pub no_noout: bool,
     /// Text lines cut to this many columns: set by the editor, whose screens must fit the
     /// terminal; None for commands (a pipe or a scrollback has no width).
     pub fit_width: Option<usize>,
@@ -225,6 +227,7 @@ pub fn resolve(g: &GlobalArgs, change: Option<&ChangeArgs>, env: &Env) -> Result
         force: false,
         pause_between: std::time::Duration::ZERO,
         allow_unchecked_restarts: false,
+        no_noout: false,
         fit_width: None,
         verbosity: g.verbosity.unwrap_or(0),
         exit_code: c.exit_code,

@@ -262,6 +262,7 @@ on_both! {
             &["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "5", "--pause-between", "0s", "--yes"],
         );
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        fenced_under_noout(&sim);
         let order: Vec<String> = sim
             .mutating_requests()
             .iter()
@@ -492,6 +493,36 @@ on_both! {
 
 /// The `ceph` commands the plugin ran (exec requests the server saw), as `ceph ARGS...`
 /// without the options every command carries.
+/// In the order the server saw them: every OSD Deployment the fence patched was patched
+/// while `noout` was set on that OSD (`ceph osd set-group noout osd.N ...` before, its
+/// unset after), and Ceph has no noout left (issue 23 item 5).
+fn fenced_under_noout(sim: &Sim) {
+    let mut on: std::collections::BTreeSet<String> = Default::default();
+    let mut patched = 0;
+    for l in sim.log() {
+        if let Some(c) = &l.command {
+            let who = || c.iter().skip(4).take_while(|a| !a.starts_with('-')).cloned();
+            match c.get(1..4).map(|w| w.join(" ")).as_deref() {
+                Some("osd set-group noout") => on.extend(who()),
+                Some("osd unset-group noout") => who().for_each(|a| {
+                    on.remove(&a);
+                }),
+                _ => {}
+            }
+        } else if l.method == "PATCH"
+            && l.status == 200
+            && let Some(id) = l.name.as_deref().and_then(|n| n.strip_prefix("rook-ceph-osd-"))
+        {
+            patched += 1;
+            assert!(on.contains(&format!("osd.{id}")), "osd.{id} fenced without noout on it: {on:?}");
+        }
+    }
+    assert!(patched > 0, "no OSD patch in the log");
+    assert!(on.is_empty(), "noout left on {on:?}");
+    let c = sim.ceph_state(&ns(sim));
+    assert!(c.group_flags.is_empty() && !c.flags.contains("noout"), "{:?} {:?}", c.group_flags, c.flags);
+}
+
 fn ceph_commands(sim: &Sim) -> Vec<String> {
     sim.log()
         .iter()

@@ -64,6 +64,44 @@ fn nothing_left(sim: &Sim) {
     );
     assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_none(), "state left");
     assert!(c["metadata"]["labels"].get("ceph.rook.io/do-not-reconcile").is_none(), "cluster label left");
+    no_osd_flag_left(sim);
+}
+
+/// Ceph has no noout (cluster-wide or on a CRUSH node or OSD) nor noautoscale set: the
+/// upgrade removed every flag it set (issue 23 item 5).
+fn no_osd_flag_left(sim: &Sim) {
+    let c = sim.ceph_state(&ns(sim));
+    assert!(!c.flags.contains("noout") && !c.flags.contains("noautoscale"), "flags left: {:?}", c.flags);
+    assert!(c.group_flags.is_empty(), "flags left on CRUSH nodes or OSDs: {:?}", c.group_flags);
+}
+
+/// From the embedded server's request log, in order: each OSD Deployment the upgrade
+/// released (its hold removed) was released while `noout` was set on its node's CRUSH
+/// host and `noautoscale` was set, and both were unset after (issue 23 item 5).
+fn osd_releases_were_under_noout(sim: &Sim, nodes: &BTreeMap<String, String>) {
+    let (mut noout, mut noautoscale, mut released) = (std::collections::BTreeSet::new(), false, 0);
+    for r in sim.log() {
+        if r.path.ends_with("/exec") {
+            let args: Vec<&str> = r.query.split('&').filter_map(|kv| kv.strip_prefix("command=")).collect();
+            match args.get(1..4) {
+                Some(["osd", "set-group", "noout"]) => noout.extend(args[4..].iter().map(|a| a.to_string())),
+                Some(["osd", "unset-group", "noout"]) => args[4..].iter().for_each(|a| {
+                    noout.remove(*a);
+                }),
+                Some(["osd", "pool", verb]) if args.get(4) == Some(&"noautoscale") => noautoscale = *verb == "set",
+                _ => {}
+            }
+        } else if r.method == "PATCH"
+            && let Some(node) = r.name.as_ref().and_then(|n| nodes.get(n))
+            && r.body.as_deref().is_some_and(|b| b.contains("\"ceph.rook.io/do-not-reconcile\":null"))
+        {
+            released += 1;
+            assert!(noout.contains(node), "{:?} released without noout on {node}: {noout:?}", r.name);
+            assert!(noautoscale, "{:?} released without noautoscale", r.name);
+        }
+    }
+    assert!(released > 0, "no OSD release seen in the log");
+    assert!(noout.is_empty() && !noautoscale, "left set at the end: {noout:?}, noautoscale {noautoscale}");
 }
 
 fn full_upgrade(crd: Crd) {
@@ -85,6 +123,9 @@ fn full_upgrade(crd: Crd) {
     sim.settle();
     assert!(all_on_target(&sim).is_empty(), "not on the target: {:?}", all_on_target(&sim));
     nothing_left(&sim);
+    if !real() {
+        osd_releases_were_under_noout(&sim, &nodes);
+    }
     // Each daemon replaced exactly once.
     let counts = sim.replacements(&ns(&sim));
     for d in deployments(&sim) {
@@ -239,6 +280,23 @@ fn the_dry_run_plans_or_refuses_on_every_field_shape() {
 /// stages still left, which shrink as the rounds grow (benches/upgrade.rs found it: a
 /// 2000-OSD upgrade, 167 OSD batches, stopped at batch 118 "making no progress"). Embedded
 /// only: 72 OSD batches one after another, minutes of real rollouts for a bound on rounds.
+/// A major upgrade (Squid to Tentacle) ends with `require-osd-release tentacle` once every
+/// OSD runs Tentacle: the simulated Rook, like a released Rook whose last OSD reconcile ended
+/// before the OSDs reported one version, does not set it (issue 23 item 5).
+#[test]
+fn a_major_upgrade_sets_require_osd_release_at_the_end() {
+    let topology = rook_sim::Topology { osds: 6, ceph_image: "quay.io/ceph/ceph:v19.2.3".into(), ..Default::default() };
+    let sim = Sim::start(rook_sim::SimOptions { topology, crd: Crd::Released, ..Default::default() }).unwrap();
+    let ceph = |sim: &Sim| sim.ceph_state(&ns(sim));
+    // keys past the cephx boundary already, so that Tentacle's mons raise no HEALTH_ERR
+    sim.rotate_service_keys(&ns(&sim));
+    let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("set require-osd-release tentacle"), "{}", r.stderr);
+    assert_eq!(ceph(&sim).require_osd_release, Some(20));
+    no_osd_flag_left(&sim);
+}
+
 #[test]
 fn an_upgrade_of_many_osd_batches_goes_to_the_end() {
     let sim = sim_with(Crd::Proposed, 72);
@@ -351,9 +409,17 @@ fn an_osd_batch_ceph_will_not_stop_is_not_released() {
     let asked: Vec<String> = sim.log().iter().filter_map(|l| l.command.as_ref()).map(|c| c.join(" ")).collect();
     assert!(asked.iter().any(|c| c.contains("mon ok-to-stop a ")), "each mon asked alone: {asked:?}");
     assert!(asked.iter().any(|c| c.contains("osd ok-to-stop ") && c.contains(" --max ")), "{asked:?}");
-    sim.clear_ceph_faults();
-    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
+    // the batch Ceph refused never had its flags set, so nothing is unset for it (an
+    // operator's own noout set meanwhile stays) and none is recorded
+    assert!(!asked.iter().any(|c| c.contains(" unset")), "{asked:?}");
+    assert!(st.get("flags").is_none(), "{st}");
+    // Rook's continueUpgradeAfterChecksEvenIfNotHealthy governs the plugin's OSD batches too
+    // (issue 23 item 4): after the wait, they go on, and say why
+    sim.update(&CEPHCLUSTERS, &name, &name, |c| c["spec"]["continueUpgradeAfterChecksEvenIfNotHealthy"] = true.into())
+        .unwrap();
+    let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "2s"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("continueUpgradeAfterChecksEvenIfNotHealthy is true: stage osd"), "{}", r.stderr);
     sim.settle();
     nothing_left(&sim);
 }
@@ -960,9 +1026,12 @@ on_both! {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Kill it once the mgr stage has started (bounded wait, no timing asserted).
-        for _ in 0..600 {
-            if sim.replacements(&ns(&sim)).keys().any(|d| d.starts_with("rook-ceph-mgr-")) {
+        // Kill it once an OSD batch has started, its noout set (bounded wait, no timing
+        // asserted).
+        for _ in 0..3000 {
+            if sim.replacements(&ns(&sim)).keys().any(|d| d.starts_with("rook-ceph-osd-"))
+                && !sim.ceph_state(&ns(&sim)).group_flags.is_empty()
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -972,6 +1041,9 @@ on_both! {
         sim.settle();
         let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
         assert_eq!(st["state"]["params"]["image"], IMG, "the state survives the process");
+        // what the killed run set stays set, and recorded, until the resume removes it
+        assert!(!sim.ceph_state(&ns(&sim)).group_flags.is_empty(), "no noout was set when it was killed");
+        assert!(st["state"]["flags"].as_array().is_some_and(|f| !f.is_empty()), "flags not recorded: {st}");
         let r = run(&sim, &["upgrade", "resume", "--yes", "--timeout", "60s"]);
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         sim.settle();
@@ -993,6 +1065,9 @@ on_both! {
         let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
         assert_eq!(st["state"]["phase"], "failed");
         assert!(st["state"]["stage"].as_str().unwrap().contains("node-01"), "{st}");
+        // the failed batch's noout and the upgrade's noautoscale were removed as it stopped
+        no_osd_flag_left(&sim);
+        assert!(st["state"].get("flags").is_none(), "{st}");
         // Nothing after that batch moved: node-02's OSDs and the gateways are still held.
         let held: Vec<String> = deployments(&sim)
             .iter()
@@ -1003,6 +1078,39 @@ on_both! {
             held.contains(&"rook-ceph-osd-2".to_string()) && held.iter().any(|d| d.starts_with("rook-ceph-rgw-")),
             "{held:?}"
         );
+    }
+
+    /// Ctrl-C while an OSD batch waits for its pods: the OSD flags the upgrade set are
+    /// removed before the process exits, and that is said (issue 23 item 5).
+    fn ctrl_c_at_an_osd_batch_removes_its_flags() {
+        let (sim, child) = waiting_at_osd_1();
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("removed the OSD flags this upgrade set: noautoscale, noout on node-"), "{stderr}");
+        no_osd_flag_left(&sim);
+        // and the state no longer lists them: a later resume or abort must not take a flag
+        // the operator sets now for the upgrade's
+        let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+        assert!(st["state"].get("flags").is_none(), "{st}");
+    }
+
+    /// A kill -9 at an OSD batch leaves its flags set and recorded in the state; `upgrade
+    /// abort` removes them, says so, and records none.
+    fn abort_removes_the_flags_a_killed_run_left() {
+        let (sim, mut child) = waiting_at_osd_1();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let st = run(&sim, &["upgrade", "status"]).ok();
+        assert!(st.stdout.contains("OSD flags it set: noautoscale, noout on node-"), "{}", st.stdout);
+        let r = run(&sim, &["upgrade", "abort", "--yes"]);
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Removed the OSD flags this upgrade set: noautoscale, noout on node-"), "{}", r.stdout);
+        no_osd_flag_left(&sim);
+        let st = run(&sim, &["upgrade", "status", "-o", "json"]).ok().json();
+        assert_eq!(st["state"]["phase"], "aborted");
+        assert!(st["state"].get("flags").is_none(), "{st}");
     }
 
     /// `--prepull` pulls on exactly the nodes of the daemons that move, before the first
@@ -1128,6 +1236,33 @@ on_both! {
 
 /// Another terminal: the plugin with `args`, run to its end just before the `skip + 1`-th
 /// write to `object` is handled. Its result, once it ran.
+/// An upgrade under way whose OSD batch with osd.1 waits for it (it never comes Ready):
+/// the batch's noout is set. The process is running (stdout and stderr piped).
+fn waiting_at_osd_1() -> (Sim, std::process::Child) {
+    use std::process::{Command, Stdio};
+    let sim = sim_with(Crd::Released, 12);
+    sim.never_ready(&ns(&sim), "rook-ceph-osd-1");
+    let child = Command::new(bin())
+        .env("KUBECONFIG", sim.kubeconfig())
+        .args(["upgrade", IMG, "--yes", "--timeout", "5m"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // bounded wait, no timing asserted
+    for _ in 0..6000 {
+        if sim.replacements(&ns(&sim)).contains_key("rook-ceph-osd-1")
+            && !sim.ceph_state(&ns(&sim)).group_flags.is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!sim.ceph_state(&ns(&sim)).group_flags.is_empty(), "the batch of osd.1 did not start");
+    (sim, child)
+}
+
 fn another_terminal_at_write(
     sim: &Sim,
     object: &str,

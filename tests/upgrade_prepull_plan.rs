@@ -99,6 +99,7 @@ fn state(prepulled: bool) -> State {
         updated: String::new(),
         from: None,
         spec_set: false,
+        flags: vec![],
         runner: None,
     }
 }

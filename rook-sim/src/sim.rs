@@ -564,6 +564,12 @@ impl Sim {
         operator::health::set(&self.state, ns, health);
     }
 
+    /// What the simulated Ceph of `ns` keeps now that no object shows: its OSD map flags,
+    /// flags per CRUSH node or OSD, `require_osd_release` (None until first read).
+    pub fn ceph_state(&self, ns: &str) -> crate::ceph::state::Cluster {
+        self.state.ceph.with(ns, |c| c.clone())
+    }
+
     /// The images `node` has pulled (or had from the start: those its Running pods ran).
     pub fn pulled(&self, node: &str) -> BTreeSet<String> {
         self.state.kubelet.pulled(node)

@@ -84,6 +84,11 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         (Change::Fence { .. }, true) => ceph_gate(&conn, &snap, &outcome.writes, s).await?,
         _ => None,
     };
+    // noout on the OSDs of each step while they restart, where Ceph answers (issue 23 item 5)
+    let noout = noout_osds(&change, &gate, &snap, s);
+    if let Some(osds) = &noout {
+        outcome.writes = crate::plan::writes::with_noout(std::mem::take(&mut outcome.writes), osds);
+    }
     // Ceph's own no comes first in a refusal: it is the reason that counts.
     let blocked = blocked.map(|why| match &gate {
         Some((_, Some(h @ (Held::No { .. } | Held::Unclean { .. })), _)) => format!("{}; and {why}", h.text()),
@@ -213,7 +218,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             super::show_plan(s, &again);
             ctx.confirm("Fence these Deployments to the image asked (the plan above)?")?;
         }
-        let writes = crate::plan::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
+        let mut writes = crate::plan::writes::build(&fresh, std::slice::from_ref(&change), &again, &now);
+        if let Some(osds) = &noout {
+            writes = crate::plan::writes::with_noout(writes, osds);
+        }
         let mut target = super::exec_target(&conn, &again, false, s);
         target.down_gate = Some(match &change {
             Change::Fence { batching, .. } => batching.by,
@@ -256,6 +264,34 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
     }
     Ok(0)
+}
+
+/// The OSDs (Deployment -> id) a fence of OSDs sets noout on, step by step: None for
+/// another type, with `--no-noout`, or where Ceph cannot be asked (said: restarts
+/// unchecked set no flag either).
+fn noout_osds(
+    change: &Change,
+    gate: &Option<(CephGate, Option<Held>, Vec<String>)>,
+    snap: &Snapshot,
+    s: &crate::settings::Settings,
+) -> Option<std::collections::BTreeMap<String, u32>> {
+    if !matches!(change, Change::Fence { dtype: DaemonType::Osd, .. }) || s.no_noout {
+        return None;
+    }
+    match gate {
+        Some((_, Some(Held::Unanswered { .. }), _)) => {
+            crate::output::note("Ceph could not be asked: no noout is set on the OSDs while they restart");
+            None
+        }
+        Some(_) => Some(
+            snap.daemons
+                .iter()
+                .filter(|d| d.id.dtype == DaemonType::Osd)
+                .filter_map(|d| Some((d.deployment.clone(), d.id.id.parse().ok()?)))
+                .collect(),
+        ),
+        None => None,
+    }
 }
 
 /// Where the fence restarts OSDs, mons or MDS: the gate that asks Ceph before each such

@@ -246,6 +246,50 @@ impl CephGate {
             .ok_or_else(|| format!("`ceph versions` in pod {} answered no counts by type", ceph.pod_name()))
     }
 
+    /// The way to `ceph` found, for a task that outlives this gate (the signal cleanup).
+    pub fn handle(&self) -> Option<Ceph> {
+        self.ceph().ok()
+    }
+
+    /// Whether a `ceph` pod was found (and exec was not refused): flags can be set.
+    pub fn reachable(&self) -> std::result::Result<(), String> {
+        self.ceph().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Run `ceph <args>` that changes the cluster (`osd set-group noout node-01`): Ok when
+    /// it exits 0 (such commands print nothing on stdout); Err: why not, with Ceph's own
+    /// stderr (sanitised).
+    pub async fn change(&self, args: &[String]) -> std::result::Result<(), String> {
+        let ceph = self.ceph().map_err(|e| e.to_string())?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match ceph.output(&args).await {
+            Ok(out) if out.code == 0 => Ok(()),
+            Ok(out) => Err(format!(
+                "`ceph {}` in pod {} exited with {}: {}",
+                clean(&args.join(" ")),
+                ceph.pod_name(),
+                out.code,
+                crate::cluster::ceph::bounded(
+                    &String::from_utf8_lossy(&out.stderr),
+                    crate::cluster::ceph::STDERR_SHOWN
+                )
+            )),
+            Err(e) => {
+                self.failed(&e);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// `ceph <args> -f json` (`osd dump`, `osd tree`); Err: why Ceph could not be asked.
+    pub async fn json(&self, args: &[&str]) -> std::result::Result<serde_json::Value, String> {
+        let ceph = self.ceph().map_err(|e| e.to_string())?;
+        ceph.json(args).await.map_err(|e| {
+            self.failed(&e);
+            e.to_string()
+        })
+    }
+
     /// Ask until every one is ok to stop, within `timeout`. Err: Ceph's reason, or why it
     /// could not be asked and what lifts that; Ok with `allow_unchecked` where Ceph could
     /// not be asked (said on stderr).

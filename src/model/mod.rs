@@ -4,6 +4,7 @@
 pub mod ceph;
 pub mod daemon;
 pub mod image;
+pub mod osd_flag;
 pub mod selector;
 pub mod support;
 

@@ -124,11 +124,7 @@ pub fn blocker_but(snap: &Snapshot, by: FailureDomain, restarting: &[&str], awai
     if down.is_empty() {
         return None;
     }
-    let word = match by {
-        FailureDomain::Host => "host",
-        FailureDomain::Rack => "rack",
-        FailureDomain::Zone => "zone",
-    };
+    let word = by.crush_type();
     let parts: Vec<String> = down
         .iter()
         .map(|(fd, (nodes, ids))| {

@@ -51,6 +51,17 @@ pub enum FailureDomain {
     Zone,
 }
 
+impl FailureDomain {
+    /// Its CRUSH bucket type, as `ceph osd tree` names it (`host`, `rack`, `zone`).
+    pub fn crush_type(self) -> &'static str {
+        match self {
+            FailureDomain::Host => "host",
+            FailureDomain::Rack => "rack",
+            FailureDomain::Zone => "zone",
+        }
+    }
+}
+
 /// How a fence batches OSDs: one failure domain a batch, at most `max` OSDs
 /// (`--max-unavailable`; default the CephCluster's osdMaxUpdatesInParallel).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

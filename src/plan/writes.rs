@@ -28,6 +28,9 @@ pub enum Object {
     /// A pod the plugin creates and deletes itself (an upgrade's pre-pull pod, `prepull`),
     /// in the target's namespace.
     Pod(String),
+    /// An OSD map flag, set or unset through the `ceph` CLI (issue 23 item 5): not a
+    /// Kubernetes object; `ceph osd dump` is what it is read back from.
+    OsdFlag(crate::model::osd_flag::OsdFlag),
 }
 
 impl Object {
@@ -36,6 +39,7 @@ impl Object {
             Object::CephCluster(n) => format!("cephcluster.ceph.rook.io/{n}"),
             Object::Deployment(n) => format!("deployment.apps/{n}"),
             Object::Pod(n) => format!("pod/{n}"),
+            Object::OsdFlag(f) => format!("ceph osd flag {}", f.describe()),
         }
     }
 }
@@ -56,6 +60,8 @@ pub enum Expect {
     /// deleted (`metadata.deletionTimestamp`), or does not carry all of `labels` (someone
     /// else's, which a delete never touches).
     Gone { labels: Vec<(String, String)> },
+    /// `ceph osd dump` shows the flag set (`present`) or cleared everywhere it applies.
+    OsdFlag { flag: crate::model::osd_flag::OsdFlag, present: bool },
 }
 
 impl Expect {
@@ -76,6 +82,9 @@ impl Expect {
             Expect::Fields { fields } => {
                 fields.iter().all(|(p, v)| obj.pointer(p).and_then(Value::as_str) == v.as_deref())
             }
+            // `obj` is `ceph osd dump -f json`
+            Expect::OsdFlag { flag, present: true } => flag.is_set(obj),
+            Expect::OsdFlag { flag, present: false } => flag.is_clear(obj),
             Expect::Gone { labels: ours } => {
                 obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
                     || !ours.iter().all(|(k, v)| labels.get(k).and_then(Value::as_str) == Some(v.as_str()))
@@ -95,6 +104,9 @@ pub enum PatchType {
     /// first: only one that does not satisfy the write's `Expect::Gone` is deleted, with
     /// its uid as the DELETE's precondition, so an object that replaced it meanwhile is not.
     Delete,
+    /// Not a patch: `ceph` run with `patch`'s strings as its arguments (only
+    /// `Object::OsdFlag`; idempotent, so sent again after a lost answer).
+    Ceph,
 }
 
 /// One write, exactly as it is (or would be) sent.
@@ -431,6 +443,61 @@ fn combine(into: &mut Value, from: Value) {
             }
         }
         (slot, v) => *slot = v,
+    }
+}
+
+/// A fence's writes with `noout` around each step that restarts OSDs (issue 23 item 5):
+/// the flag set on exactly those OSDs (`osd.N`, from `osds`: Deployment name -> OSD id) in
+/// a step of its own before theirs, and unset in a cleanup step after it (sent after an
+/// interrupt or a failed gate too, once the set may have landed). Steps renumbered 1.. .
+pub fn with_noout(writes: Vec<Write>, osds: &std::collections::BTreeMap<String, u32>) -> Vec<Write> {
+    let mut out = Vec::new();
+    let mut steps: Vec<u32> = writes.iter().map(|w| w.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for step in steps {
+        let of_step: Vec<&Write> = writes.iter().filter(|w| w.step == step).collect();
+        let ids: Vec<String> = of_step
+            .iter()
+            .filter(|w| w.wait_ready)
+            .filter_map(|w| match &w.object {
+                Object::Deployment(n) => osds.get(n).map(|id| format!("osd.{id}")),
+                _ => None,
+            })
+            .collect();
+        let flag = (!ids.is_empty()).then(|| crate::model::osd_flag::OsdFlag::noout(ids));
+        if let Some(f) = &flag {
+            out.push(osd_flag_write(f, true, 3 * step));
+        }
+        out.extend(of_step.into_iter().cloned().map(|mut w| {
+            w.step = 3 * step + 1;
+            w
+        }));
+        if let Some(f) = &flag {
+            out.push(osd_flag_write(f, false, 3 * step + 2));
+        }
+    }
+    let mut steps: Vec<u32> = out.iter().map(|w| w.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for w in &mut out {
+        w.step = steps.iter().position(|s| *s == w.step).unwrap_or(0) as u32 + 1;
+    }
+    out
+}
+
+/// The write that sets (or, a cleanup, unsets) `flag` through `ceph`, in `step`.
+pub fn osd_flag_write(flag: &crate::model::osd_flag::OsdFlag, set: bool, step: u32) -> Write {
+    Write {
+        object: Object::OsdFlag(flag.clone()),
+        patch_type: PatchType::Ceph,
+        patch: Value::from(flag.args(set)),
+        preconditioned: false,
+        expect: Expect::OsdFlag { flag: flag.clone(), present: set },
+        step,
+        wait_ready: false,
+        cleanup: !set,
+        action: if set { "set".into() } else { "unset".into() },
     }
 }
 

@@ -123,6 +123,9 @@ pub fn text(p: &UpgradePlan, wide: bool) -> String {
                 t.push_str(&format!("    {}: {}\n", clean(node), list(ds, wide)));
             }
         }
+        if !s.flags.is_empty() {
+            t.push_str(&format!("  flags: {}\n", clean(&s.flags.join("; "))));
+        }
         for g in &s.gates {
             t.push_str(&format!("  gate: {}\n", clean(g)));
         }

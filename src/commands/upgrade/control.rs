@@ -68,7 +68,7 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
     print(s, &doc, || match &doc.state {
         None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
         Some(st) => format!(
-            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}\n  updated {}{}\n",
+            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}{}\n  updated {}{}\n",
             clean(&doc.namespace),
             clean(&doc.cluster),
             clean(&st.params.image),
@@ -79,6 +79,15 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             doc.stages_left,
             doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
             st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
+            if st.flags.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n  OSD flags it set: {} (removed after their stage; `upgrade resume` or `upgrade abort` removes \
+                     those a stopped run left)",
+                    clean(&st.flags.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", "))
+                )
+            },
             clean(&st.updated),
             if st.phase == "running" {
                 " (if the process that ran it was stopped, `upgrade resume` goes on)"
@@ -156,7 +165,7 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         // or pre-pull pods: those go now.
         if let Some(st) = state {
             let (label, pods) = own::leftovers(&conn, &snap.cluster.name).await?;
-            if label || !pods.is_empty() {
+            if label || !pods.is_empty() || !st.flags.is_empty() {
                 return clean_up_after(ctx, &conn, &snap, &st).await;
             }
         }
@@ -187,7 +196,7 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     // to take over (`upgrade IMAGE`), and for `status`. Read again after the question: what
     // the upgrade recorded meanwhile (pins) is kept, and a finished one is not recreated.
     let mut tries = 0;
-    let (snap, st) = loop {
+    let (snap, st, mut rec) = loop {
         let snap = read::snapshot(&conn.kube, &conn.namespace, Some(&snap.cluster.name)).await?;
         let Some(now_st) = state_of(&snap)? else {
             return Err(Error::usage(format!(
@@ -210,7 +219,7 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
         }
         let mut rec = Record::of(&snap.cluster);
         if let Written::Done = save(&conn, s, &mut rec, Some(&aborted(now_st.clone()))).await? {
-            break (snap, now_st);
+            break (snap, now_st, rec);
         }
         tries += 1;
         if tries >= super::super::change::MAX_CONFLICTS {
@@ -264,8 +273,11 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     // pre-pull pods): removed now, and said.
     let done = own::cleanup(&conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
     t.push_str(&lines(&done.lines));
+    // and the OSD flags it set (a killed run's, or one still running: it stops after its stage)
+    let (flag_lines, flags_left) = super::flags::remove_recorded(&conn, s, &mut rec, &mut aborted(st.clone())).await;
+    t.push_str(&lines(&flag_lines));
     crate::output::emit(&t);
-    Ok(if done.left { 1 } else { 0 })
+    Ok(if done.left || flags_left { 1 } else { 0 })
 }
 
 /// "  line\n" for each.
@@ -293,10 +305,14 @@ async fn clean_up_after(
         clean(&st.params.image)
     ))?;
     let done = own::cleanup(conn, s, &snap.cluster.name, &snap.cluster.base_image).await?;
+    let mut rec = Record::of(&snap.cluster);
+    let (flag_lines, flags_left) = super::flags::remove_recorded(conn, s, &mut rec, &mut st.clone()).await;
     crate::output::emit(&format!(
-        "The upgrade to {} was aborted before: its state was not written again.\n{}",
+        "The upgrade to {} was aborted before: {}.\n{}{}",
         clean(&st.params.image),
-        lines(&done.lines)
+        if flag_lines.is_empty() { "its state was not written again" } else { "its state now records no OSD flag" },
+        lines(&done.lines),
+        lines(&flag_lines)
     ));
-    Ok(if done.left { 1 } else { 0 })
+    Ok(if done.left || flags_left { 1 } else { 0 })
 }

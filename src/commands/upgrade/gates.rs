@@ -36,19 +36,28 @@ pub(super) struct Gates {
     ok_to_stop: Duration,
     /// Daemons this run moved, by `ceph versions` type: at least as many must report the
     /// target release after each stage.
-    moved: BTreeMap<&'static str, u64>,
+    pub(super) moved: BTreeMap<&'static str, u64>,
     /// Said once a run, not at every stage: that Ceph could not be asked for ok-to-stop
     /// (hundreds of lines over a 2000-OSD upgrade otherwise).
     said_no_ok_to_stop: AtomicBool,
+    /// Said once that no OSD flag is set since Ceph could not be asked (`flags`).
+    pub(super) said_no_flags: bool,
+    /// Flags found set by someone else, said once each (`flags`).
+    pub(super) said_theirs: Vec<crate::model::osd_flag::OsdFlag>,
 }
 
 impl Gates {
     /// The gate for this run, found when first needed.
-    async fn found(&mut self, conn: &Connection, s: &Settings) -> &mut CephGate {
+    pub(super) async fn found(&mut self, conn: &Connection, s: &Settings) -> &mut CephGate {
         if self.ceph.is_none() {
             self.ceph = Some(CephGate::find(&conn.kube, &conn.namespace, s.connect.request_timeout).await);
         }
         self.ceph.as_mut().expect("set above")
+    }
+
+    /// The gate, once found.
+    pub(super) fn ceph(&self) -> Option<&CephGate> {
+        self.ceph.as_ref()
     }
 
     /// `Time in gates: health 3.2 s (Ceph asked), ok-to-stop 0.4 s.`: what the gates cost,
@@ -95,13 +104,39 @@ pub(super) async fn ok_to_stop(
         Some(h @ Held::Unanswered { .. }) => {
             if !gates.said_no_ok_to_stop.swap(true, Ordering::Relaxed) {
                 note(&format!(
-                    "{}: this stage and the next go on without it (Rook asks Ceph itself before it restarts OSDs)",
+                    "{}: this stage and the next go on without it (Rook itself checks with Ceph before it restarts OSDs, and \
+                     keeps the mon quorum)",
                     h.text()
                 ));
             }
             Ok(())
         }
-        Some(Held::No { .. } | Held::Unclean { .. }) => g.wait(&asks, s.timeout).await,
+        Some(Held::No { .. } | Held::Unclean { .. }) => {
+            // Rook's own knobs govern the plugin's OSD batches as they govern Rook's
+            // (osd/update.go): the wait is waitTimeoutForHealthyOSDInMinutes (default 10)
+            // within --timeout, and continueUpgradeAfterChecksEvenIfNotHealthy goes on after
+            // it; mons never go on (Rook's mon update does not either).
+            let knobs = &snap.cluster.knobs;
+            let osds = asks.iter().any(|a| a.args.first().is_some_and(|w| w == "osd"));
+            let mons = asks.iter().any(|a| a.args.first().is_some_and(|w| w == "mon"));
+            let wait = match osds {
+                true => s.timeout.min(Duration::from_secs(
+                    60 * knobs.wait_timeout_for_healthy_osd_minutes.unwrap_or(10).max(0) as u64,
+                )),
+                false => s.timeout,
+            };
+            match g.wait(&asks, wait).await {
+                Err(e) if knobs.continue_upgrade_after_checks_even_if_not_healthy && !mons => {
+                    note(&format!(
+                        "{e}; the CephCluster's continueUpgradeAfterChecksEvenIfNotHealthy is true: stage {} goes on \
+                         anyway, as Rook's own upgrade would",
+                        clean(&stage.name)
+                    ));
+                    Ok(())
+                }
+                r => r,
+            }
+        }
     };
     gates.ok_to_stop += start.elapsed();
     r

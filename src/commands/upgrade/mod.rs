@@ -9,28 +9,31 @@
 
 mod check;
 mod control;
+mod flags;
 mod foreign;
 mod gates;
 mod own;
+mod prepull_stage;
 mod record;
 mod runner;
 mod state;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{Ctx, print};
 use crate::cluster::read;
 use crate::cluster::view::View;
 use crate::error::{Error, Result};
 use crate::execute;
+use crate::model::daemon::DaemonType;
 use crate::model::{DNR_LABEL, Snapshot};
 use crate::output::{clean, note};
 use crate::plan::upgrade::writes::{StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes};
 use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
-use crate::plan::writes::{PatchType, Write};
+use crate::plan::writes::Write;
 use control::{abort, set_phase, status};
 use foreign::stop_on_foreign_change;
+use prepull_stage::{prepull, template_of};
 use record::{Record, Written, fail, obey, save};
 use state::{crd_has_overrides, now, state_of, state_of_text, writes_to};
 
@@ -135,6 +138,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     // An upgrade under way keeps its parameters; this one's are taken when none is.
     let had_aborted = aborted.is_some();
     let fresh = state.is_none();
+    // flags an aborted upgrade could not remove are this one's to remove
+    let left_flags = aborted.as_ref().map(|a| a.flags.clone()).unwrap_or_default();
     let st = state.unwrap_or_else(|| State {
         params,
         pins: aborted
@@ -148,6 +153,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         updated: now(),
         from: Some(snap.cluster.base_image.clone()),
         spec_set: false,
+        flags: left_flags,
         runner: None,
     });
     let params = st.params.clone();
@@ -276,9 +282,8 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     drive(ctx, &conn, &view, st, overrides, rec).await
 }
 
-/// Run the remaining stages: each round plans again from the cluster, as `view` holds it
-/// once it has seen this run's own writes (read once, then watched: issue 24), and runs
-/// the first.
+/// Run the remaining stages, then remove the OSD flags the run left recorded, however it
+/// ended (`flags::restore`).
 async fn drive(
     ctx: &mut Ctx<'_>,
     conn: &crate::cluster::connect::Connection,
@@ -286,6 +291,24 @@ async fn drive(
     mut st: State,
     overrides: bool,
     mut rec: Record,
+) -> Result<i32> {
+    let mut run_gates = gates::Gates::default();
+    let r = drive_stages(ctx, conn, view, &mut st, overrides, &mut rec, &mut run_gates).await;
+    flags::restore(conn, ctx.settings, &mut rec, &mut st, &mut run_gates).await;
+    r
+}
+
+/// Run the remaining stages: each round plans again from the cluster, as `view` holds it
+/// once it has seen this run's own writes (read once, then watched: issue 24), and runs
+/// the first.
+async fn drive_stages(
+    ctx: &mut Ctx<'_>,
+    conn: &crate::cluster::connect::Connection,
+    view: &View,
+    st: &mut State,
+    overrides: bool,
+    rec: &mut Record,
+    run_gates: &mut gates::Gates,
 ) -> Result<i32> {
     let s = ctx.settings;
     let ns = conn.namespace.clone();
@@ -305,7 +328,6 @@ async fn drive(
     st.message = None;
     st.runner = Some(runner::me());
     let mut last_stage = String::new();
-    let mut run_gates = gates::Gates::default();
     let mut rounds = 0usize;
     // At most the first plan's stages and 64 more (plans made again after a 409 or a
     // change by someone else). Fixed at the first plan: the later ones have fewer stages
@@ -324,13 +346,13 @@ async fn drive(
             return obey(other, r);
         }
         // Someone else changed what the upgrade set (or the base it keeps): never overwritten.
-        stop_on_foreign_change(conn, s, &mut rec, &snap, &mut st).await?;
+        stop_on_foreign_change(conn, s, rec, &snap, st).await?;
         let unsettled = unsettled(&snap, &st.params.image);
         // What a stopped run left is seen to only by the run that took the upgrade on: the
         // state is written first (a stage's record does it otherwise).
         if !claimed && (snap.cluster.upgrade_reconcile || !unsettled.is_empty()) {
             st.updated = now();
-            if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+            if let Written::Changed(other) = save(conn, s, rec, Some(&*st)).await? {
                 let r = refused(started, claimed, &other);
                 return obey(other, r);
             }
@@ -364,12 +386,12 @@ async fn drive(
             ));
             if let Err(e) = crate::execute::wait::wait_in(view, &unsettled, s.timeout, s.progress_bar).await {
                 let why = format!("daemons moved by an earlier run did not come up: {e}");
-                fail(conn, s, &mut rec, &mut st, &why).await;
+                fail(conn, s, rec, st, &why).await;
                 return Err(Error::Failed(format!("{why}. Nothing further moves; `upgrade resume` goes on")));
             }
             continue;
         }
-        let plan = upgrade::plan(&snap, &st.params, overrides, Some(&st)).map_err(Error::Usage)?;
+        let plan = upgrade::plan(&snap, &st.params, overrides, Some(&*st)).map_err(Error::Usage)?;
         let Some(stage) = plan.stages.first().cloned() else { break };
         rounds += 1;
         if rounds > *max_rounds.get_or_insert(plan.stages.len() + 64)
@@ -388,7 +410,9 @@ async fn drive(
         // Pins are recorded before the patch that writes them: a crash in between leaves
         // nothing of ours unrecorded.
         st.pins.extend(stage.pins.clone());
-        if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+        // So are the OSD flags it restarts under (`flags`), before they are set.
+        let flag_changes = flags::plan(conn, s, st, &stage, run_gates).await;
+        if let Written::Changed(other) = save(conn, s, rec, Some(&*st)).await? {
             let r = refused(started, claimed, &other);
             return obey(other, r);
         }
@@ -407,7 +431,7 @@ async fn drive(
         snap.cluster.resource_version = fresh.resource_version;
         if stage.kind == StageKind::Prepull {
             note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
-            if let Some(code) = prepull(conn, s, &mut rec, &snap, &stage, &mut st).await? {
+            if let Some(code) = prepull(conn, s, rec, &snap, &stage, st).await? {
                 return Ok(code);
             }
             continue;
@@ -415,9 +439,10 @@ async fn drive(
         // No stage starts on HEALTH_ERR (Rook refuses to upgrade on it too); nor are holds
         // added to a cluster that may need Rook to heal it.
         if matches!(stage.kind, StageKind::Prepare | StageKind::Base | StageKind::Release)
-            && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut run_gates).await
+            && let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, run_gates).await
         {
-            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+            flags::not_set(st, &flag_changes);
+            fail(conn, s, rec, st, &e.to_string()).await;
             return Err(Error::Failed(format!(
                 "{e}. Stage {} did not start; nothing further moves. {}. `upgrade resume` goes on once it clears",
                 clean(&stage.name),
@@ -431,15 +456,17 @@ async fn drive(
                 last_stage.clear();
                 continue;
             }
-            fail(conn, s, &mut rec, &mut st, &why).await;
+            flags::not_set(st, &flag_changes);
+            fail(conn, s, rec, st, &why).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
                 "{why}. Stage {} did not start. {left}. `upgrade resume` goes on",
                 clean(&stage.name)
             )));
         }
-        if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, &mut run_gates).await {
-            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+        if let Err(e) = gates::ok_to_stop(conn, s, &snap, &stage, run_gates).await {
+            flags::not_set(st, &flag_changes);
+            fail(conn, s, rec, st, &e.to_string()).await;
             let left = left_from(&plan.stages);
             return Err(Error::Failed(format!(
                 "{e}. Stage {} did not start. {left}. `upgrade resume` goes on",
@@ -447,6 +474,10 @@ async fn drive(
             )));
         }
         note(&format!("stage {}: {}", clean(&stage.name), stage_summary(&stage)));
+        if let Err(e) = flags::apply(conn, s, &cluster, st, &flag_changes, run_gates).await {
+            fail(conn, s, rec, st, &format!("the OSD flags of stage {} were not set", stage.name)).await;
+            return Err(e);
+        }
         let mut writes = stage_writes(&snap, &stage, &st.params.image);
         let released = own::released_unreconciled(&snap, &stage, &writes, &st.params.image);
         if !released.is_empty() {
@@ -481,7 +512,7 @@ async fn drive(
         if !journal.all_done() {
             let e = execute::failure(&journal, "kubectl ceph-image upgrade resume");
             if journal.interrupted.is_none() {
-                fail(conn, s, &mut rec, &mut st, &format!("a write of stage {} failed", stage.name)).await;
+                fail(conn, s, rec, st, &format!("a write of stage {} failed", stage.name)).await;
             }
             return Err(e);
         }
@@ -507,25 +538,30 @@ async fn drive(
             && let Err(e) = crate::execute::wait::wait_in(view, &targets, s.timeout, s.progress_bar).await
         {
             let why = format!("stage {} did not pass its gate: {e}", stage.name);
-            fail(conn, s, &mut rec, &mut st, &why).await;
+            fail(conn, s, rec, st, &why).await;
             return Err(Error::Failed(format!(
                 "{why}. The upgrade stopped here; nothing further moves. {}. `upgrade status` shows it; `upgrade \
                  resume` goes on once the stage's daemons are up",
                 left_after(&plan)
             )));
         }
-        if let Err(e) = gates::versions(conn, s, &stage, &st.params.image, &mut run_gates).await {
-            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+        if let Err(e) = gates::versions(conn, s, &stage, &st.params.image, run_gates).await {
+            fail(conn, s, rec, st, &e.to_string()).await;
             return Err(Error::Failed(format!("{e}. {}. `upgrade resume` goes on", left_after(&plan))));
         }
         if !stage.daemons.is_empty()
-            && let Err(e) = gates::health(conn, s, &cluster, stage_start, &mut run_gates).await
+            && let Err(e) = gates::health(conn, s, &cluster, stage_start, run_gates).await
         {
-            fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+            fail(conn, s, rec, st, &e.to_string()).await;
             return Err(Error::Failed(format!(
                 "{e}. The upgrade stopped here; nothing further moves. {}. `upgrade resume` goes on",
                 left_after(&plan)
             )));
+        }
+        let later_osds = plan.stages[1..].iter().any(|s| s.daemons.iter().any(|d| d.dtype == DaemonType::Osd));
+        if let Err(e) = flags::after(conn, s, &cluster, st, later_osds, run_gates).await {
+            fail(conn, s, rec, st, &format!("the OSD flags of stage {} were not removed", stage.name)).await;
+            return Err(e);
         }
         if stage.canary {
             st.canary_done = true;
@@ -536,7 +572,7 @@ async fn drive(
                 st.phase = "paused".into();
                 st.message = Some("stopped after the canary for confirmation".into());
                 st.updated = now();
-                if let Written::Changed(other) = save(conn, s, &mut rec, Some(&st)).await? {
+                if let Written::Changed(other) = save(conn, s, rec, Some(&*st)).await? {
                     return obey(other, false);
                 }
                 crate::output::emit(&format!(
@@ -556,8 +592,8 @@ async fn drive(
     }
     // Done, once the health allows it (a resume after a failed health gate at the last
     // stage waits for it here): nothing of ours may be left.
-    if let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, &mut run_gates).await {
-        fail(conn, s, &mut rec, &mut st, &e.to_string()).await;
+    if let Err(e) = gates::health(conn, s, &cluster, jiff::Timestamp::MIN, run_gates).await {
+        fail(conn, s, rec, st, &e.to_string()).await;
         return Err(Error::Failed(format!(
             "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
         )));
@@ -576,7 +612,11 @@ async fn drive(
             clean(&snap.cluster.base_image)
         )));
     }
-    if let Written::Changed(other) = save(conn, s, &mut rec, None).await? {
+    flags::require_osd_release(conn, s, &cluster, &st.params.image, run_gates).await;
+    if !st.flags.is_empty() {
+        return Err(Error::Failed("every stage ran, but OSD flags it set are still recorded".into()));
+    }
+    if let Written::Changed(other) = save(conn, s, rec, None).await? {
         return obey(other, false);
     }
     if partial {
@@ -688,102 +728,4 @@ fn stage_summary(s: &Stage) -> String {
         parts.push(format!("wait for {} daemon(s)", s.daemons.len()));
     }
     parts.join(", ")
-}
-
-/// What the pre-pull pods take from the daemons' pod template (`prepull::Template`): a
-/// mon's Deployment (Rook runs the mons with `rook-ceph-default`, its general account),
-/// else any daemon's, read with one LIST of a single item (the `list` the plan's reads
-/// already need, so a dry run needs no more). Unreadable: the namespace's default account,
-/// and a note that says so.
-async fn template_of(conn: &crate::cluster::connect::Connection, snap: &Snapshot) -> crate::execute::prepull::Template {
-    let daemon =
-        snap.daemons.iter().find(|d| d.id.dtype == crate::model::daemon::DaemonType::Mon).or(snap.daemons.first());
-    let Some(app) = daemon.and_then(|d| d.labels.get("app")) else { return Default::default() };
-    let ns = &conn.namespace;
-    let selector = format!("{},app={app}", read::daemon_selector(ns));
-    let what = crate::cluster::api::What::new("list", "deployments.apps", Some(ns.as_str()));
-    let req = kube::core::Request::new(read::deployments_path(ns))
-        .list(&kube::api::ListParams::default().labels(&selector).limit(1))
-        .map_err(crate::cluster::api::request_error);
-    let listed = match req {
-        Ok(req) => conn.kube.json::<crate::cluster::wire::List<Value>>(req, &what).await,
-        Err(e) => Err(e),
-    };
-    match listed.map(|l| l.items.into_iter().next()) {
-        Ok(Some(d)) => crate::execute::prepull::Template::of_deployment(&d),
-        Ok(None) => Default::default(),
-        Err(e) => {
-            note(&format!(
-                "cannot read the daemons' pod template ({}): the pre-pull pods run with the namespace's default \
-                 service account and no pull secret of their own",
-                clean(&crate::cluster::api::first_line(&e))
-            ));
-            Default::default()
-        }
-    }
-}
-
-/// The pre-pull stage (`--prepull`): a pod on each of the stage's nodes pulls the image,
-/// through the executor (`prepull::writes`: the creates, a wait for the pulls, the deletes
-/// as cleanup writes, sent whatever happened). Passed: the state records it, so no later
-/// round and no `upgrade resume` pulls again. Failed: the state says `failed`, with the
-/// nodes and the kubelet's reasons; nothing was held and nothing restarted.
-async fn prepull(
-    conn: &crate::cluster::connect::Connection,
-    s: &crate::settings::Settings,
-    rec: &mut Record,
-    snap: &Snapshot,
-    stage: &Stage,
-    st: &mut State,
-) -> Result<Option<i32>> {
-    let cluster = rec.cluster.clone();
-    let cluster = cluster.as_str();
-    own::clear_stale_pulls_or_fail(conn, s, rec, st, &stage.nodes).await?;
-    let tpl = template_of(conn, snap).await;
-    let writes = crate::execute::prepull::writes(&conn.namespace, &stage.nodes, &st.params.image, &tpl, s.timeout);
-    let journal = execute::run(&writes_to(conn, s, cluster), &writes).await;
-    if journal.all_done() {
-        st.prepulled = true;
-        st.updated = now();
-        return match save(conn, s, rec, Some(st)).await? {
-            Written::Done => Ok(None),
-            Written::Changed(other) => obey(other, false).map(Some),
-        };
-    }
-    let rerun = "kubectl ceph-image upgrade resume";
-    if journal.interrupted.is_some() {
-        return Err(execute::failure(&journal, rerun));
-    }
-    // Pods of ours a delete could not remove: named, with how to remove them.
-    let left: Vec<String> = writes
-        .iter()
-        .zip(&journal.entries)
-        .filter(|(w, e)| w.patch_type == PatchType::Delete && !matches!(e.done, execute::Done::Applied))
-        .map(|(w, _)| w.object.describe())
-        .collect();
-    let cleanup = if left.is_empty() {
-        "the pre-pull pods were deleted".to_string()
-    } else {
-        format!(
-            "{} pre-pull pod(s) could not be deleted ({}): kubectl -n {} delete pods -l {}",
-            left.len(),
-            left.join(", "),
-            conn.namespace,
-            crate::execute::prepull::selector()
-        )
-    };
-    match &journal.gate {
-        Some(gate) => {
-            fail(conn, s, rec, st, gate).await;
-            Err(Error::Failed(format!(
-                "{gate}. The upgrade stopped before anything restarted; {cleanup}. Once the node(s) can pull the \
-                 image, `{rerun}` pulls again and goes on"
-            )))
-        }
-        None => {
-            fail(conn, s, rec, st, &format!("a write of the pre-pull failed; {cleanup}")).await;
-            Err(own::names_taken(&journal, &writes, &conn.namespace)
-                .unwrap_or_else(|| execute::failure(&journal, rerun)))
-        }
-    }
 }

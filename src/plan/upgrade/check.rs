@@ -289,10 +289,21 @@ pub fn check(
                 format!("bring {node} back (`kubectl get node {node}`), or remove its OSDs for good, before upgrading"),
             );
         } else {
-            let message = format!("{} on node {node} do not run (no pod Running and Ready)", clean(&daemons));
-            let fix = format!(
-                "get them Running and Ready first: `kubectl -n {ns} get pods -o wide --field-selector spec.nodeName={node}`"
-            );
+            // a daemon whose pod is on no node (Pending, unscheduled) has no node to list by
+            let placed = !n.node.starts_with('(');
+            let message = match placed {
+                true => format!("{} on node {node} do not run (no pod Running and Ready)", clean(&daemons)),
+                false => format!("{} do not run and are on no node (no pod scheduled)", clean(&daemons)),
+            };
+            let fix = match placed {
+                true => format!(
+                    "get them Running and Ready first: `kubectl -n {ns} get pods -o wide --field-selector spec.nodeName={node}`"
+                ),
+                false => format!(
+                    "get them scheduled and Ready first: `kubectl -n {ns} get pods --field-selector status.phase=Pending` and \
+                     `kubectl -n {ns} describe pod POD` say why not"
+                ),
+            };
             if core { block(&mut f, "daemons-down", message, fix) } else { risk(&mut f, "daemons-down", message, fix) }
         }
     }
@@ -473,7 +484,7 @@ fn health(snap: &Snapshot, ceph: Option<&CephAnswer>, now: jiff::Timestamp, f: &
         f.warnings.push(Finding {
             code: "ceph-not-asked",
             message: format!(
-                "Ceph could not be asked ({}): health codes are Rook's (up to 60 s old), the keys' type and the daemons Ceph sees up are unchecked",
+                "Ceph could not be asked ({}): health codes are Rook's (up to 60 s old), the keys' type and the daemons Ceph sees up are unchecked; an upgrade sets no OSD flag (noout, noautoscale) and leaves require-osd-release to Rook",
                 clean(a.error.as_deref().unwrap_or("no answer"))
             ),
             fix: "bind the ceph-image-ceph-exec role (deploy/rbac.yaml) and make sure the Rook operator pod runs".into(),

@@ -153,6 +153,29 @@ fn scope_of(
 /// The plan from a snapshot. `overrides`: the CRD has `imageOverrides`. `state`: an
 /// upgrade under way (its pins are this upgrade's, not the operator's). Errors are
 /// refusals with the reason (exit 2).
+/// The flags a stage that moves OSDs sets around them (`Stage::flags`): `noout` on the
+/// batch's failure domain (the CRUSH node of that name, as Ceph's `osd tree` names it at
+/// run time), `noautoscale`; none where the stage moves no OSD or `--no-noout` /
+/// `--no-noautoscale` turned them off.
+fn osd_flags(s: &Stage, p: &Params) -> Vec<String> {
+    if !s.daemons.iter().any(|d| d.dtype == DaemonType::Osd) {
+        return Vec::new();
+    }
+    let mut f = Vec::new();
+    if p.noout {
+        f.push(match &s.failure_domain {
+            // the CRUSH node Ceph's tree names, or the OSDs themselves where it has no
+            // node of that kind (a failure domain that fell back to the host)
+            Some(fd) => format!("noout on {fd} while it restarts"),
+            None => "noout on the CRUSH nodes of its OSDs while they restart".into(),
+        });
+    }
+    if p.noautoscale {
+        f.push(format!("{} during the OSD stages", crate::model::osd_flag::NOAUTOSCALE));
+    }
+    f
+}
+
 pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>) -> Result<UpgradePlan, String> {
     let c = &snap.cluster;
     let image = p.image.as_str();
@@ -432,6 +455,9 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
         s.overrides = set;
         s.gates = gates(image);
         stages.push(s);
+    }
+    for s in stages.iter_mut() {
+        s.flags = osd_flags(s, p);
     }
     if !excluded.is_empty() {
         let names: Vec<String> = excluded.iter().map(|e| e.daemon.clone()).collect();

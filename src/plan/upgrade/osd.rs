@@ -114,11 +114,7 @@ pub(super) fn falls_back(d: &Daemon, by: crate::plan::FailureDomain) -> bool {
 }
 
 pub(super) fn domain_word(by: crate::plan::FailureDomain) -> &'static str {
-    match by {
-        crate::plan::FailureDomain::Host => "host",
-        crate::plan::FailureDomain::Rack => "rack",
-        crate::plan::FailureDomain::Zone => "zone",
-    }
+    by.crush_type()
 }
 
 /// OSD batches: one failure domain a batch, at most `max` OSDs (default the CephCluster's

@@ -36,6 +36,17 @@ pub struct Params {
     /// upgrade started before the flag existed: false.
     #[serde(default)]
     pub prepull: bool,
+    /// `noout` on each OSD stage's failure domain while it restarts (off: `--no-noout`).
+    /// Absent in an older state: on.
+    #[serde(default = "on")]
+    pub noout: bool,
+    /// `noautoscale` during the OSD stages (off: `--no-noautoscale`). Absent: on.
+    #[serde(default = "on")]
+    pub noautoscale: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 impl Params {
@@ -52,6 +63,8 @@ impl Params {
             types: vec![],
             pause_between_ms: 0,
             prepull: false,
+            noout: true,
+            noautoscale: true,
         }
     }
 }
@@ -92,6 +105,11 @@ pub struct State {
     /// base image already moved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// OSD map flags this upgrade set and has not removed yet (issue 23 item 5): recorded
+    /// before each is set, dropped once it is removed, so a killed run's flags are known
+    /// and removed by `upgrade resume` or `upgrade abort`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<crate::model::osd_flag::OsdFlag>,
     /// The run that took it on last: a second one is refused, naming it, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<crate::model::Runner>,
@@ -163,6 +181,10 @@ pub struct Stage {
     pub canary: bool,
     /// What must hold before the next stage starts.
     pub gates: Vec<String>,
+    /// The OSD map flags set before it restarts its OSDs and removed after its gates
+    /// (`noout on host node-01`, `noautoscale`; issue 23 item 5). Empty: no OSD moves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
     /// Prepull: the nodes that pull the image, sorted (the nodes of every daemon the later
     /// stages move; a daemon with no node is named by the `prepull-no-node` warning).
     /// Empty for the other kinds.
@@ -186,6 +208,7 @@ impl Stage {
             failure_domain: None,
             canary: false,
             gates: Vec::new(),
+            flags: Vec::new(),
             nodes: Vec::new(),
         }
     }
