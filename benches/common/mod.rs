@@ -153,6 +153,9 @@ impl Drop for ControlPlane {
 pub struct Logged {
     pub verb: String,
     pub resource: String,
+    /// The request's path, without its query.
+    #[serde(default)]
+    pub path: String,
     pub query: String,
 }
 
@@ -385,6 +388,7 @@ pub fn audit_requests(path: &Path, from: u64, user: &str) -> Vec<Logged> {
         out.push(Logged {
             verb: e.verb,
             resource: e.object_ref.map(|o| o.resource).unwrap_or_default(),
+            path: e.request_uri.split('?').next().unwrap_or_default().to_string(),
             query: e.request_uri.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default(),
         });
     }

@@ -189,6 +189,12 @@ impl DeploymentRecords {
     pub fn add(&mut self, d: Deployment) {
         self.items.push(DeploymentRecord::new(d, &mut self.shared));
     }
+
+    /// Records reduced elsewhere (a watch-fed view: `cluster::view`), in the API's order
+    /// (by name), as a LIST would have given them.
+    pub fn of(items: Vec<DeploymentRecord>) -> DeploymentRecords {
+        DeploymentRecords { shared: Interner::default(), items }
+    }
 }
 
 /// Pods reduced to records as LIST pages arrive, by the Deployment they belong to; a pod
@@ -204,6 +210,11 @@ impl PodRecords {
         if let Some(d) = pod_deployment(&p) {
             self.by_deployment.entry(d).or_default().push(PodRecord::new(p, &mut self.shared));
         }
+    }
+
+    /// Records reduced elsewhere (a watch-fed view: `cluster::view`), by Deployment.
+    pub fn of(by_deployment: HashMap<String, Vec<PodRecord>>) -> PodRecords {
+        PodRecords { shared: Interner::default(), by_deployment }
     }
 }
 

@@ -2,6 +2,8 @@
 //! (method, path, status, ms; never a header, so never a credential) and kubectl-style
 //! errors that name the verb and resource.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +28,10 @@ pub struct Kube {
     /// How many times `send` may send one request: `ATTEMPTS`, or what is left of them
     /// when a caller repeats the request itself (`with_attempts`).
     attempts: u32,
+    /// The resourceVersion of this process's latest write to each collection (shared by
+    /// every clone): a watch-fed view is caught up with the process's own writes once it
+    /// has seen that resourceVersion (`cluster::view`).
+    written: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// From this `-v` level on (kubectl's -v=8 logs bodies) the request log adds the size of
@@ -94,7 +100,53 @@ pub fn backoff(n: u32) -> Duration {
 
 impl Kube {
     pub fn new(session: Session, verbose: bool, timeout: Option<Duration>, server: String) -> Kube {
-        Kube { session, verbose, timeout, server, notice: false, level: u8::from(verbose), attempts: ATTEMPTS }
+        Kube {
+            session,
+            verbose,
+            timeout,
+            server,
+            notice: false,
+            level: u8::from(verbose),
+            attempts: ATTEMPTS,
+            written: Arc::default(),
+        }
+    }
+
+    /// The resourceVersion of the latest write this process made to the collection at
+    /// `path` (`/apis/apps/v1/namespaces/NS/deployments`) that the server answered with the
+    /// object (a dry run is no write), or None. Of several, the greatest where all are
+    /// numbers, as kube-apiserver's are (etcd revisions), else the last answered.
+    pub fn written(&self, path: &str) -> Option<String> {
+        self.written.lock().expect("lock").get(path).cloned()
+    }
+
+    /// Remember the resourceVersion a write's answer carries, under its collection.
+    fn note_written(&self, req: &http::Request<Vec<u8>>, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            metadata: Option<AnswerMeta>,
+        }
+        #[derive(serde::Deserialize)]
+        struct AnswerMeta {
+            #[serde(rename = "resourceVersion")]
+            resource_version: Option<String>,
+        }
+        let Ok(Answer { metadata: Some(AnswerMeta { resource_version: Some(rv) }) }) = serde_json::from_slice(body)
+        else {
+            return;
+        };
+        // a create names the collection; a patch, update or delete the object in it
+        let path = req.uri().path().trim_end_matches('/');
+        let collection =
+            if req.method() == http::Method::POST { path } else { path.rsplit_once('/').map_or(path, |(c, _)| c) };
+        let mut w = self.written.lock().expect("lock");
+        let newer = match (w.get(collection).map(|o| o.parse::<u64>()), rv.parse::<u64>()) {
+            (Some(Ok(old)), Ok(new)) => new > old,
+            _ => true,
+        };
+        if newer {
+            w.insert(collection.to_string(), rv);
+        }
     }
 
     /// The same connection, whose `send` sends a request at most `n` times (at least once):
@@ -147,7 +199,12 @@ impl Kube {
         let began = Instant::now();
         loop {
             let e = match self.send_once(clone_request(&req), what, attempt).await {
-                Ok(b) => return Ok(b),
+                Ok(b) => {
+                    if judged_by_caller {
+                        self.note_written(&req, &b);
+                    }
+                    return Ok(b);
+                }
                 Err(e) => e,
             };
             let repeat_here = !judged_by_caller || not_processed(&e);

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod kubeconfig;
 pub mod proxy;
 pub mod read;
+pub mod view;
 pub mod wire;
 pub mod write;
 

@@ -122,18 +122,33 @@ fn pages_back_to_the_system() {
 
 /// The CephCluster to work on: `--cluster` when given, else the only one in the namespace.
 pub async fn find_cluster(kube: &Kube, ns: &str, name: Option<&str>) -> Result<CephCluster> {
+    let (items, _) = list_clusters(kube, ns).await?;
+    choose_cluster(kube, ns, name, items).await
+}
+
+/// Every CephCluster of the namespace (one LIST, unpaged: a namespace holds one or a
+/// few) and the list's resourceVersion. No CephCluster type at all (404) is said as such.
+pub async fn list_clusters(kube: &Kube, ns: &str) -> Result<(Vec<CephCluster>, String)> {
     let what = What::new("list", CEPHCLUSTERS, Some(ns));
     let req = Request::new(cluster_path(ns)).list(&ListParams::default()).map_err(request_error)?;
-    let list: List<CephCluster> = match kube.json(req, &what).await {
-        Ok(l) => l,
-        Err(e) if e.api_code() == Some(404) => {
-            return Err(Error::Refused(format!(
-                "the cluster has no CephCluster resource type ({CEPHCLUSTERS}): is Rook installed? (kubectl get crd {CEPHCLUSTERS})"
-            )));
-        }
-        Err(e) => return Err(e),
-    };
-    let mut items = list.items;
+    match kube.json::<List<CephCluster>>(req, &what).await {
+        Ok(l) => Ok((l.items, l.metadata.resource_version.unwrap_or_else(|| "0".into()))),
+        Err(e) if e.api_code() == Some(404) => Err(Error::Refused(format!(
+            "the cluster has no CephCluster resource type ({CEPHCLUSTERS}): is Rook installed? (kubectl get crd {CEPHCLUSTERS})"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Of the namespace's CephClusters (`items`, in the API's order), the one named `name`,
+/// else the only one; none or several is a usage error that names them (with none, one
+/// more request says whether the namespace exists or where CephClusters are).
+pub async fn choose_cluster(
+    kube: &Kube,
+    ns: &str,
+    name: Option<&str>,
+    mut items: Vec<CephCluster>,
+) -> Result<CephCluster> {
     if let Some(n) = name {
         return match items.iter().position(|c| c.metadata.name == n) {
             Some(i) => Ok(items.swap_remove(i)),

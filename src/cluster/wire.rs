@@ -181,6 +181,9 @@ pub struct PodMeta {
     pub owner_references: Vec<OwnerRef>,
     #[serde(default)]
     pub deletion_timestamp: Option<String>,
+    /// Where a watch resumes after this pod's event (`cluster::view`).
+    #[serde(default)]
+    pub resource_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use crate::cluster::Kube;
 use crate::cluster::api::{What, backoff, first_line, request_error, retry_delay};
 use crate::cluster::read::{daemon_selector, list_all, pods_path};
+use crate::cluster::view::View;
 use crate::cluster::wire::{self, WirePod};
 use crate::error::{Error, Result};
 use crate::output;
@@ -327,8 +328,83 @@ pub async fn wait(kube: &Kube, ns: &str, targets: &[Target], timeout: Duration, 
         tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
     report.finish();
-    let left: Vec<String> =
-        targets.iter().filter(|t| !progress.done(t)).map(|t| output::clean(&t.daemon).into_owned()).collect();
+    outcome(targets.iter().filter(|t| !progress.done(t)), total, start, timeout, last_failure)
+}
+
+/// As `wait`, the pods followed in a watch-fed view (`cluster::view`) instead of a LIST
+/// and a watch of its own: no request at all. Each change of the view judges the targets
+/// again from their Deployments' pods (`View::daemons_of`, classified as a snapshot
+/// classifies them), and a target is done only once the view also holds its Deployment
+/// on the image: the next round, planned from the same view, sees the daemon moved.
+pub async fn wait_in(view: &View, targets: &[Target], timeout: Duration, terminal: bool) -> Result<()> {
+    let start = Instant::now();
+    let total = targets.len();
+    if total == 0 {
+        output::note("nothing to wait for: no pod restarts in this plan");
+        return Ok(());
+    }
+    let report = Report::new(total, terminal);
+    let deps: Vec<&str> = targets.iter().map(|t| t.deployment.as_str()).collect();
+    let mut changes = view.changes();
+    let deadline = start + timeout;
+    let mut shown = None;
+    let mut progress;
+    let mut on_image: BTreeSet<&str>;
+    loop {
+        changes.borrow_and_update();
+        progress = Progress::default();
+        on_image = BTreeSet::new();
+        if let Some(snap) = view.daemons_of(&deps)? {
+            for d in &snap.daemons {
+                if let Some(t) = targets.iter().find(|t| t.deployment == d.deployment)
+                    && d.image.as_deref() == Some(t.image.as_str())
+                {
+                    on_image.insert(t.deployment.as_str());
+                }
+                for p in &d.pods {
+                    let state = PodState {
+                        deployment: Some(d.deployment.clone()),
+                        running_ready: p.running() && p.ready,
+                        active: p.replaced_by_rollout(),
+                        image: p.image.clone(),
+                    };
+                    progress.pods.insert(p.name.clone(), state);
+                }
+            }
+        }
+        let moved: Vec<Target> = targets.iter().filter(|t| on_image.contains(t.deployment.as_str())).cloned().collect();
+        let done = progress.done_count(&moved);
+        if shown != Some(done) || matches!(report, Report::Bar(_)) {
+            report.update(done, total, &progress.waiting_for(targets), start);
+            shown = Some(done);
+        }
+        if done == total {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || !matches!(tokio::time::timeout(left, changes.changed()).await, Ok(Ok(()))) {
+            break;
+        }
+    }
+    report.finish();
+    outcome(
+        targets.iter().filter(|t| !on_image.contains(t.deployment.as_str()) || !progress.done(t)),
+        total,
+        start,
+        timeout,
+        None,
+    )
+}
+
+/// The end of a wait: done, or which targets are not, and the last failed request.
+fn outcome<'a>(
+    not_done: impl Iterator<Item = &'a Target>,
+    total: usize,
+    start: Instant,
+    timeout: Duration,
+    last_failure: Option<String>,
+) -> Result<()> {
+    let left: Vec<String> = not_done.map(|t| output::clean(&t.daemon).into_owned()).collect();
     if left.is_empty() {
         output::note(&format!(
             "rollout done: {total} daemon(s) running Ready on the new image after {:.1}s",

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::{Ctx, print};
 use crate::cluster::read;
+use crate::cluster::view::View;
 use crate::error::{Error, Result};
 use crate::execute;
 use crate::model::daemon::DaemonType;
@@ -84,7 +85,8 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
     let s = ctx.settings;
     params.pause_between_ms = u64::try_from(s.pause_between.as_millis()).unwrap_or(u64::MAX);
     let conn = ctx.connect().await?;
-    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let view = View::start(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = view.snapshot().await?;
     own::own_label_aside(&mut snap);
     // An aborted upgrade is over, but its holds and pins are this plugin's: a new one takes
     // them over (and releases them in their stages).
@@ -233,14 +235,15 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
         params.image,
         plan.stages.len()
     ))?;
-    drive(ctx, &conn, st, overrides, rec).await
+    drive(ctx, &conn, &view, st, overrides, rec).await
 }
 
 async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
     ctx.require_confirmable()?;
     let s = ctx.settings;
     let conn = ctx.connect().await?;
-    let mut snap = read::snapshot(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let view = View::start(&conn.kube, &conn.namespace, s.cluster.as_deref()).await?;
+    let mut snap = view.snapshot().await?;
     own::own_label_aside(&mut snap);
     let Some(mut st) = state_of(&snap)? else {
         return Err(Error::usage("no upgrade is under way on this CephCluster: `upgrade IMAGE` starts one"));
@@ -276,7 +279,7 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
         _ => note(&crate::render::upgrade::text(&plan, s.wide)),
     }
     ctx.confirm(&format!("Resume the upgrade to {} ({} stage(s) left)?", st.params.image, plan.stages.len()))?;
-    drive(ctx, &conn, st, overrides, rec).await
+    drive(ctx, &conn, &view, st, overrides, rec).await
 }
 
 /// Run the remaining stages, then remove the OSD flags the run left recorded, however it
@@ -284,20 +287,24 @@ async fn resume(ctx: &mut Ctx<'_>) -> Result<i32> {
 async fn drive(
     ctx: &mut Ctx<'_>,
     conn: &crate::cluster::connect::Connection,
+    view: &View,
     mut st: State,
     overrides: bool,
     mut rec: Record,
 ) -> Result<i32> {
     let mut run_gates = gates::Gates::default();
-    let r = drive_stages(ctx, conn, &mut st, overrides, &mut rec, &mut run_gates).await;
+    let r = drive_stages(ctx, conn, view, &mut st, overrides, &mut rec, &mut run_gates).await;
     flags::restore(conn, ctx.settings, &mut rec, &mut st, &mut run_gates).await;
     r
 }
 
-/// Run the remaining stages: each round plans again from the cluster and runs the first.
+/// Run the remaining stages: each round plans again from the cluster, as `view` holds it
+/// once it has seen this run's own writes (read once, then watched: issue 24), and runs
+/// the first.
 async fn drive_stages(
     ctx: &mut Ctx<'_>,
     conn: &crate::cluster::connect::Connection,
+    view: &View,
     st: &mut State,
     overrides: bool,
     rec: &mut Record,
@@ -328,8 +335,9 @@ async fn drive_stages(
     // more than about 65 stages halfway (2000 OSDs: 167 batches).
     let mut max_rounds = None;
     let mut conflicts = 0usize;
+    view.follow();
     loop {
-        let mut snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
+        let mut snap = view.snapshot().await?;
         cluster = snap.cluster.name.clone();
         // Another terminal's `upgrade pause`, `abort` or run, seen between stages (or
         // during the prompt): the state is not what this run last read or wrote.
@@ -376,7 +384,7 @@ async fn drive_stages(
                 clean(&st.params.image),
                 clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
             ));
-            if let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await {
+            if let Err(e) = crate::execute::wait::wait_in(view, &unsettled, s.timeout, s.progress_bar).await {
                 let why = format!("daemons moved by an earlier run did not come up: {e}");
                 fail(conn, s, rec, st, &why).await;
                 return Err(Error::Failed(format!("{why}. Nothing further moves; `upgrade resume` goes on")));
@@ -527,7 +535,7 @@ async fn drive_stages(
             })
             .collect();
         if !targets.is_empty()
-            && let Err(e) = crate::execute::wait::wait(&conn.kube, &ns, &targets, s.timeout, s.progress_bar).await
+            && let Err(e) = crate::execute::wait::wait_in(view, &targets, s.timeout, s.progress_bar).await
         {
             let why = format!("stage {} did not pass its gate: {e}", stage.name);
             fail(conn, s, rec, st, &why).await;
@@ -590,7 +598,7 @@ async fn drive_stages(
             "{e}. Every stage ran, but the upgrade is not called done on HEALTH_ERR; `upgrade resume` checks again"
         )));
     }
-    let snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
+    let snap = view.snapshot().await?;
     let holds: Vec<&str> =
         snap.daemons.iter().filter(|d| d.upgrade_hold.is_some()).map(|d| d.deployment.as_str()).collect();
     let pins: Vec<&String> = st.pins.keys().filter(|k| snap.cluster.overrides.contains_key(*k)).collect();
