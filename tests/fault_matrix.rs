@@ -111,7 +111,7 @@ fn cases() -> Vec<(&'static str, Case)> {
     ]
 }
 
-/// The objects the command writes, in order, from its own dry run: (resource, name).
+/// The API objects the command writes, in order, from its own dry run: (resource, name).
 fn planned_writes(sim: &Sim, args: &[&str]) -> Vec<(String, String)> {
     let mut a = args.to_vec();
     a.extend(["--dry-run", "-o", "json"]);
@@ -120,10 +120,13 @@ fn planned_writes(sim: &Sim, args: &[&str]) -> Vec<(String, String)> {
         .as_array()
         .expect("the dry run lists its writes")
         .iter()
-        .map(|w| match w["object"].as_object().and_then(|o| o.iter().next()) {
-            Some((k, v)) if k == "deployment" => ("deployments".to_string(), v.as_str().unwrap().to_string()),
+        .filter_map(|w| match w["object"].as_object().and_then(|o| o.iter().next()) {
+            Some((k, v)) if k == "deployment" => Some(("deployments".to_string(), v.as_str().unwrap().to_string())),
             // named after its namespace, which is each simulation's own on the real server
-            Some((k, _)) if k == "cephCluster" => ("cephclusters".to_string(), CLUSTER.to_string()),
+            Some((k, _)) if k == "cephCluster" => Some(("cephclusters".to_string(), CLUSTER.to_string())),
+            // an OSD flag is set through `ceph` in the operator pod, not the API: the Ceph
+            // CLI's own faults are tried in tests/upgrade.rs and tests/cli_fence.rs
+            Some((k, _)) if k == "osdFlag" => None,
             other => panic!("unknown object {other:?}"),
         })
         .collect()
@@ -235,7 +238,9 @@ fn matrix(name: &str) {
                     "{what}: the journal\n{stderr}"
                 );
                 let first = applied(&sim, None);
-                let done_lines = stderr.lines().filter(|l| l.ends_with(": done")).count();
+                // the API's writes (an OSD flag's line is a `ceph` command's, not the server's)
+                let done_lines =
+                    stderr.lines().filter(|l| l.ends_with(": done") && !l.contains("ceph osd flag ")).count();
                 assert_eq!(done_lines, first.values().sum::<usize>(), "{what}: the journal is the truth\n{stderr}");
                 sim.settle();
                 let again = run(&sim, case.args);
