@@ -404,6 +404,11 @@ mod real_server {
             vec!["unset", "mgr", "--strategy", "fence", "--reconcile-now", "--yes"],
         ] {
             expect(&run(&sim, &args), 0, &args.join(" "));
+            // `resume cluster` starts Rook's reconcile: the fence after it must not race it
+            // (a reconcile that read mgr-b before the fence's label rewrites it after)
+            if args == ["resume", "cluster", "--yes"] {
+                sim.settle();
+            }
         }
         // A write whose answer is lost at every send is judged by reading the object back: `get`.
         sim.faults().add(lost_answers());
