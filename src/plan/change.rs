@@ -17,6 +17,9 @@ pub(super) struct After {
     /// The CephCluster-level label is honoured from Rook v1.19 (FACTS §2).
     pub(super) cluster_label_works: bool,
     pub(super) labelled: BTreeSet<String>,
+    /// Deployments whose label is the staged upgrade's own hold, judged as if unlabelled
+    /// (`held_now_but`); empty otherwise.
+    pub(super) ours: BTreeSet<String>,
     /// Deployments the change itself rewrites to an image (a fence): Kubernetes rolls
     /// them at once, whatever the operator does.
     pub(super) pins: BTreeMap<String, String>,
@@ -25,13 +28,23 @@ pub(super) struct After {
 impl After {
     /// The cluster as it is, before any change is staged.
     pub(super) fn now(snap: &Snapshot) -> After {
+        After::now_but(snap, |_| false)
+    }
+
+    /// As `now`, with the labels of the daemons `ours` picks left out.
+    fn now_but(snap: &Snapshot, ours: impl Fn(&Daemon) -> bool) -> After {
         let c = &snap.cluster;
+        let (mut mine, mut labelled) = (BTreeSet::new(), BTreeSet::new());
+        for d in snap.daemons.iter().filter(|d| d.labelled) {
+            if ours(d) { &mut mine } else { &mut labelled }.insert(d.deployment.clone());
+        }
         After {
             base: c.base_image.clone(),
             overrides: c.overrides.clone(),
             cluster_held: c.held,
             cluster_label_works: snap.rook_release().is_none_or(|r| r >= (1, 19)),
-            labelled: snap.daemons.iter().filter(|d| d.labelled).map(|d| d.deployment.clone()).collect(),
+            labelled,
+            ours: mine,
             pins: BTreeMap::new(),
         }
     }
@@ -51,7 +64,7 @@ impl After {
         if let Some(f) = d.fence.as_ref().filter(|_| self.labelled.contains(&d.deployment)) {
             return Some(format!("fenced by this plugin to {}", f.image));
         }
-        if d.under_replacement && d.labelled {
+        if d.under_replacement && d.labelled && !self.ours.contains(&d.deployment) {
             return Some("Rook's OSD replacement holds it (osd.rook.io/replace*); never resumed by this plugin".into());
         }
         match d.id.dtype.hold_scope() {
@@ -419,6 +432,13 @@ pub fn unfenced_stale(snap: &Snapshot, t: DaemonType) -> Vec<String> {
 
 /// For each daemon of the snapshot, why it is held now (None: not held).
 pub fn held_now(snap: &Snapshot) -> Vec<Option<String>> {
-    let now = After::now(snap);
+    held_now_but(snap, |_| false)
+}
+
+/// As `held_now`, the labels of the daemons `ours` picks judged as absent (the staged
+/// upgrade's own holds are not the operator's). Borrows the snapshot: a 2000-OSD upgrade
+/// asks this every round, and a copy of the snapshot cost more than the answer.
+pub fn held_now_but(snap: &Snapshot, ours: impl Fn(&Daemon) -> bool) -> Vec<Option<String>> {
+    let now = After::now_but(snap, ours);
     snap.daemons.iter().map(|d| now.held(d, &snap.daemons)).collect()
 }

@@ -22,7 +22,7 @@ use order::{rook_steps, sequential_steps};
 use upgrade::summarise;
 use warnings::{gateway_warnings, manager_warnings, release_warnings, show};
 
-pub use change::{fence_targets, held_now, unfenced_stale};
+pub use change::{fence_targets, held_now, held_now_but, unfenced_stale};
 pub use types::{
     Action, Batching, Change, ChangeView, DaemonPlan, FailureDomain, Plan, PlanError, PodRef, Summary, Target,
 };

@@ -272,13 +272,7 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     let pins_of_ours: BTreeMap<String, String> = state.map(|s| s.pins.clone()).unwrap_or_default();
     // Operator holds: the snapshot without this upgrade's own holds.
-    let mut theirs = snap.clone();
-    for d in &mut theirs.daemons {
-        if d.upgrade_hold.is_some() {
-            d.labelled = false;
-        }
-    }
-    let held = crate::plan::held_now(&theirs);
+    let held = crate::plan::held_now_but(snap, |d| d.upgrade_hold.is_some());
     let base_moved = c.base_image == image;
     // The spec already sends this type to the target: its daemons move once released.
     let moved = |t: DaemonType| {
