@@ -290,6 +290,19 @@ impl CephGate {
         })
     }
 
+    /// `ceph osd dump -f json` cut to what the OSD flags are judged by
+    /// (`osd_flag::OsdDump`), as JSON; Err: why Ceph could not be asked.
+    pub async fn osd_dump(&self) -> std::result::Result<serde_json::Value, String> {
+        let ceph = self.ceph().map_err(|e| e.to_string())?;
+        match ceph.json_as::<crate::model::osd_flag::OsdDump>(&["osd", "dump"]).await {
+            Ok(d) => Ok(d.into_value()),
+            Err(e) => {
+                self.failed(&e);
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// Ask until every one is ok to stop, within `timeout`. Err: Ceph's reason, or why it
     /// could not be asked and what lifts that; Ok with `allow_unchecked` where Ceph could
     /// not be asked (said on stderr).

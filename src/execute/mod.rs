@@ -168,7 +168,7 @@ async fn read(t: &Target<'_>, o: &Object) -> Result<Value> {
         Object::Pod(n) => write::get_pod_value(t.kube, t.namespace, n).await,
         Object::OsdFlag(f) => {
             let g = t.ceph_gate.ok_or_else(|| Error::Failed(no_ceph(f)))?;
-            g.json(&["osd", "dump"]).await.map_err(Error::Failed)
+            g.osd_dump().await.map_err(Error::Failed)
         }
     }
 }

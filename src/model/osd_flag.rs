@@ -17,6 +17,40 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// `ceph osd dump -f json` cut to the fields the flags are judged by: `flags`,
+/// `require_osd_release`, `crush_node_flags` and each OSD's `osd` and `state`. Parsed
+/// straight into this shape, the rest (each OSD's addresses, uuid, weights: most of a
+/// 2000-OSD dump) is skipped rather than built; a fence or upgrade reads the dump after
+/// every flag it sets or removes. Each field keeps its JSON as Ceph wrote it.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct OsdDump {
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    flags: Value,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    require_osd_release: Value,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    crush_node_flags: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    osds: Option<Vec<OsdState>>,
+}
+
+/// One OSD of `osd dump`: its id and state (`["exists", "up", "noout"]`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct OsdState {
+    #[serde(default)]
+    osd: Value,
+    #[serde(default)]
+    state: Value,
+}
+
+impl OsdDump {
+    /// The cut dump as JSON, in the shape `is_set`, `is_clear` and
+    /// `require_osd_release_due` read (and a write's expectation judges).
+    pub fn into_value(self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
 /// One flag the upgrade set (and records in its state until it is removed).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -246,6 +280,30 @@ mod tests {
         assert!(OsdFlag::noout(vec!["node-02".into()]).is_clear(&dump));
         assert!(!OsdFlag::noout(vec![]).is_set(&dump), "no cluster-wide noout");
         assert!(!OsdFlag::noautoscale().is_set(&json!({})), "a dump without flags shows nothing set");
+    }
+
+    #[test]
+    fn the_cut_dump_judges_as_the_whole_one() {
+        let whole = json!({"epoch": 412, "fsid": "c0ffee", "flags": "sortbitwise,noautoscale",
+            "require_osd_release": "squid", "crush_node_flags": {"node-01": ["noout"]},
+            "pools": [{"pool": 1, "pool_name": ".mgr"}],
+            "osds": [{"osd": 7, "uuid": "u7", "up": 1, "public_addrs": {"addrvec": []}, "state": ["exists", "up", "noout"]},
+                     {"osd": 8, "uuid": "u8", "state": ["exists", "up"]}]});
+        let cut: OsdDump = serde_json::from_value(whole.clone()).unwrap();
+        let cut = cut.into_value();
+        assert_eq!(cut.get("epoch"), None, "what no flag is judged by is left out: {cut}");
+        assert_eq!(cut.pointer("/osds/0"), Some(&json!({"osd": 7, "state": ["exists", "up", "noout"]})));
+        for f in [
+            OsdFlag::noautoscale(),
+            OsdFlag::noout(vec!["node-01".into(), "osd.7".into()]),
+            OsdFlag::noout(vec!["osd.8".into()]),
+            OsdFlag::noout(vec![]),
+        ] {
+            assert_eq!((f.is_set(&cut), f.is_clear(&cut)), (f.is_set(&whole), f.is_clear(&whole)), "{f:?}");
+        }
+        assert_eq!(require_osd_release_due(&cut, 20), Some("tentacle"));
+        let empty: OsdDump = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(empty.into_value(), json!({}), "a dump without the fields shows nothing");
     }
 
     #[test]

@@ -56,16 +56,18 @@ pub(super) async fn plan(
     if !wants && st.flags.is_empty() {
         return FlagChanges::default();
     }
+    let known_tree = gates.osd_tree.take();
     let g = gates.found(conn, s).await;
     // Without Ceph's answer no flag is set (an upgrade without the exec role still runs:
     // Rook's own checks stand), said once a run.
     let asked = async {
         g.reachable()?;
-        let tree = match !osds.is_empty() && st.params.noout {
-            true => Some(g.json(&["osd", "tree"]).await?),
-            false => None,
+        let tree = match (!osds.is_empty() && st.params.noout, known_tree) {
+            (false, known) => known,
+            (true, Some(known)) => Some(known),
+            (true, None) => Some(g.json(&["osd", "tree"]).await?),
         };
-        Ok::<_, String>((tree, g.json(&["osd", "dump"]).await?))
+        Ok::<_, String>((tree, g.osd_dump().await?))
     };
     let (tree, dump) = match asked.await {
         Ok(v) => v,
@@ -82,9 +84,13 @@ pub(super) async fn plan(
         }
     };
     let mut wanted = Vec::new();
-    if let Some(tree) = &tree {
+    if let Some(tree) = &tree
+        && !osds.is_empty()
+        && st.params.noout
+    {
         wanted.push(OsdFlag::noout(osd_flag::crush_nodes_of(tree, &osds, st.params.batch_by.crush_type())));
     }
+    gates.osd_tree = tree;
     if !osds.is_empty() && st.params.noautoscale {
         wanted.push(OsdFlag::noautoscale());
     }
@@ -134,7 +140,7 @@ pub(super) async fn apply(
     if !j.all_done() {
         // what Ceph does not show set was not set by this run
         if let Some(Ok(dump)) = match gates.ceph() {
-            Some(g) => Some(g.json(&["osd", "dump"]).await),
+            Some(g) => Some(g.osd_dump().await),
             None => None,
         } {
             st.flags.retain(|f| !c.set.contains(f) || f.is_set(&dump));
@@ -338,7 +344,7 @@ pub(super) async fn require_osd_release(
 ) {
     let Some(target) = crate::model::image::ceph_version(image) else { return };
     let g = gates.found(conn, s).await;
-    let (Ok(dump), Ok(versions)) = (g.json(&["osd", "dump"]).await, g.versions().await) else { return };
+    let (Ok(dump), Ok(versions)) = (g.osd_dump().await, g.versions().await) else { return };
     let Some(release) = osd_flag::require_osd_release_due(&dump, target.major) else { return };
     if !osd_flag::all_on_major(&versions, "osd", target.major) {
         note(&format!(
