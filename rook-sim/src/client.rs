@@ -92,7 +92,7 @@ impl SimState {
         match &self.backend {
             Backend::Embedded => {
                 let created = self.store().create(kind, ns, obj, false).map_err(|e| e.message)?;
-                after_create(self, kind, ns, &created);
+                self.after_create(kind, ns, &created);
                 Ok(created)
             }
             Backend::Remote(r) => r.create(kind, ns, obj),
@@ -138,7 +138,7 @@ impl SimState {
                 f(&mut new);
                 let written = store.update(kind, ns, name, new, false).map_err(|e| e.message)?;
                 drop(store);
-                after_update(self, kind, ns, name, &old, &written);
+                self.after_update(kind, ns, name, &old, &written);
                 Ok(written)
             }
             Backend::Remote(r) => {
@@ -165,12 +165,32 @@ impl SimState {
         match &self.backend {
             Backend::Embedded => {
                 self.store().delete(kind, ns, name, false).map_err(|e| e.message)?;
-                if kind == &PODS {
-                    crate::operator::health::refresh(self, ns);
-                }
+                self.after_delete(kind, ns, name);
                 Ok(())
             }
             Backend::Remote(r) => r.delete(kind, ns, name, None),
+        }
+    }
+}
+
+/// The controllers of the embedded server (`crate::sim::Controllers`), registered at start:
+/// what Kubernetes' controllers, the kubelets and Rook's watch do after each write.
+pub struct ControlPlane;
+
+impl crate::sim::Controllers for ControlPlane {
+    fn created(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, created: &Value) {
+        after_create(state, kind, ns, created);
+    }
+
+    fn updated(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value) {
+        after_update(state, kind, ns, name, old, new);
+    }
+
+    /// A pod deleted (a restarted daemon pod before it turned Ready no longer counts):
+    /// the health is refreshed.
+    fn deleted(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, _name: &str) {
+        if kind == &PODS {
+            crate::operator::health::refresh(state, ns);
         }
     }
 }

@@ -113,6 +113,25 @@ pub struct SimState {
     /// What the simulated Ceph keeps (flags, require-osd-release, keys) and the faults on
     /// its CLI (ceph/state.rs).
     pub ceph: crate::ceph::state::CephState,
+    /// What the control plane does after a write on the embedded server, set once at start
+    /// (`set_controllers`).
+    controllers: OnceLock<Box<dyn Controllers>>,
+}
+
+/// What the control plane does after a write on the embedded server, whoever made it (an
+/// API request, the simulated operator, a kubelet): the Deployment controller rolls a
+/// changed Deployment, a kubelet runs a pod bound to its node, the operator wakes on a
+/// CephCluster change, the health follows the pods. The layer that runs them registers its
+/// implementation once at start (`SimState::set_controllers`), so the state and the client
+/// that write never call up into them. On a real server its own controllers and rook-sim's
+/// watches react instead.
+pub trait Controllers: Send + Sync {
+    /// `created` was created in `ns`.
+    fn created(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, created: &Value);
+    /// Object `ns/name` changed from `old` to `new`.
+    fn updated(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value);
+    /// Object `ns/name` was deleted.
+    fn deleted(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str);
 }
 
 impl SimState {
@@ -148,7 +167,45 @@ impl SimState {
             health: Default::default(),
             replacements: Default::default(),
             ceph: Default::default(),
+            controllers: OnceLock::new(),
         })
+    }
+
+    /// Register what the control plane does after each write (`Controllers`); once, at
+    /// start. Later calls are ignored.
+    pub fn set_controllers(&self, c: Box<dyn Controllers>) {
+        let _ = self.controllers.set(c);
+    }
+
+    /// Run the registered controllers after `created` was created (nothing when none are).
+    pub fn after_create(self: &Arc<Self>, kind: &'static Kind, ns: &str, created: &Value) {
+        if let Some(c) = self.controllers.get() {
+            c.created(self, kind, ns, created);
+        }
+    }
+
+    /// Run the registered controllers after `ns/name` changed from `old` to `new`.
+    pub fn after_update(self: &Arc<Self>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value) {
+        if let Some(c) = self.controllers.get() {
+            c.updated(self, kind, ns, name, old, new);
+        }
+    }
+
+    /// Run the registered controllers after `ns/name` was deleted.
+    pub fn after_delete(self: &Arc<Self>, kind: &'static Kind, ns: &str, name: &str) {
+        if let Some(c) = self.controllers.get() {
+            c.deleted(self, kind, ns, name);
+        }
+    }
+
+    /// The address the server listens on, set once it is bound.
+    pub(crate) fn set_addr(&self, addr: String) {
+        let _ = self.addr.set(addr);
+    }
+
+    /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
+    pub fn set_rbac(&self, policy: Option<server::rbac::Policy>) {
+        *self.rbac.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
@@ -376,6 +433,7 @@ impl Sim {
         };
         let generated = opts.from.is_empty() && opts.objects.is_empty();
         let state = SimState::new(store, client::Backend::Embedded, None, schema, &opts, operator);
+        state.set_controllers(Box::new(client::ControlPlane));
         if generated {
             for i in 0..opts.topology.node_count() {
                 state.kubelet.add_node(&opts.topology.node_name(i));
@@ -532,7 +590,7 @@ impl Sim {
 
     /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
     pub fn set_rbac(&self, policy: Option<server::rbac::Policy>) {
-        *self.state.rbac.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        self.state.set_rbac(policy);
     }
 
     /// The most requests (watches aside) the simulation was answering at once.
@@ -699,7 +757,7 @@ pub(crate) fn serve_on(
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?
     };
-    let _ = state.addr.set(addr.to_string());
+    state.set_addr(addr.to_string());
     rt.spawn(server::serve(state.clone(), listener, tls.server_config.clone()));
     Ok((format!("https://{addr}"), addr))
 }

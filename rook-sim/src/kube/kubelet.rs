@@ -109,7 +109,7 @@ impl Kubelet {
 
     /// A pod's pull of `image` on `node` finished: the node has it, and the pull log says
     /// when, numbered in the sequence rollouts are numbered in (`store::next_seq`).
-    fn finish_pull(&self, node: &str, image: &str) {
+    pub fn finish_pull(&self, node: &str, image: &str) {
         let mut log = lock(&self.pull_log);
         log.push((crate::server::store::next_seq(), node.to_string(), image.to_string()));
         self.mark_pulled(node, image);
@@ -154,7 +154,8 @@ impl Kubelet {
         lock(&self.failing).clear();
     }
 
-    fn failing(&self, node: &str, images: &[String]) -> Vec<String> {
+    /// Those of `images` whose pull on `node` is marked to fail.
+    pub fn failing(&self, node: &str, images: &[String]) -> Vec<String> {
         let f = lock(&self.failing);
         images.iter().filter(|i| f.contains(&(node.to_string(), (*i).clone()))).cloned().collect()
     }
@@ -172,11 +173,25 @@ impl Kubelet {
         lock(&self.never_ready).iter().cloned().collect()
     }
 
+    /// Mark `node` NotReady (`down`) or Ready again.
+    pub fn set_down(&self, node: &str, down: bool) {
+        if down {
+            lock(&self.down).insert(node.to_string());
+        } else {
+            lock(&self.down).remove(node);
+        }
+    }
+
+    /// On a real server: the permits of the pods started at once (`REMOTE_STARTS`).
+    pub fn starts(&self) -> Arc<tokio::sync::Semaphore> {
+        self.starts.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(REMOTE_STARTS))).clone()
+    }
+
     pub fn is_down(&self, node: &str) -> bool {
         lock(&self.down).contains(node)
     }
 
-    fn is_never_ready(&self, ns: &str, deployment: Option<&str>) -> bool {
+    pub fn is_never_ready(&self, ns: &str, deployment: Option<&str>) -> bool {
         deployment.is_some_and(|d| lock(&self.never_ready).contains(&(ns.to_string(), d.to_string())))
     }
 }
@@ -300,10 +315,7 @@ pub fn spawn(state: &Arc<SimState>, ns: &str, pod: &str) -> tokio::task::JoinHan
     let (state, ns, pod) = (state.clone(), ns.to_string(), pod.to_string());
     tokio::spawn(async move {
         let permit = match state.is_remote() {
-            true => {
-                let starts = state.kubelet.starts.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(REMOTE_STARTS)));
-                starts.clone().acquire_owned().await.ok()
-            }
+            true => state.kubelet.starts().acquire_owned().await.ok(),
             false => None,
         };
         run(&state, &ns, &pod, permit).await
@@ -417,11 +429,7 @@ async fn run(
 /// no longer reported, show phase `Unknown`; new pods bound to it stay Pending. Back: its
 /// pods run Ready again (the containers kept running) and pending ones start.
 pub fn set_node_down(state: &Arc<SimState>, node: &str, down: bool) {
-    if down {
-        lock(&state.kubelet.down).insert(node.to_string());
-    } else {
-        lock(&state.kubelet.down).remove(node);
-    }
+    state.kubelet.set_down(node, down);
     let mut namespaces = BTreeSet::new();
     for pod in state.list(&PODS, None) {
         if pod["spec"]["nodeName"].as_str() != Some(node) {

@@ -67,14 +67,16 @@ impl Health {
 
     /// Whether a restarted pod of `ns` is still not Ready (forgetting those that are gone:
     /// a lookup, not a parse, as this runs on every pod change of a large rollout).
-    /// Is a pod a restart started, and that still exists, not Ready yet?
-    fn restarting(&self, state: &SimState, ns: &str) -> bool {
+    /// Is a pod a restart started, and that still exists, not Ready yet? `pods` reads the
+    /// named pods of `ns` (None where one is gone): `SimState::get_many`, passed in so this
+    /// state stays plain data below the client.
+    pub fn restarting(&self, ns: &str, pods: impl FnOnce(&[String]) -> Vec<Option<Value>>) -> bool {
         let names: Vec<String> =
             lock(&self.restarting).get(ns).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         if names.is_empty() {
             return false;
         }
-        let exist = state.get_many(&PODS, ns, &names);
+        let exist = pods(&names);
         let mut r = lock(&self.restarting);
         let Some(set) = r.get_mut(ns) else { return false };
         for (name, pod) in names.iter().zip(exist) {
@@ -86,19 +88,19 @@ impl Health {
     }
 
     /// The health of `ns` now: the pinned one, `HEALTH_WARN` while a restarted pod is not
-    /// Ready, else what it is (`current`) or `HEALTH_OK`.
-    pub fn now(&self, state: &SimState, ns: &str, current: Option<&str>) -> String {
+    /// Ready, else what it is (`current`) or `HEALTH_OK`. `pods`: as for `restarting`.
+    pub fn now(&self, ns: &str, current: Option<&str>, pods: impl FnOnce(&[String]) -> Vec<Option<Value>>) -> String {
         if let Some(p) = self.pinned(ns) {
             return p;
         }
-        if self.restarting(state, ns) {
+        if self.restarting(ns, pods) {
             *lock(&self.epoch).entry(ns.to_string()).or_default() += 1;
             return WARN.into();
         }
         current.unwrap_or(OK).to_string()
     }
 
-    fn epoch(&self, ns: &str) -> u64 {
+    pub fn epoch(&self, ns: &str) -> u64 {
         lock(&self.epoch).get(ns).copied().unwrap_or(0)
     }
 }
@@ -125,12 +127,15 @@ fn current(state: &SimState, ns: &str) -> Option<(String, Option<String>)> {
 /// Must run inside the simulation's runtime.
 pub fn refresh(state: &Arc<SimState>, ns: &str) {
     let Some((name, cur)) = current(state, ns) else { return };
-    let h = state.health.now(state, ns, cur.as_deref());
+    let h = state.health.now(ns, cur.as_deref(), |names| state.get_many(&PODS, ns, names));
     if Some(&h) != cur.as_ref() {
         write(state, &name, ns, &h);
     }
     // all restarted pods Ready, and not pinned: Ceph comes back to OK after a while
-    if state.health.pinned(ns).is_none() && h != OK && !state.health.restarting(state, ns) {
+    if state.health.pinned(ns).is_none()
+        && h != OK
+        && !state.health.restarting(ns, |names| state.get_many(&PODS, ns, names))
+    {
         settle_later(state, ns);
     }
 }
@@ -142,7 +147,7 @@ fn settle_later(state: &Arc<SimState>, ns: &str) {
         tokio::time::sleep(state.operator.config().health_settle).await;
         if state.health.epoch(&ns) == epoch
             && state.health.pinned(&ns).is_none()
-            && !state.health.restarting(&state, &ns)
+            && !state.health.restarting(&ns, |names| state.get_many(&PODS, &ns, names))
             && let Some((name, cur)) = current(&state, &ns)
             && cur.as_deref() != Some(OK)
         {
@@ -156,6 +161,6 @@ fn settle_later(state: &Arc<SimState>, ns: &str) {
 pub fn set(state: &Arc<SimState>, ns: &str, health: Option<&str>) {
     state.health.pin(ns, health);
     let Some((name, _)) = current(state, ns) else { return };
-    let h = state.health.now(state, ns, None);
+    let h = state.health.now(ns, None, |names| state.get_many(&PODS, ns, names));
     write(state, &name, ns, &h);
 }

@@ -325,7 +325,7 @@ impl Operator {
         let counts = versions(&state.list(&PODS, Some(ns)));
         let (version, _) = topology::ceph_version_of(base);
         let current = cluster.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string);
-        let health = state.health.now(state, ns, current.as_deref());
+        let health = state.health.now(ns, current.as_deref(), |names| state.get_many(&PODS, ns, names));
         let _ = state.update_status(&CEPHCLUSTERS, ns, &name, |c| {
             c["status"]["version"] = json!({"image": base, "version": version});
             c["status"]["ceph"]["versions"] = serde_json::to_value(&counts).expect("json");

@@ -71,6 +71,7 @@ fn start_on(
         &opts,
         operator,
     );
+    state.set_controllers(Box::new(crate::client::ControlPlane));
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let mut paused = Vec::new();
