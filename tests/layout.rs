@@ -571,21 +571,13 @@ fn no_import_circles_in_the_plugin() {
 /// takes a `SimState` as the rest do, and the embedded server's `pods/exec` and the real
 /// control plane's kubelet exec (`remote`) call it.
 const ROOK_SIM_KNOWN_CIRCLE: &[&str] = &[
-    "ceph",
     "client",
     "kube::kubelet",
-    "kube::rollout",
     "operator",
     "operator::health",
     "operator::rook",
     "remote",
-    "remote::on_server",
-    "server",
-    "server::admin",
-    "server::api",
-    "server::exec",
-    "server::watch",
-    "sim",
+    "state",
 ];
 
 #[test]

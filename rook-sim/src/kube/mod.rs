@@ -3,6 +3,7 @@
 //! the kubelets that run the pods (`kubelet`). On a real control plane the real
 //! controller-manager makes the pods; the kubelets are still these.
 
+pub mod control;
 pub mod events;
 pub mod kubelet;
 pub mod rollout;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::client::Backend;
 use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
 use crate::remote::{Remote, SERVICEACCOUNTS, exec, register_nodes, start_watches};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
+use crate::state::Backend;
 use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
 
 /// How long `start` waits for the daemons' pods to run before it hands over: this, and
@@ -71,7 +71,7 @@ fn start_on(
         &opts,
         operator,
     );
-    state.set_controllers(Box::new(crate::client::ControlPlane));
+    state.set_controllers(Box::new(crate::kube::control::ControlPlane));
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let mut paused = Vec::new();

@@ -1,0 +1,233 @@
+//! The simulation's state, plain data composed: its options (`SimOptions`), and
+//! `SimState`, what the API server, the operator, the kubelets and the Ceph CLI share - the
+//! store or the real server it stands for (`Backend`), the request log, faults, RBAC, and
+//! the operator's, kubelets', health's and Ceph's own state. No behaviour lives here: the
+//! client (client.rs) reads and writes through it, and what the control plane does after a
+//! write is a hook (`Controllers`) the layer above registers at start.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use serde_json::Value;
+
+use crate::operator::{Operator, OperatorConfig};
+use crate::remote::Remote;
+use crate::resources::Kind;
+use crate::secrets::random_hex;
+use crate::server::faults::Faults;
+use crate::server::log::RequestLog;
+use crate::server::store::Store;
+use crate::topology::Topology;
+use crate::{kube, operator, server};
+
+/// Where the cluster lives.
+pub enum Backend {
+    /// The embedded API server's store (`demo`, quick tests).
+    Embedded,
+    /// A real kube-apiserver (`demo --serve --on KUBECONFIG`).
+    Remote(Arc<Remote>),
+}
+
+/// Which CephCluster CRD the cluster has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crd {
+    /// Rook as released: no `imageOverrides`; the apiserver prunes it.
+    Released,
+    /// The proposed Rook (rook/rook#14965): `spec.cephVersion.imageOverrides`.
+    Proposed,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The generated cluster, when neither `from` nor `objects` is given.
+    pub topology: Topology,
+    /// Dump files (`kubectl get cephclusters.ceph.rook.io,deployments,pods -n NS -o yaml`,
+    /// multi-document YAML or JSON) to start from instead of the generated topology: the
+    /// store holds exactly their objects, plus a Namespace for each namespace seen.
+    pub from: Vec<PathBuf>,
+    /// Objects to start from, as `from` (each named by its origin in messages).
+    pub objects: Vec<(String, Value)>,
+    pub crd: Crd,
+    pub operator: OperatorConfig,
+    /// Where to write the kubeconfig; default: a fresh folder under the system temp dir.
+    pub kubeconfig_out: Option<PathBuf>,
+    /// 0: any free port.
+    pub port: u16,
+    /// The bearer token the kubeconfig's user presents; default: a random one. Tests set a
+    /// recognisable one to check that it is never printed.
+    pub token: Option<String>,
+    /// Bind the kubeconfig's user to these roles (`server::rbac::Policy`): anything else is answered
+    /// 403 as the apiserver's RBAC answers it. None: the user may do everything.
+    pub rbac: Option<server::rbac::Policy>,
+    /// Run on the real kube-apiserver this kubeconfig points at (`demo --serve --on`)
+    /// instead of the embedded one: rook-sim installs the CRD, the namespace, the
+    /// CephCluster and its Deployments there, registers the simulated nodes, and runs the
+    /// simulated Rook operator and kubelets against it (remote.rs). The embedded server's
+    /// request log, faults and RBAC do not apply there: the real server's do.
+    pub on: Option<PathBuf>,
+    /// With `on`: the kubeconfig whose user the front forwards the clients' requests as
+    /// (default: `on`'s), so a test can run the plugin as a least-privileged user of the
+    /// real server's RBAC and still read its requests in the request log.
+    pub proxy_as: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            topology: Topology::default(),
+            from: Vec::new(),
+            objects: Vec::new(),
+            crd: Crd::Proposed,
+            operator: OperatorConfig::default(),
+            kubeconfig_out: None,
+            port: 0,
+            token: None,
+            rbac: None,
+            on: None,
+            proxy_as: None,
+        }
+    }
+}
+
+pub struct SimState {
+    store: Mutex<Store>,
+    /// The API server the operator and kubelets act on (client.rs).
+    pub backend: Backend,
+    /// On a real server: the connection the front (request log, faults) forwards the
+    /// clients' requests through, as `SimOptions::proxy_as`'s user.
+    pub front: Option<Arc<Remote>>,
+    /// The CephCluster `openAPIV3Schema` in force.
+    pub schema: Value,
+    pub crd: Crd,
+    pub log: RequestLog,
+    pub faults: Faults,
+    pub token: String,
+    /// The admin endpoint's token (`admin`): not the kubeconfig user's.
+    pub admin_token: String,
+    pub operator: Operator,
+    addr: OnceLock<String>,
+    /// Bumped to cut every open watch mid-stream (a dropped-connection fault).
+    pub watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// Requests being answered now, and the most at once: shows a client's concurrency
+    /// without timing anything.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub max_in_flight: std::sync::atomic::AtomicUsize,
+    /// The user's RBAC (None: everything allowed); changeable while running.
+    rbac: Mutex<Option<server::rbac::Policy>>,
+    /// Nodes, their pulled images, pods that fail to pull or never turn Ready.
+    pub kubelet: kube::kubelet::Kubelet,
+    /// `status.ceph.health` of each cluster.
+    pub health: operator::health::Health,
+    /// Template-change rollouts per Deployment, and their order.
+    pub replacements: kube::events::Replacements,
+    /// What the simulated Ceph keeps (flags, require-osd-release, keys) and the faults on
+    /// its CLI (ceph/state.rs).
+    pub ceph: crate::ceph::state::CephState,
+    /// What the control plane does after a write on the embedded server, set once at start
+    /// (`set_controllers`).
+    controllers: OnceLock<Box<dyn Controllers>>,
+}
+
+/// What the control plane does after a write on the embedded server, whoever made it (an
+/// API request, the simulated operator, a kubelet): the Deployment controller rolls a
+/// changed Deployment, a kubelet runs a pod bound to its node, the operator wakes on a
+/// CephCluster change, the health follows the pods. The layer that runs them registers its
+/// implementation once at start (`SimState::set_controllers`), so the state and the client
+/// that write never call up into them. On a real server its own controllers and rook-sim's
+/// watches react instead.
+pub trait Controllers: Send + Sync {
+    /// `created` was created in `ns`.
+    fn created(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, created: &Value);
+    /// Object `ns/name` changed from `old` to `new`.
+    fn updated(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value);
+    /// Object `ns/name` was deleted.
+    fn deleted(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: &str);
+}
+
+impl SimState {
+    /// A simulation's state: its store (empty on a real server), where the operator and
+    /// kubelets act (`backend`) and what the front forwards to (`front`), with `opts`' CRD,
+    /// token and RBAC, fresh logs, faults and kubelets.
+    pub(crate) fn new(
+        store: Store,
+        backend: Backend,
+        front: Option<Arc<Remote>>,
+        schema: Value,
+        opts: &SimOptions,
+        operator: Operator,
+    ) -> Arc<SimState> {
+        let (watch_epoch, _) = tokio::sync::watch::channel(0);
+        Arc::new(SimState {
+            store: Mutex::new(store),
+            backend,
+            front,
+            schema,
+            crd: opts.crd,
+            log: RequestLog::default(),
+            faults: Faults::default(),
+            token: opts.token.clone().unwrap_or_else(|| random_hex(40)),
+            admin_token: random_hex(40),
+            operator,
+            addr: OnceLock::new(),
+            watch_epoch,
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
+            rbac: Mutex::new(opts.rbac.clone()),
+            kubelet: Default::default(),
+            health: Default::default(),
+            replacements: Default::default(),
+            ceph: Default::default(),
+            controllers: OnceLock::new(),
+        })
+    }
+
+    /// Register what the control plane does after each write (`Controllers`); once, at
+    /// start. Later calls are ignored.
+    pub fn set_controllers(&self, c: Box<dyn Controllers>) {
+        let _ = self.controllers.set(c);
+    }
+
+    /// Run the registered controllers after `created` was created (nothing when none are).
+    pub fn after_create(self: &Arc<Self>, kind: &'static Kind, ns: &str, created: &Value) {
+        if let Some(c) = self.controllers.get() {
+            c.created(self, kind, ns, created);
+        }
+    }
+
+    /// Run the registered controllers after `ns/name` changed from `old` to `new`.
+    pub fn after_update(self: &Arc<Self>, kind: &'static Kind, ns: &str, name: &str, old: &Value, new: &Value) {
+        if let Some(c) = self.controllers.get() {
+            c.updated(self, kind, ns, name, old, new);
+        }
+    }
+
+    /// Run the registered controllers after `ns/name` was deleted.
+    pub fn after_delete(self: &Arc<Self>, kind: &'static Kind, ns: &str, name: &str) {
+        if let Some(c) = self.controllers.get() {
+            c.deleted(self, kind, ns, name);
+        }
+    }
+
+    /// The address the server listens on, set once it is bound.
+    pub(crate) fn set_addr(&self, addr: String) {
+        let _ = self.addr.set(addr);
+    }
+
+    /// Bind the kubeconfig's user to other roles from now on (None: allow everything).
+    pub fn set_rbac(&self, policy: Option<server::rbac::Policy>) {
+        *self.rbac.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn addr(&self) -> String {
+        self.addr.get().cloned().unwrap_or_default()
+    }
+
+    /// Is the kubeconfig's user allowed this request? (Always, without a policy.)
+    pub fn authorize(&self, a: &server::rbac::Attributes) -> bool {
+        self.rbac.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|p| p.allows(a))
+    }
+}
