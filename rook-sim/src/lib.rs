@@ -5,7 +5,6 @@
 //! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
 
 pub mod ceph;
-pub mod client;
 pub mod kube;
 pub mod load;
 pub mod operator;

@@ -79,7 +79,7 @@ pub async fn exec(state: &Arc<SimState>, ns: &str, _pod: &str, _container: &str,
         }
     }
     let ns = args.conf.as_deref().and_then(commands::conf_namespace).unwrap_or(ns).to_string();
-    if operator::rook::cluster_in(state, &ns).is_none() && state.list(&CEPHCLUSTERS, Some(&ns)).is_empty() {
+    if operator::reconcile::cluster_in(state, &ns).is_none() && state.list(&CEPHCLUSTERS, Some(&ns)).is_empty() {
         return ExecOutcome {
             stdout: Vec::new(),
             stderr: b"Error initializing cluster client: ObjectNotFound('RADOS object not found (error calling conf_read_file)')\n".to_vec(),

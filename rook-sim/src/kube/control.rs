@@ -31,7 +31,7 @@ impl Controllers for ControlPlane {
     /// the health is refreshed.
     fn deleted(&self, state: &Arc<SimState>, kind: &'static Kind, ns: &str, _name: &str) {
         if kind == &PODS {
-            crate::operator::health::refresh(state, ns);
+            crate::operator::checker::refresh(state, ns);
         }
     }
 }
@@ -84,7 +84,7 @@ pub fn after_update(state: &Arc<SimState>, kind: &'static Kind, ns: &str, name: 
 pub fn deployment_controller(state: &Arc<SimState>, ns: &str, name: &str, restart: bool) {
     let node = state.operator.daemon(ns, name).and_then(|d| d.node().map(str::to_string));
     let started = crate::kube::rollout::start(state, &mut state.store(), ns, name, restart, node.as_deref());
-    crate::operator::health::refresh(state, ns);
+    crate::operator::checker::refresh(state, ns);
     for p in &started {
         crate::kube::kubelet::spawn(state, ns, &p.name);
     }

@@ -6,4 +6,5 @@
 pub mod control;
 pub mod events;
 pub mod kubelet;
+pub mod nodes;
 pub mod rollout;

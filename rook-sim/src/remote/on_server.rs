@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
-use crate::remote::{Remote, SERVICEACCOUNTS, exec, register_nodes, start_watches};
+use crate::remote::kubelets::{register_nodes, start_watches};
+use crate::remote::{Remote, SERVICEACCOUNTS, exec};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
 use crate::state::Backend;
 use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
@@ -409,7 +410,7 @@ fn install(
     // the embedded server counts the images of its Running pods): only an image new to a
     // node is pulled, with `pull_delay`.
     for (_, d) in &deployments {
-        for image in crate::kube::kubelet::images_of(&json!({"spec": d["spec"]["template"]["spec"]})) {
+        for image in crate::kube::nodes::images_of(&json!({"spec": d["spec"]["template"]["spec"]})) {
             for n in &nodes {
                 state.kubelet.mark_pulled(n, &image);
             }

@@ -213,7 +213,7 @@ impl Sim {
     pub fn set_health(&self, ns: &str, health: Option<&str>) {
         let _rt = self.runtime().enter();
         self.state.ceph.with(ns, |c| c.osd_full = health == Some("HEALTH_ERR"));
-        operator::health::set(&self.state, ns, health);
+        operator::checker::set(&self.state, ns, health);
     }
 
     /// What the simulated Ceph of `ns` keeps now that no object shows: its OSD map flags,
