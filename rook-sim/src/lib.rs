@@ -3,6 +3,17 @@
 //! writes a kubeconfig, prunes CephClusters against Rook's real CRD schema, runs a
 //! simulated Rook operator, injects faults on demand and logs every request.
 //! Used by the integration tests, the benchmarks and `kubectl ceph-image demo`.
+//!
+//! Its layers, top to bottom (tests/layout.rs `ROOK_SIM_LAYERS`; no import circle):
+//! - `sim::start`, `remote::on_server`, `sim`: the composition root - starting a simulation
+//!   (registering the controllers), and the running `Sim` with the tests' calls;
+//! - `server` (the embedded API server), `remote::kubelets` (the nodes on a real server);
+//! - `ceph` (the CLI's one entry point), `kube` (controllers and kubelets acting), then
+//!   `operator::reconcile` and `operator::checker` (Rook's operator acting): behaviour, each
+//!   taking a `&SimState`;
+//! - `state`: `SimState`, the data below composed, and the one way to read and write it;
+//! - plain data: the store and the API's shapes (`server::store`, ...), the topology, the
+//!   operator's, nodes', health's and Ceph's state, the HTTPS client of a real server.
 
 pub mod ceph;
 pub mod kube;

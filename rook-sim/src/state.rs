@@ -1,9 +1,23 @@
-//! The simulation's state, plain data composed: its options (`SimOptions`), and
-//! `SimState`, what the API server, the operator, the kubelets and the Ceph CLI share - the
-//! store or the real server it stands for (`Backend`), the request log, faults, RBAC, and
-//! the operator's, kubelets', health's and Ceph's own state. No behaviour lives here: the
-//! client (client.rs) reads and writes through it, and what the control plane does after a
-//! write is a hook (`Controllers`) the layer above registers at start.
+//! The simulation's state (issue 21's middle layer): its options (`SimOptions`) and
+//! `SimState`, the plain data below it composed - the store or the real server it stands
+//! for (`Backend`), the request log, faults, RBAC, and the operator's (operator/mod.rs),
+//! kubelets' (kube/nodes.rs), health's (operator/health.rs), rollouts' (kube/events.rs) and
+//! Ceph's (ceph/state.rs) own state - with the one way the simulated operator, kubelets and
+//! Ceph health read and write a cluster (issue 20): the embedded API server's store, or a
+//! real kube-apiserver over HTTPS (remote/mod.rs). The rules (what Rook writes, in which
+//! order; what a kubelet reports) are written once, against these calls, in the layers
+//! above; nothing here acts on its own.
+//!
+//! On the embedded server a write also does what the real control plane's controllers do in
+//! answer to it: a Deployment whose template or replicas changed is rolled, a pod created on
+//! a node is run by its kubelet, a CephCluster change wakes the operator, a pod deleted
+//! refreshes the health. Those live above this layer (kube/control.rs); they run through a
+//! hook (`Controllers`) registered once at start (`SimState::set_controllers`), so the
+//! state never calls up. On a real server its own controllers, and rook-sim's watches
+//! (remote/kubelets.rs), do it.
+//!
+//! The calls are synchronous: the embedded store answers at once, and a remote call blocks
+//! only the task that makes it (`tokio::task::block_in_place`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,7 +77,7 @@ pub struct SimOptions {
     /// Run on the real kube-apiserver this kubeconfig points at (`demo --serve --on`)
     /// instead of the embedded one: rook-sim installs the CRD, the namespace, the
     /// CephCluster and its Deployments there, registers the simulated nodes, and runs the
-    /// simulated Rook operator and kubelets against it (remote.rs). The embedded server's
+    /// simulated Rook operator and kubelets against it (remote/). The embedded server's
     /// request log, faults and RBAC do not apply there: the real server's do.
     pub on: Option<PathBuf>,
     /// With `on`: the kubeconfig whose user the front forwards the clients' requests as
@@ -92,7 +106,7 @@ impl Default for SimOptions {
 
 pub struct SimState {
     store: Mutex<Store>,
-    /// The API server the operator and kubelets act on (client.rs).
+    /// The API server the operator and kubelets act on (the reads and writes below).
     pub backend: Backend,
     /// On a real server: the connection the front (request log, faults) forwards the
     /// clients' requests through, as `SimOptions::proxy_as`'s user.

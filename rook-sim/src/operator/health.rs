@@ -4,6 +4,8 @@
 //! peering, the OSD marked up). `Sim::set_health` pins a value (e.g. `HEALTH_ERR`) until
 //! it is unpinned. Every write of the health also writes `status.ceph.lastChecked`
 //! (RFC 3339, milliseconds), so a client can tell the health was refreshed.
+//!
+//! This file is the health's state, plain data `SimState` holds; checker.rs writes it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;

@@ -4,6 +4,11 @@
 //! It honours `ceph.rook.io/do-not-reconcile` per type exactly as Rook does, including the
 //! types that ignore it, and `imageOverrides` when the CRD keeps that field. Removing a
 //! Deployment's label triggers nothing, as in Rook.
+//!
+//! This file is the operator's state, plain data `SimState` holds (its config, the daemons
+//! it manages, its Rook version per namespace, the reconcile requests and their count);
+//! what it does lives above `SimState`: the reconcile (reconcile.rs), Rook's health checker
+//! (checker.rs). rook.rs (what Rook writes) and health.rs (the health's state) are data too.
 
 pub mod checker;
 pub mod health;

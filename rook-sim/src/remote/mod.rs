@@ -1,6 +1,7 @@
 //! rook-sim on a real kube-apiserver (`demo --serve --on KUBECONFIG`, issue 20): the HTTPS
-//! client behind `client::Backend::Remote`, and the watches that make the simulated Rook
-//! operator and kubelets act as they do on the embedded server:
+//! client behind `state::Backend::Remote` (this file, plain data below `SimState`), and the
+//! watches that make the simulated Rook operator and kubelets act as they do on the
+//! embedded server (kubelets.rs, above `SimState`):
 //!
 //! - pods bound to a simulated node are run by its kubelet (kubelet.rs), and a pod being
 //!   deleted is removed once its containers have stopped (`ready_delay`), as a kubelet

@@ -3,7 +3,7 @@
 //! namespace, the daemons' ServiceAccounts, the CephCluster and its Deployments, from the
 //! generated topology or from dumps; for a generated cluster the Rook operator's own
 //! Deployment too, as on the embedded server), register the simulated nodes, and run the
-//! same simulated operator and kubelets as on the embedded server, through remote.rs. The
+//! same simulated operator and kubelets as on the embedded server, through remote/. The
 //! real controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
 //!
 //! Clients reach it through the same front as the embedded server (its HTTPS port, token,
