@@ -3,7 +3,7 @@
 //! watches that make the simulated Rook operator and kubelets act as they do on the
 //! embedded server (kubelets.rs, above `SimState`):
 //!
-//! - pods bound to a simulated node are run by its kubelet (kubelet.rs), and a pod being
+//! - pods bound to a simulated node are run by its kubelet (kube/kubelet.rs), and a pod being
 //!   deleted is removed once its containers have stopped (`ready_delay`), as a kubelet
 //!   finishes a graceful deletion;
 //! - a CephCluster change wakes the operator as Rook's watch would (FACTS §2);
