@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::resources::{CEPHCLUSTERS, DEPLOYMENTS, PODS};
-use crate::{Sim, SimState, operator, topology};
+use crate::{SimState, operator, topology};
 
 /// What a command run in a container left: its stdout and stderr (bytes, as the exec
 /// API's channels carry them) and its exit code (0 success; as `sh` and Ceph exit otherwise).
@@ -79,7 +79,7 @@ pub async fn exec(state: &Arc<SimState>, ns: &str, _pod: &str, _container: &str,
         }
     }
     let ns = args.conf.as_deref().and_then(commands::conf_namespace).unwrap_or(ns).to_string();
-    if operator::rook::cluster_in(state, &ns).is_none() && state.list(&CEPHCLUSTERS, Some(&ns)).is_empty() {
+    if operator::reconcile::cluster_in(state, &ns).is_none() && state.list(&CEPHCLUSTERS, Some(&ns)).is_empty() {
         return ExecOutcome {
             stdout: Vec::new(),
             stderr: b"Error initializing cluster client: ObjectNotFound('RADOS object not found (error calling conf_read_file)')\n".to_vec(),
@@ -299,45 +299,5 @@ fn group_of(kind: &str, labels: &BTreeMap<String, String>) -> Option<String> {
         "mds" => labels.get("rook_file_system").cloned(),
         "rgw" => labels.get("rook_object_store").cloned(),
         _ => None,
-    }
-}
-
-impl Sim {
-    /// Run `ceph ARGS...` against the cluster in `ns` as [`exec`] answers it (in the
-    /// simulation's runtime; a hang fault blocks the caller).
-    pub fn ceph(&self, ns: &str, args: &[&str]) -> ExecOutcome {
-        let mut argv = vec!["ceph".to_string()];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let state = self.state.clone();
-        let ns = ns.to_string();
-        self.rt.as_ref().expect("runtime").block_on(async move { exec(&state, &ns, "", "", &argv).await })
-    }
-
-    /// Make the `ceph` CLI hang, fail or print garbage: on every command, or those starting
-    /// with `command` (`"osd ok-to-stop"`), `count` times (None: until cleared). Returns the
-    /// fault's id. The admin endpoint's `/rook-sim/ceph/faults` does the same.
-    pub fn ceph_fault(&self, kind: state::FaultKind, command: Option<&str>, count: Option<u32>) -> u64 {
-        self.state.ceph.add_fault(state::Fault {
-            id: 0,
-            kind,
-            command: command.map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
-            remaining: count,
-        })
-    }
-
-    pub fn clear_ceph_faults(&self) {
-        self.state.ceph.clear_faults();
-    }
-
-    /// Ceph's `mon_warn_older_version_delay` (default one week): DAEMON_OLD_VERSION is raised
-    /// only once versions have been mixed this long. Tests set 0.
-    pub fn set_old_version_delay(&self, d: Duration) {
-        self.state.ceph.set_old_version_delay(d);
-    }
-
-    /// Rotate every service key of the cluster in `ns` to AES256K (as Rook's key rotation
-    /// does): AUTH_INSECURE_SERVICE_KEY_TYPE clears.
-    pub fn rotate_service_keys(&self, ns: &str) {
-        self.state.ceph.with(ns, |s| s.all_aes256k = true);
     }
 }

@@ -463,7 +463,7 @@ pub fn template_pending(store: &Store, ns: &str, name: &str) -> bool {
 
 /// Start the kubelets of pods a step created, and refresh the cluster's health.
 fn run_pods(state: &Arc<SimState>, ns: &str, started: &[Started]) {
-    crate::operator::health::refresh(state, ns);
+    crate::operator::checker::refresh(state, ns);
     for p in started {
         crate::kube::kubelet::spawn(state, ns, &p.name);
     }

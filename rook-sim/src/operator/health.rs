@@ -4,14 +4,13 @@
 //! peering, the OSD marked up). `Sim::set_health` pins a value (e.g. `HEALTH_ERR`) until
 //! it is unpinned. Every write of the health also writes `status.ceph.lastChecked`
 //! (RFC 3339, milliseconds), so a client can tell the health was refreshed.
+//!
+//! This file is the health's state, plain data `SimState` holds; checker.rs writes it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::Value;
-
-use crate::SimState;
-use crate::resources::{CEPHCLUSTERS, PODS};
 
 pub const OK: &str = "HEALTH_OK";
 pub const WARN: &str = "HEALTH_WARN";
@@ -67,14 +66,16 @@ impl Health {
 
     /// Whether a restarted pod of `ns` is still not Ready (forgetting those that are gone:
     /// a lookup, not a parse, as this runs on every pod change of a large rollout).
-    /// Is a pod a restart started, and that still exists, not Ready yet?
-    fn restarting(&self, state: &SimState, ns: &str) -> bool {
+    /// Is a pod a restart started, and that still exists, not Ready yet? `pods` reads the
+    /// named pods of `ns` (None where one is gone): `SimState::get_many`, passed in so this
+    /// state stays plain data below the client.
+    pub fn restarting(&self, ns: &str, pods: impl FnOnce(&[String]) -> Vec<Option<Value>>) -> bool {
         let names: Vec<String> =
             lock(&self.restarting).get(ns).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         if names.is_empty() {
             return false;
         }
-        let exist = state.get_many(&PODS, ns, &names);
+        let exist = pods(&names);
         let mut r = lock(&self.restarting);
         let Some(set) = r.get_mut(ns) else { return false };
         for (name, pod) in names.iter().zip(exist) {
@@ -86,76 +87,19 @@ impl Health {
     }
 
     /// The health of `ns` now: the pinned one, `HEALTH_WARN` while a restarted pod is not
-    /// Ready, else what it is (`current`) or `HEALTH_OK`.
-    pub fn now(&self, state: &SimState, ns: &str, current: Option<&str>) -> String {
+    /// Ready, else what it is (`current`) or `HEALTH_OK`. `pods`: as for `restarting`.
+    pub fn now(&self, ns: &str, current: Option<&str>, pods: impl FnOnce(&[String]) -> Vec<Option<Value>>) -> String {
         if let Some(p) = self.pinned(ns) {
             return p;
         }
-        if self.restarting(state, ns) {
+        if self.restarting(ns, pods) {
             *lock(&self.epoch).entry(ns.to_string()).or_default() += 1;
             return WARN.into();
         }
         current.unwrap_or(OK).to_string()
     }
 
-    fn epoch(&self, ns: &str) -> u64 {
+    pub fn epoch(&self, ns: &str) -> u64 {
         lock(&self.epoch).get(ns).copied().unwrap_or(0)
     }
-}
-
-/// Write the health (and `lastChecked`) of CephCluster `ns/name`.
-/// A pinned health wins over the `health` a refresh computed before the pin (on a real
-/// server the GET and PUT of a write leave room for `set` in between).
-fn write(state: &Arc<SimState>, name: &str, ns: &str, health: &str) {
-    let _ = state.update_status(&CEPHCLUSTERS, ns, name, |c| {
-        c["status"]["ceph"]["health"] = state.health.pinned(ns).unwrap_or_else(|| health.to_string()).into();
-        c["status"]["ceph"]["lastChecked"] = now_checked().into();
-    });
-}
-
-/// The CephCluster of `ns`: its name and its health as written now.
-fn current(state: &SimState, ns: &str) -> Option<(String, Option<String>)> {
-    let c = crate::operator::rook::cluster_in(state, ns)?;
-    let name = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    Some((name, c.pointer("/status/ceph/health").and_then(Value::as_str).map(str::to_string)))
-}
-
-/// Write the health of `ns` where it changed (see the module): `HEALTH_WARN` while a
-/// restarted pod is not Ready; once all are Ready, `HEALTH_OK` `health_settle` later.
-/// Must run inside the simulation's runtime.
-pub fn refresh(state: &Arc<SimState>, ns: &str) {
-    let Some((name, cur)) = current(state, ns) else { return };
-    let h = state.health.now(state, ns, cur.as_deref());
-    if Some(&h) != cur.as_ref() {
-        write(state, &name, ns, &h);
-    }
-    // all restarted pods Ready, and not pinned: Ceph comes back to OK after a while
-    if state.health.pinned(ns).is_none() && h != OK && !state.health.restarting(state, ns) {
-        settle_later(state, ns);
-    }
-}
-
-fn settle_later(state: &Arc<SimState>, ns: &str) {
-    let epoch = state.health.epoch(ns);
-    let (state, ns) = (state.clone(), ns.to_string());
-    tokio::spawn(async move {
-        tokio::time::sleep(state.operator.config().health_settle).await;
-        if state.health.epoch(&ns) == epoch
-            && state.health.pinned(&ns).is_none()
-            && !state.health.restarting(&state, &ns)
-            && let Some((name, cur)) = current(&state, &ns)
-            && cur.as_deref() != Some(OK)
-        {
-            write(&state, &name, &ns, OK);
-        }
-    });
-}
-
-/// Pin (or with `None` unpin) the health of `ns` and write what it is now. Unpinned, it is
-/// `HEALTH_WARN` while a restarted pod is not Ready, else `HEALTH_OK` at once.
-pub fn set(state: &Arc<SimState>, ns: &str, health: Option<&str>) {
-    state.health.pin(ns, health);
-    let Some((name, _)) = current(state, ns) else { return };
-    let h = state.health.now(state, ns, None);
-    write(state, &name, ns, &h);
 }

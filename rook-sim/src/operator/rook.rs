@@ -12,8 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::SimState;
-use crate::resources::CEPHCLUSTERS;
 use crate::topology::{self, DNR_LABEL, Daemon, SimType};
 
 /// Containers Rook runs on an image of their own even when that image comes from the same
@@ -333,11 +331,6 @@ pub fn clusters(all: Vec<Value>) -> Vec<Value> {
         }
     }
     by_ns.into_values().collect()
-}
-
-/// The CephCluster Rook reconciles in `ns`, if any.
-pub fn cluster_in(state: &SimState, ns: &str) -> Option<Value> {
-    clusters(state.list(&CEPHCLUSTERS, Some(ns))).into_iter().next()
 }
 
 #[cfg(test)]

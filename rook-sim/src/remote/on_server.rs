@@ -3,7 +3,7 @@
 //! namespace, the daemons' ServiceAccounts, the CephCluster and its Deployments, from the
 //! generated topology or from dumps; for a generated cluster the Rook operator's own
 //! Deployment too, as on the embedded server), register the simulated nodes, and run the
-//! same simulated operator and kubelets as on the embedded server, through remote.rs. The
+//! same simulated operator and kubelets as on the embedded server, through remote/. The
 //! real controller-manager makes the ReplicaSets and pods, the real scheduler binds them.
 //!
 //! Clients reach it through the same front as the embedded server (its HTTPS port, token,
@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::client::Backend;
 use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
-use crate::remote::{Remote, SERVICEACCOUNTS, exec, register_nodes, start_watches};
+use crate::remote::kubelets::{register_nodes, start_watches};
+use crate::remote::{Remote, SERVICEACCOUNTS, exec};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
+use crate::state::Backend;
 use crate::{Sim, SimOptions, SimState, crd_object, load, runtime, topology, write_private};
 
 /// How long `start` waits for the daemons' pods to run before it hands over: this, and
@@ -71,6 +72,7 @@ fn start_on(
         &opts,
         operator,
     );
+    state.set_controllers(Box::new(crate::kube::control::ControlPlane));
     // what this start created goes again if the start fails part way
     let mut cleanup = Cleanup { remote: remote.clone(), namespaces: Vec::new() };
     let mut paused = Vec::new();
@@ -408,7 +410,7 @@ fn install(
     // the embedded server counts the images of its Running pods): only an image new to a
     // node is pulled, with `pull_delay`.
     for (_, d) in &deployments {
-        for image in crate::kube::kubelet::images_of(&json!({"spec": d["spec"]["template"]["spec"]})) {
+        for image in crate::kube::nodes::images_of(&json!({"spec": d["spec"]["template"]["spec"]})) {
             for n in &nodes {
                 state.kubelet.mark_pulled(n, &image);
             }

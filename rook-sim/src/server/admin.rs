@@ -36,11 +36,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::SimState;
 use crate::resources;
 use crate::server::faults::{Fault, FaultKind};
 use crate::server::request::{ApiRequest, Reply};
 use crate::server::status::ApiError;
-use crate::{Sim, SimState};
 
 pub const FAULTS_PATH: &str = "/rook-sim/faults";
 pub const CEPH_FAULTS_PATH: &str = "/rook-sim/ceph/faults";
@@ -336,13 +336,6 @@ pub fn listing(state: &SimState) -> Value {
     v
 }
 
-impl Sim {
-    /// Put a fault in force as the admin endpoint would.
-    pub fn apply_fault(&self, s: &Setting) -> Value {
-        apply(&self.state, s)
-    }
-}
-
 fn reply(status: u16, v: &Value) -> Reply {
     Reply::Full {
         status,
@@ -475,8 +468,8 @@ impl Files {
             kubeconfig.with_file_name(name)
         };
         let files = Files { token: sibling(".admin-token"), ca: sibling(".ca.crt") };
-        crate::write_private(&files.token, admin_token)?;
-        crate::write_private(&files.ca, ca_pem)?;
+        crate::secrets::write_private(&files.token, admin_token)?;
+        crate::secrets::write_private(&files.ca, ca_pem)?;
         Ok(files)
     }
 }

@@ -353,9 +353,9 @@ fn delete(
         }
         store.delete(kind, ns, name, dry)?
     };
-    if kind == &PODS && !dry {
+    if !dry {
         // a restarted daemon pod deleted before it turned Ready no longer counts
-        crate::operator::health::refresh(state, ns);
+        state.after_delete(kind, ns, name);
     }
     if kind == &PODS || kind == &NAMESPACES {
         return Ok(Reply::json(200, &gone));
@@ -558,7 +558,7 @@ fn create(
     }
     let created = state.store().create(kind, ns, obj, dry_run)?;
     if !dry_run {
-        crate::client::after_create(state, kind, ns, &created);
+        state.after_create(kind, ns, &created);
     }
     Ok(Reply::Full {
         status: 201,
@@ -646,7 +646,7 @@ fn write(
     let written = store.update(kind, ns, name, new, dry_run)?;
     drop(store);
     if !dry_run {
-        crate::client::after_update(state, kind, ns, name, &old, &written);
+        state.after_update(kind, ns, name, &old, &written);
     }
     Ok(Reply::Full {
         status: 200,

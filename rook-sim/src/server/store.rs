@@ -353,7 +353,7 @@ pub fn fnv64(data: &[u8]) -> u64 {
 
 /// One sequence for the events whose order tests compare: rollouts (`Replacements`), pod
 /// events of the Deployment controller (`kube::events::PodEvent`) and finished image pulls
-/// (`kubelet::Kubelet::pull_log`). One counter for the process, so an event numbered below
+/// (`kube::nodes::Kubelet::pull_log`). One counter for the process, so an event numbered below
 /// another happened before it, whichever simulation they belong to.
 static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
