@@ -221,18 +221,31 @@ on_both! {
 
     fn fencing_mons_waits_for_each_before_the_next() {
         let sim = slow_sim(Crd::Released, 100);
-        let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes"]).ok();
+        let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "-v"]).ok();
         assert_eq!(r.stdout.matches(" fenced\n").count(), 3, "{}", r.stdout);
         assert!(r.stdout.contains("rewritten directly"), "{}", r.stdout);
+        // -v puts each request and each step's rollout gate on stderr, in the order they
+        // happened: each mon's patch is followed by its pod Ready before the next patch
+        let events: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter_map(|l| {
+                if l.starts_with("PATCH ") {
+                    l.split_whitespace().nth(1)?.split('?').next()?.rsplit('/').next()
+                } else {
+                    l.starts_with("rollout done: 1 daemon(s)").then_some("ready")
+                }
+            })
+            .collect();
+        assert_eq!(
+            events,
+            ["rook-ceph-mon-a", "ready", "rook-ceph-mon-b", "ready", "rook-ceph-mon-c", "ready"],
+            "each mon Ready before the next is patched: {}",
+            r.stderr
+        );
         let log = sim.log();
         let patch_at: Vec<usize> = log.iter().enumerate().filter(|(_, l)| l.verb == "patch").map(|(i, _)| i).collect();
         assert_eq!(patch_at.len(), 3);
-        for w in patch_at.windows(2) {
-            assert!(
-                log[w[0]..w[1]].iter().any(|l| l.verb == "watch" && l.resource == "pods"),
-                "the pods were watched between two mon patches"
-            );
-        }
         let names: Vec<String> = patch_at.iter().map(|i| log[*i].name.clone().unwrap()).collect();
         assert_eq!(names, ["rook-ceph-mon-a", "rook-ceph-mon-b", "rook-ceph-mon-c"], "Rook's order");
     }
@@ -257,11 +270,20 @@ on_both! {
             assert!(ds.len() <= 5, "step {step}: {ds:?}");
         }
         // On the wire: the patches come in node-sized groups, a node finished before the next.
+        sim.clear_log();
         let r = run(
             &sim,
             &["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "5", "--pause-between", "0s", "--yes"],
         );
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        // Six steps, each gated on its pods and on no OSD down elsewhere, all read from one
+        // LIST of each collection and its watch (issue 24), not a LIST of the namespace a step.
+        let firsts = |resource: &str| {
+            let log = sim.log();
+            let daemons = |q: &str| q.contains("labelSelector=rook_cluster%3D") && !q.contains("continue=");
+            log.iter().filter(|l| l.verb == "list" && l.resource == resource && daemons(&l.query)).count()
+        };
+        assert_eq!((firsts("deployments"), firsts("pods")), (1, 1), "LIST passes over the daemons for 6 steps");
         fenced_under_noout(&sim);
         let order: Vec<String> = sim
             .mutating_requests()

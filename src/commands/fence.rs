@@ -10,6 +10,7 @@ use super::labels::results_summary;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
+use crate::cluster::view::View;
 use crate::error::{Error, Result};
 use crate::execute::ceph_gate::{ALLOW_UNCHECKED, CephGate, Held};
 use crate::execute::{self, Done, Journal};
@@ -41,7 +42,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
     let s = ctx.settings;
     let conn = ctx.connect().await?;
     let ns = conn.namespace.clone();
-    let snap = read::snapshot(&conn.kube, &ns, s.cluster.as_deref()).await?;
+    // One LIST of each collection (as `read::snapshot`), then, once writes go, watches:
+    // each step's gates read the view, not the namespace again (issue 24).
+    let view = View::start(&conn.kube, &ns, s.cluster.as_deref()).await?;
+    let snap = view.snapshot().await?;
     let reconcile_now = matches!(change, Change::Unfence { reconcile_now: true, .. });
     if reconcile_now && snap.cluster.held {
         return Err(Error::usage(
@@ -172,6 +176,10 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         target.down_gate = Some(batching.by);
     }
     target.ceph_gate = gate.as_ref().map(|(g, _, _)| g);
+    if !dry_run {
+        view.follow();
+        target.view = Some(&view);
+    }
     let mut journal = execute::run(&target, &outcome.writes).await;
     // A fenced Deployment changed since it was read (409): judged by intent, re-read and
     // fenced from its current state; what is already fenced is not sent again.
@@ -198,6 +206,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             clean(&changed.join(", ")),
             super::change::MAX_CONFLICTS
         ));
+        // read, not the view: the other writer's change may not have reached its watch yet
         let fresh = read::snapshot(&conn.kube, &ns, Some(&snap.cluster.name)).await?;
         let clashes = fence_clashes(&snap, &fresh, *dtype, image);
         if !clashes.is_empty() {
@@ -228,6 +237,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             _ => crate::plan::FailureDomain::Host,
         });
         target.ceph_gate = gate.as_ref().map(|(g, _, _)| g);
+        target.view = Some(&view);
         let next = execute::run(&target, &writes).await;
         // The journal of the whole command: what the earlier runs applied, then this run.
         let mut merged = execute::Journal::new(&[]);

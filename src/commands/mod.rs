@@ -85,6 +85,7 @@ pub fn exec_target<'a>(
         pause_between: s.pause_between,
         down_gate: None,
         ceph_gate: None,
+        view: None,
     }
 }
 

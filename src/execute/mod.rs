@@ -133,6 +133,10 @@ pub struct Target<'a> {
     /// Before each step that restarts OSDs, mons or MDS: Ceph's `ok-to-stop` for them
     /// (issue 23 item 2).
     pub ceph_gate: Option<&'a ceph_gate::CephGate>,
+    /// A watch-fed view of the cluster (`cluster::view`, issue 24): where given, each
+    /// step's rollout gate and down gate read it instead of listing the namespace again
+    /// (a fence of 2000 OSDs in 167 steps listed every daemon's Deployment and pod at each).
+    pub view: Option<&'a crate::cluster::view::View>,
 }
 
 /// Send one write through `kube` (`t.kube`, or it with fewer attempts left). `uid`: a
@@ -417,9 +421,16 @@ pub async fn run(t: &Target<'_>, writes: &[Write]) -> Journal {
                 .collect();
             let targets: Vec<crate::execute::wait::Target> =
                 t.restarts.iter().filter(|r| deps.contains(&r.deployment)).cloned().collect();
-            let waited =
-                unless_stopped(crate::execute::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar));
-            if let Some(Err(e)) = waited.await {
+            let waited = match t.view {
+                Some(view) => {
+                    unless_stopped(crate::execute::wait::wait_in(view, &targets, t.timeout, t.progress_bar)).await
+                }
+                None => {
+                    unless_stopped(crate::execute::wait::wait(t.kube, t.namespace, &targets, t.timeout, t.progress_bar))
+                        .await
+                }
+            };
+            if let Some(Err(e)) = waited {
                 // The step's writes are done; what follows is not sent.
                 crate::output::note(&format!("{e}; stopped before the next step"));
                 journal.gate = Some(e.to_string());
@@ -493,7 +504,10 @@ async fn health_gate(t: &Target<'_>) -> Result<()> {
 async fn down_gate(t: &Target<'_>, by: crate::plan::FailureDomain, deps: &[&str]) -> Result<()> {
     let start = std::time::Instant::now();
     loop {
-        let snap = crate::cluster::read::snapshot(t.kube, t.namespace, Some(&t.cluster)).await?;
+        let snap = match t.view {
+            Some(view) => view.snapshot().await?,
+            None => crate::cluster::read::snapshot(t.kube, t.namespace, Some(&t.cluster)).await?,
+        };
         let Some(why) = crate::plan::down::blocker(&snap, by, deps) else { return Ok(()) };
         if start.elapsed() >= t.timeout {
             return Err(Error::Failed(format!("{why} (waited {:?})", t.timeout)));

@@ -49,5 +49,6 @@ pub(super) fn writes_to<'a>(
         pause_between: std::time::Duration::ZERO,
         down_gate: None,
         ceph_gate: None,
+        view: None,
     }
 }
