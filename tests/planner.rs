@@ -69,7 +69,7 @@ fn cluster(image: &str) -> Snapshot {
     for i in 0..5 {
         ds.push(d(T::Osd, &i.to_string(), image));
     }
-    ds.sort_by_key(daemon_order);
+    ds.sort_by(daemon_order);
     Snapshot {
         cluster: Cluster {
             namespace: "rook-ceph".into(),

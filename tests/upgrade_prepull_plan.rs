@@ -49,7 +49,7 @@ fn d(t: T, id: &str, node: Option<&str>) -> Daemon {
 }
 
 fn snapshot(mut daemons: Vec<Daemon>, overrides: &[(&str, &str)]) -> Snapshot {
-    daemons.sort_by_key(daemon_order);
+    daemons.sort_by(daemon_order);
     Snapshot {
         cluster: Cluster {
             namespace: "rook-ceph".into(),

@@ -723,7 +723,7 @@ pub fn classify_records(cluster: Cluster, deployments: DeploymentRecords, pods: 
             d.node = d.hostname.as_ref().map(|h| names.get(h).cloned().unwrap_or_else(|| h.clone()));
         }
     }
-    daemons.sort_by_key(daemon_order);
+    daemons.sort_by(daemon_order);
     copies.sort_by(|a, b| a.deployment.cmp(&b.deployment));
     not_handled.sort_by(|a, b| a.deployment.cmp(&b.deployment));
     Snapshot { cluster, daemons, copies, not_handled, deployments_read, versions, rook_version }

@@ -625,7 +625,10 @@ impl Snapshot {
     }
 }
 
-/// Sort key for daemons: Rook's type order, then the id with numbers in numeric order.
-pub fn daemon_order(d: &Daemon) -> (DaemonType, u64, String) {
-    (d.id.dtype, d.id.id.parse::<u64>().unwrap_or(u64::MAX), d.id.id.clone())
+/// Daemon order: Rook's type order, then the id with numbers in numeric order. A
+/// comparison, not a key: a key holding the id would be copied at every comparison of a
+/// sort (2345 daemons, every round of an upgrade).
+pub fn daemon_order(a: &Daemon, b: &Daemon) -> std::cmp::Ordering {
+    let key = |d: &Daemon| d.id.id.parse::<u64>().unwrap_or(u64::MAX);
+    (a.id.dtype, key(a), &a.id.id).cmp(&(b.id.dtype, key(b), &b.id.id))
 }

@@ -59,7 +59,7 @@ fn healthy(image: &str) -> Snapshot {
     }
     ds.push(d(DaemonType::Mgr, "a", "node-1", image));
     ds.push(d(DaemonType::Rgw, "store", "node-1", image));
-    ds.sort_by_key(crate::model::daemon_order);
+    ds.sort_by(crate::model::daemon_order);
     Snapshot {
         cluster: Cluster {
             namespace: "rook-ceph".into(),

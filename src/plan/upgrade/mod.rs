@@ -487,11 +487,9 @@ pub fn plan(snap: &Snapshot, p: &Params, overrides: bool, state: Option<&State>)
     }
     crate::plan::warnings::version_mix_warnings(&running, &mut warnings);
     let osds: Vec<&Mover> = stages.iter().flat_map(|s| &s.daemons).filter(|m| m.dtype == DaemonType::Osd).collect();
-    let missing = snap
-        .daemons
-        .iter()
-        .filter(|d| falls_back(d, p.batch_by) && osds.iter().any(|m| m.deployment == d.deployment))
-        .count();
+    let moving: BTreeSet<&str> = osds.iter().map(|m| m.deployment.as_str()).collect();
+    let missing =
+        snap.daemons.iter().filter(|d| falls_back(d, p.batch_by) && moving.contains(d.deployment.as_str())).count();
     if missing > 0 {
         warnings.push(Warning {
             code: "batch-by-fallback",

@@ -41,7 +41,10 @@ pub(super) fn osd_stages(
     let mut batches = osd_batches_of(snap, &all, batching);
     batches
         .sort_by_key(|b| !b.first().and_then(|d| failure_domain(d, p.batch_by)).is_some_and(|f| started.contains(f)));
-    let moves = |d: &Daemon| osds.iter().any(|(o, m)| *m && std::ptr::eq(*o, d));
+    // Sets, not scans: every batch asks of each of its OSDs (2000 OSDs, every round).
+    let moving: BTreeSet<&str> = osds.iter().filter(|(_, m)| *m).map(|(d, _)| d.deployment.as_str()).collect();
+    let releasing: BTreeSet<&str> = releases.iter().map(String::as_str).collect();
+    let moves = |d: &Daemon| moving.contains(d.deployment.as_str());
     let n = batches.len();
     let mut canary = if state.is_some_and(|s| s.canary_done) { 0 } else { p.canary as usize };
     let total: usize = osds.iter().filter(|(_, m)| *m).count();
@@ -50,7 +53,7 @@ pub(super) fn osd_stages(
         let fd = b.first().and_then(|d| failure_domain(d, p.batch_by)).map(str::to_string);
         let mut movers: Vec<&Daemon> = b.iter().copied().filter(|d| moves(d)).collect();
         let mut release: Vec<String> =
-            b.iter().filter(|d| releases.contains(&d.deployment)).map(|d| d.deployment.clone()).collect();
+            b.iter().filter(|d| releasing.contains(d.deployment.as_str())).map(|d| d.deployment.clone()).collect();
         if movers.is_empty() && release.is_empty() {
             continue;
         }
