@@ -48,7 +48,12 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 let styles = if colour_errors { Styles::colored() } else { Styles::plain() };
-                kubectl_ceph_image::render::report(&e, &styles);
+                kubectl_ceph_image::output::allow_colour(false, colour_errors);
+                // Ctrl-C in a prompt: leave the terminal sane.
+                if matches!(e, kubectl_ceph_image::error::Error::Interrupted) {
+                    kubectl_ceph_image::output::show_cursor();
+                }
+                kubectl_ceph_image::output::note(&kubectl_ceph_image::render::report(&e, &styles));
                 e.exit_code()
             }
         }

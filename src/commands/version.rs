@@ -142,7 +142,7 @@ pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
         Err(e) => {
             // The client part, then the reason the server part is missing, as kubectl does.
             print(s, &view, || text(&view))?;
-            crate::render::report(&e, &s.err_styles);
+            crate::output::note(&crate::render::report(&e, &s.err_styles));
             crate::output::note("the server's Kubernetes and Rook versions could not be read");
             return Ok(1);
         }

@@ -740,22 +740,17 @@ fn status_totals(v: &StatusView, s: &Styles) -> String {
     format!("\n{} {}\n", "Total:".style(s.header), parts.join(", "))
 }
 
-/// Print an error as the last word, on stderr (through the sanitising writer: an error
-/// quotes names and server messages).
-pub fn report(e: &crate::error::Error, styles: &crate::output::Styles) {
+/// An error as the last word, for stderr (the caller writes it through the sanitising
+/// writer, `output::note`: an error quotes names and server messages).
+#[must_use]
+pub fn report(e: &crate::error::Error, styles: &crate::output::Styles) -> String {
     use crate::error::Error;
-    use crate::output::note;
     use owo_colors::OwoColorize;
-    crate::output::allow_colour(false, styles.is_colored());
     let text = e.to_string();
     match e {
-        Error::Api(_) => note(&text),
-        Error::Declined => note(&format!("{}", text.style(styles.warn))),
-        // Ctrl-C in a prompt: leave the terminal sane.
-        Error::Interrupted => {
-            crate::output::show_cursor();
-            note("\ninterrupted")
-        }
-        _ => note(&format!("{} {text}", "error:".style(styles.error))),
+        Error::Api(_) => text,
+        Error::Declined => format!("{}", text.style(styles.warn)),
+        Error::Interrupted => "\ninterrupted".to_string(),
+        _ => format!("{} {text}", "error:".style(styles.error)),
     }
 }
