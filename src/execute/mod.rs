@@ -17,6 +17,9 @@
 //!   writes (removing a CephCluster-level label the run added, deleting pods it created)
 //!   still go, and the journal says what was done, what was not, and the command that
 //!   finishes the job.
+//! - Between steps that restart pods: the rollout gate (`wait`: a LIST and watch of its
+//!   own, or a `cluster::view` the caller keeps), Ceph's ok-to-stop and the OSD flag
+//!   commands (`ceph_gate`), the down gate; `journal` is the record of each write.
 
 pub mod ceph_gate;
 mod journal;

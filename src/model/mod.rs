@@ -1,5 +1,7 @@
 //! What the planner knows of a cluster: the CephCluster and one entry per daemon
-//! Deployment with its pods. Built from the API by `cluster::wire`; pure data.
+//! Deployment with its pods (the `Snapshot`, built by `classify` from `cluster::wire`'s
+//! records), and the pure rules about them: images and versions, selectors, warnings,
+//! Rook's support rules (`support`), Ceph's answers (`ceph`), OSD flags (`osd_flag`).
 
 pub mod ceph;
 pub mod daemon;

@@ -1,7 +1,10 @@
 //! The restart plan (DESIGN §4): a pure function of (snapshot, requested change) that says,
 //! for every daemon, whether its pods restart, stay unchanged, are held by
 //! do-not-reconcile, or are not managed, in Rook's order, with every warning and its reason.
-//! No I/O here: everything it needs is in the `Snapshot`.
+//! No I/O here: everything it needs is in the `Snapshot`. Beside it, as pure: the list of
+//! writes a change makes (`writes`), the status view (`status`), the down-OSD gate
+//! (`down`), what to ask Ceph before a restart (`ok_to_stop`) and the staged upgrade's
+//! stages and checks (`upgrade`).
 
 mod change;
 pub mod down;

@@ -1,8 +1,10 @@
 //! The embedded Kubernetes API server (`demo`, quick tests): the API (`api`: routing,
 //! RBAC, admission, list and watch), its object store (`store`), the admin and fault
 //! endpoints (`admin`, `faults`), the request log, and what it answers with (`request`,
-//! `status`). Its listener, here: HTTPS on loopback: TLS with the generated certificate, HTTP/1.1 by hyper, each request
-//! handed to the API layer; watch replies stream as chunked bodies.
+//! `status`), with `watch`, `exec` (pods/exec), `rbac`, `schema` (pruning and strict field
+//! validation), `selector`, `patch`, `discovery` and `tls` beside them. The listener is
+//! here: HTTPS on loopback (TLS with the generated certificate, HTTP/1.1 by hyper), each
+//! request handed to the API layer; watch replies stream as chunked bodies.
 
 pub mod admin;
 pub mod api;
