@@ -1210,6 +1210,57 @@ on_both! {
         assert_eq!(container(&moved, "nfs-ganesha")["image"], image, "the hand edit is Ceph's: fenced");
     }
 
+    /// Kinds 3, 6 and 7 through the binary, the Deployments and CephCluster read from the
+    /// server: a fence leaves a paused MGR out (and patches nothing of it), a base change
+    /// says Rook's write clears the pause; a third build of 19.2.3 is told apart; a release
+    /// Rook will not run restarts nothing, and a floating tag is refused by `upgrade` before
+    /// anything is sent.
+    fn paused_builds_and_floating_tags_through_the_plugin() {
+        use rook_sim::resources::DEPLOYMENTS;
+        let warning = |p: &serde_json::Value, code: &str| {
+            p["plan"]["warnings"].as_array().unwrap().iter().find(|w| w["code"] == code).map(|w| w["message"].to_string())
+        };
+        let daemon = |p: &serde_json::Value, id: &str| {
+            p["plan"]["daemons"].as_array().unwrap().iter().find(|d| d["daemon"] == id).unwrap().clone()
+        };
+        let image = "quay.io/ceph/ceph:v19.2.4";
+        let sim = served("kinds", "k7-mgr-rollout-paused.yaml");
+        let ns = common::ns(&sim);
+        let paused_before = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-mgr-a").unwrap();
+        assert_eq!(paused_before["spec"]["paused"], true);
+        let p = common::run(&sim, &["set", "mgr", image, "--strategy", "fence", "--dry-run", "-o", "json"]).ok().json();
+        let a = daemon(&p, "mgr.a");
+        assert_ne!(a["action"], "restart", "{a}");
+        assert!(a["note"].as_str().unwrap_or("").contains("left out of the fence"), "{a}");
+        let w = warning(&p, "rollout-paused").expect("rollout-paused");
+        assert!(w.contains("rollout resume deployment/rook-ceph-mgr-a"), "{w}");
+        common::run(&sim, &["set", "mgr", image, "--strategy", "fence", "--yes"]).ok();
+        let writes: Vec<String> = sim.mutating_requests().iter().filter_map(|l| l.name.clone()).collect();
+        assert!(writes.contains(&"rook-ceph-mgr-b".to_string()), "{writes:?}");
+        assert!(!writes.contains(&"rook-ceph-mgr-a".to_string()), "the paused Deployment is not written: {writes:?}");
+        let after = sim.get(&DEPLOYMENTS, &ns, "rook-ceph-mgr-a").unwrap();
+        assert_eq!(after["spec"], paused_before["spec"], "mgr-a as it was");
+        let p = common::run(&sim, &["set", "base", image, "--dry-run", "-o", "json"]).ok().json();
+        let a = daemon(&p, "mgr.a");
+        assert!(a["note"].as_str().unwrap_or("").contains("Rook's update clears the pause"), "{a}");
+
+        let sim = served("field", "25-image-reference-shapes.yaml");
+        let hotfix = "registry.example.com/storage/ceph:v19.2.3-hotfix.2";
+        let p = common::run(&sim, &["set", "mgr", hotfix, "--strategy", "fence", "--dry-run", "-o", "json"]).ok().json();
+        assert!(warning(&p, "daemon-old-version").is_some(), "{}", p["plan"]["warnings"]);
+        let mixed = warning(&p, "mixed-versions").expect("mixed-versions");
+        assert!(mixed.contains("19.2.3-hotfix.1 on 1 mgr") && mixed.contains("19.2.3-hotfix.2 on 1 mgr"), "{mixed}");
+        let p = common::run(&sim, &["set", "base", "quay.io/ceph/ceph:v21.2.0", "--dry-run", "-o", "json"]).ok().json();
+        assert_eq!(p["plan"]["summary"]["restart"], 0, "Rook's version check stops the reconcile");
+        assert!(warning(&p, "unsupported-release").expect("unsupported-release").contains("allowUnsupported"));
+        let p = common::run(&sim, &["set", "base", "quay.io/ceph/ceph:main", "--dry-run", "-o", "json"]).ok().json();
+        assert!(warning(&p, "floating-image").is_some(), "{}", p["plan"]["warnings"]);
+        let r = common::run(&sim, &["upgrade", "quay.io/ceph/ceph:main", "--yes"]);
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("names no fixed release"), "{}", r.stderr);
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "nothing sent on field 25");
+    }
+
     /// Kind 8 through the binary: an RGW of three instances is on each of its nodes.
     fn a_gateway_of_three_instances_is_on_each_of_its_nodes() {
         let sim = served("kinds", "k10-rgw-three-instances.yaml");
