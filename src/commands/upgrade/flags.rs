@@ -214,18 +214,9 @@ pub(super) async fn restore(conn: &Connection, s: &Settings, rec: &mut Record, s
         return;
     }
     gates.found(conn, s).await;
-    let cluster = rec.cluster.clone();
-    let flags = st.flags.clone();
-    let writes: Vec<_> = flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
-    let j = run(conn, s, &cluster, &writes, gates).await;
-    let removed = applied(&j, &flags, 0);
-    st.flags.retain(|f| !removed.contains(f));
-    execute::on_signal(None);
+    let (removed, _) = unset_recorded(conn, s, rec, st, gates).await;
     if !removed.is_empty() {
         note(&format!("removed the OSD flags this upgrade set: {}", names(&removed)));
-        if !matches!(save(conn, s, rec, Some(st)).await, Ok(Written::Done)) {
-            forget(conn, s, &cluster, &removed).await;
-        }
     }
     if !st.flags.is_empty() {
         note(&format!(
@@ -235,6 +226,30 @@ pub(super) async fn restore(conn: &Connection, s: &Settings, rec: &mut Record, s
             clean(&hand_commands(st))
         ));
     }
+}
+
+/// Unset every flag the state records (one executor run), drop those Ceph shows removed
+/// from `st`, and record that on the CephCluster (the state write, else `forget`). The
+/// signal's cleanup is cleared once the unsets are done. Returns the flags removed and the
+/// run's journal (for what failed); `restore` and `remove_recorded` report them.
+async fn unset_recorded(
+    conn: &Connection,
+    s: &Settings,
+    rec: &mut Record,
+    st: &mut State,
+    gates: &Gates,
+) -> (Vec<OsdFlag>, execute::Journal) {
+    let cluster = rec.cluster.clone();
+    let flags = st.flags.clone();
+    let writes: Vec<_> = flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
+    let j = run(conn, s, &cluster, &writes, gates).await;
+    let removed = applied(&j, &flags, 0);
+    st.flags.retain(|f| !removed.contains(f));
+    execute::on_signal(None);
+    if !removed.is_empty() && !matches!(save(conn, s, rec, Some(st)).await, Ok(Written::Done)) {
+        forget(conn, s, &cluster, &removed).await;
+    }
+    (removed, j)
 }
 
 /// Drop `removed` from the flags the state on the CephCluster records, as it is now: read,
@@ -299,16 +314,9 @@ pub(super) async fn remove_recorded(
             true,
         );
     }
-    let flags = st.flags.clone();
-    let writes: Vec<_> = flags.iter().map(|f| osd_flag_write(f, false, 1)).collect();
-    let j = run(conn, s, &rec.cluster.clone(), &writes, &gates).await;
-    let removed = applied(&j, &flags, 0);
-    st.flags.retain(|f| !removed.contains(f));
+    let (removed, j) = unset_recorded(conn, s, rec, st, &gates).await;
     let mut lines = Vec::new();
     if !removed.is_empty() {
-        if !matches!(save(conn, s, rec, Some(st)).await, Ok(Written::Done)) {
-            forget(conn, s, &rec.cluster.clone(), &removed).await;
-        }
         lines.push(format!("Removed the OSD flags this upgrade set: {}", names(&removed)));
     }
     if !st.flags.is_empty() {
