@@ -143,4 +143,51 @@ on_both! {
         assert_eq!(c["spec"]["cephVersion"]["image"], IMG);
         assert!(c["metadata"]["annotations"].get("kubectl-ceph-image/upgrade").is_none(), "state left");
     }
+
+    /// The fence's steps follow the same view (issue 24): with its watches cut every 200 ms,
+    /// a fence of 6 OSDs in 3 steps lists the daemons once, resumes the watches, and patches
+    /// and replaces each OSD once.
+    fn a_fence_whose_watches_are_cut_resumes_them() {
+        let sim = std::sync::Arc::new(slow_sim(Crd::Released, 40));
+        let ns = ns(&sim);
+        sim.reset_replacements();
+        sim.clear_log();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cutter = {
+            let (sim, done) = (sim.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut cuts = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    sim.drop_watches();
+                    cuts += 1;
+                }
+                cuts
+            })
+        };
+        let args = ["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "2", "--pause-between", "0s"];
+        let r = run(&sim, &[&args[..], &["--yes", "--timeout", "60s"]].concat());
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let cuts = cutter.join().unwrap();
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert!(cuts >= 2, "the watches were cut {cuts} times");
+        let ours: Vec<_> =
+            sim.log().into_iter().filter(|q| q.user_agent.starts_with("kubectl-ceph-image/")).collect();
+        let sel = format!("labelSelector=rook_cluster%3D{ns}&limit=500");
+        let whole_lists = |resource: &str| {
+            let pass = |q: &&rook_sim::LoggedRequest| q.query.contains(&sel) && !q.query.contains("continue=");
+            ours.iter().filter(|q| q.verb == "list" && q.resource == resource).filter(pass).count()
+        };
+        assert_eq!((whole_lists("deployments"), whole_lists("pods")), (1, 1), "listed once, then watched");
+        let patched: Vec<String> = ours
+            .iter()
+            .filter(|q| q.verb == "patch" && q.resource == "deployments")
+            .filter_map(|q| q.name.clone())
+            .collect();
+        let unique: std::collections::BTreeSet<&String> = patched.iter().collect();
+        assert_eq!((patched.len(), unique.len()), (6, 6), "each OSD patched once: {patched:?}");
+        sim.settle();
+        let counts = sim.replacements(&ns);
+        assert!(counts.len() == 6 && counts.values().all(|n| *n == 1), "replaced once each: {counts:?}");
+    }
 }
