@@ -195,7 +195,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         print(s, &outcome, || {
             let t = render::plan_view(&outcome.plan, &s.out_styles, s.wide);
             if !outcome.plan.noop && !outcome.writes.is_empty() {
-                let mut w = execute::writes_text(&outcome.writes);
+                let mut w = render::writes::writes_text(&outcome.writes);
                 w.push_str(match s.dry_run {
                     Some(DryRun::Server) => {
                         "Dry run (server): the API server accepted the patch; nothing was persisted.\n"

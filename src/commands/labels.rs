@@ -214,7 +214,7 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
         None => {
             let t = render::plan_view(&o.plan, &s.out_styles, s.wide);
             if !o.plan.noop && !o.writes.is_empty() {
-                let w = format!("{}Dry run: nothing was sent.\n", execute::writes_text(&o.writes));
+                let w = format!("{}Dry run: nothing was sent.\n", render::writes::writes_text(&o.writes));
                 return render::before_totals(&t, &w);
             }
             t

@@ -4,6 +4,7 @@
 
 pub mod ceph;
 pub mod upgrade;
+pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

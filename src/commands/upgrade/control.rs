@@ -8,7 +8,6 @@ use super::record::{Record, Written, save};
 use super::{crd_has_overrides, now, own, state_of, state_of_text};
 use crate::cluster::read;
 use crate::error::{Error, Result};
-use crate::execute;
 use crate::output::clean;
 use crate::plan::upgrade;
 use crate::plan::upgrade::State;
@@ -115,7 +114,7 @@ pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
     };
     if s.dry_run.is_some() {
         let w = state_write(&snap.cluster.name, Some(&paused(st)), &snap.cluster.resource_version);
-        crate::output::emit(&execute::writes_text(&[w]));
+        crate::output::emit(&crate::render::writes::writes_text(&[w]));
         return Ok(0);
     }
     ctx.confirm(&format!("Pause the upgrade to {} ({})?", st.params.image, st.stage))?;
@@ -180,7 +179,7 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     if s.dry_run.is_some() {
         let mut w = vec![state_write(&snap.cluster.name, Some(&aborted(st)), &snap.cluster.resource_version)];
         w.extend(own::cleanup_writes(&conn, &snap.cluster.name).await?);
-        crate::output::emit(&execute::writes_text(&w));
+        crate::output::emit(&crate::render::writes::writes_text(&w));
         return Ok(0);
     }
     ctx.confirm(&format!(
@@ -296,7 +295,7 @@ async fn clean_up_after(
 ) -> Result<i32> {
     let s = ctx.settings;
     if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&own::cleanup_writes(conn, &snap.cluster.name).await?));
+        crate::output::emit(&crate::render::writes::writes_text(&own::cleanup_writes(conn, &snap.cluster.name).await?));
         return Ok(0);
     }
     ctx.confirm(&format!(

@@ -191,7 +191,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             if let Some(first) = doc.writes.first().filter(|w| !w.writes.is_empty()) {
                 t.push_str(&format!("\nThe writes of stage 1 ({}):\n", clean(&first.stage)));
                 let shown = if s.wide { first.writes.len() } else { first.writes.len().min(20) };
-                t.push_str(&execute::writes_text(&first.writes[..shown]));
+                t.push_str(&crate::render::writes::writes_text(&first.writes[..shown]));
                 if shown < first.writes.len() {
                     t.push_str(&format!(
                         "  ... and {} more like them (-o wide or -o json lists them all)\n",
