@@ -4,6 +4,7 @@
 
 pub mod ceph;
 pub mod upgrade;
+pub mod upgrade_run;
 pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,6 +12,7 @@ use crate::output::clean;
 use crate::plan::upgrade;
 use crate::plan::upgrade::State;
 use crate::plan::upgrade::writes::{stage_suffix, state_write};
+use crate::render::upgrade_run::lines;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -277,11 +278,6 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     t.push_str(&lines(&flag_lines));
     crate::output::emit(&t);
     Ok(if done.left || flags_left { 1 } else { 0 })
-}
-
-/// "  line\n" for each.
-fn lines(v: &[String]) -> String {
-    v.iter().map(|l| format!("  {l}\n")).collect()
 }
 
 /// `upgrade abort` of an upgrade aborted before, whose stopped run left its own label or

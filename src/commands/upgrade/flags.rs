@@ -281,7 +281,7 @@ pub(super) async fn remove_recorded(
                 "The OSD flags it set ({}) stay while the stage under way finishes: the process running it ({}) \
                  removes them as it stops; if it does not, `upgrade abort` again removes them",
                 names(&st.flags),
-                super::runner::runner_text(r)
+                crate::render::upgrade_run::runner_text(r)
             )],
             false,
         );
