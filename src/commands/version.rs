@@ -50,38 +50,12 @@ async fn rook_version(kube: &Kube, ns: &str) -> Result<RookVersion> {
     Ok(RookVersion { namespace: ns.to_string(), version, deployments })
 }
 
-fn text(v: &VersionView) -> String {
-    let c = &v.client_version;
-    let mut t = format!("Client Version: {} (commit {})\n", c.version, c.commit);
-    if let Some(s) = &v.server_version {
-        t.push_str(&format!("Server Version: {}\n", crate::output::clean(&s.git_version)));
-    }
-    if let Some(r) = &v.rook_version {
-        let ns = crate::output::clean(&r.namespace);
-        match &r.version {
-            Some(ver) => {
-                let all: Vec<String> =
-                    r.deployments.iter().map(|(v, n)| format!("{} on {n}", crate::output::clean(v))).collect();
-                t.push_str(&format!(
-                    "Rook Version: {} (the rook-version label of the Deployments in {ns}: {})\n",
-                    crate::output::clean(ver),
-                    all.join(", ")
-                ));
-            }
-            None => {
-                t.push_str(&format!("Rook Version: unknown (no Deployment in {ns} carries a rook-version label)\n"))
-            }
-        }
-    }
-    t
-}
-
 /// Run `version`; `client_only` is `--client`.
 pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
     let s = ctx.settings;
     let mut view = VersionView { client_version: client(), server_version: None, rook_version: None };
     if client_only {
-        print(s, &view, || text(&view))?;
+        print(s, &view, || crate::render::version::text(&view))?;
         return Ok(0);
     }
     let server = match ctx.connect().await {
@@ -95,7 +69,7 @@ pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
         Ok(x) => x,
         Err(e) => {
             // The client part, then the reason the server part is missing, as kubectl does.
-            print(s, &view, || text(&view))?;
+            print(s, &view, || crate::render::version::text(&view))?;
             crate::output::note(&crate::render::report(&e, &s.err_styles));
             crate::output::note("the server's Kubernetes and Rook versions could not be read");
             return Ok(1);
@@ -110,7 +84,7 @@ pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
         }
         Err(e) => Some(e),
     };
-    print(s, &view, || text(&view))?;
+    print(s, &view, || crate::render::version::text(&view))?;
     if let Some(e) = rook_error {
         // The server answered: the Rook part is a note, not a failure of the command.
         crate::output::note(&format!(

@@ -5,6 +5,7 @@
 pub mod ceph;
 pub mod upgrade;
 pub mod upgrade_run;
+pub mod version;
 pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
