@@ -302,7 +302,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         resource_version: back.metadata.resource_version.clone(),
     };
     if s.wait {
-        print(s, &outcome, || applied_text(&outcome, &ns))?;
+        print(s, &outcome, || applied_text(&outcome.plan, outcome.generation, &ns))?;
         crate::execute::wait::wait(
             &conn.kube,
             &ns,
@@ -313,7 +313,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
         return Ok(0);
     }
-    print(s, &outcome, || applied_text(&outcome, &ns))?;
+    print(s, &outcome, || applied_text(&outcome.plan, outcome.generation, &ns))?;
     Ok(0)
 }
 
@@ -386,15 +386,15 @@ fn own_restarts<'a>(p: &'a Plan, change: &'a Change) -> impl Iterator<Item = (&'
         .map(|d| (d.deployment.as_str(), &d.image_to))
 }
 
-fn applied_text(outcome: &Outcome, ns: &str) -> String {
+fn applied_text(plan: &Plan, generation: Option<i64>, ns: &str) -> String {
     {
         format!(
             "{}: CephCluster {ns}/{} now at generation {}; {}\n",
             "Applied",
-            clean(&outcome.plan.cluster),
-            outcome.generation.unwrap_or(0),
-            if outcome.plan.summary.restart_pods > 0 {
-                format!("the operator will restart {} pod(s) as planned", outcome.plan.summary.restart_pods)
+            clean(&plan.cluster),
+            generation.unwrap_or(0),
+            if plan.summary.restart_pods > 0 {
+                format!("the operator will restart {} pod(s) as planned", plan.summary.restart_pods)
             } else {
                 "no pod restarts".to_string()
             }
