@@ -2,6 +2,7 @@
 //! pod is listed; unchanged daemons are counted by type). Renderers take `&Styles` and
 //! return strings, so tests compare plain text.
 
+pub mod applied;
 pub mod ceph;
 pub mod upgrade;
 pub mod upgrade_run;
