@@ -65,7 +65,12 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             doc.excluded = plan.summary.excluded;
         }
     }
-    print(s, &doc, || match &doc.state {
+    print(s, &doc, || status_text(&doc))?;
+    Ok(0)
+}
+
+fn status_text(doc: &StatusDoc) -> String {
+    match &doc.state {
         None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
         Some(st) => format!(
             "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}{}\n  updated {}{}\n",
@@ -95,8 +100,7 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
                 ""
             }
         ),
-    })?;
-    Ok(0)
+    }
 }
 
 pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
