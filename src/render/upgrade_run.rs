@@ -1,10 +1,12 @@
-//! The lines a staged upgrade's run says as it goes (`commands::upgrade`): each stage's
-//! summary, what a stop leaves after the stage it stopped at, the process that runs it,
-//! and the indented lines of what a cleanup did. The plan itself: `render::upgrade`.
+//! The staged upgrade's lines beside its plan (`commands::upgrade`): `upgrade status`, each
+//! stage's summary as the run goes, what a stop leaves after the stage it stopped at, the
+//! process that runs it, and the indented lines of what a cleanup did. The plan itself:
+//! `render::upgrade`.
 
 use crate::model::Runner;
 use crate::output::clean;
-use crate::plan::upgrade::{Stage, StageKind, UpgradePlan};
+use crate::plan::upgrade::writes::stage_suffix;
+use crate::plan::upgrade::{Stage, StageKind, StatusDoc, UpgradePlan};
 
 /// What a stop leaves after the stage it stopped at (the first of `plan`): "Left: 4
 /// stage(s) (mgr, osd batch 2/3, ...), 17 daemon(s) not on the target, held where they are".
@@ -64,4 +66,38 @@ pub fn runner_text(r: &Runner) -> String {
 /// "  line\n" for each.
 pub fn lines(v: &[String]) -> String {
     v.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+pub fn status_text(doc: &StatusDoc) -> String {
+    match &doc.state {
+        None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
+        Some(st) => format!(
+            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}{}\n  updated {}{}\n",
+            clean(&doc.namespace),
+            clean(&doc.cluster),
+            clean(&st.params.image),
+            clean(&st.phase),
+            stage_suffix(st),
+            doc.on_target,
+            doc.total,
+            doc.stages_left,
+            doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
+            st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
+            if st.flags.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n  OSD flags it set: {} (removed after their stage; `upgrade resume` or `upgrade abort` removes \
+                     those a stopped run left)",
+                    clean(&st.flags.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", "))
+                )
+            },
+            clean(&st.updated),
+            if st.phase == "running" {
+                " (if the process that ran it was stopped, `upgrade resume` goes on)"
+            } else {
+                ""
+            }
+        ),
+    }
 }

@@ -1,8 +1,6 @@
 //! `upgrade status`, `upgrade pause` and `upgrade abort`: read and change the state
 //! annotation of an upgrade under way (a paused one is resumed by `upgrade resume`).
 
-use serde::Serialize;
-
 use super::super::{Ctx, print};
 use super::record::{Record, Written, save};
 use super::{crd_has_overrides, now, own, state_of, state_of_text};
@@ -10,26 +8,9 @@ use crate::cluster::read;
 use crate::error::{Error, Result};
 use crate::output::clean;
 use crate::plan::upgrade;
-use crate::plan::upgrade::State;
-use crate::plan::upgrade::writes::{stage_suffix, state_write};
+use crate::plan::upgrade::writes::state_write;
+use crate::plan::upgrade::{State, StatusDoc};
 use crate::render::upgrade_run::lines;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusDoc {
-    namespace: String,
-    cluster: String,
-    /// None: no upgrade under way.
-    state: Option<State>,
-    image: Option<String>,
-    /// Daemons on the target image, of those the upgrade moves or moved.
-    on_target: usize,
-    total: usize,
-    /// The next stage (what it waits for), and how many are left.
-    next_stage: Option<String>,
-    stages_left: usize,
-    excluded: usize,
-}
 
 pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
     let s = ctx.settings;
@@ -65,42 +46,8 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             doc.excluded = plan.summary.excluded;
         }
     }
-    print(s, &doc, || status_text(&doc))?;
+    print(s, &doc, || crate::render::upgrade_run::status_text(&doc))?;
     Ok(0)
-}
-
-fn status_text(doc: &StatusDoc) -> String {
-    match &doc.state {
-        None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
-        Some(st) => format!(
-            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}{}\n  updated {}{}\n",
-            clean(&doc.namespace),
-            clean(&doc.cluster),
-            clean(&st.params.image),
-            clean(&st.phase),
-            stage_suffix(st),
-            doc.on_target,
-            doc.total,
-            doc.stages_left,
-            doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
-            st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
-            if st.flags.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "\n  OSD flags it set: {} (removed after their stage; `upgrade resume` or `upgrade abort` removes \
-                     those a stopped run left)",
-                    clean(&st.flags.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", "))
-                )
-            },
-            clean(&st.updated),
-            if st.phase == "running" {
-                " (if the process that ran it was stopped, `upgrade resume` goes on)"
-            } else {
-                ""
-            }
-        ),
-    }
 }
 
 pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
