@@ -19,14 +19,14 @@
 //!   finishes the job.
 //! - Between steps that restart pods: the rollout gate (`wait`: a LIST and watch of its
 //!   own, or a `cluster::view` the caller keeps), Ceph's ok-to-stop and the OSD flag
-//!   commands (`ceph_gate`), the down gate; `journal` is the record of each write.
+//!   commands (`ceph_gate`), the down gate. The journal, the record of each write, is data
+//!   (`plan::journal`, re-exported here).
 
 pub mod ceph_gate;
-mod journal;
 pub mod prepull;
 pub mod wait;
 
-pub use journal::{Done, Entry, Journal};
+pub use crate::plan::journal::{Done, Entry, Journal};
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
