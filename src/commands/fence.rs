@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use super::labels::results_summary;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
@@ -20,6 +19,7 @@ use crate::output::clean;
 use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan};
 use crate::render;
+use crate::render::journal::results_summary;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -678,7 +678,7 @@ async fn review_and_submit(
     let journal = crate::execute::run(&target, &writes).await;
     crate::execute::forget_last();
     if journal.all_done() {
-        let done = crate::commands::labels::results_text(&journal, false);
+        let done = crate::render::journal::results_text(&journal, false);
         let lines: Vec<&str> = done.lines().collect();
         let said = if lines.len() > 3 {
             format!("{}; ... {} writes in all", lines[..2].join("; "), lines.len())

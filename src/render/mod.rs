@@ -4,6 +4,7 @@
 
 pub mod applied;
 pub mod ceph;
+pub mod journal;
 pub mod upgrade;
 pub mod upgrade_run;
 pub mod version;

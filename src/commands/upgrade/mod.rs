@@ -503,7 +503,7 @@ async fn drive_stages(
             conflicts += 1;
             note(&format!(
                 "{} changed since it was read (409 Conflict): reading the cluster again ({conflicts}/{})",
-                conflicted(&journal),
+                crate::render::journal::conflicted(&journal),
                 super::change::MAX_CONFLICTS
             ));
             last_stage.clear();
@@ -658,18 +658,6 @@ async fn drive_stages(
 /// that write was a pause (a resume then stops as paused) or an abort.
 fn refused(started: bool, claimed: bool, other: &Option<Box<State>>) -> bool {
     !claimed && (started || other.as_ref().is_some_and(|o| o.phase != "paused"))
-}
-
-/// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").
-fn conflicted(j: &execute::Journal) -> String {
-    let mut o: Vec<String> = j
-        .entries
-        .iter()
-        .filter(|e| matches!(e.done, execute::Done::Conflict { .. }))
-        .map(|e| clean(&e.object).into_owned())
-        .collect();
-    o.dedup();
-    o.join(", ")
 }
 
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
