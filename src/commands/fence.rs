@@ -190,7 +190,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             return Err(Error::Failed(format!(
                 "gave up after {} conflicts: another writer keeps changing the Deployments being fenced.\n{}",
                 super::change::MAX_CONFLICTS,
-                journal.text(&execute::rerun_hint()).trim_end()
+                render::journal::text(&journal, &execute::rerun_hint()).trim_end()
             )));
         }
         conflicts += 1;
@@ -217,7 +217,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             if s.yes {
                 return Err(Error::Failed(format!(
                     "{msg}; with --yes nothing is overwritten.\n{}",
-                    journal.text(&execute::rerun_hint()).trim_end()
+                    render::journal::text(&journal, &execute::rerun_hint()).trim_end()
                 )));
             }
             crate::output::note(&msg);

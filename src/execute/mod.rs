@@ -86,7 +86,7 @@ pub fn after_run_text() -> Option<String> {
     if j.interrupted.is_none() {
         j.interrupted = Some(0);
     }
-    Some(j.text(&rerun_hint()))
+    Some(crate::render::journal::text(&j, &rerun_hint()))
 }
 
 /// The last run's journal was shown: a later signal is not about it (the editor).
@@ -572,7 +572,7 @@ pub fn rerun_hint() -> String {
 /// The journal as the command's error: what was done and what finishes it, with the exit
 /// code (130 SIGINT, 143 SIGTERM, 1 otherwise).
 pub fn failure(journal: &Journal, rerun: &str) -> Error {
-    let text = journal.text(rerun);
+    let text = crate::render::journal::text(journal, rerun);
     match journal.interrupted {
         Some(code) => Error::Stopped { code, journal: text },
         None => match &journal.gate {

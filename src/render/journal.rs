@@ -7,58 +7,57 @@ use crate::output::clean;
 use crate::plan::journal::{Done, Journal};
 use crate::render;
 
-impl Journal {
-    /// The journal for people: every write and what became of it; then what finishes it.
-    pub fn text(&self, rerun: &str) -> String {
-        let mut t = String::new();
-        for e in &self.entries {
-            let what = match &e.done {
-                Done::Applied => "done".to_string(),
-                Done::Failed { error } => format!("FAILED: {error}"),
-                Done::Conflict { error } => format!("NOT DONE (changed since read): {error}"),
-                Done::NotSent => "not sent".to_string(),
-                Done::InFlight => "UNKNOWN (in flight when the process was stopped; it may have landed)".to_string(),
-            };
-            t.push_str(&format!(
-                "{} {}: {}\n",
-                crate::output::clean(&e.object),
-                crate::output::clean(&e.action),
-                // an error's own line breaks stay; everything else unsafe is escaped
-                crate::output::terminal(&what, false)
-            ));
-        }
-        let label_on = self.label_left_on();
-        if label_on {
-            t.push_str(
-                "The CephCluster-level ceph.rook.io/do-not-reconcile label this run added may still be on: Rook's \
-                 mon, mgr and osd reconcile is then stopped for the whole cluster. Remove it first: kubectl \
-                 ceph-image resume cluster\n",
-            );
-        }
-        if let Some(gate) = &self.gate {
-            t.push_str(&format!(
-                "Stopped at a gate: {}. The restarted pods may still be coming up; running the same command again \
-                 waits for them before any further step: {rerun}\n",
-                crate::output::clean(gate)
-            ));
-        } else if self.complete() {
-            if self.interrupted.is_some() {
-                t.push_str(&format!(
-                    "Every write of this run was done (those in flight when the signal came finished). If the command \
-                     had more to do (waiting, further stages), running it again goes on from here: {rerun}\n"
-                ));
-            }
-        } else {
-            let done = self.count(|d| matches!(d, Done::Applied));
-            t.push_str(&format!(
-                "{done} of {} write(s) done; the rest not. {}unning the same command again finishes the job (done \
-                 writes are not repeated): {rerun}\n",
-                self.entries.len(),
-                if label_on { "After `kubectl ceph-image resume cluster`, r" } else { "R" }
-            ));
-        }
-        t
+/// The journal for people: every write and what became of it; then what finishes it
+/// (`rerun`: the command that does).
+pub fn text(j: &Journal, rerun: &str) -> String {
+    let mut t = String::new();
+    for e in &j.entries {
+        let what = match &e.done {
+            Done::Applied => "done".to_string(),
+            Done::Failed { error } => format!("FAILED: {error}"),
+            Done::Conflict { error } => format!("NOT DONE (changed since read): {error}"),
+            Done::NotSent => "not sent".to_string(),
+            Done::InFlight => "UNKNOWN (in flight when the process was stopped; it may have landed)".to_string(),
+        };
+        t.push_str(&format!(
+            "{} {}: {}\n",
+            crate::output::clean(&e.object),
+            crate::output::clean(&e.action),
+            // an error's own line breaks stay; everything else unsafe is escaped
+            crate::output::terminal(&what, false)
+        ));
     }
+    let label_on = j.label_left_on();
+    if label_on {
+        t.push_str(
+            "The CephCluster-level ceph.rook.io/do-not-reconcile label this run added may still be on: Rook's \
+             mon, mgr and osd reconcile is then stopped for the whole cluster. Remove it first: kubectl \
+             ceph-image resume cluster\n",
+        );
+    }
+    if let Some(gate) = &j.gate {
+        t.push_str(&format!(
+            "Stopped at a gate: {}. The restarted pods may still be coming up; running the same command again \
+             waits for them before any further step: {rerun}\n",
+            crate::output::clean(gate)
+        ));
+    } else if j.complete() {
+        if j.interrupted.is_some() {
+            t.push_str(&format!(
+                "Every write of this run was done (those in flight when the signal came finished). If the command \
+                 had more to do (waiting, further stages), running it again goes on from here: {rerun}\n"
+            ));
+        }
+    } else {
+        let done = j.count(|d| matches!(d, Done::Applied));
+        t.push_str(&format!(
+            "{done} of {} write(s) done; the rest not. {}unning the same command again finishes the job (done \
+             writes are not repeated): {rerun}\n",
+            j.entries.len(),
+            if label_on { "After `kubectl ceph-image resume cluster`, r" } else { "R" }
+        ));
+    }
+    t
 }
 
 /// What was done, as kubectl says it (`deployment.apps/x labeled`): every line with
@@ -142,21 +141,21 @@ mod tests {
             Done::Failed { error: "Error from server (InternalError)".into() },
             true,
         ));
-        let t = j.text("kubectl ceph-image unset mgr --strategy fence --reconcile-now --yes");
+        let t = text(&j, "kubectl ceph-image unset mgr --strategy fence --reconcile-now --yes");
         assert!(t.contains("stopped for the whole cluster") && t.contains("kubectl ceph-image resume cluster"), "{t}");
         assert!(t.contains("After `kubectl ceph-image resume cluster`, running the same command again"), "{t}");
         // The label was never added: nothing to say about it.
         j.entries[0].done = Done::NotSent;
-        assert!(!j.text("x").contains("resume cluster"));
+        assert!(!text(&j, "x").contains("resume cluster"));
         // Added while a second signal ended the process: it may be on.
         j.entries[0].done = Done::InFlight;
-        assert!(j.text("x").contains("may still be on"));
+        assert!(text(&j, "x").contains("may still be on"));
         j.entries[0].done = Done::Applied;
         j.entries[1].done = Done::Applied;
-        assert!(!j.text("x").contains("resume cluster"));
+        assert!(!text(&j, "x").contains("resume cluster"));
         j.interrupted = Some(130);
         assert!(!j.all_done() && j.complete(), "a signal after the last write is still an interrupt");
-        assert!(j.text("x").contains("Every write of this run was done"));
+        assert!(text(&j, "x").contains("Every write of this run was done"));
     }
 
     #[test]
@@ -171,7 +170,7 @@ mod tests {
         j.entries.push(entry("create", Done::Applied, false));
         j.entries.push(entry("delete", Done::Failed { error: "Error from server (Forbidden)".into() }, true));
         assert!(!j.label_left_on());
-        let t = j.text("kubectl ceph-image upgrade resume");
+        let t = text(&j, "kubectl ceph-image upgrade resume");
         assert!(!t.contains("resume cluster") && t.contains("1 of 2 write(s) done"), "{t}");
     }
 }

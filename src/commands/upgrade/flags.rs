@@ -315,7 +315,7 @@ pub(super) async fn remove_recorded(
         lines.push(format!(
             "The OSD flags {} could not be removed ({}). Remove them: {}",
             names(&st.flags),
-            clean(j.text("").lines().find(|l| l.contains("FAILED")).unwrap_or("no answer")),
+            clean(crate::render::journal::text(&j, "").lines().find(|l| l.contains("FAILED")).unwrap_or("no answer")),
             clean(&hand_commands(st))
         ));
     }
@@ -360,7 +360,7 @@ pub(super) async fn require_osd_release(
     } else {
         note(&format!(
             "require-osd-release {release} was not set: {}",
-            clean(j.text("").lines().next().unwrap_or("no answer"))
+            clean(crate::render::journal::text(&j, "").lines().next().unwrap_or("no answer"))
         ));
     }
 }
