@@ -5,6 +5,8 @@
 use crate::output::clean;
 use crate::plan::Plan;
 
+/// `Applied: CephCluster NS/NAME now at generation N; the operator will restart K pod(s) as
+/// planned` (or `no pod restarts`); `generation`: read back after the patch (0 if absent).
 pub fn applied_text(plan: &Plan, generation: Option<i64>, ns: &str) -> String {
     {
         format!(

@@ -31,6 +31,8 @@ pub fn left_from(rest: &[Stage]) -> String {
     )
 }
 
+/// What a stage does, one line: "pull the image on 3 node(s), a pod each, hold 2, set the
+/// base image, wait for 5 daemon(s)".
 pub fn stage_summary(s: &Stage) -> String {
     let mut parts = Vec::new();
     if s.kind == StageKind::Prepull {
@@ -68,6 +70,8 @@ pub fn lines(v: &[String]) -> String {
     v.iter().map(|l| format!("  {l}\n")).collect()
 }
 
+/// `upgrade status` for people: none under way, or the target, phase and stage, daemons on
+/// the target, stages left, the message, the OSD flags it set, when it was last updated.
 pub fn status_text(doc: &StatusDoc) -> String {
     match &doc.state {
         None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),

@@ -4,6 +4,9 @@
 
 use crate::model::version::VersionView;
 
+/// `Client Version: v0.1.0 (commit HASH)`, then `Server Version: v1.33.1` and
+/// `Rook Version: v1.20.6 (the rook-version label of the Deployments in NS: v1.20.6 on 12)`
+/// when read; the server's strings cleaned.
 pub fn text(v: &VersionView) -> String {
     let c = &v.client_version;
     let mut t = format!("Client Version: {} (commit {})\n", c.version, c.commit);
