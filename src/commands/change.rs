@@ -13,7 +13,7 @@ use crate::cluster::write;
 use crate::error::{Error, Result};
 use crate::execute::{self, Journal};
 use crate::model::{DNR_LABEL, Snapshot};
-use crate::output::{clean, note};
+use crate::output::note;
 use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan, Target};
 use crate::render;
@@ -195,7 +195,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         print(s, &outcome, || {
             let t = render::plan_view(&outcome.plan, &s.out_styles, s.wide);
             if !outcome.plan.noop && !outcome.writes.is_empty() {
-                let mut w = execute::writes_text(&outcome.writes);
+                let mut w = render::writes::writes_text(&outcome.writes);
                 w.push_str(match s.dry_run {
                     Some(DryRun::Server) => {
                         "Dry run (server): the API server accepted the patch; nothing was persisted.\n"
@@ -302,7 +302,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         resource_version: back.metadata.resource_version.clone(),
     };
     if s.wait {
-        print(s, &outcome, || applied_text(&outcome, &ns))?;
+        print(s, &outcome, || render::applied::applied_text(&outcome.plan, outcome.generation, &ns))?;
         crate::execute::wait::wait(
             &conn.kube,
             &ns,
@@ -313,7 +313,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
         .await?;
         return Ok(0);
     }
-    print(s, &outcome, || applied_text(&outcome, &ns))?;
+    print(s, &outcome, || render::applied::applied_text(&outcome.plan, outcome.generation, &ns))?;
     Ok(0)
 }
 
@@ -384,20 +384,4 @@ fn own_restarts<'a>(p: &'a Plan, change: &'a Change) -> impl Iterator<Item = (&'
             _ => true,
         })
         .map(|d| (d.deployment.as_str(), &d.image_to))
-}
-
-fn applied_text(outcome: &Outcome, ns: &str) -> String {
-    {
-        format!(
-            "{}: CephCluster {ns}/{} now at generation {}; {}\n",
-            "Applied",
-            clean(&outcome.plan.cluster),
-            outcome.generation.unwrap_or(0),
-            if outcome.plan.summary.restart_pods > 0 {
-                format!("the operator will restart {} pod(s) as planned", outcome.plan.summary.restart_pods)
-            } else {
-                "no pod restarts".to_string()
-            }
-        )
-    }
 }

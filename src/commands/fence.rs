@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 
-use super::labels::results_summary;
 use super::{Ctx, print};
 use crate::cli::DryRun;
 use crate::cluster::read;
@@ -20,6 +19,7 @@ use crate::output::clean;
 use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan};
 use crate::render;
+use crate::render::journal::results_summary;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -190,7 +190,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             return Err(Error::Failed(format!(
                 "gave up after {} conflicts: another writer keeps changing the Deployments being fenced.\n{}",
                 super::change::MAX_CONFLICTS,
-                journal.text(&execute::rerun_hint()).trim_end()
+                render::journal::text(&journal, &execute::rerun_hint()).trim_end()
             )));
         }
         conflicts += 1;
@@ -217,7 +217,7 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
             if s.yes {
                 return Err(Error::Failed(format!(
                     "{msg}; with --yes nothing is overwritten.\n{}",
-                    journal.text(&execute::rerun_hint()).trim_end()
+                    render::journal::text(&journal, &execute::rerun_hint()).trim_end()
                 )));
             }
             crate::output::note(&msg);
@@ -371,7 +371,7 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
         None => {
             let plan = render::plan_view(&o.plan, &s.out_styles, s.wide);
             if !o.plan.noop && !o.writes.is_empty() {
-                let w = format!("{}Dry run: nothing was sent.\n", execute::writes_text(&o.writes));
+                let w = format!("{}Dry run: nothing was sent.\n", render::writes::writes_text(&o.writes));
                 t.push_str(&render::before_totals(&plan, &w));
             } else {
                 t.push_str(&plan);

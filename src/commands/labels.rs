@@ -14,7 +14,7 @@ use crate::execute::{self, Done, Journal};
 use crate::model::Snapshot;
 use crate::model::daemon::{DaemonId, DaemonType, HoldScope};
 use crate::model::selector::Selector;
-use crate::output::{clean, note};
+use crate::output::note;
 use crate::plan::writes::Write;
 use crate::plan::{self, Change, Plan};
 use crate::render;
@@ -214,64 +214,15 @@ fn text(o: &Outcome, s: &crate::settings::Settings) -> String {
         None => {
             let t = render::plan_view(&o.plan, &s.out_styles, s.wide);
             if !o.plan.noop && !o.writes.is_empty() {
-                let w = format!("{}Dry run: nothing was sent.\n", execute::writes_text(&o.writes));
+                let w = format!("{}Dry run: nothing was sent.\n", render::writes::writes_text(&o.writes));
                 return render::before_totals(&t, &w);
             }
             t
         }
-        Some(j) if j.all_done() => results_summary(j, o.dry_run.is_some(), s.wide),
+        Some(j) if j.all_done() => render::journal::results_summary(j, o.dry_run.is_some(), s.wide),
         // A failed or stopped run: the error carries the journal.
         Some(_) => String::new(),
     }
-}
-
-/// What was done, as kubectl says it (`deployment.apps/x labeled`): every line with
-/// `wide`, else at most `render::LIST_MAX` of them; then the totals, last.
-pub fn results_summary(j: &Journal, dry_run: bool, wide: bool) -> String {
-    let all = results_text(j, dry_run);
-    let lines: Vec<&str> = all.lines().collect();
-    let mut t = String::new();
-    let shown = if wide { lines.len() } else { lines.len().min(render::LIST_MAX) };
-    for l in &lines[..shown] {
-        t.push_str(l);
-        t.push('\n');
-    }
-    if shown < lines.len() {
-        t.push_str(&format!("... and {} more (every one with -o wide or -o json)\n", lines.len() - shown));
-    }
-    let mut verbs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for l in &lines {
-        let verb = l.split(' ').nth(1).unwrap_or("patched");
-        *verbs.entry(verb).or_default() += 1;
-    }
-    let said: Vec<String> = verbs.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    t.push_str(&format!(
-        "Total: {} write(s) done: {}{}.\n",
-        lines.len(),
-        said.join(", "),
-        if dry_run { " (server dry run)" } else { "" }
-    ));
-    t
-}
-
-/// One line per write that was done, as kubectl says it (`deployment.apps/x labeled`).
-pub fn results_text(j: &Journal, dry_run: bool) -> String {
-    let mut t = String::new();
-    for e in &j.entries {
-        let verb = if e.action.starts_with("add") {
-            "labeled"
-        } else if e.action.starts_with("remove") && e.action.contains("fence") {
-            "unfenced"
-        } else if e.action.starts_with("remove") {
-            "unlabeled"
-        } else if e.action.starts_with("fence") {
-            "fenced"
-        } else {
-            "patched"
-        };
-        t.push_str(&format!("{} {verb}{}\n", clean(&e.object), if dry_run { " (server dry run)" } else { "" }));
-    }
-    t
 }
 
 #[cfg(test)]

@@ -5,59 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Ctx, print};
 use crate::cluster::api::{Kube, What};
 use crate::cluster::read::{deployments_path, list_fold};
 use crate::error::{Error, Result};
-
-/// The plugin's own version (Cargo.toml) and the git commit it was built from (`build.rs`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientVersion {
-    /// `v0.1.0`
-    pub version: String,
-    /// The full commit hash, or `unknown` when built outside a git checkout.
-    pub commit: String,
-}
-
-/// What `GET /version` answers (the fields kubectl prints).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServerVersion {
-    #[serde(default)]
-    pub major: String,
-    #[serde(default)]
-    pub minor: String,
-    #[serde(default)]
-    pub git_version: String,
-    #[serde(default)]
-    pub platform: String,
-}
-
-/// The Rook version found on the cluster: the `rook-version` label Rook puts on every daemon
-/// Deployment it writes, in the CephCluster's namespace.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RookVersion {
-    pub namespace: String,
-    /// The newest label value (`v1.20.6`); None when no Deployment carries one.
-    pub version: Option<String>,
-    /// Every label value, with how many Deployments carry it (more than one: an operator
-    /// upgrade is under way, or daemons are held).
-    pub deployments: BTreeMap<String, usize>,
-}
-
-/// `version -o json`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionView {
-    pub client_version: ClientVersion,
-    /// None with `--client`, or when the server could not be read.
-    pub server_version: Option<ServerVersion>,
-    pub rook_version: Option<RookVersion>,
-}
+use crate::model::version::{ClientVersion, RookVersion, ServerVersion, VersionView};
 
 /// This binary's version and commit.
 pub fn client() -> ClientVersion {
@@ -96,38 +50,12 @@ async fn rook_version(kube: &Kube, ns: &str) -> Result<RookVersion> {
     Ok(RookVersion { namespace: ns.to_string(), version, deployments })
 }
 
-fn text(v: &VersionView) -> String {
-    let c = &v.client_version;
-    let mut t = format!("Client Version: {} (commit {})\n", c.version, c.commit);
-    if let Some(s) = &v.server_version {
-        t.push_str(&format!("Server Version: {}\n", crate::output::clean(&s.git_version)));
-    }
-    if let Some(r) = &v.rook_version {
-        let ns = crate::output::clean(&r.namespace);
-        match &r.version {
-            Some(ver) => {
-                let all: Vec<String> =
-                    r.deployments.iter().map(|(v, n)| format!("{} on {n}", crate::output::clean(v))).collect();
-                t.push_str(&format!(
-                    "Rook Version: {} (the rook-version label of the Deployments in {ns}: {})\n",
-                    crate::output::clean(ver),
-                    all.join(", ")
-                ));
-            }
-            None => {
-                t.push_str(&format!("Rook Version: unknown (no Deployment in {ns} carries a rook-version label)\n"))
-            }
-        }
-    }
-    t
-}
-
 /// Run `version`; `client_only` is `--client`.
 pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
     let s = ctx.settings;
     let mut view = VersionView { client_version: client(), server_version: None, rook_version: None };
     if client_only {
-        print(s, &view, || text(&view))?;
+        print(s, &view, || crate::render::version::text(&view))?;
         return Ok(0);
     }
     let server = match ctx.connect().await {
@@ -141,7 +69,7 @@ pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
         Ok(x) => x,
         Err(e) => {
             // The client part, then the reason the server part is missing, as kubectl does.
-            print(s, &view, || text(&view))?;
+            print(s, &view, || crate::render::version::text(&view))?;
             crate::output::note(&crate::render::report(&e, &s.err_styles));
             crate::output::note("the server's Kubernetes and Rook versions could not be read");
             return Ok(1);
@@ -156,7 +84,7 @@ pub async fn run(ctx: &mut Ctx<'_>, client_only: bool) -> Result<i32> {
         }
         Err(e) => Some(e),
     };
-    print(s, &view, || text(&view))?;
+    print(s, &view, || crate::render::version::text(&view))?;
     if let Some(e) = rook_error {
         // The server answered: the Rook part is a note, not a failure of the command.
         crate::output::note(&format!(

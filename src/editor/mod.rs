@@ -678,7 +678,7 @@ async fn review_and_submit(
     let journal = crate::execute::run(&target, &writes).await;
     crate::execute::forget_last();
     if journal.all_done() {
-        let done = crate::commands::labels::results_text(&journal, false);
+        let done = crate::render::journal::results_text(&journal, false);
         let lines: Vec<&str> = done.lines().collect();
         let said = if lines.len() > 3 {
             format!("{}; ... {} writes in all", lines[..2].join("; "), lines.len())
@@ -693,7 +693,7 @@ async fn review_and_submit(
     if journal.interrupted.is_some() {
         return Err(crate::execute::failure(&journal, "the editor: submit the same changes again"));
     }
-    show(term, &journal.text("submit the same changes again (they stay staged)"));
+    show(term, &crate::render::journal::text(&journal, "submit the same changes again (they stay staged)"));
     let why = if journal.conflict() {
         "The CephCluster changed while it was being written (409): review again for a fresh plan."
     } else {

@@ -19,14 +19,14 @@
 //!   finishes the job.
 //! - Between steps that restart pods: the rollout gate (`wait`: a LIST and watch of its
 //!   own, or a `cluster::view` the caller keeps), Ceph's ok-to-stop and the OSD flag
-//!   commands (`ceph_gate`), the down gate; `journal` is the record of each write.
+//!   commands (`ceph_gate`), the down gate. The journal, the record of each write, is data
+//!   (`plan::journal`, re-exported here).
 
 pub mod ceph_gate;
-mod journal;
 pub mod prepull;
 pub mod wait;
 
-pub use journal::{Done, Entry, Journal};
+pub use crate::plan::journal::{Done, Entry, Journal};
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::cluster::Kube;
 use crate::cluster::write;
 use crate::error::{Error, Result};
-use crate::plan::writes::{Expect, Object, PatchType, Write};
+use crate::plan::writes::{Object, PatchType, Write};
 
 /// How many writes of one step are in flight at once: enough to label 200 OSDs quickly,
 /// few enough not to trip API priority and fairness.
@@ -86,7 +86,7 @@ pub fn after_run_text() -> Option<String> {
     if j.interrupted.is_none() {
         j.interrupted = Some(0);
     }
-    Some(j.text(&rerun_hint()))
+    Some(crate::render::journal::text(&j, &rerun_hint()))
 }
 
 /// The last run's journal was shown: a later signal is not about it (the editor).
@@ -572,7 +572,7 @@ pub fn rerun_hint() -> String {
 /// The journal as the command's error: what was done and what finishes it, with the exit
 /// code (130 SIGINT, 143 SIGTERM, 1 otherwise).
 pub fn failure(journal: &Journal, rerun: &str) -> Error {
-    let text = journal.text(rerun);
+    let text = crate::render::journal::text(journal, rerun);
     match journal.interrupted {
         Some(code) => Error::Stopped { code, journal: text },
         None => match &journal.gate {
@@ -583,61 +583,5 @@ pub fn failure(journal: &Journal, rerun: &str) -> Error {
             Some(gate) => Error::Failed(format!("stopped at a gate ({gate}):\n{}", text.trim_end())),
             None => Error::Failed(format!("not every write was applied:\n{}", text.trim_end())),
         },
-    }
-}
-
-/// Every write exactly as it would be sent: the dry run's listing.
-pub fn writes_text(writes: &[Write]) -> String {
-    let mut t = format!("Writes, in order (fieldManager={}):\n", crate::model::FIELD_MANAGER);
-    for w in writes {
-        t.push_str(&format!(
-            "  step {} {} ({}{}{}): {}\n",
-            w.step,
-            crate::output::clean(&w.object.describe()),
-            match w.patch_type {
-                PatchType::Merge => "merge patch",
-                PatchType::Strategic => "strategic merge patch",
-                PatchType::Create => "create",
-                PatchType::Delete => "delete",
-                PatchType::Ceph => "ceph",
-            },
-            if w.preconditioned { ", resourceVersion precondition" } else { "" },
-            if w.cleanup { ", sent even if interrupted" } else { "" },
-            match (&w.patch, &w.expect) {
-                (Value::Null, Expect::Gone { .. }) =>
-                    "only if it is still ours (read first; its uid the precondition)".into(),
-                (Value::Array(args), Expect::OsdFlag { .. }) => crate::output::clean(&format!(
-                    "ceph {}",
-                    args.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")
-                ))
-                .into_owned(),
-                (patch, _) => crate::output::clean(&patch.to_string()).into_owned(),
-            }
-        ));
-    }
-    t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_text_names_creates_and_deletes() {
-        let w = crate::execute::prepull::writes(
-            "rook-ceph",
-            &["node-00".to_string()],
-            "img:1",
-            &Default::default(),
-            std::time::Duration::from_secs(60),
-        );
-        let t = writes_text(&w);
-        assert!(t.contains("step 1 pod/ceph-image-prepull-node-00 (create): {"), "{t}");
-        assert!(
-            t.contains(
-                "step 2 pod/ceph-image-prepull-node-00 (delete, sent even if interrupted): only if it is still ours"
-            ),
-            "{t}"
-        );
     }
 }

@@ -1,7 +1,8 @@
 //! What the planner knows of a cluster: the CephCluster and one entry per daemon
 //! Deployment with its pods (the `Snapshot`, built by `classify` from `cluster::wire`'s
 //! records), and the pure rules about them: images and versions, selectors, warnings,
-//! Rook's support rules (`support`), Ceph's answers (`ceph`), OSD flags (`osd_flag`).
+//! Rook's support rules (`support`), Ceph's answers (`ceph`), OSD flags (`osd_flag`), the
+//! versions `version` reports (`version`).
 
 pub mod ceph;
 pub mod daemon;
@@ -9,6 +10,7 @@ pub mod image;
 pub mod osd_flag;
 pub mod selector;
 pub mod support;
+pub mod version;
 
 pub use support::{HealthCheck, RookStatus};
 pub mod warning;

@@ -3,11 +3,13 @@
 //! do-not-reconcile, or are not managed, in Rook's order, with every warning and its reason.
 //! No I/O here: everything it needs is in the `Snapshot`. Beside it, as pure: the list of
 //! writes a change makes (`writes`), the status view (`status`), the down-OSD gate
-//! (`down`), what to ask Ceph before a restart (`ok_to_stop`) and the staged upgrade's
-//! stages and checks (`upgrade`).
+//! (`down`), what to ask Ceph before a restart (`ok_to_stop`), the staged upgrade's
+//! stages and checks (`upgrade`) and the journal of a run of those writes (`journal`: what
+//! became of each; the executor fills it in).
 
 mod change;
 pub mod down;
+pub mod journal;
 pub mod ok_to_stop;
 pub mod order;
 pub mod status;

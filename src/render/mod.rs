@@ -1,9 +1,17 @@
 //! Text for people: the restart plan and the status, summarised at scale (every restarting
 //! pod is listed; unchanged daemons are counted by type). Renderers take `&Styles` and
-//! return strings, so tests compare plain text.
+//! return strings, so tests compare plain text. Beside them: the dry run's writes
+//! (`writes`), a run's journal and results (`journal`), the line after a patch
+//! (`applied`), the staged upgrade (`upgrade`, `upgrade_run`), `version` and Ceph's
+//! answers (`ceph`). Nothing here prints; the commands write what these return.
 
+pub mod applied;
 pub mod ceph;
+pub mod journal;
 pub mod upgrade;
+pub mod upgrade_run;
+pub mod version;
+pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;

@@ -1,35 +1,16 @@
 //! `upgrade status`, `upgrade pause` and `upgrade abort`: read and change the state
 //! annotation of an upgrade under way (a paused one is resumed by `upgrade resume`).
 
-use serde::Serialize;
-
 use super::super::{Ctx, print};
 use super::record::{Record, Written, save};
 use super::{crd_has_overrides, now, own, state_of, state_of_text};
 use crate::cluster::read;
 use crate::error::{Error, Result};
-use crate::execute;
 use crate::output::clean;
 use crate::plan::upgrade;
-use crate::plan::upgrade::State;
-use crate::plan::upgrade::writes::{stage_suffix, state_write};
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusDoc {
-    namespace: String,
-    cluster: String,
-    /// None: no upgrade under way.
-    state: Option<State>,
-    image: Option<String>,
-    /// Daemons on the target image, of those the upgrade moves or moved.
-    on_target: usize,
-    total: usize,
-    /// The next stage (what it waits for), and how many are left.
-    next_stage: Option<String>,
-    stages_left: usize,
-    excluded: usize,
-}
+use crate::plan::upgrade::writes::state_write;
+use crate::plan::upgrade::{State, StatusDoc};
+use crate::render::upgrade_run::lines;
 
 pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
     let s = ctx.settings;
@@ -65,37 +46,7 @@ pub(super) async fn status(ctx: &mut Ctx<'_>) -> Result<i32> {
             doc.excluded = plan.summary.excluded;
         }
     }
-    print(s, &doc, || match &doc.state {
-        None => format!("No upgrade under way on CephCluster {}/{}.\n", clean(&doc.namespace), clean(&doc.cluster)),
-        Some(st) => format!(
-            "Upgrade of CephCluster {}/{} to {}: {}{}\n  {}/{} daemons on the target; {} stage(s) left{}{}{}\n  updated {}{}\n",
-            clean(&doc.namespace),
-            clean(&doc.cluster),
-            clean(&st.params.image),
-            clean(&st.phase),
-            stage_suffix(st),
-            doc.on_target,
-            doc.total,
-            doc.stages_left,
-            doc.next_stage.as_deref().map(|n| format!("; next: {}", clean(n))).unwrap_or_default(),
-            st.message.as_deref().map(|m| format!("\n  {}", clean(m))).unwrap_or_default(),
-            if st.flags.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "\n  OSD flags it set: {} (removed after their stage; `upgrade resume` or `upgrade abort` removes \
-                     those a stopped run left)",
-                    clean(&st.flags.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", "))
-                )
-            },
-            clean(&st.updated),
-            if st.phase == "running" {
-                " (if the process that ran it was stopped, `upgrade resume` goes on)"
-            } else {
-                ""
-            }
-        ),
-    })?;
+    print(s, &doc, || crate::render::upgrade_run::status_text(&doc))?;
     Ok(0)
 }
 
@@ -115,7 +66,7 @@ pub(super) async fn set_phase(ctx: &mut Ctx<'_>, phase: &str) -> Result<i32> {
     };
     if s.dry_run.is_some() {
         let w = state_write(&snap.cluster.name, Some(&paused(st)), &snap.cluster.resource_version);
-        crate::output::emit(&execute::writes_text(&[w]));
+        crate::output::emit(&crate::render::writes::writes_text(&[w]));
         return Ok(0);
     }
     ctx.confirm(&format!("Pause the upgrade to {} ({})?", st.params.image, st.stage))?;
@@ -180,7 +131,7 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     if s.dry_run.is_some() {
         let mut w = vec![state_write(&snap.cluster.name, Some(&aborted(st)), &snap.cluster.resource_version)];
         w.extend(own::cleanup_writes(&conn, &snap.cluster.name).await?);
-        crate::output::emit(&execute::writes_text(&w));
+        crate::output::emit(&crate::render::writes::writes_text(&w));
         return Ok(0);
     }
     ctx.confirm(&format!(
@@ -280,11 +231,6 @@ pub(super) async fn abort(ctx: &mut Ctx<'_>) -> Result<i32> {
     Ok(if done.left || flags_left { 1 } else { 0 })
 }
 
-/// "  line\n" for each.
-fn lines(v: &[String]) -> String {
-    v.iter().map(|l| format!("  {l}\n")).collect()
-}
-
 /// `upgrade abort` of an upgrade aborted before, whose stopped run left its own label or
 /// pre-pull pods (a kill after the abort's state write, or a run that was still under way):
 /// the state is not written again; those are removed, and said.
@@ -296,7 +242,7 @@ async fn clean_up_after(
 ) -> Result<i32> {
     let s = ctx.settings;
     if s.dry_run.is_some() {
-        crate::output::emit(&execute::writes_text(&own::cleanup_writes(conn, &snap.cluster.name).await?));
+        crate::output::emit(&crate::render::writes::writes_text(&own::cleanup_writes(conn, &snap.cluster.name).await?));
         return Ok(0);
     }
     ctx.confirm(&format!(

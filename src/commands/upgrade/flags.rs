@@ -296,7 +296,7 @@ pub(super) async fn remove_recorded(
                 "The OSD flags it set ({}) stay while the stage under way finishes: the process running it ({}) \
                  removes them as it stops; if it does not, `upgrade abort` again removes them",
                 names(&st.flags),
-                super::runner::runner_text(r)
+                crate::render::upgrade_run::runner_text(r)
             )],
             false,
         );
@@ -323,7 +323,7 @@ pub(super) async fn remove_recorded(
         lines.push(format!(
             "The OSD flags {} could not be removed ({}). Remove them: {}",
             names(&st.flags),
-            clean(j.text("").lines().find(|l| l.contains("FAILED")).unwrap_or("no answer")),
+            clean(crate::render::journal::text(&j, "").lines().find(|l| l.contains("FAILED")).unwrap_or("no answer")),
             clean(&hand_commands(st))
         ));
     }
@@ -368,7 +368,7 @@ pub(super) async fn require_osd_release(
     } else {
         note(&format!(
             "require-osd-release {release} was not set: {}",
-            clean(j.text("").lines().next().unwrap_or("no answer"))
+            clean(crate::render::journal::text(&j, "").lines().next().unwrap_or("no answer"))
         ));
     }
 }

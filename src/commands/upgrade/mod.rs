@@ -29,8 +29,9 @@ use crate::model::daemon::DaemonType;
 use crate::model::{DNR_LABEL, Snapshot};
 use crate::output::{clean, note};
 use crate::plan::upgrade::writes::{StageWrites, all_writes, reconcile_toggle, stage_suffix, stage_writes};
-use crate::plan::upgrade::{self, Params, Stage, StageKind, State, UpgradePlan};
+use crate::plan::upgrade::{self, Params, StageKind, State, UpgradePlan};
 use crate::plan::writes::Write;
+use crate::render::upgrade_run::{left_after, left_from, stage_summary};
 use control::{abort, set_phase, status};
 use foreign::stop_on_foreign_change;
 use prepull_stage::{prepull, template_of};
@@ -191,7 +192,7 @@ async fn start(ctx: &mut Ctx<'_>, mut params: Params) -> Result<i32> {
             if let Some(first) = doc.writes.first().filter(|w| !w.writes.is_empty()) {
                 t.push_str(&format!("\nThe writes of stage 1 ({}):\n", clean(&first.stage)));
                 let shown = if s.wide { first.writes.len() } else { first.writes.len().min(20) };
-                t.push_str(&execute::writes_text(&first.writes[..shown]));
+                t.push_str(&crate::render::writes::writes_text(&first.writes[..shown]));
                 if shown < first.writes.len() {
                     t.push_str(&format!(
                         "  ... and {} more like them (-o wide or -o json lists them all)\n",
@@ -502,7 +503,7 @@ async fn drive_stages(
             conflicts += 1;
             note(&format!(
                 "{} changed since it was read (409 Conflict): reading the cluster again ({conflicts}/{})",
-                conflicted(&journal),
+                crate::render::journal::conflicted(&journal),
                 super::change::MAX_CONFLICTS
             ));
             last_stage.clear();
@@ -659,41 +660,6 @@ fn refused(started: bool, claimed: bool, other: &Option<Box<State>>) -> bool {
     !claimed && (started || other.as_ref().is_some_and(|o| o.phase != "paused"))
 }
 
-/// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").
-fn conflicted(j: &execute::Journal) -> String {
-    let mut o: Vec<String> = j
-        .entries
-        .iter()
-        .filter(|e| matches!(e.done, execute::Done::Conflict { .. }))
-        .map(|e| clean(&e.object).into_owned())
-        .collect();
-    o.dedup();
-    o.join(", ")
-}
-
-/// What a stop leaves after the stage it stopped at (the first of `plan`): "Left: 4
-/// stage(s) (mgr, osd batch 2/3, ...), 17 daemon(s) not on the target, held where they are".
-fn left_after(plan: &UpgradePlan) -> String {
-    let rest = &plan.stages[plan.stages.len().min(1)..];
-    if rest.is_empty() {
-        return "It was the last stage".into();
-    }
-    format!("After it, {}", left_from(rest))
-}
-
-/// "4 stage(s) (mgr, osd batch 2/3, ...) with 17 daemon(s) still on their image, kept
-/// there by the upgrade's holds and pins".
-fn left_from(rest: &[Stage]) -> String {
-    let names: Vec<String> = rest.iter().map(|s| clean(&s.name).into_owned()).collect();
-    let shown = if names.len() > 6 { format!("{}, ...", names[..5].join(", ")) } else { names.join(", ") };
-    let daemons: usize = rest.iter().map(|s| s.daemons.len()).sum();
-    format!(
-        "{} stage(s) are left ({shown}) with {daemons} daemon(s) still on their image, kept there by the upgrade's \
-         holds and pins",
-        rest.len()
-    )
-}
-
 /// Daemons whose Deployment already runs `image` (Rook rebuilt it) but that have no pod
 /// Running and Ready on it: a stage was cut off before its gate.
 fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::execute::wait::Target> {
@@ -702,30 +668,4 @@ fn unsettled(snap: &Snapshot, image: &str) -> Vec<crate::execute::wait::Target> 
         .filter(|d| !d.ceph_images.is_empty() && !d.differs_from(image) && d.replicas != Some(0))
         .filter_map(|d| crate::execute::wait::not_up_on(d, image))
         .collect()
-}
-
-fn stage_summary(s: &Stage) -> String {
-    let mut parts = Vec::new();
-    if s.kind == StageKind::Prepull {
-        parts.push(format!("pull the image on {} node(s), a pod each", s.nodes.len()));
-    }
-    if !s.holds.is_empty() {
-        parts.push(format!("hold {}", s.holds.len()));
-    }
-    if s.base.is_some() {
-        parts.push("set the base image".into());
-    }
-    if !s.overrides.is_empty() {
-        parts.push(format!("set imageOverrides.{}", s.overrides.keys().cloned().collect::<Vec<_>>().join(", .")));
-    }
-    if !s.release.is_empty() {
-        parts.push(format!("release {}", s.release.len()));
-    }
-    if !s.unpin.is_empty() {
-        parts.push(format!("remove override {}", s.unpin.join(", ")));
-    }
-    if !s.daemons.is_empty() {
-        parts.push(format!("wait for {} daemon(s)", s.daemons.len()));
-    }
-    parts.join(", ")
 }

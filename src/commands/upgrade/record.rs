@@ -151,7 +151,10 @@ pub(super) fn obey(other: Option<Box<State>>, started: bool) -> Result<i32> {
             clean(&o.params.image),
             clean(&o.phase),
             stage_suffix(&o),
-            o.runner.as_ref().map(|r| format!(", run by {}", super::runner::runner_text(r))).unwrap_or_default()
+            o.runner
+                .as_ref()
+                .map(|r| format!(", run by {}", crate::render::upgrade_run::runner_text(r)))
+                .unwrap_or_default()
         ))),
         Some(o) => Err(Error::Failed(format!(
             "another run of the upgrade to {} (`upgrade resume` or `upgrade IMAGE` in another terminal) recorded its \

@@ -36,12 +36,6 @@ pub(super) fn alive_here(r: &Runner) -> bool {
     })
 }
 
-/// "pid 4711 on host-1 since 2026-12-07T06:00:00Z" (the state's strings are not ours:
-/// cleaned).
-pub(super) fn runner_text(r: &Runner) -> String {
-    format!("pid {} on {} since {}", r.pid, clean(&r.host), clean(&r.since))
-}
-
 /// A second run while the state says another one runs on this host and that process is
 /// alive: refused up front (exit 2), naming it; nothing is written. A run that was killed
 /// (its pid gone) is gone on with, as `upgrade resume` promises.
@@ -51,7 +45,7 @@ pub(super) fn refuse_if_running(st: &State, what: &str) -> Result<()> {
             "the upgrade to {} is being run by another process ({}, at {}): {what} is refused and moves nothing. \
              `upgrade status` shows it; `upgrade pause` or `upgrade abort` stops it",
             clean(&st.params.image),
-            runner_text(r),
+            crate::render::upgrade_run::runner_text(r),
             if st.stage.is_empty() { "its start".to_string() } else { format!("stage {}", clean(&st.stage)) }
         ))),
         _ => Ok(()),

@@ -35,7 +35,7 @@ use types::{Class, Lever, gates, mover};
 
 mod preflight;
 pub use preflight::{NOT_STARTING, preflight, stage_blocked};
-pub use types::{Excluded, Left, Mover, Params, Stage, StageKind, State, Summary, UpgradePlan};
+pub use types::{Excluded, Left, Mover, Params, Stage, StageKind, State, StatusDoc, Summary, UpgradePlan};
 
 /// Ceph's order (FACTS §5): mons, mgrs, OSDs, then the gateways and the node daemons,
 /// which is the declaration order of `DaemonType`.

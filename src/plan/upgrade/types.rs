@@ -1,6 +1,7 @@
 //! The staged upgrade's shapes: what was asked (`Params`), its state on the CephCluster
-//! (`State`), the plan with its stages and the daemons each moves, and the small builders
-//! every stage shares (a mover from a daemon, a stage's gates).
+//! (`State`), the plan with its stages and the daemons each moves, `upgrade status`'s view
+//! (`StatusDoc`), and the small builders every stage shares (a mover from a daemon, a
+//! stage's gates).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -345,4 +346,22 @@ pub struct Finding {
 pub struct Findings {
     pub blockers: Vec<Finding>,
     pub warnings: Vec<Finding>,
+}
+
+/// `upgrade status`'s view (`-o json`): the state on the CephCluster and how far the upgrade is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDoc {
+    pub namespace: String,
+    pub cluster: String,
+    /// None: no upgrade under way.
+    pub state: Option<State>,
+    pub image: Option<String>,
+    /// Daemons on the target image, of those the upgrade moves or moved.
+    pub on_target: usize,
+    pub total: usize,
+    /// The next stage (what it waits for), and how many are left.
+    pub next_stage: Option<String>,
+    pub stages_left: usize,
+    pub excluded: usize,
 }
