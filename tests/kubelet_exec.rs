@@ -4,7 +4,8 @@
 //! `rook_sim::ceph::exec` answers, in the Rook operator's pod (`deploy/rook-ceph-operator`,
 //! as rook-sim installs it there) as in a daemon's, and so the plugin's `status` shows
 //! Ceph's answer there as on the embedded server; a node set down stops reporting, and the
-//! real node-lifecycle controller marks it NotReady.
+//! real node-lifecycle controller marks it NotReady; a pod that controller marked not Ready
+//! on a node that is up is reported Ready again.
 
 mod common;
 
@@ -236,4 +237,41 @@ fn a_node_set_down_stops_reporting_and_the_controller_marks_it_not_ready() {
         "{}",
         stderr(&o)
     );
+
+    // A heartbeat that came late: the node controller marks a pod of a node that is up not
+    // Ready (its `Ready` False, `ContainersReady` left True, as MarkPodsNotReady does); the
+    // node's kubelet reports it as it runs, Ready again.
+    let other = sim
+        .list(&rook_sim::resources::PODS, &ns)
+        .into_iter()
+        .find(|p| p["spec"]["nodeName"] == "node-00" && p["status"]["phase"] == "Running")
+        .and_then(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .expect("a Running pod on node-00");
+    let condition = |p: &Value, t: &str| {
+        p["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == t).unwrap()["status"].clone()
+    };
+    cp.kubectl_ok(
+        "admin",
+        &[
+            "-n",
+            &ns,
+            "patch",
+            "pod",
+            &other,
+            "--subresource=status",
+            "-p",
+            r#"{"status":{"conditions":[{"type":"Ready","status":"False"}]}}"#,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let p = loop {
+        let p = pod_json(cp, &ns, &other);
+        if condition(&p, "Ready") == "True" || Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(condition(&p, "Ready"), "True", "{}", p["status"]);
+    assert_eq!(condition(&p, "ContainersReady"), "True", "{}", p["status"]);
+    assert_eq!(p["status"]["phase"], "Running");
 }

@@ -305,6 +305,49 @@ pub fn set_node_down(state: &Arc<SimState>, node: &str, down: bool) {
     }
 }
 
+/// Is this a Running pod the node controller marked not Ready while its node was NotReady:
+/// `Ready` False with `ContainersReady` still True, as `MarkPodsNotReady` leaves it
+/// (kubernetes pkg/controller/util/node/controller_utils.go)? This kubelet sets the two
+/// together, so no pod of its own is ever so.
+pub fn marked_not_ready(pod: &Value) -> bool {
+    let status_of = |t: &str| {
+        pod["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == t)).map(|c| &c["status"])
+    };
+    pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+        && status_of("ContainersReady").is_some_and(|s| s == "True")
+        && status_of("Ready").is_some_and(|s| s == "False")
+}
+
+/// The kubelet of a node that is up reports a pod `marked_not_ready` as it is, Ready again
+/// (a kubelet's status manager writes back what differs from the pod it runs): after a
+/// heartbeat came late and the node controller marked the node's pods, as after a real
+/// kubelet's. Nothing for a pod whose node is down here, that is meant never to turn Ready,
+/// or that changed since (another uid, or no longer so marked). True when written.
+pub fn report_ready_again(state: &Arc<SimState>, ns: &str, name: &str, uid: &Value) -> bool {
+    let mut wrote = false;
+    let _ = state.update_status(&PODS, ns, name, |pod| {
+        wrote = false;
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        if &pod["metadata"]["uid"] != uid
+            || !marked_not_ready(pod)
+            || state.kubelet.is_down(node)
+            || state.kubelet.is_never_ready(ns, deployment_of(pod).as_deref())
+        {
+            return;
+        }
+        if let Some(c) =
+            pod["status"]["conditions"].as_array_mut().and_then(|cs| cs.iter_mut().find(|c| c["type"] == "Ready"))
+        {
+            *c = condition("Ready", true, &now_rfc3339());
+            wrote = true;
+        }
+    });
+    if wrote {
+        crate::operator::checker::refresh(state, ns);
+    }
+    wrote
+}
+
 /// The pod's `Ready` condition; a Running pod without conditions (a trimmed dump) counts
 /// as ready.
 pub fn is_ready(pod: &Value) -> bool {

@@ -100,10 +100,11 @@ async fn renew_lease(remote: &Remote, node: &str, now_micro: &str) {
 
 /// The kubelets' heartbeats: every `LEASE_RENEWAL`, each node's Lease renewed
 /// (`RENEWALS_AT_ONCE` at a time, so one slow answer does not hold up the other nodes);
-/// every `STATUS_EVERY` renewals its status posted. A node that is down (`Kubelet::is_down`) does neither: its kubelet
-/// is not there, and the node-lifecycle controller marks it NotReady (Unknown) once its
-/// grace period passes. A node back up posts its status at once, Ready again.
-async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
+/// every `STATUS_EVERY` renewals its status posted (a merge patch of `status`, which is all
+/// the kubelet's). A node that is down (`Kubelet::is_down`) does neither: its kubelet is not
+/// there, and the node-lifecycle controller marks it NotReady (Unknown) once its grace
+/// period passes. A node back up posts its status at once, Ready again.
+async fn heartbeats(state: Arc<SimState>, remote: Remote, port: Option<u16>) {
     let mut tick: u64 = 0;
     let mut was_down: BTreeSet<String> = BTreeSet::new();
     loop {
@@ -112,18 +113,15 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
             state.kubelet.nodes().into_iter().partition(|n| !state.kubelet.is_down(n));
         {
             use futures::StreamExt;
-            // owned futures: borrowed ones make the task's future not `Send` for every lifetime
-            let renewals = up.iter().cloned().map(|n| {
-                let (remote, now) = (remote.clone(), now_micro.clone());
-                async move { renew_lease(&remote, &n, &now).await }
-            });
+            let renewals = up.iter().map(|n| renew_lease(&remote, n, &now_micro));
             futures::stream::iter(renewals).buffer_unordered(RENEWALS_AT_ONCE).collect::<Vec<()>>().await;
         }
-        let port = remote.kubelet_port.get().copied();
         for n in &up {
             if tick.is_multiple_of(STATUS_EVERY) || was_down.contains(n) {
-                let now = crate::server::store::now_rfc3339();
-                let _ = state.update_status(&NODES, "", n, |node| node["status"] = node_status(&now, port));
+                let status = json!({"status": node_status(&crate::server::store::now_rfc3339(), port)});
+                let body = serde_json::to_vec(&status).expect("json");
+                let path = format!("/api/v1/nodes/{n}/status");
+                let _ = remote.call("PATCH", &path, Some(("application/merge-patch+json", body))).await;
             }
         }
         was_down = down.into_iter().collect();
@@ -132,10 +130,42 @@ async fn heartbeats(state: Arc<SimState>, remote: Arc<Remote>) {
     }
 }
 
+/// Run the kubelets' heartbeats on a thread of their own, through a connection of their own
+/// (`kubeconfig`'s), as a kubelet sends them through a client apart from its other requests
+/// (`HeartbeatClient`, kubernetes cmd/kubelet/app/server.go). In the simulation's runtime
+/// they were late whenever its tasks were busy: starting 246 pods on two cores, a Lease was
+/// renewed 25 s after the one before, the node-lifecycle controller marked every node
+/// NotReady (grace period 10 s) and every pod on them not Ready. The thread ends when the
+/// simulation's runtime does (it holds the sender of the thread's stop signal).
+pub fn start_heartbeats(state: &Arc<SimState>, kubeconfig: &std::path::Path, port: Option<u16>) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the kubelets' heartbeats: {e}"))?;
+    let remote = Remote::connect(kubeconfig, rt.handle().clone())?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _stop_when_dropped = stop_tx;
+        std::future::pending::<()>().await
+    });
+    let state = state.clone();
+    std::thread::Builder::new()
+        .name("rook-sim-heartbeats".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = stop_rx => {}
+                    _ = heartbeats(state, remote, port) => {}
+                }
+            })
+        })
+        .map_err(|e| format!("cannot start the kubelets' heartbeats: {e}"))?;
+    Ok(())
+}
+
 /// Start the watches that stand for the embedded server's reactions to writes (see the
-/// module), and the nodes' heartbeats. `namespaces`: the namespaces with a CephCluster.
+/// module). `namespaces`: the namespaces with a CephCluster.
 pub fn start_watches(state: &Arc<SimState>, remote: Arc<Remote>, namespaces: &[String]) {
-    tokio::spawn(heartbeats(state.clone(), remote.clone()));
     for ns in namespaces {
         // pods: the kubelets of the simulated nodes
         let (st, seen, me) = (state.clone(), Mutex::new(Seen::default()), remote.clone());
@@ -185,7 +215,8 @@ pub struct Seen {
 
 /// A pod event, as the kubelet of its node sees it: a new pod bound to a simulated node is
 /// run (one already Running from before rook-sim started is left as it is, its images
-/// counted as pulled); a pod being deleted is removed once its containers stopped.
+/// counted as pulled); a pod being deleted is removed once its containers stopped; a pod
+/// the node controller marked not Ready while its node was late is reported Ready again.
 fn on_pod(state: &Arc<SimState>, remote: &Arc<Remote>, seen: &Mutex<Seen>, etype: &str, pod: &Value) {
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
@@ -217,6 +248,10 @@ fn on_pod(state: &Arc<SimState>, remote: &Arc<Remote>, seen: &Mutex<Seen>, etype
             });
         }
         return;
+    }
+    if crate::kube::kubelet::marked_not_ready(pod) && !state.kubelet.is_down(node) {
+        let (state, ns, name, uid) = (state.clone(), ns.clone(), name.clone(), pod["metadata"]["uid"].clone());
+        tokio::spawn(async move { crate::kube::kubelet::report_ready_again(&state, &ns, &name, &uid) });
     }
     if !seen.run.insert(uid) {
         return;

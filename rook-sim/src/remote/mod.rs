@@ -8,9 +8,12 @@
 //!   finishes a graceful deletion;
 //! - a CephCluster change wakes the operator as Rook's watch would (FACTS §2);
 //! - a Deployment whose pod template changed is counted as a rollout (`Sim::replacements`);
-//! - each simulated node is a Node object, Ready, with its Lease renewed every second, so
-//!   the node-lifecycle controller keeps it Ready as long as rook-sim runs; a node set down
-//!   (`Sim::set_node_down`) is renewed no more, and the controller marks it NotReady;
+//! - each simulated node is a Node object, Ready, with its Lease renewed every second from
+//!   a thread and a connection of their own (a kubelet's heartbeat client), so the
+//!   node-lifecycle controller keeps it Ready as long as rook-sim runs, however busy the rest
+//!   is; a node set down (`Sim::set_node_down`) is renewed no more, and the controller marks
+//!   it NotReady; a pod the controller marked not Ready on a node that is up is reported
+//!   Ready again, as its kubelet would;
 //! - `pods/exec` reaches the pods through the control plane's kubelet-exec (exec.rs).
 //!
 //! The front (front.rs) sends the clients' requests on to the real server, an exec's

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::operator::rook;
 use crate::operator::{Operator, rollout_complete};
-use crate::remote::kubelets::{register_nodes, start_watches};
+use crate::remote::kubelets::{register_nodes, start_heartbeats, start_watches};
 use crate::remote::{Remote, SERVICEACCOUNTS, exec};
 use crate::resources::{CEPHCLUSTERS, CRDS, DEPLOYMENTS, NAMESPACES, PODS};
 use crate::state::Backend;
@@ -84,6 +84,7 @@ fn start_on(
     let Installed { namespaces, run_in, skipped } = {
         let _guard = rt.enter();
         let n = install(&state, &remote, &opts, crd, &mut cleanup.namespaces, &mut paused)?;
+        start_heartbeats(&state, &on, remote.kubelet_port.get().copied())?;
         start_watches(&state, remote.clone(), &n.run_in);
         if let Some(token) = exec_token {
             serve_exec(&state, &remote, token, &n.run_in)?;
