@@ -24,6 +24,9 @@ pub struct Health {
     /// Bumped per namespace whenever it is seen restarting: a pending return to
     /// `HEALTH_OK` from before is void.
     epoch: Mutex<BTreeMap<String, u64>>,
+    /// Namespaces a refresh is running for, and whether another was asked for meanwhile
+    /// (`checker::refresh` on a real server).
+    refreshing: Mutex<BTreeMap<String, bool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -36,6 +39,38 @@ pub fn now_checked() -> String {
 }
 
 impl Health {
+    /// A refresh of `ns` is to start: true when none runs; false when one does, which then
+    /// runs once more when it is done (`end_refresh`).
+    pub fn begin_refresh(&self, ns: &str) -> bool {
+        let mut r = lock(&self.refreshing);
+        match r.get_mut(ns) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                r.insert(ns.to_string(), false);
+                true
+            }
+        }
+    }
+
+    /// The refresh of `ns` is done: true when another was asked for while it ran (run
+    /// once more, then ask again); false when none was (no refresh runs now).
+    pub fn end_refresh(&self, ns: &str) -> bool {
+        let mut r = lock(&self.refreshing);
+        match r.get_mut(ns) {
+            Some(again) if *again => {
+                *again = false;
+                true
+            }
+            _ => {
+                r.remove(ns);
+                false
+            }
+        }
+    }
+
     /// Pods a restart just started (Pending) in `ns`.
     pub fn note_started<'a>(&self, ns: &str, pods: impl IntoIterator<Item = &'a str>) {
         lock(&self.restarting).entry(ns.to_string()).or_default().extend(pods.into_iter().map(str::to_string));
@@ -101,5 +136,23 @@ impl Health {
 
     pub fn epoch(&self, ns: &str) -> u64 {
         lock(&self.epoch).get(ns).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One refresh at a time per namespace; those asked for meanwhile fold into one more.
+    #[test]
+    fn refreshes_asked_while_one_runs_fold_into_one_more() {
+        let h = Health::default();
+        assert!(h.begin_refresh("a"));
+        assert!(!h.begin_refresh("a") && !h.begin_refresh("a"), "a refresh runs");
+        assert!(h.begin_refresh("b"), "another namespace is not held up");
+        assert!(h.end_refresh("a"), "asked for meanwhile: once more");
+        assert!(!h.end_refresh("a"), "nothing asked for since");
+        assert!(h.begin_refresh("a"), "none runs now");
+        assert!(!h.end_refresh("a") && !h.end_refresh("b"));
     }
 }
