@@ -390,6 +390,23 @@ on_both! {
         );
         let patched: Vec<String> = sim.mutating_requests().iter().map(|l| l.name.clone().unwrap()).collect();
         assert_eq!(patched, ["rook-ceph-mon-a"], "nothing after the mon that did not come up");
+        // Run again: the mon the first run fenced is waited for before any step, from the
+        // run's view (one LIST of the daemons' pods, no LIST or watch of its own; Ceph's gate
+        // lists the operator's pod to ask in), and nothing is sent.
+        let seen = sim.log().len();
+        let r = run(&sim, &["set", "mon", IMG, "--strategy", "fence", "--yes", "--timeout", "1s"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("1 daemon(s) fenced by an earlier run are not Running and Ready yet (mon.a)")
+                && r.stderr.contains("timed out"),
+            "{}",
+            r.stderr
+        );
+        let again = &sim.log()[seen..];
+        let daemon_pods = |q: &&rook_sim::LoggedRequest| q.resource == "pods" && q.query.contains("rook_cluster%3D");
+        assert_eq!(again.iter().filter(|q| q.verb == "list").filter(daemon_pods).count(), 1, "{again:?}");
+        assert_eq!(again.iter().filter(|q| q.verb == "watch").filter(daemon_pods).count(), 1, "{again:?}");
+        assert!(again.iter().all(|q| !q.is_mutating()), "{again:?}");
     }
 
     fn pause_between_waits_between_steps() {

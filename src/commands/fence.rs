@@ -168,7 +168,9 @@ pub async fn run(ctx: &mut Ctx<'_>, change: Change) -> Result<i32> {
                 unsettled.len(),
                 clean(&unsettled.iter().map(|u| u.daemon.as_str()).collect::<Vec<_>>().join(", "))
             ));
-            crate::execute::wait::wait(&conn.kube, &ns, &unsettled, s.timeout, s.progress_bar).await?;
+            // the view's watches, not a LIST and a watch of its own: the steps read it next
+            view.follow();
+            crate::execute::wait::wait_in(&view, &unsettled, s.timeout, s.progress_bar).await?;
         }
     }
     let mut target = super::exec_target(&conn, &outcome.plan, dry_run, s);
