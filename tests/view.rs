@@ -45,6 +45,47 @@ fn converges(rt: &tokio::runtime::Runtime, kube: &Kube, view: &View, ns: &str) {
     }
 }
 
+/// A thread that cuts the simulation's watches every `period` (`Sim::drop_watches`) until
+/// stopped, as a server or a proxy ends them.
+struct Cutter {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Cutter {
+    fn every(sim: &std::sync::Arc<Sim>, period: Duration) -> Cutter {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sim, stop) = (sim.clone(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let mut cuts = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(period);
+                sim.drop_watches();
+                cuts += 1;
+            }
+            cuts
+        });
+        Cutter { done, thread }
+    }
+
+    /// Stop cutting; how many times the watches were cut.
+    fn stop(self) -> usize {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().expect("the cutter thread")
+    }
+}
+
+/// The plugin's whole passes over the daemons of `ns` in `ours` (Deployments, pods): LISTs
+/// of `read::PAGE` a page without a continue token.
+fn whole_lists(ours: &[rook_sim::LoggedRequest], ns: &str) -> (usize, usize) {
+    let sel = format!("labelSelector=rook_cluster%3D{ns}&limit=500");
+    let count = |resource: &str| {
+        let pass = |q: &&rook_sim::LoggedRequest| q.query.contains(&sel) && !q.query.contains("continue=");
+        ours.iter().filter(|q| q.verb == "list" && q.resource == resource).filter(pass).count()
+    };
+    (count("deployments"), count("pods"))
+}
+
 on_both! {
     fn the_view_is_a_fresh_read_through_changes_and_dropped_watches() {
         let sim = sim_with(Crd::Proposed, 3);
@@ -100,22 +141,9 @@ on_both! {
         let stages = planned["plan"]["stages"].as_array().unwrap().len();
         sim.reset_replacements();
         sim.clear_log();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let cutter = {
-            let (sim, done) = (sim.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut cuts = 0;
-                while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(300));
-                    sim.drop_watches();
-                    cuts += 1;
-                }
-                cuts
-            })
-        };
+        let cutter = Cutter::every(&sim, Duration::from_millis(300));
         let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "60s"]);
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        let cuts = cutter.join().unwrap();
+        let cuts = cutter.stop();
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("Upgrade done"), "{}", r.stdout);
         assert!(cuts >= 3, "the watches were cut {cuts} times");
@@ -127,13 +155,7 @@ on_both! {
         assert!(conflicts <= 3, "{conflicts} conflicts: {}", r.stderr);
         let ours: Vec<_> =
             sim.log().into_iter().filter(|q| q.user_agent.starts_with("kubectl-ceph-image/")).collect();
-        // whole passes over the daemons (`read::PAGE` a page, no continue token)
-        let sel = format!("labelSelector=rook_cluster%3D{ns}&limit=500");
-        let whole_lists = |resource: &str| {
-            let pass = |q: &&rook_sim::LoggedRequest| q.query.contains(&sel) && !q.query.contains("continue=");
-            ours.iter().filter(|q| q.verb == "list" && q.resource == resource).filter(pass).count()
-        };
-        assert_eq!((whole_lists("deployments"), whole_lists("pods")), (1, 1), "listed once, then watched");
+        assert_eq!(whole_lists(&ours, &ns), (1, 1), "listed once, then watched");
         let resumed = ours.iter().filter(|q| q.verb == "watch" && q.resource == "deployments").count();
         assert!(resumed >= 2, "the cut watches were opened again: {resumed}");
         sim.settle();
@@ -152,33 +174,15 @@ on_both! {
         let ns = ns(&sim);
         sim.reset_replacements();
         sim.clear_log();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let cutter = {
-            let (sim, done) = (sim.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut cuts = 0;
-                while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    sim.drop_watches();
-                    cuts += 1;
-                }
-                cuts
-            })
-        };
+        let cutter = Cutter::every(&sim, Duration::from_millis(200));
         let args = ["set", "osd", IMG, "--strategy", "fence", "--max-unavailable", "2", "--pause-between", "0s"];
         let r = run(&sim, &[&args[..], &["--yes", "--timeout", "60s"]].concat());
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        let cuts = cutter.join().unwrap();
+        let cuts = cutter.stop();
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         assert!(cuts >= 2, "the watches were cut {cuts} times");
         let ours: Vec<_> =
             sim.log().into_iter().filter(|q| q.user_agent.starts_with("kubectl-ceph-image/")).collect();
-        let sel = format!("labelSelector=rook_cluster%3D{ns}&limit=500");
-        let whole_lists = |resource: &str| {
-            let pass = |q: &&rook_sim::LoggedRequest| q.query.contains(&sel) && !q.query.contains("continue=");
-            ours.iter().filter(|q| q.verb == "list" && q.resource == resource).filter(pass).count()
-        };
-        assert_eq!((whole_lists("deployments"), whole_lists("pods")), (1, 1), "listed once, then watched");
+        assert_eq!(whole_lists(&ours, &ns), (1, 1), "listed once, then watched");
         let patched: Vec<String> = ours
             .iter()
             .filter(|q| q.verb == "patch" && q.resource == "deployments")
