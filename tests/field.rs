@@ -1273,6 +1273,43 @@ on_both! {
         let t = common::run(&sim, &["pause", "rgw.s3", "--dry-run"]).ok().stdout;
         assert!(t.contains("node-1,node-2,node-3"), "{t}");
     }
+
+    /// Kind 4 through the binary: another client sets the spec image and the simulated Rook
+    /// rolls it out slowly (1.5 s a daemon). Caught half way, `status` says Rook is rolling
+    /// it out and how far; `upgrade` to that image is refused, sends nothing and claims no
+    /// hold. (Once Rook is done there is no rollout to say: planner-level test above.)
+    fn rooks_own_rollout_half_way_through_the_plugin() {
+        use rook_sim::resources::CEPHCLUSTERS;
+        const NEXT: &str = "quay.io/ceph/ceph:v20.2.5";
+        let sim = common::slow_sim(rook_sim::Crd::Released, 1500);
+        let ns = common::ns(&sim);
+        sim.update(&CEPHCLUSTERS, &ns, &ns, |c| c["spec"]["cephVersion"]["image"] = NEXT.into()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let rollout = loop {
+            let v = common::run(&sim, &["status", "-o", "json"]).ok().json();
+            let r = v["rookRollout"].clone();
+            if r["onTarget"].as_u64().is_some_and(|n| n >= 1) || std::time::Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(rollout["image"], NEXT, "{rollout}");
+        let (on, total) = (rollout["onTarget"].as_u64().unwrap(), rollout["total"].as_u64().unwrap());
+        assert!(on >= 1 && on < total, "caught half way: {rollout}");
+        let t = common::run(&sim, &["status"]).ok().stdout;
+        assert!(t.contains(&format!("Rook is rolling out {NEXT}: ")), "{t}");
+        sim.clear_log();
+        let r = common::run(&sim, &["upgrade", NEXT, "--yes"]);
+        // refused as the plan's other refusals are (a downgrade, a floating tag): exit 2
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains(&format!("Rook is already rolling out {NEXT}"))
+                && r.stderr.contains("cannot apply to it; no hold was set"),
+            "{}",
+            r.stderr
+        );
+        assert!(sim.log().iter().all(|l| !l.is_write_attempt()), "{:?}", sim.mutating_requests());
+    }
 }
 
 /// A node gone NotReady (issue #22 kind 5): the stretch cluster's c-node-2 stops reporting,

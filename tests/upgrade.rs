@@ -448,45 +448,52 @@ fn a_stage_whose_daemons_ceph_still_sees_on_the_old_release_stops_the_upgrade() 
     assert!(moved.iter().all(|(_, d)| d.contains("-mon-")), "nothing after the mons: {moved:?}");
 }
 
+on_both! {
+    /// Issue 22 kind 9 through the binary, Rook's status written as Rook writes it (the
+    /// status subresource).
+    fn an_upgrade_on_unknown_or_bad_health_sends_nothing() {
+        // HEALTH_ERR, a health Rook stopped refreshing, or none yet, before the upgrade: the
+        // dry run says so and exits as the run would; the run writes nothing at all, not even
+        // its state (a fresh-user trial found it writing its state, waiting out --timeout and
+        // then reporting holds it never set).
+        let sim = sim_with(Crd::Proposed, 6);
+        let name = ns(&sim);
+        for (health, code) in [("err", "health-err"), ("stale", "health-stale"), ("absent", "health-stale")] {
+            match health {
+                "err" => {
+                    sim.set_health(&name, Some("HEALTH_ERR"));
+                }
+                "stale" => {
+                    sim.set_health(&name, None);
+                    sim.update_status(&CEPHCLUSTERS, &name, &name, |c| {
+                        c["status"]["ceph"]["lastChecked"] = "2026-01-01T00:00:00.000Z".into()
+                    })
+                    .unwrap();
+                }
+                _ => {
+                    let gone = sim.update_status(&CEPHCLUSTERS, &name, &name, |c| {
+                        _ = c["status"].as_object_mut().unwrap().remove("ceph")
+                    });
+                    gone.unwrap();
+                }
+            }
+            sim.clear_log();
+            let r = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]);
+            assert_eq!(r.code, 1, "{health}: {}\n{}", r.stdout, r.stderr);
+            let j = r.json();
+            assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == code), "{health}: {j}");
+            let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
+            assert_eq!(r.code, 1, "{health}: {}\n{}", r.stdout, r.stderr);
+            assert!(r.stderr.contains("refusing to upgrade") && r.stderr.contains("Nothing was sent"), "{}", r.stderr);
+            assert!(!r.stderr.contains("holds and pins"), "{}", r.stderr);
+            assert!(sim.mutating_requests().is_empty(), "{health}: {:?}", sim.mutating_requests());
+            assert!(state_now(&sim).is_none());
+        }
+    }
+}
+
 #[test]
 fn health_err_holds_the_next_stage() {
-    // HEALTH_ERR, a health Rook stopped refreshing, or none yet, before the upgrade: the
-    // dry run says so and exits as the run would; the run writes nothing at all, not even
-    // its state (a fresh-user trial found it writing its state, waiting out --timeout and
-    // then reporting holds it never set).
-    let sim = sim_with(Crd::Proposed, 6);
-    let name = ns(&sim);
-    for (health, code) in [("err", "health-err"), ("stale", "health-stale"), ("absent", "health-stale")] {
-        match health {
-            "err" => {
-                sim.set_health(&name, Some("HEALTH_ERR"));
-            }
-            "stale" => {
-                sim.set_health(&name, None);
-                sim.update(&CEPHCLUSTERS, &name, &name, |c| {
-                    c["status"]["ceph"]["lastChecked"] = "2026-01-01T00:00:00.000Z".into()
-                })
-                .unwrap();
-            }
-            _ => {
-                let gone = sim
-                    .update(&CEPHCLUSTERS, &name, &name, |c| _ = c["status"].as_object_mut().unwrap().remove("ceph"));
-                gone.unwrap();
-            }
-        }
-        sim.clear_log();
-        let r = run(&sim, &["upgrade", IMG, "--dry-run", "-o", "json"]);
-        assert_eq!(r.code, 1, "{health}: {}\n{}", r.stdout, r.stderr);
-        let j = r.json();
-        assert!(j["plan"]["warnings"].as_array().unwrap().iter().any(|w| w["code"] == code), "{health}: {j}");
-        let r = run(&sim, &["upgrade", IMG, "--yes", "--timeout", "2s"]);
-        assert_eq!(r.code, 1, "{health}: {}\n{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains("refusing to upgrade") && r.stderr.contains("Nothing was sent"), "{}", r.stderr);
-        assert!(!r.stderr.contains("holds and pins"), "{}", r.stderr);
-        assert!(sim.mutating_requests().is_empty(), "{health}: {:?}", sim.mutating_requests());
-        assert!(state_now(&sim).is_none());
-    }
-
     // HEALTH_ERR between batches: the next batch waits, then the upgrade stops.
     let sim = sim_with(Crd::Proposed, 6);
     let r = run(&sim, &["upgrade", IMG, "--yes", "--canary", "1"]);

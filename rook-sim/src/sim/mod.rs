@@ -174,6 +174,19 @@ impl Sim {
         self.state.update(kind, ns, name, f)
     }
 
+    /// As [`Sim::update`], through the `status` subresource (only `status` is written): what
+    /// Rook writes of a CephCluster, on a real server as on the embedded one.
+    pub fn update_status(
+        &self,
+        kind: &'static Kind,
+        ns: &str,
+        name: &str,
+        f: impl FnMut(&mut Value),
+    ) -> Result<Value, String> {
+        let _rt = self.runtime().enter();
+        self.state.update_status(kind, ns, name, f)
+    }
+
     /// Run the Deployment controller on Deployment `name` as after an API write that changed
     /// its pod template (`template_changed`) or its replicas: [`Sim::update`] changes the
     /// stored object only, as if the controller had not seen it yet.
