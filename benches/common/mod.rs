@@ -362,7 +362,8 @@ pub fn audit_requests(path: &Path, from: u64, user: &str) -> Vec<Logged> {
         #[serde(rename = "auditID")]
         audit_id: String,
         verb: String,
-        #[serde(default)]
+        // the audit event's own spelling (camelCase would read `requestUri`, never there)
+        #[serde(default, rename = "requestURI")]
         request_uri: String,
         user: User,
         #[serde(default)]
