@@ -74,10 +74,10 @@ pub fn results_summary(j: &Journal, dry_run: bool, wide: bool) -> String {
     if shown < lines.len() {
         t.push_str(&format!("... and {} more (every one with -o wide or -o json)\n", lines.len() - shown));
     }
+    // counted from the writes, not read back from the lines: an OSD flag's object is words
     let mut verbs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for l in &lines {
-        let verb = l.split(' ').nth(1).unwrap_or("patched");
-        *verbs.entry(verb).or_default() += 1;
+    for e in &j.entries {
+        *verbs.entry(verb(&e.action)).or_default() += 1;
     }
     let said: Vec<String> = verbs.iter().map(|(v, n)| format!("{n} {v}")).collect();
     t.push_str(&format!(
@@ -93,20 +93,30 @@ pub fn results_summary(j: &Journal, dry_run: bool, wide: bool) -> String {
 pub fn results_text(j: &Journal, dry_run: bool) -> String {
     let mut t = String::new();
     for e in &j.entries {
-        let verb = if e.action.starts_with("add") {
-            "labeled"
-        } else if e.action.starts_with("remove") && e.action.contains("fence") {
-            "unfenced"
-        } else if e.action.starts_with("remove") {
-            "unlabeled"
-        } else if e.action.starts_with("fence") {
-            "fenced"
-        } else {
-            "patched"
-        };
+        let verb = verb(&e.action);
         t.push_str(&format!("{} {verb}{}\n", clean(&e.object), if dry_run { " (server dry run)" } else { "" }));
     }
     t
+}
+
+/// What a write did, in kubectl's words (`labeled`, `unfenced`, ...) from its action
+/// (`plan::writes::Write::action`); an OSD flag is `set` or `unset`, as `ceph osd` says.
+fn verb(action: &str) -> &'static str {
+    if action.starts_with("add") {
+        "labeled"
+    } else if action.starts_with("remove") && action.contains("fence") {
+        "unfenced"
+    } else if action.starts_with("remove") {
+        "unlabeled"
+    } else if action.starts_with("fence") {
+        "fenced"
+    } else if action == "set" {
+        "set"
+    } else if action == "unset" {
+        "unset"
+    } else {
+        "patched"
+    }
 }
 
 /// The objects whose writes met 409 ("cephcluster.ceph.rook.io/x", "deployment.apps/y").
@@ -172,5 +182,26 @@ mod tests {
         assert!(!j.label_left_on());
         let t = text(&j, "kubectl ceph-image upgrade resume");
         assert!(!t.contains("resume cluster") && t.contains("1 of 2 write(s) done"), "{t}");
+    }
+
+    /// A fence step under noout: the flag's writes are `set` and `unset`, counted as such
+    /// (they were counted as "osd", the second word of their object, by a fresh user's trial).
+    #[test]
+    fn the_totals_count_osd_flag_writes_by_what_they_did() {
+        let entry = |object: &str, action: &str| Entry {
+            object: object.into(),
+            action: action.into(),
+            done: Done::Applied,
+            cleanup: false,
+        };
+        let mut j = Journal::default();
+        j.entries.push(entry("ceph osd flag noout on osd.0, osd.1", "set"));
+        j.entries.push(entry("deployment.apps/rook-ceph-osd-0", "fence to quay.io/ceph/ceph:v20.2.5"));
+        j.entries.push(entry("deployment.apps/rook-ceph-osd-1", "fence to quay.io/ceph/ceph:v20.2.5"));
+        j.entries.push(entry("ceph osd flag noout on osd.0, osd.1", "unset"));
+        let t = results_summary(&j, false, false);
+        assert!(t.contains("ceph osd flag noout on osd.0, osd.1 set\n"), "{t}");
+        assert!(t.contains("ceph osd flag noout on osd.0, osd.1 unset\n"), "{t}");
+        assert!(t.ends_with("Total: 4 write(s) done: 2 fenced, 1 set, 1 unset.\n"), "{t}");
     }
 }
