@@ -227,7 +227,9 @@ impl Report {
                 b.set_message(output::for_stderr(msg));
             }
             Report::Lines => {
-                output::note(&format!("[{:>5.1}s] {done}/{total} restarted: {msg}", start.elapsed().as_secs_f64()))
+                // nothing left to name once every target is done: no dangling colon
+                let what = if msg.is_empty() { String::new() } else { format!(": {msg}") };
+                output::note(&format!("[{:>5.1}s] {done}/{total} restarted{what}", start.elapsed().as_secs_f64()))
             }
         }
     }
